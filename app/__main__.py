@@ -1,0 +1,103 @@
+"""python -m app: serve, migrate, makemigrations, create-user, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from app.accounts.models import Plan
+from app.db import Database
+from app.settings import Settings
+
+
+async def _migrate(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    await db.open(create=True)
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+
+
+async def _makemigrations(settings: Settings, name: str | None) -> None:
+    db = Database(settings.database_url)
+    await db.open(create=True)
+    try:
+        await db.migrate()
+        paths = await db.make_migrations(name)
+    finally:
+        await db.close()
+    print("\n".join(f"Created {path}" for path in paths) or "No changes detected")
+
+
+async def _create_user(settings: Settings, email: str, plan: Plan) -> str:
+    from app.accounts.service import create_user
+
+    db = Database(settings.database_url)
+    await db.open()
+    try:
+        with db.bound():
+            user, token = await create_user(email, plan)
+    finally:
+        await db.close()
+    print(f"Created user {user.email} ({user.plan.value}), id {user.id}. API token:")
+    return token
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    asyncio.run(_migrate(settings))
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Plugboard server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="apply pending migrations, then serve")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
+    commands.add_parser("migrate", help="apply pending migrations")
+    make = commands.add_parser("makemigrations", help="write a migration for model changes")
+    make.add_argument("--name", help="name of the migration, e.g. add_gateway_region")
+    create = commands.add_parser("create-user", help="create a user and print an API token (last line)")
+    create.add_argument("email")
+    create.add_argument("--plan", choices=[p.value for p in Plan], default=Plan.FREE.value)
+    commands.add_parser("export-schema", help="print the GraphQL SDL")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    if args.command == "serve":
+        _serve(settings, args.host, args.port, args.workers)
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "makemigrations":
+        asyncio.run(_makemigrations(settings, args.name))
+    elif args.command == "create-user":
+        from app.errors import PlugboardError
+
+        try:
+            token = asyncio.run(_create_user(settings, args.email, Plan(args.plan)))
+        except PlugboardError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        print(token)
+    elif args.command == "export-schema":
+        from app.graphql.schema import export_sdl
+
+        print(export_sdl())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

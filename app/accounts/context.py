@@ -1,0 +1,12 @@
+from dataclasses import dataclass
+
+from app.accounts.models import Plan
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    """Who is asking: every user-facing operation takes one and sees only this user's data."""
+
+    user_id: str
+    plan: Plan
+    organization_id: str | None = None

@@ -1,0 +1,97 @@
+"""Database set-up: one Tortoise context per app instance, migrations from `migrations/`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tortoise.context import TortoiseContext
+from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.migrations.executor import MigrationExecutor
+
+APP_LABEL = "plugboard"
+MODEL_MODULES = [
+    "app.accounts.models",
+    "app.audit.models",
+    "app.gateways.models",
+    "app.plugins.models",
+]
+MIGRATIONS_MODULE = "migrations"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            APP_LABEL: {
+                "models": list(MODEL_MODULES),
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _ensure_sqlite_dir(database_url: str) -> None:
+    if database_url.startswith("sqlite://") and ":memory:" not in database_url:
+        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+class Database:
+    """Owns the Tortoise context of one app; `bound()` makes it current for ORM calls."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.config = tortoise_config(database_url)
+        self.context = TortoiseContext()
+
+    async def open(self, create: bool = False) -> None:
+        _ensure_sqlite_dir(self.url)
+        with self.bound():
+            await self.context.init(config=self.config, _create_db=create)
+
+    async def close(self) -> None:
+        with self.bound():
+            await self.context.close_connections()
+
+    @contextlib.contextmanager
+    def bound(self) -> Iterator[TortoiseContext]:
+        with self.context as ctx:
+            yield ctx
+
+    async def migrate(self) -> None:
+        """Applies every pending migration."""
+        with self.bound():
+            executor = MigrationExecutor(self.context.db(), self.config["apps"])
+            await executor.migrate()
+
+    async def pending_model_changes(self) -> list[str]:
+        """Names of the migrations `makemigrations` would write now (empty when in sync)."""
+        with self.bound():
+            detector = MigrationAutodetector(self.context.apps, self.config["apps"])
+            return [writer.name for writer in await detector.changes()]
+
+    async def make_migrations(self, name: str | None = None) -> list[str]:
+        """Writes migrations for model changes; returns their file paths."""
+        with self.bound():
+            detector = MigrationAutodetector(self.context.apps, self.config["apps"])
+            paths = []
+            for writer in await detector.changes():
+                if name:
+                    number = writer.name.split("_", 1)[0]
+                    writer.name = f"{number}_{name}"
+                paths.append(str(writer.write()))
+            return paths
+
+    async def ping(self) -> bool:
+        try:
+            with self.bound():
+                await self.context.db().execute_query("SELECT 1")
+        except Exception:
+            return False
+        return True

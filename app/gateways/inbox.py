@@ -1,0 +1,106 @@
+"""The durable event inbox: an event is committed before it is acknowledged, then claimed,
+processed and completed by whichever process gets it first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from app.gateways.models import EventKind, EventStatus, GatewayEvent
+from app.ids import new_id
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Pending:
+    row: GatewayEvent
+    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class InboxWriter:
+    """Group commit: the events of concurrent requests are written in one transaction."""
+
+    def __init__(self, max_batch: int = 500) -> None:
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self.written = asyncio.Event()  # set after each commit; the dispatcher waits on it
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="inbox-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def put(
+        self, gateway_id: str, kind: EventKind, key: str, payload: dict[str, Any], chat_id: int | None = None
+    ) -> None:
+        """Returns once the event is committed (a redelivered one is ignored)."""
+        row = GatewayEvent(gateway_id=gateway_id, kind=kind, key=key, chat_id=chat_id, payload=payload)
+        pending = _Pending(row)
+        self._queue.put_nowait(pending)
+        await pending.done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                async with in_transaction():
+                    await GatewayEvent.bulk_create([p.row for p in batch], ignore_conflicts=True)
+            except Exception as exc:  # the requests answer 5xx and Telegram sends again
+                log.exception("inbox write of %d events failed", len(batch))
+                for p in batch:
+                    if not p.done.done():
+                        p.done.set_exception(exc)
+                continue
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_result(None)
+            self.written.set()
+
+
+async def claim(limit: int, lease_seconds: float) -> list[GatewayEvent]:
+    """Takes up to `limit` events to process: pending ones, and ones whose worker's lease ran out."""
+    now = utcnow()
+    claimable = Q(status=EventStatus.PENDING) | Q(status=EventStatus.PROCESSING, lease_until__lt=now)
+    ids = await GatewayEvent.filter(claimable).order_by("id").limit(limit).values_list("id", flat=True)
+    if not ids:
+        return []
+    token = new_id()
+    await GatewayEvent.filter(claimable, id__in=list(ids)).update(
+        status=EventStatus.PROCESSING,
+        claim=token,
+        lease_until=now + timedelta(seconds=lease_seconds),
+        attempts=F("attempts") + 1,
+    )
+    return await GatewayEvent.filter(claim=token).order_by("id")
+
+
+async def complete(event: GatewayEvent) -> None:
+    await GatewayEvent.filter(id=event.id, claim=event.claim).update(
+        status=EventStatus.DONE, processed_at=utcnow(), lease_until=None
+    )
+
+
+async def release(event: GatewayEvent) -> None:
+    """Gives an event back after a failure of our own; it fails for good after MAX_ATTEMPTS."""
+    status = EventStatus.FAILED if event.attempts >= MAX_ATTEMPTS else EventStatus.PENDING
+    await GatewayEvent.filter(id=event.id, claim=event.claim).update(status=status, lease_until=None)

@@ -1,0 +1,72 @@
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from app.ids import new_id
+
+
+class GatewayType(str, Enum):
+    TELEGRAM_BOT = "TELEGRAM_BOT"
+
+
+class Gateway(Model):
+    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    owner = fields.ForeignKeyField(
+        "plugboard.User", related_name="gateways", on_delete=fields.CASCADE, db_index=True
+    )
+    type = fields.CharEnumField(GatewayType, max_length=32)
+    name = fields.CharField(max_length=128)
+    bot_token = fields.CharField(max_length=256)
+    bot_id = fields.BigIntField(null=True, db_index=True)
+    bot_username = fields.CharField(max_length=64, null=True)
+    webhook_secret = fields.CharField(max_length=256)
+    is_active = fields.BooleanField(default=True, db_default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "gateways"
+
+    def __repr__(self) -> str:  # never show the token or the secret
+        return f"<Gateway {self.id} {self.type} active={self.is_active}>"
+
+    __str__ = __repr__
+
+
+class EventStatus(str, Enum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class EventKind(str, Enum):
+    UPDATE = "update"  # a Telegram update taken by the webhook
+    MESSAGE_SENT = "message_sent"  # a message the bot sent through the gateway
+
+
+class GatewayEvent(Model):
+    # An event committed before it is acknowledged, then processed once by some process.
+    #
+    # `key` deduplicates redeliveries: the update_id for updates, chat:message_id for sent messages.
+
+    id = fields.BigIntField(pk=True)
+    gateway = fields.ForeignKeyField(
+        "plugboard.Gateway", related_name="events", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(EventKind, max_length=16)
+    key = fields.CharField(max_length=64)
+    chat_id = fields.BigIntField(null=True)
+    payload = fields.JSONField()
+    status = fields.CharEnumField(EventStatus, max_length=16, default=EventStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    claim = fields.CharField(max_length=32, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    received_at = fields.DatetimeField(auto_now_add=True)
+    processed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "gateway_events"
+        unique_together = (("gateway", "kind", "key"),)
+        indexes = (("status", "id"),)

@@ -1,0 +1,95 @@
+"""POST /webhooks/telegram/{gateway_id}: authenticate, commit, then answer. Processing comes later."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+
+from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.gateways.inbox import InboxWriter
+from app.gateways.models import EventKind, Gateway
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes without reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def update_type(update: Update) -> str | None:
+    try:
+        return update.event_type
+    except UpdateTypeLookupError:  # a newer kind of update than this aiogram knows
+        return None
+
+
+def chat_of(update: Update) -> int | None:
+    event = update.event
+    chat = getattr(event, "chat", None)
+    if chat is not None:
+        return chat.id
+    message = getattr(event, "message", None)  # a callback query's message
+    if message is not None and getattr(message, "chat", None) is not None:
+        return message.chat.id
+    sender = getattr(event, "from_user", None)
+    return sender.id if sender is not None else None
+
+
+@dataclass
+class TelegramWebhook:
+    inbox: InboxWriter
+    handled_update_types: frozenset[str]
+    max_body_bytes: int
+
+    async def handle(self, request: Request) -> Response:
+        gateway_id = request.path_params["gateway_id"]
+        gateway = (
+            await Gateway.filter(id=gateway_id, is_active=True).values("webhook_secret")
+            if len(gateway_id) <= 64
+            else []
+        )
+        given = request.headers.get(SECRET_HEADER, "")
+        if not gateway or not hmac.compare_digest(given.encode(), gateway[0]["webhook_secret"].encode()):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        try:
+            body = await read_body(request, self.max_body_bytes)
+        except BodyTooLarge:
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.model_validate(data)
+        except (ValueError, ValidationError):
+            return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
+        kind = update_type(update)
+        if kind not in self.handled_update_types:
+            return Response(status_code=200)
+        try:
+            await self.inbox.put(gateway_id, EventKind.UPDATE, str(update.update_id), data, chat_id=chat_of(update))
+        except Exception:
+            return JSONResponse({"error": "try again"}, status_code=503)
+        return Response(status_code=200)

@@ -1,0 +1,7 @@
+from starlette.routing import BaseRoute
+
+from app.platform import Platform
+
+
+def graphql_routes(platform: Platform) -> list[BaseRoute]:
+    return []

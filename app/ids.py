@@ -1,0 +1,12 @@
+import secrets
+import uuid
+
+
+def new_id() -> str:
+    """A collision-resistant, URL-safe string id (a random UUID as 32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def new_secret(nbytes: int = 32) -> str:
+    """A random secret made of A-Z a-z 0-9 _ - (what Telegram allows in a webhook secret)."""
+    return secrets.token_urlsafe(nbytes)

@@ -1,0 +1,72 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.gateways.service import WEBHOOK_PATH
+from app.gateways.webhook import TelegramWebhook
+from app.platform import Platform
+from app.plugins.contract import PluginHandler
+from app.settings import Settings
+
+
+class DatabaseContext:
+    """Makes the app's database context current in every request's task."""
+
+    def __init__(self, app: ASGIApp, platform: Platform) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        with self.platform.db.bound():
+            await self.app(scope, receive, send)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    platform: Platform = request.app.state.platform
+    if await platform.db.ping():
+        return JSONResponse({"status": "ok"})
+    return JSONResponse({"status": "database unavailable"}, status_code=503)
+
+
+def create_app(settings: Settings | None = None, handlers: Iterable[PluginHandler] | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    platform = Platform(settings, handlers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await platform.start()
+        try:
+            yield
+        finally:
+            await platform.stop()
+
+    webhook = TelegramWebhook(
+        inbox=platform.inbox,
+        handled_update_types=frozenset(platform.update_types),
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+    from app.graphql.routes import graphql_routes
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route(WEBHOOK_PATH, webhook.handle, methods=["POST"]),
+            *graphql_routes(platform),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.platform = platform
+    app.add_middleware(DatabaseContext, platform=platform)
+    return app

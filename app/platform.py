@@ -1,0 +1,61 @@
+"""The running parts of one Plugboard instance, wired together, started and stopped as one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from app.db import Database
+from app.gateways.inbox import InboxWriter
+from app.gateways.telegram import TelegramApi
+from app.plugins.catalog import sync_catalog
+from app.plugins.contract import PluginHandler
+from app.plugins.dispatcher import Dispatcher
+from app.plugins.executor import Executor
+from app.plugins.handlers import BUILTIN_HANDLERS
+from app.plugins.registry import PluginRegistry, needed_update_types
+from app.plugins.router import EventRouter
+from app.plugins.scheduler import Scheduler
+from app.plugins.service import PluginService
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Platform:
+    def __init__(self, settings: Settings, handlers: Iterable[PluginHandler] | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.registry = PluginRegistry(handlers if handlers is not None else [h() for h in BUILTIN_HANDLERS])
+        self.update_types = needed_update_types(self.registry)
+        self.telegram = TelegramApi(settings.telegram_api_url)
+        self.inbox = InboxWriter()
+        self.executor = Executor(self.registry, self.telegram, self.inbox, settings.plugin_timeout_seconds)
+        self.router = EventRouter(self.registry, self.executor)
+        self.plugins = PluginService(settings, self.executor)
+        self.dispatcher = Dispatcher(
+            self.router,
+            self.inbox,
+            concurrency=settings.inbox_concurrency,
+            lease_seconds=settings.inbox_lease_seconds,
+            poll_seconds=settings.inbox_poll_seconds,
+        )
+        self.scheduler = Scheduler(self.registry, self.router, settings.scheduler_tick_seconds)
+
+    async def start(self) -> None:
+        await self.db.open()
+        with self.db.bound():  # background tasks inherit the database context
+            await sync_catalog(self.registry)
+            self.inbox.start()
+            if self.settings.inbox_concurrency > 0:
+                self.dispatcher.start()
+            if self.settings.scheduler_enabled:
+                self.scheduler.start()
+
+    async def stop(self) -> None:
+        with self.db.bound():
+            await self.scheduler.stop()
+            await self.dispatcher.stop()
+            await self.inbox.stop()
+        await self.telegram.close()
+        await self.db.close()

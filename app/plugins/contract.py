@@ -1,0 +1,201 @@
+"""What a plugin is: its definition, the events it gets, its context and its result.
+
+A plugin is one module with a `PluginHandler` subclass, plus one line in
+`app/plugins/handlers/__init__.py` that registers it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal, Protocol, Union
+
+from aiogram.types import CallbackQuery, Message
+
+from app.accounts.context import ServiceContext
+from app.gateways.models import GatewayType
+
+# --- definition ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A recurring `schedule.trigger`: fires once every `every_seconds`, across all processes."""
+
+    name: str
+    every_seconds: int
+
+
+@dataclass(frozen=True)
+class PluginDefinition:
+    slug: str
+    name: str
+    description: str
+    version: str = "1.0.0"
+    required_gateways: tuple[GatewayType, ...] = ()
+    config_schema: dict[str, Any] = field(default_factory=dict)
+    category: str = "general"
+    icon: str | None = None
+    # For later workflow use: what a step takes and gives.
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    plugin_id: str
+    config: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ConfigUpdateRequest:
+    plugin_id: str
+    config: dict[str, Any]
+
+
+# --- events --------------------------------------------------------------------------------
+
+TELEGRAM_MESSAGE = "telegram.message"
+TELEGRAM_CALLBACK = "telegram.callback"
+TELEGRAM_MESSAGE_SENT = "telegram.message_sent"
+SCHEDULE_TRIGGER = "schedule.trigger"
+
+
+@dataclass(frozen=True)
+class TelegramMessageEvent:
+    """A message or a channel post that reached a connected bot."""
+
+    gateway_id: str
+    update_id: int
+    message: Message
+    is_channel_post: bool = False
+    type: ClassVar[str] = TELEGRAM_MESSAGE
+
+
+@dataclass(frozen=True)
+class TelegramCallbackEvent:
+    gateway_id: str
+    update_id: int
+    callback_query: CallbackQuery
+    type: ClassVar[str] = TELEGRAM_CALLBACK
+
+
+@dataclass(frozen=True)
+class MessageSentEvent:
+    """A message the bot sent through a gateway."""
+
+    gateway_id: str
+    message: Message
+    type: ClassVar[str] = TELEGRAM_MESSAGE_SENT
+
+
+@dataclass(frozen=True)
+class ScheduleTriggerEvent:
+    schedule: str
+    fired_at: datetime
+    type: ClassVar[str] = SCHEDULE_TRIGGER
+
+
+PluginEvent = Union[TelegramMessageEvent, TelegramCallbackEvent, MessageSentEvent, ScheduleTriggerEvent]
+
+
+# --- execution -----------------------------------------------------------------------------
+
+Trigger = Literal["standalone", "workflow_step", "schedule", "event"]
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    trigger: Trigger
+    service: ServiceContext
+    variables: dict[str, Any] = field(default_factory=dict)
+    workflow_id: str | None = None
+    workflow_run_id: str | None = None
+    step_id: str | None = None
+
+
+@dataclass
+class ExecutionMetrics:
+    duration_ms: float = 0.0
+    tokens_used: int = 0
+    api_calls: int = 0
+
+
+@dataclass
+class ExecutionResult:
+    success: bool
+    output: Any = None
+    error: str | None = None
+    metrics: ExecutionMetrics = field(default_factory=ExecutionMetrics)
+    skipped: bool = False  # the event had already run for this install
+
+
+# --- what a plugin sees ----------------------------------------------------------------------
+
+
+class GatewayInfo(Protocol):
+    id: str
+    type: GatewayType
+    name: str
+    bot_username: str | None
+
+
+class GatewayAccessor(Protocol):
+    async def get(self, type: GatewayType) -> GatewayInfo | None:
+        """The user's active gateway of this type (the one the event came through, if any)."""
+
+    async def execute(self, gateway_id: str, action: str, params: dict[str, Any]) -> Any:
+        """Calls a gateway action, e.g. `sendMessage`, on one of the user's own gateways."""
+
+
+class PluginStorage(Protocol):
+    """JSON key-value storage of one install. Writes land together when the run succeeds."""
+
+    async def get(self, key: str, default: Any = None) -> Any: ...
+
+    async def set(self, key: str, value: Any) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def increment(self, key: str, by: int = 1) -> int: ...
+
+
+class PluginContext(Protocol):
+    user_id: str
+    install_id: str
+    config: dict[str, Any]
+    execution: ExecutionContext
+    gateways: GatewayAccessor
+    storage: PluginStorage
+    log: logging.LoggerAdapter  # type: ignore[type-arg]
+
+
+class PluginHandler:
+    """Base class of every plugin. Override what you need; every hook is optional."""
+
+    definition: ClassVar[PluginDefinition]
+    events: ClassVar[frozenset[str]] = frozenset()
+    schedules: ClassVar[tuple[Schedule, ...]] = ()
+
+    @property
+    def slug(self) -> str:
+        return self.definition.slug
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in self.events
+
+    async def on_install(self, ctx: PluginContext) -> None:
+        return None
+
+    async def on_uninstall(self, ctx: PluginContext) -> None:
+        return None
+
+    async def on_enable(self, ctx: PluginContext) -> None:
+        return None
+
+    async def on_disable(self, ctx: PluginContext) -> None:
+        return None
+
+    async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
+        return None

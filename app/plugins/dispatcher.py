@@ -1,0 +1,118 @@
+"""Takes committed gateway events from the inbox and routes them, one chat's events in order.
+
+Any number of processes may run a dispatcher on one database: each claims its own events,
+and an event whose process died is claimed again once its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+
+from aiogram.types import Message, Update
+
+from app.gateways import inbox
+from app.gateways.models import EventKind, GatewayEvent
+from app.plugins.router import EventRouter
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        router: EventRouter,
+        writer: inbox.InboxWriter,
+        concurrency: int,
+        lease_seconds: float,
+        poll_seconds: float,
+    ) -> None:
+        self.router = router
+        self.writer = writer
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self._lanes: dict[tuple[str, int | None], deque[GatewayEvent]] = {}
+        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="inbox-dispatcher")
+
+    async def stop(self) -> None:
+        waiting = [event for lane in self._lanes.values() for event in lane]
+        tasks = [t for t in (self._task, *self._lane_tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        for event in waiting:  # claimed but not started: give back at once, not after the lease
+            await inbox.release(event)
+
+    @property
+    def capacity(self) -> int:
+        return self.concurrency * 8 - self._in_flight
+
+    async def _run(self) -> None:
+        while True:
+            self.writer.written.clear()
+            claimed: list[GatewayEvent] = []
+            if self.capacity > 0:
+                try:
+                    claimed = await inbox.claim(self.capacity, self.lease_seconds)
+                except Exception:
+                    log.exception("claiming inbox events failed")
+            for event in claimed:
+                self._enqueue(event)
+            if claimed and self.capacity > 0:
+                continue
+            try:
+                await asyncio.wait_for(self.writer.written.wait(), self.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    def _enqueue(self, event: GatewayEvent) -> None:
+        self._in_flight += 1
+        lane_key = (event.gateway_id, event.chat_id)
+        lane = self._lanes.get(lane_key)
+        if lane is not None:
+            lane.append(event)
+            return
+        self._lanes[lane_key] = deque([event])
+        task = asyncio.create_task(self._drain(lane_key))
+        self._lane_tasks.add(task)
+        task.add_done_callback(self._lane_tasks.discard)
+
+    async def _drain(self, lane_key: tuple[str, int | None]) -> None:
+        lane = self._lanes[lane_key]
+        try:
+            while lane:
+                event = lane.popleft()
+                async with self._slots:
+                    await self.process(event)
+                self._in_flight -= 1
+        finally:
+            del self._lanes[lane_key]
+
+    async def process(self, event: GatewayEvent) -> None:
+        try:
+            await self._route(event)
+        except Exception:
+            log.exception("routing gateway event %s failed", event.id)
+            await inbox.release(event)
+            return
+        await inbox.complete(event)
+
+    async def _route(self, event: GatewayEvent) -> None:
+        key = f"{event.kind.value}:{event.gateway_id}:{event.key}"
+        if event.kind == EventKind.MESSAGE_SENT:
+            await self.router.route_message_sent(event.gateway_id, Message.model_validate(event.payload), key)
+            return
+        update = Update.model_validate(event.payload)
+        if update.message is not None or update.channel_post is not None:
+            await self.router.route_telegram_message(event.gateway_id, update, key)
+        elif update.callback_query is not None:
+            await self.router.route_telegram_callback(event.gateway_id, update, key)
