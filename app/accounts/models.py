@@ -13,7 +13,7 @@ class Plan(str, Enum):
 
 
 class User(Model):
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     email = fields.CharField(max_length=320, unique=True)
     plan = fields.CharEnumField(Plan, max_length=16, default=Plan.FREE)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -23,7 +23,7 @@ class User(Model):
 
 
 class ApiToken(Model):
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "plugboard.User", related_name="api_tokens", on_delete=fields.CASCADE
     )

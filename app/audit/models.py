@@ -5,7 +5,7 @@ from app.ids import new_id
 
 
 class AuditLog(Model):
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     actor = fields.ForeignKeyField(
         "plugboard.User", related_name="audit_events", on_delete=fields.CASCADE
     )

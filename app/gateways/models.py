@@ -11,7 +11,7 @@ class GatewayType(str, Enum):
 
 
 class Gateway(Model):
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     owner = fields.ForeignKeyField(
         "plugboard.User", related_name="gateways", on_delete=fields.CASCADE, db_index=True
     )
@@ -51,7 +51,7 @@ class GatewayEvent(Model):
     #
     # `key` deduplicates redeliveries: the update_id for updates, chat:message_id for sent messages.
 
-    id = fields.BigIntField(pk=True)
+    id = fields.BigIntField(primary_key=True)
     gateway = fields.ForeignKeyField(
         "plugboard.Gateway", related_name="events", on_delete=fields.CASCADE
     )

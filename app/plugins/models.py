@@ -5,7 +5,7 @@ from app.ids import new_id
 
 
 class Plugin(Model):
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     slug = fields.CharField(max_length=64, unique=True, db_index=True)
     name = fields.CharField(max_length=128)
     description = fields.TextField(default="")
@@ -24,7 +24,7 @@ class Plugin(Model):
 
 
 class UserPlugin(Model):
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     user = fields.ForeignKeyField(
         "plugboard.User", related_name="plugins", on_delete=fields.CASCADE, db_index=True
     )
@@ -47,7 +47,7 @@ class UserPlugin(Model):
 class PluginStorage(Model):
     # Key-value storage scoped to one install.
 
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
         "plugboard.UserPlugin", related_name="storage", on_delete=fields.CASCADE
     )
@@ -63,7 +63,7 @@ class PluginStorage(Model):
 class PluginExecution(Model):
     # One run of an install for one event; the unique key keeps a replayed event from running twice.
 
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
         "plugboard.UserPlugin", related_name="executions", on_delete=fields.CASCADE
     )
@@ -81,7 +81,7 @@ class PluginExecution(Model):
 class ScheduleTick(Model):
     # A claimed scheduler tick: the unique key makes one process, of many, fire it.
 
-    id = fields.CharField(pk=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     plugin_slug = fields.CharField(max_length=64)
     schedule = fields.CharField(max_length=64)
     tick = fields.BigIntField()

@@ -1,0 +1,39 @@
+# The README's two commands are `make run` and `make test`; both install what they need first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FRONTEND_STAMP := frontend/dist/.built
+
+.PHONY: install run test migrate schema bench clean
+
+install: $(STAMP) $(FRONTEND_STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+$(FRONTEND_STAMP): $(wildcard frontend/package.json frontend/package-lock.json frontend/vite.config.js frontend/graphiql/*)
+	@if [ -f frontend/package.json ]; then \
+		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build && touch dist/.built; \
+	fi
+
+run: install
+	$(PY) -m app serve
+
+test: install
+	$(PY) -m pytest
+
+migrate: install
+	$(PY) -m app migrate
+
+schema: install
+	$(PY) -m app export-schema > schema/schema.graphql
+
+bench: install
+	$(PY) -m bench.webhook_ingest
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist

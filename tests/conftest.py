@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from app.db import Database
+from app.plugins.contract import PluginHandler
+from app.settings import Settings
+from tests.support.databases import drop_database, migrated, new_database_url, truncate_all
+from tests.support.live import LiveApp, TestUser
+
+if TYPE_CHECKING:
+    from tests.fakes.telegram import FakeTelegram
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+async def migrated_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One migrated database per backend for the whole run; tests empty it before they start."""
+    url = await new_database_url(backend, tmp_path_factory.mktemp(backend))
+    await migrated(url)
+    yield url
+    await drop_database(backend, url)
+
+
+@pytest.fixture
+async def database_url(migrated_database: str) -> str:
+    db = Database(migrated_database)
+    await db.open()
+    try:
+        await truncate_all(db)
+    finally:
+        await db.close()
+    return migrated_database
+
+
+@pytest.fixture(scope="session")
+async def telegram_server() -> AsyncIterator[FakeTelegram]:
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def telegram(telegram_server: FakeTelegram) -> FakeTelegram:
+    """The fake Telegram Bot API, emptied for each test."""
+    telegram_server.reset()
+    return telegram_server
+
+
+@pytest.fixture
+def settings(database_url: str, telegram: FakeTelegram) -> Settings:
+    return Settings(
+        database_url=database_url,
+        telegram_api_url=telegram.url,
+        public_url="https://plugboard.example",
+        inbox_poll_seconds=0.2,
+        scheduler_enabled=False,
+    )
+
+
+AppFactory = Callable[..., Awaitable[LiveApp]]
+
+
+@pytest.fixture
+async def make_app(settings: Settings) -> AsyncIterator[AppFactory]:
+    """Starts apps over real HTTP: make_app(handlers=[...], **settings overrides)."""
+    apps: list[LiveApp] = []
+
+    async def start(handlers: list[PluginHandler] | None = None, **overrides: Any) -> LiveApp:
+        live = LiveApp(replace(settings, **overrides), handlers)
+        await live.start()
+        apps.append(live)
+        return live
+
+    yield start
+    for live in reversed(apps):
+        await live.stop()
+
+
+@pytest.fixture
+async def app(make_app: AppFactory) -> LiveApp:
+    return await make_app()
+
+
+@pytest.fixture
+async def user(app: LiveApp) -> TestUser:
+    return await app.create_user("ada@example.com", "free")
+
+
+@pytest.fixture
+async def pro_user(app: LiveApp) -> TestUser:
+    return await app.create_user("grace@example.com", "pro")

@@ -1,0 +1,116 @@
+"""An update that got a 200 is processed even when the server process dies right after."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+
+from app.plugins.handlers.analytics import AnalyticsHandler
+from tests.support.runtime import SECRET_HEADER, connect_bot, install, stored, wait_until_processed
+from tests.support.telegram_updates import message_update
+
+ServerFactory = Callable[..., Awaitable["ServerProcess"]]
+
+
+class ServerProcess:
+    """`python -m app serve` in a process of its own, as in production."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def start_server(settings) -> AsyncIterator[ServerFactory]:
+    processes: list[asyncio.subprocess.Process] = []
+
+    async def start(**env: str) -> ServerProcess:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app", "serve", "--port", str(port),
+            env={
+                **os.environ,
+                "DATABASE_URL": settings.database_url,
+                "TELEGRAM_API_URL": settings.telegram_api_url,
+                "PUBLIC_URL": settings.public_url,
+                "SCHEDULER_ENABLED": "false",
+                "INBOX_POLL_SECONDS": "0.2",
+                **env,
+            },
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(f"{url}/healthz")).status_code == 200:
+                        return ServerProcess(process, url)
+                except httpx.TransportError:
+                    pass
+                assert process.returncode is None, "the server exited during start-up"
+                await asyncio.sleep(0.1)
+        raise AssertionError("the server did not start")
+
+    yield start
+    for process in processes:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def post_updates(url: str, bot, updates: list[dict]) -> list[int]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        responses = await asyncio.gather(
+            *(client.post(bot.webhook_path, json=u, headers={SECRET_HEADER: bot.secret}) for u in updates)
+        )
+    return [r.status_code for r in responses]
+
+
+async def test_acknowledged_updates_are_processed_after_a_crash(make_app, telegram, start_server):
+    # An in-process app that only looks at the database: it processes nothing itself.
+    observer = await make_app(handlers=[AnalyticsHandler()], inbox_concurrency=0)
+    owner = await observer.create_user("crash@example.com", "pro")
+    bot = await connect_bot(observer, owner, telegram)
+    analytics = await install(observer, owner, "analytics")
+
+    # 1. Accepted but never started: the process dies before its worker takes anything.
+    ingest_only = await start_server(INBOX_CONCURRENCY="0")
+    statuses = await post_updates(ingest_only.url, bot, [message_update(n, chat_id=-1) for n in range(1, 21)])
+    assert statuses == [200] * 20
+    ingest_only.kill()
+    await ingest_only.process.wait()
+
+    restarted = await start_server()
+    await wait_until_processed(observer)
+    assert await stored(observer, analytics.id, "chat:-1:messages") == 20
+
+    # 2. Killed while processing: claimed events come back after their lease, none counted twice.
+    busy = await start_server(INBOX_LEASE_SECONDS="1")
+    restarted.kill()
+    await restarted.process.wait()
+    statuses = await post_updates(busy.url, bot, [message_update(n, chat_id=-1) for n in range(21, 61)])
+    assert statuses == [200] * 40
+    busy.kill()
+    await busy.process.wait()
+
+    await start_server(INBOX_LEASE_SECONDS="1")
+    await wait_until_processed(observer, deadline_seconds=30)
+    assert await stored(observer, analytics.id, "chat:-1:messages") == 60

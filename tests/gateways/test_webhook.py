@@ -1,0 +1,237 @@
+"""POST /webhooks/telegram/{gatewayId}: who may post, what is kept, and that nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.gateways.models import Gateway, GatewayEvent
+from app.plugins.handlers.analytics import AnalyticsHandler
+from tests.support.live import LiveApp
+from tests.support.plugins import RecordingPlugin, StallingPlugin
+from tests.support.runtime import (
+    connect_bot,
+    deliver,
+    install,
+    reload,
+    stored,
+    wait_until_processed,
+)
+from tests.support.telegram_updates import (
+    callback_update,
+    channel_post_update,
+    message_update,
+    poll_update,
+)
+
+
+async def events_recorded(app: LiveApp) -> int:
+    with app.db():
+        return await GatewayEvent.all().count()
+
+
+@pytest.fixture
+async def recorder() -> RecordingPlugin:
+    return RecordingPlugin()
+
+
+@pytest.fixture
+async def live(make_app, recorder: RecordingPlugin) -> LiveApp:
+    return await make_app(handlers=[AnalyticsHandler(), recorder])
+
+
+@pytest.fixture
+async def owner(live: LiveApp):
+    return await live.create_user("owner@example.com", "pro")
+
+
+@pytest.fixture
+async def bot(live: LiveApp, owner, telegram):
+    return await connect_bot(live, owner, telegram)
+
+
+async def test_a_wrong_secret_is_refused_and_nothing_is_recorded(live, bot):
+    response = await deliver(live, bot, message_update(1), secret="not-the-secret")
+    assert response.status_code == 401
+    assert await events_recorded(live) == 0
+
+
+async def test_a_missing_secret_is_refused(live, bot):
+    assert live.http is not None
+    response = await live.http.post(bot.webhook_path, json=message_update(1))
+    assert response.status_code == 401
+    assert await events_recorded(live) == 0
+
+
+async def test_an_unknown_gateway_is_refused(live, bot):
+    assert live.http is not None
+    response = await live.http.post(
+        "/webhooks/telegram/nosuchgateway",
+        json=message_update(1),
+        headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret},
+    )
+    assert response.status_code == 401
+    assert await events_recorded(live) == 0
+
+
+async def test_an_inactive_gateway_is_refused(live, bot):
+    with live.db():
+        await Gateway.filter(id=bot.gateway_id).update(is_active=False)
+    response = await deliver(live, bot, message_update(1))
+    assert response.status_code == 401
+    assert await events_recorded(live) == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}', b'{"update_id": 7, "message": {"text": 1}}'],
+    ids=["malformed", "array", "no-update-id", "string-update-id", "invalid-message"],
+)
+async def test_a_body_that_is_not_an_update_is_a_bad_request(live, bot, body):
+    assert live.http is not None
+    response = await live.http.post(
+        bot.webhook_path,
+        content=body,
+        headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert await events_recorded(live) == 0
+
+
+async def test_an_oversized_body_is_refused(make_app, telegram):
+    live = await make_app(handlers=[AnalyticsHandler()], webhook_max_body_bytes=2_000)
+    owner = await live.create_user("big@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    response = await deliver(live, bot, message_update(1, text="x" * 5_000))
+    assert response.status_code == 413
+    assert await events_recorded(live) == 0
+
+
+async def test_an_update_no_plugin_handles_is_acknowledged_and_ignored(live, bot):
+    response = await deliver(live, bot, poll_update(1))
+    assert response.status_code == 200
+    assert await events_recorded(live) == 0
+
+
+async def test_a_message_reaches_the_owners_enabled_installs(live, owner, bot, recorder):
+    analytics = await install(live, owner, "analytics")
+    recorder_install = await install(live, owner, "recorder")
+
+    response = await deliver(live, bot, message_update(1, chat_id=-5))
+    assert response.status_code == 200
+    await wait_until_processed(live)
+
+    assert await stored(live, analytics.id, "chat:-5:messages") == 1
+    assert await stored(live, analytics.id, "chat:-5:users") == 1
+    assert await stored(live, recorder_install.id, "seen:telegram.message") == 1
+    refreshed = await reload(live, analytics)
+    assert refreshed.execution_count == 1
+    assert refreshed.last_executed_at is not None
+    assert refreshed.last_error is None
+
+
+async def test_channel_posts_and_callbacks_are_routed_as_their_events(live, owner, bot, recorder):
+    recorder_install = await install(live, owner, "recorder")
+    assert (await deliver(live, bot, channel_post_update(1))).status_code == 200
+    assert (await deliver(live, bot, callback_update(2))).status_code == 200
+    await wait_until_processed(live)
+    assert await stored(live, recorder_install.id, "seen:telegram.message") == 1
+    assert await stored(live, recorder_install.id, "seen:telegram.callback") == 1
+    assert recorder.seen[0].is_channel_post
+
+
+async def test_a_redelivered_update_is_processed_once(live, owner, bot):
+    analytics = await install(live, owner, "analytics")
+    update = message_update(42, chat_id=-7)
+    for _ in range(3):
+        assert (await deliver(live, bot, update)).status_code == 200
+    await wait_until_processed(live)
+    assert (await deliver(live, bot, update)).status_code == 200  # after processing, too
+    await wait_until_processed(live)
+
+    assert await events_recorded(live) == 1
+    assert await stored(live, analytics.id, "chat:-7:messages") == 1
+    assert (await reload(live, analytics)).execution_count == 1
+
+
+async def test_concurrent_redeliveries_are_kept_once(live, owner, bot):
+    analytics = await install(live, owner, "analytics")
+    updates = [message_update(100 + n % 10, chat_id=-9) for n in range(40)]
+    responses = await asyncio.gather(*(deliver(live, bot, u) for u in updates))
+    assert {r.status_code for r in responses} == {200}
+    await wait_until_processed(live)
+    assert await events_recorded(live) == 10
+    assert await stored(live, analytics.id, "chat:-9:messages") == 10
+
+
+async def test_the_same_update_id_from_two_bots_is_two_updates(live, owner, telegram):
+    analytics = await install(live, owner, "analytics")
+    first = await connect_bot(live, owner, telegram, username="first_bot")
+    second = await connect_bot(live, owner, telegram, username="second_bot")
+    await deliver(live, first, message_update(1, chat_id=-11))
+    await deliver(live, second, message_update(1, chat_id=-11))
+    await wait_until_processed(live)
+    assert await stored(live, analytics.id, "chat:-11:messages") == 2
+
+
+async def test_disabled_installs_are_skipped(live, owner, bot, recorder):
+    analytics = await install(live, owner, "analytics")
+    recorder_install = await install(live, owner, "recorder")
+    ctx_install = await reload(live, recorder_install)
+    with live.db():
+        await type(ctx_install).filter(id=ctx_install.id).update(is_enabled=False)
+
+    await deliver(live, bot, message_update(1, chat_id=-3))
+    await wait_until_processed(live)
+    assert await stored(live, analytics.id, "chat:-3:messages") == 1
+    assert recorder.seen == []
+    assert (await reload(live, recorder_install)).execution_count == 0
+
+
+async def test_other_users_installs_never_see_the_update(live, owner, bot, recorder):
+    stranger = await live.create_user("stranger@example.com", "pro")
+    await install(live, stranger, "recorder")
+    await deliver(live, bot, message_update(1))
+    await wait_until_processed(live)
+    assert recorder.seen == []
+
+
+async def test_the_acknowledgement_does_not_wait_for_plugins(make_app, telegram):
+    stalling = StallingPlugin()
+    live = await make_app(handlers=[stalling, AnalyticsHandler()], plugin_timeout_seconds=30)
+    owner = await live.create_user("slow@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    stalled = await install(live, owner, "stalling")
+    analytics = await install(live, owner, "analytics")
+
+    first = await deliver(live, bot, message_update(1, chat_id=-1))
+    await asyncio.wait_for(stalling.started.wait(), 10)
+    # The plugin is still running: later updates, in this chat and others, are acknowledged anyway.
+    later = [await deliver(live, bot, message_update(n, chat_id=-n)) for n in range(2, 6)]
+    assert first.status_code == 200
+    assert {r.status_code for r in later} == {200}
+    assert not stalling.release.is_set()
+    # ...and processed: a stalled chat does not hold up the others.
+    for n in range(2, 6):
+        while await stored(live, analytics.id, f"chat:-{n}:messages") != 1:
+            await asyncio.sleep(0.05)
+
+    stalling.release.set()
+    await wait_until_processed(live)
+    assert await stored(live, stalled.id, "finished") == 1
+
+
+async def test_an_update_of_a_disconnected_gateway_is_skipped(make_app, telegram):
+    ingest_only = await make_app(handlers=[AnalyticsHandler()], inbox_concurrency=0)
+    owner = await ingest_only.create_user("gone@example.com", "pro")
+    bot = await connect_bot(ingest_only, owner, telegram)
+    analytics = await install(ingest_only, owner, "analytics")
+    assert (await deliver(ingest_only, bot, message_update(1, chat_id=-4))).status_code == 200
+    with ingest_only.db():
+        await Gateway.filter(id=bot.gateway_id).update(is_active=False)
+
+    worker = await make_app(handlers=[AnalyticsHandler()])
+    await wait_until_processed(worker)
+    assert await stored(worker, analytics.id, "chat:-4:messages") is None
+    assert (await reload(worker, analytics)).execution_count == 0

@@ -1,0 +1,84 @@
+"""Fresh test databases: a SQLite file, or a PostgreSQL database made for this run and dropped after."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from app.db import Database
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def create_postgres_database() -> str:
+    """A new, empty PostgreSQL database; fails under CI=true when the server is missing, else skips."""
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        message = f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    name = f"plugboard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _with_database(POSTGRES_URL, name)
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def sqlite_url(directory: Path) -> str:
+    return f"sqlite://{directory / f'plugboard_{uuid.uuid4().hex[:8]}.sqlite3'}"
+
+
+async def new_database_url(backend: str, directory: Path) -> str:
+    return await create_postgres_database() if backend == "postgres" else sqlite_url(directory)
+
+
+async def drop_database(backend: str, url: str) -> None:
+    if backend == "postgres":
+        await drop_postgres_database(url)
+
+
+async def migrated(url: str) -> None:
+    db = Database(url)
+    await db.open()
+    try:
+        await db.migrate()
+    finally:
+        await db.close()
+
+
+async def truncate_all(db: Database) -> None:
+    """Empties every table of the app (not the migration records), on either backend."""
+    with db.bound() as ctx:
+        conn = ctx.db()
+        tables = [model._meta.db_table for model in ctx.apps.get_models_iterable()]
+        if "postgres" in type(conn).__module__ or "asyncpg" in type(conn).__module__:
+            await conn.execute_script("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+        else:
+            await conn.execute_script(
+                "PRAGMA foreign_keys=OFF;"
+                + "".join(f'DELETE FROM "{t}";' for t in tables)
+                + "PRAGMA foreign_keys=ON;"
+            )

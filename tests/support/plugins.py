@@ -1,0 +1,100 @@
+"""Plugins that exist only for tests: they record, fail, stall or wait on demand."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from app.gateways.models import GatewayType
+from app.plugins.contract import (
+    TELEGRAM_CALLBACK,
+    TELEGRAM_MESSAGE,
+    TELEGRAM_MESSAGE_SENT,
+    PluginContext,
+    PluginDefinition,
+    PluginEvent,
+    PluginHandler,
+    Schedule,
+)
+
+
+def definition(slug: str, **extra: Any) -> PluginDefinition:
+    return PluginDefinition(
+        slug=slug,
+        name=slug.title(),
+        description=f"Test plugin {slug}",
+        required_gateways=(GatewayType.TELEGRAM_BOT,),
+        **extra,
+    )
+
+
+class RecordingPlugin(PluginHandler):
+    """Counts the events it sees in its storage, and keeps their types in memory."""
+
+    events = frozenset({TELEGRAM_MESSAGE, TELEGRAM_CALLBACK, TELEGRAM_MESSAGE_SENT})
+
+    def __init__(self, slug: str = "recorder", schedules: tuple[Schedule, ...] = ()) -> None:
+        self.definition = definition(slug)  # type: ignore[misc]
+        self.schedules = schedules  # type: ignore[misc]
+        self.seen: list[PluginEvent] = []
+        self.hooks: list[str] = []
+
+    async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
+        self.seen.append(event)
+        return await ctx.storage.increment(f"seen:{event.type}")
+
+    async def on_install(self, ctx: PluginContext) -> None:
+        self.hooks.append("on_install")
+        await ctx.storage.set("installed", True)
+
+    async def on_uninstall(self, ctx: PluginContext) -> None:
+        self.hooks.append("on_uninstall")
+
+    async def on_enable(self, ctx: PluginContext) -> None:
+        self.hooks.append("on_enable")
+
+    async def on_disable(self, ctx: PluginContext) -> None:
+        self.hooks.append("on_disable")
+
+
+class FailingPlugin(PluginHandler):
+    """Raises on every event until told to succeed; its storage writes must not land on failure."""
+
+    events = frozenset({TELEGRAM_MESSAGE})
+
+    def __init__(self, slug: str = "failing") -> None:
+        self.definition = definition(slug)  # type: ignore[misc]
+        self.failing = True
+
+    async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
+        await ctx.storage.increment("attempted")
+        if self.failing:
+            raise RuntimeError("boom")
+        return "ok"
+
+
+class StallingPlugin(PluginHandler):
+    """Waits on `release` before it finishes; with a short timeout it is cancelled instead."""
+
+    events = frozenset({TELEGRAM_MESSAGE})
+
+    def __init__(self, slug: str = "stalling") -> None:
+        self.definition = definition(slug)  # type: ignore[misc]
+        self.release = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
+        self.started.set()
+        await self.release.wait()
+        return await ctx.storage.increment("finished")
+
+
+class BrokenInstallPlugin(PluginHandler):
+    events = frozenset({TELEGRAM_MESSAGE})
+
+    def __init__(self, slug: str = "broken-install") -> None:
+        self.definition = definition(slug)  # type: ignore[misc]
+
+    async def on_install(self, ctx: PluginContext) -> None:
+        await ctx.storage.set("half-done", True)
+        raise RuntimeError("cannot install")

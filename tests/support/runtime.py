@@ -1,0 +1,91 @@
+"""Connecting bots, installing plugins and sending webhooks the way Telegram and users do."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from app.accounts.context import ServiceContext
+from app.accounts.models import Plan, User
+from app.gateways import service as gateways
+from app.gateways.models import EventStatus, GatewayEvent
+from app.plugins.contract import InstallRequest
+from app.plugins.models import Plugin, PluginStorage, UserPlugin
+from tests.fakes.telegram import FakeTelegram
+from tests.support.live import LiveApp, TestUser
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@dataclass
+class ConnectedBot:
+    gateway_id: str
+    token: str
+    secret: str
+
+    @property
+    def webhook_path(self) -> str:
+        return f"/webhooks/telegram/{self.gateway_id}"
+
+
+async def service_context(app: LiveApp, user: TestUser) -> ServiceContext:
+    with app.db():
+        row = await User.get(id=user.id)
+    return ServiceContext(user_id=row.id, plan=Plan(row.plan))
+
+
+async def connect_bot(app: LiveApp, user: TestUser, telegram: FakeTelegram, username: str = "test_bot") -> ConnectedBot:
+    token = f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(30)}"
+    telegram.add_bot(token, username)
+    ctx = await service_context(app, user)
+    with app.db():
+        gateway = await gateways.connect_telegram_bot(
+            ctx, app.platform.telegram, app.settings.public_url, app.platform.update_types, token
+        )
+    secret = telegram.bot(token).secret_token  # what Telegram will send with every update
+    assert secret
+    return ConnectedBot(gateway_id=gateway.id, token=token, secret=secret)
+
+
+async def install(app: LiveApp, user: TestUser, slug: str, config: dict[str, Any] | None = None) -> UserPlugin:
+    ctx = await service_context(app, user)
+    with app.db():
+        plugin = await Plugin.get(slug=slug)
+        return await app.platform.plugins.install(ctx, InstallRequest(plugin_id=plugin.id, config=config))
+
+
+async def deliver(app: LiveApp, bot: ConnectedBot, update: dict[str, Any], secret: str | None = None) -> httpx.Response:
+    assert app.http is not None
+    return await app.http.post(
+        bot.webhook_path, json=update, headers={SECRET_HEADER: bot.secret if secret is None else secret}
+    )
+
+
+async def wait_until_processed(app: LiveApp, deadline_seconds: float = 15) -> None:
+    """Waits until no event is pending or in progress (fails after the deadline)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_seconds
+    while True:
+        with app.db():
+            open_events = await GatewayEvent.filter(
+                status__in=[EventStatus.PENDING, EventStatus.PROCESSING]
+            ).count()
+        if open_events == 0:
+            return
+        assert loop.time() < end, f"{open_events} events still unprocessed"
+        await asyncio.sleep(0.05)
+
+
+async def stored(app: LiveApp, install_id: str, key: str) -> Any:
+    with app.db():
+        row = await PluginStorage.get_or_none(install_id=install_id, key=key)
+    return None if row is None else row.value
+
+
+async def reload(app: LiveApp, install: UserPlugin) -> UserPlugin:
+    with app.db():
+        return await UserPlugin.get(id=install.id)

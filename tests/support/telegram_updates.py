@@ -1,0 +1,84 @@
+"""Telegram updates as the Bot API sends them to a webhook."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+_message_ids = itertools.count(1)
+
+
+def user(user_id: int = 1001, first_name: str = "Ada", is_bot: bool = False) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": is_bot, "first_name": first_name}
+
+
+def chat(chat_id: int = -100200, kind: str = "supergroup") -> dict[str, Any]:
+    return {"id": chat_id, "type": kind, "title": "Test chat"}
+
+
+def message_update(update_id: int, text: str = "hello", chat_id: int = -100200, sender_id: int = 1001) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": next(_message_ids),
+            "date": int(time.time()),
+            "chat": chat(chat_id),
+            "from": user(sender_id),
+            "text": text,
+        },
+    }
+
+
+def channel_post_update(update_id: int, text: str = "news", chat_id: int = -100300) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "channel_post": {
+            "message_id": next(_message_ids),
+            "date": int(time.time()),
+            "chat": chat(chat_id, "channel"),
+            "text": text,
+        },
+    }
+
+
+def new_members_update(update_id: int, *members: dict[str, Any], chat_id: int = -100200) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": next(_message_ids),
+            "date": int(time.time()),
+            "chat": chat(chat_id),
+            "from": members[0],
+            "new_chat_members": list(members),
+        },
+    }
+
+
+def callback_update(update_id: int, data: str = "button", chat_id: int = -100200) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cb{update_id}",
+            "from": user(),
+            "chat_instance": "ci",
+            "data": data,
+            "message": {"message_id": 1, "date": int(time.time()), "chat": chat(chat_id), "text": "pick"},
+        },
+    }
+
+
+def poll_update(update_id: int) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "poll": {
+            "id": "p1",
+            "question": "?",
+            "options": [{"text": "a", "voter_count": 0}],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+        },
+    }

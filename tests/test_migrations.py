@@ -1,0 +1,144 @@
+"""The migrations in migrations/ and the models agree, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from app.db import Database
+from tests.support.databases import drop_database, new_database_url
+
+MIGRATIONS_TABLE = "tortoise_migrations"
+
+
+@pytest.fixture
+async def empty_databases(backend: str, tmp_path) -> AsyncIterator[tuple[Database, Database]]:
+    """Two new, empty databases of the backend under test."""
+    urls = [await new_database_url(backend, tmp_path) for _ in range(2)]
+    dbs = [Database(url) for url in urls]
+    for db in dbs:
+        await db.open()
+    yield dbs[0], dbs[1]
+    for db in dbs:
+        await db.close()
+    for url in urls:
+        await drop_database(backend, url)
+
+
+async def sqlite_schema(db: Database) -> dict[str, Any]:
+    with db.bound() as ctx:
+        conn = ctx.db()
+        tables = [
+            row["name"]
+            for row in await conn.execute_query_dict(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+            if row["name"] != MIGRATIONS_TABLE
+        ]
+        schema: dict[str, Any] = {}
+        for table in tables:
+            columns = {
+                (c["name"], c["type"].upper(), bool(c["notnull"]), c["dflt_value"], bool(c["pk"]))
+                for c in await conn.execute_query_dict(f'PRAGMA table_info("{table}")')
+            }
+            indexes = set()
+            for index in await conn.execute_query_dict(f'PRAGMA index_list("{table}")'):
+                cols = tuple(
+                    i["name"] for i in await conn.execute_query_dict(f'PRAGMA index_info("{index["name"]}")')
+                )
+                indexes.add((cols, bool(index["unique"])))
+            foreign_keys = {
+                (fk["from"], fk["table"], fk["to"], fk["on_delete"])
+                for fk in await conn.execute_query_dict(f'PRAGMA foreign_key_list("{table}")')
+            }
+            schema[table] = {"columns": columns, "indexes": indexes, "foreign_keys": foreign_keys}
+        return schema
+
+
+async def postgres_schema(db: Database) -> dict[str, Any]:
+    with db.bound() as ctx:
+        conn = ctx.db()
+        columns = await conn.execute_query_dict(
+            "SELECT table_name, column_name, data_type, is_nullable, column_default, character_maximum_length "
+            "FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> $1",
+            [MIGRATIONS_TABLE],
+        )
+        indexes = await conn.execute_query_dict(
+            "SELECT t.relname AS table_name, ix.indisunique AS is_unique, "
+            "array_to_string(ARRAY(SELECT a.attname FROM unnest(ix.indkey) WITH ORDINALITY k(attnum, n) "
+            "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.n), ',') AS cols "
+            "FROM pg_index ix JOIN pg_class t ON t.oid = ix.indrelid JOIN pg_namespace ns ON ns.oid = t.relnamespace "
+            "WHERE ns.nspname = 'public' AND t.relname <> $1",
+            [MIGRATIONS_TABLE],
+        )
+        foreign_keys = await conn.execute_query_dict(
+            "SELECT tc.table_name, kcu.column_name, ccu.table_name AS target, rc.delete_rule "
+            "FROM information_schema.table_constraints tc "
+            "JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name "
+            "JOIN information_schema.constraint_column_usage ccu ON tc.constraint_name = ccu.constraint_name "
+            "JOIN information_schema.referential_constraints rc ON tc.constraint_name = rc.constraint_name "
+            "WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = 'public'"
+        )
+    schema: dict[str, Any] = {}
+    for c in columns:
+        table = schema.setdefault(c["table_name"], {"columns": set(), "indexes": set(), "foreign_keys": set()})
+        table["columns"].add(
+            (c["column_name"], c["data_type"], c["is_nullable"], c["column_default"], c["character_maximum_length"])
+        )
+    for i in indexes:
+        schema[i["table_name"]]["indexes"].add((i["cols"], i["is_unique"]))
+    for fk in foreign_keys:
+        schema[fk["table_name"]]["foreign_keys"].add((fk["column_name"], fk["target"], fk["delete_rule"]))
+    return schema
+
+
+async def introspect(backend: str, db: Database) -> dict[str, Any]:
+    return await (postgres_schema(db) if backend == "postgres" else sqlite_schema(db))
+
+
+async def test_migrating_an_empty_database_gives_the_models_schema(backend, empty_databases):
+    migrated, generated = empty_databases
+    await migrated.migrate()
+    with generated.bound() as ctx:
+        await ctx.generate_schemas()
+
+    migrated_schema = await introspect(backend, migrated)
+    assert set(migrated_schema) == {
+        "users", "api_tokens", "audit_log", "gateways", "gateway_events",
+        "plugins", "user_plugins", "plugin_storage", "plugin_executions", "schedule_ticks",
+    }
+    assert migrated_schema == await introspect(backend, generated)
+
+
+async def test_the_models_have_no_change_without_a_migration(backend, empty_databases):
+    migrated, _ = empty_databases
+    await migrated.migrate()
+    assert await migrated.pending_model_changes() == []
+
+
+async def test_migrating_twice_changes_nothing(backend, empty_databases):
+    migrated, _ = empty_databases
+    await migrated.migrate()
+    before = await introspect(backend, migrated)
+    await migrated.migrate()
+    assert await introspect(backend, migrated) == before
+
+
+async def test_the_schema_keeps_the_constraints_the_data_model_needs(backend, empty_databases):
+    migrated, _ = empty_databases
+    await migrated.migrate()
+    schema = await introspect(backend, migrated)
+    unique = {table: {i[0] for i in t["indexes"] if i[1]} for table, t in schema.items()}
+    indexed = {table: {i[0] for i in t["indexes"]} for table, t in schema.items()}
+    as_cols = (lambda *cols: ",".join(cols)) if backend == "postgres" else (lambda *cols: tuple(cols))
+    assert as_cols("slug") in unique["plugins"]
+    assert as_cols("is_active") in indexed["plugins"]
+    assert as_cols("user_id", "plugin_id") in unique["user_plugins"]
+    assert as_cols("user_id") in indexed["user_plugins"]
+    assert as_cols("plugin_id") in indexed["user_plugins"]
+    assert as_cols("email") in unique["users"]
+    assert as_cols("gateway_id", "kind", "key") in unique["gateway_events"]
+    cascade = "CASCADE"
+    assert any(fk[0] == "user_id" and fk[-1] == cascade for fk in schema["user_plugins"]["foreign_keys"])
