@@ -48,6 +48,8 @@ async def _create_user(settings: Settings, email: str, plan: Plan) -> str:
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from app.logs import log_config
+
     asyncio.run(_migrate(settings))
     uvicorn.run(
         "app.main:create_app",
@@ -56,7 +58,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         proxy_headers=True,
-        log_level="info",
+        log_config=log_config(),
+        access_log=settings.access_log,
     )
 
 

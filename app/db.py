@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tortoise.context import TortoiseContext
+from tortoise.context import TortoiseContext, _current_context
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.executor import MigrationExecutor
 
@@ -61,8 +61,13 @@ class Database:
 
     @contextlib.contextmanager
     def bound(self) -> Iterator[TortoiseContext]:
-        with self.context as ctx:
-            yield ctx
+        # Not `with self.context:`: that keeps one reset token on the shared context object,
+        # which concurrent requests overwrite. Each binding here keeps its own token.
+        token = _current_context.set(self.context)
+        try:
+            yield self.context
+        finally:
+            _current_context.reset(token)
 
     async def migrate(self) -> None:
         """Applies every pending migration."""

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, handlers: Iterable[PluginHandle
 
     webhook = TelegramWebhook(
         inbox=platform.inbox,
+        secrets=platform.gateway_secrets,
         handled_update_types=frozenset(platform.update_types),
         max_body_bytes=settings.webhook_max_body_bytes,
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from app.db import Database
 from app.gateways.inbox import InboxWriter
+from app.gateways.secrets import GatewaySecrets
 from app.gateways.telegram import TelegramApi
 from app.plugins.catalog import sync_catalog
 from app.plugins.contract import PluginHandler
@@ -30,6 +31,7 @@ class Platform:
         self.update_types = needed_update_types(self.registry)
         self.telegram = TelegramApi(settings.telegram_api_url)
         self.inbox = InboxWriter()
+        self.gateway_secrets = GatewaySecrets(settings.gateway_cache_seconds)
         self.executor = Executor(self.registry, self.telegram, self.inbox, settings.plugin_timeout_seconds)
         self.router = EventRouter(self.registry, self.executor)
         self.plugins = PluginService(settings, self.executor)

@@ -20,6 +20,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return default if raw in (None, "") else float(raw)
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    return default if raw in (None, "") else raw.lower() not in ("0", "false", "no", "off")
+
+
 def _limit(raw: str | None, default: int | None) -> int | None:
     if raw in (None, ""):
         return default
@@ -41,6 +46,9 @@ class Settings:
     max_aliases: int = 30
     max_query_tokens: int = 2_000
     webhook_max_body_bytes: int = 256_000
+    # How long a process trusts a gateway's webhook secret before it reads it again.
+    gateway_cache_seconds: float = 10.0
+    access_log: bool = True
     # How many updates one process works on at once; 0 turns the worker off (ingest only).
     inbox_concurrency: int = 16
     # A claimed update whose worker died is taken up again after this many seconds.
@@ -69,10 +77,12 @@ class Settings:
             max_aliases=_int(env, "MAX_ALIASES", defaults.max_aliases),
             max_query_tokens=_int(env, "MAX_QUERY_TOKENS", defaults.max_query_tokens),
             webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", defaults.webhook_max_body_bytes),
+            gateway_cache_seconds=_float(env, "GATEWAY_CACHE_SECONDS", defaults.gateway_cache_seconds),
+            access_log=_bool(env, "ACCESS_LOG", defaults.access_log),
             inbox_concurrency=_int(env, "INBOX_CONCURRENCY", defaults.inbox_concurrency),
             inbox_lease_seconds=_float(env, "INBOX_LEASE_SECONDS", defaults.inbox_lease_seconds),
             inbox_poll_seconds=_float(env, "INBOX_POLL_SECONDS", defaults.inbox_poll_seconds),
-            scheduler_enabled=env.get("SCHEDULER_ENABLED", "true").lower() not in ("0", "false", "no"),
+            scheduler_enabled=_bool(env, "SCHEDULER_ENABLED", defaults.scheduler_enabled),
             scheduler_tick_seconds=_float(env, "SCHEDULER_TICK_SECONDS", defaults.scheduler_tick_seconds),
         )
         return replace(settings, **overrides)

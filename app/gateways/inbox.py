@@ -4,13 +4,13 @@ processed and completed by whichever process gets it first."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
 from app.gateways.models import EventKind, EventStatus, GatewayEvent
 from app.ids import new_id
@@ -26,8 +26,41 @@ def utcnow() -> datetime:
 
 @dataclass
 class _Pending:
-    row: GatewayEvent
+    gateway_id: str
+    kind: EventKind
+    key: str
+    chat_id: int | None
+    payload: str  # JSON text
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+_COLUMNS = ("gateway_id", "kind", "key", "chat_id", "payload", "status", "attempts", "received_at")
+
+
+async def insert_events(batch: list[_Pending]) -> None:
+    """One multi-row INSERT that skips events already there (same gateway, kind and key)."""
+    conn = GatewayEvent._meta.db
+    now = utcnow()
+    if conn.capabilities.dialect == "postgres":
+        row_sql = "(" + ", ".join("${}" + ("::jsonb" if c == "payload" else "") for c in _COLUMNS) + ")"
+        values_sql = ", ".join(
+            row_sql.format(*range(i * len(_COLUMNS) + 1, (i + 1) * len(_COLUMNS) + 1)) for i in range(len(batch))
+        )
+        received_at: object = now
+    elif conn.capabilities.dialect == "sqlite":
+        values_sql = ", ".join(["(" + ", ".join("?" * len(_COLUMNS)) + ")"] * len(batch))
+        received_at = str(now)
+    else:
+        rows = [GatewayEvent(gateway_id=p.gateway_id, kind=p.kind, key=p.key, chat_id=p.chat_id, payload=json.loads(p.payload)) for p in batch]
+        await GatewayEvent.bulk_create(rows, ignore_conflicts=True)
+        return
+    params: list[object] = []
+    for p in batch:
+        params += [p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, EventStatus.PENDING.value, 0, received_at]
+    table = GatewayEvent._meta.db_table
+    await conn.execute_query(
+        f'INSERT INTO "{table}" ({", ".join(_COLUMNS)}) VALUES {values_sql} ON CONFLICT DO NOTHING', params
+    )
 
 
 class InboxWriter:
@@ -49,11 +82,11 @@ class InboxWriter:
             self._task = None
 
     async def put(
-        self, gateway_id: str, kind: EventKind, key: str, payload: dict[str, Any], chat_id: int | None = None
+        self, gateway_id: str, kind: EventKind, key: str, payload: str | dict[str, Any], chat_id: int | None = None
     ) -> None:
         """Returns once the event is committed (a redelivered one is ignored)."""
-        row = GatewayEvent(gateway_id=gateway_id, kind=kind, key=key, chat_id=chat_id, payload=payload)
-        pending = _Pending(row)
+        text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+        pending = _Pending(gateway_id, kind, key, chat_id, text)
         self._queue.put_nowait(pending)
         await pending.done
 
@@ -63,8 +96,7 @@ class InboxWriter:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                async with in_transaction():
-                    await GatewayEvent.bulk_create([p.row for p in batch], ignore_conflicts=True)
+                await insert_events(batch)
             except Exception as exc:  # the requests answer 5xx and Telegram sends again
                 log.exception("inbox write of %d events failed", len(batch))
                 for p in batch:

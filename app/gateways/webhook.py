@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.gateways.inbox import InboxWriter
-from app.gateways.models import EventKind, Gateway
+from app.gateways.models import EventKind
+from app.gateways.secrets import GatewaySecrets
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +62,23 @@ def chat_of(update: Update) -> int | None:
 @dataclass
 class TelegramWebhook:
     inbox: InboxWriter
+    secrets: GatewaySecrets
     handled_update_types: frozenset[str]
     max_body_bytes: int
 
     async def handle(self, request: Request) -> Response:
         gateway_id = request.path_params["gateway_id"]
-        gateway = (
-            await Gateway.filter(id=gateway_id, is_active=True).values("webhook_secret")
-            if len(gateway_id) <= 64
-            else []
-        )
+        secret = await self.secrets.secret_of(gateway_id) if len(gateway_id) <= 64 else None
         given = request.headers.get(SECRET_HEADER, "")
-        if not gateway or not hmac.compare_digest(given.encode(), gateway[0]["webhook_secret"].encode()):
+        if secret is None or not hmac.compare_digest(given.encode(), secret.encode()):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         try:
             body = await read_body(request, self.max_body_bytes)
         except BodyTooLarge:
             return JSONResponse({"error": "request body too large"}, status_code=413)
         try:
-            data = json.loads(body)
+            text = body.decode("utf-8")
+            data = json.loads(text)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an update")
             update = Update.model_validate(data)
@@ -89,7 +88,9 @@ class TelegramWebhook:
         if kind not in self.handled_update_types:
             return Response(status_code=200)
         try:
-            await self.inbox.put(gateway_id, EventKind.UPDATE, str(update.update_id), data, chat_id=chat_of(update))
+            await self.inbox.put(
+                gateway_id, EventKind.UPDATE, str(update.update_id), text, chat_id=chat_of(update)
+            )
         except Exception:
             return JSONResponse({"error": "try again"}, status_code=503)
         return Response(status_code=200)

@@ -1,0 +1,37 @@
+"""Webhook secrets of active gateways, cached briefly so each update costs no extra query.
+
+Only gateways found active are cached, never a miss, so a gateway connected in another process
+is seen at once. A gateway deactivated elsewhere may have updates accepted for up to `ttl`
+seconds more; the router checks `isActive` again before anything runs, so they are dropped there.
+"""
+
+from __future__ import annotations
+
+import time
+
+from app.gateways.models import Gateway
+
+
+class GatewaySecrets:
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    async def secret_of(self, gateway_id: str) -> str | None:
+        """The webhook secret of an active gateway, or None."""
+        now = time.monotonic()
+        cached = self._cache.get(gateway_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        rows = await Gateway.filter(id=gateway_id, is_active=True).values_list("webhook_secret", flat=True)
+        if not rows:
+            self._cache.pop(gateway_id, None)
+            return None
+        if self.ttl_seconds > 0:
+            if len(self._cache) > 100_000:
+                self._cache.clear()
+            self._cache[gateway_id] = (rows[0], now + self.ttl_seconds)
+        return rows[0]
+
+    def forget(self, gateway_id: str) -> None:
+        self._cache.pop(gateway_id, None)
