@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tortoise.exceptions import OperationalError
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.executor import MigrationExecutor
@@ -21,14 +22,22 @@ MODEL_MODULES = [
 MIGRATIONS_MODULE = "migrations"
 
 
+def connection_name(database_url: str) -> str:
+    """Named after the dialect: tortoise caches each model's SQL per connection name, process-wide,
+    so a SQLite and a PostgreSQL connection of one name would share (and break) that cache."""
+    scheme = database_url.split(":", 1)[0].split("+", 1)[0]
+    return {"postgresql": "postgres", "asyncpg": "postgres", "psycopg": "postgres"}.get(scheme, scheme)
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
+    connection = connection_name(database_url)
     return {
-        "connections": {"default": database_url},
+        "connections": {connection: database_url},
         "apps": {
             APP_LABEL: {
                 "models": list(MODEL_MODULES),
                 "migrations": MIGRATIONS_MODULE,
-                "default_connection": "default",
+                "default_connection": connection,
             }
         },
         "use_tz": True,
@@ -51,9 +60,20 @@ class Database:
         self.context = TortoiseContext()
 
     async def open(self, create: bool = False) -> None:
+        """Connects; with `create`, makes the database first when it does not exist."""
         _ensure_sqlite_dir(self.url)
+        if create:
+            try:
+                with self.bound():
+                    await self.context.init(config=self.config, _create_db=True)
+                return
+            except OperationalError as exc:
+                if "already exists" not in str(exc):
+                    raise
+                await self.close()
+                self.context = TortoiseContext()
         with self.bound():
-            await self.context.init(config=self.config, _create_db=create)
+            await self.context.init(config=self.config)
 
     async def close(self) -> None:
         with self.bound():

@@ -28,7 +28,7 @@ async def create_user(email: str, plan: Plan = Plan.FREE) -> tuple[User, str]:
             user = await User.create(email=email, plan=plan)
             await ApiToken.create(user=user, token_hash=hash_token(token))
     except IntegrityError:
-        raise BadUserInput("A user with this email exists", [FieldError("/email", "already taken")])
+        raise BadUserInput("A user with this email already exists", [FieldError("/email", "already taken")])
     return user, token
 
 

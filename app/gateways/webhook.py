@@ -6,9 +6,9 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram.types import Update
-from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +20,7 @@ from app.gateways.secrets import GatewaySecrets
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
+UPDATE_FIELDS = frozenset(Update.model_fields) - {"update_id"}
 
 
 class BodyTooLarge(Exception):
@@ -40,11 +41,12 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def update_type(update: Update) -> str | None:
-    try:
-        return update.event_type
-    except UpdateTypeLookupError:  # a newer kind of update than this aiogram knows
-        return None
+def update_type(data: dict[str, Any]) -> str | None:
+    """The kind of update, read from its keys (an update carries exactly one besides update_id)."""
+    for key in data:
+        if key != "update_id" and key in UPDATE_FIELDS:
+            return key
+    return None
 
 
 def chat_of(update: Update) -> int | None:
@@ -81,12 +83,12 @@ class TelegramWebhook:
             data = json.loads(text)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 raise ValueError("not an update")
+            if update_type(data) not in self.handled_update_types:
+                # Acknowledged unread: a kind no plugin handles, or one newer than our aiogram.
+                return Response(status_code=200)
             update = Update.model_validate(data)
         except (ValueError, ValidationError):
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
-        kind = update_type(update)
-        if kind not in self.handled_update_types:
-            return Response(status_code=200)
         try:
             await self.inbox.put(
                 gateway_id, EventKind.UPDATE, str(update.update_id), text, chat_id=chat_of(update)
