@@ -43,3 +43,7 @@ async def authenticate(token: str) -> ServiceContext | None:
     if not row:
         return None
     return ServiceContext(user_id=row[0]["user_id"], plan=Plan(row[0]["user__plan"]))
+
+
+async def get_user(ctx: ServiceContext) -> User:
+    return await User.get(id=ctx.user_id)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
+
+from app.accounts.context import ServiceContext
+from app.accounts.service import authenticate
+from app.errors import Unauthenticated
+from app.platform import Platform
+
+
+@dataclass
+class GraphQLContext:
+    request: HTTPConnection
+    platform: Platform
+    service: ServiceContext | None
+    bad_token: bool = False
+    _installed_ids: set[str] | None = field(default=None, repr=False)
+
+    def require_user(self) -> ServiceContext:
+        if self.service is None:
+            raise Unauthenticated("The API token is not valid" if self.bad_token else "An API token is required")
+        return self.service
+
+    async def installed_plugin_ids(self) -> set[str]:
+        """The caller's installed plugin ids, read once per request."""
+        if self._installed_ids is None:
+            self._installed_ids = await self.platform.plugins.installed_plugin_ids(self.service)
+        return self._installed_ids
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else ""
+
+
+async def build_context(request: HTTPConnection, platform: Platform, authorization: str | None) -> GraphQLContext:
+    token = bearer_token(authorization)
+    service = await authenticate(token) if token else None
+    return GraphQLContext(request=request, platform=platform, service=service, bad_token=token is not None and service is None)

@@ -1,0 +1,62 @@
+"""Every GraphQL error leaves with an `extensions.code`; unexpected ones are masked and logged."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from app.errors import PlugboardError
+
+log = logging.getLogger("app.graphql")
+
+MASKED_MESSAGE = "Unexpected error."
+
+
+def _with_code(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message=message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def request_error_code(error: GraphQLError) -> str:
+    if error.message.startswith("Syntax Error") or "tokens" in error.message and "exceeded" in error.message:
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable "):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, (PlugboardError, GraphQLError))
+
+
+def ensure_code(error: GraphQLError) -> GraphQLError:
+    """A parse error bypasses ErrorCodes (ParserCache raises inside its own hook): code it here."""
+    if error.extensions and "code" in error.extensions:
+        return error
+    return _with_code(error, error.message, {**(error.extensions or {}), "code": request_error_code(error)})
+
+
+class ErrorCodes(MaskErrors):
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self.coded(error) for error in errors]
+
+    def coded(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, PlugboardError):
+            return _with_code(error, original.message, original.extensions)
+        if is_unexpected(error):
+            log.error("unexpected error in %s", error.path, exc_info=original)
+            return _with_code(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", request_error_code(error))
+        return _with_code(error, error.message, extensions)

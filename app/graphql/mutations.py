@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.errors import BadUserInput, FieldError
+from app.gateways import service as gateways
+from app.graphql.context import GraphQLContext
+from app.graphql.types import Gateway, UserPlugin
+from app.plugins.contract import ConfigUpdateRequest, InstallRequest
+
+Info = strawberry.Info[GraphQLContext, None]
+
+
+def _config_object(config: Any, required: bool) -> dict[str, Any] | None:
+    if config is None and not required:
+        return None
+    if not isinstance(config, dict):
+        raise BadUserInput("config must be a JSON object", [FieldError("", "must be an object")])
+    return config
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Installs a catalog plugin for the caller, within the plan's limit.")
+    async def install_plugin(self, info: Info, plugin_id: strawberry.ID, config: JSON | None = None) -> UserPlugin:
+        ctx = info.context.require_user()
+        request = InstallRequest(plugin_id=str(plugin_id), config=_config_object(config, required=False))
+        install = await info.context.platform.plugins.install(ctx, request)
+        await install.fetch_related("plugin")
+        return UserPlugin.of(install)
+
+    @strawberry.mutation
+    async def uninstall_plugin(self, info: Info, plugin_id: strawberry.ID) -> bool:
+        ctx = info.context.require_user()
+        return await info.context.platform.plugins.uninstall(ctx, str(plugin_id))
+
+    @strawberry.mutation(description="Replaces the install's config; defaults are filled in.")
+    async def update_plugin_config(self, info: Info, plugin_id: strawberry.ID, config: JSON) -> UserPlugin:
+        ctx = info.context.require_user()
+        request = ConfigUpdateRequest(plugin_id=str(plugin_id), config=_config_object(config, required=True) or {})
+        return UserPlugin.of(await info.context.platform.plugins.update_config(ctx, request))
+
+    @strawberry.mutation
+    async def toggle_plugin(self, info: Info, plugin_id: strawberry.ID, enabled: bool) -> UserPlugin:
+        ctx = info.context.require_user()
+        return UserPlugin.of(await info.context.platform.plugins.toggle(ctx, str(plugin_id), enabled))
+
+    @strawberry.mutation(description="Checks the token with Telegram and points the bot's webhook here.")
+    async def connect_telegram_bot(self, info: Info, token: str, name: str | None = None) -> Gateway:
+        ctx = info.context.require_user()
+        platform = info.context.platform
+        gateway = await gateways.connect_telegram_bot(
+            ctx, platform.telegram, platform.settings.public_url, platform.update_types, token, name
+        )
+        return Gateway.of(gateway, platform.settings.public_url)
+
+    @strawberry.mutation(description="Deletes the bot's webhook and deactivates the gateway.")
+    async def disconnect_gateway(self, info: Info, gateway_id: strawberry.ID) -> bool:
+        ctx = info.context.require_user()
+        platform = info.context.platform
+        disconnected = await gateways.disconnect(ctx, platform.telegram, str(gateway_id))
+        platform.gateway_secrets.forget(str(gateway_id))
+        return disconnected

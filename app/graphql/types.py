@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.accounts import models as accounts
+from app.audit.models import AuditLog
+from app.gateways import models as gateway_models
+from app.gateways.service import webhook_url
+from app.graphql.context import GraphQLContext
+from app.plugins import models as plugin_models
+
+GatewayType = strawberry.enum(gateway_models.GatewayType, name="GatewayType")
+Plan = strawberry.enum(accounts.Plan, name="Plan")
+
+
+@strawberry.type
+class Plugin:
+    id: strawberry.ID
+    slug: str
+    name: str
+    description: str
+    version: str
+    required_gateways: list[GatewayType]
+    config_schema: JSON
+    icon: str | None
+    category: str
+    is_builtin: bool
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field(description="Whether the caller has installed this plugin (false when anonymous).")
+    async def installed(self, info: strawberry.Info[GraphQLContext, None]) -> bool:
+        return self.id in await info.context.installed_plugin_ids()
+
+    @classmethod
+    def of(cls, row: plugin_models.Plugin) -> Plugin:
+        return cls(
+            id=strawberry.ID(row.id),
+            slug=row.slug,
+            name=row.name,
+            description=row.description,
+            version=row.version,
+            required_gateways=[gateway_models.GatewayType(g) for g in row.required_gateways],
+            config_schema=row.config_schema,
+            icon=row.icon,
+            category=row.category,
+            is_builtin=row.is_builtin,
+            is_active=row.is_active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class UserPlugin:
+    id: strawberry.ID
+    plugin: Plugin
+    config: JSON
+    is_enabled: bool
+    execution_count: int
+    last_executed_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: plugin_models.UserPlugin) -> UserPlugin:
+        return cls(
+            id=strawberry.ID(row.id),
+            plugin=Plugin.of(row.plugin),
+            config=row.config,
+            is_enabled=row.is_enabled,
+            execution_count=row.execution_count,
+            last_executed_at=row.last_executed_at,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.type
+class AuditEvent:
+    id: strawberry.ID
+    action: str
+    target_type: str
+    target_id: str
+    metadata: JSON
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: AuditLog) -> AuditEvent:
+        return cls(
+            id=strawberry.ID(row.id),
+            action=row.action,
+            target_type=row.target_type,
+            target_id=row.target_id,
+            metadata=row.metadata,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A connected bot. Its token and webhook secret are never exposed.")
+class Gateway:
+    id: strawberry.ID
+    type: GatewayType
+    name: str
+    bot_username: str | None
+    webhook_url: str
+    is_active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: gateway_models.Gateway, public_url: str) -> Gateway:
+        return cls(
+            id=strawberry.ID(row.id),
+            type=row.type,
+            name=row.name,
+            bot_username=row.bot_username,
+            webhook_url=webhook_url(public_url, row.id),
+            is_active=row.is_active,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="The caller's account.")
+class Me:
+    id: strawberry.ID
+    email: str
+    plan: Plan
+    plugin_limit: int | None = strawberry.field(description="Plugins the plan allows; null means no limit.")

@@ -1,0 +1,125 @@
+"""Strawberry's ASGI view, made to follow the GraphQL-over-HTTP specification.
+
+- `application/graphql-response+json` when the client's Accept prefers it: a request error
+  (unparsable, invalid) is then a 400 with no `data` key; `application/json` keeps 200.
+- a mutation over GET is 405; an unsupported content type 415; a body that is not a JSON object 400.
+- GraphiQL is our own build (frontend/dist), never a CDN page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.http import GraphQLHTTPResponse, process_result
+from cross_web import HTTPException
+from strawberry.types import ExecutionResult
+
+from app.graphql.context import GraphQLContext, build_context
+from app.graphql.errors import ensure_code
+from app.platform import Platform
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+GRAPHIQL_HTML = Path(__file__).resolve().parents[2] / "frontend" / "dist" / "graphiql" / "index.html"
+GRAPHIQL_MISSING = """<!doctype html><meta charset="utf-8"><title>Plugboard GraphQL</title>
+<h1>GraphiQL is not built</h1><p>Run <code>make install</code> to build it (frontend/dist).
+The API itself answers POST requests at this address.</p>"""
+
+
+def negotiate(accept: str) -> str | None:
+    """The response media type for an Accept header, or None when we can give none it accepts."""
+    if not accept.strip():
+        return JSON
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, position, media.lower()))
+    for _, _, media in sorted(ranked):
+        if media in (GRAPHQL_RESPONSE, JSON):
+            return media
+        if media in ("application/*", "*/*"):
+            return JSON
+    return None
+
+
+class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
+    def __init__(self, platform: Platform) -> None:
+        from app.graphql.schema import build_schema
+
+        super().__init__(build_schema(platform.settings), graphql_ide="graphiql")
+        self.platform = platform
+
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:
+        return await build_context(request, self.platform, request.headers.get("authorization"))
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if GRAPHIQL_HTML.is_file():
+            return HTMLResponse(GRAPHIQL_HTML.read_text(encoding="utf-8"))
+        return HTMLResponse(GRAPHIQL_MISSING)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = negotiate(request.headers.get("accept", ""))
+        request.state.graphql_sub_response = sub_response
+        return sub_response
+
+    async def parse_http_body(self, request: Any) -> Any:
+        if request.headers.get("accept") is not None and negotiate(request.headers["accept"]) is None:
+            raise HTTPException(406, f"Acceptable media types: {GRAPHQL_RESPONSE}, {JSON}")
+        if request.method == "POST":
+            content_type = (request.content_type or "").split(";")[0].strip().lower()
+            if content_type != JSON:
+                raise HTTPException(415, f"Send GraphQL requests as {JSON}")
+            body = self.parse_json(await request.get_body())
+            if not isinstance(body, dict):
+                raise HTTPException(400, "The request body must be a JSON object")
+        return await super().parse_http_body(request)
+
+    async def execute_single(self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any) -> ExecutionResult:
+        try:
+            return await super().execute_single(request, request_adapter, *args, **kwargs)
+        except HTTPException as exc:
+            if request_adapter.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
+                raise HTTPException(405, "Mutations need POST") from exc
+            raise
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = [ensure_code(error) for error in result.errors]
+        response = process_result(result)
+        sub_response: Response = request.state.graphql_sub_response
+        if sub_response.media_type == GRAPHQL_RESPONSE and result.data is None and result.errors:
+            sub_response.status_code = 400  # a request error: nothing was executed
+            response.pop("data", None)
+        return response
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = f"{sub_response.media_type or JSON}; charset=utf-8"
+        return response
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("GET", "POST"):
+            await Response("GraphQL takes GET and POST", status_code=405, headers={"Allow": "GET, POST"})(
+                scope, receive, send
+            )
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        except HTTPException as exc:  # raised before strawberry's own handler sees it
+            await Response(exc.reason, status_code=exc.status_code, media_type="text/plain")(scope, receive, send)
