@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
@@ -16,7 +17,7 @@ class GraphQLContext:
     platform: Platform
     service: ServiceContext | None
     bad_token: bool = False
-    _installed_ids: set[str] | None = field(default=None, repr=False)
+    _installed_ids: asyncio.Task[set[str]] | None = field(default=None, repr=False)
 
     def require_user(self) -> ServiceContext:
         if self.service is None:
@@ -24,10 +25,10 @@ class GraphQLContext:
         return self.service
 
     async def installed_plugin_ids(self) -> set[str]:
-        """The caller's installed plugin ids, read once per request."""
+        """The caller's installed plugin ids, read once per request (resolvers ask concurrently)."""
         if self._installed_ids is None:
-            self._installed_ids = await self.platform.plugins.installed_plugin_ids(self.service)
-        return self._installed_ids
+            self._installed_ids = asyncio.ensure_future(self.platform.plugins.installed_plugin_ids(self.service))
+        return await self._installed_ids
 
 
 def bearer_token(authorization: str | None) -> str | None:

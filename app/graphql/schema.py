@@ -25,16 +25,18 @@ class PlugboardSchema(Schema):
 
 
 def build_schema(settings: Settings) -> Schema:
+    # A fresh extension per request (they hold the request's execution context); the parser and
+    # validation caches themselves are strawberry's module-level LRUs, shared across requests.
     return PlugboardSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
-            ErrorCodes(),
-            MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-            ParserCache(maxsize=1_000),
-            ValidationCache(maxsize=1_000),
-            QueryDepthLimiter(max_depth=settings.max_query_depth),
-            MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            ErrorCodes,
+            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: ParserCache(maxsize=1_000),
+            lambda: ValidationCache(maxsize=1_000),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         ],
     )
 

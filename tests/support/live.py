@@ -21,6 +21,8 @@ from tests.support.server import LiveServer
 
 @dataclass
 class TestUser:
+    __test__ = False  # not a test class
+
     id: str
     email: str
     token: str
