@@ -57,6 +57,11 @@ def negotiate(accept: str) -> str | None:
     return None
 
 
+def is_request_error(result: ExecutionResult) -> bool:
+    """Parsing or validation failed, so nothing ran (field errors carry a path; these do not)."""
+    return result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+
+
 class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
     def __init__(self, platform: Platform) -> None:
         from app.graphql.schema import build_schema
@@ -103,8 +108,8 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
             result.errors = [ensure_code(error) for error in result.errors]
         response = process_result(result)
         sub_response: Response = request.state.graphql_sub_response
-        if sub_response.media_type == GRAPHQL_RESPONSE and result.data is None and result.errors:
-            sub_response.status_code = 400  # a request error: nothing was executed
+        if sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result):
+            sub_response.status_code = 400
             response.pop("data", None)
         return response
 

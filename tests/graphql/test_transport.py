@@ -1,0 +1,177 @@
+"""GraphQL over HTTP: methods, media types, status codes, limits, masking and GraphiQL."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app.plugins.models import Plugin
+from app.graphql.view import negotiate
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+async def post(app, body, accept: str | None = None, content_type: str = "application/json", **kwargs):
+    headers = {"Content-Type": content_type}
+    if accept is not None:
+        headers["Accept"] = accept
+    if isinstance(body, (bytes, str)):
+        return await app.http.post("/graphql", content=body, headers=headers, **kwargs)
+    return await app.http.post("/graphql", json=body, headers=headers, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("", "application/json"),
+        ("application/json", "application/json"),
+        (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+        (f"{GRAPHQL_RESPONSE}, application/json;q=0.9", GRAPHQL_RESPONSE),
+        (f"application/json, {GRAPHQL_RESPONSE};q=0.5", "application/json"),
+        ("*/*", "application/json"),
+        ("text/html", None),
+    ],
+)
+def test_the_response_media_type_follows_the_accept_header(accept, expected):
+    assert negotiate(accept) == expected
+
+
+async def test_a_query_over_post(app):
+    response = await post(app, {"query": "{ plugins { slug } }"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert {p["slug"] for p in response.json()["data"]["plugins"]} == {"analytics", "welcome"}
+
+
+async def test_a_query_over_get(app):
+    response = await app.http.get("/graphql", params={"query": "{ plugins { slug } }"}, headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    assert len(response.json()["data"]["plugins"]) == 2
+
+
+async def test_a_mutation_over_get_is_refused(app, user):
+    response = await app.http.get(
+        "/graphql",
+        params={"query": 'mutation { uninstallPlugin(pluginId: "x") }'},
+        headers={"Accept": "application/json", **user.auth},
+    )
+    assert response.status_code == 405
+
+
+async def test_other_methods_are_refused(app):
+    response = await app.http.put("/graphql", json={"query": "{ plugins { slug } }"})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
+async def test_graphql_response_json_is_given_when_asked_for(app):
+    response = await post(app, {"query": "{ plugins { slug } }"}, accept=GRAPHQL_RESPONSE)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(GRAPHQL_RESPONSE)
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("{ plugins { ", "GRAPHQL_PARSE_FAILED"), ("{ plugins { nope } }", "GRAPHQL_VALIDATION_FAILED")],
+    ids=["unparsable", "invalid"],
+)
+async def test_a_request_error_is_400_without_data_in_graphql_response_json(app, query, code):
+    response = await post(app, {"query": query}, accept=GRAPHQL_RESPONSE)
+    assert response.status_code == 400
+    body = response.json()
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == code
+
+
+async def test_a_request_error_is_200_with_null_data_in_plain_json(app):
+    response = await post(app, {"query": "{ plugins { nope } }"}, accept="application/json")
+    assert response.status_code == 200
+    assert response.json()["data"] is None
+
+
+async def test_a_field_error_is_200_with_data_in_either_media_type(app):
+    for accept in (GRAPHQL_RESPONSE, "application/json"):
+        response = await post(app, {"query": "{ myPlugins { id } }"}, accept=accept)
+        assert response.status_code == 200
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_variables_of_the_wrong_type_are_bad_user_input(app):
+    response = await post(app, {"query": "query($c: String) { plugins(category: $c) { slug } }", "variables": {"c": 5}})
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b'"query"', "application/json", 400),
+        (b"{}", "application/json", 400),
+        (b'{"query": 5}', "application/json", 400),
+        (b'{"query": "{ plugins { slug } }", "variables": [1]}', "application/json", 400),
+        (b"query=x", "application/x-www-form-urlencoded", 415),
+        (b"{ plugins { slug } }", "text/plain", 415),
+    ],
+    ids=["malformed", "array", "string", "no-query", "query-not-string", "variables-not-object", "form", "text"],
+)
+async def test_a_malformed_request_is_a_client_error_never_a_500(app, body, content_type, status):
+    response = await post(app, body, content_type=content_type)
+    assert response.status_code == status
+
+
+async def test_an_unacceptable_accept_header_is_406(app):
+    response = await post(app, {"query": "{ plugins { slug } }"}, accept="application/xml")
+    assert response.status_code == 406
+
+
+async def test_a_body_over_the_limit_is_413(make_app):
+    live = await make_app(max_body_bytes=1_000)
+    response = await post(live, {"query": "{ plugins { slug } }", "variables": {"pad": "x" * 2_000}})
+    assert response.status_code == 413
+    assert (await post(live, {"query": "{ plugins { slug } }"})).status_code == 200
+
+
+async def test_thousands_of_aliases_are_refused_before_execution(app):
+    query = "{ " + " ".join(f"a{n}: plugins {{ slug }}" for n in range(5_000)) + " }"
+    response = await post(app, {"query": query}, accept=GRAPHQL_RESPONSE)
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert "tokens" in error["message"]
+
+
+async def test_too_many_aliases_are_refused(app):
+    query = "{ " + " ".join(f"a{n}: plugins {{ slug }}" for n in range(31)) + " }"
+    response = await post(app, {"query": query}, accept=GRAPHQL_RESPONSE)
+    assert response.status_code == 400
+    assert "aliases" in response.json()["errors"][0]["message"]
+
+
+async def test_too_deep_a_query_is_refused(make_app):
+    live = await make_app(max_query_depth=1)
+    response = await post(live, {"query": "{ myPlugins { plugin { slug } } }"}, accept=GRAPHQL_RESPONSE)
+    assert response.status_code == 400
+    assert "exceeds maximum operation depth" in response.json()["errors"][0]["message"]
+
+
+async def test_an_unexpected_error_is_masked_and_logged(app, caplog):
+    with app.db():  # a catalog row no code wrote: its gateway type does not exist
+        await Plugin.create(slug="corrupt", name="Corrupt", required_gateways=["CARRIER_PIGEON"])
+    with caplog.at_level(logging.ERROR, logger="app.graphql"):
+        response = await post(app, {"query": "{ plugins { slug } }"})
+    error = response.json()["errors"][0]
+    assert response.status_code == 200
+    assert error["message"] == "Unexpected error."
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "CARRIER_PIGEON" not in response.text
+    assert "CARRIER_PIGEON" in caplog.text
+
+
+async def test_a_browser_gets_graphiql_from_this_server(app):
+    response = await app.http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    for cdn in ("unpkg.com", "jsdelivr", "cdnjs", "esm.sh"):
+        assert cdn not in response.text
