@@ -41,6 +41,7 @@ class Platform:
             concurrency=settings.inbox_concurrency,
             lease_seconds=settings.inbox_lease_seconds,
             poll_seconds=settings.inbox_poll_seconds,
+            retention_hours=settings.inbox_retention_hours,
         )
         self.scheduler = Scheduler(self.registry, self.router, settings.scheduler_tick_seconds)
 

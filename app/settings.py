@@ -54,6 +54,8 @@ class Settings:
     # A claimed update whose worker died is taken up again after this many seconds.
     inbox_lease_seconds: float = 60.0
     inbox_poll_seconds: float = 1.0
+    # Finished events, and the records that deduplicate them, are kept this long (Telegram redelivers for 24 h).
+    inbox_retention_hours: float = 48.0
     scheduler_enabled: bool = True
     scheduler_tick_seconds: float = 1.0
 
@@ -82,6 +84,7 @@ class Settings:
             inbox_concurrency=_int(env, "INBOX_CONCURRENCY", defaults.inbox_concurrency),
             inbox_lease_seconds=_float(env, "INBOX_LEASE_SECONDS", defaults.inbox_lease_seconds),
             inbox_poll_seconds=_float(env, "INBOX_POLL_SECONDS", defaults.inbox_poll_seconds),
+            inbox_retention_hours=_float(env, "INBOX_RETENTION_HOURS", defaults.inbox_retention_hours),
             scheduler_enabled=_bool(env, "SCHEDULER_ENABLED", defaults.scheduler_enabled),
             scheduler_tick_seconds=_float(env, "SCHEDULER_TICK_SECONDS", defaults.scheduler_tick_seconds),
         )

@@ -136,3 +136,13 @@ async def release(event: GatewayEvent) -> None:
     """Gives an event back after a failure of our own; it fails for good after MAX_ATTEMPTS."""
     status = EventStatus.FAILED if event.attempts >= MAX_ATTEMPTS else EventStatus.PENDING
     await GatewayEvent.filter(id=event.id, claim=event.claim).update(status=status, lease_until=None)
+
+
+async def prune(older_than: datetime) -> int:
+    """Deletes finished events received before `older_than`; returns how many.
+
+    Keep them longer than Telegram redelivers (24 hours): a redelivery is recognised by its row.
+    """
+    return await GatewayEvent.filter(
+        status__in=[EventStatus.DONE, EventStatus.FAILED], received_at__lt=older_than
+    ).delete()

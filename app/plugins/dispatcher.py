@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
+from datetime import datetime, timedelta, timezone
 
 from aiogram.types import Message, Update
 
 from app.gateways import inbox
 from app.gateways.models import EventKind, GatewayEvent
+from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.router import EventRouter
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 3600
+
+
+async def prune_history(older_than: datetime) -> None:
+    """Old finished events, and the run records and schedule ticks that deduplicated them."""
+    await inbox.prune(older_than)
+    await PluginExecution.filter(created_at__lt=older_than).delete()
+    await ScheduleTick.filter(fired_at__lt=older_than).delete()
 
 
 class Dispatcher:
@@ -27,12 +39,15 @@ class Dispatcher:
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
+        retention_hours: float = 48,
     ) -> None:
         self.router = router
         self.writer = writer
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        self.retention = timedelta(hours=retention_hours)
+        self._next_prune = 0.0
         self._lanes: dict[tuple[str, int | None], deque[GatewayEvent]] = {}
         self._lane_tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
@@ -58,6 +73,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while True:
+            await self._prune_now_and_then()
             self.writer.written.clear()
             claimed: list[GatewayEvent] = []
             if self.capacity > 0:
@@ -73,6 +89,16 @@ class Dispatcher:
                 await asyncio.wait_for(self.writer.written.wait(), self.poll_seconds)
             except asyncio.TimeoutError:
                 pass
+
+    async def _prune_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY_SECONDS
+        try:
+            await prune_history(datetime.now(timezone.utc) - self.retention)
+        except Exception:
+            log.exception("pruning old events failed")
 
     def _enqueue(self, event: GatewayEvent) -> None:
         self._in_flight += 1

@@ -1,0 +1,58 @@
+"""The dispatcher: one chat's updates in the order Telegram sent them, and old history pruned."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from app.gateways.models import EventStatus, GatewayEvent
+from app.plugins.dispatcher import prune_history
+from app.plugins.models import PluginExecution, ScheduleTick
+from tests.support.plugins import RecordingPlugin
+from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.telegram_updates import message_update
+
+
+async def test_one_chats_updates_run_in_the_order_they_arrived(make_app, telegram):
+    recorder = RecordingPlugin()
+    live = await make_app(handlers=[recorder])
+    owner = await live.create_user("order@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    await install(live, owner, "recorder")
+
+    for n in range(1, 31):
+        assert (await deliver(live, bot, message_update(n, text=f"m{n}", chat_id=-1 if n % 3 else -2))).status_code == 200
+    await wait_until_processed(live)
+
+    texts_by_chat: dict[int, list[str]] = {}
+    for event in recorder.seen:
+        texts_by_chat.setdefault(event.message.chat.id, []).append(event.message.text)
+    assert texts_by_chat[-1] == [f"m{n}" for n in range(1, 31) if n % 3]
+    assert texts_by_chat[-2] == [f"m{n}" for n in range(1, 31) if not n % 3]
+
+
+async def test_history_older_than_the_retention_is_pruned(make_app, telegram):
+    live = await make_app(handlers=[RecordingPlugin()], inbox_concurrency=0)
+    owner = await live.create_user("old@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    installed = await install(live, owner, "recorder")
+    long_ago = datetime.now(timezone.utc) - timedelta(days=3)
+    with live.db():
+        for key, status, received in [
+            ("1", EventStatus.DONE, long_ago),
+            ("2", EventStatus.FAILED, long_ago),
+            ("3", EventStatus.PENDING, long_ago),  # never processed: kept whatever its age
+            ("4", EventStatus.DONE, datetime.now(timezone.utc)),
+        ]:
+            event = await GatewayEvent.create(gateway_id=bot.gateway_id, kind="update", key=key, payload={}, status=status)
+            await GatewayEvent.filter(id=event.id).update(received_at=received)
+        old_run = await PluginExecution.create(install_id=installed.id, event_key="old", success=True, duration_ms=1)
+        await PluginExecution.filter(id=old_run.id).update(created_at=long_ago)
+        await PluginExecution.create(install_id=installed.id, event_key="new", success=True, duration_ms=1)
+        tick = await ScheduleTick.create(plugin_slug="recorder", schedule="s", tick=1)
+        await ScheduleTick.filter(id=tick.id).update(fired_at=long_ago)
+
+        await prune_history(datetime.now(timezone.utc) - timedelta(hours=48))
+
+        assert sorted(await GatewayEvent.all().values_list("key", flat=True)) == ["3", "4"]
+        assert await PluginExecution.all().values_list("event_key", flat=True) == ["new"]
+        assert await ScheduleTick.all().count() == 0
