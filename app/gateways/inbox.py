@@ -132,6 +132,11 @@ async def complete(event: GatewayEvent) -> None:
     )
 
 
+async def fail(event: GatewayEvent) -> None:
+    """Gives up on an event that can never be processed (its payload does not parse)."""
+    await GatewayEvent.filter(id=event.id, claim=event.claim).update(status=EventStatus.FAILED, lease_until=None)
+
+
 async def release(event: GatewayEvent) -> None:
     """Gives an event back after a failure of our own; it fails for good after MAX_ATTEMPTS."""
     status = EventStatus.FAILED if event.attempts >= MAX_ATTEMPTS else EventStatus.PENDING

@@ -13,6 +13,7 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from aiogram.types import Message, Update
+from pydantic import ValidationError
 
 from app.gateways import inbox
 from app.gateways.models import EventKind, GatewayEvent
@@ -126,6 +127,10 @@ class Dispatcher:
     async def process(self, event: GatewayEvent) -> None:
         try:
             await self._route(event)
+        except ValidationError:
+            log.error("gateway event %s is not a valid %s; dropped", event.id, event.kind.value)
+            await inbox.fail(event)
+            return
         except Exception:
             log.exception("routing gateway event %s failed", event.id)
             await inbox.release(event)

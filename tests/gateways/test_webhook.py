@@ -235,3 +235,15 @@ async def test_an_update_of_a_disconnected_gateway_is_skipped(make_app, telegram
     await wait_until_processed(worker)
     assert await stored(worker, analytics.id, "chat:-4:messages") is None
     assert (await reload(worker, analytics)).execution_count == 0
+
+
+async def test_an_update_aiogram_cannot_parse_is_failed_once_not_retried(live, owner, bot, recorder):
+    await install(live, owner, "recorder")
+    shaped_but_invalid = {"update_id": 9, "message": {"message_id": 1, "date": 0, "chat": {"id": -1}}}  # no chat type
+    assert (await deliver(live, bot, shaped_but_invalid)).status_code == 200
+    await wait_until_processed(live)
+    with live.db():
+        event = await GatewayEvent.get(key="9")
+    assert event.status == "failed"
+    assert event.attempts == 1
+    assert recorder.seen == []
