@@ -7,6 +7,7 @@ A plugin is one module with a `PluginHandler` subclass, plus one line in
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol, Union
@@ -154,11 +155,15 @@ class PluginStorage(Protocol):
 
     async def get(self, key: str, default: Any = None) -> Any: ...
 
+    async def get_many(self, keys: Iterable[str], default: Any = None) -> dict[str, Any]:
+        """Several keys in one round trip."""
+
     async def set(self, key: str, value: Any) -> None: ...
 
     async def delete(self, key: str) -> None: ...
 
-    async def increment(self, key: str, by: int = 1) -> int: ...
+    async def increment(self, key: str, by: int = 1) -> None:
+        """Adds to a number atomically when the run commits; `get` shows it within the run."""
 
 
 class PluginContext(Protocol):

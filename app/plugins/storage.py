@@ -4,35 +4,48 @@ leaves no half-written state and never counts twice."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app.ids import new_id
 from app.plugins.models import PluginStorage
 
 _DELETED = object()
+_MISSING = object()
 
 
 class InstallStorage:
     def __init__(self, install_id: str) -> None:
         self.install_id = install_id
+        self._stored: dict[str, Any] = {}  # values read from the database during this run
         self._writes: dict[str, Any] = {}
         self._increments: dict[str, int] = {}
 
-    async def _stored(self, key: str) -> Any:
-        row = await PluginStorage.filter(install_id=self.install_id, key=key).first()
-        return None if row is None else row.value
-
     async def get(self, key: str, default: Any = None) -> Any:
-        if key in self._writes:
-            value = self._writes[key]
-            value = None if value is _DELETED else value
-        else:
-            value = await self._stored(key)
+        return (await self.get_many([key], default))[key]
+
+    async def get_many(self, keys: Iterable[str], default: Any = None) -> dict[str, Any]:
+        """Several values in one query; pending writes and increments of this run included."""
+        keys = list(keys)
+        unread = [k for k in keys if k not in self._stored and k not in self._writes]
+        if unread:
+            rows = await PluginStorage.filter(install_id=self.install_id, key__in=unread).values_list("key", "value")
+            found = dict(rows)
+            for key in unread:
+                self._stored[key] = found.get(key, _MISSING)
+        return {key: self._current(key, default) for key in keys}
+
+    def _current(self, key: str, default: Any) -> Any:
+        value = self._writes.get(key, self._stored.get(key, _MISSING))
+        if value is _DELETED:
+            value = _MISSING
         if key in self._increments:
-            value = (value or 0) + self._increments[key]
-        return default if value is None else value
+            value = (0 if value is _MISSING or value is None else value) + self._increments[key]
+        return default if value is _MISSING or value is None else value
 
     async def set(self, key: str, value: Any) -> None:
         self._writes[key] = value
@@ -42,24 +55,20 @@ class InstallStorage:
         self._writes[key] = _DELETED
         self._increments.pop(key, None)
 
-    async def increment(self, key: str, by: int = 1) -> int:
-        """Adds `by` atomically when the run commits; returns the value as this run sees it."""
+    async def increment(self, key: str, by: int = 1) -> None:
+        """Adds `by` when the run commits, atomically against concurrent runs."""
         self._increments[key] = self._increments.get(key, 0) + by
-        return int(await self.get(key, 0))
-
-    @property
-    def dirty(self) -> bool:
-        return bool(self._writes or self._increments)
 
     async def flush(self) -> None:
-        """Applies the buffered writes; call inside the run's transaction."""
-        for key, value in self._writes.items():
-            if value is _DELETED:
-                await PluginStorage.filter(install_id=self.install_id, key=key).delete()
-            else:
-                await _upsert(self.install_id, key, value)
-        for key, by in self._increments.items():
-            await _add(self.install_id, key, by)
+        """Applies the buffered writes (call inside the run's transaction): at most three statements."""
+        deleted = [k for k, v in self._writes.items() if v is _DELETED]
+        written = {k: v for k, v in self._writes.items() if v is not _DELETED}
+        if deleted:
+            await PluginStorage.filter(install_id=self.install_id, key__in=deleted).delete()
+        if written:
+            await _upsert(self.install_id, written, add=False)
+        if self._increments:
+            await _upsert(self.install_id, self._increments, add=True)
         self._writes.clear()
         self._increments.clear()
 
@@ -68,30 +77,28 @@ class InstallStorage:
             await self.flush()
 
 
-async def _upsert(install_id: str, key: str, value: Any) -> None:
-    for _ in range(2):
-        if await PluginStorage.filter(install_id=install_id, key=key).update(value=value):
-            return
-        if await _create(install_id, key, value):
-            return
-
-
-async def _add(install_id: str, key: str, by: int) -> None:
-    for _ in range(2):
-        row = await PluginStorage.filter(install_id=install_id, key=key).select_for_update().first()
-        if row is not None:
-            row.value = int(row.value or 0) + by
-            await row.save(update_fields=["value", "updated_at"])
-            return
-        if await _create(install_id, key, by):
-            return
-
-
-async def _create(install_id: str, key: str, value: Any) -> bool:
-    """Inserts the key in a savepoint; False when a concurrent run inserted it first."""
-    try:
-        async with in_transaction():
-            await PluginStorage.create(install_id=install_id, key=key, value=value)
-    except IntegrityError:
-        return False
-    return True
+async def _upsert(install_id: str, values: dict[str, Any], add: bool) -> None:
+    """One INSERT … ON CONFLICT for many keys: sets replace the value, adds sum into it."""
+    conn = PluginStorage._meta.db
+    table = PluginStorage._meta.db_table
+    now = datetime.now(timezone.utc)
+    postgres = conn.capabilities.dialect == "postgres"
+    rows, params = [], []
+    for n, (key, value) in enumerate(values.items()):
+        if postgres:
+            base = n * 5
+            rows.append(f"(${base + 1}, ${base + 2}, ${base + 3}, ${base + 4}::jsonb, ${base + 5})")
+        else:
+            rows.append("(?, ?, ?, ?, ?)")
+        params += [new_id(), install_id, key, json.dumps(value), now if postgres else str(now)]
+    if not add:
+        new_value = "excluded.value"
+    elif postgres:
+        new_value = f"to_jsonb(COALESCE(({table}.value #>> '{{}}')::numeric, 0) + (excluded.value #>> '{{}}')::numeric)"
+    else:
+        new_value = f"COALESCE({table}.value, 0) + excluded.value"
+    await conn.execute_query(
+        f'INSERT INTO "{table}" (id, install_id, key, value, updated_at) VALUES {", ".join(rows)} '
+        f"ON CONFLICT (install_id, key) DO UPDATE SET value = {new_value}, updated_at = excluded.updated_at",
+        params,
+    )

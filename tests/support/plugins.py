@@ -41,7 +41,8 @@ class RecordingPlugin(PluginHandler):
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         self.seen.append(event)
-        return await ctx.storage.increment(f"seen:{event.type}")
+        await ctx.storage.increment(f"seen:{event.type}")
+        return await ctx.storage.get(f"seen:{event.type}")
 
     async def on_install(self, ctx: PluginContext) -> None:
         self.hooks.append("on_install")
@@ -86,7 +87,7 @@ class StallingPlugin(PluginHandler):
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         self.started.set()
         await self.release.wait()
-        return await ctx.storage.increment("finished")
+        await ctx.storage.increment("finished")
 
 
 class BrokenInstallPlugin(PluginHandler):

@@ -72,21 +72,25 @@ class AnalyticsHandler(PluginHandler):
         chat = message.chat.id
         day = day_of(message.date)
         direction = "sent" if isinstance(event, MessageSentEvent) else "received"
-        total = await ctx.storage.increment(f"chat:{chat}:messages")
+        sender = message.from_user
+        track_user = ctx.config.get("trackUsers", True) and sender is not None and direction == "received"
+        user_key = f"chat:{chat}:user:{sender.id}" if track_user and sender is not None else None
+        keys = [f"chat:{chat}:messages", f"chat:{chat}:days", "chats", *([user_key] if user_key else [])]
+        seen = await ctx.storage.get_many(keys)
+
+        await ctx.storage.increment(f"chat:{chat}:messages")
         await ctx.storage.increment(f"chat:{chat}:{direction}")
         await ctx.storage.increment(f"chat:{chat}:day:{day}")
-        days = set(await ctx.storage.get(f"chat:{chat}:days", []))
+        days = seen[f"chat:{chat}:days"] or []
         if day not in days:
-            await ctx.storage.set(f"chat:{chat}:days", sorted(days | {day}))
-        sender = message.from_user
-        if ctx.config.get("trackUsers", True) and sender is not None and not isinstance(event, MessageSentEvent):
-            if await ctx.storage.get(f"chat:{chat}:user:{sender.id}") is None:
-                await ctx.storage.set(f"chat:{chat}:user:{sender.id}", 1)
-                await ctx.storage.increment(f"chat:{chat}:users")
-        chats = set(await ctx.storage.get("chats", []))
+            await ctx.storage.set(f"chat:{chat}:days", sorted([*days, day]))
+        if user_key and seen[user_key] is None:
+            await ctx.storage.set(user_key, 1)
+            await ctx.storage.increment(f"chat:{chat}:users")
+        chats = seen["chats"] or []
         if chat not in chats:
-            await ctx.storage.set("chats", sorted(chats | {chat}))
-        return {"chatId": chat, "messages": total}
+            await ctx.storage.set("chats", sorted([*chats, chat]))
+        return {"chatId": chat, "messages": (seen[f"chat:{chat}:messages"] or 0) + 1}
 
     async def _prune(self, event: ScheduleTriggerEvent, ctx: PluginContext) -> dict[str, int]:
         keep_from = day_of(event.fired_at - timedelta(days=float(ctx.config.get("retention", 30))))
