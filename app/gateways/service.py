@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from aiogram.types import Message
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
@@ -84,6 +85,15 @@ async def list_gateways(ctx: ServiceContext) -> list[Gateway]:
 
 async def active_gateways(owner_id: str) -> list[Gateway]:
     return await Gateway.filter(owner_id=owner_id, is_active=True).order_by("created_at")
+
+
+async def owner_of_active(gateway_id: str) -> tuple[str, set[GatewayType]] | None:
+    """The owner of an active gateway and the types of all their active gateways, in one query."""
+    owner = Subquery(Gateway.filter(id=gateway_id).values("owner_id"))
+    rows = await Gateway.filter(owner_id=owner, is_active=True).values("id", "type", "owner_id")
+    if not any(row["id"] == gateway_id for row in rows):
+        return None
+    return rows[0]["owner_id"], {GatewayType(row["type"]) for row in rows}
 
 
 async def active_types(owner_id: str) -> set[GatewayType]:

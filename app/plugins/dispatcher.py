@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from app.gateways import inbox
 from app.gateways.models import EventKind, GatewayEvent
+from app.plugins.executor import EventKey
 from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.router import EventRouter
 
@@ -138,7 +139,7 @@ class Dispatcher:
         await inbox.complete(event)
 
     async def _route(self, event: GatewayEvent) -> None:
-        key = f"{event.kind.value}:{event.gateway_id}:{event.key}"
+        key = EventKey(f"{event.kind.value}:{event.gateway_id}:{event.key}", replay=event.attempts > 1)
         if event.kind == EventKind.MESSAGE_SENT:
             await self.router.route_message_sent(event.gateway_id, Message.model_validate(event.payload), key)
             return

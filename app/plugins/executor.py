@@ -30,6 +30,15 @@ log = logging.getLogger("app.plugins")
 ERROR_LIMIT = 2_000
 
 
+@dataclass(frozen=True)
+class EventKey:
+    """Names one event for the runs it causes. `replay` says it may have run before (a retry,
+    a reclaimed lease), so runs first look for their record; a first delivery skips that query."""
+
+    value: str
+    replay: bool = True
+
+
 class GatewayAccess:
     """A plugin's way to its user's gateways, and to nobody else's."""
 
@@ -94,10 +103,10 @@ class Executor:
         handler: PluginHandler,
         event: PluginEvent,
         execution: ExecutionContext,
-        event_key: str,
+        event_key: EventKey,
     ) -> ExecutionResult:
-        """Runs the handler once per (install, event_key), records the outcome on the install."""
-        if await PluginExecution.exists(install_id=install.id, event_key=event_key):
+        """Runs the handler once per (install, event), records the outcome on the install."""
+        if event_key.replay and await PluginExecution.exists(install_id=install.id, event_key=event_key.value):
             return ExecutionResult(success=True, skipped=True)
         metrics = ExecutionMetrics()
         ctx = self.context(install, handler.slug, execution, metrics)
@@ -111,7 +120,7 @@ class Executor:
             async with in_transaction():
                 await PluginExecution.create(
                     install_id=install.id,
-                    event_key=event_key,
+                    event_key=event_key.value,
                     success=result.success,
                     error=error,
                     duration_ms=metrics.duration_ms,

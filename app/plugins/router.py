@@ -11,7 +11,6 @@ from aiogram.types import Message, Update
 from app.accounts.context import ServiceContext
 from app.accounts.models import Plan
 from app.gateways import service as gateways
-from app.gateways.models import Gateway
 from app.plugins.contract import (
     ExecutionContext,
     ExecutionResult,
@@ -22,7 +21,7 @@ from app.plugins.contract import (
     TelegramCallbackEvent,
     TelegramMessageEvent,
 )
-from app.plugins.executor import Executor
+from app.plugins.executor import EventKey, Executor
 from app.plugins.models import UserPlugin
 from app.plugins.registry import PluginRegistry
 
@@ -32,7 +31,7 @@ class EventRouter:
         self.registry = registry
         self.executor = executor
 
-    async def route_telegram_message(self, gateway_id: str, update: Update, event_key: str) -> list[ExecutionResult]:
+    async def route_telegram_message(self, gateway_id: str, update: Update, event_key: EventKey) -> list[ExecutionResult]:
         message = update.message or update.channel_post
         if message is None:
             return []
@@ -44,16 +43,16 @@ class EventRouter:
         )
         return await self._route_gateway_event(gateway_id, event, event_key)
 
-    async def route_telegram_callback(self, gateway_id: str, update: Update, event_key: str) -> list[ExecutionResult]:
+    async def route_telegram_callback(self, gateway_id: str, update: Update, event_key: EventKey) -> list[ExecutionResult]:
         if update.callback_query is None:
             return []
         event = TelegramCallbackEvent(gateway_id=gateway_id, update_id=update.update_id, callback_query=update.callback_query)
         return await self._route_gateway_event(gateway_id, event, event_key)
 
-    async def route_message_sent(self, gateway_id: str, message: Message, event_key: str) -> list[ExecutionResult]:
+    async def route_message_sent(self, gateway_id: str, message: Message, event_key: EventKey) -> list[ExecutionResult]:
         return await self._route_gateway_event(gateway_id, MessageSentEvent(gateway_id=gateway_id, message=message), event_key)
 
-    async def route_schedule_trigger(self, slug: str, schedule: str, fired_at: datetime, event_key: str) -> list[ExecutionResult]:
+    async def route_schedule_trigger(self, slug: str, schedule: str, fired_at: datetime, event_key: EventKey) -> list[ExecutionResult]:
         """Fires one plugin's schedule for every user who has it installed and enabled."""
         handler = self.registry.get(slug)
         if handler is None:
@@ -68,15 +67,14 @@ class EventRouter:
                 runs.append(self._run(install, handler, event, "schedule", event_key))
         return list(await asyncio.gather(*runs))
 
-    async def _route_gateway_event(self, gateway_id: str, event: PluginEvent, event_key: str) -> list[ExecutionResult]:
-        gateway = await Gateway.filter(id=gateway_id, is_active=True).values("owner_id")
-        if not gateway:
+    async def _route_gateway_event(self, gateway_id: str, event: PluginEvent, event_key: EventKey) -> list[ExecutionResult]:
+        owner = await gateways.owner_of_active(gateway_id)
+        if owner is None:
             return []
-        owner_id = gateway[0]["owner_id"]
+        owner_id, active = owner
         installs = await UserPlugin.filter(
             user_id=owner_id, is_enabled=True, plugin__is_active=True
         ).select_related("plugin", "user")
-        active = await gateways.active_types(owner_id)
         runs = []
         for install in installs:
             handler = self.registry.get(install.plugin.slug)
@@ -92,7 +90,7 @@ class EventRouter:
         return not required or required <= await gateways.active_types(owner_id)
 
     async def _run(
-        self, install: UserPlugin, handler: PluginHandler, event: PluginEvent, trigger: str, event_key: str
+        self, install: UserPlugin, handler: PluginHandler, event: PluginEvent, trigger: str, event_key: EventKey
     ) -> ExecutionResult:
         service = ServiceContext(user_id=install.user_id, plan=Plan(install.user.plan))
         execution = ExecutionContext(trigger=trigger, service=service)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from tortoise.exceptions import IntegrityError
 
+from app.plugins.executor import EventKey
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
 from app.plugins.router import EventRouter
@@ -55,7 +56,8 @@ class Scheduler:
                 self._last[key] = tick
                 if await self._claim(handler.slug, schedule.name, tick):
                     fired_at = datetime.fromtimestamp(tick * schedule.every_seconds, timezone.utc)
-                    event_key = f"schedule:{schedule.name}:{tick}"
+                    # The tick row is unique, so this is its one and only firing.
+                    event_key = EventKey(f"schedule:{schedule.name}:{tick}", replay=False)
                     await self.router.route_schedule_trigger(handler.slug, schedule.name, fired_at, event_key)
                     fired += 1
         return fired
