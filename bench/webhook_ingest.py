@@ -1,6 +1,7 @@
 """Webhook ingest throughput against a bare Starlette endpoint, measured in the same run.
 
     .venv/bin/python -m bench.webhook_ingest [--database-url URL] [--seconds 10] [--connections 32]
+        [--ingest-only] [--drain]
 
 Needs `wrk` (Debian: apt-get install wrk). Prints requests/s of both and their ratio; every
 acknowledged update is checked to be in the database afterwards.
@@ -24,7 +25,7 @@ import httpx
 
 from app.accounts.service import create_user
 from app.db import Database
-from app.gateways.models import Gateway, GatewayEvent, GatewayType
+from app.gateways.models import EventStatus, Gateway, GatewayEvent, GatewayType
 from app.ids import new_secret
 from app.plugins.models import Plugin, UserPlugin
 
@@ -85,6 +86,30 @@ async def prepare(database_url: str) -> tuple[str, str]:
     return gateway.id, secret
 
 
+async def count_done(database_url: str) -> int:
+    db = Database(database_url)
+    await db.open()
+    with db.bound():
+        count = await GatewayEvent.filter(status=EventStatus.DONE).count()
+    await db.close()
+    return count
+
+
+def measure_drain(database_url: str, env: dict[str, str], seconds: int) -> float:
+    """Events per second one server process takes from the backlog, with analytics installed."""
+    port = free_port()
+    server = serve([sys.executable, "-m", "app", "serve", "--port", str(port)], {**env, "INBOX_CONCURRENCY": "16"}, "/healthz", port)
+    try:
+        time.sleep(2)  # let the dispatcher reach its pace
+        before = asyncio.run(count_done(database_url))
+        time.sleep(seconds)
+        after = asyncio.run(count_done(database_url))
+    finally:
+        server.terminate()
+        server.wait()
+    return (after - before) / seconds
+
+
 async def count_events(database_url: str, gateway_id: str) -> int:
     db = Database(database_url)
     await db.open()
@@ -100,6 +125,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--ingest-only", action="store_true", help="no processing in the server (INBOX_CONCURRENCY=0)")
+    parser.add_argument("--drain", action="store_true", help="then measure how fast one process works off the backlog")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")
@@ -143,6 +169,9 @@ def main() -> None:
     print(f"acknowledged/stored: {acknowledged}/{stored}  ({'ok' if stored >= acknowledged else 'LOST UPDATES'})")
     if stored < acknowledged:
         raise SystemExit(1)
+    if args.drain:
+        drained = measure_drain(database_url, env, args.seconds)
+        print(f"processing:          {drained:10.0f} events/s  (one process, analytics installed; {drained / rate:.2f} of ingest)")
 
 
 if __name__ == "__main__":
