@@ -137,10 +137,21 @@ async def fail(event: GatewayEvent) -> None:
     await GatewayEvent.filter(id=event.id, claim=event.claim).update(status=EventStatus.FAILED, lease_until=None)
 
 
-async def release(event: GatewayEvent) -> None:
-    """Gives an event back after a failure of our own; it fails for good after MAX_ATTEMPTS."""
-    status = EventStatus.FAILED if event.attempts >= MAX_ATTEMPTS else EventStatus.PENDING
-    await GatewayEvent.filter(id=event.id, claim=event.claim).update(status=status, lease_until=None)
+async def retry_later(event: GatewayEvent) -> None:
+    """After a failure of our own (not a plugin's): the event stays claimed for a backoff of
+    1, 2, 4, … seconds, then any process may claim it again; after MAX_ATTEMPTS it fails for good."""
+    if event.attempts >= MAX_ATTEMPTS:
+        await GatewayEvent.filter(id=event.id, claim=event.claim).update(status=EventStatus.FAILED, lease_until=None)
+        return
+    backoff = timedelta(seconds=2 ** (event.attempts - 1))
+    await GatewayEvent.filter(id=event.id, claim=event.claim).update(lease_until=utcnow() + backoff)
+
+
+async def give_back(event: GatewayEvent) -> None:
+    """Returns a claimed event that was never started (at shutdown), for any process to take now."""
+    await GatewayEvent.filter(id=event.id, claim=event.claim).update(
+        status=EventStatus.PENDING, lease_until=None, attempts=F("attempts") - 1
+    )
 
 
 async def prune(older_than: datetime) -> int:

@@ -76,7 +76,7 @@ def _is_callback(value: object) -> bool:
 SHAPES = {"message": _is_message, "channel_post": _is_message, "callback_query": _is_callback}
 
 
-def chat_of(kind: str, event: dict[str, Any]) -> int | None:
+def chat_of(event: dict[str, Any]) -> int | None:
     """The chat whose events must run in order: a message's chat, a callback's message's chat."""
     chat = event.get("chat") or (event.get("message") or {}).get("chat") or {}
     if _is_int(chat.get("id")):
@@ -105,7 +105,7 @@ class TelegramWebhook:
         try:
             text = body.decode("utf-8")
             data = json.loads(text)
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            if not isinstance(data, dict) or not _is_int(data.get("update_id")):
                 raise ValueError("not an update")
             kind = update_type(data)
             if kind not in self.handled_update_types:
@@ -118,7 +118,7 @@ class TelegramWebhook:
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
         try:
             await self.inbox.put(
-                gateway_id, EventKind.UPDATE, str(data["update_id"]), text, chat_id=chat_of(kind, data[kind])
+                gateway_id, EventKind.UPDATE, str(data["update_id"]), text, chat_id=chat_of(data[kind])
             )
         except Exception:
             return JSONResponse({"error": "try again"}, status_code=503)

@@ -17,6 +17,7 @@ class GraphQLContext:
     platform: Platform
     service: ServiceContext | None
     bad_token: bool = False
+    connection_params: dict[str, object] | None = None  # graphql-transport-ws connection_init payload
     _installed_ids: asyncio.Task[set[str]] | None = field(default=None, repr=False)
 
     def require_user(self) -> ServiceContext:

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.types.unset import UNSET, UnsetType
 from strawberry.http import GraphQLHTTPResponse, process_result
 from cross_web import HTTPException
 from strawberry.types import ExecutionResult
@@ -71,6 +73,19 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:
         return await build_context(request, self.platform, request.headers.get("authorization"))
+
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        """Browsers cannot set headers on a websocket: the token comes in connection_init's payload."""
+        params = context.connection_params or {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        if authorization is None:
+            return UNSET
+        fresh = await build_context(context.request, self.platform, str(authorization))
+        if fresh.service is None:
+            raise ConnectionRejectionError()
+        context.service = fresh.service
+        context.bad_token = False
+        return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:
         if GRAPHIQL_HTML.is_file():

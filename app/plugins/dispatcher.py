@@ -67,7 +67,7 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
         for event in waiting:  # claimed but not started: give back at once, not after the lease
-            await inbox.release(event)
+            await inbox.give_back(event)
 
     @property
     def capacity(self) -> int:
@@ -133,8 +133,8 @@ class Dispatcher:
             await inbox.fail(event)
             return
         except Exception:
-            log.exception("routing gateway event %s failed", event.id)
-            await inbox.release(event)
+            log.exception("routing gateway event %s failed (attempt %d)", event.id, event.attempts)
+            await inbox.retry_later(event)
             return
         await inbox.complete(event)
 

@@ -1,8 +1,17 @@
 """A fake Telegram Bot API served over real HTTP on loopback.
 
 It speaks the methods Plugboard uses (getMe, setWebhook, deleteWebhook, sendMessage) the way
-Telegram does: `POST /bot{token}/{method}` with form, JSON or multipart bodies, answers
-`{"ok": true, "result": …}` or `{"ok": false, "error_code": …, "description": …}`.
+Telegram does: `POST /bot{token}/{method}` with form, JSON or multipart bodies (method names are
+case-insensitive), answering `{"ok": true, "result": …}` or
+`{"ok": false, "error_code": …, "description": …}` with the same HTTP status as the error code.
+
+    async with FakeTelegram() as telegram:
+        bot = telegram.add_bot("123456:ABC-DEF…", "demo_bot")
+        ...  # point TELEGRAM_API_URL at telegram.url
+        assert bot.webhook_url == ...
+
+Unknown tokens get 401 Unauthorized, unknown methods 404 Not Found. `fail_next` and `delay`
+make a method fail once or answer slowly.
 """
 
 from __future__ import annotations
@@ -13,8 +22,9 @@ import json
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,21 +34,42 @@ from starlette.routing import Route
 from tests.support.server import LiveServer
 
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MAX_TEXT_LENGTH = 4096
+
+# Parameters that carry lists or objects: form and multipart bodies send them as JSON strings.
+JSON_PARAMS = frozenset(
+    {"allowed_updates", "reply_markup", "entities", "caption_entities", "link_preview_options", "reply_parameters"}
+)
+
+STATUS_DESCRIPTIONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
 
 
 @dataclass
 class FakeBot:
+    """A registered bot token and what Telegram knows about it."""
+
     token: str
     username: str
     bot_id: int
     webhook_url: str | None = None
     secret_token: str | None = None
     allowed_updates: list[str] | None = None
-    sent_messages: list[dict[str, Any]] = field(default_factory=list)
-    _message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
+    sent_messages: list[dict[str, Any]] = field(default_factory=list)  # params as received + "message"
+    _message_ids: dict[int, itertools.count[int]] = field(default_factory=dict, repr=False)
 
     @property
     def user(self) -> dict[str, Any]:
+        """The bot's User object, as getMe returns it and as `from` of the messages it sends."""
         return {
             "id": self.bot_id,
             "is_bot": True,
@@ -47,10 +78,20 @@ class FakeBot:
             "can_join_groups": True,
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
         }
 
     def next_message_id(self, chat_id: int) -> int:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+
+class Call(NamedTuple):
+    """One request: the bot's username (or only the token's numeric id when the token is unknown)."""
+
+    bot: str
+    method: str
+    params: dict[str, Any]
 
 
 @dataclass
@@ -74,8 +115,14 @@ def _error(status: int, description: str, retry_after: int | None = None) -> JSO
     return JSONResponse(body, status_code=status)
 
 
+def _token_id(token: str) -> str:
+    """The public part of a token (the bot id before the colon); never the secret part."""
+    bot_id = token.partition(":")[0]
+    return bot_id if bot_id.isdigit() else "<malformed token>"
+
+
 def unreachable_url() -> str:
-    """A loopback URL on which nothing listens."""
+    """A loopback URL on which nothing listens (connections are refused)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -85,15 +132,24 @@ def unreachable_url() -> str:
 class FakeTelegram:
     def __init__(self) -> None:
         self.bots: dict[str, FakeBot] = {}
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []  # (bot username, method, params)
-        self.delays: dict[str, float] = {}
+        self.calls: list[Call] = []
+        self.delays: dict[str, float] = {}  # lower-cased method name -> seconds
         self._failures: dict[str, list[_Failure]] = {}
         self._bot_ids = itertools.count(7_000_000_001)
+        self._methods: dict[str, Callable[[FakeBot, dict[str, Any]], JSONResponse]] = {
+            "getme": self._get_me,
+            "setwebhook": self._set_webhook,
+            "deletewebhook": self._delete_webhook,
+            "sendmessage": self._send_message,
+        }
         app = Starlette(routes=[Route("/bot{token}/{method}", self._handle, methods=["GET", "POST"])])
         self._server = LiveServer(app)
 
+    # -- lifecycle ---------------------------------------------------------------------------
+
     @property
     def url(self) -> str:
+        """The base to give aiogram: `TelegramAPIServer.from_base(url)` calls `{url}/bot{token}/{method}`."""
         return self._server.url
 
     async def start(self) -> None:
@@ -109,94 +165,143 @@ class FakeTelegram:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    # -- arranging ---------------------------------------------------------------------------
+
     def add_bot(self, token: str, username: str, bot_id: int | None = None) -> FakeBot:
-        bot = FakeBot(token=token, username=username, bot_id=bot_id or next(self._bot_ids))
+        """Makes `token` valid. The bot id defaults to the token's numeric prefix, as with real tokens."""
+        if bot_id is None:
+            prefix = token.partition(":")[0]
+            bot_id = int(prefix) if prefix.isdigit() and int(prefix) > 0 else next(self._bot_ids)
+        bot = FakeBot(token=token, username=username, bot_id=bot_id)
         self.bots[token] = bot
         return bot
 
     def bot(self, token: str) -> FakeBot:
         return self.bots[token]
 
+    def fail_next(
+        self, method: str, status: int | None = None, description: str | None = None, retry_after: int | None = None
+    ) -> None:
+        """Makes the next call of `method` fail as Telegram would; failures queue up.
+
+        With `retry_after` it is flood control: 429 "Too Many Requests: retry after N" with
+        `parameters.retry_after`, which aiogram raises as TelegramRetryAfter. Otherwise 500.
+        """
+        if status is None:
+            status = 429 if retry_after is not None else 500
+        if description is None:
+            description = STATUS_DESCRIPTIONS.get(status, "Error")
+            if status == 429 and retry_after is not None:
+                description = f"Too Many Requests: retry after {retry_after}"
+        self._failures.setdefault(method.lower(), []).append(_Failure(status, description, retry_after))
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Makes every later call of `method` wait `seconds` before answering (a slow Bot API)."""
+        self.delays[method.lower()] = seconds
+
     def reset(self) -> None:
+        """Forgets bots, calls, failures and delays (the server keeps running)."""
         self.bots.clear()
         self.calls.clear()
         self.delays.clear()
         self._failures.clear()
 
-    def fail_next(self, method: str, status: int = 500, description: str = "Internal Server Error", retry_after: int | None = None) -> None:
-        """Makes the next call of `method` fail as Telegram would (429 with retry_after for flood control)."""
-        self._failures.setdefault(method, []).append(_Failure(status, description, retry_after))
+    # -- asserting ---------------------------------------------------------------------------
 
     def methods_called(self) -> list[str]:
-        return [method for _, method, _ in self.calls]
+        return [call.method for call in self.calls]
 
-    async def _params(self, request: Request) -> dict[str, Any]:
+    # -- serving -----------------------------------------------------------------------------
+
+    async def _params(self, request: Request) -> dict[str, Any] | None:
+        """The call's parameters from a JSON, form or multipart body, or the query; None if unparsable."""
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("application/json"):
             body = await request.body()
-            return json.loads(body) if body else {}
+            try:
+                params = json.loads(body) if body else {}
+            except ValueError:
+                return None
+            return params if isinstance(params, dict) else None
         if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             form = await request.form()
-            return {key: value for key, value in form.items() if isinstance(value, str)}
-        return dict(request.query_params)
+            raw = {key: value for key, value in form.items() if isinstance(value, str)}  # files are dropped
+        else:
+            raw = dict(request.query_params)
+        params: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key in JSON_PARAMS:
+                try:
+                    params[key] = json.loads(value)
+                    continue
+                except ValueError:
+                    return None
+            params[key] = value
+        return params
 
     async def _handle(self, request: Request) -> JSONResponse:
         token, method = request.path_params["token"], request.path_params["method"]
+        name = method.lower()
         params = await self._params(request)
         bot = self.bots.get(token)
-        self.calls.append((bot.username if bot else "<unknown token>", method, params))
-        if method in self.delays:
-            await asyncio.sleep(self.delays[method])
+        self.calls.append(Call(bot.username if bot else _token_id(token), method, params or {}))
+        if name in self.delays:
+            await asyncio.sleep(self.delays[name])
         if bot is None:
             return _error(401, "Unauthorized")
-        failures = self._failures.get(method)
-        if failures:
+        if failures := self._failures.get(name):
             failure = failures.pop(0)
-            description = failure.description
-            if failure.retry_after is not None and failure.status == 429:
-                description = f"Too Many Requests: retry after {failure.retry_after}"
-            return _error(failure.status, description, failure.retry_after)
-        handler = getattr(self, f"_{method}", None)
+            return _error(failure.status, failure.description, failure.retry_after)
+        handler = self._methods.get(name)
         if handler is None:
             return _error(404, "Not Found")
+        if params is None:
+            return _error(400, "Bad Request: can't parse request parameters")
         return handler(bot, params)
 
-    def _getMe(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
+    def _get_me(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
         return _ok(bot.user)
 
-    def _setWebhook(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
-        url = params.get("url")
-        if not url:
-            return _error(400, "Bad Request: bad webhook: URL must be non-empty")
+    def _set_webhook(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
+        if "url" not in params:
+            return _error(400, 'Bad Request: parameter "url" is required')
         secret = params.get("secret_token")
         if secret is not None and not SECRET_TOKEN.match(str(secret)):
             return _error(400, "Bad Request: secret token contains unallowed characters")
+        if not params["url"]:  # as with Telegram, an empty URL removes the webhook
+            return self._delete_webhook(bot, params)
         allowed = params.get("allowed_updates")
-        if isinstance(allowed, str):
-            allowed = json.loads(allowed)
-        bot.webhook_url, bot.secret_token, bot.allowed_updates = str(url), secret, allowed
+        bot.webhook_url, bot.secret_token = str(params["url"]), secret
+        bot.allowed_updates = list(allowed) if allowed is not None else None
         return _ok(True, "Webhook was set")
 
-    def _deleteWebhook(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
+    def _delete_webhook(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
+        if bot.webhook_url is None:
+            return _ok(True, "Webhook is already deleted")
         bot.webhook_url = bot.secret_token = None
         bot.allowed_updates = None
         return _ok(True, "Webhook was deleted")
 
-    def _sendMessage(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
-        if "chat_id" not in params:
+    def _send_message(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
+        if not params.get("chat_id"):
             return _error(400, "Bad Request: chat_id is empty")
         text = str(params.get("text") or "")
-        if not text:
+        if not text.strip():
             return _error(400, "Bad Request: message text is empty")
+        if len(text) > MAX_TEXT_LENGTH:
+            return _error(400, "Bad Request: message is too long")
         try:
             chat_id = int(params["chat_id"])
         except ValueError:
             return _error(400, "Bad Request: chat not found")
+        chat: dict[str, Any] = {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
+        if chat_id < 0:
+            chat = {"id": chat_id, "type": "supergroup", "title": f"Group {chat_id}"}
         message = {
             "message_id": bot.next_message_id(chat_id),
-            "date": int(time.time()),
-            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "from": bot.user,
+            "chat": chat,
+            "date": int(time.time()),
             "text": text,
         }
         bot.sent_messages.append({**params, "chat_id": chat_id, "text": text, "message": message})

@@ -85,8 +85,8 @@ async def test_an_inactive_gateway_is_refused(live, bot):
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}', b'{"update_id": 7, "message": {"text": 1}}'],
-    ids=["malformed", "array", "no-update-id", "string-update-id", "invalid-message"],
+    [b"{not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}', b'{"update_id": true, "message": {}}', b'{"update_id": 7, "message": {"text": 1}}'],
+    ids=["malformed", "array", "no-update-id", "string-update-id", "boolean-update-id", "invalid-message"],
 )
 async def test_a_body_that_is_not_an_update_is_a_bad_request(live, bot, body):
     assert live.http is not None

@@ -56,3 +56,21 @@ async def test_history_older_than_the_retention_is_pruned(make_app, telegram):
         assert sorted(await GatewayEvent.all().values_list("key", flat=True)) == ["3", "4"]
         assert await PluginExecution.all().values_list("event_key", flat=True) == ["new"]
         assert await ScheduleTick.all().count() == 0
+
+
+async def test_an_event_that_failed_on_our_side_is_retried_after_a_backoff_then_given_up(make_app, telegram):
+    from app.gateways import inbox
+
+    live = await make_app(handlers=[RecordingPlugin()], inbox_concurrency=0)
+    owner = await live.create_user("retry@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    with live.db():
+        await GatewayEvent.create(gateway_id=bot.gateway_id, kind="update", key="1", payload={})
+        for attempt in range(1, inbox.MAX_ATTEMPTS + 1):
+            [event] = await inbox.claim(10, lease_seconds=60)
+            assert event.attempts == attempt
+            await inbox.retry_later(event)
+            assert await inbox.claim(10, lease_seconds=60) == []  # backing off
+            await GatewayEvent.filter(id=event.id).update(lease_until=datetime.now(timezone.utc) - timedelta(seconds=1))
+        assert (await GatewayEvent.get(id=event.id)).status == EventStatus.FAILED
+        assert await inbox.claim(10, lease_seconds=60) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from app.plugins.storage import InstallStorage
 from tests.support.plugins import RecordingPlugin
@@ -95,3 +96,15 @@ async def test_each_install_has_its_own_keys(live, install_id):
     await committed(live, other_id, shared="theirs")
     assert await read(live, install_id, "shared") == {"shared": "mine"}
     assert await read(live, other_id, "shared") == {"shared": "theirs"}
+
+
+async def test_writes_roll_back_with_the_runs_transaction(live, install_id):
+    with live.db():
+        storage = InstallStorage(install_id)
+        await storage.set("a", 1)
+        await storage.increment("n")
+        with pytest.raises(RuntimeError):
+            async with in_transaction():
+                await storage.flush()
+                raise RuntimeError("the run's record could not be written")
+    assert await read(live, install_id, "a", "n") == {"a": None, "n": None}

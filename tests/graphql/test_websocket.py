@@ -1,0 +1,45 @@
+"""graphql-transport-ws on /graphql: the token travels in connection_init, as browsers must send it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+PROTOCOL = "graphql-transport-ws"
+
+
+def ws_url(app) -> str:
+    return app.url.replace("http://", "ws://") + "/graphql"
+
+
+async def run_over_websocket(app, payload: dict, query: str) -> dict:
+    async with connect(ws_url(app), subprotocols=[PROTOCOL]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": {"query": query}}))
+        message = json.loads(await ws.recv())
+        assert message["type"] == "next", message
+        return message["payload"]
+
+
+async def test_a_token_in_connection_init_authenticates_the_connection(app, user):
+    result = await run_over_websocket(app, {"Authorization": f"Bearer {user.token}"}, "{ me { email } }")
+    assert result == {"data": {"me": {"email": "ada@example.com"}}}
+
+
+async def test_without_a_token_only_public_fields_answer(app):
+    public = await run_over_websocket(app, {}, "{ plugins { slug } }")
+    assert {p["slug"] for p in public["data"]["plugins"]} == {"analytics", "welcome"}
+    private = await run_over_websocket(app, {}, "{ me { email } }")
+    assert private["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_bad_token_closes_the_connection_as_forbidden(app):
+    async with connect(ws_url(app), subprotocols=[PROTOCOL]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer pb_wrong"}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
