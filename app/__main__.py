@@ -1,4 +1,4 @@
-"""python -m app: serve, migrate, makemigrations, create-user, export-schema."""
+"""python -m app: serve, worker, migrate, makemigrations, create-user, export-schema."""
 
 from __future__ import annotations
 
@@ -45,6 +45,29 @@ async def _create_user(settings: Settings, email: str, plan: Plan) -> str:
     return token
 
 
+async def _work(settings: Settings) -> None:
+    """Processes events and fires schedules, serving no HTTP, until SIGINT or SIGTERM."""
+    import logging.config
+    import signal
+
+    from app.logs import log_config
+    from app.platform import Platform
+
+    logging.config.dictConfig(log_config())
+    await _migrate(settings)
+    platform = Platform(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await platform.start()
+    logging.getLogger("app").info("worker started")
+    try:
+        await stop.wait()
+    finally:
+        await platform.stop()
+
+
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
@@ -70,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
+    commands.add_parser(
+        "worker", help="process events and schedules without serving HTTP (pair with INBOX_CONCURRENCY=0 servers)"
+    )
     commands.add_parser("migrate", help="apply pending migrations")
     make = commands.add_parser("makemigrations", help="write a migration for model changes")
     make.add_argument("--name", help="name of the migration, e.g. add_gateway_region")
@@ -82,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     if args.command == "serve":
         _serve(settings, args.host, args.port, args.workers)
+    elif args.command == "worker":
+        asyncio.run(_work(settings))
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "makemigrations":

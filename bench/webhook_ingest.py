@@ -126,6 +126,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--ingest-only", action="store_true", help="no processing in the server (INBOX_CONCURRENCY=0)")
     parser.add_argument("--drain", action="store_true", help="then measure how fast one process works off the backlog")
+    parser.add_argument(
+        "--separate-worker", action="store_true",
+        help="an ingest-only server plus one `python -m app worker` process working meanwhile",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")
@@ -139,7 +143,7 @@ def main() -> None:
         "DATABASE_URL": database_url,
         "SCHEDULER_ENABLED": "false",
         "ACCESS_LOG": "false",  # the reference logs no requests either
-        "INBOX_CONCURRENCY": "0" if args.ingest_only else os.environ.get("INBOX_CONCURRENCY", "16"),
+        "INBOX_CONCURRENCY": "0" if args.ingest_only or args.separate_worker else os.environ.get("INBOX_CONCURRENCY", "16"),
     }
     server = serve([python, "-m", "app", "serve", "--port", str(port)], env, "/healthz", port)
     try:
@@ -155,18 +159,34 @@ def main() -> None:
         finally:
             reference.terminate()
             reference.wait()
-        rate, result = run_wrk(f"http://127.0.0.1:{port}", path, secret, args.seconds, args.connections)
+        worker = None
+        if args.separate_worker:
+            worker = subprocess.Popen(
+                [python, "-m", "app", "worker"], env={**os.environ, **env, "INBOX_CONCURRENCY": "16"},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+            time.sleep(3)
+        done_before = asyncio.run(count_done(database_url))
+        try:
+            rate, result = run_wrk(f"http://127.0.0.1:{port}", path, secret, args.seconds, args.connections)
+        finally:
+            done_during = asyncio.run(count_done(database_url)) - done_before
+            if worker is not None:
+                worker.terminate()
+                worker.wait()
     finally:
         server.terminate()
         server.wait()
     acknowledged = int(re.search(r"requests=(\d+)", result).group(1)) - int(re.search(r"non2xx=(\d+)", result).group(1))  # type: ignore[union-attr]
     stored = asyncio.run(count_events(database_url, gateway_id))
     backend = database_url.split(":", 1)[0]
-    print(f"database:            {backend}{' (ingest only)' if args.ingest_only else ' (ingest + processing)'}")
+    mode = " (ingest only)" if args.ingest_only else " (ingest server + worker process)" if args.separate_worker else " (ingest + processing in one process)"
+    print(f"database:            {backend}{mode}")
     print(f"reference (bare):    {ref_rate:10.0f} req/s   {ref_result}")
     print(f"plugboard webhook:   {rate:10.0f} req/s   {result}")
     print(f"ratio:               {rate / ref_rate:10.2f}  (target >= 0.50)")
     print(f"acknowledged/stored: {acknowledged}/{stored}  ({'ok' if stored >= acknowledged else 'LOST UPDATES'})")
+    print(f"processed meanwhile: {done_during / args.seconds:10.0f} events/s")
     if stored < acknowledged:
         raise SystemExit(1)
     if args.drain:

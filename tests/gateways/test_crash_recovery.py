@@ -114,3 +114,25 @@ async def test_acknowledged_updates_are_processed_after_a_crash(make_app, telegr
     await start_server(INBOX_LEASE_SECONDS="1")
     await wait_until_processed(observer, deadline_seconds=30)
     assert await stored(observer, analytics.id, "chat:-1:messages") == 60
+
+
+async def test_a_worker_process_handles_what_an_ingest_only_server_accepted(make_app, telegram, start_server, settings):
+    observer = await make_app(handlers=[AnalyticsHandler()], inbox_concurrency=0)
+    owner = await observer.create_user("split@example.com", "pro")
+    bot = await connect_bot(observer, owner, telegram)
+    analytics = await install(observer, owner, "analytics")
+    web = await start_server(INBOX_CONCURRENCY="0")
+    assert await post_updates(web.url, bot, [message_update(n, chat_id=-3) for n in range(1, 11)]) == [200] * 10
+
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "worker",
+        env={**os.environ, "DATABASE_URL": settings.database_url, "TELEGRAM_API_URL": settings.telegram_api_url,
+             "SCHEDULER_ENABLED": "false", "INBOX_POLL_SECONDS": "0.2"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await wait_until_processed(observer, deadline_seconds=30)
+        assert await stored(observer, analytics.id, "chat:-3:messages") == 10
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), 15) == 0  # a clean stop on SIGTERM
