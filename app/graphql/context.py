@@ -9,12 +9,14 @@ from app.accounts.context import ServiceContext
 from app.accounts.service import authenticate
 from app.errors import Unauthenticated
 from app.platform import Platform
+from app.settings import Settings
 
 
 @dataclass
 class GraphQLContext:
     request: HTTPConnection
     platform: Platform
+    settings: Settings
     service: ServiceContext | None
     bad_token: bool = False
     connection_params: dict[str, object] | None = None  # graphql-transport-ws connection_init payload
@@ -42,4 +44,10 @@ def bearer_token(authorization: str | None) -> str | None:
 async def build_context(request: HTTPConnection, platform: Platform, authorization: str | None) -> GraphQLContext:
     token = bearer_token(authorization)
     service = await authenticate(token) if token else None
-    return GraphQLContext(request=request, platform=platform, service=service, bad_token=token is not None and service is None)
+    return GraphQLContext(
+        request=request,
+        platform=platform,
+        settings=platform.settings,
+        service=service,
+        bad_token=token is not None and service is None,
+    )

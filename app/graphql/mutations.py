@@ -14,11 +14,24 @@ from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 Info = strawberry.Info[GraphQLContext, None]
 
 
+MAX_CONFIG_DEPTH = 32
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deeply `value` nests, counting no further than `limit` + 1."""
+    if limit < 0 or not isinstance(value, (dict, list)):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
 def _config_object(config: Any, required: bool) -> dict[str, Any] | None:
     if config is None and not required:
         return None
     if not isinstance(config, dict):
         raise BadUserInput("config must be a JSON object", [FieldError("", "must be an object")])
+    if _depth(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        raise BadUserInput("config nests too deeply", [FieldError("", f"nests deeper than {MAX_CONFIG_DEPTH} levels")])
     return config
 
 
@@ -28,9 +41,7 @@ class Mutation:
     async def install_plugin(self, info: Info, plugin_id: strawberry.ID, config: JSON | None = None) -> UserPlugin:
         ctx = info.context.require_user()
         request = InstallRequest(plugin_id=str(plugin_id), config=_config_object(config, required=False))
-        install = await info.context.platform.plugins.install(ctx, request)
-        await install.fetch_related("plugin")
-        return UserPlugin.of(install)
+        return UserPlugin.of(await info.context.platform.plugins.install(ctx, request))
 
     @strawberry.mutation
     async def uninstall_plugin(self, info: Info, plugin_id: strawberry.ID) -> bool:
@@ -51,11 +62,11 @@ class Mutation:
     @strawberry.mutation(description="Checks the token with Telegram and points the bot's webhook here.")
     async def connect_telegram_bot(self, info: Info, token: str, name: str | None = None) -> Gateway:
         ctx = info.context.require_user()
-        platform = info.context.platform
+        platform, public_url = info.context.platform, info.context.settings.public_url
         gateway = await gateways.connect_telegram_bot(
-            ctx, platform.telegram, platform.settings.public_url, platform.update_types, token, name
+            ctx, platform.telegram, public_url, platform.update_types, token, name
         )
-        return Gateway.of(gateway, platform.settings.public_url)
+        return Gateway.of(gateway, public_url)
 
     @strawberry.mutation(description="Deletes the bot's webhook and deactivates the gateway.")
     async def disconnect_gateway(self, info: Info, gateway_id: strawberry.ID) -> bool:

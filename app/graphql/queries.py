@@ -35,12 +35,12 @@ class Query:
     @strawberry.field(description="The caller's gateways (connected bots).")
     async def my_gateways(self, info: Info) -> list[Gateway]:
         ctx = info.context.require_user()
-        public_url = info.context.platform.settings.public_url
+        public_url = info.context.settings.public_url
         return [Gateway.of(row, public_url) for row in await gateways.list_gateways(ctx)]
 
     @strawberry.field(description="The caller's account and plan.")
     async def me(self, info: Info) -> Me:
         ctx = info.context.require_user()
         user = await accounts.get_user(ctx)
-        limit = info.context.platform.settings.plan_limit(user.plan.value)
+        limit = info.context.settings.plan_limit(user.plan.value)
         return Me(id=strawberry.ID(user.id), email=user.email, plan=user.plan, plugin_limit=limit)

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.graphql.view import PlugboardGraphQL
+from app.graphql.view import FRONTEND_DIST, PlugboardGraphQL
 from app.platform import Platform
-
-FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 
 
 class LimitBody:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET, UnsetType
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -28,7 +30,8 @@ from app.platform import Platform
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-GRAPHIQL_HTML = Path(__file__).resolve().parents[2] / "frontend" / "dist" / "graphiql" / "index.html"
+FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
+GRAPHIQL_HTML = FRONTEND_DIST / "graphiql" / "index.html"
 GRAPHIQL_MISSING = """<!doctype html><meta charset="utf-8"><title>Plugboard GraphQL</title>
 <h1>GraphiQL is not built</h1><p>Run <code>make install</code> to build it (frontend/dist).
 The API itself answers POST requests at this address.</p>"""
@@ -59,6 +62,26 @@ def negotiate(accept: str) -> str | None:
     return None
 
 
+def built_graphiql_page(dist: Path = FRONTEND_DIST, expected: Path = GRAPHIQL_HTML) -> Path | None:
+    """The built GraphiQL page: where the vite build puts it, else the first index.html under dist."""
+    if expected.is_file():
+        return expected
+    if not dist.is_dir():
+        return None
+    return next(iter(sorted(dist.rglob("index.html"), key=lambda p: len(p.parts))), None)
+
+
+class MethodNotAllowed(HTTPException):
+    def __init__(self, reason: str, allow: str) -> None:
+        super().__init__(405, reason)
+        self.allow = allow
+
+
+def error_response(exc: HTTPException) -> Response:
+    headers = {"Allow": exc.allow} if isinstance(exc, MethodNotAllowed) else None
+    return Response(exc.reason, status_code=exc.status_code, media_type="text/plain", headers=headers)
+
+
 def is_request_error(result: ExecutionResult) -> bool:
     """Parsing or validation failed, so nothing ran (field errors carry a path; these do not)."""
     return result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
@@ -68,7 +91,11 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
     def __init__(self, platform: Platform) -> None:
         from app.graphql.schema import build_schema
 
-        super().__init__(build_schema(platform.settings), graphql_ide="graphiql")
+        super().__init__(
+            build_schema(platform.settings),
+            graphql_ide="graphiql",
+            subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        )
         self.platform = platform
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:
@@ -88,9 +115,17 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
         return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        if GRAPHIQL_HTML.is_file():
-            return HTMLResponse(GRAPHIQL_HTML.read_text(encoding="utf-8"))
-        return HTMLResponse(GRAPHIQL_MISSING)
+        page = built_graphiql_page()
+        if page is None:
+            return HTMLResponse(GRAPHIQL_MISSING)
+        return HTMLResponse(page.read_text(encoding="utf-8"))
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Strawberry turns only JSONDecodeError into a 400: bad UTF-8 or absurd nesting would be a 500.
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
@@ -115,7 +150,7 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
             return await super().execute_single(request, request_adapter, *args, **kwargs)
         except HTTPException as exc:
             if request_adapter.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise HTTPException(405, "Mutations need POST") from exc
+                raise MethodNotAllowed("Mutations need POST", allow="POST") from exc
             raise
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -134,12 +169,13 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
         return response
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] not in ("GET", "POST"):
-            await Response("GraphQL takes GET and POST", status_code=405, headers={"Allow": "GET, POST"})(
-                scope, receive, send
-            )
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
             return
         try:
-            await super().__call__(scope, receive, send)
-        except HTTPException as exc:  # raised before strawberry's own handler sees it
-            await Response(exc.reason, status_code=exc.status_code, media_type="text/plain")(scope, receive, send)
+            if scope["method"] not in ("GET", "POST"):
+                raise MethodNotAllowed("GraphQL takes GET and POST", allow="GET, POST")
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            response = error_response(exc)
+        await response(scope, receive, send)
