@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 import pytest
@@ -126,3 +127,24 @@ async def test_connect_and_disconnect_are_audited(app, user, telegram):
         {"action": "gateway.disconnect", "targetType": "gateway", "targetId": gateway["id"]},
         {"action": "gateway.connect", "targetType": "gateway", "targetId": gateway["id"]},
     ]
+
+
+async def test_the_token_and_secret_appear_in_no_response_and_no_log(app, user, telegram, caplog):
+    bot = telegram.add_bot(TOKEN, "plugboard_demo_bot")
+    caplog.set_level(logging.INFO)  # what `serve` logs
+    for logger in ("app", "aiogram", "strawberry", "uvicorn"):
+        caplog.set_level(logging.DEBUG, logger=logger)
+    bodies = [json.dumps(await app.graphql_response(CONNECT, {"token": TOKEN}, user=user))]
+    secret = bot.secret_token
+    gateway_id = json.loads(bodies[0])["data"]["connectTelegramBot"]["id"]
+    bodies.append(json.dumps(await app.graphql_response(MY_GATEWAYS, user=user)))
+    bodies.append(json.dumps(await app.graphql_response("{ auditLog { metadata } }", user=user)))
+    telegram.fail_next("deleteWebhook", status=502)  # its failure is logged
+    bodies.append(json.dumps(await app.graphql_response(DISCONNECT, {"id": gateway_id}, user=user)))
+    bodies.append(json.dumps(await app.graphql_response(CONNECT, {"token": TOKEN.replace("1", "2")}, user=user)))
+
+    assert secret and any("deleteWebhook failed" in r.getMessage() for r in caplog.records)
+    for text in [*bodies, caplog.text]:
+        assert TOKEN not in text
+        assert TOKEN.replace("1", "2") not in text
+        assert secret not in text

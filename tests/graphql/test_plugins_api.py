@@ -117,6 +117,15 @@ async def test_a_config_that_is_not_an_object_is_refused(app, user):
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+async def test_a_config_nested_absurdly_deep_is_bad_user_input_not_a_crash(app, user):
+    config: dict = {"retention": 1}
+    for _ in range(500):
+        config = {"x": config}
+    error = await app.graphql_error(INSTALL, {"id": await plugin_id(app, "analytics"), "config": config}, user=user)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert await installs_of(app, user) == []
+
+
 async def test_installing_twice_is_refused(app, user):
     analytics = await plugin_id(app, "analytics")
     await app.graphql(INSTALL, {"id": analytics}, user=user)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
+import time
 
 import pytest
 
+from app.graphql import view
+from app.graphql.view import built_graphiql_page, negotiate
 from app.plugins.models import Plugin
-from app.graphql.view import negotiate
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -57,6 +60,7 @@ async def test_a_mutation_over_get_is_refused(app, user):
         headers={"Accept": "application/json", **user.auth},
     )
     assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
 
 
 async def test_other_methods_are_refused(app):
@@ -113,8 +117,14 @@ async def test_variables_of_the_wrong_type_are_bad_user_input(app):
         (b'{"query": "{ plugins { slug } }", "variables": [1]}', "application/json", 400),
         (b"query=x", "application/x-www-form-urlencoded", 415),
         (b"{ plugins { slug } }", "text/plain", 415),
+        (b"", "application/json", 400),
+        (b'{"query": "{ plugins { slug } }", "x": "\xff\xfe"}', "application/json", 400),
+        (b'{"query": "{ plugins { slug } }", "variables": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "application/json", 400),
     ],
-    ids=["malformed", "array", "string", "no-query", "query-not-string", "variables-not-object", "form", "text"],
+    ids=[
+        "malformed", "array", "string", "no-query", "query-not-string", "variables-not-object", "form", "text",
+        "empty", "not-utf8", "nested-too-deeply",
+    ],
 )
 async def test_a_malformed_request_is_a_client_error_never_a_500(app, body, content_type, status):
     response = await post(app, body, content_type=content_type)
@@ -133,9 +143,19 @@ async def test_a_body_over_the_limit_is_413(make_app):
     assert (await post(live, {"query": "{ plugins { slug } }"})).status_code == 200
 
 
-async def test_thousands_of_aliases_are_refused_before_execution(app):
+async def test_a_malformed_get_is_a_client_error(app):
+    no_query = await app.http.get("/graphql", headers={"Accept": "application/json"})
+    bad_variables = await app.http.get(
+        "/graphql", params={"query": "{ plugins { slug } }", "variables": "{nope"}, headers={"Accept": "application/json"}
+    )
+    assert (no_query.status_code, bad_variables.status_code) == (400, 400)
+
+
+async def test_thousands_of_aliases_are_refused_quickly_at_parse_time(app):
     query = "{ " + " ".join(f"a{n}: plugins {{ slug }}" for n in range(5_000)) + " }"
+    started = time.perf_counter()
     response = await post(app, {"query": query}, accept=GRAPHQL_RESPONSE)
+    assert time.perf_counter() - started < 2.0
     assert response.status_code == 400
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
@@ -169,9 +189,39 @@ async def test_an_unexpected_error_is_masked_and_logged(app, caplog):
     assert "CARRIER_PIGEON" in caplog.text
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
 async def test_a_browser_gets_graphiql_from_this_server(app):
-    response = await app.http.get("/graphql", headers={"Accept": "text/html"})
+    response = await app.http.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     for cdn in ("unpkg.com", "jsdelivr", "cdnjs", "esm.sh"):
         assert cdn not in response.text
+
+
+async def test_the_graphiql_page_loads_its_assets_from_this_server(app):
+    page = built_graphiql_page()
+    if page is None:
+        pytest.skip("GraphiQL is not built: run `make install`")
+    html = (await app.http.get("/graphql", headers={"Accept": BROWSER_ACCEPT})).text
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert assets, html
+    for asset in assets:
+        assert (await app.http.get(asset)).status_code == 200, asset
+
+
+async def test_without_a_built_bundle_the_browser_is_told_to_run_make_install(app, monkeypatch):
+    monkeypatch.setattr(view, "built_graphiql_page", lambda: None)
+    response = await app.http.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+    assert response.status_code == 200
+    assert "make install" in response.text
+    assert "<script" not in response.text
+
+
+def test_the_graphiql_page_is_found_wherever_the_build_put_it(tmp_path):
+    elsewhere = tmp_path / "ide" / "index.html"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("<!doctype html>")
+    assert built_graphiql_page(tmp_path, tmp_path / "graphiql" / "index.html") == elsewhere
+    assert built_graphiql_page(tmp_path / "missing", tmp_path / "missing" / "index.html") is None

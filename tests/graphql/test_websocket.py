@@ -43,3 +43,11 @@ async def test_a_bad_token_closes_the_connection_as_forbidden(app):
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_the_legacy_graphql_ws_protocol_is_not_offered(app):
+    async with connect(ws_url(app), subprotocols=["graphql-ws"]) as ws:
+        assert ws.subprotocol is None
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4406
