@@ -70,6 +70,14 @@ class RunContext:
     log: logging.LoggerAdapter  # type: ignore[type-arg]
 
 
+class PluginLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Every line a plugin logs names the plugin and the user it runs for."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        assert self.extra is not None
+        return f"[{self.extra['plugin']} user={self.extra['user_id']}] {msg}", {**kwargs, "extra": self.extra}
+
+
 def _describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return text[:ERROR_LIMIT]
@@ -94,7 +102,7 @@ class Executor:
             execution=execution,
             gateways=GatewayAccess(install.user_id, self.api, self.inbox, metrics),
             storage=InstallStorage(install.id),
-            log=logging.LoggerAdapter(log, {"plugin": slug, "user_id": install.user_id}),
+            log=PluginLogger(log, {"plugin": slug, "user_id": install.user_id}),
         )
 
     async def run(
