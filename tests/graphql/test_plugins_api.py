@@ -10,7 +10,7 @@ from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
 from app.plugins.models import UserPlugin
 from tests.support.live import LiveApp, TestUser
-from tests.support.plugins import RecordingPlugin
+from tests.support.plugins import BrokenInstallPlugin, RecordingPlugin
 from tests.support.queries import counting_queries
 
 CATALOG = "query($category: String) { plugins(category: $category) { id slug name category version requiredGateways configSchema isBuiltin isActive installed } }"
@@ -205,6 +205,31 @@ async def test_a_refused_mutation_writes_no_audit_event(app, user):
     analytics = await plugin_id(app, "analytics")
     await app.graphql_error(INSTALL, {"id": analytics, "config": {"retention": "x"}}, user=user)
     assert (await app.graphql(AUDIT, user=user))["auditLog"] == []
+
+
+class StubbornPlugin(RecordingPlugin):
+    async def on_disable(self, ctx) -> None:
+        raise RuntimeError("will not stop")
+
+
+async def test_a_failing_install_hook_is_plugin_error_and_installs_nothing(make_app):
+    live = await make_app(handlers=[BrokenInstallPlugin()])
+    user = await live.create_user("hopeful@example.com")
+    error = await live.graphql_error(INSTALL, {"id": await plugin_id(live, "broken-install")}, user=user)
+    assert error["extensions"]["code"] == "PLUGIN_ERROR"
+    assert await installs_of(live, user) == []
+    assert (await live.graphql(AUDIT, user=user))["auditLog"] == []
+
+
+async def test_a_failing_disable_hook_is_plugin_error_and_leaves_the_install_enabled(make_app):
+    live = await make_app(handlers=[StubbornPlugin("stubborn")])
+    user = await live.create_user("hopeful@example.com")
+    stubborn = await plugin_id(live, "stubborn")
+    await live.graphql(INSTALL, {"id": stubborn}, user=user)
+    error = await live.graphql_error(TOGGLE, {"id": stubborn, "enabled": False}, user=user)
+    assert error["extensions"]["code"] == "PLUGIN_ERROR"
+    assert (await installs_of(live, user))[0]["isEnabled"] is True
+    assert [e["action"] for e in (await live.graphql(AUDIT, user=user))["auditLog"]] == ["plugin.install"]
 
 
 # --- who may do what -------------------------------------------------------------------------

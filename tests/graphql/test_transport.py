@@ -7,6 +7,7 @@ import re
 import time
 
 import pytest
+from graphql import get_introspection_query
 
 from app.graphql import view
 from app.graphql.view import built_graphiql_page, negotiate
@@ -174,6 +175,18 @@ async def test_too_deep_a_query_is_refused(make_app):
     response = await post(live, {"query": "{ myPlugins { plugin { slug } } }"}, accept=GRAPHQL_RESPONSE)
     assert response.status_code == 400
     assert "exceeds maximum operation depth" in response.json()["errors"][0]["message"]
+
+
+async def test_introspection_stays_on_within_the_limits(app):
+    query = get_introspection_query(
+        descriptions=True, specified_by_url=True, directive_is_repeatable=True, schema_description=True,
+        input_value_deprecation=True,
+    )
+    response = await post(app, {"query": query}, accept=GRAPHQL_RESPONSE)
+    assert response.status_code == 200
+    body = response.json()
+    assert "errors" not in body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
 async def test_an_unexpected_error_is_masked_and_logged(app, caplog):
