@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
+from strawberry.extensions import SchemaExtension
 
 from app.accounts.context import ServiceContext
 from app.accounts.service import authenticate
@@ -32,6 +34,19 @@ class GraphQLContext:
         if self._installed_ids is None:
             self._installed_ids = asyncio.ensure_future(self.platform.plugins.installed_plugin_ids(self.service))
         return await self._installed_ids
+
+    def forget_cached(self) -> None:
+        self._installed_ids = None
+
+
+class FreshCachesPerOperation(SchemaExtension):
+    """A websocket keeps one context for all its operations: each one starts with empty caches."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, GraphQLContext):
+            context.forget_cached()
+        yield
 
 
 def bearer_token(authorization: str | None) -> str | None:

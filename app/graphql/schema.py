@@ -13,6 +13,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from app.graphql.context import FreshCachesPerOperation
 from app.graphql.errors import ErrorCodes
 from app.graphql.mutations import Mutation
 from app.graphql.queries import Query
@@ -32,6 +33,7 @@ def build_schema(settings: Settings) -> Schema:
         mutation=Mutation,
         extensions=[
             ErrorCodes,
+            FreshCachesPerOperation,
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
             lambda: ParserCache(maxsize=1_000),
             lambda: ValidationCache(maxsize=1_000),

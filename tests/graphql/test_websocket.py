@@ -51,3 +51,23 @@ async def test_the_legacy_graphql_ws_protocol_is_not_offered(app):
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4406
+
+
+async def test_each_operation_on_a_connection_sees_fresh_install_state(app, user):
+    async with connect(ws_url(app), subprotocols=[PROTOCOL]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {user.token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+
+        async def run(operation_id: str, query: str, variables: dict | None = None) -> dict:
+            payload = {"query": query, "variables": variables or {}}
+            await ws.send(json.dumps({"type": "subscribe", "id": operation_id, "payload": payload}))
+            message = json.loads(await ws.recv())
+            assert message["type"] == "next", message
+            assert json.loads(await ws.recv()) == {"type": "complete", "id": operation_id}
+            return message["payload"]["data"]
+
+        catalog = '{ plugin(slug: "analytics") { id installed } }'
+        before = (await run("1", catalog))["plugin"]
+        assert before["installed"] is False
+        await run("2", "mutation($id: ID!) { installPlugin(pluginId: $id) { id } }", {"id": before["id"]})
+        assert (await run("3", catalog))["plugin"]["installed"] is True
