@@ -144,6 +144,20 @@ async def test_a_body_over_the_limit_is_413(make_app):
     assert (await post(live, {"query": "{ plugins { slug } }"})).status_code == 200
 
 
+async def test_a_streamed_body_over_the_limit_is_413_without_a_declared_length(make_app):
+    live = await make_app(max_body_bytes=1_000)
+
+    async def chunks():
+        yield b'{"query": "{ plugins { slug } }", "variables": {"pad": "'
+        for _ in range(1_000):
+            yield b"x" * 500
+        yield b'"}}'
+
+    response = await live.http.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert "content-length" not in response.request.headers
+
+
 async def test_a_malformed_get_is_a_client_error(app):
     no_query = await app.http.get("/graphql", headers={"Accept": "application/json"})
     bad_variables = await app.http.get(
