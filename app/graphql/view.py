@@ -68,7 +68,7 @@ def built_graphiql_page(dist: Path = FRONTEND_DIST, expected: Path = GRAPHIQL_HT
         return expected
     if not dist.is_dir():
         return None
-    return next(iter(sorted(dist.rglob("index.html"), key=lambda p: len(p.parts))), None)
+    return min(dist.rglob("index.html"), key=lambda page: len(page.parts), default=None)
 
 
 class MethodNotAllowed(HTTPException):
