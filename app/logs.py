@@ -48,5 +48,9 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.access": {"handlers": [], "propagate": True, "level": level},
             "uvicorn.error": {"handlers": [], "propagate": True, "level": level},
+            # Query logs carry SQL parameters, bot tokens and webhook secrets among them: never below WARNING.
+            "tortoise.db_client": {"level": "WARNING"},
+            "aiosqlite": {"level": "WARNING"},
+            "asyncpg": {"level": "WARNING"},
         },
     }

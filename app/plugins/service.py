@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 from app.accounts.context import ServiceContext
 from app.accounts.models import User
 from app.audit import service as audit
-from app.errors import AlreadyInstalled, NotFound, NotInstalled, PlanLimitReached, Unauthenticated
+from app.errors import AlreadyInstalled, NotFound, NotInstalled, PlanLimitReached, PluginFailed, Unauthenticated
 from app.plugins.config import validate_config
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 from app.plugins.executor import Executor
@@ -75,12 +75,11 @@ class PluginService:
 
     async def uninstall(self, ctx: ServiceContext, plugin_id: str) -> bool:
         install = await self._install_of(ctx, plugin_id)
-        handler = self.executor.registry.get(install.plugin.slug)
-        if handler is not None:
-            await self.executor.run_hook(install, handler, "on_uninstall", ctx)
+        hook_error = await self._stopping_hook(ctx, install, "on_uninstall")
         async with in_transaction():
             await install.delete()
-            await audit.record(ctx, "plugin.uninstall", "plugin", plugin_id, {"slug": install.plugin.slug})
+            metadata = {"slug": install.plugin.slug, **({"hookError": hook_error} if hook_error else {})}
+            await audit.record(ctx, "plugin.uninstall", "plugin", plugin_id, metadata)
         return True
 
     async def update_config(self, ctx: ServiceContext, request: ConfigUpdateRequest) -> UserPlugin:
@@ -101,20 +100,36 @@ class PluginService:
         if enabled:
             # A config that stopped validating after a plugin upgrade must be fixed first.
             validate_config(install.plugin.config_schema, install.config)
-        handler = self.executor.registry.get(install.plugin.slug)
-        if handler is not None:
-            await self.executor.run_hook(install, handler, "on_enable" if enabled else "on_disable", ctx)
-        async with in_transaction():
-            install.is_enabled = enabled
-            fields = ["is_enabled", "updated_at"]
-            if enabled and install.last_error and install.last_error.startswith(UPGRADE_ERROR_PREFIX):
+        fields = ["is_enabled", "updated_at"]
+        metadata: dict[str, object] = {"slug": install.plugin.slug, "enabled": enabled}
+        if enabled:
+            handler = self.executor.registry.get(install.plugin.slug)
+            if handler is not None:
+                await self.executor.run_hook(install, handler, "on_enable", ctx)
+            if install.last_error and install.last_error.startswith(UPGRADE_ERROR_PREFIX):
                 install.last_error = None
                 fields.append("last_error")
+        elif hook_error := await self._stopping_hook(ctx, install, "on_disable"):
+            install.last_error = hook_error
+            fields.append("last_error")
+            metadata["hookError"] = hook_error
+        async with in_transaction():
+            install.is_enabled = enabled
             await install.save(update_fields=fields)
-            await audit.record(
-                ctx, "plugin.toggle", "plugin", plugin_id, {"slug": install.plugin.slug, "enabled": enabled}
-            )
+            await audit.record(ctx, "plugin.toggle", "plugin", plugin_id, metadata)
         return install
+
+    async def _stopping_hook(self, ctx: ServiceContext, install: UserPlugin, hook: str) -> str | None:
+        """Runs on_disable or on_uninstall. Their failure never keeps a plugin running: it is
+        returned, to be recorded, and the operation goes ahead."""
+        handler = self.executor.registry.get(install.plugin.slug)
+        if handler is None:
+            return None
+        try:
+            await self.executor.run_hook(install, handler, hook, ctx)
+        except PluginFailed as exc:
+            return exc.message
+        return None
 
     async def _install_of(self, ctx: ServiceContext, plugin_id: str) -> UserPlugin:
         if not await Plugin.exists(id=plugin_id):

@@ -211,6 +211,9 @@ class StubbornPlugin(RecordingPlugin):
     async def on_disable(self, ctx) -> None:
         raise RuntimeError("will not stop")
 
+    async def on_uninstall(self, ctx) -> None:
+        raise RuntimeError("will not leave")
+
 
 async def test_a_failing_install_hook_is_plugin_error_and_installs_nothing(make_app):
     live = await make_app(handlers=[BrokenInstallPlugin()])
@@ -221,15 +224,23 @@ async def test_a_failing_install_hook_is_plugin_error_and_installs_nothing(make_
     assert (await live.graphql(AUDIT, user=user))["auditLog"] == []
 
 
-async def test_a_failing_disable_hook_is_plugin_error_and_leaves_the_install_enabled(make_app):
+async def test_a_failing_stop_hook_cannot_keep_a_plugin_running(make_app):
     live = await make_app(handlers=[StubbornPlugin("stubborn")])
     user = await live.create_user("hopeful@example.com")
     stubborn = await plugin_id(live, "stubborn")
     await live.graphql(INSTALL, {"id": stubborn}, user=user)
-    error = await live.graphql_error(TOGGLE, {"id": stubborn, "enabled": False}, user=user)
-    assert error["extensions"]["code"] == "PLUGIN_ERROR"
-    assert (await installs_of(live, user))[0]["isEnabled"] is True
-    assert [e["action"] for e in (await live.graphql(AUDIT, user=user))["auditLog"]] == ["plugin.install"]
+
+    disabled = await live.graphql(TOGGLE, {"id": stubborn, "enabled": False}, user=user)
+    assert disabled["togglePlugin"] == {"isEnabled": False}
+    [install] = await installs_of(live, user)
+    assert install["lastError"] == "The plugin's on_disable hook failed: RuntimeError: will not stop"
+
+    assert (await live.graphql(UNINSTALL, {"id": stubborn}, user=user))["uninstallPlugin"] is True
+    assert await installs_of(live, user) == []
+    events = (await live.graphql(AUDIT, user=user))["auditLog"]
+    assert [e["action"] for e in events] == ["plugin.uninstall", "plugin.toggle", "plugin.install"]
+    assert events[0]["metadata"]["hookError"] == "The plugin's on_uninstall hook failed: RuntimeError: will not leave"
+    assert events[1]["metadata"]["hookError"] == "The plugin's on_disable hook failed: RuntimeError: will not stop"
 
 
 # --- who may do what -------------------------------------------------------------------------
