@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from strawberry.scalars import JSON
 
-from app.errors import BadUserInput, FieldError
 from app.gateways import service as gateways
 from app.graphql.context import GraphQLContext
 from app.graphql.types import Gateway, UserPlugin
@@ -14,33 +11,12 @@ from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 Info = strawberry.Info[GraphQLContext, None]
 
 
-MAX_CONFIG_DEPTH = 32
-
-
-def _depth(value: Any, limit: int) -> int:
-    """How deeply `value` nests, counting no further than `limit` + 1."""
-    if limit < 0 or not isinstance(value, (dict, list)):
-        return 0
-    children = value.values() if isinstance(value, dict) else value
-    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
-
-
-def _config_object(config: Any, required: bool) -> dict[str, Any] | None:
-    if config is None and not required:
-        return None
-    if not isinstance(config, dict):
-        raise BadUserInput("config must be a JSON object", [FieldError("", "must be an object")])
-    if _depth(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
-        raise BadUserInput("config nests too deeply", [FieldError("", f"nests deeper than {MAX_CONFIG_DEPTH} levels")])
-    return config
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Installs a catalog plugin for the caller, within the plan's limit.")
     async def install_plugin(self, info: Info, plugin_id: strawberry.ID, config: JSON | None = None) -> UserPlugin:
         ctx = info.context.require_user()
-        request = InstallRequest(plugin_id=str(plugin_id), config=_config_object(config, required=False))
+        request = InstallRequest(plugin_id=str(plugin_id), config=config)
         return UserPlugin.of(await info.context.platform.plugins.install(ctx, request))
 
     @strawberry.mutation
@@ -51,7 +27,7 @@ class Mutation:
     @strawberry.mutation(description="Replaces the install's config; defaults are filled in.")
     async def update_plugin_config(self, info: Info, plugin_id: strawberry.ID, config: JSON) -> UserPlugin:
         ctx = info.context.require_user()
-        request = ConfigUpdateRequest(plugin_id=str(plugin_id), config=_config_object(config, required=True) or {})
+        request = ConfigUpdateRequest(plugin_id=str(plugin_id), config=config)
         return UserPlugin.of(await info.context.platform.plugins.update_config(ctx, request))
 
     @strawberry.mutation

@@ -61,6 +61,17 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
     return [FieldError(_pointer(path), error.message)]
 
 
+MAX_DEPTH = 32
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deeply `value` nests, counting no further than `limit` + 1 (so it cannot recurse away)."""
+    if limit < 0 or not isinstance(value, (dict, list)):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+
+
 def check_schema(schema: dict[str, Any]) -> None:
     Draft202012Validator.check_schema(schema)
 
@@ -71,6 +82,8 @@ def validate_config(schema: dict[str, Any], config: Any) -> dict[str, Any]:
         config = {}
     if not isinstance(config, dict):
         raise BadUserInput("Config must be an object", [FieldError("", "must be an object")])
+    if _depth(config, MAX_DEPTH) > MAX_DEPTH:  # deepcopy and the validator recurse: refuse before them
+        raise BadUserInput("Config nests too deeply", [FieldError("", f"nests deeper than {MAX_DEPTH} levels")])
     filled = copy.deepcopy(config)
     validator = _FillingValidator(_closed(schema or {}))
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))

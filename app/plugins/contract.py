@@ -43,16 +43,20 @@ class PluginDefinition:
     output_schema: dict[str, Any] | None = None
 
 
+# A request's config is what the caller sent, any JSON value: the service validates it
+# (an object, not too deep, against the plugin's schema) before anything is stored.
+
+
 @dataclass(frozen=True)
 class InstallRequest:
     plugin_id: str
-    config: dict[str, Any] | None = None
+    config: Any = None
 
 
 @dataclass(frozen=True)
 class ConfigUpdateRequest:
     plugin_id: str
-    config: dict[str, Any]
+    config: Any
 
 
 # --- events --------------------------------------------------------------------------------
