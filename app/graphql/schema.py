@@ -16,6 +16,7 @@ from strawberry.types import ExecutionContext
 from app.graphql.context import FreshCachesPerOperation
 from app.graphql.errors import ErrorCodes
 from app.graphql.mutations import Mutation
+from app.graphql.operations import OperationNameRequired
 from app.graphql.queries import Query
 from app.settings import Settings
 
@@ -37,6 +38,7 @@ def build_schema(settings: Settings) -> Schema:
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
             lambda: ParserCache(maxsize=1_000),
             lambda: ValidationCache(maxsize=1_000),
+            OperationNameRequired,  # after the cache: it adds to the errors the cache gives
             lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         ],

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.unset import UNSET, UnsetType
 from strawberry.http import GraphQLHTTPResponse, process_result
 from cross_web import HTTPException
@@ -26,6 +26,7 @@ from strawberry.types import ExecutionResult
 
 from app.graphql.context import GraphQLContext, build_context
 from app.graphql.errors import ensure_code
+from app.graphql.operations import operation_resolution_error
 from app.platform import Platform
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -151,6 +152,8 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
         except HTTPException as exc:
             if request_adapter.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
                 raise MethodNotAllowed("Mutations need POST", allow="POST") from exc
+            if isinstance(exc.__cause__, CannotGetOperationTypeError):  # operationName names no operation
+                return ExecutionResult(data=None, errors=[operation_resolution_error(exc.reason)])
             raise
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:

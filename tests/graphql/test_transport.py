@@ -252,3 +252,17 @@ def test_the_graphiql_page_is_found_wherever_the_build_put_it(tmp_path):
     elsewhere.write_text("<!doctype html>")
     assert built_graphiql_page(tmp_path, tmp_path / "graphiql" / "index.html") == elsewhere
     assert built_graphiql_page(tmp_path / "missing", tmp_path / "missing" / "index.html") is None
+
+
+async def test_several_operations_need_an_operation_name_that_names_one_of_them(app):
+    document = "query A { plugins { slug } } query B { plugins { id } }"
+    named = await post(app, {"query": document, "operationName": "B"}, accept=GRAPHQL_RESPONSE)
+    assert named.status_code == 200
+    assert set(named.json()["data"]["plugins"][0]) == {"id"}
+    for body in ({"query": document}, {"query": document, "operationName": "C"}):
+        refused = await post(app, body, accept=GRAPHQL_RESPONSE)
+        assert refused.status_code == 400
+        assert "data" not in refused.json()
+        assert refused.json()["errors"][0]["extensions"]["code"] == "OPERATION_RESOLUTION_FAILURE"
+        plain = await post(app, body, accept="application/json")
+        assert (plain.status_code, plain.json()["data"]) == (200, None)
