@@ -17,42 +17,22 @@ def chat(chat_id: int = -100200, kind: str = "supergroup") -> dict[str, Any]:
     return {"id": chat_id, "type": kind, "title": "Test chat"}
 
 
+def message(chat_id: int = -100200, kind: str = "supergroup", **fields: Any) -> dict[str, Any]:
+    """A Message object; `fields` are the rest of it (`from` is a keyword, so pass it as **{"from": ...})."""
+    return {"message_id": next(_message_ids), "date": int(time.time()), "chat": chat(chat_id, kind), **fields}
+
+
 def message_update(update_id: int, text: str = "hello", chat_id: int = -100200, sender_id: int = 1001) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": next(_message_ids),
-            "date": int(time.time()),
-            "chat": chat(chat_id),
-            "from": user(sender_id),
-            "text": text,
-        },
-    }
+    return {"update_id": update_id, "message": message(chat_id, **{"from": user(sender_id), "text": text})}
 
 
 def channel_post_update(update_id: int, text: str = "news", chat_id: int = -100300) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "channel_post": {
-            "message_id": next(_message_ids),
-            "date": int(time.time()),
-            "chat": chat(chat_id, "channel"),
-            "text": text,
-        },
-    }
+    return {"update_id": update_id, "channel_post": message(chat_id, "channel", text=text)}
 
 
 def new_members_update(update_id: int, *members: dict[str, Any], chat_id: int = -100200) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": next(_message_ids),
-            "date": int(time.time()),
-            "chat": chat(chat_id),
-            "from": members[0],
-            "new_chat_members": list(members),
-        },
-    }
+    new_members = {"from": members[0], "new_chat_members": list(members)}
+    return {"update_id": update_id, "message": message(chat_id, **new_members)}
 
 
 def callback_update(update_id: int, data: str = "button", chat_id: int = -100200) -> dict[str, Any]:
@@ -63,7 +43,7 @@ def callback_update(update_id: int, data: str = "button", chat_id: int = -100200
             "from": user(),
             "chat_instance": "ci",
             "data": data,
-            "message": {"message_id": 1, "date": int(time.time()), "chat": chat(chat_id), "text": "pick"},
+            "message": message(chat_id, text="pick"),
         },
     }
 
