@@ -144,8 +144,12 @@ class Executor:
             return ExecutionResult(success=True, skipped=True)
         return result
 
-    async def run_hook(self, install: UserPlugin, handler: PluginHandler, hook: str, service: ServiceContext) -> None:
-        """Runs a lifecycle hook (on_install, …); raises PluginFailed when it fails."""
+    async def run_hook(self, install: UserPlugin, hook: str, service: ServiceContext) -> None:
+        """Runs a lifecycle hook (on_install, …) of the install's plugin, if it is still registered;
+        raises PluginFailed when it fails."""
+        handler = self.registry.get(install.plugin.slug)
+        if handler is None:
+            return
         metrics = ExecutionMetrics()
         ctx = self.context(install, handler.slug, ExecutionContext(trigger="standalone", service=service), metrics)
         _, error = await self._call(lambda: getattr(handler, hook)(ctx))

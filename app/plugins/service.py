@@ -63,13 +63,11 @@ class PluginService:
                 install = await UserPlugin.create(user_id=ctx.user_id, plugin=plugin, config=config)
         except IntegrityError:
             raise AlreadyInstalled("The plugin is installed already")
-        handler = self.executor.registry.get(plugin.slug)
-        if handler is not None:
-            try:
-                await self.executor.run_hook(install, handler, "on_install", ctx)
-            except Exception:
-                await install.delete()
-                raise
+        try:
+            await self.executor.run_hook(install, "on_install", ctx)
+        except Exception:
+            await install.delete()
+            raise
         await audit.record(ctx, "plugin.install", "plugin", plugin.id, {"slug": plugin.slug})
         return install
 
@@ -103,9 +101,7 @@ class PluginService:
         fields = ["is_enabled", "updated_at"]
         metadata: dict[str, object] = {"slug": install.plugin.slug, "enabled": enabled}
         if enabled:
-            handler = self.executor.registry.get(install.plugin.slug)
-            if handler is not None:
-                await self.executor.run_hook(install, handler, "on_enable", ctx)
+            await self.executor.run_hook(install, "on_enable", ctx)
             if install.last_error and install.last_error.startswith(UPGRADE_ERROR_PREFIX):
                 install.last_error = None
                 fields.append("last_error")
@@ -122,11 +118,8 @@ class PluginService:
     async def _stopping_hook(self, ctx: ServiceContext, install: UserPlugin, hook: str) -> str | None:
         """Runs on_disable or on_uninstall. Their failure never keeps a plugin running: it is
         returned, to be recorded, and the operation goes ahead."""
-        handler = self.executor.registry.get(install.plugin.slug)
-        if handler is None:
-            return None
         try:
-            await self.executor.run_hook(install, handler, hook, ctx)
+            await self.executor.run_hook(install, hook, ctx)
         except PluginFailed as exc:
             return exc.message
         return None
