@@ -14,6 +14,7 @@ from tortoise.expressions import F, Q
 
 from app.gateways.models import EventKind, EventStatus, GatewayEvent
 from app.ids import new_id
+from app.sql import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +41,13 @@ _COLUMNS = ("gateway_id", "kind", "key", "chat_id", "payload", "status", "attemp
 async def insert_events(batch: list[_Pending]) -> None:
     """One multi-row INSERT that skips events already there (same gateway, kind and key)."""
     conn = GatewayEvent._meta.db
-    now = utcnow()
-    if conn.capabilities.dialect == "postgres":
-        row_sql = "(" + ", ".join("${}" + ("::jsonb" if c == "payload" else "") for c in _COLUMNS) + ")"
-        values_sql = ", ".join(
-            row_sql.format(*range(i * len(_COLUMNS) + 1, (i + 1) * len(_COLUMNS) + 1)) for i in range(len(batch))
-        )
-        received_at: object = now
-    elif conn.capabilities.dialect == "sqlite":
-        values_sql = ", ".join(["(" + ", ".join("?" * len(_COLUMNS)) + ")"] * len(batch))
-        received_at = str(now)
-    else:
+    if conn.capabilities.dialect not in ("postgres", "sqlite"):
         rows = [GatewayEvent(gateway_id=p.gateway_id, kind=p.kind, key=p.key, chat_id=p.chat_id, payload=json.loads(p.payload)) for p in batch]
         await GatewayEvent.bulk_create(rows, ignore_conflicts=True)
         return
-    params: list[object] = []
-    for p in batch:
-        params += [p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, EventStatus.PENDING.value, 0, received_at]
-    table = GatewayEvent._meta.db_table
-    await conn.execute_query(
-        f'INSERT INTO "{table}" ({", ".join(_COLUMNS)}) VALUES {values_sql} ON CONFLICT DO NOTHING', params
-    )
+    now = utcnow()
+    rows = [[p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, EventStatus.PENDING.value, 0, now] for p in batch]
+    await insert_rows(conn, GatewayEvent._meta.db_table, _COLUMNS, rows, "ON CONFLICT DO NOTHING", jsonb={"payload"})
 
 
 class InboxWriter:

@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 
 from app.ids import new_id
 from app.plugins.models import PluginStorage
+from app.sql import insert_rows
 
 _DELETED = object()
 _MISSING = object()
@@ -82,23 +83,12 @@ async def _upsert(install_id: str, values: dict[str, Any], add: bool) -> None:
     conn = PluginStorage._meta.db
     table = PluginStorage._meta.db_table
     now = datetime.now(timezone.utc)
-    postgres = conn.capabilities.dialect == "postgres"
-    rows, params = [], []
-    for n, (key, value) in enumerate(values.items()):
-        if postgres:
-            base = n * 5
-            rows.append(f"(${base + 1}, ${base + 2}, ${base + 3}, ${base + 4}::jsonb, ${base + 5})")
-        else:
-            rows.append("(?, ?, ?, ?, ?)")
-        params += [new_id(), install_id, key, json.dumps(value), now if postgres else str(now)]
     if not add:
         new_value = "excluded.value"
-    elif postgres:
+    elif conn.capabilities.dialect == "postgres":
         new_value = f"to_jsonb(COALESCE(({table}.value #>> '{{}}')::numeric, 0) + (excluded.value #>> '{{}}')::numeric)"
     else:
         new_value = f"COALESCE({table}.value, 0) + excluded.value"
-    await conn.execute_query(
-        f'INSERT INTO "{table}" (id, install_id, key, value, updated_at) VALUES {", ".join(rows)} '
-        f"ON CONFLICT (install_id, key) DO UPDATE SET value = {new_value}, updated_at = excluded.updated_at",
-        params,
-    )
+    rows = [[new_id(), install_id, key, json.dumps(value), now] for key, value in values.items()]
+    on_conflict = f"ON CONFLICT (install_id, key) DO UPDATE SET value = {new_value}, updated_at = excluded.updated_at"
+    await insert_rows(conn, table, ("id", "install_id", "key", "value", "updated_at"), rows, on_conflict, jsonb={"value"})
