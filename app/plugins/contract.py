@@ -7,12 +7,12 @@ A plugin is one module with a `PluginHandler` subclass, plus one line in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol, Union
 
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 from app.accounts.context import ServiceContext
 from app.gateways.models import GatewayType
@@ -64,6 +64,7 @@ class ConfigUpdateRequest:
 TELEGRAM_MESSAGE = "telegram.message"
 TELEGRAM_CALLBACK = "telegram.callback"
 TELEGRAM_MESSAGE_SENT = "telegram.message_sent"
+TELEGRAM_CHAT_MEMBER = "telegram.chat_member"
 SCHEDULE_TRIGGER = "schedule.trigger"
 
 
@@ -87,6 +88,16 @@ class TelegramCallbackEvent:
 
 
 @dataclass(frozen=True)
+class ChatMemberEvent:
+    """A member's status changed in a chat where the bot is an administrator (`chat_member`)."""
+
+    gateway_id: str
+    update_id: int
+    chat_member: ChatMemberUpdated
+    type: ClassVar[str] = TELEGRAM_CHAT_MEMBER
+
+
+@dataclass(frozen=True)
 class MessageSentEvent:
     """A message the bot sent through a gateway."""
 
@@ -102,7 +113,9 @@ class ScheduleTriggerEvent:
     type: ClassVar[str] = SCHEDULE_TRIGGER
 
 
-PluginEvent = Union[TelegramMessageEvent, TelegramCallbackEvent, MessageSentEvent, ScheduleTriggerEvent]
+PluginEvent = Union[
+    TelegramMessageEvent, TelegramCallbackEvent, ChatMemberEvent, MessageSentEvent, ScheduleTriggerEvent
+]
 
 
 # --- execution -----------------------------------------------------------------------------
@@ -178,6 +191,13 @@ class PluginContext(Protocol):
     gateways: GatewayAccessor
     storage: PluginStorage
     log: logging.LoggerAdapter  # type: ignore[type-arg]
+
+    def write(self, operation: Callable[[], Awaitable[None]]) -> None:
+        """Runs `operation` in the run's transaction, only if the run succeeds: for a plugin's
+        own tables, with the same exactly-once guarantee as `storage`."""
+
+    def notify(self, topic: str = "updated") -> None:
+        """Tells the user's live subscribers of this plugin's `topic` once the run has committed."""
 
 
 class PluginHandler:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,6 +14,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from app import live
 from app.accounts.context import ServiceContext
 from app.errors import PluginFailed
 from app.gateways import service as gateways
@@ -68,6 +69,21 @@ class RunContext:
     gateways: GatewayAccess
     storage: InstallStorage
     log: logging.LoggerAdapter  # type: ignore[type-arg]
+    writes: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    topics: set[str] = field(default_factory=set)
+
+    def write(self, operation: Callable[[], Awaitable[None]]) -> None:
+        self.writes.append(operation)
+
+    def notify(self, topic: str = "updated") -> None:
+        self.topics.add(topic)
+
+    async def commit_writes(self) -> None:
+        """The run's buffered writes (call inside the run's transaction)."""
+        await self.storage.flush()
+        for operation in self.writes:
+            await operation()
+        self.writes.clear()
 
 
 class PluginLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -85,12 +101,18 @@ def _describe(exc: BaseException) -> str:
 
 class Executor:
     def __init__(
-        self, registry: PluginRegistry, api: TelegramApi, inbox: InboxWriter, timeout_seconds: float
+        self,
+        registry: PluginRegistry,
+        api: TelegramApi,
+        inbox: InboxWriter,
+        timeout_seconds: float,
+        notify: Callable[[str], None] = lambda channel: None,
     ) -> None:
         self.registry = registry
         self.api = api
         self.inbox = inbox
         self.timeout_seconds = timeout_seconds
+        self.notify = notify  # a live-update channel, once a run has committed
 
     def context(
         self, install: UserPlugin, slug: str, execution: ExecutionContext, metrics: ExecutionMetrics
@@ -134,7 +156,7 @@ class Executor:
                     duration_ms=metrics.duration_ms,
                 )
                 if result.success:
-                    await ctx.storage.flush()
+                    await ctx.commit_writes()
                 await UserPlugin.filter(id=install.id).update(
                     execution_count=F("execution_count") + 1,
                     last_executed_at=datetime.now(timezone.utc),
@@ -142,7 +164,13 @@ class Executor:
                 )
         except IntegrityError:  # another process ran this event for this install meanwhile
             return ExecutionResult(success=True, skipped=True)
+        if result.success:
+            self._announce(ctx, handler.slug)
         return result
+
+    def _announce(self, ctx: RunContext, slug: str) -> None:
+        for topic in ctx.topics:
+            self.notify(live.channel(ctx.user_id, slug, topic))
 
     async def run_hook(self, install: UserPlugin, hook: str, service: ServiceContext) -> None:
         """Runs a lifecycle hook (on_install, …) of the install's plugin, if it is still registered;
@@ -156,7 +184,9 @@ class Executor:
         if error is not None:
             ctx.log.warning("%s failed: %s", hook, error)
             raise PluginFailed(f"The plugin's {hook} hook failed: {error}")
-        await ctx.storage.commit()
+        async with in_transaction():
+            await ctx.commit_writes()
+        self._announce(ctx, handler.slug)
 
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> tuple[Any, str | None]:
         try:
