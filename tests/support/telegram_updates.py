@@ -62,3 +62,41 @@ def poll_update(update_id: int) -> dict[str, Any]:
             "allows_multiple_answers": False,
         },
     }
+
+
+def chat_member_update(
+    update_id: int, old: dict[str, Any], new: dict[str, Any], chat_id: int = -100200, date: int | None = None
+) -> dict[str, Any]:
+    """A `chat_member` update: `old` and `new` are ChatMember objects ({"status": …, "user": …})."""
+    return {
+        "update_id": update_id,
+        "chat_member": {
+            "chat": chat(chat_id),
+            "from": user(),
+            "date": int(time.time()) if date is None else date,
+            "old_chat_member": old,
+            "new_chat_member": new,
+        },
+    }
+
+
+def chat_member(status: str, user_id: int = 1001, **fields: Any) -> dict[str, Any]:
+    """A ChatMember of `status` with every permission flag the Bot API requires set to false."""
+    from aiogram.types import (
+        ChatMemberAdministrator,
+        ChatMemberBanned,
+        ChatMemberLeft,
+        ChatMemberMember,
+        ChatMemberOwner,
+        ChatMemberRestricted,
+    )
+
+    model = {
+        "creator": ChatMemberOwner, "administrator": ChatMemberAdministrator, "member": ChatMemberMember,
+        "restricted": ChatMemberRestricted, "left": ChatMemberLeft, "kicked": ChatMemberBanned,
+    }[status]
+    member: dict[str, Any] = {"status": status, "user": user(user_id)}
+    for name, info in model.model_fields.items():
+        if info.is_required() and name not in member:
+            member[name] = 0 if name == "until_date" else False
+    return {**member, **fields}

@@ -1,0 +1,97 @@
+"""The counting rules: what one Telegram event adds to a chat's figures.
+
+- Received message: every `message` and `channel_post`, service messages (joins, leaves, pins)
+  included. Edits are not new messages (they never reach this plugin as messages).
+- Sent message: each message the bot sent through the gateway.
+- User: a `from` that is not a bot, on a received message not sent on behalf of a chat
+  (`sender_chat`: anonymous admins, channel posts, a linked channel's automatic forwards).
+- Joins and leaves: `chat_member` updates that move a user between "not a member" and "member".
+  `new_chat_members` service messages are counted as messages only, never as joins.
+- Day and hour: UTC, from the event's own `date`, so a late or redelivered update lands on its day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from aiogram.types import Chat, ChatMemberUpdated, Message
+
+MEMBER_STATUSES = frozenset({"member", "administrator", "creator"})
+
+
+@dataclass(frozen=True)
+class Tally:
+    chat_id: int
+    chat_title: str | None
+    chat_type: str | None
+    moment: datetime
+    received: int = 0
+    sent: int = 0
+    joins: int = 0
+    leaves: int = 0
+    user_id: int | None = None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def chat_title(chat: Chat) -> str | None:
+    if chat.title:
+        return chat.title[:255]
+    name = " ".join(part for part in (chat.first_name, chat.last_name) if part)
+    if name:
+        return name[:255]
+    return f"@{chat.username}"[:255] if chat.username else None
+
+
+def counted_user(message: Message) -> int | None:
+    """The user a received message counts for, if any."""
+    sender = message.from_user
+    if sender is None or sender.is_bot or message.sender_chat is not None:
+        return None
+    return sender.id
+
+
+def tally_received(message: Message, track_users: bool) -> Tally:
+    return Tally(
+        chat_id=message.chat.id,
+        chat_title=chat_title(message.chat),
+        chat_type=message.chat.type,
+        moment=_utc(message.date),
+        received=1,
+        user_id=counted_user(message) if track_users else None,
+    )
+
+
+def tally_sent(message: Message) -> Tally:
+    return Tally(
+        chat_id=message.chat.id,
+        chat_title=chat_title(message.chat),
+        chat_type=message.chat.type,
+        moment=_utc(message.date),
+        sent=1,
+    )
+
+
+def is_member(member: object) -> bool:
+    status = getattr(member, "status", None)
+    if status == "restricted":
+        return bool(getattr(member, "is_member", False))
+    return status in MEMBER_STATUSES
+
+
+def tally_member_change(update: ChatMemberUpdated) -> Tally | None:
+    """A join or a leave, or None when membership did not change (a promotion, say)."""
+    before, after = is_member(update.old_chat_member), is_member(update.new_chat_member)
+    if before == after:
+        return None
+    return Tally(
+        chat_id=update.chat.id,
+        chat_title=chat_title(update.chat),
+        chat_type=update.chat.type,
+        moment=_utc(update.date),
+        joins=int(after),
+        leaves=int(before),
+    )

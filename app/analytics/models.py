@@ -1,0 +1,56 @@
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AnalyticsChat(Model):
+    # Lifetime totals of one chat for one analytics install; retention never prunes them.
+
+    id = fields.BigIntField(primary_key=True)
+    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_chats", on_delete=fields.CASCADE)
+    chat_id = fields.BigIntField()
+    title = fields.CharField(max_length=255, null=True)
+    type = fields.CharField(max_length=16, null=True)
+    received = fields.BigIntField(default=0, db_default=0)
+    sent = fields.BigIntField(default=0, db_default=0)
+    joins = fields.BigIntField(default=0, db_default=0)
+    leaves = fields.BigIntField(default=0, db_default=0)
+
+    class Meta:
+        table = "analytics_chats"
+        unique_together = (("install", "chat_id"),)
+
+
+class AnalyticsHour(Model):
+    # What happened in one chat in one UTC hour of one UTC day: days and the hour-of-day profile
+    # are sums of these rows, so a read costs O(days), whatever the number of messages.
+
+    id = fields.BigIntField(primary_key=True)
+    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_hours", on_delete=fields.CASCADE)
+    chat_id = fields.BigIntField()
+    day = fields.DateField()
+    hour = fields.SmallIntField()
+    received = fields.IntField(default=0, db_default=0)
+    sent = fields.IntField(default=0, db_default=0)
+    joins = fields.IntField(default=0, db_default=0)
+    leaves = fields.IntField(default=0, db_default=0)
+
+    class Meta:
+        table = "analytics_hours"
+        unique_together = (("install", "chat_id", "day", "hour"),)
+        indexes = (("install", "day"),)
+
+
+class AnalyticsDayUser(Model):
+    # A user seen posting in a chat on a UTC day (kept only with trackUsers): distinct counts
+    # over any window are exact, however many processes count at once.
+
+    id = fields.BigIntField(primary_key=True)
+    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_users", on_delete=fields.CASCADE)
+    chat_id = fields.BigIntField()
+    day = fields.DateField()
+    user_id = fields.BigIntField()
+
+    class Meta:
+        table = "analytics_day_users"
+        unique_together = (("install", "chat_id", "day", "user_id"),)
+        indexes = (("install", "day"),)

@@ -1,0 +1,115 @@
+"""Analytics for the signed-in user: their own analytics install's figures, never anyone else's."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from app.accounts.context import ServiceContext
+from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Window
+from app.errors import BadUserInput, FieldError
+from app.inputs import INT64_MAX, INT64_MIN
+from app.plugins.models import UserPlugin
+
+SLUG = "analytics"
+MAX_DAYS = 3650
+MAX_CHATS = 100
+
+
+@dataclass(frozen=True)
+class Period:
+    """Counters over one window; `messages_today` and `messages_this_week` are its last day and
+    its last 7 days."""
+
+    window: Window
+    counts: Counts
+    unique_users: int
+    messages_today: int
+    messages_this_week: int
+
+
+@dataclass(frozen=True)
+class ActiveUsers:
+    day: int
+    week: int
+    month: int
+
+
+def check_days(days: int, name: str = "days") -> int:
+    if not 1 <= days <= MAX_DAYS:
+        raise BadUserInput(f"{name} must be 1 to {MAX_DAYS}", [FieldError(f"/{name}", f"1 to {MAX_DAYS}")])
+    return days
+
+
+def parse_chat_id(chat_id: str | None) -> int | None:
+    if chat_id is None:
+        return None
+    text = str(chat_id).strip()
+    if not (text.lstrip("-").isdigit() and len(text) <= 20) or not INT64_MIN <= int(text) <= INT64_MAX:
+        raise BadUserInput("chatId must be a Telegram chat id", [FieldError("/chatId", "a whole number, e.g. -1001234567890")])
+    return int(text)
+
+
+async def reader_for(ctx: ServiceContext, chat_id: int | None = None) -> AnalyticsReader | None:
+    """The reader of the caller's analytics install, or None when it is not installed."""
+    ids = await UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
+    return AnalyticsReader(ids[0], chat_id) if ids else None
+
+
+async def period(reader: AnalyticsReader, window: Window) -> Period:
+    week = Window.ending(window.end, 7)
+    days = await reader.daily(Window(min(window.start, week.start), window.end))
+    in_window = [d for d in days if d.day >= window.start]
+    return Period(
+        window=window,
+        counts=sum((d.counts for d in in_window), Counts()),
+        unique_users=await reader.distinct_users(window),
+        messages_today=days[-1].counts.messages,
+        messages_this_week=sum(d.counts.messages for d in days if d.day >= week.start),
+    )
+
+
+async def previous_period(reader: AnalyticsReader, window: Window) -> Period:
+    """Each counter for the window just before its own: yesterday for today, the 7 days before
+    the last 7, and the `days` before the current `days` for the rest."""
+    before = window.before()
+    previous = await period(reader, before)
+    yesterday = window.end - timedelta(days=1)
+    week_before = Window.ending(window.end - timedelta(days=7), 7)
+    days = await reader.daily(Window(min(week_before.start, yesterday), yesterday))
+    return Period(
+        window=before,
+        counts=previous.counts,
+        unique_users=previous.unique_users,
+        messages_today=days[-1].counts.messages,
+        messages_this_week=sum(d.counts.messages for d in days if week_before.start <= d.day <= week_before.end),
+    )
+
+
+async def active_users(reader: AnalyticsReader, today: date) -> ActiveUsers:
+    return ActiveUsers(
+        day=await reader.distinct_users(Window(today, today)),
+        week=await reader.distinct_users(Window.ending(today, 7)),
+        month=await reader.distinct_users(Window.ending(today, 30)),
+    )
+
+
+def csv_text(daily: list[DayStat], chats: list[ChatStat]) -> str:
+    """The daily series, a blank line, then the per-chat table: two tables a spreadsheet opens."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["date", "messages", "received", "sent", "users", "joins", "leaves"])
+    for d in daily:
+        writer.writerow([d.day.isoformat(), d.counts.messages, d.counts.received, d.counts.sent, d.users, d.counts.joins, d.counts.leaves])
+    writer.writerow([])
+    writer.writerow(["chat_id", "title", "type", "messages", "users", "total_messages"])
+    for c in chats:
+        writer.writerow([c.chat_id, _safe_cell(c.title or ""), c.type or "", c.counts.messages, c.users, c.total.messages])
+    return out.getvalue()
+
+
+def _safe_cell(text: str) -> str:
+    """A chat title is someone else's text: never let a spreadsheet run it as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

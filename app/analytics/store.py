@@ -1,0 +1,62 @@
+"""Writes of the analytics plugin: atomic upserts, run inside the plugin run's transaction, so an
+event counts exactly once however many processes count the same chat at the same time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app.analytics.counting import Tally
+from app.analytics.models import AnalyticsChat, AnalyticsDayUser, AnalyticsHour
+from app.sql import insert_rows
+
+_COUNTERS = ("received", "sent", "joins", "leaves")
+
+
+def _day(conn: BaseDBAsyncClient, day: date) -> object:
+    # asyncpg takes a date for a DATE column; tortoise keeps SQLite dates as ISO text.
+    return day if conn.capabilities.dialect == "postgres" else day.isoformat()
+
+
+def _add_counters(table: str) -> str:
+    return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _COUNTERS)
+
+
+async def record(install_id: str, tally: Tally) -> None:
+    """Adds one event's tally: chat totals, its hour, and the user seen that day."""
+    conn = AnalyticsChat._meta.db
+    counts = [tally.received, tally.sent, tally.joins, tally.leaves]
+    chats = AnalyticsChat._meta.db_table
+    await insert_rows(
+        conn,
+        chats,
+        ("install_id", "chat_id", "title", "type", *_COUNTERS),
+        [[install_id, tally.chat_id, tally.chat_title, tally.chat_type, *counts]],
+        f"ON CONFLICT (install_id, chat_id) DO UPDATE SET {_add_counters(chats)}, "
+        f"title = COALESCE(excluded.title, {chats}.title), type = COALESCE(excluded.type, {chats}.type)",
+    )
+    day = _day(conn, tally.moment.date())
+    hours = AnalyticsHour._meta.db_table
+    await insert_rows(
+        conn,
+        hours,
+        ("install_id", "chat_id", "day", "hour", *_COUNTERS),
+        [[install_id, tally.chat_id, day, tally.moment.hour, *counts]],
+        f"ON CONFLICT (install_id, chat_id, day, hour) DO UPDATE SET {_add_counters(hours)}",
+    )
+    if tally.user_id is not None:
+        await insert_rows(
+            conn,
+            AnalyticsDayUser._meta.db_table,
+            ("install_id", "chat_id", "day", "user_id"),
+            [[install_id, tally.chat_id, day, tally.user_id]],
+            "ON CONFLICT (install_id, chat_id, day, user_id) DO NOTHING",
+        )
+
+
+async def prune(install_id: str, keep_from: date) -> int:
+    """Forgets per-hour figures and seen users before `keep_from`; lifetime totals stay."""
+    hours = await AnalyticsHour.filter(install_id=install_id, day__lt=keep_from).delete()
+    users = await AnalyticsDayUser.filter(install_id=install_id, day__lt=keep_from).delete()
+    return hours + users

@@ -1,0 +1,71 @@
+"""The counting rules, one by one, on the Telegram objects as aiogram parses them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from aiogram.types import ChatMemberUpdated, Message
+
+from app.analytics.counting import counted_user, tally_member_change, tally_received, tally_sent
+from tests.support.telegram_updates import chat_member, chat_member_update, message, user
+
+
+def parse(fields: dict) -> Message:
+    return Message.model_validate(message(**fields))
+
+
+def test_a_message_from_a_person_counts_once_for_them():
+    tally = tally_received(parse({"from": user(7)}), track_users=True)
+    assert (tally.received, tally.sent, tally.user_id) == (1, 0, 7)
+
+
+def test_bots_never_count_as_users():
+    assert counted_user(parse({"from": user(8, is_bot=True)})) is None
+
+
+def test_messages_on_behalf_of_a_chat_count_as_messages_not_users():
+    anonymous_admin = parse({"from": user(1087968824, "Group"), "sender_chat": {"id": -100200, "type": "supergroup", "title": "T"}})
+    tally = tally_received(anonymous_admin, track_users=True)
+    assert tally.received == 1 and tally.user_id is None
+
+
+def test_service_messages_count_as_messages():
+    joined = parse({"from": user(9), "new_chat_members": [user(9)]})
+    tally = tally_received(joined, track_users=True)
+    assert (tally.received, tally.joins) == (1, 0)  # a join is counted from chat_member only
+
+
+def test_without_user_tracking_no_user_id_is_kept():
+    assert tally_received(parse({"from": user(7)}), track_users=False).user_id is None
+
+
+def test_sent_messages_never_count_a_user():
+    tally = tally_sent(parse({"from": user(42, is_bot=True)}))
+    assert (tally.received, tally.sent, tally.user_id) == (0, 1, None)
+
+
+def test_day_and_hour_come_from_the_message_date_in_utc():
+    late = parse({"from": user(7), "date": int(datetime(2026, 3, 1, 23, 59, tzinfo=timezone.utc).timestamp())})
+    moment = tally_received(late, track_users=True).moment
+    assert (moment.date().isoformat(), moment.hour) == ("2026-03-01", 23)
+
+
+def change(old: dict, new: dict) -> ChatMemberUpdated:
+    return ChatMemberUpdated.model_validate(chat_member_update(1, old, new)["chat_member"])
+
+
+def test_joins_and_leaves_are_moves_across_membership():
+    assert tally_member_change(change(chat_member("left"), chat_member("member"))).joins == 1
+    assert tally_member_change(change(chat_member("kicked"), chat_member("member"))).joins == 1
+    assert tally_member_change(change(chat_member("member"), chat_member("left"))).leaves == 1
+    assert tally_member_change(change(chat_member("administrator"), chat_member("kicked"))).leaves == 1
+
+
+def test_restricted_counts_as_member_only_with_membership():
+    assert tally_member_change(change(chat_member("member"), chat_member("restricted", is_member=True))) is None
+    assert tally_member_change(change(chat_member("member"), chat_member("restricted", is_member=False))).leaves == 1
+    assert tally_member_change(change(chat_member("restricted", is_member=False), chat_member("member"))).joins == 1
+
+
+def test_a_promotion_is_neither_a_join_nor_a_leave():
+    assert tally_member_change(change(chat_member("member"), chat_member("creator"))) is None
