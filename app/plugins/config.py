@@ -1,14 +1,142 @@
-"""Validating an install's config against its plugin's JSON Schema (Draft 2020-12)."""
+"""Validating an install's config against its plugin's JSON Schema (Draft 2020-12).
+
+Validation has a bounded cost whatever the caller sends and whatever the plugin's schema says:
+the config's size, its array and object lengths and its nesting are checked first, in one walk
+that stops at the first problem, before anything copies or validates it; and `uniqueItems` is a
+linear hash-based check, not jsonschema's pairwise comparison (quadratic on mixed-type arrays).
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from app.errors import BadUserInput, FieldError
+from app.inputs import json_problem
+
+
+@dataclass(frozen=True)
+class ConfigLimits:
+    max_bytes: int = 65_536  # the config as compact UTF-8 JSON
+    max_items: int = 1_000  # in any one array, or members of any one object
+    max_depth: int = 32  # nested arrays and objects, the config itself being the first
+
+
+DEFAULT_LIMITS = ConfigLimits()
+MAX_DEPTH = DEFAULT_LIMITS.max_depth
+MAX_REPORTED_ERRORS = 50
+MAX_MESSAGE_CHARS = 200
+
+
+def _pointer(parts: Sequence[Any]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Safe to show and to log: no NUL or lone surrogate, and short."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- limits, checked before anything else looks at the config --------------------------------
+
+
+def limit_problem(config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> FieldError | None:
+    """The first way `config` exceeds `limits`, or None. Iterative, and it visits no more values
+    than `limits.max_bytes` of JSON can hold, so its own cost is bounded too."""
+    too_large = FieldError("", f"is larger than {limits.max_bytes} bytes as JSON")
+    size = 0  # a lower bound of the compact JSON's length, grown as values are visited
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(config, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            size += len(value) + 2
+        elif isinstance(value, (dict, list)):
+            if len(path) >= limits.max_depth:
+                return FieldError(_printable(_pointer(path)), f"nests deeper than {limits.max_depth} levels")
+            if len(value) > limits.max_items:
+                noun = "members" if isinstance(value, dict) else "items"
+                return FieldError(
+                    _printable(_pointer(path)), f"has {len(value)} {noun}; at most {limits.max_items} are allowed"
+                )
+            size += 2 + max(len(value) - 1, 0)  # brackets and commas
+            if isinstance(value, dict):
+                for key, child in value.items():
+                    size += len(key) + 3 if isinstance(key, str) else 3
+                    stack.append((child, (*path, key)))
+            else:
+                stack.extend((child, (*path, index)) for index, child in enumerate(value))
+        else:
+            size += 1
+        if size > limits.max_bytes:
+            return too_large
+    return None
+
+
+def _serialized_size(config: Any) -> int:
+    text = json.dumps(config, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def check_config_input(config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> None:
+    """Refuses, as BadUserInput with a JSON Pointer, a config over the limits or holding what a
+    database would refuse or store lossily (NaN, ±Infinity, NUL, a lone surrogate)."""
+    problem = limit_problem(config, limits)
+    if problem is not None:
+        raise BadUserInput(f"Config too large: {problem.path or '/'} {problem.message}", [problem])
+    found = json_problem(config, max_depth=limits.max_depth)
+    if found is not None:
+        path, reason = _printable(found[0]), found[1]
+        raise BadUserInput(f"Invalid plugin config: {path or '/'}: {reason}", [FieldError(path, reason)])
+    if _serialized_size(config) > limits.max_bytes:
+        error = FieldError("", f"is larger than {limits.max_bytes} bytes as JSON")
+        raise BadUserInput(f"Config too large: / {error.message}", [error])
+
+
+# --- uniqueItems in linear time ---------------------------------------------------------------
+
+
+def canonical(value: Any) -> Any:
+    """A hashable form under which two JSON values are equal exactly when JSON Schema calls them
+    equal: 1 and 1.0 are, true and 1 are not, objects compare by value whatever their key order."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, (int, float)):
+        return ("n", value)  # equal numbers hash equally in Python, 1 and 1.0 included
+    if isinstance(value, str):
+        return ("s", value)
+    if value is None:
+        return ("z",)
+    if isinstance(value, Mapping):
+        return ("o", frozenset((key, canonical(child)) for key, child in value.items()))
+    if isinstance(value, Sequence):
+        return ("a", tuple(canonical(child) for child in value))
+    return ("x", value)
+
+
+def first_duplicate(items: Sequence[Any]) -> tuple[int, int] | None:
+    """The indexes of the first item equal to an earlier one, or None when all are unique."""
+    seen: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        earlier = seen.setdefault(canonical(item), index)
+        if earlier != index:
+            return earlier, index
+    return None
+
+
+def _unique_items(validator: Any, unique: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if unique and validator.is_type(instance, "array"):
+        duplicate = first_duplicate(instance)
+        if duplicate is not None:
+            yield ValidationError(f"has non-unique elements (items {duplicate[0]} and {duplicate[1]} are equal)")
+
+
+# --- the validator ----------------------------------------------------------------------------
 
 
 def _fill_defaults(validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
@@ -19,7 +147,9 @@ def _fill_defaults(validator: Any, properties: dict[str, Any], instance: Any, sc
     yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 
 
-_FillingValidator = validators.extend(Draft202012Validator, {"properties": _fill_defaults})
+_FillingValidator = validators.extend(
+    Draft202012Validator, {"properties": _fill_defaults, "uniqueItems": _unique_items}
+)
 
 
 def _closed(schema: dict[str, Any]) -> dict[str, Any]:
@@ -42,53 +172,44 @@ def _closed_value(key: str, value: Any) -> Any:
     return value
 
 
-def _pointer(parts: Any) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
 def _field_errors(error: ValidationError) -> list[FieldError]:
     path = list(error.absolute_path)
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in error.instance]
-        return [FieldError(_pointer([*path, name]), "is required") for name in missing]
+        return [FieldError(_printable(_pointer([*path, name])), "is required") for name in missing]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
         return [
-            FieldError(_pointer([*path, name]), "is not a known setting")
+            FieldError(_printable(_pointer([*path, name])), "is not a known setting")
             for name in sorted(error.instance)
             if name not in known
         ]
-    return [FieldError(_pointer(path), error.message)]
-
-
-MAX_DEPTH = 32
-
-
-def _depth(value: Any, limit: int) -> int:
-    """How deeply `value` nests, counting no further than `limit` + 1 (so it cannot recurse away)."""
-    if limit < 0 or not isinstance(value, (dict, list)):
-        return 0
-    children = value.values() if isinstance(value, dict) else value
-    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
+    return [FieldError(_printable(_pointer(path)), _printable(error.message))]
 
 
 def check_schema(schema: dict[str, Any]) -> None:
     Draft202012Validator.check_schema(schema)
 
 
-def validate_config(schema: dict[str, Any], config: Any) -> dict[str, Any]:
-    """The config with defaults filled in; raises BadUserInput listing every error by JSON Pointer."""
+def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The config with defaults filled in; raises BadUserInput listing the errors by JSON Pointer.
+
+    The limits and the values a database would refuse are checked first, before the config is
+    copied or validated, so a hostile config costs no more than a walk over 64 KB.
+    """
     if config is None:
         config = {}
     if not isinstance(config, dict):
         raise BadUserInput("Config must be an object", [FieldError("", "must be an object")])
-    if _depth(config, MAX_DEPTH) > MAX_DEPTH:  # deepcopy and the validator recurse: refuse before them
-        raise BadUserInput("Config nests too deeply", [FieldError("", f"nests deeper than {MAX_DEPTH} levels")])
+    check_config_input(config, limits)
     filled = copy.deepcopy(config)
     validator = _FillingValidator(_closed(schema or {}))
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
     field_errors = [fe for error in errors for fe in _field_errors(error)]
     if field_errors:
-        summary = "; ".join(f"{fe.path or '/'}: {fe.message}" for fe in field_errors)
-        raise BadUserInput(f"Invalid plugin config: {summary}", field_errors)
+        shown = field_errors[:MAX_REPORTED_ERRORS]
+        summary = "; ".join(f"{fe.path or '/'}: {fe.message}" for fe in shown[:5])
+        if len(field_errors) > 5:
+            summary += f"; and {len(field_errors) - 5} more"
+        raise BadUserInput(f"Invalid plugin config: {summary}", shown)
     return filled
