@@ -1,5 +1,11 @@
 """The durable event inbox: an event is committed before it is acknowledged, then claimed,
-processed and completed by whichever process gets it first."""
+processed and completed by whichever process gets it first.
+
+An event the database refuses for what it holds never fails the events committed with it: the
+group is split until the refused rows are found, the rest is committed, and each caller hears of
+its own row (`RowRefused`). When the database is unavailable, every caller not yet committed
+hears `InboxUnavailable`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from typing import Any
 
 from tortoise.expressions import F, Q
 
-from app.gateways.models import EventKind, EventStatus, GatewayEvent
+from app.db_errors import describe, is_unavailable, refusal, safe_text
+from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from app.ids import new_id
 from app.sql import insert_rows
 
@@ -23,6 +30,18 @@ MAX_ATTEMPTS = 5
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+class RowRefused(Exception):
+    """The database refused this event for what it holds: it can never be stored as it is."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InboxUnavailable(Exception):
+    """The event was not stored, and may be on a later try (the database is unavailable or failing)."""
 
 
 @dataclass
@@ -83,17 +102,72 @@ class InboxWriter:
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await insert_events(batch)
-            except Exception as exc:  # the requests answer 5xx and Telegram sends again
-                log.exception("inbox write of %d events failed", len(batch))
+                landed = await self._write(batch)
+            except Exception:  # a bug of ours: the callers answer 503, and the writer goes on
+                log.exception("inbox writer failed")
                 for p in batch:
-                    if not p.done.done():
-                        p.done.set_exception(exc)
+                    _settle(p, InboxUnavailable("inbox writer failed"))
                 continue
-            for p in batch:
-                if not p.done.done():
-                    p.done.set_result(None)
-            self.written.set()
+            if landed:
+                self.written.set()
+
+    async def _write(self, batch: list[_Pending]) -> bool:
+        """Commits what it can of `batch` and answers every caller; returns whether any row landed.
+
+        A group refused for its content is halved until each refused row stands alone (about
+        2·log2(n) statements for one bad row among n); any other error ends the search.
+        """
+        committed = False
+        groups = [batch]
+        while groups:
+            group = groups.pop()
+            try:
+                await insert_events(group)
+            except Exception as exc:
+                reason = refusal(exc)
+                if reason is None:
+                    unresolved = [p for g in (group, *groups) for p in g]
+                    self._unavailable(unresolved, exc)
+                    return committed
+                if len(group) == 1:
+                    _settle(group[0], RowRefused(reason))
+                else:
+                    middle = len(group) // 2
+                    groups += [group[middle:], group[:middle]]
+                continue
+            committed = True
+            for p in group:
+                _settle(p)
+        return committed
+
+    @staticmethod
+    def _unavailable(batch: list[_Pending], exc: Exception) -> None:
+        # The requests answer 503 and Telegram sends them again. No traceback: it could carry rows.
+        if is_unavailable(exc):
+            log.warning("inbox write of %d events failed, database unavailable: %s", len(batch), describe(exc))
+        else:
+            log.error("inbox write of %d events failed: %s", len(batch), describe(exc))
+        error = InboxUnavailable(describe(exc))
+        for p in batch:
+            _settle(p, error)
+
+
+def _settle(pending: _Pending, error: Exception | None = None) -> None:
+    if pending.done.done():  # its request went away
+        return
+    if error is None:
+        pending.done.set_result(None)
+    else:
+        pending.done.set_exception(error)
+
+
+async def reject(gateway_id: str, update_id: str | None, reason: str, body: bytes) -> None:
+    """Records an update that will never be stored as an event, with the body as received."""
+    await RejectedUpdate.create(gateway_id=gateway_id, update_id=update_id, reason=safe_text(reason, 255), body=body)
+    log.warning(
+        "update %s of gateway %s rejected, kept in rejected_updates (%d bytes): %s",
+        safe_text(update_id or "-", 40), gateway_id, len(body), safe_text(reason),
+    )
 
 
 async def claim(limit: int, lease_seconds: float) -> list[GatewayEvent]:
@@ -142,10 +216,11 @@ async def give_back(event: GatewayEvent) -> None:
 
 
 async def prune(older_than: datetime) -> int:
-    """Deletes finished events received before `older_than`; returns how many.
+    """Deletes finished events and rejected updates received before `older_than`; returns how many.
 
     Keep them longer than Telegram redelivers (24 hours): a redelivery is recognised by its row.
     """
-    return await GatewayEvent.filter(
+    events = await GatewayEvent.filter(
         status__in=[EventStatus.DONE, EventStatus.FAILED], received_at__lt=older_than
     ).delete()
+    return events + await RejectedUpdate.filter(received_at__lt=older_than).delete()

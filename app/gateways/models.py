@@ -70,3 +70,21 @@ class GatewayEvent(Model):
         table = "gateway_events"
         unique_together = (("gateway", "kind", "key"),)
         indexes = (("status", "id"),)
+
+
+class RejectedUpdate(Model):
+    # An update acknowledged to Telegram (so it stops resending it) but never stored as an event,
+    # because it holds what no column can take (a NUL, an unpaired surrogate, an integer beyond
+    # 64 bits) or the database refused it. Kept for the operator; never processed.
+
+    id = fields.BigIntField(primary_key=True)
+    gateway = fields.ForeignKeyField(
+        "plugboard.Gateway", related_name="rejected_updates", on_delete=fields.CASCADE
+    )
+    update_id = fields.TextField(null=True)  # as sent, in decimal; it may not fit in 64 bits
+    reason = fields.CharField(max_length=255)
+    body = fields.BinaryField()  # the request body, byte for byte
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "rejected_updates"

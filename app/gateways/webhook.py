@@ -5,21 +5,34 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from dataclasses import dataclass
+import re
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.types import Update
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.gateways.inbox import InboxWriter
+from app.db_errors import describe
+from app.gateways import inbox
+from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind
 from app.gateways.secrets import GatewaySecrets
+from app.inputs import is_id, json_depth_exceeds, json_problem
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 UPDATE_FIELDS = frozenset(Update.model_fields) - {"update_id"}
+# Telegram nests an update a handful of levels deep; json.loads recurses once per level.
+MAX_JSON_DEPTH = 64
+# What a column cannot take reaches the text only this way: a NUL or an unpaired surrogate as a
+# \u escape (strict UTF-8 and JSON refuse them raw), an integer beyond 64 bits as 19 digits or
+# more, a float beyond range as NaN, Infinity, a 3-digit exponent or 309 digits. A body without
+# any of these needs no walk through its values.
+MAY_BE_UNSTORABLE = re.compile(r"\\u|\d{19}|[eE][+-]?\d{3}|NaN|Infinity")
+OUTAGE_LOG_EVERY_SECONDS = 5.0
 
 
 class BodyTooLarge(Exception):
@@ -76,6 +89,15 @@ def _is_callback(value: object) -> bool:
 SHAPES = {"message": _is_message, "channel_post": _is_message, "callback_query": _is_callback}
 
 
+def unstorable(text: str, data: dict[str, Any]) -> str | None:
+    """Why an update cannot be stored as it is (a NUL, an unpaired surrogate, an integer beyond
+    64 bits, NaN or ±Infinity), or None."""
+    if MAY_BE_UNSTORABLE.search(text) is None:
+        return None
+    problem = json_problem(data, int64=True, max_depth=MAX_JSON_DEPTH)
+    return None if problem is None else f"{problem[0] or '/'} {problem[1]}"
+
+
 def chat_of(event: dict[str, Any]) -> int | None:
     """The chat whose events must run in order: a message's chat, a callback's message's chat."""
     chat = event.get("chat") or (event.get("message") or {}).get("chat") or {}
@@ -91,10 +113,17 @@ class TelegramWebhook:
     secrets: GatewaySecrets
     handled_update_types: frozenset[str]
     max_body_bytes: int
+    _outage_logged_at: float = field(default=float("-inf"), init=False)
+    _outage_unlogged: int = field(default=0, init=False)
 
     async def handle(self, request: Request) -> Response:
         gateway_id = request.path_params["gateway_id"]
-        secret = await self.secrets.secret_of(gateway_id) if len(gateway_id) <= 64 else None
+        if not is_id(gateway_id):  # names none of our gateways: refused without a query
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        try:
+            secret = await self.secrets.secret_of(gateway_id)
+        except Exception as exc:
+            return self._try_again("the gateway lookup", exc)
         given = request.headers.get(SECRET_HEADER, "")
         if secret is None or not hmac.compare_digest(given.encode(), secret.encode()):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
@@ -103,6 +132,8 @@ class TelegramWebhook:
         except BodyTooLarge:
             return JSONResponse({"error": "request body too large"}, status_code=413)
         try:
+            if json_depth_exceeds(body, MAX_JSON_DEPTH):
+                raise ValueError("nested too deep")
             text = body.decode("utf-8")
             data = json.loads(text)
             if not isinstance(data, dict) or not _is_int(data.get("update_id")):
@@ -116,10 +147,27 @@ class TelegramWebhook:
                 raise ValueError(f"not a {kind}")
         except ValueError:
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
+        update_id = str(data["update_id"])
+        problem = unstorable(text, data)
         try:
-            await self.inbox.put(
-                gateway_id, EventKind.UPDATE, str(data["update_id"]), text, chat_id=chat_of(data[kind])
-            )
-        except Exception:
-            return JSONResponse({"error": "try again"}, status_code=503)
+            if problem is None:
+                try:
+                    await self.inbox.put(gateway_id, EventKind.UPDATE, update_id, text, chat_id=chat_of(data[kind]))
+                    return Response(status_code=200)
+                except RowRefused as refused:  # what the checks above did not foresee
+                    problem = f"refused by the database: {refused.reason}"
+            # It can never be stored: a 2xx stops Telegram resending it, the record keeps it.
+            await inbox.reject(gateway_id, update_id, problem, body)
+        except Exception as exc:  # InboxUnavailable, or the record could not be written
+            return self._try_again("the inbox write", exc)
         return Response(status_code=200)
+
+    def _try_again(self, what: str, exc: Exception) -> Response:
+        """503, which Telegram retries; logged at most once every few seconds during an outage."""
+        now = time.monotonic()
+        self._outage_unlogged += 1
+        if now - self._outage_logged_at >= OUTAGE_LOG_EVERY_SECONDS:
+            log.warning("webhook answered 503 (%d times since the last line): %s failed: %s",
+                        self._outage_unlogged, what, describe(exc))
+            self._outage_logged_at, self._outage_unlogged = now, 0
+        return JSONResponse({"error": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"})
