@@ -45,6 +45,8 @@ class Settings:
     max_query_depth: int = 12
     max_aliases: int = 30
     max_query_tokens: int = 2_000
+    # A GraphQL query document (not its variables) larger than this is refused before parsing.
+    max_query_bytes: int = 100_000
     webhook_max_body_bytes: int = 256_000
     # How long a process trusts a gateway's webhook secret before it reads it again.
     gateway_cache_seconds: float = 10.0
@@ -78,6 +80,7 @@ class Settings:
             max_query_depth=_int(env, "MAX_QUERY_DEPTH", defaults.max_query_depth),
             max_aliases=_int(env, "MAX_ALIASES", defaults.max_aliases),
             max_query_tokens=_int(env, "MAX_QUERY_TOKENS", defaults.max_query_tokens),
+            max_query_bytes=_int(env, "MAX_QUERY_BYTES", defaults.max_query_bytes),
             webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", defaults.webhook_max_body_bytes),
             gateway_cache_seconds=_float(env, "GATEWAY_CACHE_SECONDS", defaults.gateway_cache_seconds),
             access_log=_bool(env, "ACCESS_LOG", defaults.access_log),
