@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -96,17 +97,26 @@ async def active_users(reader: AnalyticsReader, today: date) -> ActiveUsers:
     )
 
 
-def csv_text(daily: list[DayStat], chats: list[ChatStat]) -> str:
-    """The daily series, a blank line, then the per-chat table: two tables a spreadsheet opens."""
+def daily_csv(daily: list[DayStat]) -> str:
+    return _csv(
+        ["date", "messages", "received", "sent", "users", "joins", "leaves"],
+        ([d.day.isoformat(), d.counts.messages, d.counts.received, d.counts.sent, d.users, d.counts.joins, d.counts.leaves]
+         for d in daily),
+    )
+
+
+def chats_csv(chats: list[ChatStat]) -> str:
+    return _csv(
+        ["chat_id", "title", "type", "messages", "users", "total_messages"],
+        ([c.chat_id, _safe_cell(c.title or ""), c.type or "", c.counts.messages, c.users, c.total.messages] for c in chats),
+    )
+
+
+def _csv(header: list[str], rows: Iterable[list[object]]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["date", "messages", "received", "sent", "users", "joins", "leaves"])
-    for d in daily:
-        writer.writerow([d.day.isoformat(), d.counts.messages, d.counts.received, d.counts.sent, d.users, d.counts.joins, d.counts.leaves])
-    writer.writerow([])
-    writer.writerow(["chat_id", "title", "type", "messages", "users", "total_messages"])
-    for c in chats:
-        writer.writerow([c.chat_id, _safe_cell(c.title or ""), c.type or "", c.counts.messages, c.users, c.total.messages])
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
     return out.getvalue()
 
 

@@ -1,0 +1,63 @@
+"""GET /analytics.csv: the caller's daily series or per-chat table as CSV, for a bearer token
+sent in the Authorization header (never in the URL)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.accounts.service import authenticate
+from app.analytics import service as analytics
+from app.analytics.reader import Window
+from app.errors import BadUserInput
+
+CSV_PATH = "/analytics.csv"
+TABLES = ("daily", "chats")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and 0 < len(token.strip()) <= 200 else None
+
+
+def analytics_csv(today: Callable[[], date]) -> Callable[[Request], object]:
+    async def export(request: Request) -> Response:
+        token = _bearer(request)
+        ctx = await authenticate(token) if token else None
+        if ctx is None:
+            return _error(401, "send your API token as 'Authorization: Bearer <token>'")
+        params = request.query_params
+        table = params.get("table", "daily")
+        if table not in TABLES:
+            return _error(400, "table must be daily or chats")
+        try:
+            raw_days = params.get("days", "30")
+            if not (raw_days.isdigit() and len(raw_days) <= 5):
+                raise BadUserInput("days must be 1 to 3650")
+            days = analytics.check_days(int(raw_days))
+            chat_id = analytics.parse_chat_id(params.get("chatId"))
+        except BadUserInput as exc:
+            return _error(400, exc.message)
+        reader = await analytics.reader_for(ctx, chat_id)
+        if reader is None:
+            return _error(404, "Channel Analytics is not installed")
+        window = Window.ending(today(), days)
+        if table == "daily":
+            body = analytics.daily_csv(await reader.daily(window))
+        else:
+            body = analytics.chats_csv(await reader.chats(window, analytics.MAX_CHATS))
+        filename = f"analytics-{table}-{window.end.isoformat()}.csv"
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        )
+
+    return export

@@ -1,0 +1,63 @@
+"""A graphql-transport-ws client for tests: one subscription over a real websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+PROTOCOL = "graphql-transport-ws"
+
+
+def ws_url(base_url: str) -> str:
+    return base_url.replace("http://", "ws://") + "/graphql"
+
+
+class Subscription:
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def message(self, timeout: float = 10) -> dict[str, Any]:
+        """The next protocol message (pings answered on the way)."""
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message["type"] == "ping":
+                await self.ws.send(json.dumps({"type": "pong"}))
+                continue
+            return message
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        """The data of the next event; fails on an error or the end of the subscription."""
+        message = await self.message(timeout)
+        assert message["type"] == "next", message
+        assert not message["payload"].get("errors"), message["payload"]
+        return message["payload"]["data"]
+
+    async def until(self, predicate: Any, timeout: float = 15) -> tuple[dict[str, Any], int]:
+        """Events until one satisfies `predicate`; returns it and how many events it took."""
+        loop = asyncio.get_running_loop()
+        end, count = loop.time() + timeout, 0
+        while True:
+            data = await self.next(max(0.1, end - loop.time()))
+            count += 1
+            if predicate(data):
+                return data, count
+
+
+@contextlib.asynccontextmanager
+async def subscribe(
+    base_url: str, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> AsyncIterator[Subscription]:
+    async with connect(ws_url(base_url), subprotocols=[PROTOCOL]) as ws:
+        payload = {"Authorization": f"Bearer {token}"} if token else {}
+        await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        body: dict[str, Any] = {"query": query}
+        if variables:
+            body["variables"] = variables
+        await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": body}))
+        yield Subscription(ws)
