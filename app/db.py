@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import OperationalError
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.migrations.autodetector import MigrationAutodetector
@@ -29,10 +30,26 @@ def connection_name(database_url: str) -> str:
     return {"postgresql": "postgres", "asyncpg": "postgres", "psycopg": "postgres"}.get(scheme, scheme)
 
 
+# How long a SQLite transaction waits for another process's write lock before it fails
+# (`?busy_timeout=` in DATABASE_URL overrides it, in milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def connection_config(database_url: str) -> str | dict[str, Any]:
+    """PostgreSQL as the URL says. SQLite through app/sqlite.py, whose transactions take the write
+    lock up front, with a write-ahead log and a busy timeout so that several processes share a file."""
+    if connection_name(database_url) != "sqlite":
+        return database_url
+    expanded = expand_db_url(database_url)
+    credentials = {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS, **expanded["credentials"]}  # set before any other pragma
+    credentials["journal_mode"] = "WAL"
+    return {"engine": "app.sqlite", "credentials": credentials}
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     connection = connection_name(database_url)
     return {
-        "connections": {connection: database_url},
+        "connections": {connection: connection_config(database_url)},
         "apps": {
             APP_LABEL: {
                 "models": list(MODEL_MODULES),

@@ -1,0 +1,71 @@
+"""`python -m app serve` in processes of their own, as in production, with their stderr kept."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from tests.support.processes import free_port
+
+
+class ServeProcess:
+    """`python -m app serve` on a free port; `log()` is what it wrote to stderr so far."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env}
+        self.args = ("serve", "--port", str(self.port), *args)
+        self._stderr = Path(tempfile.mkstemp(prefix="plugboard-serve-", suffix=".log")[1])
+        self.process: asyncio.subprocess.Process | None = None
+        self._final_log: str | None = None
+
+    async def start(self, ready_path: str = "/healthz", deadline_seconds: float = 60) -> ServeProcess:
+        with self._stderr.open("wb") as stderr:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "app", *self.args,
+                env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+            )
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline_seconds
+        async with httpx.AsyncClient() as client:
+            while loop.time() < end:
+                try:
+                    if (await client.get(self.url + ready_path)).status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                assert self.process.returncode is None, f"the server exited during start-up:\n{self.log()}"
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"the server did not start:\n{self.log()}")
+
+    def log(self) -> str:
+        if self._final_log is not None:
+            return self._final_log
+        return self._stderr.read_text(errors="replace")
+
+    async def stop(self) -> str:
+        """Stops the server as an operator would (SIGTERM) and returns everything it logged."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except asyncio.TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self._final_log is None:
+            self._final_log = self._stderr.read_text(errors="replace")
+            self._stderr.unlink(missing_ok=True)
+        return self._final_log
+
+    async def __aenter__(self) -> ServeProcess:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,93 @@
+"""The database under several server processes: no request fails on a lock that clears."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from app.accounts.models import Plan
+from app.accounts.service import create_user
+from app.db import Database
+from tests.support.serve_process import ServeProcess
+
+INSTALL = "mutation($id: ID!) { installPlugin(pluginId: $id) { id } }"
+UNINSTALL = "mutation($id: ID!) { uninstallPlugin(pluginId: $id) }"
+CONFIGURE = "mutation($id: ID!, $config: JSON!) { updatePluginConfig(pluginId: $id, config: $config) { id } }"
+TOGGLE = "mutation($id: ID!, $on: Boolean!) { togglePlugin(pluginId: $id, enabled: $on) { isEnabled } }"
+PLUGINS = "{ plugins { id slug } }"
+MINE = "{ myPlugins { plugin { slug } } }"
+
+
+async def make_users(database_url: str, plan: Plan, count: int, prefix: str) -> list[str]:
+    db = Database(database_url)
+    await db.open()
+    try:
+        with db.bound():
+            return [(await create_user(f"{prefix}{n}@example.com", plan))[1] for n in range(count)]
+    finally:
+        await db.close()
+
+
+class Client:
+    def __init__(self, http: httpx.AsyncClient, token: str) -> None:
+        self.http = http
+        self.token = token
+        self.errors: list[dict[str, Any]] = []
+
+    async def call(self, query: str, **variables: Any) -> dict[str, Any] | None:
+        response = await self.http.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        assert response.status_code < 500, response.text
+        body = response.json()
+        self.errors.extend(body.get("errors") or [])
+        return body.get("data")
+
+
+async def churn(client: Client, plugin_id: str, rounds: int) -> None:
+    """Writes of every kind, one after another: each is a write transaction on the shared database."""
+    for n in range(rounds):
+        await client.call(INSTALL, id=plugin_id)
+        await client.call(CONFIGURE, id=plugin_id, config={"message": f"Hello {n}", "chats": [n]})
+        await client.call(TOGGLE, id=plugin_id, on=False)
+        await client.call(TOGGLE, id=plugin_id, on=True)
+        await client.call(UNINSTALL, id=plugin_id)
+
+
+async def test_four_server_processes_write_in_parallel_without_a_lock_error(database_url, telegram):
+    pro_tokens = await make_users(database_url, Plan.PRO, 16, "churn")
+    free_tokens = await make_users(database_url, Plan.FREE, 16, "race")
+    env = {
+        "DATABASE_URL": database_url,
+        "TELEGRAM_API_URL": telegram.url,
+        "PUBLIC_URL": "https://plugboard.example",
+        "SCHEDULER_ENABLED": "false",
+        "INBOX_POLL_SECONDS": "0.2",
+        "ACCESS_LOG": "false",
+    }
+    async with ServeProcess(env, "--workers", "4") as server:
+        limits = httpx.Limits(max_connections=64)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
+            catalog = (await http.post("/graphql", json={"query": PLUGINS})).json()["data"]["plugins"]
+            ids = {p["slug"]: p["id"] for p in catalog}
+            churners = [Client(http, token) for token in pro_tokens]
+            racers = [Client(http, token) for token in free_tokens]
+            await asyncio.gather(
+                *(churn(client, ids["welcome"], 8) for client in churners),
+                # Free users install both plugins at once: the plan allows one.
+                *(client.call(INSTALL, id=plugin_id) for client in racers for plugin_id in ids.values()),
+            )
+            kept = [await client.call(MINE) for client in racers]
+        log = await server.stop()
+
+    errors = [e for client in [*churners, *racers] for e in client.errors]
+    codes = sorted({e["extensions"]["code"] for e in errors})
+    assert "INTERNAL_SERVER_ERROR" not in codes, (errors, log[-3000:])
+    assert codes in ([], ["PLAN_LIMIT_REACHED"])
+    assert [len(data["myPlugins"]) for data in kept if data] == [1] * len(racers)
+    assert sum(1 for e in errors if e["extensions"]["code"] == "PLAN_LIMIT_REACHED") == len(racers)
+    assert "database is locked" not in log
