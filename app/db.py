@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import OperationalError
 from tortoise.context import TortoiseContext, _current_context
@@ -60,6 +62,22 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         "use_tz": True,
         "timezone": "UTC",
     }
+
+
+def lock_id(key: str) -> int:
+    """A signed 64-bit number for `key`, as PostgreSQL's advisory locks take."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+async def serialize(connection: BaseDBAsyncClient, key: str) -> None:
+    """Makes the transactions that name `key` run one at a time, across processes, until the current
+    one ends. Call it first in an `in_transaction()` block, with the connection it gives.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: every transaction holds the database's
+    write lock from its start (app/sqlite.py), which already serializes them.
+    """
+    if connection.capabilities.dialect == "postgres":
+        await connection.execute_query(f"SELECT pg_advisory_xact_lock({lock_id(key)})")
 
 
 def _ensure_sqlite_dir(database_url: str) -> None:

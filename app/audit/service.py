@@ -9,8 +9,15 @@ from app.audit.models import AuditLog
 async def record(
     ctx: ServiceContext, action: str, target_type: str, target_id: str, metadata: dict[str, Any] | None = None
 ) -> AuditLog:
+    return await record_for(ctx.user_id, action, target_type, target_id, metadata)
+
+
+async def record_for(
+    user_id: str, action: str, target_type: str, target_id: str, metadata: dict[str, Any] | None = None
+) -> AuditLog:
+    """An event in `user_id`'s audit log, for what happened to their things because of someone else."""
     return await AuditLog.create(
-        actor_id=ctx.user_id,
+        actor_id=user_id,
         action=action,
         target_type=target_type,
         target_id=target_id,

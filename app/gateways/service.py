@@ -6,26 +6,94 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-from aiogram.types import Message
+from aiogram.types import Message, User
+from tortoise import timezone
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
 from app.audit import service as audit
-from app.errors import BadUserInput, FieldError, NotFound
+from app.db import serialize
+from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways.inbox import InboxWriter
 from app.gateways.models import EventKind, Gateway, GatewayType
-from app.gateways.telegram import TelegramApi, check_token_format, message_key
+from app.gateways.telegram import TelegramApi, WebhookOutcomeUnknown, check_token_format, message_key
 from app.ids import new_id, new_secret
+from app.inputs import INT64_MAX, INT64_MIN, is_id, text_problem
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/telegram/{gateway_id}"
+MAX_NAME_LENGTH = 128  # the gateways.name column
+MAX_USERNAME_LENGTH = 64  # the gateways.bot_username column
 
 
 def webhook_url(public_url: str, gateway_id: str) -> str:
     return public_url.rstrip("/") + WEBHOOK_PATH.format(gateway_id=gateway_id)
+
+
+def _checked_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    if problem := text_problem(name):
+        raise BadUserInput(f"Name {problem}", [FieldError("/name", problem)])
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise BadUserInput("Name must be 1 to 128 characters", [FieldError("/name", "1 to 128 characters")])
+    return name
+
+
+def _storable_bot(me: User) -> tuple[int, str]:
+    """The bot's id and username from getMe, when the gateways table can hold them."""
+    username = me.username or ""
+    if not (INT64_MIN <= me.id <= INT64_MAX and 1 <= len(username) <= MAX_USERNAME_LENGTH) or text_problem(username):
+        raise GatewayUnreachable("The Telegram Bot API answered getMe with a bot that cannot be stored")
+    return me.id, username
+
+
+def _bot_lock(bot_id: int) -> str:
+    return f"telegram-bot:{bot_id}"
+
+
+class _WebhookSwitch:
+    """Points a bot's webhook at a new gateway; `back()` points it again at the gateway it served
+    before (or deletes it when there was none), for a connect that fails afterwards."""
+
+    def __init__(self, api: TelegramApi, token: str, public_url: str, allowed_updates: list[str]) -> None:
+        self.api = api
+        self.token = token
+        self.public_url = public_url
+        self.allowed_updates = allowed_updates
+        self.previous: Gateway | None = None
+        self.switched = False
+
+    async def to(self, gateway_id: str, secret: str, previous: Gateway | None) -> None:
+        self.previous = previous
+        try:
+            await self.api.set_webhook(self.token, webhook_url(self.public_url, gateway_id), secret, self.allowed_updates)
+        except WebhookOutcomeUnknown:
+            self.switched = True  # it may have been applied
+            raise
+        self.switched = True
+
+    async def back(self) -> None:
+        if not self.switched:
+            return
+        self.switched = False
+        previous = self.previous
+        try:
+            if previous is None:
+                await self.api.delete_webhook(self.token)
+            else:
+                url = webhook_url(self.public_url, previous.id)
+                await self.api.set_webhook(self.token, url, previous.webhook_secret, self.allowed_updates)
+        except Exception as exc:  # the connect's own error is the one to report
+            reason = exc.message if isinstance(exc, PlugboardError) else type(exc).__name__
+            log.error(
+                "a failed connect could not point the webhook back at %s: %s",
+                f"gateway {previous.id}" if previous else "nothing (delete)",
+                reason,
+            )
 
 
 async def connect_telegram_bot(
@@ -38,44 +106,79 @@ async def connect_telegram_bot(
 ) -> Gateway:
     """Checks the token with getMe, points the bot's webhook at us, then saves the gateway.
 
-    Nothing is saved when Telegram rejects the token or cannot be reached.
+    Everything is checked before setWebhook. Connects of one bot run one at a time, across
+    processes, from reading the bot's active gateway to the commit: the gateway left active is
+    always the one Telegram points at, and a bot has at most one. A gateway it replaces is
+    deactivated, with an event in its owner's audit log. When anything fails after setWebhook,
+    the webhook is pointed back at the gateway it served before, which stays active.
     """
     token = token.strip()
     check_token_format(token)
-    if name is not None and not (1 <= len(name.strip()) <= 128):
-        raise BadUserInput("Name must be 1 to 128 characters", [FieldError("/name", "1 to 128 characters")])
+    name = _checked_name(name)
     me = await api.get_me(token)
+    bot_id, username = _storable_bot(me)
     gateway_id, secret = new_id(), new_secret()
-    await api.set_webhook(token, webhook_url(public_url, gateway_id), secret, allowed_updates)
-    async with in_transaction():
-        # Telegram keeps one webhook per bot: an older gateway of the same bot gets no more updates.
-        await Gateway.filter(bot_id=me.id, is_active=True).update(is_active=False)
-        gateway = await Gateway.create(
-            id=gateway_id,
-            owner_id=ctx.user_id,
-            type=GatewayType.TELEGRAM_BOT,
-            name=(name or "").strip() or f"@{me.username}",
-            bot_token=token,
-            bot_id=me.id,
-            bot_username=me.username,
-            webhook_secret=secret,
-        )
-        await audit.record(ctx, "gateway.connect", "gateway", gateway.id, {"type": gateway.type.value})
+    switch = _WebhookSwitch(api, token, public_url, allowed_updates)
+    try:
+        async with in_transaction() as connection:
+            await serialize(connection, _bot_lock(bot_id))
+            active = await Gateway.filter(bot_id=bot_id, is_active=True).order_by("-created_at")
+            try:
+                await switch.to(gateway_id, secret, active[0] if active else None)
+                gateway = await Gateway.create(
+                    id=gateway_id,
+                    owner_id=ctx.user_id,
+                    type=GatewayType.TELEGRAM_BOT,
+                    name=name or f"@{username}",
+                    bot_token=token,
+                    bot_id=bot_id,
+                    bot_username=username,
+                    webhook_secret=secret,
+                )
+                await _retire(ctx, active, username)
+                await audit.record(ctx, "gateway.connect", "gateway", gateway.id, {"type": gateway.type.value})
+            except BaseException:
+                await switch.back()  # still holding the bot's lock
+                raise
+    except BaseException:
+        await switch.back()  # the commit failed
+        raise
     return gateway
 
 
+async def _retire(ctx: ServiceContext, gateways: list[Gateway], username: str) -> None:
+    """Deactivates a bot's older gateways (Telegram keeps one webhook per bot), telling their owners."""
+    if not gateways:
+        return
+    await Gateway.filter(id__in=[g.id for g in gateways]).update(is_active=False, updated_at=timezone.now())
+    for old in gateways:
+        by = "you" if old.owner_id == ctx.user_id else "another account"
+        await audit.record_for(
+            old.owner_id,
+            "gateway.deactivate",
+            "gateway",
+            old.id,
+            {"reason": f"@{username} was connected again, by {by}; Telegram sends its updates to one gateway only"},
+        )
+
+
 async def disconnect(ctx: ServiceContext, api: TelegramApi, gateway_id: str) -> bool:
+    if not is_id(gateway_id):
+        raise NotFound("No such gateway")
     gateway = await Gateway.get_or_none(id=gateway_id, owner_id=ctx.user_id, is_active=True)
     if gateway is None:
         raise NotFound("No such gateway")
-    try:
-        await api.delete_webhook(gateway.bot_token)
-    except (TelegramNetworkError, TelegramAPIError) as exc:
-        # Updates Telegram still sends are refused: the gateway is inactive.
-        log.warning("deleteWebhook failed for gateway %s: %s", gateway.id, type(exc).__name__)
-    async with in_transaction():
-        await Gateway.filter(id=gateway.id).update(is_active=False)
+    async with in_transaction() as connection:
+        if gateway.bot_id is not None:
+            await serialize(connection, _bot_lock(gateway.bot_id))
+        if not await Gateway.filter(id=gateway.id, is_active=True).update(is_active=False, updated_at=timezone.now()):
+            raise NotFound("No such gateway")  # deactivated meanwhile: disconnected, or the bot connected again
         await audit.record(ctx, "gateway.disconnect", "gateway", gateway.id)
+        try:
+            await api.delete_webhook(gateway.bot_token)
+        except PlugboardError as exc:
+            # Updates Telegram still sends are refused: the gateway is inactive.
+            log.warning("deleteWebhook failed for gateway %s: %s", gateway.id, exc.message)
     return True
 
 

@@ -10,7 +10,8 @@ case-insensitive), answering `{"ok": true, "result": …}` or
         ...  # point TELEGRAM_API_URL at telegram.url
         assert bot.webhook_url == ...
 
-Unknown tokens get 401 Unauthorized, unknown methods 404 Not Found. `fail_next` and `delay`
+Unknown tokens get 401 Unauthorized, unknown methods 404 Not Found. setWebhook refuses a URL that
+is not HTTPS, or names a port other than 443, 80, 88 or 8443, with Telegram's 400 and words. `fail_next` and `delay`
 make a method fail once or answer slowly.
 """
 
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +36,10 @@ from starlette.routing import Route
 from tests.support.server import LiveServer
 
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Telegram delivers webhooks over HTTPS to these ports only, and refuses anything else with these words.
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+HTTPS_REQUIRED = "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+PORT_REFUSED = "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
 MAX_TEXT_LENGTH = 4096
 
 # Parameters that carry lists or objects: form and multipart bodies send them as JSON strings.
@@ -119,6 +125,20 @@ def _token_id(token: str) -> str:
     """The public part of a token (the bot id before the colon); never the secret part."""
     bot_id = token.partition(":")[0]
     return bot_id if bot_id.isdigit() else "<malformed token>"
+
+
+def webhook_url_refusal(url: str) -> str | None:
+    """Telegram's description when it refuses `url` as a webhook: not HTTPS, or a port it does not serve."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:
+        return "Bad Request: bad webhook: Failed to parse the URL"
+    if parts.scheme.lower() != "https":
+        return HTTPS_REQUIRED
+    if port not in WEBHOOK_PORTS:
+        return PORT_REFUSED
+    return None
 
 
 def unreachable_url() -> str:
@@ -270,6 +290,8 @@ class FakeTelegram:
             return _error(400, "Bad Request: secret token contains unallowed characters")
         if not params["url"]:  # as with Telegram, an empty URL removes the webhook
             return self._delete_webhook(bot, params)
+        if refusal := webhook_url_refusal(str(params["url"])):
+            return _error(400, refusal)
         allowed = params.get("allowed_updates")
         bot.webhook_url, bot.secret_token = str(params["url"]), secret
         bot.allowed_updates = list(allowed) if allowed is not None else None

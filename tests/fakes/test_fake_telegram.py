@@ -127,6 +127,32 @@ async def test_set_webhook_rejects_a_secret_with_unallowed_characters(tg: FakeTe
     assert await api.set_webhook("https://plugboard.test/hook", secret_token="x" * 256) is True
 
 
+@pytest.mark.parametrize(
+    ("url", "description"),
+    [
+        ("http://plugboard.test/hook", "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"),
+        ("http://127.0.0.1:8000/hook", "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"),
+        ("https://plugboard.test:8000/hook", "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"),
+    ],
+)
+async def test_set_webhook_refuses_what_telegram_refuses(tg: FakeTelegram, make_bot, url: str, description: str) -> None:
+    bot = tg.add_bot(TOKEN, "demo_bot")
+    with pytest.raises(TelegramBadRequest) as caught:
+        await make_bot().set_webhook(url, secret_token="abc")
+    assert caught.value.message == description
+    response = await post(tg, TOKEN, "setWebhook", data={"url": url})
+    assert response.status_code == 400
+    assert response.json() == {"ok": False, "error_code": 400, "description": description}
+    assert bot.webhook_url is None
+
+
+@pytest.mark.parametrize("port", [443, 80, 88, 8443])
+async def test_set_webhook_takes_https_on_telegrams_ports(tg: FakeTelegram, make_bot, port: int) -> None:
+    bot = tg.add_bot(TOKEN, "demo_bot")
+    assert await make_bot().set_webhook(f"https://plugboard.test:{port}/hook") is True
+    assert bot.webhook_url == f"https://plugboard.test:{port}/hook"
+
+
 async def test_set_webhook_requires_a_url(tg: FakeTelegram) -> None:
     tg.add_bot(TOKEN, "demo_bot")
     response = await post(tg, TOKEN, "setWebhook", data={"secret_token": "abc"})

@@ -148,3 +148,75 @@ async def test_the_token_and_secret_appear_in_no_response_and_no_log(app, user, 
         assert TOKEN not in text
         assert TOKEN.replace("1", "2") not in text
         assert secret not in text
+
+
+# -- Telegram's refusals and an unreachable API ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [
+        (400, "Bad Request: bad webhook: Failed to resolve host: Name or service not known"),
+        (401, "Unauthorized"),
+        (403, "Forbidden: bot was blocked"),
+    ],
+)
+async def test_telegram_refusing_set_webhook_is_bad_user_input_with_its_words(app, user, telegram, status, description):
+    bot = telegram.add_bot(TOKEN, "plugboard_demo_bot")
+    telegram.fail_next("setWebhook", status=status, description=description)
+    error = await app.graphql_error(CONNECT, {"token": TOKEN}, user=user)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert description in error["message"]
+    assert TOKEN not in json.dumps(error)
+    assert await gateways_saved(app) == 0
+    assert bot.webhook_url is None
+
+
+async def test_telegram_refusing_get_me_is_bad_user_input_with_its_words(app, user, telegram):
+    telegram.add_bot(TOKEN, "plugboard_demo_bot")
+    telegram.fail_next("getMe", status=400, description="Bad Request: invalid bot")
+    error = await app.graphql_error(CONNECT, {"token": TOKEN}, user=user)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Bad Request: invalid bot" in error["message"]
+    assert telegram.methods_called() == ["getMe"]
+    assert await gateways_saved(app) == 0
+
+
+@pytest.mark.parametrize("public_url", ["http://127.0.0.1:8000", "http://plugboard.example", "https://plugboard.example:8000"])
+async def test_a_public_url_telegram_refuses_tells_the_user_to_set_public_url(make_app, telegram, public_url):
+    live = await make_app(public_url=public_url)
+    user = await live.create_user("newcomer@example.com")
+    bot = telegram.add_bot(TOKEN, "plugboard_demo_bot")
+    error = await live.graphql_error(CONNECT, {"token": TOKEN}, user=user)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "bad webhook" in error["message"]
+    assert "Set PUBLIC_URL to this server's public HTTPS address" in error["message"]
+    assert bot.webhook_url is None
+    assert await gateways_saved(live) == 0
+
+
+async def test_an_unreachable_bot_api_is_named_with_the_cause_in_words(make_app):
+    address = unreachable_url()
+    live = await make_app(telegram_api_url=address)
+    user = await live.create_user("offline@example.com")
+    error = await live.graphql_error(CONNECT, {"token": TOKEN}, user=user)
+    assert error["extensions"]["code"] == "GATEWAY_UNREACHABLE"
+    assert error["message"] == f"The Telegram Bot API at {address} could not be reached: connection refused"
+    assert TOKEN.split(":")[1] not in json.dumps(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [("bad\u0000name", "contains a NUL character"), ("bad\ud800name", "contains an unpaired surrogate")],
+)
+async def test_a_name_no_database_can_store_is_refused_before_telegram_is_asked(app, user, telegram, name, problem):
+    telegram.add_bot(TOKEN, "plugboard_demo_bot")
+    body = json.dumps({"query": CONNECT, "variables": {"token": TOKEN, "name": name}})  # \ud800 escaped, as JSON allows
+    response = await app.http.post(
+        "/graphql", content=body, headers={**user.auth, "Content-Type": "application/json"}
+    )
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["errors"] == [{"path": "/name", "message": problem}]
+    assert telegram.calls == []
+    assert await gateways_saved(app) == 0
