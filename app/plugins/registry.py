@@ -33,6 +33,7 @@ class PluginRegistry:
 UPDATE_TYPES_BY_EVENT: dict[str, tuple[str, ...]] = {
     "telegram.message": ("message", "channel_post"),
     "telegram.callback": ("callback_query",),
+    "telegram.chat_member": ("chat_member",),
 }
 
 

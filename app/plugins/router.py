@@ -12,6 +12,7 @@ from app.accounts.context import ServiceContext
 from app.accounts.models import Plan
 from app.gateways import service as gateways
 from app.plugins.contract import (
+    ChatMemberEvent,
     ExecutionContext,
     ExecutionResult,
     MessageSentEvent,
@@ -47,6 +48,12 @@ class EventRouter:
         if update.callback_query is None:
             return []
         event = TelegramCallbackEvent(gateway_id=gateway_id, update_id=update.update_id, callback_query=update.callback_query)
+        return await self._route_gateway_event(gateway_id, event, event_key)
+
+    async def route_chat_member(self, gateway_id: str, update: Update, event_key: EventKey) -> list[ExecutionResult]:
+        if update.chat_member is None:
+            return []
+        event = ChatMemberEvent(gateway_id=gateway_id, update_id=update.update_id, chat_member=update.chat_member)
         return await self._route_gateway_event(gateway_id, event, event_key)
 
     async def route_message_sent(self, gateway_id: str, message: Message, event_key: EventKey) -> list[ExecutionResult]:
