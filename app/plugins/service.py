@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -48,34 +49,44 @@ class PluginService:
         plugin = await Plugin.get_or_none(id=request.plugin_id, is_active=True)
         if plugin is None:
             raise NotFound("No such plugin")
-        config = validate_config(plugin.config_schema, request.config)
         limit = self.settings.plan_limit(ctx.plan.value)
+        # The cheap refusals first: an install that cannot happen never pays for validating its config.
+        await self._check_room(ctx, plugin, limit)
+        config = validate_config(plugin.config_schema, request.config)
         try:
             async with in_transaction():
                 # Lock the user row: concurrent installs of one user queue here, so the count holds.
                 user = await User.filter(id=ctx.user_id).select_for_update().first()
                 if user is None:
                     raise Unauthenticated("Unknown user")
-                if await UserPlugin.exists(user_id=ctx.user_id, plugin_id=plugin.id):
-                    raise AlreadyInstalled("The plugin is installed already")
-                if limit is not None and await UserPlugin.filter(user_id=ctx.user_id).count() >= limit:
-                    raise PlanLimitReached(f"The {ctx.plan.value} plan allows {limit} plugin(s)")
+                await self._check_room(ctx, plugin, limit)
                 install = await UserPlugin.create(user_id=ctx.user_id, plugin=plugin, config=config)
         except IntegrityError:
             raise AlreadyInstalled("The plugin is installed already")
         try:
-            await self.executor.run_hook(install, "on_install", ctx)
+            await self._hook(install, "on_install", ctx)
         except Exception:
-            await install.delete()
+            await UserPlugin.filter(id=install.id).delete()
             raise
         await audit.record(ctx, "plugin.install", "plugin", plugin.id, {"slug": plugin.slug})
         return install
+
+    async def _check_room(self, ctx: ServiceContext, plugin: Plugin, limit: int | None) -> None:
+        if await UserPlugin.exists(user_id=ctx.user_id, plugin_id=plugin.id):
+            raise AlreadyInstalled("The plugin is installed already")
+        if limit is not None and await UserPlugin.filter(user_id=ctx.user_id).count() >= limit:
+            raise PlanLimitReached(f"The {ctx.plan.value} plan allows {limit} plugin(s)")
+
+    # Each change below is a conditional write that counts the rows it touched: of several
+    # concurrent calls on one install, only those that found it change it, and an install
+    # deleted meanwhile is NOT_INSTALLED, never "updated".
 
     async def uninstall(self, ctx: ServiceContext, plugin_id: str) -> bool:
         install = await self._install_of(ctx, plugin_id)
         hook_error = await self._stopping_hook(ctx, install, "on_uninstall")
         async with in_transaction():
-            await install.delete()
+            if not await UserPlugin.filter(id=install.id).delete():
+                raise NotInstalled("The plugin is not installed")  # another call uninstalled it first
             metadata = {"slug": install.plugin.slug, **({"hookError": hook_error} if hook_error else {})}
             await audit.record(ctx, "plugin.uninstall", "plugin", plugin_id, metadata)
         return True
@@ -83,12 +94,14 @@ class PluginService:
     async def update_config(self, ctx: ServiceContext, request: ConfigUpdateRequest) -> UserPlugin:
         install = await self._install_of(ctx, request.plugin_id)
         config = validate_config(install.plugin.config_schema, request.config)
+        now = timezone.now()
         async with in_transaction():
-            install.config = config
-            await install.save(update_fields=["config", "updated_at"])
+            if not await UserPlugin.filter(id=install.id).update(config=config, updated_at=now):
+                raise NotInstalled("The plugin is not installed")
             await audit.record(
                 ctx, "plugin.config_update", "plugin", request.plugin_id, {"slug": install.plugin.slug}
             )
+        install.config, install.updated_at = config, now
         return install
 
     async def toggle(self, ctx: ServiceContext, plugin_id: str, enabled: bool) -> UserPlugin:
@@ -98,28 +111,40 @@ class PluginService:
         if enabled:
             # A config that stopped validating after a plugin upgrade must be fixed first.
             validate_config(install.plugin.config_schema, install.config)
-        fields = ["is_enabled", "updated_at"]
+        changes: dict[str, Any] = {"is_enabled": enabled, "updated_at": timezone.now()}
         metadata: dict[str, object] = {"slug": install.plugin.slug, "enabled": enabled}
         if enabled:
-            await self.executor.run_hook(install, "on_enable", ctx)
+            await self._hook(install, "on_enable", ctx)
             if install.last_error and install.last_error.startswith(UPGRADE_ERROR_PREFIX):
-                install.last_error = None
-                fields.append("last_error")
+                changes["last_error"] = None
         elif hook_error := await self._stopping_hook(ctx, install, "on_disable"):
-            install.last_error = hook_error
-            fields.append("last_error")
+            changes["last_error"] = hook_error
             metadata["hookError"] = hook_error
         async with in_transaction():
-            install.is_enabled = enabled
-            await install.save(update_fields=fields)
-            await audit.record(ctx, "plugin.toggle", "plugin", plugin_id, metadata)
+            changed = await UserPlugin.filter(id=install.id, is_enabled=not enabled).update(**changes)
+            if changed:
+                await audit.record(ctx, "plugin.toggle", "plugin", plugin_id, metadata)
+        if not changed:
+            # Uninstalled meanwhile, or another call made the same change first (and recorded it).
+            return await self._install_of(ctx, plugin_id)
+        for name, value in changes.items():
+            setattr(install, name, value)
         return install
+
+    async def _hook(self, install: UserPlugin, hook: str, ctx: ServiceContext) -> None:
+        try:
+            await self.executor.run_hook(install, hook, ctx)
+        except IntegrityError:
+            # The hook's storage writes point at the install: they fail when it was just uninstalled.
+            if not await UserPlugin.exists(id=install.id):
+                raise NotInstalled("The plugin is not installed")
+            raise
 
     async def _stopping_hook(self, ctx: ServiceContext, install: UserPlugin, hook: str) -> str | None:
         """Runs on_disable or on_uninstall. Their failure never keeps a plugin running: it is
         returned, to be recorded, and the operation goes ahead."""
         try:
-            await self.executor.run_hook(install, hook, ctx)
+            await self._hook(install, hook, ctx)
         except PluginFailed as exc:
             return exc.message
         return None
