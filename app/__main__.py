@@ -74,6 +74,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     from app.logs import log_config
 
     asyncio.run(_migrate(settings))
+    shown = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+    print(f"Plugboard: {shown}/  (GraphiQL: {shown}/graphql)", flush=True)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -103,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("email")
     create.add_argument("--plan", choices=[p.value for p in Plan], default=Plan.FREE.value)
     commands.add_parser("export-schema", help="print the GraphQL SDL")
+    from app.demo.cli import add_demo_parser, run_demo_command
+
+    add_demo_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return run_demo_command(args)
 
     settings = Settings.from_env()
     if args.command == "serve":

@@ -1,0 +1,112 @@
+"""A loopback stand-in for the Telegram Bot API, for `python -m app demo`.
+
+It knows one bot and answers the methods Plugboard calls (getMe, setWebhook, deleteWebhook,
+sendMessage) the way Telegram does: `POST /bot{token}/{method}`, form or JSON parameters, and
+`{"ok": true, "result": …}`. It keeps the webhook address and secret that Plugboard registers, so
+the demo's traffic can be delivered the way Telegram delivers it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+JSON_PARAMS = frozenset({"allowed_updates", "reply_markup", "entities", "link_preview_options", "reply_parameters"})
+
+
+@dataclass
+class DemoBot:
+    token: str
+    bot_id: int
+    username: str
+    first_name: str
+    webhook_url: str | None = None
+    secret_token: str | None = None
+    allowed_updates: list[str] | None = None
+    sent: int = 0
+    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_000_000))
+
+    @property
+    def user(self) -> dict[str, Any]:
+        return {"id": self.bot_id, "is_bot": True, "first_name": self.first_name, "username": self.username}
+
+
+def _ok(result: Any) -> JSONResponse:
+    return JSONResponse({"ok": True, "result": result})
+
+
+def _error(status: int, description: str) -> JSONResponse:
+    return JSONResponse({"ok": False, "error_code": status, "description": description}, status_code=status)
+
+
+class BotApiStandIn:
+    """A Starlette app (`.app`) standing in for api.telegram.org for one bot."""
+
+    def __init__(self, bot: DemoBot, chat_titles: dict[int, tuple[str, str]]) -> None:
+        self.bot = bot
+        self.chat_titles = chat_titles  # chat id -> (type, title), for the chats of sent messages
+        self.app = Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])])
+
+    async def handle(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.bot.token:
+            return _error(401, "Unauthorized")
+        params = await self._params(request)
+        if params is None:
+            return _error(400, "Bad Request: can't parse request parameters")
+        method = request.path_params["method"].lower()
+        if method == "getme":
+            return _ok(self.bot.user)
+        if method == "setwebhook":
+            return self._set_webhook(params)
+        if method == "deletewebhook":
+            self.bot.webhook_url = self.bot.secret_token = None
+            return _ok(True)
+        if method == "sendmessage":
+            return self._send_message(params)
+        return _error(404, "Not Found")
+
+    async def _params(self, request: Request) -> dict[str, Any] | None:
+        try:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                body = await request.json()
+                return body if isinstance(body, dict) else None
+            form = await request.form()
+            raw: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)} or dict(request.query_params)
+            return {k: json.loads(v) if k in JSON_PARAMS else v for k, v in raw.items()}
+        except ValueError:
+            return None
+
+    def _set_webhook(self, params: dict[str, Any]) -> JSONResponse:
+        url = str(params.get("url") or "")
+        self.bot.webhook_url = url or None
+        self.bot.secret_token = params.get("secret_token") if url else None
+        self.bot.allowed_updates = params.get("allowed_updates") if url else None
+        return _ok(True)
+
+    def _send_message(self, params: dict[str, Any]) -> JSONResponse:
+        text = str(params.get("text") or "")
+        try:
+            chat_id = int(params.get("chat_id") or 0)
+        except ValueError:
+            chat_id = 0
+        if not chat_id:
+            return _error(400, "Bad Request: chat not found")
+        if not text.strip():
+            return _error(400, "Bad Request: message text is empty")
+        kind, title = self.chat_titles.get(chat_id, ("supergroup", f"Chat {chat_id}"))
+        self.bot.sent += 1
+        return _ok({
+            "message_id": next(self.bot._message_ids),
+            "from": self.bot.user,
+            "chat": {"id": chat_id, "type": kind, "title": title},
+            "date": int(time.time()),
+            "text": text,
+        })
