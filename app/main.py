@@ -59,12 +59,14 @@ def create_app(settings: Settings | None = None, handlers: Iterable[PluginHandle
         max_body_bytes=settings.webhook_max_body_bytes,
     )
     from app.graphql.routes import graphql_routes
+    from app.web import web_routes
 
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route(WEBHOOK_PATH, webhook.handle, methods=["POST"]),
             *graphql_routes(platform),
+            *web_routes(),
         ],
         lifespan=lifespan,
     )
