@@ -90,3 +90,23 @@ async def test_healthz_answers_503_when_the_database_is_gone(backend, make_app):
     assert (await live.http.get("/healthz")).status_code == 200
     await drop_postgres_database(url)
     assert (await live.http.get("/healthz")).status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("public_url", "warned"),
+    [("http://127.0.0.1:8000", True), ("https://plugboard.example:8080", True), ("https://plugboard.example", False)],
+)
+async def test_serve_warns_at_start_up_when_telegram_would_refuse_public_url(database_url, backend, public_url, warned):
+    if backend != "sqlite":
+        pytest.skip("the warning does not depend on the database")
+    from tests.support.serve_process import ServeProcess
+
+    env = {"DATABASE_URL": database_url, "PUBLIC_URL": public_url, "SCHEDULER_ENABLED": "false"}
+    async with ServeProcess(env) as server:
+        log = await server.stop()
+    warnings = [line for line in log.splitlines() if "WARNING" in line and "PUBLIC_URL" in line]
+    if warned:
+        assert len(warnings) == 1, log
+        assert public_url in warnings[0] and "Set PUBLIC_URL to this server's public HTTPS address" in warnings[0]
+    else:
+        assert warnings == [], log
