@@ -69,10 +69,16 @@ async def _work(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import logging.config
+
     import uvicorn
 
+    from app.gateways.public_url import public_url_problem
     from app.logs import log_config
 
+    logging.config.dictConfig(log_config())
+    if problem := public_url_problem(settings.public_url):
+        logging.getLogger("app").warning("%s Until then, connecting a bot fails.", problem)
     asyncio.run(_migrate(settings))
     shown = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
     print(f"Plugboard: {shown}/  (GraphiQL: {shown}/graphql)", flush=True)
