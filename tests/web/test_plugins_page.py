@@ -1,0 +1,78 @@
+"""/plugins: a card per plugin, a category filter, "Install", and server errors in words."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.support.runtime import install
+
+MY_PLUGINS = "{ myPlugins { plugin { slug } } }"
+
+
+async def test_each_plugin_has_a_card_with_what_a_user_needs_to_choose_it(app, tab):
+    user = await app.create_user("ada@example.com", "pro")
+    await tab.sign_in(user.token, "/plugins")
+
+    analytics = tab.page.get_by_role("article", name="Channel Analytics")
+    await expect(analytics).to_contain_text("Track message and user statistics for your Telegram channels")
+    await expect(analytics).to_contain_text("Analytics")
+    await expect(analytics).to_contain_text("Version 1.0.0")
+    await expect(analytics).to_contain_text("Requires: Telegram bot")
+    await expect(analytics.locator(".plugin-icon svg")).to_be_visible()
+    await expect(analytics.get_by_role("button", name="Install")).to_be_enabled()
+    await expect(tab.page.get_by_role("article", name="Welcome Messages")).to_contain_text("Engagement")
+    await expect(tab.page.get_by_text("0 of 10 plugins used on the Pro plan")).to_be_visible()
+    tab.assert_no_console_errors()
+
+
+async def test_the_category_filter_shows_one_category_and_is_kept_in_the_address(app, tab):
+    user = await app.create_user("ada@example.com", "pro")
+    await tab.sign_in(user.token, "/plugins")
+    filters = tab.page.get_by_role("group", name="Category")
+    await expect(tab.page.get_by_role("article")).to_have_count(2)
+
+    await filters.get_by_role("button", name="Engagement").click()
+    await expect(tab.page.get_by_role("article")).to_have_count(1)
+    await expect(tab.page.get_by_role("article", name="Welcome Messages")).to_be_visible()
+    await expect(filters.get_by_role("button", name="Engagement")).to_have_attribute("aria-pressed", "true")
+    await expect(tab.page).to_have_url(f"{app.url}/plugins?category=engagement")
+
+    await tab.page.reload()
+    await expect(tab.page.get_by_role("article")).to_have_count(1)
+    await filters.get_by_role("button", name="All").click()
+    await expect(tab.page.get_by_role("article")).to_have_count(2)
+    tab.assert_no_console_errors()
+
+
+async def test_install_marks_the_plugin_installed_on_the_server_and_on_the_page(app, tab):
+    user = await app.create_user("ada@example.com", "pro")
+    await tab.sign_in(user.token, "/plugins")
+    card = tab.page.get_by_role("article", name="Channel Analytics")
+
+    await card.get_by_role("button", name="Install").click()
+    await expect(card.get_by_text("Installed", exact=True)).to_be_visible()
+    await expect(card.get_by_role("button", name="Install")).to_have_count(0)
+    await expect(tab.page.get_by_role("status").filter(has_text="Channel Analytics is installed")).to_contain_text(
+        "once you connect a Telegram bot"
+    )
+    assert (await app.graphql(MY_PLUGINS, user=user))["myPlugins"] == [{"plugin": {"slug": "analytics"}}]
+
+    await tab.page.reload()
+    await expect(card.get_by_text("Installed", exact=True)).to_be_visible()
+    await expect(tab.page.get_by_text("1 of 10 plugins used on the Pro plan")).to_be_visible()
+    tab.assert_no_console_errors()
+
+
+async def test_the_plan_limit_is_explained_in_words_and_nothing_is_installed(app, tab):
+    user = await app.create_user("ada@example.com", "free")  # one plugin allowed
+    await install(app, user, "analytics")
+    await tab.sign_in(user.token, "/plugins")
+    card = tab.page.get_by_role("article", name="Welcome Messages")
+
+    await card.get_by_role("button", name="Install").click()
+    await expect(card.get_by_role("alert")).to_have_text(
+        "Your Free plan allows 1 plugin, and you have used it. Uninstall one on My plugins, or upgrade your plan."
+    )
+    await expect(card.get_by_role("button", name="Install")).to_be_enabled()
+    assert (await app.graphql(MY_PLUGINS, user=user))["myPlugins"] == [{"plugin": {"slug": "analytics"}}]
+    tab.assert_no_console_errors()
