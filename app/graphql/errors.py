@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
@@ -12,6 +13,20 @@ from app.errors import PlugboardError
 log = logging.getLogger("app.graphql")
 
 MASKED_MESSAGE = "Unexpected error."
+MAX_LOGGED_LINE = 500  # a traceback line longer than this (a huge value in a message) is cut
+MAX_LOGGED_LINES = 300
+
+
+def bounded_traceback(exc: BaseException, max_line: int = MAX_LOGGED_LINE, max_lines: int = MAX_LOGGED_LINES) -> str:
+    """The exception's traceback, cut to `max_lines` lines of at most `max_line` characters: an
+    exception message may carry a request's value, and a 900 KB value has no place in a log."""
+    lines = "".join(traceback.format_exception(exc)).splitlines()
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], f"… [{len(lines) - max_lines + 1} more lines]"]
+    return "\n".join(
+        line if len(line) <= max_line else f"{line[:max_line]}… [{len(line) - max_line} more characters]"
+        for line in lines
+    )
 
 
 def _with_code(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
@@ -40,7 +55,8 @@ def is_unexpected(error: GraphQLError) -> bool:
 
 
 def ensure_code(error: GraphQLError) -> GraphQLError:
-    """A parse error bypasses ErrorCodes (ParserCache raises inside its own hook): code it here."""
+    """An error made outside the schema's extensions (the view's own request errors) bypasses
+    ErrorCodes: code it here."""
     if error.extensions and "code" in error.extensions:
         return error
     return _with_code(error, error.message, {**(error.extensions or {}), "code": request_error_code(error)})
@@ -55,7 +71,7 @@ class ErrorCodes(MaskErrors):
         if isinstance(original, PlugboardError):
             return _with_code(error, original.message, original.extensions)
         if is_unexpected(error):
-            log.error("unexpected error in %s", error.path, exc_info=original)
+            log.error("unexpected error in %s\n%s", error.path, bounded_traceback(original))
             return _with_code(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", request_error_code(error))

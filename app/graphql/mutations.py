@@ -3,12 +3,22 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
+from app.errors import BadUserInput, FieldError, NotFound
 from app.gateways import service as gateways
 from app.graphql.context import GraphQLContext
 from app.graphql.types import Gateway, UserPlugin
+from app.inputs import is_id, text_problem
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 
 Info = strawberry.Info[GraphQLContext, None]
+
+
+def known_id(value: strawberry.ID, what: str) -> str:
+    """An id as we hand them out; anything else names nothing, answered as an unknown id is,
+    without a query (and without a value too long for its column reaching the database)."""
+    if not is_id(value):
+        raise NotFound(f"No such {what}")
+    return str(value)
 
 
 @strawberry.type
@@ -16,28 +26,30 @@ class Mutation:
     @strawberry.mutation(description="Installs a catalog plugin for the caller, within the plan's limit.")
     async def install_plugin(self, info: Info, plugin_id: strawberry.ID, config: JSON | None = None) -> UserPlugin:
         ctx = info.context.require_user()
-        request = InstallRequest(plugin_id=str(plugin_id), config=config)
+        request = InstallRequest(plugin_id=known_id(plugin_id, "plugin"), config=config)
         return UserPlugin.of(await info.context.platform.plugins.install(ctx, request))
 
     @strawberry.mutation
     async def uninstall_plugin(self, info: Info, plugin_id: strawberry.ID) -> bool:
         ctx = info.context.require_user()
-        return await info.context.platform.plugins.uninstall(ctx, str(plugin_id))
+        return await info.context.platform.plugins.uninstall(ctx, known_id(plugin_id, "plugin"))
 
     @strawberry.mutation(description="Replaces the install's config; defaults are filled in.")
     async def update_plugin_config(self, info: Info, plugin_id: strawberry.ID, config: JSON) -> UserPlugin:
         ctx = info.context.require_user()
-        request = ConfigUpdateRequest(plugin_id=str(plugin_id), config=config)
+        request = ConfigUpdateRequest(plugin_id=known_id(plugin_id, "plugin"), config=config)
         return UserPlugin.of(await info.context.platform.plugins.update_config(ctx, request))
 
     @strawberry.mutation
     async def toggle_plugin(self, info: Info, plugin_id: strawberry.ID, enabled: bool) -> UserPlugin:
         ctx = info.context.require_user()
-        return UserPlugin.of(await info.context.platform.plugins.toggle(ctx, str(plugin_id), enabled))
+        return UserPlugin.of(await info.context.platform.plugins.toggle(ctx, known_id(plugin_id, "plugin"), enabled))
 
     @strawberry.mutation(description="Checks the token with Telegram and points the bot's webhook here.")
     async def connect_telegram_bot(self, info: Info, token: str, name: str | None = None) -> Gateway:
         ctx = info.context.require_user()
+        if name is not None and (problem := text_problem(name)):
+            raise BadUserInput(f"Name {problem}", [FieldError("/name", problem)])
         platform, public_url = info.context.platform, info.context.settings.public_url
         gateway = await gateways.connect_telegram_bot(
             ctx, platform.telegram, public_url, platform.update_types, token, name
@@ -48,6 +60,7 @@ class Mutation:
     async def disconnect_gateway(self, info: Info, gateway_id: strawberry.ID) -> bool:
         ctx = info.context.require_user()
         platform = info.context.platform
-        disconnected = await gateways.disconnect(ctx, platform.telegram, str(gateway_id))
-        platform.gateway_secrets.forget(str(gateway_id))
+        gateway_id = known_id(gateway_id, "gateway")
+        disconnected = await gateways.disconnect(ctx, platform.telegram, gateway_id)
+        platform.gateway_secrets.forget(gateway_id)
         return disconnected

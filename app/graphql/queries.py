@@ -1,24 +1,41 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from app.accounts import service as accounts
 from app.audit import service as audit
+from app.errors import BadUserInput, FieldError
 from app.gateways import service as gateways
 from app.graphql.context import GraphQLContext
 from app.graphql.types import AuditEvent, Gateway, Me, Plugin, UserPlugin
+from app.inputs import text_problem
 
 Info = strawberry.Info[GraphQLContext, None]
+
+# A slug or a category that its column (varchar(64), app/plugins/models.py) could not hold, or
+# that holds what a database refuses, names no plugin: answered without a query.
+CATALOG_KEY_MAX = 64
+AUDIT_LIMIT_MAX = 500
+
+
+def could_be_catalog_key(value: str) -> bool:
+    return len(value) <= CATALOG_KEY_MAX and text_problem(value) is None
 
 
 @strawberry.type
 class Query:
     @strawberry.field(description="The plugin catalog: active plugins, optionally of one category. Public.")
     async def plugins(self, info: Info, category: str | None = None) -> list[Plugin]:
+        if category is not None and not could_be_catalog_key(category):
+            return []
         return [Plugin.of(row) for row in await info.context.platform.plugins.available(category)]
 
     @strawberry.field(description="A catalog plugin by slug; null when unknown. Public.")
     async def plugin(self, info: Info, slug: str) -> Plugin | None:
+        if not could_be_catalog_key(slug):
+            return None
         row = await info.context.platform.plugins.by_slug(slug)
         return None if row is None else Plugin.of(row)
 
@@ -28,8 +45,13 @@ class Query:
         return [UserPlugin.of(row) for row in await info.context.platform.plugins.my_installs(ctx)]
 
     @strawberry.field(description="The caller's own audit events, newest first.")
-    async def audit_log(self, info: Info, limit: int = 50) -> list[AuditEvent]:
+    async def audit_log(
+        self, info: Info, limit: Annotated[int, strawberry.argument(description="1 to 500.")] = 50
+    ) -> list[AuditEvent]:
         ctx = info.context.require_user()
+        if not 1 <= limit <= AUDIT_LIMIT_MAX:
+            message = f"must be between 1 and {AUDIT_LIMIT_MAX}"
+            raise BadUserInput(f"limit {message}", [FieldError("/limit", message)])
         return [AuditEvent.of(row) for row in await audit.list_events(ctx, limit)]
 
     @strawberry.field(description="The caller's gateways (connected bots).")

@@ -20,13 +20,15 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.unset import UNSET, UnsetType
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from cross_web import HTTPException
 from strawberry.types import ExecutionResult
 
 from app.graphql.context import GraphQLContext, build_context
+from app.graphql.documents import query_size_error
 from app.graphql.errors import ensure_code
 from app.graphql.operations import operation_resolution_error
+from app.graphql.websocket import LimitedTransportWSHandler, LimitedWebSocketAdapter
 from app.platform import Platform
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -89,6 +91,9 @@ def is_request_error(result: ExecutionResult) -> bool:
 
 
 class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
+    websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = LimitedTransportWSHandler
+
     def __init__(self, platform: Platform) -> None:
         from app.graphql.schema import build_schema
 
@@ -122,11 +127,14 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
         return HTMLResponse(page.read_text(encoding="utf-8"))
 
     def decode_json(self, data: str | bytes) -> object:
-        # Strawberry turns only JSONDecodeError into a 400: bad UTF-8 or absurd nesting would be a 500.
+        # Strawberry turns only JSONDecodeError into a 400 (and, on a websocket, a 4400 close):
+        # bad UTF-8 or absurd nesting would be a 500.
         try:
             return json.loads(data)
+        except json.JSONDecodeError:
+            raise
         except (ValueError, RecursionError) as exc:
-            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+            raise json.JSONDecodeError("Unable to parse the message as JSON", "", 0) from exc
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
@@ -145,6 +153,13 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
             if not isinstance(body, dict):
                 raise HTTPException(400, "The request body must be a JSON object")
         return await super().parse_http_body(request)
+
+    async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(request_data, GraphQLRequestData):
+            error = query_size_error(request_data.query, self.platform.settings.max_query_bytes)
+            if error is not None:  # a request error, before the parser or its cache sees the document
+                return ExecutionResult(data=None, errors=[error])
+        return await super().execute_operation(request, request_adapter, request_data, *args, **kwargs)
 
     async def execute_single(self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any) -> ExecutionResult:
         try:

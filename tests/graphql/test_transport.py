@@ -167,7 +167,7 @@ async def test_a_malformed_get_is_a_client_error(app):
 
 
 async def test_thousands_of_aliases_are_refused_quickly_at_parse_time(app):
-    query = "{ " + " ".join(f"a{n}: plugins {{ slug }}" for n in range(5_000)) + " }"
+    query = "{ " + " ".join(f"a{n}: plugins {{ slug }}" for n in range(3_000)) + " }"  # under MAX_QUERY_BYTES
     started = time.perf_counter()
     response = await post(app, {"query": query}, accept=GRAPHQL_RESPONSE)
     assert time.perf_counter() - started < 2.0
