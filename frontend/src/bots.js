@@ -104,11 +104,11 @@ function connectForm(onChange) {
     "form",
     { class: "card", onsubmit: submit, novalidate: true, "aria-labelledby": "connect-title" },
     h("h3", { id: "connect-title" }, "Connect a bot"),
+    h("p", { id: "bot-token-help", class: "field__help" }, "Paste the token @BotFather gave you, like 123456:ABC-DEF…"),
     formError,
     h("div", { class: "connect-form" },
-      h("div", { class: "field" }, h("label", { class: "field__label", for: "bot-token" }, "Bot token"), token,
-        h("p", { id: "bot-token-help", class: "field__help" }, "From @BotFather, like 123456:ABC-DEF…"), tokenError),
+      h("div", { class: "field" }, h("label", { class: "field__label", for: "bot-token" }, "Bot token"), token, tokenError),
       h("div", { class: "field" }, h("label", { class: "field__label", for: "bot-name" }, "Name (optional)"), name, nameError),
-      h("div", {}, button)),
+      h("div", { class: "connect-form__submit" }, button)),
   );
 }

@@ -69,7 +69,7 @@ export function dailyChart(target, height = 220) {
 }
 
 /** 24 bars, messages by UTC hour of day. */
-export function hourlyChart(target, height = 180) {
+export function hourlyChart(target, height = 220) {
   const plot = new uPlot(
     {
       width: Math.max(200, target.clientWidth), height,

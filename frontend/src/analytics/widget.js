@@ -235,13 +235,13 @@ function chatTable(chats, days) {
     {},
     h("caption", { class: "visually-hidden" }, `Busiest chats in the last ${days} days`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Chat"), h("th", { scope: "col", class: "num" }, "Messages"),
-      h("th", { scope: "col", class: "num" }, "Users"))),
+      h("th", { scope: "col", class: "num num--narrow" }, "Users"))),
     h("tbody", {}, chats.map((chat) => h(
       "tr",
       {},
       h("td", {}, chat.title || `Chat ${chat.chatId}`, chat.type ? h("span", { class: "chat-type" }, chat.type) : null),
       h("td", { class: "num" }, formatNumber(chat.messages)),
-      h("td", { class: "num" }, formatNumber(chat.users)),
+      h("td", { class: "num num--narrow" }, formatNumber(chat.users)),
     ))),
   );
 }
