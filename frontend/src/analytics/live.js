@@ -9,9 +9,9 @@ function isForbidden(event) {
   return Boolean(event) && typeof event === "object" && event.code === FORBIDDEN;
 }
 
-/** Waits 0.5 s, 1 s, 2 s, 4 s, then 5 s between attempts, with a little jitter. */
+/** Waits 0.5 s, 1 s, 2 s, then 3 s between attempts, with a little jitter. */
 async function backoff(retries) {
-  const delay = Math.min(500 * 2 ** retries, 5000) + Math.random() * 300;
+  const delay = Math.min(500 * 2 ** retries, 3000) + Math.random() * 300;
   await new Promise((resolve) => setTimeout(resolve, delay));
 }
 

@@ -1,0 +1,99 @@
+"""Each page, at a phone's width (390 px) and a desktop's (1280 px): no serious or critical
+accessibility violations (axe-core), nothing sticking out sideways, no console errors, and a
+screenshot kept in tests/artifacts/web/."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import expect
+
+from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.telegram_updates import message_update, new_members_update, user as telegram_user
+from tests.web.browser import DESKTOP, PHONE, Tab
+
+VIEWPORTS = [pytest.param(PHONE, id="390px"), pytest.param(DESKTOP, id="1280px")]
+
+
+async def check_page(tab: Tab, name: str) -> None:
+    """Audits the page as it is now, keeps its screenshot, and fails on what it found."""
+    shot = await tab.screenshot(name)
+    assert shot.stat().st_size > 0
+    print(f"screenshot: {shot}")
+    violations = await tab.audit()
+    overflow = await tab.overflow()
+    assert violations == [], f"{name}: axe-core found serious or critical violations: {violations}"
+    assert overflow is None, f"{name}: content wider than the viewport: {overflow}"
+    tab.assert_no_console_errors()
+
+
+@pytest.fixture
+async def product(app, telegram):
+    """A pro user with both plugins, a connected bot, and a little traffic."""
+    user = await app.create_user("grace.hopper@example.com", "pro")
+    await install(app, user, "analytics")
+    await install(app, user, "welcome")
+    bot = await connect_bot(app, user, telegram)
+    updates = [message_update(i, text=f"message {i}", sender_id=1000 + i % 3) for i in range(1, 6)]
+    updates.append(new_members_update(6, telegram_user(2001, "Linus")))
+    for update in updates:
+        assert (await deliver(app, bot, update)).status_code == 200
+    await wait_until_processed(app)
+    return user
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_sign_in_page(app, browser, viewport):
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.goto("/sign-in")
+        await expect(tab.page.get_by_label("API token")).to_be_visible()
+        await check_page(tab, "sign-in")
+        await tab.page.get_by_label("API token").fill("pb_unknown-token-000000000000000")
+        await tab.page.get_by_role("button", name="Sign in").click()
+        await expect(tab.page.get_by_role("alert")).to_be_visible()
+        await check_page(tab, "sign-in-refused")
+    finally:
+        await tab.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_plugins_page(app, browser, product, viewport):
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.sign_in(product.token, "/plugins")
+        await expect(tab.page.get_by_role("article")).to_have_count(2)
+        await check_page(tab, "plugins")
+    finally:
+        await tab.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_my_plugins_page_with_the_widget_and_an_open_form(app, browser, product, viewport):
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.sign_in(product.token, "/my-plugins")
+        widget = tab.page.locator("plugboard-analytics")
+        await expect(widget.locator('[data-kpi="totalMessages"]')).not_to_have_text("0", timeout=15_000)
+        card = tab.page.get_by_role("article", name="Welcome Messages")
+        await card.get_by_role("button", name="Configure").click()
+        await card.get_by_role("group", name="Chats").get_by_role("button", name="Add item").click()
+        await check_page(tab, "my-plugins")
+
+        await tab.page.get_by_role("article", name="Channel Analytics").get_by_role("button", name="Uninstall").click()
+        await expect(tab.page.get_by_role("dialog")).to_be_visible()
+        await check_page(tab, "my-plugins-confirm-uninstall")
+    finally:
+        await tab.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_my_plugins_page_with_nothing_installed(app, browser, viewport):
+    user = await app.create_user("new@example.com", "free")
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.sign_in(user.token, "/my-plugins")
+        await expect(tab.page.get_by_text("No plugins installed yet")).to_be_visible()
+        await check_page(tab, "my-plugins-empty")
+    finally:
+        await tab.close()
+
