@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -250,3 +251,61 @@ async def test_an_update_aiogram_cannot_parse_is_failed_once_not_retried(live, o
     assert event.status == "failed"
     assert event.attempts == 1
     assert recorder.seen == []
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _nested(2_000),  # under the size limit, deeper than json.loads can recurse
+        '{"update_id": 1, "message": %s}' % ('{"a":' * 2_000 + "1" + "}" * 2_000),
+        '{"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "x": %s}}'
+        % _nested(63),  # 65 levels in all, one past the limit
+    ],
+    ids=["2000-arrays", "2000-objects-in-a-message", "65-levels"],
+)
+async def test_json_nested_too_deep_is_a_bad_request(live, bot, body):
+    assert live.http is not None
+    response = await live.http.post(
+        bot.webhook_path,
+        content=body.encode(),
+        headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": "the body is not a Telegram update"}
+    assert await events_recorded(live) == 0
+
+
+async def test_json_nested_within_the_limit_is_taken(live, bot):
+    update = message_update(1)
+    update["message"]["x"] = json.loads(_nested(62))  # 64 levels in all, the limit
+    assert (await deliver(live, bot, update)).status_code == 200
+    assert await events_recorded(live) == 1
+
+
+@pytest.mark.parametrize(
+    "gateway_id",
+    [
+        "0" * 40,
+        "a" * 33,
+        "a" * 31,
+        "A" * 32,  # ours are lowercase
+        "g" * 32,
+        "%00" + "a" * 31,
+        "%F0%9F%98%80" * 32,
+        "x" * 5_000,
+        "a" * 31 + "%0A",
+    ],
+    ids=["40-hex", "33-hex", "31-hex", "uppercase", "not-hex", "nul", "emoji", "5000-chars", "newline"],
+)
+async def test_a_gateway_id_that_cannot_be_ours_is_unauthorized(live, bot, gateway_id):
+    assert live.http is not None
+    response = await live.http.post(
+        f"/webhooks/telegram/{gateway_id}", json=message_update(1), headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret}
+    )
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthorized"}
+    assert await events_recorded(live) == 0

@@ -1,0 +1,198 @@
+"""While the database is unavailable the webhook answers 503 with a small JSON body (Telegram
+retries), never a 500; once it is back, the retried updates are stored, each once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import pytest
+
+from app.gateways.models import GatewayEvent
+from tests.support.databases import POSTGRES_URL, create_postgres_database, drop_postgres_database, migrated
+from tests.support.live import LiveApp
+from tests.support.plugins import RecordingPlugin
+from tests.support.runtime import SECRET_HEADER, ConnectedBot, connect_bot, deliver
+from tests.support.telegram_updates import message_update
+
+UNAVAILABLE = {"error": "database unavailable, try again"}
+
+
+async def _admin() -> asyncpg.Connection:
+    """A connection to the maintenance database, never to the one under test."""
+    return await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+
+
+async def _allow_connections(name: str, allow: bool) -> None:
+    admin = await _admin()
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:  # and every open connection is cut, as a failover or a restart does
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def postgres_url(backend: str) -> AsyncIterator[str]:
+    """A migrated PostgreSQL database of this test's own, so cutting it off touches no other test."""
+    if backend != "postgres":
+        pytest.skip("a PostgreSQL outage")
+    url = await create_postgres_database()
+    try:
+        await migrated(url)
+        yield url
+    finally:
+        await _allow_connections(urlsplit(url).path.lstrip("/"), True)
+        await drop_postgres_database(url)
+
+
+@contextlib.asynccontextmanager
+async def refusing_connections(url: str) -> AsyncIterator[None]:
+    name = urlsplit(url).path.lstrip("/")
+    await _allow_connections(name, False)
+    try:
+        yield
+    finally:
+        await _allow_connections(name, True)
+
+
+@contextlib.asynccontextmanager
+async def sqlite_write_locked(url: str) -> AsyncIterator[None]:
+    """Another connection holds the file's write lock; readers go on (WAL). Taken in a thread, so
+    the app in this event loop is never blocked by it."""
+    conn = await asyncio.to_thread(
+        sqlite3.connect, url.removeprefix("sqlite://"), timeout=30, isolation_level=None, check_same_thread=False
+    )
+    try:
+        await asyncio.to_thread(conn.execute, "BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(conn.execute, "ROLLBACK")
+    finally:
+        await asyncio.to_thread(conn.close)
+
+
+async def deliver_until_acknowledged(live: LiveApp, bot: ConnectedBot, update: dict, deadline_seconds: float = 30) -> None:
+    """What Telegram does: sends again after a non-2xx, until one is acknowledged."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_seconds
+    while True:
+        response = await deliver(live, bot, update)
+        assert response.status_code in (200, 503), response.text
+        if response.status_code == 200:
+            return
+        assert loop.time() < end, "still 503 after the database came back"
+        await asyncio.sleep(0.2)
+
+
+async def stored_keys(live: LiveApp) -> list[str]:
+    with live.db():
+        return sorted(await GatewayEvent.all().values_list("key", flat=True), key=int)
+
+
+async def start(make_app, telegram, **settings) -> tuple[LiveApp, ConnectedBot]:
+    # Ingest only: what is under test is the acknowledgement, not processing during the outage.
+    live = await make_app(handlers=[RecordingPlugin()], inbox_concurrency=0, **settings)
+    owner = await live.create_user("owner@example.com", "pro")
+    return live, await connect_bot(live, owner, telegram)
+
+
+async def test_postgres_refusing_connections_the_secret_lookup_answers_503(postgres_url, make_app, telegram, caplog):
+    live, bot = await start(make_app, telegram, database_url=postgres_url, gateway_cache_seconds=0)
+    assert (await deliver(live, bot, message_update(1))).status_code == 200
+    updates = [message_update(n, chat_id=-n) for n in range(2, 42)]
+
+    with caplog.at_level(logging.WARNING, logger="app.gateways"):
+        async with refusing_connections(postgres_url):
+            responses = await asyncio.gather(*(deliver(live, bot, u) for u in updates))
+            assert [r.status_code for r in responses] == [503] * len(updates)
+            assert all(r.json() == UNAVAILABLE for r in responses)
+            # An id that cannot be ours is refused without asking the database.
+            assert live.http is not None
+            odd = await live.http.post(
+                "/webhooks/telegram/" + "0" * 40, json=updates[0], headers={SECRET_HEADER: bot.secret}
+            )
+            assert odd.status_code == 401
+    assert "the gateway lookup failed" in caplog.text
+
+    for update in updates:
+        await deliver_until_acknowledged(live, bot, update)
+    assert await stored_keys(live) == [str(n) for n in range(1, 42)]
+
+
+async def test_postgres_refusing_connections_the_inbox_write_answers_503(postgres_url, make_app, telegram, caplog):
+    live, bot = await start(make_app, telegram, database_url=postgres_url, gateway_cache_seconds=300)
+    assert (await deliver(live, bot, message_update(1))).status_code == 200  # the secret is cached now
+    updates = [message_update(n, chat_id=-n) for n in range(2, 42)]
+
+    with caplog.at_level(logging.WARNING, logger="app.gateways"):
+        async with refusing_connections(postgres_url):
+            responses = await asyncio.gather(*(deliver(live, bot, u) for u in updates))
+            assert [r.status_code for r in responses] == [503] * len(updates)
+            assert all(r.json() == UNAVAILABLE for r in responses)
+    assert "the inbox write failed" in caplog.text
+    assert "database unavailable" in caplog.text
+
+    for update in [*updates, *updates]:  # and Telegram may send some twice
+        await deliver_until_acknowledged(live, bot, update)
+    assert await stored_keys(live) == [str(n) for n in range(1, 42)]
+
+
+async def test_sqlite_locked_by_another_process_answers_503(make_app, telegram, backend, database_url):
+    if backend != "sqlite":
+        pytest.skip("a SQLite file lock")
+    live, bot = await start(make_app, telegram)
+    with live.db() as ctx:  # a locked write fails after 0.2 s, not the default 5 s
+        await ctx.db().execute_script("PRAGMA busy_timeout = 200")
+    assert (await deliver(live, bot, message_update(1))).status_code == 200
+    updates = [message_update(n, chat_id=-n) for n in range(2, 22)]
+
+    async with sqlite_write_locked(database_url):
+        responses = await asyncio.gather(*(deliver(live, bot, u) for u in updates))
+        assert [r.status_code for r in responses] == [503] * len(updates)
+        assert all(r.json() == UNAVAILABLE for r in responses)
+
+    for update in updates:
+        await deliver_until_acknowledged(live, bot, update)
+    assert await stored_keys(live) == [str(n) for n in range(1, 22)]
+
+
+async def test_no_webhook_answer_is_a_500_while_postgres_goes_away_and_comes_back(postgres_url, make_app, telegram):
+    """Updates keep arriving before, during and after the outage: every answer is 200 or 503."""
+    live, bot = await start(make_app, telegram, database_url=postgres_url, gateway_cache_seconds=0)
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def telegram_sending(first: int) -> None:
+        n = first
+        while not stop.is_set():
+            try:
+                response = await deliver(live, bot, message_update(n, chat_id=-(n % 7)))
+            except httpx.HTTPError as exc:  # a reset connection would be a failure too
+                raise AssertionError(f"connection failed: {exc!r}") from exc
+            statuses.append(response.status_code)
+            n += 1
+            await asyncio.sleep(0.01)
+
+    senders = [asyncio.create_task(telegram_sending(k * 100_000)) for k in range(1, 5)]
+    try:
+        await asyncio.sleep(0.5)
+        async with refusing_connections(postgres_url):
+            await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)
+    finally:
+        stop.set()
+        await asyncio.gather(*senders)
+    assert set(statuses) == {200, 503}
+    assert statuses[-1] == 200  # it came back by itself
