@@ -44,7 +44,7 @@ def _page(name: str, dist: Path):
         try:
             html = page_file(name, dist).read_text(encoding="utf-8")
         except FileNotFoundError:
-            return HTMLResponse(NOT_BUILT.format(page=name), status_code=503, headers={"Cache-Control": "no-store"})
+            return HTMLResponse(NOT_BUILT.replace("{page}", name), status_code=503, headers={"Cache-Control": "no-store"})
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     return serve
