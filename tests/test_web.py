@@ -60,3 +60,26 @@ async def test_a_missing_build_gives_a_page_that_says_how_to_build_it(tmp_path):
                 assert response.status_code == 503
                 assert "The web front end is not built" in response.text
                 assert "make install" in response.text
+
+
+async def test_serve_prints_the_apps_address_and_graphiqls(database_url):
+    import asyncio
+    import os
+    import signal
+    import sys
+
+    from tests.support.processes import free_port
+
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "serve", "--port", str(port),
+        env={**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 60)
+    assert line.strip() == f"Plugboard: http://127.0.0.1:{port}/  (GraphiQL: http://127.0.0.1:{port}/graphql)"

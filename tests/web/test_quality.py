@@ -23,6 +23,8 @@ async def check_page(tab: Tab, name: str) -> None:
     overflow = await tab.overflow()
     assert violations == [], f"{name}: axe-core found serious or critical violations: {violations}"
     assert overflow is None, f"{name}: content wider than the viewport: {overflow}"
+    elsewhere = [url for url, _ in tab.requests if not url.startswith((tab.base_url, "blob:", "data:"))]
+    assert elsewhere == [], f"{name}: requests to other servers (no CDN at run time): {elsewhere}"
     tab.assert_no_console_errors()
 
 
