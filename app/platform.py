@@ -19,6 +19,7 @@ from app.plugins.router import EventRouter
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
 from app.settings import Settings
+from app.supervision import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,17 @@ class Platform:
             lease_seconds=settings.inbox_lease_seconds,
             poll_seconds=settings.inbox_poll_seconds,
             retention_hours=settings.inbox_retention_hours,
+            database_answers=self.db.ping,
+            run_timeout_seconds=settings.plugin_timeout_seconds,
+            heartbeat_grace_seconds=settings.heartbeat_grace_seconds,
         )
-        self.scheduler = Scheduler(self.registry, self.router, settings.scheduler_tick_seconds)
+        self.scheduler = Scheduler(
+            self.registry,
+            self.router,
+            settings.scheduler_tick_seconds,
+            run_timeout_seconds=settings.plugin_timeout_seconds,
+            heartbeat_grace_seconds=settings.heartbeat_grace_seconds,
+        )
 
     async def start(self) -> None:
         await self.db.open()
@@ -54,6 +64,11 @@ class Platform:
                 self.dispatcher.start()
             if self.settings.scheduler_enabled:
                 self.scheduler.start()
+
+    def heartbeats(self) -> list[Heartbeat]:
+        """The heartbeats of the background loops this process runs (none it does not run)."""
+        loops = (self.dispatcher, self.scheduler)
+        return [loop.heartbeat for loop in loops if loop.running]
 
     async def stop(self) -> None:
         with self.db.bound():

@@ -60,6 +60,8 @@ class Settings:
     inbox_retention_hours: float = 48.0
     scheduler_enabled: bool = True
     scheduler_tick_seconds: float = 1.0
+    # /healthz reports a background loop stalled once 3 of its intervals and this pass without a beat.
+    heartbeat_grace_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -90,6 +92,7 @@ class Settings:
             inbox_retention_hours=_float(env, "INBOX_RETENTION_HOURS", defaults.inbox_retention_hours),
             scheduler_enabled=_bool(env, "SCHEDULER_ENABLED", defaults.scheduler_enabled),
             scheduler_tick_seconds=_float(env, "SCHEDULER_TICK_SECONDS", defaults.scheduler_tick_seconds),
+            heartbeat_grace_seconds=_float(env, "HEARTBEAT_GRACE_SECONDS", defaults.heartbeat_grace_seconds),
         )
         return replace(settings, **overrides)
 

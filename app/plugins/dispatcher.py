@@ -2,6 +2,14 @@
 
 Any number of processes may run a dispatcher on one database: each claims its own events,
 and an event whose process died is claimed again once its lease runs out.
+
+When the database goes away, nothing is lost and nothing runs twice. A lane that cannot route its
+event or record the outcome waits, holding no slot, until the database answers again, then goes
+on where it stopped (a rerun is a replay, so a run already recorded is not repeated). If the
+event's lease runs out first, the lane lets go: that event is claimable again, and the events
+queued behind it, never started, are given back before this dispatcher claims anything again,
+so the chat's events are claimed again in order. Every event taken into memory leaves it exactly
+once, so the capacity count never drifts.
 """
 
 from __future__ import annotations
@@ -10,20 +18,31 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from aiogram.types import Message, Update
 from pydantic import ValidationError
 
+from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
 from app.gateways.models import EventKind, GatewayEvent
 from app.plugins.executor import EventKey
 from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.router import EventRouter
+from app.supervision import Heartbeat, cancel, spawn, start_supervised
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600
+PRUNE_RETRY_SECONDS = 60
+PROBE_TIMEOUT_SECONDS = 5.0
+QUIET_LOG_SECONDS = 30.0
+MISSED_BEATS = 3  # a loop is stalled once this many of its intervals (and the grace) pass without a beat
+
+LaneKey = tuple[str, int | None]
+Outcome = Callable[[GatewayEvent], Awaitable[None]]
 
 
 async def prune_history(older_than: datetime) -> None:
@@ -31,6 +50,77 @@ async def prune_history(older_than: datetime) -> None:
     await inbox.prune(older_than)
     await PluginExecution.filter(created_at__lt=older_than).delete()
     await ScheduleTick.filter(fired_at__lt=older_than).delete()
+
+
+async def _always_answers() -> bool:
+    return True
+
+
+class DatabaseWatch:
+    """While the database is unavailable, one probe asks it again every `interval`; lanes wait for it."""
+
+    def __init__(self, answers: Callable[[], Awaitable[bool]], interval: float) -> None:
+        self._answers = answers
+        self.interval = interval
+        self._up = asyncio.Event()
+        self._up.set()
+        self._probe: asyncio.Task[None] | None = None
+        self._logged_at = float("-inf")
+
+    def lost(self, error: BaseException) -> None:
+        if self._up.is_set():
+            self._up.clear()
+            now = time.monotonic()
+            if now - self._logged_at >= QUIET_LOG_SECONDS:
+                self._logged_at = now
+                log.warning("database unavailable, event processing waits for it: %s", describe(error))
+        if self._probe is None or self._probe.done():
+            self._probe = spawn(self._probe_until_back(), "database-probe")
+
+    async def back(self, within: float) -> bool:
+        """Waits at most `within` seconds for the database to answer again; whether it did."""
+        if self._up.is_set():
+            return True
+        if within <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._up.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    async def answers(self) -> bool:
+        try:
+            return await asyncio.wait_for(self._answers(), PROBE_TIMEOUT_SECONDS)
+        except Exception:  # TimeoutError, or a ping that raised instead of answering False
+            return False
+
+    async def _probe_until_back(self) -> None:
+        # A pause first, even when the database answers at once: lanes retry at most once an interval.
+        await asyncio.sleep(self.interval)
+        while not await self.answers():
+            await asyncio.sleep(self.interval)
+        self._up.set()
+
+    async def stop(self) -> None:
+        if self._probe is not None:
+            await cancel([self._probe])
+            self._probe = None
+
+
+@dataclass
+class Lane:
+    """One chat's claimed events, run in order by one task."""
+
+    key: LaneKey
+    events: deque[GatewayEvent] = field(default_factory=deque)  # claimed, not started
+    current: GatewayEvent | None = None
+    task: asyncio.Task[None] | None = None
+    busy_since: float | None = None  # when the current event got its slot (monotonic)
+    failing: bool = False  # waiting for the database to take the current event's outcome
+
+    def stuck(self, now: float, window: float) -> bool:
+        return self.failing or (self.busy_since is not None and now - self.busy_since > window)
 
 
 class Dispatcher:
@@ -42,6 +132,9 @@ class Dispatcher:
         lease_seconds: float,
         poll_seconds: float,
         retention_hours: float = 48,
+        database_answers: Callable[[], Awaitable[bool]] = _always_answers,
+        run_timeout_seconds: float = 10.0,
+        heartbeat_grace_seconds: float = 5.0,
     ) -> None:
         self.router = router
         self.writer = writer
@@ -49,97 +142,213 @@ class Dispatcher:
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.retention = timedelta(hours=retention_hours)
-        self._next_prune = 0.0
-        self._lanes: dict[tuple[str, int | None], deque[GatewayEvent]] = {}
-        self._lane_tasks: set[asyncio.Task[None]] = set()
+        self.database = DatabaseWatch(database_answers, interval=poll_seconds)
+        self.heartbeat = Heartbeat("dispatcher", MISSED_BEATS * poll_seconds + heartbeat_grace_seconds)
+        # A lane whose event takes longer than this (a run may take the plugin timeout) is stuck.
+        self.busy_window = run_timeout_seconds + self.heartbeat.stale_after
+        self._lanes: dict[LaneKey, Lane] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight = 0
-        self._task: asyncio.Task[None] | None = None
+        self._claim_failures = 0
+        self._claim_failure_logged = float("-inf")
+        self._let_go: list[GatewayEvent] = []  # never started, to be given back before the next claim
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="inbox-dispatcher")
+        self.heartbeat.beat()
+        self._tasks = [
+            start_supervised("inbox-dispatcher", self._run),
+            start_supervised("inbox-pruner", self._prune_forever),
+        ]
 
     async def stop(self) -> None:
-        waiting = [event for lane in self._lanes.values() for event in lane]
-        tasks = [t for t in (self._task, *self._lane_tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._task = None
-        for event in waiting:  # claimed but not started: give back at once, not after the lease
-            await inbox.give_back(event)
+        waiting = [*self._let_go, *(event for lane in self._lanes.values() for event in lane.events)]
+        self._let_go = []
+        lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        await cancel([*self._tasks, *lanes])
+        self._tasks = []
+        await self.database.stop()
+        # Claimed but not started: give back at once, not after the lease.
+        for n, event in enumerate(waiting):
+            try:
+                await inbox.give_back(event)
+            except Exception as exc:
+                log.warning(
+                    "%d claimed events not given back, claimed again when their lease ends: %s",
+                    len(waiting) - n, describe(exc),
+                )
+                break
 
     @property
     def capacity(self) -> int:
         return self.concurrency * 8 - self._in_flight
 
+    @property
+    def in_flight(self) -> int:
+        """Events claimed and held in memory: queued in a lane or being processed."""
+        return self._in_flight
+
+    # -- claiming ----------------------------------------------------------------------------
+
     async def _run(self) -> None:
         while True:
-            await self._prune_now_and_then()
             self.writer.written.clear()
-            claimed: list[GatewayEvent] = []
-            if self.capacity > 0:
-                try:
-                    claimed = await inbox.claim(self.capacity, self.lease_seconds)
-                except Exception:
-                    log.exception("claiming inbox events failed")
+            if self.capacity <= 0:
+                self._beat_unless_lanes_stuck()  # full: working while the lanes get through it
+                await self._wait_for_news()
+                continue
+            try:
+                await self._give_back_let_go()
+                claimed = await inbox.claim(self.capacity, self.lease_seconds)
+            except Exception as exc:
+                self._claim_failed(exc)
+                await asyncio.sleep(self.poll_seconds)
+                continue
+            self._claim_worked()
             for event in claimed:
                 self._enqueue(event)
             if claimed and self.capacity > 0:
                 continue
-            try:
-                await asyncio.wait_for(self.writer.written.wait(), self.poll_seconds)
-            except asyncio.TimeoutError:
-                pass
+            await self._wait_for_news()
 
-    async def _prune_now_and_then(self) -> None:
-        now = time.monotonic()
-        if now < self._next_prune:
-            return
-        self._next_prune = now + PRUNE_EVERY_SECONDS
+    async def _give_back_let_go(self) -> None:
+        """Gives back, in order, what lanes let go of during an outage; raises if the database fails."""
+        while self._let_go:
+            await inbox.give_back(self._let_go[0])
+            self._let_go.pop(0)
+
+    async def _wait_for_news(self) -> None:
         try:
-            await prune_history(datetime.now(timezone.utc) - self.retention)
-        except Exception:
-            log.exception("pruning old events failed")
+            await asyncio.wait_for(self.writer.written.wait(), self.poll_seconds)
+        except TimeoutError:
+            pass
+
+    def _claim_failed(self, exc: Exception) -> None:
+        self._claim_failures += 1
+        now = time.monotonic()
+        if now - self._claim_failure_logged < QUIET_LOG_SECONDS:
+            return
+        self._claim_failure_logged = now
+        if is_unavailable(exc):
+            log.warning("claiming inbox events failed (%d times), database unavailable: %s", self._claim_failures, describe(exc))
+        else:
+            log.error("claiming inbox events failed (%d times)", self._claim_failures, exc_info=exc)
+
+    def _beat_unless_lanes_stuck(self) -> None:
+        """Beats unless a lane is stuck: waiting for the database, or on one event for too long."""
+        now = time.monotonic()
+        if not any(lane.stuck(now, self.busy_window) for lane in self._lanes.values()):
+            self.heartbeat.beat()
+
+    def _claim_worked(self) -> None:
+        self._beat_unless_lanes_stuck()
+        if self._claim_failures:
+            log.warning("claiming inbox events works again, after %d failures", self._claim_failures)
+            self._claim_failures = 0
+            self._claim_failure_logged = float("-inf")
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await prune_history(datetime.now(timezone.utc) - self.retention)
+            except Exception as exc:
+                log.warning("pruning old events failed, trying again in %d s: %s", PRUNE_RETRY_SECONDS, describe(exc))
+                await asyncio.sleep(PRUNE_RETRY_SECONDS)
+                continue
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
+
+    # -- lanes -------------------------------------------------------------------------------
 
     def _enqueue(self, event: GatewayEvent) -> None:
         self._in_flight += 1
-        lane_key = (event.gateway_id, event.chat_id)
-        lane = self._lanes.get(lane_key)
-        if lane is not None:
-            lane.append(event)
-            return
-        self._lanes[lane_key] = deque([event])
-        task = asyncio.create_task(self._drain(lane_key))
-        self._lane_tasks.add(task)
-        task.add_done_callback(self._lane_tasks.discard)
+        key = (event.gateway_id, event.chat_id)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(key)
+            lane.task = spawn(self._drain(lane), name=f"inbox-lane-{event.gateway_id}:{event.chat_id}")
+            lane.task.add_done_callback(lambda _: self._close(lane))  # also when cancelled before it began
+        lane.events.append(event)
 
-    async def _drain(self, lane_key: tuple[str, int | None]) -> None:
-        lane = self._lanes[lane_key]
+    def _close(self, lane: Lane) -> None:
+        """Lets go of a lane that ended: what it still held stays claimed until its lease ends."""
+        if self._lanes.get(lane.key) is lane:
+            del self._lanes[lane.key]
+        self._in_flight -= len(lane.events)
+        lane.events.clear()
+
+    async def _drain(self, lane: Lane) -> None:
         try:
-            while lane:
-                event = lane.popleft()
-                async with self._slots:
-                    await self.process(event)
-                self._in_flight -= 1
+            while lane.events:
+                lane.current = lane.events.popleft()
+                try:
+                    finished = await self._finish(lane, lane.current)
+                finally:
+                    lane.current = lane.busy_since = None
+                    lane.failing = False
+                    self._in_flight -= 1
+                if not finished:
+                    log.warning(
+                        "lane of gateway %s chat %s let go of %d events; they are claimed again once the "
+                        "database answers", lane.key[0], lane.key[1], len(lane.events) + 1,
+                    )
+                    self._let_go.extend(lane.events)
+                    self._in_flight -= len(lane.events)
+                    lane.events.clear()
+                    return
         finally:
-            del self._lanes[lane_key]
+            self._close(lane)
 
-    async def process(self, event: GatewayEvent) -> None:
+    async def _finish(self, lane: Lane, event: GatewayEvent) -> bool:
+        """Routes the event and records the outcome. While the database is unavailable it waits,
+        holding no slot, and goes on where it stopped; False when the event's lease ran out first."""
+        outcome: Outcome | None = None
+        replay = event.attempts > 1
+        while True:
+            try:
+                if outcome is None:
+                    async with self._slots:
+                        lane.busy_since = time.monotonic()
+                        outcome = await self._route_outcome(event, replay)
+                await outcome(event)
+                return True
+            except Exception as exc:
+                lane.failing = True
+                if not is_unavailable(exc) and await self.database.answers():
+                    log.error("recording the outcome of gateway event %s failed; claimed again when its lease ends",
+                              event.id, exc_info=exc)
+                    await asyncio.sleep(max(self._lease_left(event), 0))  # the events behind it wait for it
+                    return False
+                self.database.lost(exc)
+                replay = True  # a run may have been recorded before the failure
+                if not await self.database.back(within=self._lease_left(event)):
+                    return False
+
+    def _lease_left(self, event: GatewayEvent) -> float:
+        if event.lease_until is None:
+            return 0.0
+        return (event.lease_until - datetime.now(timezone.utc)).total_seconds()
+
+    async def _route_outcome(self, event: GatewayEvent, replay: bool) -> Outcome:
+        """Routes the event; returns how to record the outcome. Raises when the database is
+        unavailable, so the caller waits for it instead of counting an attempt against the event."""
         try:
-            await self._route(event)
+            await self._route(event, replay)
         except ValidationError:
             log.error("gateway event %s is not a valid %s; dropped", event.id, event.kind.value)
-            await inbox.fail(event)
-            return
-        except Exception:
+            return inbox.fail
+        except Exception as exc:
+            if is_unavailable(exc) or not await self.database.answers():
+                raise
             log.exception("routing gateway event %s failed (attempt %d)", event.id, event.attempts)
-            await inbox.retry_later(event)
-            return
-        await inbox.complete(event)
+            return inbox.retry_later
+        return inbox.complete
 
-    async def _route(self, event: GatewayEvent) -> None:
-        key = EventKey(f"{event.kind.value}:{event.gateway_id}:{event.key}", replay=event.attempts > 1)
+    async def _route(self, event: GatewayEvent, replay: bool) -> None:
+        key = EventKey(f"{event.kind.value}:{event.gateway_id}:{event.key}", replay=replay)
         if event.kind == EventKind.MESSAGE_SENT:
             await self.router.route_message_sent(event.gateway_id, Message.model_validate(event.payload), key)
             return

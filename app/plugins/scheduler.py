@@ -1,5 +1,10 @@
 """Fires each plugin's declared schedules. With several processes on one database a tick fires
-once: the first process to insert its ScheduleTick row fires it, the others find it taken."""
+once: the first process to insert its ScheduleTick row fires it, the others find it taken.
+
+A tick is only settled once the database has answered for it. When the database fails, the tick
+is tried again on the next turn: a claim that failed is claimed again, and a tick claimed but not
+fully routed is routed again as a replay (runs already recorded are not repeated).
+"""
 
 from __future__ import annotations
 
@@ -14,26 +19,47 @@ from app.plugins.executor import EventKey
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
 from app.plugins.router import EventRouter
+from app.supervision import Heartbeat, cancel, start_supervised
 
 log = logging.getLogger(__name__)
 
+MISSED_BEATS = 3
+
+ScheduleKey = tuple[str, str]  # plugin slug, schedule name
+
 
 class Scheduler:
-    def __init__(self, registry: PluginRegistry, router: EventRouter, tick_seconds: float) -> None:
+    def __init__(
+        self,
+        registry: PluginRegistry,
+        router: EventRouter,
+        tick_seconds: float,
+        run_timeout_seconds: float = 10.0,
+        heartbeat_grace_seconds: float = 5.0,
+    ) -> None:
         self.registry = registry
         self.router = router
         self.tick_seconds = tick_seconds
+        # A turn fires plugins and waits for them: it may take the plugin timeout.
+        self.heartbeat = Heartbeat(
+            "scheduler", MISSED_BEATS * tick_seconds + run_timeout_seconds + heartbeat_grace_seconds
+        )
         self._task: asyncio.Task[None] | None = None
-        self._last: dict[tuple[str, str], int] = {}
+        self._last: dict[ScheduleKey, int] = {}  # the last tick settled here, per schedule
+        self._unrouted: dict[ScheduleKey, int] = {}  # a tick claimed here whose routing failed
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
 
     def start(self) -> None:
         if any(handler.schedules for handler in self.registry):
-            self._task = asyncio.create_task(self._run(), name="scheduler")
+            self.heartbeat.beat()
+            self._task = start_supervised("scheduler", self._run)
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await cancel([self._task])
             self._task = None
 
     async def _run(self) -> None:
@@ -42,25 +68,47 @@ class Scheduler:
                 await self.fire_due(time.time())
             except Exception:
                 log.exception("scheduler tick failed")
+            else:
+                self.heartbeat.beat()
             await asyncio.sleep(self.tick_seconds)
 
     async def fire_due(self, now: float) -> int:
-        """Fires every schedule whose current tick no process has fired yet; returns how many."""
+        """Fires every schedule whose current tick no process has fired yet; returns how many.
+        Raises when the database failed for some schedule (those are tried again next time)."""
         fired = 0
+        failure: Exception | None = None
         for handler in self.registry:
             for schedule in handler.schedules:
-                tick = int(now // schedule.every_seconds)
                 key = (handler.slug, schedule.name)
-                if self._last.get(key) == tick:
-                    continue
-                self._last[key] = tick
-                if await self._claim(handler.slug, schedule.name, tick):
-                    fired_at = datetime.fromtimestamp(tick * schedule.every_seconds, timezone.utc)
-                    # The tick row is unique, so this is its one and only firing.
-                    event_key = EventKey(f"schedule:{schedule.name}:{tick}", replay=False)
-                    await self.router.route_schedule_trigger(handler.slug, schedule.name, fired_at, event_key)
-                    fired += 1
+                try:
+                    await self._route_unrouted(key, schedule.every_seconds)
+                    tick = int(now // schedule.every_seconds)
+                    if self._last.get(key) == tick:
+                        continue
+                    claimed = await self._claim(handler.slug, schedule.name, tick)
+                    self._last[key] = tick
+                    if claimed:
+                        self._unrouted[key] = tick
+                        await self._route(key, tick, schedule.every_seconds, replay=False)
+                        fired += 1
+                except Exception as exc:
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
         return fired
+
+    async def _route_unrouted(self, key: ScheduleKey, every_seconds: float) -> None:
+        tick = self._unrouted.get(key)
+        if tick is not None:
+            await self._route(key, tick, every_seconds, replay=True)
+
+    async def _route(self, key: ScheduleKey, tick: int, every_seconds: float, replay: bool) -> None:
+        slug, name = key
+        fired_at = datetime.fromtimestamp(tick * every_seconds, timezone.utc)
+        # The tick row is unique, so this process alone fires it; a replay skips runs already recorded.
+        event_key = EventKey(f"schedule:{name}:{tick}", replay=replay)
+        await self.router.route_schedule_trigger(slug, name, fired_at, event_key)
+        self._unrouted.pop(key, None)
 
     async def _claim(self, slug: str, schedule: str, tick: int) -> bool:
         try:
