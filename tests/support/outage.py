@@ -158,3 +158,18 @@ async def own_postgres_database() -> AsyncIterator[str]:
     finally:
         await allow_connections(url)
         await drop_postgres_database(url)
+
+
+@contextlib.asynccontextmanager
+async def database_down(url: str) -> AsyncIterator[None]:
+    """Nothing can be written: a PostgreSQL database refuses connections and cuts the open ones
+    (give it a database of its own), a SQLite file is locked by another connection."""
+    if url.startswith("sqlite"):
+        async with sqlite_locked(url):
+            yield
+        return
+    await refuse_connections(url)
+    try:
+        yield
+    finally:
+        await allow_connections(url)
