@@ -114,7 +114,6 @@ class Lane:
 
     key: LaneKey
     events: deque[GatewayEvent] = field(default_factory=deque)  # claimed, not started
-    current: GatewayEvent | None = None
     task: asyncio.Task[None] | None = None
     busy_since: float | None = None  # when the current event got its slot (monotonic)
     failing: bool = False  # waiting for the database to take the current event's outcome
@@ -283,11 +282,11 @@ class Dispatcher:
     async def _drain(self, lane: Lane) -> None:
         try:
             while lane.events:
-                lane.current = lane.events.popleft()
+                event = lane.events.popleft()
                 try:
-                    finished = await self._finish(lane, lane.current)
+                    finished = await self._finish(lane, event)
                 finally:
-                    lane.current = lane.busy_since = None
+                    lane.busy_since = None
                     lane.failing = False
                     self._in_flight -= 1
                 if not finished:
