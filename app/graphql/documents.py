@@ -52,7 +52,7 @@ class DocumentCache:
     """Parsed documents (and their validation errors) by query text, least recently used first out."""
 
     max_document_chars: int = 8_192
-    max_total_chars: int = 262_144
+    max_total_chars: int = 131_072
     max_entries: int = 1_000
     _entries: OrderedDict[str, CachedDocument] = field(default_factory=OrderedDict, repr=False)
     _total_chars: int = 0
