@@ -39,6 +39,7 @@ PRUNE_EVERY_SECONDS = 3600
 PRUNE_RETRY_SECONDS = 60
 PROBE_TIMEOUT_SECONDS = 5.0
 QUIET_LOG_SECONDS = 30.0
+ODD_FAILURE_RETRIES = 3
 MISSED_BEATS = 3  # a loop is stalled once this many of its intervals (and the grace) pass without a beat
 
 LaneKey = tuple[str, int | None]
@@ -216,9 +217,13 @@ class Dispatcher:
 
     async def _give_back_let_go(self) -> None:
         """Gives back, in order, what lanes let go of during an outage; raises if the database fails."""
+        if not self._let_go:
+            return
+        count = len(self._let_go)
         while self._let_go:
             await inbox.give_back(self._let_go[0])
             self._let_go.pop(0)
+        log.warning("gave back %d events that waited too long for the database; they are claimed again now", count)
 
     async def _wait_for_news(self) -> None:
         try:
@@ -290,10 +295,7 @@ class Dispatcher:
                     lane.failing = False
                     self._in_flight -= 1
                 if not finished:
-                    log.warning(
-                        "lane of gateway %s chat %s let go of %d events; they are claimed again once the "
-                        "database answers", lane.key[0], lane.key[1], len(lane.events) + 1,
-                    )
+                    log.debug("lane %s let go of %d events", lane.key, len(lane.events) + 1)
                     self._let_go.extend(lane.events)
                     self._in_flight -= len(lane.events)
                     lane.events.clear()
@@ -306,6 +308,7 @@ class Dispatcher:
         holding no slot, and goes on where it stopped; False when the event's lease ran out first."""
         outcome: Outcome | None = None
         replay = event.attempts > 1
+        odd_failures = 0
         while True:
             try:
                 if outcome is None:
@@ -316,15 +319,22 @@ class Dispatcher:
                 return True
             except Exception as exc:
                 lane.failing = True
-                if not is_unavailable(exc) and await self.database.answers():
-                    log.error("recording the outcome of gateway event %s failed; claimed again when its lease ends",
-                              event.id, exc_info=exc)
-                    await asyncio.sleep(max(self._lease_left(event), 0))  # the events behind it wait for it
-                    return False
-                self.database.lost(exc)
                 replay = True  # a run may have been recorded before the failure
-                if not await self.database.back(within=self._lease_left(event)):
-                    return False
+                if is_unavailable(exc) or not await self.database.answers():
+                    self.database.lost(exc)
+                    if not await self.database.back(within=self._lease_left(event)):
+                        return False
+                    continue
+                # The database answers, yet this failed: a connection the outage broke fails once;
+                # a failure that stays is a bug, and the event is left to its lease.
+                odd_failures += 1
+                if odd_failures <= ODD_FAILURE_RETRIES:
+                    await asyncio.sleep(self.poll_seconds)
+                    continue
+                log.error("recording the outcome of gateway event %s failed; claimed again when its lease ends",
+                          event.id, exc_info=exc)
+                await asyncio.sleep(max(self._lease_left(event), 0))  # the events behind it wait for it
+                return False
 
     def _lease_left(self, event: GatewayEvent) -> float:
         if event.lease_until is None:

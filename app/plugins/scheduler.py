@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 
 from tortoise.exceptions import IntegrityError
 
+from app.db_errors import describe, is_unavailable
 from app.plugins.executor import EventKey
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
@@ -24,6 +25,7 @@ from app.supervision import Heartbeat, cancel, start_supervised
 log = logging.getLogger(__name__)
 
 MISSED_BEATS = 3
+QUIET_LOG_SECONDS = 30.0
 
 ScheduleKey = tuple[str, str]  # plugin slug, schedule name
 
@@ -63,13 +65,23 @@ class Scheduler:
             self._task = None
 
     async def _run(self) -> None:
+        failures, logged_at = 0, float("-inf")
         while True:
             try:
                 await self.fire_due(time.time())
-            except Exception:
-                log.exception("scheduler tick failed")
+            except Exception as exc:
+                failures += 1
+                if time.monotonic() - logged_at >= QUIET_LOG_SECONDS:
+                    logged_at = time.monotonic()
+                    if is_unavailable(exc):
+                        log.warning("scheduler tick failed (%d times), database unavailable: %s", failures, describe(exc))
+                    else:
+                        log.error("scheduler tick failed (%d times)", failures, exc_info=exc)
             else:
                 self.heartbeat.beat()
+                if failures:
+                    log.warning("scheduler ticks work again, after %d failures", failures)
+                    failures, logged_at = 0, float("-inf")
             await asyncio.sleep(self.tick_seconds)
 
     async def fire_due(self, now: float) -> int:

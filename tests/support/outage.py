@@ -36,6 +36,11 @@ async def refuse_connections(url: str) -> None:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
             name,
         )
+        # Down means down: no session of it is left (the clients hear of it as their sockets close).
+        for _ in range(100):
+            if not await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name):
+                break
+            await asyncio.sleep(0.05)
     finally:
         await conn.close()
 
