@@ -9,6 +9,7 @@ linear hash-based check, not jsonschema's pairwise comparison (quadratic on mixe
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,56 +47,81 @@ def _printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 # --- limits, checked before anything else looks at the config --------------------------------
 
 
+# A path as a linked list, (parent, key), built only into a pointer when a problem is found.
+_PathNode = tuple[Any, str | int] | None
+
+
+def _node_pointer(node: _PathNode) -> str:
+    parts: list[str | int] = []
+    while node is not None:
+        node, key = node
+        parts.append(key)
+    return _printable(_pointer(parts[::-1]))
+
+
 def limit_problem(config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> FieldError | None:
     """The first way `config` exceeds `limits`, or None. Iterative, and it visits no more values
     than `limits.max_bytes` of JSON can hold, so its own cost is bounded too."""
-    too_large = FieldError("", f"is larger than {limits.max_bytes} bytes as JSON")
     size = 0  # a lower bound of the compact JSON's length, grown as values are visited
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(config, ())]
+    stack: list[tuple[Any, int, _PathNode]] = [(config, 1, None)] if isinstance(config, (dict, list)) else []
     while stack:
-        value, path = stack.pop()
-        if isinstance(value, str):
-            size += len(value) + 2
-        elif isinstance(value, (dict, list)):
-            if len(path) >= limits.max_depth:
-                return FieldError(_printable(_pointer(path)), f"nests deeper than {limits.max_depth} levels")
-            if len(value) > limits.max_items:
-                noun = "members" if isinstance(value, dict) else "items"
-                return FieldError(
-                    _printable(_pointer(path)), f"has {len(value)} {noun}; at most {limits.max_items} are allowed"
-                )
-            size += 2 + max(len(value) - 1, 0)  # brackets and commas
-            if isinstance(value, dict):
-                for key, child in value.items():
-                    size += len(key) + 3 if isinstance(key, str) else 3
-                    stack.append((child, (*path, key)))
+        value, depth, node = stack.pop()
+        if depth > limits.max_depth:
+            return FieldError(_node_pointer(node), f"nests deeper than {limits.max_depth} levels")
+        if len(value) > limits.max_items:
+            noun = "members" if isinstance(value, dict) else "items"
+            return FieldError(_node_pointer(node), f"has {len(value)} {noun}; at most {limits.max_items} are allowed")
+        size += 1 + len(value)  # brackets and commas
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            if isinstance(key, str):
+                size += len(key) + 3
+            elif isinstance(value, dict):
+                return FieldError(_node_pointer(node), "has a key that is not a string")
+            if isinstance(child, str):
+                size += len(child) + 2
+            elif isinstance(child, (dict, list)):
+                stack.append((child, depth + 1, (node, key)))
             else:
-                stack.extend((child, (*path, index)) for index, child in enumerate(value))
-        else:
-            size += 1
+                size += 1
         if size > limits.max_bytes:
-            return too_large
+            return FieldError("", f"is larger than {limits.max_bytes} bytes as JSON")
     return None
 
 
-def _serialized_size(config: Any) -> int:
-    text = json.dumps(config, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
-    return len(text.encode("utf-8", "surrogatepass"))
+def _clean_json(config: Any) -> str | None:
+    """The config as compact JSON when it certainly holds no NaN, ±Infinity, NUL or lone
+    surrogate (found at C speed); None when it might, for json_problem to say where."""
+    try:
+        text = json.dumps(config, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (ValueError, TypeError, UnicodeEncodeError):
+        return None
+    return None if "\\u0000" in text else text
 
 
-def check_config_input(config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> None:
-    """Refuses, as BadUserInput with a JSON Pointer, a config over the limits or holding what a
-    database would refuse or store lossily (NaN, ±Infinity, NUL, a lone surrogate)."""
+def checked_json(config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> str:
+    """The config as compact JSON, once it is known to be within the limits and to hold nothing a
+    database would refuse or store lossily (NaN, ±Infinity, NUL, a lone surrogate); otherwise
+    BadUserInput with a JSON Pointer to the first problem."""
     problem = limit_problem(config, limits)
     if problem is not None:
         raise BadUserInput(f"Config too large: {problem.path or '/'} {problem.message}", [problem])
-    found = json_problem(config, max_depth=limits.max_depth)
-    if found is not None:
-        path, reason = _printable(found[0]), found[1]
-        raise BadUserInput(f"Invalid plugin config: {path or '/'}: {reason}", [FieldError(path, reason)])
-    if _serialized_size(config) > limits.max_bytes:
+    text = _clean_json(config)
+    if text is None:
+        found = json_problem(config, max_depth=limits.max_depth)
+        if found is None:  # a backslash before "u0000" in some string, or an integer of 4,300+ digits
+            try:
+                text = json.dumps(config, separators=(",", ":"), ensure_ascii=False)
+            except ValueError:
+                found = ("", "cannot be written as JSON")
+        if found is not None:
+            path, reason = _printable(found[0]), found[1]
+            raise BadUserInput(f"Invalid plugin config: {path or '/'}: {reason}", [FieldError(path, reason)])
+    if len(text) > limits.max_bytes / 4 and len(text.encode("utf-8")) > limits.max_bytes:
         error = FieldError("", f"is larger than {limits.max_bytes} bytes as JSON")
         raise BadUserInput(f"Config too large: / {error.message}", [error])
+    return text
 
 
 # --- uniqueItems in linear time ---------------------------------------------------------------
@@ -201,15 +227,18 @@ def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = 
         config = {}
     if not isinstance(config, dict):
         raise BadUserInput("Config must be an object", [FieldError("", "must be an object")])
-    check_config_input(config, limits)
-    filled = copy.deepcopy(config)
+    filled = json.loads(checked_json(config, limits))  # a deep copy, at C speed
     validator = _FillingValidator(_closed(schema or {}))
-    errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
+    # jsonschema finds errors lazily: taking no more than are reported bounds the work too
+    found = list(itertools.islice(validator.iter_errors(filled), MAX_REPORTED_ERRORS + 1))
+    errors = sorted(found, key=lambda e: list(map(str, e.absolute_path)))
     field_errors = [fe for error in errors for fe in _field_errors(error)]
     if field_errors:
         shown = field_errors[:MAX_REPORTED_ERRORS]
         summary = "; ".join(f"{fe.path or '/'}: {fe.message}" for fe in shown[:5])
-        if len(field_errors) > 5:
+        if len(found) > MAX_REPORTED_ERRORS:
+            summary += "; and more"
+        elif len(field_errors) > 5:
             summary += f"; and {len(field_errors) - 5} more"
         raise BadUserInput(f"Invalid plugin config: {summary}", shown)
     return filled

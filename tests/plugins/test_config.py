@@ -17,7 +17,7 @@ from app.errors import BadUserInput
 from app.plugins.config import (
     ConfigLimits,
     canonical,
-    check_config_input,
+    checked_json,
     first_duplicate,
     limit_problem,
     validate_config,
@@ -81,16 +81,16 @@ def test_a_config_larger_than_the_size_limit_is_refused():
 
 def test_the_size_is_counted_in_utf8_bytes():
     limits = ConfigLimits(max_bytes=100)
-    check_config_input({"m": "é" * 40}, limits)  # 80 bytes, 40 characters
+    checked_json({"m": "é" * 40}, limits)  # 80 bytes, 40 characters
     with pytest.raises(BadUserInput):
-        check_config_input({"m": "é" * 50}, limits)  # 100 bytes of text, more with the JSON around it
+        checked_json({"m": "é" * 50}, limits)  # 100 bytes of text, more with the JSON around it
 
 
 @pytest.mark.parametrize("limit", ["max_bytes", "max_items", "max_depth"])
 def test_each_limit_can_be_set(limit):
     limits = ConfigLimits(**{limit: 3})
     with pytest.raises(BadUserInput):
-        check_config_input({"a": [[[1, 2, 3, 4]]]}, limits)
+        checked_json({"a": [[[1, 2, 3, 4]]]}, limits)
 
 
 def test_the_walk_stops_at_the_first_problem_without_visiting_the_rest():
@@ -154,7 +154,7 @@ def test_a_bad_value_anywhere_is_refused_with_its_pointer(document, bad, rnd):
         path = [*path, len(target)]
         target.append(bad)
     with pytest.raises(BadUserInput) as raised:
-        check_config_input(config)
+        checked_json(config)
     [error] = raised.value.errors
     assert error.path == pointer(path)
     assert error.message in (
@@ -182,7 +182,10 @@ def test_many_errors_are_reported_up_to_a_bound():
     with pytest.raises(BadUserInput) as raised:
         validate_config(WELCOME, {"chats": [str(n) for n in range(1_000)]})
     assert len(raised.value.errors) == 50
-    assert "and 995 more" in raised.value.message
+    assert raised.value.message.endswith("; and more")
+    with pytest.raises(BadUserInput) as raised:
+        validate_config(WELCOME, {"chats": [str(n) for n in range(8)]})
+    assert raised.value.message.endswith("; and 3 more")
 
 
 # --- uniqueItems: linear, with JSON Schema's equality -----------------------------------------
@@ -272,3 +275,18 @@ def test_defaults_are_filled_and_the_callers_config_is_left_alone():
 
 def test_a_config_that_is_not_an_object_is_refused():
     assert refusal(ANALYTICS, [1]) == [{"path": "", "message": "must be an object"}]
+
+
+def test_a_backslash_before_u0000_is_text_not_a_nul():
+    config = {"message": "\\u0000 is how JSON writes a NUL"}
+    assert validate_config(WELCOME, config)["message"] == config["message"]
+
+
+def test_an_integer_json_cannot_write_is_refused_not_a_crash():
+    [error] = refusal(ANALYTICS, {"retention": 10**5000})
+    assert error == {"path": "", "message": "cannot be written as JSON"}
+
+
+def test_a_key_that_is_not_a_string_is_refused():
+    [error] = refusal(WELCOME, {"chats": [], "nested": {1: "x"}})
+    assert error == {"path": "/nested", "message": "has a key that is not a string"}
