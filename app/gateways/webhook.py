@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.db_errors import describe
-from app.gateways import inbox
+from app.gateways import inbox, storable
 from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind
 from app.gateways.secrets import GatewaySecrets
-from app.inputs import is_id, json_depth_exceeds, json_problem
+from app.inputs import is_id, json_depth_exceeds
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +25,6 @@ SECRET_HEADER = "x-telegram-bot-api-secret-token"
 UPDATE_FIELDS = frozenset(Update.model_fields) - {"update_id"}
 # Telegram nests an update a handful of levels deep; json.loads recurses once per level.
 MAX_JSON_DEPTH = 64
-# What a column cannot take reaches the text only this way: a NUL or an unpaired surrogate as a
-# \u escape (strict UTF-8 and JSON refuse them raw), an integer beyond 64 bits as 19 digits or
-# more, a float beyond range as NaN, Infinity, a 3-digit exponent or 309 digits. A body without
-# any of these needs no walk through its values.
-MAY_BE_UNSTORABLE = re.compile(r"\\u|\d{19}|[eE][+-]?\d{3}|NaN|Infinity")
 OUTAGE_LOG_EVERY_SECONDS = 5.0
 
 
@@ -89,15 +82,6 @@ def _is_callback(value: object) -> bool:
 SHAPES = {"message": _is_message, "channel_post": _is_message, "callback_query": _is_callback}
 
 
-def unstorable(text: str, data: dict[str, Any]) -> str | None:
-    """Why an update cannot be stored as it is (a NUL, an unpaired surrogate, an integer beyond
-    64 bits, NaN or ±Infinity), or None."""
-    if MAY_BE_UNSTORABLE.search(text) is None:
-        return None
-    problem = json_problem(data, int64=True, max_depth=MAX_JSON_DEPTH)
-    return None if problem is None else f"{problem[0] or '/'} {problem[1]}"
-
-
 def chat_of(event: dict[str, Any]) -> int | None:
     """The chat whose events must run in order: a message's chat, a callback's message's chat."""
     chat = event.get("chat") or (event.get("message") or {}).get("chat") or {}
@@ -135,7 +119,7 @@ class TelegramWebhook:
             if json_depth_exceeds(body, MAX_JSON_DEPTH):
                 raise ValueError("nested too deep")
             text = body.decode("utf-8")
-            data = json.loads(text)
+            data, suspect = storable.parse(text)
             if not isinstance(data, dict) or not _is_int(data.get("update_id")):
                 raise ValueError("not an update")
             kind = update_type(data)
@@ -148,7 +132,7 @@ class TelegramWebhook:
         except ValueError:
             return JSONResponse({"error": "the body is not a Telegram update"}, status_code=400)
         update_id = str(data["update_id"])
-        problem = unstorable(text, data)
+        problem = storable.problem(data, MAX_JSON_DEPTH) if suspect else None
         try:
             if problem is None:
                 try:
