@@ -6,9 +6,12 @@ import logging
 import traceback
 
 from graphql.error import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.errors import PlugboardError
+from app.graphql.operations import OPERATION_RESOLUTION_FAILURE
 
 log = logging.getLogger("app.graphql")
 
@@ -49,9 +52,27 @@ def request_error_code(error: GraphQLError) -> str:
     return "GRAPHQL_VALIDATION_FAILED"
 
 
+# What strawberry raises about the request itself: over HTTP the view answers these (400 or
+# OPERATION_RESOLUTION_FAILURE); over the websocket they arrive here, and are the client's mistakes.
+REQUEST_PROBLEMS: dict[type[Exception], str] = {
+    CannotGetOperationTypeError: OPERATION_RESOLUTION_FAILURE,
+    MissingQueryError: "GRAPHQL_PARSE_FAILED",
+    InvalidOperationTypeError: "GRAPHQL_VALIDATION_FAILED",
+}
+
+
+def request_problem_code(error: GraphQLError) -> str | None:
+    original = error.original_error
+    return next((code for kind, code in REQUEST_PROBLEMS.items() if isinstance(original, kind)), None)
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     original = error.original_error
-    return original is not None and not isinstance(original, (PlugboardError, GraphQLError))
+    return (
+        original is not None
+        and not isinstance(original, (PlugboardError, GraphQLError))
+        and request_problem_code(error) is None
+    )
 
 
 def ensure_code(error: GraphQLError) -> GraphQLError:
@@ -70,6 +91,8 @@ class ErrorCodes(MaskErrors):
         original = error.original_error
         if isinstance(original, PlugboardError):
             return _with_code(error, original.message, original.extensions)
+        if code := request_problem_code(error):
+            return _with_code(error, error.message, {"code": code})
         if is_unexpected(error):
             log.error("unexpected error in %s\n%s", error.path, bounded_traceback(original))
             return _with_code(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})

@@ -212,3 +212,22 @@ async def test_a_malformed_message_closes_with_4400_not_a_crash(app, message):
     async with session(app) as ws:
         await ws.send(message)
         assert (await ws.closed())[0] == 4400
+
+
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ({"query": "query A { plugins { slug } }", "operationName": "Other"}, "OPERATION_RESOLUTION_FAILURE"),
+        ({"query": "query A { plugins { slug } } query B { plugins { id } }"}, "OPERATION_RESOLUTION_FAILURE"),
+        ({"query": ""}, "GRAPHQL_PARSE_FAILED"),
+        ({"query": "{ plugins { "}, "GRAPHQL_PARSE_FAILED"),
+    ],
+    ids=["unknown-operation-name", "several-operations", "empty", "unparsable"],
+)
+async def test_request_errors_over_the_websocket_are_the_clients_not_ours(app, payload, code, caplog):
+    async with session(app) as ws:
+        await ws.send({"type": "subscribe", "id": "1", "payload": payload})
+        refused = await ws.answer()
+    assert refused["type"] == "error"
+    assert refused["payload"][0]["extensions"]["code"] == code
+    assert "unexpected error" not in caplog.text
