@@ -8,6 +8,7 @@ import json
 import pytest
 
 from app.gateways.models import Gateway, GatewayEvent
+from app.ids import new_id
 from app.plugins.contract import TelegramMessageEvent
 from app.plugins.handlers.analytics import AnalyticsHandler
 from tests.support.live import LiveApp
@@ -69,7 +70,7 @@ async def test_a_missing_secret_is_refused(live, bot):
 async def test_an_unknown_gateway_is_refused(live, bot):
     assert live.http is not None
     response = await live.http.post(
-        "/webhooks/telegram/nosuchgateway",
+        f"/webhooks/telegram/{new_id()}",  # could be one of ours, but is not
         json=message_update(1),
         headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret},
     )
