@@ -18,6 +18,7 @@ from tortoise.migrations.executor import MigrationExecutor
 APP_LABEL = "plugboard"
 MODEL_MODULES = [
     "app.accounts.models",
+    "app.analytics.models",
     "app.audit.models",
     "app.gateways.models",
     "app.plugins.models",

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.analytics.routes import CSV_PATH, analytics_csv
 from app.gateways.service import WEBHOOK_PATH
 from app.gateways.webhook import TelegramWebhook
 from app.platform import Platform
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, handlers: Iterable[PluginHandle
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route(WEBHOOK_PATH, webhook.handle, methods=["POST"]),
+            Route(CSV_PATH, analytics_csv(platform.today), methods=["GET"]),
             *graphql_routes(platform),
             *web_routes(),
         ],

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timezone
 
 from app.db import Database
+from app.gateways import service as gateways
 from app.gateways.inbox import InboxWriter
 from app.gateways.secrets import GatewaySecrets
 from app.gateways.telegram import TelegramApi
+from app.live import LiveUpdates
 from app.plugins.catalog import sync_catalog
 from app.plugins.contract import PluginHandler
 from app.plugins.dispatcher import Dispatcher
@@ -18,24 +21,33 @@ from app.plugins.registry import PluginRegistry, needed_update_types
 from app.plugins.router import EventRouter
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
+from app.pubsub import create_broadcast
 from app.settings import Settings
 from app.supervision import Heartbeat
 
 log = logging.getLogger(__name__)
 
 
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class Platform:
     def __init__(self, settings: Settings, handlers: Iterable[PluginHandler] | None = None) -> None:
         self.settings = settings
+        self.clock: Callable[[], datetime] = utcnow  # tests set it to fix "today"
         self.db = Database(settings.database_url)
+        self.live = LiveUpdates(create_broadcast(settings.broadcast_url))
         self.registry = PluginRegistry(handlers if handlers is not None else [h() for h in BUILTIN_HANDLERS])
         self.update_types = needed_update_types(self.registry)
         self.telegram = TelegramApi(settings.telegram_api_url)
         self.inbox = InboxWriter()
         self.gateway_secrets = GatewaySecrets(settings.gateway_cache_seconds)
-        self.executor = Executor(self.registry, self.telegram, self.inbox, settings.plugin_timeout_seconds)
+        self.executor = Executor(
+            self.registry, self.telegram, self.inbox, settings.plugin_timeout_seconds, notify=self.live.notify
+        )
         self.router = EventRouter(self.registry, self.executor)
-        self.plugins = PluginService(settings, self.executor)
+        self.plugins = PluginService(settings, self.executor, installs_changed=self.request_update_types)
         self.dispatcher = Dispatcher(
             self.router,
             self.inbox,
@@ -55,8 +67,18 @@ class Platform:
             heartbeat_grace_seconds=settings.heartbeat_grace_seconds,
         )
 
+    async def request_update_types(self, user_id: str) -> None:
+        """Points the user's bots' webhooks at the update types their plugins now handle."""
+        types = await self.plugins.update_types_for(user_id)
+        await gateways.request_update_types(user_id, self.telegram, self.settings.public_url, types)
+
+    def today(self) -> date:
+        """Today's UTC date, by the platform's clock."""
+        return self.clock().astimezone(timezone.utc).date()
+
     async def start(self) -> None:
         await self.db.open()
+        await self.live.start()  # never waits for Redis: it connects, and reconnects, by itself
         with self.db.bound():  # background tasks inherit the database context
             await sync_catalog(self.registry)
             self.inbox.start()
@@ -75,5 +97,6 @@ class Platform:
             await self.scheduler.stop()
             await self.dispatcher.stop()
             await self.inbox.stop()
+        await self.live.stop()
         await self.telegram.close()
         await self.db.close()

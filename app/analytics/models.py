@@ -37,7 +37,7 @@ class AnalyticsHour(Model):
     class Meta:
         table = "analytics_hours"
         unique_together = (("install", "chat_id", "day", "hour"),)
-        indexes = (("install", "day"),)
+        indexes = (("install_id", "day"),)
 
 
 class AnalyticsDayUser(Model):
@@ -53,4 +53,4 @@ class AnalyticsDayUser(Model):
     class Meta:
         table = "analytics_day_users"
         unique_together = (("install", "chat_id", "day", "user_id"),)
-        indexes = (("install", "day"),)
+        indexes = (("install_id", "day"),)

@@ -21,6 +21,8 @@ class Gateway(Model):
     bot_id = fields.BigIntField(null=True, db_index=True)
     bot_username = fields.CharField(max_length=64, null=True)
     webhook_secret = fields.CharField(max_length=256)
+    # The update types the bot's webhook asks Telegram for: those its owner's plugins handle.
+    allowed_updates = fields.JSONField(null=True)
     is_active = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

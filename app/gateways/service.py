@@ -134,6 +134,7 @@ async def connect_telegram_bot(
                     bot_id=bot_id,
                     bot_username=username,
                     webhook_secret=secret,
+                    allowed_updates=allowed_updates,
                 )
                 await _retire(ctx, active, username)
                 await audit.record(ctx, "gateway.connect", "gateway", gateway.id, {"type": gateway.type.value})
@@ -180,6 +181,26 @@ async def disconnect(ctx: ServiceContext, api: TelegramApi, gateway_id: str) -> 
             # Updates Telegram still sends are refused: the gateway is inactive.
             log.warning("deleteWebhook failed for gateway %s: %s", gateway.id, exc.message)
     return True
+
+
+async def request_update_types(owner_id: str, api: TelegramApi, public_url: str, allowed_updates: list[str]) -> None:
+    """Re-registers the webhook of each of the owner's bots that asks Telegram for other update
+    types than `allowed_updates`. A bot Telegram cannot be told about now keeps its old types
+    (and its record says so), to be told with the next change."""
+    for gateway in await Gateway.filter(owner_id=owner_id, is_active=True):
+        if gateway.allowed_updates == allowed_updates or gateway.bot_id is None:
+            continue
+        try:
+            async with in_transaction() as connection:
+                await serialize(connection, _bot_lock(gateway.bot_id))
+                if not await Gateway.exists(id=gateway.id, is_active=True):
+                    continue  # replaced or disconnected meanwhile
+                url = webhook_url(public_url, gateway.id)
+                await api.set_webhook(gateway.bot_token, url, gateway.webhook_secret, allowed_updates)
+                await Gateway.filter(id=gateway.id).update(allowed_updates=allowed_updates)
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, PlugboardError) else type(exc).__name__
+            log.warning("gateway %s still asks Telegram for %s: %s", gateway.id, gateway.allowed_updates, reason)
 
 
 async def list_gateways(ctx: ServiceContext) -> list[Gateway]:

@@ -79,7 +79,32 @@ def _is_callback(value: object) -> bool:
 
 # What makes a body an update of each kind we take in. The dispatcher parses it fully with
 # aiogram later; checking the shape here keeps the acknowledgement cheap.
-SHAPES = {"message": _is_message, "channel_post": _is_message, "callback_query": _is_callback}
+def _is_member(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("status"), str)
+        and isinstance(value.get("user"), dict)
+        and _is_int(value["user"].get("id"))
+    )
+
+
+def _is_chat_member(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("chat"), dict)
+        and _is_int(value["chat"].get("id"))
+        and _is_int(value.get("date"))
+        and _is_member(value.get("old_chat_member"))
+        and _is_member(value.get("new_chat_member"))
+    )
+
+
+SHAPES = {
+    "message": _is_message,
+    "channel_post": _is_message,
+    "callback_query": _is_callback,
+    "chat_member": _is_chat_member,
+}
 
 
 def chat_of(event: dict[str, Any]) -> int | None:

@@ -52,7 +52,7 @@ class Mutation:
             raise BadUserInput(f"Name {problem}", [FieldError("/name", problem)])
         platform, public_url = info.context.platform, info.context.settings.public_url
         gateway = await gateways.connect_telegram_bot(
-            ctx, platform.telegram, public_url, platform.update_types, token, name
+            ctx, platform.telegram, public_url, await platform.plugins.update_types_for(ctx.user_id), token, name
         )
         return Gateway.of(gateway, public_url)
 

@@ -1,12 +1,14 @@
-"""Assembles the schema from queries and mutations, with the request-cost protections."""
+"""Assembles the schema from queries, mutations and subscriptions, with the request-cost protections."""
 
 from __future__ import annotations
 
 from graphql.error import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from app.graphql.analytics import AnalyticsQuery, Subscription
 from app.graphql.context import FreshCachesPerOperation
 from app.graphql.documents import CachedDocuments, DocumentCache
 from app.graphql.errors import ErrorCodes
@@ -28,8 +30,9 @@ def build_schema(settings: Settings) -> PlugboardSchema:
     # cache is this schema's own, shared by its requests, and keeps small documents only.
     documents = DocumentCache()
     schema = PlugboardSchema(
-        query=Query,
+        query=merge_types("Query", (Query, AnalyticsQuery)),
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             ErrorCodes,
             FreshCachesPerOperation,

@@ -366,3 +366,5 @@ class Dispatcher:
             await self.router.route_telegram_message(event.gateway_id, update, key)
         elif update.callback_query is not None:
             await self.router.route_telegram_callback(event.gateway_id, update, key)
+        elif update.chat_member is not None:
+            await self.router.route_chat_member(event.gateway_id, update, key)

@@ -37,5 +37,11 @@ UPDATE_TYPES_BY_EVENT: dict[str, tuple[str, ...]] = {
 }
 
 
-def needed_update_types(registry: PluginRegistry) -> list[str]:
-    return sorted({kind for handler in registry for event in handler.events for kind in UPDATE_TYPES_BY_EVENT.get(event, ())})
+# Telegram sends every type but a few when asked for none; a bot whose plugins need nothing asks for this.
+MINIMAL_UPDATE_TYPES = ["message"]
+
+
+def needed_update_types(handlers: Iterable[PluginHandler]) -> list[str]:
+    """The update types that `handlers` handle, for setWebhook's allowed_updates."""
+    needed = {kind for handler in handlers for event in handler.events for kind in UPDATE_TYPES_BY_EVENT.get(event, ())}
+    return sorted(needed) or list(MINIMAL_UPDATE_TYPES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tortoise import timezone
@@ -16,13 +17,21 @@ from app.plugins.config import validate_config
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 from app.plugins.executor import Executor
 from app.plugins.models import Plugin, UserPlugin
+from app.plugins.registry import needed_update_types
 from app.settings import Settings
 
 
 class PluginService:
-    def __init__(self, settings: Settings, executor: Executor) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        executor: Executor,
+        installs_changed: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
         self.executor = executor
+        # Called with the user's id after an install, uninstall or toggle (to re-register webhooks).
+        self.installs_changed = installs_changed
 
     # --- catalog -----------------------------------------------------------------------
 
@@ -69,7 +78,20 @@ class PluginService:
             await UserPlugin.filter(id=install.id).delete()
             raise
         await audit.record(ctx, "plugin.install", "plugin", plugin.id, {"slug": plugin.slug})
+        await self._installs_changed(ctx)
         return install
+
+    async def update_types_for(self, user_id: str) -> list[str]:
+        """The Telegram update types the user's enabled installs handle."""
+        slugs = await UserPlugin.filter(user_id=user_id, is_enabled=True, plugin__is_active=True).values_list(
+            "plugin__slug", flat=True
+        )
+        registry = self.executor.registry
+        return needed_update_types(h for h in (registry.get(slug) for slug in slugs) if h is not None)
+
+    async def _installs_changed(self, ctx: ServiceContext) -> None:
+        if self.installs_changed is not None:
+            await self.installs_changed(ctx.user_id)
 
     async def _check_room(self, ctx: ServiceContext, plugin: Plugin, limit: int | None) -> None:
         if await UserPlugin.exists(user_id=ctx.user_id, plugin_id=plugin.id):
@@ -89,6 +111,7 @@ class PluginService:
                 raise NotInstalled("The plugin is not installed")  # another call uninstalled it first
             metadata = {"slug": install.plugin.slug, **({"hookError": hook_error} if hook_error else {})}
             await audit.record(ctx, "plugin.uninstall", "plugin", plugin_id, metadata)
+        await self._installs_changed(ctx)
         return True
 
     async def update_config(self, ctx: ServiceContext, request: ConfigUpdateRequest) -> UserPlugin:
@@ -129,6 +152,7 @@ class PluginService:
             return await self._install_of(ctx, plugin_id)
         for name, value in changes.items():
             setattr(install, name, value)
+        await self._installs_changed(ctx)
         return install
 
     async def _hook(self, install: UserPlugin, hook: str, ctx: ServiceContext) -> None:

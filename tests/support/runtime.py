@@ -44,7 +44,7 @@ async def connect_bot(app: LiveApp, user: TestUser, telegram: FakeTelegram, user
     ctx = await service_context(app, user)
     with app.db():
         gateway = await gateways.connect_telegram_bot(
-            ctx, app.platform.telegram, app.settings.public_url, app.platform.update_types, token
+            ctx, app.platform.telegram, app.settings.public_url, await app.platform.plugins.update_types_for(user.id), token
         )
     secret = telegram.bot(token).secret_token  # what Telegram will send with every update
     assert secret
