@@ -37,8 +37,9 @@ from app.gateways.public_url import HTTPS_ADVICE
 from app.logs import redact
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
-# getMe, setWebhook and deleteWebhook wait this long for Telegram; a user waits for them.
-CALL_TIMEOUT_SECONDS = 15
+# getMe, setWebhook and deleteWebhook wait this long for Telegram: a user waits for them, and a
+# connect may hold a bot's lock (on SQLite, the database's write lock) across two such calls.
+CALL_TIMEOUT_SECONDS = 10
 MAX_DESCRIPTION = 300
 # Failures after which a request may have reached Telegram and been applied.
 _AMBIGUOUS_CAUSES = frozenset({"timed out", "the server closed the connection", "connection reset by peer"})
