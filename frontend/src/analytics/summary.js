@@ -33,10 +33,14 @@ export function dailySeries(summary) {
   return summary.daily.map((d) => ({ ...d, label: formatDay(d.date) }));
 }
 
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** A sentence for screen readers standing in for the daily chart. */
 export function describeDaily(series) {
   if (!series.length) return "No days to show.";
-  const days = series.map((d) => `${formatDay(d.date, true)}: ${d.messages} messages, ${d.users} users`);
+  const days = series.map((d) => `${formatDay(d.date, true)}: ${count(d.messages, "message")}, ${count(d.users, "user")}`);
   return `Messages and users per day, UTC dates. ${days.join("; ")}.`;
 }
 
