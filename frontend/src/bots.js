@@ -51,8 +51,8 @@ function botRow(gateway, onChange) {
     "div",
     { class: "bot-row" },
     h("span", { class: "bot-row__name" }, icon("bot", 18), gateway.name,
-      gateway.botUsername && `@${gateway.botUsername}` !== gateway.name ? h("span", { class: "field__help" }, `@${gateway.botUsername}`) : null),
-    h("span", { class: "badge badge--success" }, "Connected"),
+      gateway.botUsername && `@${gateway.botUsername}` !== gateway.name ? h("span", { class: "field__help" }, `@${gateway.botUsername}`) : null,
+      h("span", { class: "badge badge--success" }, "Connected")),
     h("button", { class: "button button--danger button--small", type: "button", onclick: (e) => disconnect(e.currentTarget) }, "Disconnect"),
   );
 }

@@ -63,7 +63,7 @@ export function signInView({ reason = "", onSignedIn }) {
         input,
         h("p", { id: "token-help", class: "field__help" },
           "Create one with ", h("code", {}, "python -m app create-user you@example.com"),
-          ". It stays in this browser until you sign out."),
+          ", or try ", h("code", {}, "python -m app demo"), ". It stays in this browser until you sign out."),
         error,
       ),
       button,
