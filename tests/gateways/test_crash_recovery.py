@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.plugins.handlers.analytics import AnalyticsHandler
-from tests.support.runtime import SECRET_HEADER, connect_bot, install, stored, wait_until_processed
+from tests.support.runtime import SECRET_HEADER, connect_bot, install, messages_counted, wait_until_processed
 from tests.support.telegram_updates import message_update
 
 ServerFactory = Callable[..., Awaitable["ServerProcess"]]
@@ -100,7 +100,7 @@ async def test_acknowledged_updates_are_processed_after_a_crash(make_app, telegr
 
     restarted = await start_server()
     await wait_until_processed(observer)
-    assert await stored(observer, analytics.id, "chat:-1:messages") == 20
+    assert await messages_counted(observer, analytics.id, -1) == 20
 
     # 2. Killed while processing: claimed events come back after their lease, none counted twice.
     busy = await start_server(INBOX_LEASE_SECONDS="1")
@@ -113,7 +113,7 @@ async def test_acknowledged_updates_are_processed_after_a_crash(make_app, telegr
 
     await start_server(INBOX_LEASE_SECONDS="1")
     await wait_until_processed(observer, deadline_seconds=30)
-    assert await stored(observer, analytics.id, "chat:-1:messages") == 60
+    assert await messages_counted(observer, analytics.id, -1) == 60
 
 
 async def test_a_worker_process_handles_what_an_ingest_only_server_accepted(make_app, telegram, start_server, settings):
@@ -132,7 +132,7 @@ async def test_a_worker_process_handles_what_an_ingest_only_server_accepted(make
     )
     try:
         await wait_until_processed(observer, deadline_seconds=30)
-        assert await stored(observer, analytics.id, "chat:-3:messages") == 10
+        assert await messages_counted(observer, analytics.id, -3) == 10
     finally:
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(worker.wait(), 15) == 0  # a clean stop on SIGTERM

@@ -14,9 +14,11 @@ from app.plugins.handlers.analytics import AnalyticsHandler
 from tests.support.live import LiveApp
 from tests.support.plugins import RecordingPlugin, StallingPlugin
 from tests.support.runtime import (
+    analytics_counts,
     connect_bot,
     deliver,
     install,
+    messages_counted,
     reload,
     stored,
     wait_until_processed,
@@ -125,8 +127,8 @@ async def test_a_message_reaches_the_owners_enabled_installs(live, owner, bot, r
     assert response.status_code == 200
     await wait_until_processed(live)
 
-    assert await stored(live, analytics.id, "chat:-5:messages") == 1
-    assert await stored(live, analytics.id, "chat:-5:users") == 1
+    assert await messages_counted(live, analytics.id, -5) == 1
+    assert (await analytics_counts(live, analytics.id, -5))["users"] == 1
     assert await stored(live, recorder_install.id, "seen:telegram.message") == 1
     refreshed = await reload(live, analytics)
     assert refreshed.execution_count == 1
@@ -156,7 +158,7 @@ async def test_a_redelivered_update_is_processed_once(live, owner, bot):
     await wait_until_processed(live)
 
     assert await events_recorded(live) == 1
-    assert await stored(live, analytics.id, "chat:-7:messages") == 1
+    assert await messages_counted(live, analytics.id, -7) == 1
     assert (await reload(live, analytics)).execution_count == 1
 
 
@@ -167,7 +169,7 @@ async def test_concurrent_redeliveries_are_kept_once(live, owner, bot):
     assert {r.status_code for r in responses} == {200}
     await wait_until_processed(live)
     assert await events_recorded(live) == 10
-    assert await stored(live, analytics.id, "chat:-9:messages") == 10
+    assert await messages_counted(live, analytics.id, -9) == 10
 
 
 async def test_the_same_update_id_from_two_bots_is_two_updates(live, owner, telegram):
@@ -177,7 +179,7 @@ async def test_the_same_update_id_from_two_bots_is_two_updates(live, owner, tele
     await deliver(live, first, message_update(1, chat_id=-11))
     await deliver(live, second, message_update(1, chat_id=-11))
     await wait_until_processed(live)
-    assert await stored(live, analytics.id, "chat:-11:messages") == 2
+    assert await messages_counted(live, analytics.id, -11) == 2
 
 
 async def test_disabled_installs_are_skipped(live, owner, bot, recorder):
@@ -189,7 +191,7 @@ async def test_disabled_installs_are_skipped(live, owner, bot, recorder):
 
     await deliver(live, bot, message_update(1, chat_id=-3))
     await wait_until_processed(live)
-    assert await stored(live, analytics.id, "chat:-3:messages") == 1
+    assert await messages_counted(live, analytics.id, -3) == 1
     assert recorder.seen == []
     assert (await reload(live, recorder_install)).execution_count == 0
 
@@ -219,7 +221,7 @@ async def test_the_acknowledgement_does_not_wait_for_plugins(make_app, telegram)
     assert not stalling.release.is_set()
     # ...and processed: a stalled chat does not hold up the others.
     for n in range(2, 6):
-        while await stored(live, analytics.id, f"chat:-{n}:messages") != 1:
+        while await messages_counted(live, analytics.id, -n) != 1:
             await asyncio.sleep(0.05)
 
     stalling.release.set()
@@ -238,7 +240,7 @@ async def test_an_update_of_a_disconnected_gateway_is_skipped(make_app, telegram
 
     worker = await make_app(handlers=[AnalyticsHandler()])
     await wait_until_processed(worker)
-    assert await stored(worker, analytics.id, "chat:-4:messages") is None
+    assert await messages_counted(worker, analytics.id, -4) is None
     assert (await reload(worker, analytics)).execution_count == 0
 
 

@@ -1,14 +1,15 @@
-"""Channel Analytics counts what its owner's bot sees, and forgets daily figures past retention."""
+"""Channel Analytics as a plugin: what it counts lands in its tables once per event, and its
+hourly schedule forgets what retention no longer keeps. (Its figures over GraphQL: tests/analytics.)"""
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
 
-from app.plugins.handlers.analytics import AnalyticsHandler, day_of
+from app.analytics.models import AnalyticsHour
+from app.plugins.handlers.analytics import AnalyticsHandler
 from tests.support.plugins import FailingPlugin
-from tests.support.runtime import connect_bot, deliver, install, stored, wait_until_processed
+from tests.support.runtime import analytics_counts, connect_bot, deliver, install, wait_until_processed
 from tests.support.telegram_updates import channel_post_update, message_update
 
 DAY = 86_400
@@ -23,21 +24,8 @@ async def test_messages_and_distinct_users_are_counted_per_chat(app, telegram):
     await deliver(app, bot, channel_post_update(5, chat_id=-8))
     await wait_until_processed(app)
 
-    assert await stored(app, analytics.id, "chat:-7:messages") == 4
-    assert await stored(app, analytics.id, "chat:-7:users") == 3
-    assert await stored(app, analytics.id, "chat:-8:messages") == 1
-    assert await stored(app, analytics.id, "chats") == [-8, -7]
-
-
-async def test_user_tracking_can_be_turned_off(app, telegram):
-    owner = await app.create_user("private@example.com", "pro")
-    bot = await connect_bot(app, owner, telegram)
-    analytics = await install(app, owner, "analytics", {"trackUsers": False})
-    await deliver(app, bot, message_update(1, chat_id=-7, sender_id=1))
-    await wait_until_processed(app)
-    assert await stored(app, analytics.id, "chat:-7:messages") == 1
-    assert await stored(app, analytics.id, "chat:-7:users") is None
-    assert await stored(app, analytics.id, "chat:-7:user:1") is None
+    assert await analytics_counts(app, analytics.id, -7) == {"received": 4, "sent": 0, "messages": 4, "users": 3}
+    assert await analytics_counts(app, analytics.id, -8) == {"received": 1, "sent": 0, "messages": 1, "users": 0}
 
 
 async def test_the_hourly_prune_drops_days_past_retention(make_app, telegram):
@@ -51,16 +39,11 @@ async def test_the_hourly_prune_drops_days_past_retention(make_app, telegram):
     await deliver(live, bot, old)
     await deliver(live, bot, recent)
     await wait_until_processed(live)
-    old_day, today = day_of_ts(now - 30 * DAY), day_of_ts(now)
-    assert await stored(live, analytics.id, f"chat:-9:day:{old_day}") == 1
-
     with live.db():
+        assert await AnalyticsHour.filter(install_id=analytics.id).count() == 2
         assert await live.platform.scheduler.fire_due(now) == 1
-
-    assert await stored(live, analytics.id, f"chat:-9:day:{old_day}") is None
-    assert await stored(live, analytics.id, f"chat:-9:day:{today}") == 1
-    assert await stored(live, analytics.id, "chat:-9:days") == [today]
-    assert await stored(live, analytics.id, "chat:-9:messages") == 2  # totals are kept
+        assert await AnalyticsHour.filter(install_id=analytics.id).count() == 1
+    assert (await analytics_counts(live, analytics.id, -9))["messages"] == 2  # totals are kept
 
 
 async def test_plugin_log_lines_name_the_plugin_and_user(make_app, telegram, caplog):
@@ -72,7 +55,3 @@ async def test_plugin_log_lines_name_the_plugin_and_user(make_app, telegram, cap
         await deliver(live, bot, message_update(1))
         await wait_until_processed(live)
     assert f"[failing user={owner.id}] plugin run failed: RuntimeError: boom" in caplog.text
-
-
-def day_of_ts(timestamp: float) -> str:
-    return day_of(datetime.fromtimestamp(timestamp, timezone.utc))

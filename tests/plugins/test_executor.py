@@ -10,7 +10,7 @@ from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.models import PluginStorage, UserPlugin
 from tests.support.live import LiveApp
 from tests.support.plugins import BrokenInstallPlugin, FailingPlugin, RecordingPlugin, StallingPlugin
-from tests.support.runtime import connect_bot, deliver, install, reload, service_context, stored, wait_until_processed
+from tests.support.runtime import connect_bot, deliver, install, messages_counted, reload, service_context, stored, wait_until_processed
 from tests.support.telegram_updates import message_update
 
 
@@ -46,7 +46,7 @@ async def test_a_failing_plugin_does_not_stop_the_others(live, owner, bot, plugi
     assert (await deliver(live, bot, message_update(1, chat_id=-1))).status_code == 200
     await wait_until_processed(live)
 
-    assert await stored(live, analytics.id, "chat:-1:messages") == 1
+    assert await messages_counted(live, analytics.id, -1) == 1
     failed = await reload(live, failing)
     assert failed.execution_count == 1
     assert failed.last_error == "RuntimeError: boom"
@@ -78,7 +78,7 @@ async def test_a_plugin_past_its_timeout_is_cancelled_and_recorded_as_failed(liv
     assert result.execution_count == 1
     assert result.last_error == "Timed out after 0.5 s"
     assert await stored(live, stalled.id, "finished") is None
-    assert await stored(live, analytics.id, "chat:-2:messages") == 1
+    assert await messages_counted(live, analytics.id, -2) == 1
 
 
 async def test_lifecycle_hooks_run_with_the_service(live, owner, plugins):

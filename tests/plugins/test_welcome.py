@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.plugins.handlers.welcome import render
-from tests.support.runtime import connect_bot, deliver, install, stored, wait_until_processed
+from tests.support.runtime import analytics_counts, connect_bot, messages_counted, deliver, install, wait_until_processed
 from tests.support.telegram_updates import message_update, new_members_update, user
 
 
@@ -56,6 +56,6 @@ async def test_sent_greetings_reach_analytics_as_message_sent(app, telegram):
     await wait_until_processed(app)
     await wait_until_processed(app)  # the greeting's own message_sent event
 
-    assert await stored(app, analytics.id, "chat:-42:received") == 1
-    assert await stored(app, analytics.id, "chat:-42:sent") == 1
-    assert await stored(app, analytics.id, "chat:-42:messages") == 2
+    counts = await analytics_counts(app, analytics.id, -42)
+    assert counts is not None and (counts["received"], counts["sent"]) == (1, 1)
+    assert await messages_counted(app, analytics.id, -42) == 2

@@ -89,3 +89,21 @@ async def stored(app: LiveApp, install_id: str, key: str) -> Any:
 async def reload(app: LiveApp, install: UserPlugin) -> UserPlugin:
     with app.db():
         return await UserPlugin.get(id=install.id)
+
+
+async def analytics_counts(app: LiveApp, install_id: str, chat_id: int) -> dict[str, int] | None:
+    """What Channel Analytics counted for one chat (None before anything was): lifetime messages
+    received and sent, and distinct users over the days it keeps."""
+    from app.analytics.models import AnalyticsChat, AnalyticsDayUser
+
+    with app.db():
+        chat = await AnalyticsChat.get_or_none(install_id=install_id, chat_id=chat_id)
+        if chat is None:
+            return None
+        users = await AnalyticsDayUser.filter(install_id=install_id, chat_id=chat_id).distinct().values_list("user_id", flat=True)
+    return {"received": chat.received, "sent": chat.sent, "messages": chat.received + chat.sent, "users": len(set(users))}
+
+
+async def messages_counted(app: LiveApp, install_id: str, chat_id: int) -> int | None:
+    counts = await analytics_counts(app, install_id, chat_id)
+    return None if counts is None else counts["messages"]
