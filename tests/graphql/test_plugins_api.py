@@ -95,7 +95,7 @@ async def test_install_keeps_given_values_and_fills_the_rest(app, user):
 @pytest.mark.parametrize(
     ("config", "errors"),
     [
-        ({"retention": "long"}, [{"path": "/retention", "message": "'long' is not of type 'number'"}]),
+        ({"retention": "long"}, [{"path": "/retention", "message": "'long' is not of type 'integer'"}]),
         ({"retention": 0}, [{"path": "/retention", "message": "0 is less than the minimum of 1"}]),
         ({"colour": "red"}, [{"path": "/colour", "message": "is not a known setting"}]),
         (
