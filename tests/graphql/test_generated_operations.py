@@ -126,7 +126,7 @@ async def send_websocket(world: World, call: Call, prepared: Prepared) -> Outcom
     url = world.app.url.replace("http://", "ws://") + "/graphql"
     outcome = Outcome()
     received: list[str] = []
-    async with connect(url, subprotocols=[PROTOCOL], max_size=None, open_timeout=10) as ws:
+    async with connect(url, subprotocols=[PROTOCOL], max_size=None, compression=None, open_timeout=10) as ws:
         try:
             await ws.send(prepared.websocket_init)
             ack = strict_json(await asyncio.wait_for(ws.recv(), 10))
