@@ -7,9 +7,11 @@ import re
 
 from playwright.async_api import expect
 
+from app.plugins.handlers.analytics import AnalyticsHandler
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
 from tests.support.telegram_updates import message_update
 
+RETENTION = AnalyticsHandler.definition.config_schema["properties"]["retention"]
 MINE = "{ myPlugins { isEnabled config executionCount plugin { slug } } }"
 
 
@@ -58,7 +60,7 @@ async def test_configure_opens_a_form_from_the_schema_shows_field_errors_and_sav
     retention = card.get_by_role("spinbutton", name="Retention (days)")
     await expect(track).to_be_checked()  # defaults filled in
     await expect(retention).to_have_value("30")
-    await expect(retention).to_have_accessible_description(re.compile("How long daily figures are kept"))
+    await expect(retention).to_have_accessible_description(re.compile(re.escape(RETENTION["description"])))
 
     await retention.fill("0")
     await card.get_by_role("button", name="Save").click()

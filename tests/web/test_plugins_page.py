@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
+from app.plugins.handlers.analytics import AnalyticsHandler
 from tests.support.runtime import install
+
+ANALYTICS = AnalyticsHandler.definition
 
 MY_PLUGINS = "{ myPlugins { plugin { slug } } }"
 
@@ -14,9 +17,9 @@ async def test_each_plugin_has_a_card_with_what_a_user_needs_to_choose_it(app, t
     await tab.sign_in(user.token, "/plugins")
 
     analytics = tab.page.get_by_role("article", name="Channel Analytics")
-    await expect(analytics).to_contain_text("Track message and user statistics for your Telegram channels")
+    await expect(analytics).to_contain_text(ANALYTICS.description)
     await expect(analytics).to_contain_text("Analytics")
-    await expect(analytics).to_contain_text("Version 1.0.0")
+    await expect(analytics).to_contain_text(f"Version {ANALYTICS.version}")
     await expect(analytics).to_contain_text("Requires: Telegram bot")
     await expect(analytics.locator(".plugin-icon svg")).to_be_visible()
     await expect(analytics.get_by_role("button", name="Install")).to_be_enabled()
