@@ -3,6 +3,7 @@ the pages vite built into frontend/dist (their scripts and styles are under /sta
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from starlette.requests import Request
@@ -39,7 +40,7 @@ def page_file(name: str, dist: Path = FRONTEND_DIST) -> Path:
     return dist / name / "index.html"
 
 
-def _page(name: str, dist: Path):
+def _page(name: str, dist: Path) -> Callable[[Request], Awaitable[Response]]:
     async def serve(request: Request) -> Response:
         try:
             html = page_file(name, dist).read_text(encoding="utf-8")
