@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -15,8 +16,10 @@ async def insert_rows(
     rows: Sequence[Sequence[object]],
     on_conflict: str,
     jsonb: Collection[str] = (),
-) -> None:
-    """One `INSERT … VALUES (…), (…) <on_conflict>` on PostgreSQL or SQLite.
+    returning: str = "",
+) -> list[dict[str, Any]]:
+    """One `INSERT … VALUES (…), (…) <on_conflict> [RETURNING …]` on PostgreSQL or SQLite; with
+    `returning`, the rows it inserted or updated.
 
     PostgreSQL gets numbered placeholders, cast to jsonb for the `jsonb` columns; SQLite gets `?`,
     and datetimes as text, the way tortoise stores them there.
@@ -31,4 +34,9 @@ async def insert_rows(
     else:
         values = ", ".join(["(" + ", ".join("?" * width) + ")"] * len(rows))
         params = [str(value) if isinstance(value, datetime) else value for row in rows for value in row]
-    await conn.execute_query(f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES {values} {on_conflict}', params)
+    sql = f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES {values} {on_conflict}'
+    if not returning:
+        await conn.execute_query(sql, params)
+        return []
+    # execute_query would not fetch what an INSERT returns on asyncpg.
+    return await conn.execute_query_dict(f"{sql} RETURNING {returning}", params)

@@ -29,6 +29,18 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='AnalyticsDay',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('install', fields.ForeignKeyField('plugboard.UserPlugin', source_field='install_id', db_constraint=True, to_field='id', related_name='analytics_days', on_delete=OnDelete.CASCADE)),
+                ('chat_id', fields.BigIntField()),
+                ('day', fields.DateField()),
+                ('users', fields.IntField(default=0, db_default=0)),
+            ],
+            options={'table': 'analytics_days', 'app': 'plugboard', 'unique_together': (('install', 'chat_id', 'day'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='AnalyticsDayUser',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -54,6 +66,18 @@ class Migration(migrations.Migration):
                 ('leaves', fields.IntField(default=0, db_default=0)),
             ],
             options={'table': 'analytics_hours', 'app': 'plugboard', 'unique_together': (('install', 'chat_id', 'day', 'hour'),), 'indexes': [Index(fields=['install_id', 'day'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='AnalyticsUser',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('install', fields.ForeignKeyField('plugboard.UserPlugin', source_field='install_id', db_constraint=True, to_field='id', related_name='analytics_seen', on_delete=OnDelete.CASCADE)),
+                ('chat_id', fields.BigIntField()),
+                ('user_id', fields.BigIntField()),
+                ('last_day', fields.DateField()),
+            ],
+            options={'table': 'analytics_users', 'app': 'plugboard', 'unique_together': (('install', 'chat_id', 'user_id'),), 'indexes': [Index(fields=['install_id', 'chat_id', 'last_day'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.AddField(

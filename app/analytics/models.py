@@ -40,9 +40,45 @@ class AnalyticsHour(Model):
         indexes = (("install_id", "day"),)
 
 
+# `chat_id` 0 stands for all of an install's chats together (Telegram has no chat 0): distinct
+# users across chats cannot be summed from the chats' own counts.
+ALL_CHATS = 0
+
+
+class AnalyticsDay(Model):
+    # Distinct users of one chat (or ALL_CHATS) on one UTC day, counted when a user is first seen
+    # that day: exact, since the AnalyticsDayUser row decides who is first.
+
+    id = fields.BigIntField(primary_key=True)
+    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_days", on_delete=fields.CASCADE)
+    chat_id = fields.BigIntField()
+    day = fields.DateField()
+    users = fields.IntField(default=0, db_default=0)
+
+    class Meta:
+        table = "analytics_days"
+        unique_together = (("install", "chat_id", "day"),)
+
+
+class AnalyticsUser(Model):
+    # The last UTC day a user posted in a chat (or ALL_CHATS): users active since a day are a
+    # range count, without reading every day's users.
+
+    id = fields.BigIntField(primary_key=True)
+    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_seen", on_delete=fields.CASCADE)
+    chat_id = fields.BigIntField()
+    user_id = fields.BigIntField()
+    last_day = fields.DateField()
+
+    class Meta:
+        table = "analytics_users"
+        unique_together = (("install", "chat_id", "user_id"),)
+        indexes = (("install_id", "chat_id", "last_day"),)
+
+
 class AnalyticsDayUser(Model):
-    # A user seen posting in a chat on a UTC day (kept only with trackUsers): distinct counts
-    # over any window are exact, however many processes count at once.
+    # A user seen posting in a chat (and in ALL_CHATS) on a UTC day, kept only with trackUsers:
+    # distinct counts over any window are exact, however many processes count at once.
 
     id = fields.BigIntField(primary_key=True)
     install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_users", on_delete=fields.CASCADE)

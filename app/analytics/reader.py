@@ -1,5 +1,6 @@
-"""Reads of one analytics install's figures. Every read sums per-hour rows or counts per-day users
-over a window, so its cost grows with the window's days (and users), never with the messages."""
+"""Reads of one analytics install's figures. Messages are sums of per-hour rows, daily users are
+per-day counters, and users active since a day are a range count over last-seen rows: a read's
+cost follows the window's days (and the users active in it), never the number of messages."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from tortoise.functions import Count, Sum
 from tortoise.queryset import QuerySet
 
-from app.analytics.models import AnalyticsChat, AnalyticsDayUser, AnalyticsHour
+from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
 
 COUNTERS = ("received", "sent", "joins", "leaves")
 
@@ -86,6 +87,10 @@ class AnalyticsReader:
         query = model.filter(install_id=self.install_id)
         return query if self.chat_id is None else query.filter(chat_id=self.chat_id)
 
+    def _users(self, model: Any) -> QuerySet[Any]:
+        """Rows of user tables for this reader's chat, or the all-chats rows."""
+        return model.filter(install_id=self.install_id, chat_id=ALL_CHATS if self.chat_id is None else self.chat_id)
+
     async def lifetime(self) -> Counts:
         rows = await self._scoped(AnalyticsChat).annotate(**_SUMS).values(*COUNTERS)
         return _counts(rows[0]) if rows else Counts()
@@ -101,13 +106,7 @@ class AnalyticsReader:
         in_window = {"day__gte": window.start, "day__lte": window.end}
         rows = await self._scoped(AnalyticsHour).filter(**in_window).annotate(**_SUMS).group_by("day").values("day", *COUNTERS)
         counts = {_as_date(row["day"]): _counts(row) for row in rows}
-        user_rows = await (
-            self._scoped(AnalyticsDayUser)
-            .filter(**in_window)
-            .annotate(users=Count("user_id", distinct=True))
-            .group_by("day")
-            .values("day", "users")
-        )
+        user_rows = await self._users(AnalyticsDay).filter(**in_window).values("day", "users")
         users = {_as_date(row["day"]): int(row["users"]) for row in user_rows}
         return [DayStat(day, counts.get(day, Counts()), users.get(day, 0)) for day in window.days()]
 
@@ -122,28 +121,32 @@ class AnalyticsReader:
             profile[int(row["hour"])] = _counts(row).messages
         return profile
 
-    async def distinct_users(self, window: Window | None = None) -> int:
-        """Distinct users in the window; without one, in everything retention kept."""
-        query = self._scoped(AnalyticsDayUser)
-        if window is not None:
-            query = query.filter(day__gte=window.start, day__lte=window.end)
-        rows = await query.annotate(users=Count("user_id", distinct=True)).values("users")
+    async def active_since(self, start: date | None = None) -> int:
+        """Distinct users seen on `start` or later; without it, in everything retention kept."""
+        query = self._users(AnalyticsUser)
+        if start is not None:
+            query = query.filter(last_day__gte=start)
+        return await query.count()
+
+    async def distinct_users(self, window: Window) -> int:
+        """Distinct users in any window (one that ends today is cheaper as `active_since`)."""
+        rows = await (
+            self._users(AnalyticsDayUser)
+            .filter(day__gte=window.start, day__lte=window.end)
+            .annotate(users=Count("user_id", distinct=True))
+            .values("users")
+        )
         return int(rows[0]["users"] or 0) if rows else 0
 
     async def chats(self, window: Window, limit: int) -> list[ChatStat]:
-        """The busiest chats of the window (by messages, then users), at most `limit`."""
+        """The busiest chats of a window ending today (by messages, then users), at most `limit`."""
         in_window = {"day__gte": window.start, "day__lte": window.end}
         rows = await (
             self._scoped(AnalyticsHour).filter(**in_window).annotate(**_SUMS).group_by("chat_id").values("chat_id", *COUNTERS)
         )
         counts = {int(row["chat_id"]): _counts(row) for row in rows}
-        user_rows = await (
-            self._scoped(AnalyticsDayUser)
-            .filter(**in_window)
-            .annotate(users=Count("user_id", distinct=True))
-            .group_by("chat_id")
-            .values("chat_id", "users")
-        )
+        seen = self._scoped(AnalyticsUser).filter(last_day__gte=window.start).exclude(chat_id=ALL_CHATS)
+        user_rows = await seen.annotate(users=Count("id")).group_by("chat_id").values("chat_id", "users")
         users = {int(row["chat_id"]): int(row["users"]) for row in user_rows}
         chats = await self._scoped(AnalyticsChat).values("chat_id", "title", "type", *COUNTERS)
         stats = [

@@ -59,14 +59,15 @@ async def reader_for(ctx: ServiceContext, chat_id: int | None = None) -> Analyti
     return AnalyticsReader(ids[0], chat_id) if ids else None
 
 
-async def period(reader: AnalyticsReader, window: Window) -> Period:
+async def period(reader: AnalyticsReader, window: Window, today: date | None = None) -> Period:
     week = Window.ending(window.end, 7)
     days = await reader.daily(Window(min(window.start, week.start), window.end))
     in_window = [d for d in days if d.day >= window.start]
+    ends_today = today is not None and window.end >= today
     return Period(
         window=window,
         counts=sum((d.counts for d in in_window), Counts()),
-        unique_users=await reader.distinct_users(window),
+        unique_users=await (reader.active_since(window.start) if ends_today else reader.distinct_users(window)),
         messages_today=days[-1].counts.messages,
         messages_this_week=sum(d.counts.messages for d in days if d.day >= week.start),
     )
@@ -90,10 +91,11 @@ async def previous_period(reader: AnalyticsReader, window: Window) -> Period:
 
 
 async def active_users(reader: AnalyticsReader, today: date) -> ActiveUsers:
+    daily = await reader.daily(Window(today, today))
     return ActiveUsers(
-        day=await reader.distinct_users(Window(today, today)),
-        week=await reader.distinct_users(Window.ending(today, 7)),
-        month=await reader.distinct_users(Window.ending(today, 30)),
+        day=daily[-1].users,
+        week=await reader.active_since(Window.ending(today, 7).start),
+        month=await reader.active_since(Window.ending(today, 30).start),
     )
 
 

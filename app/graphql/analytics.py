@@ -106,7 +106,7 @@ class AnalyticsSummary:
 
     @strawberry.field(description="Distinct users within the retention window.")
     async def unique_users(self) -> int:
-        return await self.reader.distinct_users()
+        return await self.reader.active_since()
 
     @strawberry.field(description="Messages on today's UTC date.")
     async def messages_today(self) -> int:
@@ -135,7 +135,7 @@ class AnalyticsSummary:
 
     @strawberry.field(description="The counters over the window.")
     async def period(self) -> AnalyticsPeriod:
-        return AnalyticsPeriod.of(await analytics.period(self.reader, self.window))
+        return AnalyticsPeriod.of(await analytics.period(self.reader, self.window, self.today))
 
     @strawberry.field(
         description="The same counters for the window before: yesterday for messagesToday, the 7 days "
