@@ -316,5 +316,7 @@ def plausible_values() -> st.SearchStrategy[Any]:
 def configs(settings_keys: tuple[str, ...]) -> st.SearchStrategy[Any]:
     """Plugin configs: objects of real setting names with hostile (or plausible) values, and anything else."""
     key = weighted((3, st.sampled_from(settings_keys)), (1, odd_strings()))
-    as_object = st.dictionaries(key, st.one_of(json_values(), plausible_values()), max_size=4)
+    edges = st.sampled_from(FLOAT_EDGES + INT_EDGES)  # NaN, ±Infinity, beyond 64 bits: straight into a setting
+    value = weighted((2, json_values()), (2, plausible_values()), (1, edges))
+    as_object = st.dictionaries(key, value, max_size=4)
     return weighted((3, as_object), (1, json_values()))

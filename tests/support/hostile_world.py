@@ -7,6 +7,7 @@ every generated example starts from the same place.
 
 from __future__ import annotations
 
+import secrets
 import socket
 from typing import Any
 
@@ -18,7 +19,8 @@ from tests.support.hostile import Ref
 from tests.support.live import LiveApp, TestUser
 from tests.support.loop_lag import LoopLag
 from tests.support.oracle import Snapshot, snapshot
-from tests.support.runtime import ConnectedBot, connect_bot, install
+from app.gateways import service as gateways
+from tests.support.runtime import ConnectedBot, install, service_context
 from tests.support.server import LiveServer
 
 UNKNOWN_TOKEN = "123456789:AAHkZ0unknownUnknownUnknownUnknown00"  # well formed, unknown to Telegram
@@ -48,6 +50,8 @@ class World:
         self.lag = lag
         self.mine = mine  # a pro user
         self.theirs = theirs  # a free user
+        # One token per bot for the world's life: the app keeps an HTTP session per token it has seen.
+        self.tokens = {name: f"{secrets.randbelow(10**9)}:{secrets.token_urlsafe(30)}" for name in ("mine", "theirs")}
         self.refs: dict[str, Any] = {}
         self.bots: dict[str, ConnectedBot] = {}
         self.baseline: Snapshot = {}
@@ -73,8 +77,8 @@ class World:
                 await model.all().delete()
         self.telegram.reset()
         self.bots = {
-            "mine": await connect_bot(self.app, self.mine, self.telegram, "my_bot"),
-            "theirs": await connect_bot(self.app, self.theirs, self.telegram, "their_bot"),
+            "mine": await self.connect(self.mine, self.tokens["mine"], "my_bot"),
+            "theirs": await self.connect(self.theirs, self.tokens["theirs"], "their_bot"),
         }
         with self.app.db():
             plugins = {p.slug: p for p in await Plugin.all()}
@@ -94,6 +98,19 @@ class World:
             "token:unknown": UNKNOWN_TOKEN,
         }
         await self.reinstall()
+
+    async def connect(self, user: TestUser, token: str, username: str) -> ConnectedBot:
+        """Connects a bot of this token as the user would (tests.support.runtime.connect_bot draws a new token)."""
+        self.telegram.add_bot(token, username)
+        ctx = await service_context(self.app, user)
+        platform = self.app.platform
+        with self.app.db():
+            gateway = await gateways.connect_telegram_bot(
+                ctx, platform.telegram, self.app.settings.public_url, platform.update_types, token
+            )
+        secret = self.telegram.bot(token).secret_token
+        assert secret
+        return ConnectedBot(gateway_id=gateway.id, token=token, secret=secret)
 
     async def reinstall(self) -> None:
         """Back to the first installs (the pro user: analytics; the free user: welcome), no history."""
