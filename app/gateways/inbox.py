@@ -77,20 +77,27 @@ class InboxWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.written = asyncio.Event()  # set after each commit; the dispatcher waits on it
+        self._closed = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="inbox-writer")
 
     async def stop(self) -> None:
+        """Stops writing; whoever still waits hears InboxUnavailable (a webhook answers 503)."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        while not self._queue.empty():
+            _settle(self._queue.get_nowait(), InboxUnavailable("the inbox is stopping"))
 
     async def put(
         self, gateway_id: str, kind: EventKind, key: str, payload: str | dict[str, Any], chat_id: int | None = None
     ) -> None:
         """Returns once the event is committed (a redelivered one is ignored)."""
+        if self._closed:
+            raise InboxUnavailable("the inbox is stopping")
         text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
         pending = _Pending(gateway_id, kind, key, chat_id, text)
         self._queue.put_nowait(pending)
@@ -103,6 +110,10 @@ class InboxWriter:
                 batch.append(self._queue.get_nowait())
             try:
                 landed = await self._write(batch)
+            except asyncio.CancelledError:  # stopped mid-write: no caller is left waiting
+                for p in batch:
+                    _settle(p, InboxUnavailable("the inbox is stopping"))
+                raise
             except Exception:  # a bug of ours: the callers answer 503, and the writer goes on
                 log.exception("inbox writer failed")
                 for p in batch:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.gateways import inbox
-from app.gateways.inbox import InboxWriter, RowRefused
+from app.gateways.inbox import InboxUnavailable, InboxWriter, RowRefused
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from tests.support.live import LiveApp
 from tests.support.runtime import ConnectedBot, connect_bot
@@ -118,4 +118,17 @@ async def test_old_rejected_updates_are_pruned_with_finished_events(live, bot):
 
         assert pruned == 2
         assert await RejectedUpdate.all().values_list("update_id", flat=True) == ["recent"]
+        assert await GatewayEvent.all().count() == 0
+
+
+async def test_a_stopped_writer_leaves_nobody_waiting(live, bot):
+    writer = InboxWriter()
+    with live.db():
+        waiting = asyncio.create_task(writer.put(bot.gateway_id, EventKind.UPDATE, "1", '{"n":1}'))
+        await asyncio.sleep(0)  # queued, never written: the writer is not running
+        await writer.stop()
+        with pytest.raises(InboxUnavailable):
+            await asyncio.wait_for(waiting, 5)
+        with pytest.raises(InboxUnavailable):
+            await writer.put(bot.gateway_id, EventKind.UPDATE, "2", '{"n":2}')
         assert await GatewayEvent.all().count() == 0
