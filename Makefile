@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-$(FRONTEND_STAMP): $(wildcard frontend/package.json frontend/package-lock.json frontend/vite.config.js frontend/graphiql/*)
+FRONTEND_SOURCES := $(wildcard frontend/package.json frontend/package-lock.json frontend/vite.config.js) \
+	$(shell find frontend/graphiql frontend/src frontend/sign-in frontend/plugins frontend/my-plugins frontend/public -type f 2>/dev/null)
+
+$(FRONTEND_STAMP): $(FRONTEND_SOURCES)
 	@if [ -f frontend/package.json ]; then \
 		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build && touch dist/.built; \
 	fi
