@@ -44,7 +44,8 @@ async def healthz(request: Request) -> JSONResponse:
     platform: Platform = request.app.state.platform
     body: dict[str, Any] = {"status": "ok"}
     try:
-        answers = await asyncio.wait_for(platform.db.ping(), PING_TIMEOUT_SECONDS)
+        async with asyncio.timeout(PING_TIMEOUT_SECONDS):
+            answers = await platform.db.ping()
     except TimeoutError:
         answers = False
     body["database"] = "ok" if answers else "unavailable"

@@ -15,6 +15,7 @@ once, so the capacity count never drifts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -85,14 +86,16 @@ class DatabaseWatch:
         if within <= 0:
             return False
         try:
-            await asyncio.wait_for(self._up.wait(), within)
+            async with asyncio.timeout(within):
+                await self._up.wait()
         except TimeoutError:
             return False
         return True
 
     async def answers(self) -> bool:
         try:
-            return await asyncio.wait_for(self._answers(), PROBE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                return await self._answers()
         except Exception:  # TimeoutError, or a ping that raised instead of answering False
             return False
 
@@ -226,10 +229,11 @@ class Dispatcher:
         log.warning("gave back %d events that waited too long for the database; they are claimed again now", count)
 
     async def _wait_for_news(self) -> None:
-        try:
-            await asyncio.wait_for(self.writer.written.wait(), self.poll_seconds)
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+        # meets a finished wait, and stop() would then wait for this loop forever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_seconds):
+                await self.writer.written.wait()
 
     def _claim_failed(self, exc: Exception) -> None:
         self._claim_failures += 1
