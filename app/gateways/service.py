@@ -180,6 +180,7 @@ async def disconnect(ctx: ServiceContext, api: TelegramApi, gateway_id: str) -> 
         except PlugboardError as exc:
             # Updates Telegram still sends are refused: the gateway is inactive.
             log.warning("deleteWebhook failed for gateway %s: %s", gateway.id, exc.message)
+    await api.forget(gateway.bot_token)
     return True
 
 

@@ -7,6 +7,7 @@ GATEWAY_UNREACHABLE, naming the API's address and the cause in words. Neither ev
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import re
@@ -115,7 +116,7 @@ def _description(exc: TelegramAPIError, token: str) -> str:
 
 
 class TelegramApi:
-    """One aiogram `Bot` per token, sharing this process's HTTP session pool."""
+    """One aiogram `Bot`, with its own HTTP session, per token in use; `forget` closes a token's."""
 
     def __init__(self, api_url: str, timeout_seconds: int = CALL_TIMEOUT_SECONDS) -> None:
         self.server = TelegramAPIServer.from_base(api_url)
@@ -132,9 +133,9 @@ class TelegramApi:
         return bot
 
     async def close(self) -> None:
+        """Closes every bot's HTTP session at once (aiohttp's close waits a moment for each)."""
         bots, self._bots = self._bots, {}
-        for bot in bots.values():
-            await bot.session.close()
+        await asyncio.gather(*(bot.session.close() for bot in bots.values()), return_exceptions=True)
 
     async def get_me(self, token: str) -> User:
         try:
@@ -144,7 +145,7 @@ class TelegramApi:
             if failure is exc:
                 raise
             if isinstance(failure, BadUserInput):
-                await self._forget(token)
+                await self.forget(token)
             raise failure from None
 
     async def set_webhook(self, token: str, url: str, secret: str, allowed_updates: list[str]) -> None:
@@ -208,7 +209,7 @@ class TelegramApi:
         method = method_type.model_validate(params)
         return await self.bot(token)(method)
 
-    async def _forget(self, token: str) -> None:
+    async def forget(self, token: str) -> None:
         key = hashlib.sha256(token.encode()).hexdigest()
         bot = self._bots.pop(key, None)
         if bot is not None:

@@ -8,7 +8,6 @@ every generated example starts from the same place.
 from __future__ import annotations
 
 import secrets
-import socket
 from typing import Any
 
 from app.audit.models import AuditLog
@@ -21,7 +20,6 @@ from tests.support.loop_lag import LoopLag
 from tests.support.oracle import Snapshot, snapshot
 from app.gateways import service as gateways
 from tests.support.runtime import ConnectedBot, install, service_context
-from tests.support.server import LiveServer
 
 UNKNOWN_TOKEN = "123456789:AAHkZ0unknownUnknownUnknownUnknown00"  # well formed, unknown to Telegram
 BAD_TOKEN_HEADERS = {
@@ -29,18 +27,6 @@ BAD_TOKEN_HEADERS = {
     "empty bearer": "Bearer",
     "basic auth": "Basic dXNlcjpwYXNz",
 }
-
-
-def without_nagle(live: LiveServer) -> None:
-    """Answers in one round trip instead of 40 ms: TCP_NODELAY on the listening socket, which
-    accepted sockets inherit on Linux. LiveServer binds a socket made without IPPROTO_TCP, so
-    asyncio's own TCP_NODELAY never applies, and each response's body waits for the client's
-    delayed ACK. (The real fix is `socket.IPPROTO_TCP` in tests/support/server.py.)"""
-    uvicorn_server = live._server
-    for server in getattr(uvicorn_server, "servers", []):
-        for sock in server.sockets:
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class World:
@@ -62,8 +48,6 @@ class World:
 
     @classmethod
     async def create(cls, app: LiveApp, telegram: FakeTelegram, lag: LoopLag) -> World:
-        without_nagle(app.server)
-        without_nagle(telegram._server)
         mine = await app.create_user("mine@example.com", "pro")
         theirs = await app.create_user("theirs@example.com", "free")
         world = cls(app, telegram, lag, mine, theirs)
