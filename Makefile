@@ -1,11 +1,14 @@
 # The README's two commands are `make run` and `make test`; both install what they need first.
+# Settings come from the environment, and make passes its command-line variables into it:
+#   make run PORT=8080 HOST=0.0.0.0 DATABASE_URL=postgres://postgres@127.0.0.1:5432/plugboard
+#   make cli ARGS="tokens list you@example.com"     (the same as .venv/bin/python -m app tokens list …)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FRONTEND_STAMP := frontend/dist/.built
 
-.PHONY: install run test migrate schema bench clean
+.PHONY: install run cli test migrate schema bench clean
 
 install: $(STAMP) $(FRONTEND_STAMP)
 
@@ -25,6 +28,9 @@ $(FRONTEND_STAMP): $(FRONTEND_SOURCES)
 
 run: install
 	$(PY) -m app serve
+
+cli: install
+	$(PY) -m app $(or $(ARGS),--help)
 
 test: install
 	$(PY) -m pytest

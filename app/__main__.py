@@ -1,146 +1,260 @@
-"""python -m app: serve, worker, migrate, makemigrations, create-user, export-schema."""
+"""python -m app: serve, worker, migrate, makemigrations, create-user, users, tokens, export-schema, demo.
+
+A mistake of the person running it (a bad setting, an unreachable database, a port in use, an
+unknown user) is one line on stderr starting with `error:` and a non-zero exit; `--debug` (or
+LOG_LEVEL=DEBUG) prints the traceback behind it. Commands that need the schema apply pending
+migrations first, as `serve` does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
 import sys
+import traceback
+from collections.abc import AsyncIterator
 
-from app.accounts.models import Plan
-from app.db import Database
-from app.settings import Settings
+from app.db import Database, failure_cause
+from app.settings import SettingError, Settings
+
+log = logging.getLogger("app")
+
+SETTINGS_HELP = """\
+Settings are read from environment variables: DATABASE_URL, BROADCAST_URL, PUBLIC_URL, HOST, PORT,
+LOG_LEVEL, PLAN_LIMIT_FREE/PRO/BUSINESS and more. README.md's "Configuration" table lists every one,
+with its default. `python -m app COMMAND --help` shows a command's options and their defaults."""
+
+DEBUG_HELP = "print the traceback behind an error, and log at DEBUG (as LOG_LEVEL=DEBUG does)"
+EXIT_ERROR = 1
+EXIT_STARTUP_FAILURE = 3  # uvicorn's: the app did not start
+
+
+class Failure(Exception):
+    """A problem to report in one line (its text), without a traceback unless --debug."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+    parents = [common]
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Plugboard: the GraphQL server of a Telegram-bot platform's plugin system.",
+        epilog=SETTINGS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", default=False, help=DEBUG_HELP)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", parents=parents, help="apply pending migrations, then serve HTTP and GraphQL",
+        description="Binds the address, applies pending migrations, then serves. Prints the app's and "
+        "GraphiQL's addresses, the database and the pub/sub backend.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: HOST from the environment, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT from the environment, else 8000)")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="server processes sharing the port (default: 1)"
+    )
+    commands.add_parser(
+        "worker", parents=parents,
+        help="process events and schedules without serving HTTP (pair with INBOX_CONCURRENCY=0 servers)",
+        description="Applies pending migrations, then processes events and fires schedules until stopped.",
+    )
+    commands.add_parser(
+        "migrate", parents=parents, help="apply pending migrations and say which",
+        description="Creates the database if needed, applies pending migrations and prints their names "
+        "(or that none was pending).",
+    )
+    make = commands.add_parser(
+        "makemigrations", parents=parents, help="write a migration for model changes",
+        description="Writes a migration into migrations/ for model changes (\"No changes detected\" otherwise).",
+    )
+    make.add_argument("--name", help="name of the migration, e.g. add_gateway_region (default: tortoise's auto name)")
+
+    from app.accounts.cli import add_account_parsers
+
+    add_account_parsers(commands, parents)
+    commands.add_parser(
+        "export-schema", parents=parents, help="print the GraphQL SDL",
+        description="Prints the GraphQL SDL; schema/schema.graphql is this output.",
+    )
+    from app.demo.cli import add_demo_parser
+
+    add_demo_parser(commands)
+    return parser
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(settings: Settings, quiet: bool = False) -> AsyncIterator[Database]:
+    """The database, created if missing, with pending migrations applied (named on stderr), bound."""
+    db = Database(settings.database_url)
+    await db.open(create=True)
+    try:
+        applied = await db.migrate()
+        if applied and not quiet:
+            print(f"Applied pending migrations first: {', '.join(applied)}", file=sys.stderr)
+        with db.bound():
+            yield db
+    finally:
+        await db.close()
 
 
 async def _migrate(settings: Settings) -> None:
     db = Database(settings.database_url)
     await db.open(create=True)
     try:
-        await db.migrate()
+        applied = await db.migrate()
+        existing = await db.applied_migrations()
     finally:
         await db.close()
+    print(f"Database: {settings.database_shown}")
+    for name in applied:
+        print(f"Applied {name}")
+    if not applied:
+        latest = existing[-1] if existing else "none"
+        print(f"No pending migrations: the database is up to date (latest: {latest}).")
 
 
 async def _makemigrations(settings: Settings, name: str | None) -> None:
-    db = Database(settings.database_url)
-    await db.open(create=True)
-    try:
-        await db.migrate()
+    async with migrated_database(settings) as db:
         paths = await db.make_migrations(name)
-    finally:
-        await db.close()
     print("\n".join(f"Created {path}" for path in paths) or "No changes detected")
 
 
-async def _create_user(settings: Settings, email: str, plan: Plan) -> str:
-    from app.accounts.service import create_user
+async def _account_command(args: argparse.Namespace, settings: Settings) -> str | None:
+    from app.accounts.cli import run_account_command
 
+    async with migrated_database(settings):
+        return await run_account_command(args, settings)
+
+
+async def _apply_migrations_logged(settings: Settings) -> None:
     db = Database(settings.database_url)
-    await db.open()
+    await db.open(create=True)
     try:
-        with db.bound():
-            user, token = await create_user(email, plan)
+        for name in await db.migrate():
+            log.info("applied migration %s", name)
     finally:
         await db.close()
-    print(f"Created user {user.email} ({user.plan.value}), id {user.id}. API token:")
-    return token
 
 
-async def _work(settings: Settings) -> None:
+async def _work(settings: Settings, level: str) -> None:
     """Processes events and fires schedules, serving no HTTP, until SIGINT or SIGTERM."""
     import logging.config
     import signal
 
     from app.logs import log_config
     from app.platform import Platform
+    from app.serve import database_line, pubsub_line
 
-    logging.config.dictConfig(log_config())
-    await _migrate(settings)
+    logging.config.dictConfig(log_config(level))
+    await _apply_migrations_logged(settings)
     platform = Platform(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await platform.start()
-    logging.getLogger("app").info("worker started")
+    log.info("worker started; database %s; pub/sub %s", database_line(settings), pubsub_line(settings))
     try:
         await stop.wait()
     finally:
         await platform.stop()
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def _serve(settings: Settings, host: str, port: int, workers: int, level: str) -> int:
     import logging.config
-
-    import uvicorn
 
     from app.gateways.public_url import public_url_problem
     from app.logs import log_config
+    from app.serve import CannotListen, listen, run_uvicorn, shown_url, start_up_lines
 
-    logging.config.dictConfig(log_config())
-    if problem := public_url_problem(settings.public_url):
-        logging.getLogger("app").warning("%s Until then, connecting a bot fails.", problem)
-    asyncio.run(_migrate(settings))
-    shown = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
-    print(f"Plugboard: {shown}/  (GraphiQL: {shown}/graphql)", flush=True)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        log_config=log_config(),
-        access_log=settings.access_log,
-    )
+    if workers < 1:
+        raise Failure(f"--workers must be 1 or more, not {workers}")
+    config = log_config(level)
+    logging.config.dictConfig(config)
+    try:
+        sock = listen(host, port)  # before migrations: a port in use fails here, at once
+    except CannotListen as exc:
+        raise Failure(str(exc)) from exc
+    with sock:
+        if problem := public_url_problem(settings.public_url):
+            log.warning("%s Until then, connecting a bot fails.", problem)
+        asyncio.run(_apply_migrations_logged(settings))
+        sock.listen(2048)  # uvicorn's backlog: from here a connection waits for the app instead of being refused
+        print("\n".join(start_up_lines(settings, shown_url(host, sock.getsockname()[1]))), flush=True)
+        if workers > 1 and settings.broadcast_url.startswith("memory://"):
+            log.warning(
+                "BROADCAST_URL=memory:// with %d workers: a live subscription hears only changes made in its "
+                "own worker. Set BROADCAST_URL=redis://… for subscriptions across workers.", workers
+            )
+        started = run_uvicorn(settings, sock, workers, config)
+    return 0 if started else EXIT_STARTUP_FAILURE
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Plugboard server")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="apply pending migrations, then serve")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port")
-    commands.add_parser(
-        "worker", help="process events and schedules without serving HTTP (pair with INBOX_CONCURRENCY=0 servers)"
-    )
-    commands.add_parser("migrate", help="apply pending migrations")
-    make = commands.add_parser("makemigrations", help="write a migration for model changes")
-    make.add_argument("--name", help="name of the migration, e.g. add_gateway_region")
-    create = commands.add_parser("create-user", help="create a user and print an API token (last line)")
-    create.add_argument("email")
-    create.add_argument("--plan", choices=[p.value for p in Plan], default=Plan.FREE.value)
-    commands.add_parser("export-schema", help="print the GraphQL SDL")
-    from app.demo.cli import add_demo_parser, run_demo_command
-
-    add_demo_parser(commands)
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return run_demo_command(args)
-
-    settings = Settings.from_env()
+def run(args: argparse.Namespace, settings: Settings, debug: bool) -> int:
+    level = "DEBUG" if debug else settings.log_level
     if args.command == "serve":
-        _serve(settings, args.host, args.port, args.workers)
-    elif args.command == "worker":
-        asyncio.run(_work(settings))
+        host = args.host if args.host is not None else settings.host
+        port = args.port if args.port is not None else settings.port
+        if not 0 <= port <= 65535:
+            raise Failure(f"--port must be 0 to 65535, not {port}")
+        return _serve(settings, host, port, args.workers, level)
+    if args.command == "worker":
+        asyncio.run(_work(settings, level))
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
     elif args.command == "makemigrations":
         asyncio.run(_makemigrations(settings, args.name))
-    elif args.command == "create-user":
-        from app.errors import PlugboardError
-
-        try:
-            token = asyncio.run(_create_user(settings, args.email, Plan(args.plan)))
-        except PlugboardError as exc:
-            print(f"error: {exc.message}", file=sys.stderr)
-            return 1
-        print(token)
+    elif args.command in ("create-user", "users", "tokens"):
+        token = asyncio.run(_account_command(args, settings))
+        if token is not None:
+            print(token)
     elif args.command == "export-schema":
         from app.graphql.schema import export_sdl
 
         print(export_sdl())
     return 0
+
+
+def fail(message: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from app.demo.cli import run_demo_command
+
+        return run_demo_command(args)
+
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:
+        return fail(str(exc), debug)
+    from app.errors import PlugboardError
+
+    try:
+        return run(args, settings, debug)
+    except Failure as exc:
+        return fail(str(exc), debug)
+    except PlugboardError as exc:
+        return fail(exc.message, debug)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        cause = failure_cause(exc, settings.database_url)
+        if cause is None:
+            raise
+        return fail(f"cannot use the database at DATABASE_URL={settings.database_shown}: {cause}", debug)
 
 
 if __name__ == "__main__":

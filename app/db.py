@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import socket
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.exceptions import OperationalError
+from tortoise.exceptions import BaseORMException, OperationalError
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.executor import MigrationExecutor
+from tortoise.migrations.recorder import MigrationRecorder
 
 APP_LABEL = "plugboard"
 MODEL_MODULES = [
@@ -81,10 +88,65 @@ async def serialize(connection: BaseDBAsyncClient, key: str) -> None:
         await connection.execute_query(f"SELECT pg_advisory_xact_lock({lock_id(key)})")
 
 
-def _ensure_sqlite_dir(database_url: str) -> None:
+def _sqlite_path(database_url: str) -> str | None:
     if database_url.startswith("sqlite://") and ":memory:" not in database_url:
-        path = database_url.removeprefix("sqlite://").split("?", 1)[0]
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return database_url.removeprefix("sqlite://").split("?", 1)[0]
+    return None
+
+
+def _prepare_sqlite_file(database_url: str) -> None:
+    """Makes the file's directory, and checks that the file is a SQLite database (or new): tortoise
+    would otherwise keep its connection lock after failing to open it, and hang on the next query."""
+    path = _sqlite_path(database_url)
+    if path is None:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    try:
+        connection.execute("PRAGMA schema_version").fetchone()
+    finally:
+        connection.close()
+
+
+def failure_cause(exc: BaseException, database_url: str) -> str | None:
+    """What a person needs to read about a database failure, in a few words: a refused or unknown
+    address, a rejected login, a missing database, a file that is not a database. None when the
+    error is not about reaching or opening the database (a bug, shown with its traceback)."""
+    try:
+        parts = urlsplit(database_url)
+        host = parts.hostname or "localhost"
+        address = f"{host}:{parts.port or 5432}"
+    except ValueError:
+        host = address = "the address given"
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, ConnectionRefusedError):
+            return f"connection refused at {address} (is PostgreSQL running there?)"
+        if isinstance(error, socket.gaierror):
+            return f"the host name {host} is not known ({error.strerror or error})"
+        if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+            return f"no answer from {address} in time"
+        if isinstance(error, asyncpg.PostgresError):
+            return _first_line(error)
+        if isinstance(error, asyncpg.InterfaceError):
+            return _first_line(error)
+        if isinstance(error, sqlite3.Error):
+            path = _sqlite_path(database_url)
+            return f"{_first_line(error)} ({path})" if path else _first_line(error)
+        if isinstance(error, OSError):
+            where = f" ({error.filename})" if error.filename else ""
+            return f"{error.strerror or _first_line(error)}{where}"
+        error = error.__cause__ or error.__context__
+    if isinstance(exc, BaseORMException) and "connect" in str(exc).lower():
+        return _first_line(exc)
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
 
 
 class Database:
@@ -97,7 +159,7 @@ class Database:
 
     async def open(self, create: bool = False) -> None:
         """Connects; with `create`, makes the database first when it does not exist."""
-        _ensure_sqlite_dir(self.url)
+        _prepare_sqlite_file(self.url)
         if create:
             try:
                 with self.bound():
@@ -125,11 +187,24 @@ class Database:
         finally:
             _current_context.reset(token)
 
-    async def migrate(self) -> None:
-        """Applies every pending migration."""
+    async def migrate(self) -> list[str]:
+        """Applies every pending migration; returns the names of those it applied, in order."""
+        applied: list[str] = []
+
+        def progress(event: str, app_label: str, name: str) -> None:
+            if event == "apply_done":
+                applied.append(name)
+
         with self.bound():
             executor = MigrationExecutor(self.context.db(), self.config["apps"])
-            await executor.migrate()
+            await executor.migrate(progress=progress)
+        return applied
+
+    async def applied_migrations(self) -> list[str]:
+        """Names of the migrations this database has, in the order of their names."""
+        with self.bound():
+            keys = await MigrationRecorder(self.context.db()).applied_migrations()
+        return sorted(key.name for key in keys if key.app_label == APP_LABEL)
 
     async def pending_model_changes(self) -> list[str]:
         """Names of the migrations `makemigrations` would write now (empty when in sync)."""

@@ -1,36 +1,199 @@
-"""The one settings object, read from the environment."""
+"""The one settings object, read from the environment.
+
+Every value is checked as it is read: a bad one raises `SettingError`, which names the variable,
+the value found and what was expected (`PLAN_LIMIT_PRO='ten': expected a whole number …`).
+"""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"free": 1, "pro": 10, "business": None}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SQLITE_SCHEMES = ("sqlite",)
+POSTGRES_SCHEMES = ("postgres", "postgresql", "asyncpg", "psycopg")
+DATABASE_URL_FORM = "sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/NAME"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+_SHOWN_VALUE_MAX = 120
+_PASSWORD_PARAM = re.compile(r"(?i)([?&;]password=)[^&;#]*")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+class SettingError(ValueError):
+    """A setting whose value cannot be used. Its text names the variable and what it expected."""
+
+    def __init__(self, name: str, value: str, expected: str) -> None:
+        shown = without_password(value)
+        if len(shown) > _SHOWN_VALUE_MAX:
+            shown = shown[: _SHOWN_VALUE_MAX - 3] + "..."
+        super().__init__(f"{name}={shown!r} is not valid: expected {expected}")
+        self.name = name
+        self.expected = expected
+
+
+def without_password(url: str) -> str:
+    """`url` with any password in it replaced by `***`: safe to print and log. Works on text that
+    does not parse as a URL too (a password with an unescaped `@` or `/` in it)."""
+    scheme, sep, rest = url.partition("://")
+    if sep and not scheme.lower().startswith("sqlite") and "@" in rest:
+        userinfo, _, after = rest.rpartition("@")
+        if ":" in userinfo:
+            rest = f"{userinfo.split(':', 1)[0]}:***@{after}"
+    return scheme + sep + _PASSWORD_PARAM.sub(r"\1***", rest)
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
-    return default if raw in (None, "") else int(raw)
+    return None if raw is None or raw.strip() == "" else raw.strip()
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    return default if raw in (None, "") else float(raw)
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    bounds = f"{minimum} or more" if maximum is None else f"{minimum} to {maximum}"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(name, raw, f"a whole number ({bounds})") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise SettingError(name, raw, f"a whole number ({bounds})")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, positive: bool = True) -> float:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    expected = "a number of seconds above 0" if positive else "a number, 0 or more"
+    if name.endswith("_HOURS"):
+        expected = expected.replace("seconds", "hours")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(name, raw, expected) from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise SettingError(name, raw, expected)
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    return default if raw in (None, "") else raw.lower() not in ("0", "false", "no", "off")
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SettingError(name, raw, "true or false (also 1/0, yes/no, on/off)")
 
 
-def _limit(raw: str | None, default: int | None) -> int | None:
-    if raw in (None, ""):
+def _limit(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = _raw(env, name)
+    if raw is None:
         return default
     if raw.lower() in ("unlimited", "none", "-1"):
         return None
-    return int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingError(name, raw, 'a whole number of plugins (0 or more) or "unlimited"')
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    if raw.upper() not in choices:
+        raise SettingError(name, raw, "one of " + ", ".join(choices))
+    return raw.upper()
+
+
+def _split(name: str, raw: str, expected: str) -> SplitResult:
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        raise SettingError(name, raw, expected) from None
+    return parts
+
+
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    expected = "an http:// or https:// URL with a host, e.g. https://plugboard.example.com"
+    parts = _split(name, raw, expected)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise SettingError(name, raw, expected)
+    return raw.rstrip("/")
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why `url` cannot be a DATABASE_URL (None when it can): only the forms we support."""
+    from tortoise.backends.base.config_generator import expand_db_url
+    from tortoise.exceptions import ConfigurationError
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018
+    except ValueError as exc:
+        return f"{DATABASE_URL_FORM} ({exc})"
+    scheme = parts.scheme.lower().split("+", 1)[0]
+    if scheme in SQLITE_SCHEMES:
+        if not (parts.netloc + parts.path).strip("/"):
+            return f"{DATABASE_URL_FORM} (no file path after sqlite://)"
+    elif scheme in POSTGRES_SCHEMES:
+        if not parts.path.strip("/"):
+            return f"{DATABASE_URL_FORM} (no database name after the host)"
+    else:
+        found = f"the scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        return f"{DATABASE_URL_FORM} (found {found})"
+    try:
+        expand_db_url(url)
+    except (ConfigurationError, ValueError, KeyError, TypeError) as exc:
+        return f"{DATABASE_URL_FORM} ({exc})"
+    return None
+
+
+def _database_url(env: Mapping[str, str], default: str) -> str:
+    raw = _raw(env, "DATABASE_URL")
+    if raw is None:
+        return default
+    if problem := database_url_problem(raw):
+        raise SettingError("DATABASE_URL", raw, problem)
+    return raw
+
+
+def _broadcast_url(env: Mapping[str, str], default: str) -> str:
+    raw = _raw(env, "BROADCAST_URL")
+    if raw is None:
+        return default
+    expected = "memory:// (one process) or redis://HOST:PORT/DB (several processes)"
+    parts = _split("BROADCAST_URL", raw, expected)
+    if parts.scheme.lower() not in ("memory", "redis", "rediss"):
+        raise SettingError("BROADCAST_URL", raw, expected)
+    if parts.scheme.lower() != "memory" and not parts.hostname:
+        raise SettingError("BROADCAST_URL", raw, expected)
+    return raw
+
+
+def _host(env: Mapping[str, str], default: str) -> str:
+    raw = _raw(env, "HOST")
+    if raw is None:
+        return default
+    if any(c.isspace() or c in "/@?#" for c in raw) or len(raw) > 253:
+        raise SettingError("HOST", raw, "a host name or IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -62,29 +225,34 @@ class Settings:
     scheduler_tick_seconds: float = 1.0
     # /healthz reports a background loop stalled once 3 of its intervals and this pass without a beat.
     heartbeat_grace_seconds: float = 5.0
+    # `serve`'s address when --host and --port are not given.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # DEBUG also makes the CLI print the traceback behind a one-line error.
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The settings the environment gives; raises SettingError for a value that cannot be used."""
         env = os.environ if env is None else env
         defaults = cls()
         plan_limits = {
-            plan: _limit(env.get(f"PLAN_LIMIT_{plan.upper()}"), limit)
-            for plan, limit in DEFAULT_PLAN_LIMITS.items()
+            plan: _limit(env, f"PLAN_LIMIT_{plan.upper()}", limit) for plan, limit in DEFAULT_PLAN_LIMITS.items()
         }
         settings = cls(
-            database_url=env.get("DATABASE_URL") or defaults.database_url,
-            broadcast_url=env.get("BROADCAST_URL") or defaults.broadcast_url,
-            telegram_api_url=(env.get("TELEGRAM_API_URL") or defaults.telegram_api_url).rstrip("/"),
-            public_url=(env.get("PUBLIC_URL") or defaults.public_url).rstrip("/"),
+            database_url=_database_url(env, defaults.database_url),
+            broadcast_url=_broadcast_url(env, defaults.broadcast_url),
+            telegram_api_url=_http_url(env, "TELEGRAM_API_URL", defaults.telegram_api_url),
+            public_url=_http_url(env, "PUBLIC_URL", defaults.public_url),
             plan_limits=plan_limits,
             plugin_timeout_seconds=_float(env, "PLUGIN_TIMEOUT_SECONDS", defaults.plugin_timeout_seconds),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
-            max_query_depth=_int(env, "MAX_QUERY_DEPTH", defaults.max_query_depth),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
+            max_query_depth=_int(env, "MAX_QUERY_DEPTH", defaults.max_query_depth, minimum=1),
             max_aliases=_int(env, "MAX_ALIASES", defaults.max_aliases),
-            max_query_tokens=_int(env, "MAX_QUERY_TOKENS", defaults.max_query_tokens),
-            max_query_bytes=_int(env, "MAX_QUERY_BYTES", defaults.max_query_bytes),
-            webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", defaults.webhook_max_body_bytes),
-            gateway_cache_seconds=_float(env, "GATEWAY_CACHE_SECONDS", defaults.gateway_cache_seconds),
+            max_query_tokens=_int(env, "MAX_QUERY_TOKENS", defaults.max_query_tokens, minimum=1),
+            max_query_bytes=_int(env, "MAX_QUERY_BYTES", defaults.max_query_bytes, minimum=1),
+            webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", defaults.webhook_max_body_bytes, minimum=1),
+            gateway_cache_seconds=_float(env, "GATEWAY_CACHE_SECONDS", defaults.gateway_cache_seconds, positive=False),
             access_log=_bool(env, "ACCESS_LOG", defaults.access_log),
             inbox_concurrency=_int(env, "INBOX_CONCURRENCY", defaults.inbox_concurrency),
             inbox_lease_seconds=_float(env, "INBOX_LEASE_SECONDS", defaults.inbox_lease_seconds),
@@ -92,10 +260,20 @@ class Settings:
             inbox_retention_hours=_float(env, "INBOX_RETENTION_HOURS", defaults.inbox_retention_hours),
             scheduler_enabled=_bool(env, "SCHEDULER_ENABLED", defaults.scheduler_enabled),
             scheduler_tick_seconds=_float(env, "SCHEDULER_TICK_SECONDS", defaults.scheduler_tick_seconds),
-            heartbeat_grace_seconds=_float(env, "HEARTBEAT_GRACE_SECONDS", defaults.heartbeat_grace_seconds),
+            heartbeat_grace_seconds=_float(
+                env, "HEARTBEAT_GRACE_SECONDS", defaults.heartbeat_grace_seconds, positive=False
+            ),
+            host=_host(env, defaults.host),
+            port=_int(env, "PORT", defaults.port, minimum=0, maximum=65535),
+            log_level=_choice(env, "LOG_LEVEL", defaults.log_level, LOG_LEVELS),
         )
         return replace(settings, **overrides)
 
     def plan_limit(self, plan: str) -> int | None:
         """The most plugins a plan may install; None means no limit."""
         return self.plan_limits.get(plan, 0)
+
+    @property
+    def database_shown(self) -> str:
+        """DATABASE_URL as it may be printed: without its password."""
+        return without_password(self.database_url)

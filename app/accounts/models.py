@@ -22,13 +22,23 @@ class User(Model):
         table = "users"
 
 
+TOKEN_NAME_MAX = 64
+
+
+# An API token, known by its SHA-256 only. Valid while not revoked and not past `expires_at`;
+# a revoked token keeps its row, so the audit log's references to it stay meaningful.
 class ApiToken(Model):
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "plugboard.User", related_name="api_tokens", on_delete=fields.CASCADE
     )
     token_hash = fields.CharField(max_length=64, unique=True)
+    name = fields.CharField(max_length=TOKEN_NAME_MAX, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+    # Coarse: written at most once a minute per token (app/accounts/tokens.py), never on every request.
+    last_used_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "api_tokens"

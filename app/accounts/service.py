@@ -1,49 +1,99 @@
+"""Users: created with a first API token, listed, moved between plans."""
+
 from __future__ import annotations
 
-import hashlib
-import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import ApiToken, Plan, User
-from app.errors import BadUserInput, FieldError
+from app.accounts.tokens import FIRST_TOKEN_NAME, TOKEN_PREFIX, authenticate, hash_token, new_token
+from app.audit import service as audit
+from app.errors import BadUserInput, FieldError, NotFound
+from app.plugins.models import UserPlugin
 
-TOKEN_PREFIX = "pb_"
+__all__ = ["TOKEN_PREFIX", "authenticate", "create_user", "get_user", "hash_token", "list_users", "set_plan"]
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def normalized_email(email: str) -> str:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 320 or "\x00" in email:
+        raise BadUserInput("Invalid email address", [FieldError("/email", "not an email address")])
+    return email
 
 
 async def create_user(email: str, plan: Plan = Plan.FREE) -> tuple[User, str]:
     """Creates a user and an API token; returns the token once (only its hash is stored)."""
-    email = email.strip().lower()
-    if "@" not in email or len(email) > 320:
-        raise BadUserInput("Invalid email address", [FieldError("/email", "not an email address")])
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    email = normalized_email(email)
+    token = new_token()
     try:
         async with in_transaction():
             user = await User.create(email=email, plan=plan)
-            await ApiToken.create(user=user, token_hash=hash_token(token))
+            await ApiToken.create(user=user, token_hash=hash_token(token), name=FIRST_TOKEN_NAME)
     except IntegrityError:
         raise BadUserInput("A user with this email already exists", [FieldError("/email", "already taken")])
     return user, token
 
 
-async def authenticate(token: str) -> ServiceContext | None:
-    """The service context for an API token, or None when the token is unknown."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
-    row = (
-        await ApiToken.filter(token_hash=hash_token(token))
-        .values("user_id", "user__plan")
-    )
-    if not row:
-        return None
-    return ServiceContext(user_id=row[0]["user_id"], plan=Plan(row[0]["user__plan"]))
-
-
 async def get_user(ctx: ServiceContext) -> User:
     return await User.get(id=ctx.user_id)
+
+
+async def find_user(email: str) -> User:
+    user = await User.get_or_none(email=normalized_email(email))
+    if user is None:
+        raise NotFound(f"No user with the email {email.strip().lower()}")
+    return user
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    id: str
+    email: str
+    plan: Plan
+    installs: int
+    created_at: datetime
+
+
+async def list_users() -> list[UserSummary]:
+    """Every user, oldest first, with their number of installed plugins."""
+    rows = await User.annotate(installs=Count("plugins")).order_by("created_at", "email").values(
+        "id", "email", "plan", "installs", "created_at"
+    )
+    return [
+        UserSummary(r["id"], r["email"], Plan(r["plan"]), int(r["installs"] or 0), r["created_at"]) for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    user: User
+    old: Plan
+    new: Plan
+    installs: int
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+async def set_plan(email: str, plan: Plan, via: str) -> PlanChange:
+    """Moves a user to another plan. Installs beyond the new plan's limit stay; the install check
+    refuses new ones until the user is under the limit again."""
+    user = await find_user(email)
+    async with in_transaction():
+        # The same lock an install takes: the count below and the new plan are seen together.
+        locked = await User.filter(id=user.id).select_for_update().first()
+        if locked is None:
+            raise NotFound(f"No user with the email {user.email}")
+        installs = await UserPlugin.filter(user_id=user.id).count()
+        old = Plan(locked.plan)
+        if old != plan:
+            await User.filter(id=user.id).update(plan=plan)
+            await audit.record_for(user.id, "user.set_plan", "user", user.id, {"from": old.value, "to": plan.value, "via": via})
+        locked.plan = plan
+    return PlanChange(user=locked, old=old, new=plan, installs=installs)

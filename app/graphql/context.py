@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 
 from app.accounts.context import ServiceContext
@@ -38,14 +39,34 @@ class GraphQLContext:
     def forget_cached(self) -> None:
         self._installed_ids = None
 
+    async def recheck_token(self) -> bool:
+        """Checks the connection's token again (a websocket outlives its token's revocation or
+        expiry): whether the caller is still signed in. The token is read as on_ws_connect reads it."""
+        if self.service is None:
+            return False
+        params = self.connection_params or {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        if authorization is None:
+            authorization = self.request.headers.get("authorization")
+        token = bearer_token(str(authorization) if authorization is not None else None)
+        service = await authenticate(token) if token else None
+        if service is None:
+            self.service, self.bad_token = None, True
+            return False
+        self.service = service
+        return True
+
 
 class FreshCachesPerOperation(SchemaExtension):
-    """A websocket keeps one context for all its operations: each one starts with empty caches."""
+    """A websocket keeps one context for all its operations: each one starts with empty caches,
+    and with the connection's token checked again, so a revoked or expired token stops there too."""
 
-    def on_operation(self) -> Iterator[None]:
+    async def on_operation(self) -> AsyncIterator[None]:
         context = self.execution_context.context
         if isinstance(context, GraphQLContext):
             context.forget_cached()
+            if isinstance(context.request, WebSocket):
+                await context.recheck_token()
         yield
 
 

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry.scalars import JSON
 
+from app.accounts import tokens
 from app.errors import BadUserInput, FieldError, NotFound
 from app.gateways import service as gateways
 from app.graphql.context import GraphQLContext
-from app.graphql.types import Gateway, UserPlugin
+from app.graphql.types import ApiToken, CreatedApiToken, Gateway, UserPlugin
 from app.inputs import is_id, text_problem
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 
@@ -64,3 +67,27 @@ class Mutation:
         disconnected = await gateways.disconnect(ctx, platform.telegram, gateway_id)
         platform.gateway_secrets.forget(gateway_id)
         return disconnected
+
+    @strawberry.mutation(
+        description="Creates an API token for the caller. The answer is the only time the token is shown."
+    )
+    async def create_api_token(
+        self,
+        info: Info,
+        name: Annotated[str, strawberry.argument(description="1 to 64 characters, to tell your tokens apart.")],
+        expires_in_days: Annotated[
+            int | None, strawberry.argument(description=f"1 to {tokens.MAX_EXPIRES_DAYS}; null: never expires.")
+        ] = None,
+    ) -> CreatedApiToken:
+        ctx = info.context.require_user()
+        row, token = await tokens.create_token(ctx.user_id, name, expires_in_days, via="api")
+        return CreatedApiToken(token=token, api_token=ApiToken.of(row, ctx.token_id))
+
+    @strawberry.mutation(
+        description="Revokes one of the caller's tokens at once, in every process. The caller's last valid "
+        "token cannot be revoked this way."
+    )
+    async def revoke_api_token(self, info: Info, id: strawberry.ID) -> bool:
+        ctx = info.context.require_user()
+        await tokens.revoke_token(known_id(id, "token"), via="api", owner_id=ctx.user_id, keep_last=True)
+        return True

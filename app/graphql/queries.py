@@ -5,11 +5,12 @@ from typing import Annotated
 import strawberry
 
 from app.accounts import service as accounts
+from app.accounts import tokens
 from app.audit import service as audit
 from app.errors import BadUserInput, FieldError
 from app.gateways import service as gateways
 from app.graphql.context import GraphQLContext
-from app.graphql.types import AuditEvent, Gateway, Me, Plugin, UserPlugin
+from app.graphql.types import ApiToken, AuditEvent, Gateway, Me, Plugin, UserPlugin
 from app.inputs import text_problem
 
 Info = strawberry.Info[GraphQLContext, None]
@@ -17,7 +18,7 @@ Info = strawberry.Info[GraphQLContext, None]
 # A slug or a category that its column (varchar(64), app/plugins/models.py) could not hold, or
 # that holds what a database refuses, names no plugin: answered without a query.
 CATALOG_KEY_MAX = 64
-AUDIT_LIMIT_MAX = 500
+AUDIT_LIMIT_MAX = audit.LIMIT_MAX
 
 
 def could_be_catalog_key(value: str) -> bool:
@@ -44,15 +45,37 @@ class Query:
         ctx = info.context.require_user()
         return [UserPlugin.of(row) for row in await info.context.platform.plugins.my_installs(ctx)]
 
-    @strawberry.field(description="The caller's own audit events, newest first.")
+    @strawberry.field(
+        description="The caller's own audit events, newest first. For the next page, pass the last "
+        "event's `cursor` as `after`; a page shorter than `limit` is the last one."
+    )
     async def audit_log(
-        self, info: Info, limit: Annotated[int, strawberry.argument(description="1 to 500.")] = 50
+        self,
+        info: Info,
+        limit: Annotated[int, strawberry.argument(description="1 to 500.")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="An event's `cursor`: the events older than that one.")
+        ] = None,
+        action: Annotated[
+            str | None, strawberry.argument(description='Only events of this action, e.g. "token.create".')
+        ] = None,
     ) -> list[AuditEvent]:
         ctx = info.context.require_user()
         if not 1 <= limit <= AUDIT_LIMIT_MAX:
             message = f"must be between 1 and {AUDIT_LIMIT_MAX}"
             raise BadUserInput(f"limit {message}", [FieldError("/limit", message)])
-        return [AuditEvent.of(row) for row in await audit.list_events(ctx, limit)]
+        position = None
+        if after is not None:
+            position = audit.parse_cursor(after)
+            if position is None:
+                message = "is not a cursor from auditLog"
+                raise BadUserInput(f"after {message}", [FieldError("/after", message)])
+        return [AuditEvent.of(row) for row in await audit.list_events(ctx, limit, position, action)]
+
+    @strawberry.field(description="The caller's valid API tokens (not revoked, not expired), newest first.")
+    async def my_tokens(self, info: Info) -> list[ApiToken]:
+        ctx = info.context.require_user()
+        return [ApiToken.of(row, ctx.token_id) for row in await tokens.list_tokens(ctx.user_id)]
 
     @strawberry.field(description="The caller's gateways (connected bots).")
     async def my_gateways(self, info: Info) -> list[Gateway]:

@@ -7,6 +7,7 @@ from strawberry.scalars import JSON
 
 from app.accounts import models as accounts
 from app.audit.models import AuditLog
+from app.audit.service import cursor_of
 from app.gateways import models as gateway_models
 from app.gateways.service import webhook_url
 from app.graphql.context import GraphQLContext
@@ -90,6 +91,7 @@ class AuditEvent:
     target_id: str
     metadata: JSON
     created_at: datetime
+    cursor: str = strawberry.field(description="Pass it as auditLog's `after` for the events older than this one.")
 
     @classmethod
     def of(cls, row: AuditLog) -> AuditEvent:
@@ -100,7 +102,35 @@ class AuditEvent:
             target_id=row.target_id,
             metadata=row.metadata,
             created_at=row.created_at,
+            cursor=cursor_of(row),
         )
+
+
+@strawberry.type(description="One of the caller's API tokens. The token itself is shown once, when it is created.")
+class ApiToken:
+    id: strawberry.ID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None = strawberry.field(description="Kept to the minute: updated at most once a minute.")
+    expires_at: datetime | None = strawberry.field(description="Null: never expires.")
+    is_current: bool = strawberry.field(description="Whether this request came with this token.")
+
+    @classmethod
+    def of(cls, row: accounts.ApiToken, current_id: str | None) -> ApiToken:
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            expires_at=row.expires_at,
+            is_current=row.id == current_id,
+        )
+
+
+@strawberry.type(description="A new API token: `token` is shown this once; only its hash is stored.")
+class CreatedApiToken:
+    token: str
+    api_token: ApiToken
 
 
 @strawberry.type(description="A connected bot. Its token and webhook secret are never exposed.")

@@ -1,0 +1,92 @@
+"""`python -m app serve`: the listening socket first, then migrations, then uvicorn on that socket.
+
+Binding before anything else means a port already in use fails at once, with one line, before a
+migration runs and before the app starts (uvicorn alone starts the app, then fails to bind).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from app.settings import Settings
+
+
+class CannotListen(Exception):
+    """The address cannot be listened on; the text says which and why, in one line."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (port 0: a free one), inheritable by uvicorn's worker processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        hint = " (is another server running there? --port or PORT chooses another port)" if "in use" in reason else ""
+        raise CannotListen(f"cannot listen on {host}:{port}: {reason}{hint}") from exc
+    except (OverflowError, UnicodeError) as exc:
+        sock.close()
+        raise CannotListen(f"cannot listen on {host}:{port}: {exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def shown_url(host: str, port: int) -> str:
+    """The address to open in a browser: a wildcard host is reached on loopback."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def database_line(settings: Settings) -> str:
+    shown = settings.database_shown
+    if shown.startswith("sqlite://") and ":memory:" not in shown:
+        path = Path(shown.removeprefix("sqlite://").split("?", 1)[0]).resolve()
+        return f"{shown} (file {path})"
+    return shown
+
+
+def pubsub_line(settings: Settings) -> str:
+    from app.settings import without_password
+
+    if settings.broadcast_url.startswith("memory://"):
+        return f"{settings.broadcast_url} (live updates reach this process's subscribers only)"
+    return without_password(settings.broadcast_url)
+
+
+def start_up_lines(settings: Settings, url: str) -> list[str]:
+    return [
+        f"Plugboard: {url}/  (GraphiQL: {url}/graphql)",
+        f"Database:  {database_line(settings)}",
+        f"Pub/sub:   {pubsub_line(settings)}",
+    ]
+
+
+def run_uvicorn(settings: Settings, sock: socket.socket, workers: int, log_config: dict[str, object]) -> bool:
+    """Serves the app on `sock` until stopped; False when it failed to start."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_config=log_config,
+        access_log=settings.access_log,
+    )
+    server = uvicorn.Server(config)
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return True
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    return server.started
