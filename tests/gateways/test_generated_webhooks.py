@@ -28,9 +28,10 @@ from tests.support.hostile_world import World
 from tests.support.loop_lag import LoopLag, collector_paused
 from tests.support.runtime import connect_bot
 
-# A bound on blocking, not a speed benchmark: ~100 ms is the aim; 250 ms leaves room for a loaded
-# 2-core CI machine. A batch is several requests at once, so this bounds the worst single block.
-LAG_LIMIT_SECONDS = 0.25
+# A bound on gross blocking, not a speed benchmark (see tests/graphql/test_generated_operations.py;
+# tests/test_hostile_inputs.py holds the expensive inputs to ~100 ms). A batch is several
+# requests at once, so this bounds the worst single block.
+LAG_LIMIT_SECONDS = 1.0
 PROCESSING_DEADLINE_SECONDS = 20
 
 

@@ -34,9 +34,11 @@ from tests.support.loop_lag import LoopLag, collector_paused
 from tests.support.oracle import differences, graphql_error_problems, graphql_http_problems, is_refused, snapshot, strict_json
 
 ROOT_FIELDS = root_fields(build_schema(Settings())._schema)
-# A bound on blocking, not a speed benchmark: the aim is ~100 ms; 250 ms leaves room for a loaded
-# 2-core CI machine, where a garbage collection or another process can stall the loop a while.
-LAG_LIMIT_SECONDS = 0.25
+# A bound on gross blocking (the defects found took seconds to minutes), not a speed benchmark:
+# across 1,200 calls on a loaded 2-core machine, a garbage collection or another process stalls
+# the loop for a few hundred ms now and then. tests/test_hostile_inputs.py holds the known
+# expensive inputs to ~100 ms (250 ms with retries).
+LAG_LIMIT_SECONDS = 1.0
 MAX_GET_URL = 6_000  # longer GETs go as POST: proxies and uvicorn cap the request line
 ACCEPT = "application/graphql-response+json, application/json"
 READ_BACK = (

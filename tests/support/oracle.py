@@ -73,13 +73,24 @@ def is_refused(status: int, parsed: Any) -> bool:
 Snapshot = dict[str, Any]
 
 
+# Columns any authenticated call may touch without changing anything a user asked for: a token's
+# coarse last-use time (written at most once a minute).
+BOOKKEEPING = {"api_tokens": {"last_used_at"}}
+
+
+def without_bookkeeping(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    ignored = BOOKKEEPING.get(table, set())
+    return {name: value for name, value in row.items() if name not in ignored}
+
+
 async def snapshot(app: LiveApp, telegram: FakeTelegram | None = None) -> Snapshot:
     """Every row of the tables a call can change, and the webhooks the fake Telegram holds."""
     rows: Snapshot = {}
     with app.db() as ctx:
         conn = ctx.db()
         for table in SNAPSHOT_TABLES:
-            rows[table] = await conn.execute_query_dict(f'SELECT * FROM "{table}" ORDER BY id')
+            found = await conn.execute_query_dict(f'SELECT * FROM "{table}" ORDER BY id')
+            rows[table] = [without_bookkeeping(table, row) for row in found]
     if telegram is not None:
         rows["telegram webhooks"] = sorted(
             (bot.bot_id, bot.webhook_url, bot.secret_token, tuple(bot.allowed_updates or ()))
