@@ -15,7 +15,7 @@ from app.accounts.context import ServiceContext
 from app.audit import service as audit
 from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
-from app.gateways.inbox import InboxWriter
+from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind, Gateway, GatewayType
 from app.gateways.telegram import TelegramApi, WebhookOutcomeUnknown, check_token_format, message_key
 from app.ids import new_id, new_secret
@@ -241,13 +241,16 @@ async def execute(
         raise NotFound("No such active gateway")
     result = await api.call(gateway.bot_token, action, params)
     if isinstance(result, Message):
-        await inbox.put(
-            gateway.id,
-            EventKind.MESSAGE_SENT,
-            message_key(result),
-            result.model_dump(mode="json", exclude_none=True, by_alias=True),
-            chat_id=result.chat.id,
-        )
+        try:
+            await inbox.put(
+                gateway.id,
+                EventKind.MESSAGE_SENT,
+                message_key(result),
+                result.model_dump(mode="json", exclude_none=True, by_alias=True),
+                chat_id=result.chat.id,
+            )
+        except RowRefused as refused:  # the message is sent: only its message_sent event is lost
+            log.warning("message_sent event of gateway %s not stored: %s", gateway.id, refused.reason)
     return result
 
 
