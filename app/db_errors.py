@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from asyncpg.exceptions import InterfaceError as PgInterfaceError
+from asyncpg.exceptions import InternalClientError as PgInternalClientError
 
 # SQLSTATE classes: 22 data exception (NUL or bad escape in text/jsonb, numeric out of range, too
 # long), 23 integrity constraint (a row pointing at a gateway just deleted).
@@ -71,7 +72,9 @@ def is_unavailable(exc: BaseException) -> bool:
             return True
         if isinstance(error, (OSError, TimeoutError)):  # refused, reset, closed; DBConnectionError too
             return True
-        if isinstance(error, PgInterfaceError):  # connection closed, or in use by a cancelled operation
+        # Connection closed or in use by a cancelled operation; or a just-terminated idle connection
+        # in a state asyncpg did not expect ("cannot switch to state …").
+        if isinstance(error, (PgInterfaceError, PgInternalClientError)):
             return True
         if isinstance(error, sqlite3.OperationalError) and any(w in str(error).lower() for w in _SQLITE_TRANSIENT):
             return True

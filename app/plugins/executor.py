@@ -190,8 +190,10 @@ class Executor:
 
     async def _call(self, call: Callable[[], Awaitable[Any]]) -> tuple[Any, str | None]:
         try:
-            return await asyncio.wait_for(call(), self.timeout_seconds), None
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+            async with asyncio.timeout(self.timeout_seconds):
+                return await call(), None
+        except TimeoutError:
             return None, f"Timed out after {self.timeout_seconds:g} s"
         except asyncio.CancelledError:
             raise

@@ -4,6 +4,7 @@ active plugin that handles the event, and whose required gateway types the owner
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 
 from aiogram.types import Message, Update
@@ -25,6 +26,16 @@ from app.plugins.contract import (
 from app.plugins.executor import EventKey, Executor
 from app.plugins.models import UserPlugin
 from app.plugins.registry import PluginRegistry
+
+
+async def run_all(runs: list[Awaitable[ExecutionResult]]) -> list[ExecutionResult]:
+    """Every run to its end, then the first failure of our own (a plugin's is in its result): a
+    caller that retries the event never overlaps runs still going."""
+    outcomes = await asyncio.gather(*runs, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return list(outcomes)  # type: ignore[arg-type]
 
 
 class EventRouter:
@@ -72,7 +83,7 @@ class EventRouter:
         for install in installs:
             if await self._has_required_gateways(install.user_id, handler):
                 runs.append(self._run(install, handler, event, "schedule", event_key))
-        return list(await asyncio.gather(*runs))
+        return await run_all(runs)
 
     async def _route_gateway_event(self, gateway_id: str, event: PluginEvent, event_key: EventKey) -> list[ExecutionResult]:
         owner = await gateways.owner_of_active(gateway_id)
@@ -90,7 +101,7 @@ class EventRouter:
             if not set(handler.definition.required_gateways) <= active:
                 continue
             runs.append(self._run(install, handler, event, "event", event_key))
-        return list(await asyncio.gather(*runs))
+        return await run_all(runs)
 
     async def _has_required_gateways(self, owner_id: str, handler: PluginHandler) -> bool:
         required = set(handler.definition.required_gateways)
