@@ -230,12 +230,14 @@ def fail(message: str, debug: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
     if args.command == "demo":
         from app.demo.cli import run_demo_command
 
-        return run_demo_command(args)
-
-    debug = bool(getattr(args, "debug", False)) or os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
+        try:
+            return run_demo_command(args)
+        except SettingError as exc:
+            return fail(str(exc), debug)
     try:
         settings = Settings.from_env()
     except SettingError as exc:

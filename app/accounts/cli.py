@@ -26,7 +26,7 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
         description="Creates a user with a first API token. The token is the last line of the output, "
         "shown this once: only its hash is stored.",
     )
-    create.add_argument("email")
+    create.add_argument("email", metavar="EMAIL")
     create.add_argument("--plan", choices=PLANS, default=Plan.FREE.value, help="the user's plan (default: free)")
 
     user_commands = commands.add_parser(
@@ -42,8 +42,8 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
         description="Moves a user to another plan at once. On a downgrade below their install count, "
         "the installs stay and new ones are refused until they are under the new limit.",
     )
-    set_plan.add_argument("email")
-    set_plan.add_argument("plan", choices=PLANS)
+    set_plan.add_argument("email", metavar="EMAIL")
+    set_plan.add_argument("plan", choices=PLANS, metavar="PLAN", help=", ".join(PLANS))
 
     token_commands = commands.add_parser(
         "tokens", parents=parents, help="create, list and revoke a user's API tokens",
@@ -54,7 +54,7 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
         description="Creates an API token for a user (a lost one cannot be recovered: make a new one and "
         "revoke the old). The token is the last line of the output, shown this once.",
     )
-    create_token.add_argument("email")
+    create_token.add_argument("email", metavar="EMAIL")
     create_token.add_argument(
         "--name", default=DEFAULT_TOKEN_NAME, help=f"a label, 1 to 64 characters (default: {DEFAULT_TOKEN_NAME})"
     )
@@ -67,12 +67,12 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
         description="Lists a user's tokens, newest first, revoked and expired ones included. "
         "Never the tokens themselves: only their hashes are stored.",
     )
-    list_tokens.add_argument("email")
+    list_tokens.add_argument("email", metavar="EMAIL")
     revoke = token_commands.add_parser(
         "revoke", parents=parents, help="revoke a token by its id; it stops working at once",
         description="Revokes a token by the id `tokens list` shows. It stops working at once, in every process.",
     )
-    revoke.add_argument("id")
+    revoke.add_argument("id", metavar="ID", help="the token's id, as `tokens list` shows it")
 
 
 async def run_account_command(args: argparse.Namespace, settings: Settings) -> str | None:
