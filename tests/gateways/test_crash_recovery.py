@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -13,67 +12,15 @@ import httpx
 import pytest
 
 from app.plugins.handlers.analytics import AnalyticsHandler
+from tests.support.processes import Running, processes
 from tests.support.runtime import SECRET_HEADER, connect_bot, install, messages_counted, wait_until_processed
 from tests.support.telegram_updates import message_update
 
-ServerFactory = Callable[..., Awaitable["ServerProcess"]]
-
-
-class ServerProcess:
-    """`python -m app serve` in a process of its own, as in production."""
-
-    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
-        self.process = process
-        self.url = url
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
-async def start_server(settings) -> AsyncIterator[ServerFactory]:
-    processes: list[asyncio.subprocess.Process] = []
-
-    async def start(**env: str) -> ServerProcess:
-        port = free_port()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "serve", "--port", str(port),
-            env={
-                **os.environ,
-                "DATABASE_URL": settings.database_url,
-                "TELEGRAM_API_URL": settings.telegram_api_url,
-                "PUBLIC_URL": settings.public_url,
-                "SCHEDULER_ENABLED": "false",
-                "INBOX_POLL_SECONDS": "0.2",
-                **env,
-            },
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient() as client:
-            for _ in range(300):
-                try:
-                    if (await client.get(f"{url}/healthz")).status_code == 200:
-                        return ServerProcess(process, url)
-                except httpx.TransportError:
-                    pass
-                assert process.returncode is None, "the server exited during start-up"
-                await asyncio.sleep(0.1)
-        raise AssertionError("the server did not start")
-
-    yield start
-    for process in processes:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
+async def start_server(settings) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    async with processes(settings) as running:
+        yield running.server
 
 
 async def post_updates(url: str, bot, updates: list[dict]) -> list[int]:

@@ -28,6 +28,10 @@ class Running:
     process: asyncio.subprocess.Process
     url: str | None = None
 
+    def kill(self) -> None:
+        """Dies as a crash would: no shutdown, nothing given back."""
+        self.process.send_signal(signal.SIGKILL)
+
 
 class Processes:
     def __init__(self, settings: Settings) -> None:
