@@ -11,7 +11,7 @@ import strawberry
 from app import live
 from app.analytics import service as analytics
 from app.analytics.reader import AnalyticsReader, Counts, Window
-from app.errors import BadUserInput, FieldError, NotInstalled
+from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
 
 Info = strawberry.Info[GraphQLContext, None]
@@ -195,5 +195,7 @@ class Subscription:
             yield AnalyticsSummary.of(reader, platform.today(), days)
             while True:
                 await changes.wait()
+                if not await info.context.recheck_token():  # revoked or expired meanwhile
+                    raise Unauthenticated("The API token is not valid")
                 yield AnalyticsSummary.of(reader, platform.today(), days)
                 await asyncio.sleep(MIN_PUSH_INTERVAL_SECONDS)
