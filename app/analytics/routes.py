@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from app.accounts.service import authenticate
 from app.analytics import service as analytics
 from app.analytics.reader import Window
+from app.db_errors import is_unavailable
 from app.errors import BadUserInput
 
 CSV_PATH = "/analytics.csv"
@@ -29,6 +30,14 @@ def _bearer(request: Request) -> str | None:
 
 def analytics_csv(today: Callable[[], date]) -> Callable[[Request], object]:
     async def export(request: Request) -> Response:
+        try:
+            return await _export(request)
+        except Exception as exc:
+            if is_unavailable(exc):
+                return JSONResponse({"error": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"})
+            raise
+
+    async def _export(request: Request) -> Response:
         token = _bearer(request)
         ctx = await authenticate(token) if token else None
         if ctx is None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ import pytest
 from app.gateways.models import GatewayEvent
 from tests.support.databases import POSTGRES_URL, create_postgres_database, drop_postgres_database, migrated
 from tests.support.live import LiveApp
+from tests.support.outage import sqlite_locked
 from tests.support.plugins import RecordingPlugin
 from tests.support.runtime import SECRET_HEADER, ConnectedBot, connect_bot, deliver
 from tests.support.telegram_updates import message_update
@@ -64,23 +64,6 @@ async def refusing_connections(url: str) -> AsyncIterator[None]:
         yield
     finally:
         await _allow_connections(name, True)
-
-
-@contextlib.asynccontextmanager
-async def sqlite_write_locked(url: str) -> AsyncIterator[None]:
-    """Another connection holds the file's write lock; readers go on (WAL). Taken in a thread, so
-    the app in this event loop is never blocked by it."""
-    conn = await asyncio.to_thread(
-        sqlite3.connect, url.removeprefix("sqlite://"), timeout=30, isolation_level=None, check_same_thread=False
-    )
-    try:
-        await asyncio.to_thread(conn.execute, "BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            await asyncio.to_thread(conn.execute, "ROLLBACK")
-    finally:
-        await asyncio.to_thread(conn.close)
 
 
 async def deliver_until_acknowledged(live: LiveApp, bot: ConnectedBot, update: dict, deadline_seconds: float = 30) -> None:
@@ -158,7 +141,7 @@ async def test_sqlite_locked_by_another_process_answers_503(make_app, telegram, 
     assert (await deliver(live, bot, message_update(1))).status_code == 200
     updates = [message_update(n, chat_id=-n) for n in range(2, 22)]
 
-    async with sqlite_write_locked(database_url):
+    async with sqlite_locked(database_url):
         responses = await asyncio.gather(*(deliver(live, bot, u) for u in updates))
         assert [r.status_code for r in responses] == [503] * len(updates)
         assert all(r.json() == UNAVAILABLE for r in responses)
@@ -196,3 +179,12 @@ async def test_no_webhook_answer_is_a_500_while_postgres_goes_away_and_comes_bac
         await asyncio.gather(*senders)
     assert set(statuses) == {200, 503}
     assert statuses[-1] == 200  # it came back by itself
+
+
+async def test_the_analytics_csv_answers_503_while_postgres_refuses_connections(postgres_url, make_app):
+    live = await make_app(database_url=postgres_url)
+    owner = await live.create_user("csv@example.com", "pro")
+    async with refusing_connections(postgres_url):
+        response = await live.http.get("/analytics.csv", headers=owner.auth)
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert (await live.http.get("/analytics.csv", headers=owner.auth)).status_code == 404  # back: not installed
