@@ -90,3 +90,17 @@ class RejectedUpdate(Model):
 
     class Meta:
         table = "rejected_updates"
+
+
+class SendLimit(Model):
+    # The next free time of one send-rate key, shared by every process that sends for a bot:
+    # `bot:{bot_id}` (all its sends), `chat:{bot_id}:{chat_id}` (one chat), `group:{bot_id}:{chat_id}`
+    # (one group's minute budget) and `pause:{bot_id}` (a 429's retry_after). `free_at` is a GCRA
+    # "theoretical arrival time" in seconds since the epoch, by the database's clock. A row whose
+    # time has passed means the same as no row; old rows are pruned.
+
+    key = fields.CharField(primary_key=True, max_length=96)
+    free_at = fields.FloatField()
+
+    class Meta:
+        table = "send_limits"
