@@ -16,6 +16,9 @@ class User(Model):
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     email = fields.CharField(max_length=320, unique=True)
     plan = fields.CharEnumField(Plan, max_length=16, default=Plan.FREE)
+    # Raised with every change to what the user's events are routed to (installs, their states,
+    # gateways, plan): processes that cache routing compare it to their copy.
+    routing_version = fields.IntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -1,7 +1,23 @@
+from enum import Enum
+
 from tortoise import fields
 from tortoise.models import Model
 
 from app.ids import new_id
+
+
+class InstallStatus(str, Enum):
+    ACTIVE = "ACTIVE"
+    DISABLED = "DISABLED"  # by its user
+    WAITING_FOR_GATEWAY = "WAITING_FOR_GATEWAY"  # a gateway type the plugin needs is not connected
+    NEEDS_CONFIG = "NEEDS_CONFIG"  # the config does not validate against the plugin's version
+    FAILING = "FAILING"  # the circuit breaker is open
+
+
+class RunOutcome(str, Enum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"  # not run: the install's circuit breaker was open
 
 
 class Plugin(Model):
@@ -32,10 +48,18 @@ class UserPlugin(Model):
         "plugboard.Plugin", related_name="installs", on_delete=fields.CASCADE, db_index=True
     )
     config = fields.JSONField(default=dict)
-    is_enabled = fields.BooleanField(default=True, db_default=True)
+    is_enabled = fields.BooleanField(default=True, db_default=True)  # what its user asked for
+    status = fields.CharEnumField(InstallStatus, max_length=24, default=InstallStatus.ACTIVE, db_default="ACTIVE")
+    status_reason = fields.TextField(null=True)
+    # The plugin version the config last validated against (null: before versioned configs).
+    config_version = fields.CharField(max_length=32, null=True)
     execution_count = fields.IntField(default=0, db_default=0)
     last_executed_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
+    # Circuit breaker: failures in a row; while FAILING, when the next probe may run and the backoff.
+    consecutive_failures = fields.IntField(default=0, db_default=0)
+    probe_at = fields.DatetimeField(null=True)
+    backoff_seconds = fields.FloatField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -61,7 +85,8 @@ class PluginStorage(Model):
 
 
 class PluginExecution(Model):
-    # One run of an install for one event; the unique key keeps a replayed event from running twice.
+    # One run of an install for one event: the run history. The unique key keeps a replayed
+    # event from running twice; a retry has a key of its own (`retry:<run id>`).
 
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
@@ -69,6 +94,15 @@ class PluginExecution(Model):
     )
     event_key = fields.CharField(max_length=128)
     success = fields.BooleanField()
+    outcome = fields.CharEnumField(RunOutcome, max_length=16, default=RunOutcome.SUCCEEDED, db_default="SUCCEEDED")
+    trigger = fields.CharField(max_length=16, default="event", db_default="event")  # event, schedule, retry
+    event_type = fields.CharField(max_length=64, default="", db_default="")  # e.g. telegram.message
+    chat_id = fields.BigIntField(null=True)
+    # What to run again on a retry: the inbox event, or the schedule and when it fired.
+    gateway_event_id = fields.BigIntField(null=True)
+    schedule = fields.CharField(max_length=64, null=True)
+    fired_at = fields.DatetimeField(null=True)
+    retry_of = fields.CharField(max_length=32, null=True)
     error = fields.TextField(null=True)
     duration_ms = fields.FloatField()
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -76,6 +110,7 @@ class PluginExecution(Model):
     class Meta:
         table = "plugin_executions"
         unique_together = (("install", "event_key"),)
+        indexes = (("install_id", "created_at", "id"),)
 
 
 class ScheduleTick(Model):
