@@ -74,6 +74,8 @@ def _float(env: Mapping[str, str], name: str, default: float, positive: bool = T
     expected = "a number of seconds above 0" if positive else "a number, 0 or more"
     if name.endswith("_HOURS"):
         expected = expected.replace("seconds", "hours")
+    elif name.endswith("_DAYS"):
+        expected = expected.replace("seconds", "days")
     try:
         value = float(raw)
     except ValueError:
@@ -225,6 +227,13 @@ class Settings:
     scheduler_tick_seconds: float = 1.0
     # /healthz reports a background loop stalled once 3 of its intervals and this pass without a beat.
     heartbeat_grace_seconds: float = 5.0
+    # Circuit breaker: an install whose runs fail this many times in a row is paused (FAILING);
+    # it is tried again after the backoff, which doubles with each failed try up to the ceiling.
+    breaker_failures: int = 5
+    breaker_backoff_seconds: float = 30.0
+    breaker_max_backoff_seconds: float = 3600.0
+    # Runs are kept in the run history this long (at least as long as INBOX_RETENTION_HOURS).
+    run_history_days: float = 7.0
     # `serve`'s address when --host and --port are not given.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -263,6 +272,12 @@ class Settings:
             heartbeat_grace_seconds=_float(
                 env, "HEARTBEAT_GRACE_SECONDS", defaults.heartbeat_grace_seconds, positive=False
             ),
+            breaker_failures=_int(env, "BREAKER_FAILURES", defaults.breaker_failures, minimum=1),
+            breaker_backoff_seconds=_float(env, "BREAKER_BACKOFF_SECONDS", defaults.breaker_backoff_seconds),
+            breaker_max_backoff_seconds=_float(
+                env, "BREAKER_MAX_BACKOFF_SECONDS", defaults.breaker_max_backoff_seconds
+            ),
+            run_history_days=_float(env, "RUN_HISTORY_DAYS", defaults.run_history_days),
             host=_host(env, defaults.host),
             port=_int(env, "PORT", defaults.port, minimum=0, maximum=65535),
             log_level=_choice(env, "LOG_LEVEL", defaults.log_level, LOG_LEVELS),
