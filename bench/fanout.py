@@ -1,0 +1,384 @@
+"""Live fan-out: webhook -> processing -> `analyticsUpdated` pushes to many websocket subscribers,
+against a bare Starlette websocket broadcast (`bench/fanout_reference.py`) measured in the same run.
+
+    .venv/bin/python -m bench.fanout [--database-url URL] [--users 100] [--per-user 10] [--rounds 10]
+        [--mode burst|single] [--query widget|small] [--separate-worker]
+
+Ours: one `python -m app serve` process (processing on; or ingest-only plus a `worker` process and
+Redis pub/sub with --separate-worker). `--users` users, each with its own API token, an active
+Telegram gateway and the analytics plugin, and `--per-user` graphql-transport-ws subscribers each
+of `analyticsUpdated` (the dashboard widget's query by default).
+
+A round: `burst` POSTs one message update per user at once, `single` one update for one user (the
+next each round) while every subscriber stays connected. A sample is, for one webhook, the time
+from its 200 to the event of the LAST of its user's subscribers that shows the new total. The
+reference does the same: one `POST /trigger/{user}` per user, answered 200 before it sends the
+same payload text to that user's sockets. Rounds of both alternate, so both see the same machine.
+Also printed: the server's RSS growth per subscriber and its CPU time per round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.webhook_ingest import free_port, serve
+
+PROTOCOL = "graphql-transport-ws"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+# The dashboard widget's subscription (frontend/src/analytics/summary.js), and a small one.
+QUERIES = {
+    "widget": """subscription AnalyticsWidget($days: Int!, $chatId: ID) {
+  analyticsUpdated(days: $days, chatId: $chatId) {
+    totalMessages messagesToday messagesThisWeek uniqueUsers
+    activeUsers { day week month }
+    period { totalMessages uniqueUsers joins leaves }
+    previousPeriod { totalMessages uniqueUsers messagesToday messagesThisWeek }
+    daily(days: $days) { date messages users }
+    hourly
+    chats(limit: 5) { chatId title type messages users }
+  }
+}""",
+    "small": "subscription($days: Int!) { analyticsUpdated(days: $days) { totalMessages messagesToday uniqueUsers } }",
+}
+
+
+@dataclass
+class Account:
+    index: int
+    token: str
+    gateway_id: str
+    secret: str
+
+
+@dataclass
+class Listener:
+    """One websocket client: the arrival time of each round's event."""
+
+    group: int
+    ws: ClientConnection | None = None
+    arrivals: dict[int, float] = field(default_factory=dict)
+    last_text: str = ""
+    count: int = 0
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def prepare(database_url: str, users: int) -> list[Account]:
+    from app.accounts.service import create_user
+    from app.db import Database
+    from app.gateways.models import Gateway, GatewayType
+    from app.ids import new_secret
+    from app.plugins.models import Plugin, UserPlugin
+
+    db = Database(database_url)
+    await db.open()
+    accounts = []
+    run = time.time_ns()
+    with db.bound():
+        plugin = await Plugin.get(slug="analytics")
+        for n in range(users):
+            user, token = await create_user(f"fanout-{run}-{n}@example.com", "pro")
+            secret = new_secret()
+            gateway = await Gateway.create(
+                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name=f"fanout {n}", bot_token=f"{n}:fanout",
+                webhook_secret=secret,
+            )
+            await UserPlugin.create(user_id=user.id, plugin=plugin, config={"trackUsers": True, "retention": 30})
+            accounts.append(Account(n, token, gateway.id, secret))
+    await db.close()
+    return accounts
+
+
+class Side:
+    """One server under test: connects its listeners, triggers a round, says when it has arrived."""
+
+    name: str
+    pid: int
+    listeners: list[Listener]
+
+    async def connect_all(self, groups: int, per_group: int) -> None:
+        self.listeners = [Listener(g) for g in range(groups) for _ in range(per_group)]
+        gate = asyncio.Semaphore(50)
+
+        async def one(listener: Listener) -> None:
+            async with gate:
+                await self.connect(listener)
+
+        await asyncio.gather(*(one(listener) for listener in self.listeners))
+        for listener in self.listeners:
+            asyncio.create_task(self.listen(listener))
+
+    async def connect(self, listener: Listener) -> None:
+        raise NotImplementedError
+
+    async def listen(self, listener: Listener) -> None:
+        raise NotImplementedError
+
+    async def trigger(self, client: httpx.AsyncClient, group: int) -> None:
+        """Makes one change for `group`'s listeners; returns at its 200."""
+        raise NotImplementedError
+
+    def expected(self, group: int) -> int:
+        """The arrival key of `group`'s event for its latest change."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        await asyncio.gather(*(l.ws.close() for l in self.listeners if l.ws is not None), return_exceptions=True)
+
+
+class Plugboard(Side):
+    name = "plugboard"
+
+    def __init__(self, base: str, pid: int, accounts: list[Account], query: str) -> None:
+        self.base, self.pid, self.accounts, self.query = base, pid, accounts, query
+        self.update_ids = itertools.count(1)
+        self.totals = [0] * len(accounts)  # each user's messages so far: its next event's totalMessages
+
+    async def connect(self, listener: Listener) -> None:
+        ws = await connect(self.base.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL], max_size=None)  # type: ignore[list-item]
+        token = self.accounts[listener.group].token
+        await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        payload = {"query": self.query, "variables": {"days": 7}}
+        await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": payload}))
+        text = await ws.recv()
+        first = json.loads(text)
+        assert first["type"] == "next" and not first["payload"].get("errors"), first
+        listener.ws, listener.last_text = ws, str(text)
+
+    async def listen(self, listener: Listener) -> None:
+        assert listener.ws is not None
+        async for text in listener.ws:
+            now = time.perf_counter()
+            message = json.loads(text)
+            if message["type"] == "ping":
+                await listener.ws.send('{"type":"pong"}')
+                continue
+            if message["type"] != "next" or message["payload"].get("errors"):
+                raise SystemExit(f"subscription failed: {message}")
+            total = message["payload"]["data"]["analyticsUpdated"]["totalMessages"]
+            listener.arrivals.setdefault(total, now)
+            listener.last_text = str(text)
+
+    async def trigger(self, client: httpx.AsyncClient, group: int) -> None:
+        account = self.accounts[group]
+        self.totals[group] += 1
+        update_id = next(self.update_ids)
+        update = {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id, "date": int(time.time()),
+                "chat": {"id": -1000 - group, "type": "supergroup", "title": "Fan-out"},
+                "from": {"id": 5000 + update_id % 50, "is_bot": False, "first_name": "Ada"}, "text": "hello",
+            },
+        }
+        response = await client.post(
+            f"{self.base}/webhooks/telegram/{account.gateway_id}", json=update, headers={SECRET_HEADER: account.secret}
+        )
+        response.raise_for_status()
+
+    def expected(self, group: int) -> int:
+        return self.totals[group]
+
+    def payload(self, group: int) -> str:
+        """The text last pushed to this user's subscribers: the reference sends it byte for byte."""
+        return next(l.last_text for l in self.listeners if l.group == group and l.last_text)
+
+
+class Reference(Side):
+    name = "reference"
+
+    def __init__(self, base: str, pid: int, groups: int, payloads: Callable[[int], str]) -> None:
+        self.base, self.pid, self.payloads = base, pid, payloads
+        self.sent = [0] * groups
+
+    async def connect(self, listener: Listener) -> None:
+        listener.ws = await connect(self.base.replace("http://", "ws://") + f"/ws/{listener.group}", max_size=None)
+
+    async def listen(self, listener: Listener) -> None:
+        assert listener.ws is not None
+        async for text in listener.ws:
+            now = time.perf_counter()
+            json.loads(text)  # the same client-side work as for ours
+            listener.count += 1
+            listener.arrivals[listener.count] = now
+
+    async def trigger(self, client: httpx.AsyncClient, group: int) -> None:
+        self.sent[group] += 1
+        response = await client.post(f"{self.base}/trigger/{group}", content=self.payloads(group))
+        response.raise_for_status()
+
+    def expected(self, group: int) -> int:
+        return self.sent[group]  # the n-th message a listener gets answers the n-th trigger
+
+
+async def run_round(side: Side, client: httpx.AsyncClient, groups: list[int], timeout: float = 60) -> list[float]:
+    """Triggers `groups` at once; one sample per group: its 200 to its last listener's event."""
+    acknowledged: dict[int, float] = {}
+
+    async def fire(group: int) -> None:
+        await side.trigger(client, group)
+        acknowledged[group] = time.perf_counter()
+
+    await asyncio.gather(*(fire(g) for g in groups))
+    members = [l for l in side.listeners if l.group in acknowledged]
+    target = side.expected
+    end = time.perf_counter() + timeout
+    while not all(target(l.group) in l.arrivals for l in members):
+        if time.perf_counter() > end:
+            missing = sum(target(l.group) not in l.arrivals for l in members)
+            raise SystemExit(f"{side.name}: {missing} subscribers never got their event")
+        await asyncio.sleep(0.005)
+    last: dict[int, float] = {}
+    for l in members:
+        last[l.group] = max(last.get(l.group, 0.0), l.arrivals[target(l.group)])
+    return [last[g] - acknowledged[g] for g in groups]
+
+
+def report(name: str, samples: list[float], cpu: float, rounds: int) -> tuple[float, float]:
+    p50, p99 = statistics.median(samples) * 1000, percentile(samples, 99) * 1000
+    print(f"{name:<11} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {max(samples) * 1000:8.1f} ms   "
+          f"server CPU {cpu / rounds * 1000:7.1f} ms/round   ({len(samples)} samples)")
+    return p50, p99
+
+
+async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> None:
+    users = len(ours.accounts)
+    # Warm both servers (imports, caches) with one subscriber, before the memory baseline.
+    for side in (ours, ref):
+        warm = Listener(0)
+        await side.connect(warm)
+        assert warm.ws is not None
+        await warm.ws.close()
+    await asyncio.sleep(1)
+    memory: dict[str, float] = {}
+    for side in (ours, ref):
+        before = rss_kib(side.pid)
+        started = time.perf_counter()
+        await side.connect_all(users, args.per_user)
+        connected = time.perf_counter() - started
+        await asyncio.sleep(1)
+        memory[side.name] = (rss_kib(side.pid) - before) / len(side.listeners)
+        print(f"{side.name:<11} {len(side.listeners)} subscribers in {connected:.1f} s, "
+              f"RSS {before / 1024:.0f} -> {rss_kib(side.pid) / 1024:.0f} MiB")
+
+    profiler = None
+    if args.profile:  # py-spy on our server during the rounds (pip install py-spy)
+        profiler = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(ours.pid), "-f", "raw", "-o", args.profile,
+             "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        await asyncio.sleep(1)
+    samples: dict[str, list[float]] = {"plugboard": [], "reference": []}
+    cpu: dict[str, float] = {"plugboard": 0.0, "reference": 0.0}
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=users), timeout=30) as client:
+        for round_no in range(1, args.rounds + 1):
+            groups = list(range(users)) if args.mode == "burst" else [(round_no - 1) % users]
+            for side in (ours, ref):
+                cpu_before = cpu_seconds(side.pid)
+                samples[side.name] += await run_round(side, client, groups)
+                cpu[side.name] += cpu_seconds(side.pid) - cpu_before
+                await asyncio.sleep(0.6)  # past the subscription's push interval
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait()
+    print()
+    print(f"mode: {args.mode} ({'one webhook per user at once' if args.mode == 'burst' else 'one webhook per round'}), "
+          f"query: {args.query}, {args.rounds} rounds, {users} users x {args.per_user} subscribers")
+    ours_p50, ours_p99 = report("plugboard", samples["plugboard"], cpu["plugboard"], args.rounds)
+    ref_p50, ref_p99 = report("reference", samples["reference"], cpu["reference"], args.rounds)
+    print(f"ratio       p50 {ours_p50 / ref_p50:8.2f}      p99 {ours_p99 / ref_p99:8.2f}      (aim: p99 <= 3)")
+    print(f"memory      plugboard {memory['plugboard']:.1f} KiB/subscriber, reference {memory['reference']:.1f} KiB/subscriber")
+    await asyncio.gather(ours.close(), ref.close())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url")
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--per-user", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--mode", choices=("burst", "single"), default="burst")
+    parser.add_argument("--query", choices=tuple(QUERIES), default="widget")
+    parser.add_argument("--separate-worker", action="store_true", help="ingest-only serve + a worker, Redis pub/sub")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--profile", metavar="FILE", help="record our server with py-spy during the rounds (raw format)")
+    args = parser.parse_args()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 2,000 sockets here, 1,000 in each server
+    workdir = tempfile.mkdtemp(prefix="plugboard-fanout-")
+    database_url = args.database_url or f"sqlite://{workdir}/fanout.sqlite3"
+    env = {
+        "DATABASE_URL": database_url,
+        "SCHEDULER_ENABLED": "false",
+        "ACCESS_LOG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    if args.separate_worker:
+        env |= {"BROADCAST_URL": args.redis_url}
+    python = sys.executable
+    port, ref_port = free_port(), free_port()
+    server_env = env | ({"INBOX_CONCURRENCY": "0"} if args.separate_worker else {})
+    processes = [serve([python, "-m", "app", "serve", "--port", str(port)], server_env, "/healthz", port)]
+    try:
+        if args.separate_worker:
+            processes.append(subprocess.Popen(
+                [python, "-m", "app", "worker"], env={**os.environ, **env},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+        processes.append(serve(
+            [python, "-m", "uvicorn", "bench.fanout_reference:app", "--port", str(ref_port), "--log-level", "warning"],
+            {}, "/", ref_port,
+        ))
+        accounts = asyncio.run(prepare(database_url, args.users))
+        asyncio.run(run(args, accounts, processes[0].pid, processes[-1].pid, port, ref_port))
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait()
+
+
+async def run(args: argparse.Namespace, accounts: list[Account], pid: int, ref_pid: int, port: int, ref_port: int) -> None:
+    ours = Plugboard(f"http://127.0.0.1:{port}", pid, accounts, QUERIES[args.query])
+    ref = Reference(f"http://127.0.0.1:{ref_port}", ref_pid, len(accounts), ours.payload)
+    await measure(args, ours, ref)
+
+
+if __name__ == "__main__":
+    main()
