@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 from app.errors import BadUserInput, FieldError
 from app.inputs import json_problem
+from app.plugins.secrets import check_secrets, secret_keys
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,22 @@ def _closed_value(key: str, value: Any) -> Any:
     return value
 
 
-def _field_errors(error: ValidationError) -> list[FieldError]:
+def _value_free(error: ValidationError) -> str:
+    """What is wrong, in words that never quote the value: for secrets, and for the config as a
+    whole when it holds secrets (jsonschema's own messages start with the instance's repr)."""
+    rule, expected = error.validator, error.validator_value
+    if rule == "type":
+        return f"must be of type {expected if isinstance(expected, str) else ' or '.join(map(str, expected))}"
+    if rule in ("minLength", "maxLength"):
+        return f"must be {'at least' if rule == 'minLength' else 'at most'} {expected} characters long"
+    if rule == "pattern":
+        return "does not match the required pattern"
+    if rule in ("enum", "const"):
+        return "is not one of the allowed values"
+    return f"is not valid ({_printable(str(rule), 40)})"
+
+
+def _field_errors(error: ValidationError, secrets: frozenset[str] = frozenset()) -> list[FieldError]:
     path = list(error.absolute_path)
     if error.validator == "required":
         missing = [name for name in error.validator_value if name not in error.instance]
@@ -210,11 +226,26 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
             for name in sorted(error.instance)
             if name not in known
         ]
+    if secrets and (not path or path[0] in secrets):
+        return [FieldError(_printable(_pointer(path)), _value_free(error))]
     return [FieldError(_printable(_pointer(path)), _printable(error.message))]
 
 
 def check_schema(schema: dict[str, Any]) -> None:
+    """Raises when the schema is not valid JSON Schema, or marks `writeOnly` (a secret setting)
+    anything but a top-level property, or gives a secret a default."""
     Draft202012Validator.check_schema(schema)
+    check_secrets(schema)
+
+
+def check_defaults(schema: dict[str, Any]) -> None:
+    """Raises BadUserInput when a top-level property's default does not validate against that
+    property's schema. Unlike validating `{}`, it lets a plugin require settings that have no
+    default (a URL, a secret): such an install needs its user's config."""
+    properties = schema.get("properties") or {}
+    defaults = {name: sub["default"] for name, sub in properties.items() if isinstance(sub, dict) and "default" in sub}
+    shared = {key: schema[key] for key in ("$defs", "definitions") if key in schema}  # for $ref
+    validate_config({"type": "object", "properties": properties, **shared}, defaults)
 
 
 def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> dict[str, Any]:
@@ -229,10 +260,11 @@ def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = 
         raise BadUserInput("Config must be an object", [FieldError("", "must be an object")])
     filled = json.loads(checked_json(config, limits))  # a deep copy, at C speed
     validator = _FillingValidator(_closed(schema or {}))
+    secrets = secret_keys(schema)
     # jsonschema finds errors lazily: taking no more than are reported bounds the work too
     found = list(itertools.islice(validator.iter_errors(filled), MAX_REPORTED_ERRORS + 1))
     errors = sorted(found, key=lambda e: list(map(str, e.absolute_path)))
-    field_errors = [fe for error in errors for fe in _field_errors(error)]
+    field_errors = [fe for error in errors for fe in _field_errors(error, secrets)]
     if field_errors:
         shown = field_errors[:MAX_REPORTED_ERRORS]
         summary = "; ".join(f"{fe.path or '/'}: {fe.message}" for fe in shown[:5])
