@@ -74,6 +74,8 @@ def _float(env: Mapping[str, str], name: str, default: float, positive: bool = T
     expected = "a number of seconds above 0" if positive else "a number, 0 or more"
     if name.endswith("_HOURS"):
         expected = expected.replace("seconds", "hours")
+    elif name.endswith(("_PER_SECOND", "_PER_MINUTE")):
+        expected = expected.replace("a number of seconds", "a number")
     elif name.endswith("_DAYS"):
         expected = expected.replace("seconds", "days")
     try:
@@ -239,6 +241,13 @@ class Settings:
     port: int = 8000
     # DEBUG also makes the CLI print the traceback behind a one-line error.
     log_level: str = "INFO"
+    # Telegram's send limits, kept by the send queue (app/gateways/sendqueue.py) for every process.
+    send_chat_per_second: float = 1.0
+    send_group_per_minute: float = 20.0
+    send_bot_per_second: float = 30.0
+    # A 5xx or network failure of a plugin's Bot API call is retried this often, after 1x, 2x, 4x… the backoff.
+    send_retries: int = 3
+    send_retry_backoff_seconds: float = 0.5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -281,6 +290,11 @@ class Settings:
             host=_host(env, defaults.host),
             port=_int(env, "PORT", defaults.port, minimum=0, maximum=65535),
             log_level=_choice(env, "LOG_LEVEL", defaults.log_level, LOG_LEVELS),
+            send_chat_per_second=_float(env, "SEND_CHAT_PER_SECOND", defaults.send_chat_per_second),
+            send_group_per_minute=_float(env, "SEND_GROUP_PER_MINUTE", defaults.send_group_per_minute),
+            send_bot_per_second=_float(env, "SEND_BOT_PER_SECOND", defaults.send_bot_per_second),
+            send_retries=_int(env, "SEND_RETRIES", defaults.send_retries, maximum=10),
+            send_retry_backoff_seconds=_float(env, "SEND_RETRY_BACKOFF_SECONDS", defaults.send_retry_backoff_seconds),
         )
         return replace(settings, **overrides)
 
