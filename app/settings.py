@@ -200,6 +200,28 @@ def _host(env: Mapping[str, str], default: str) -> str:
     return raw
 
 
+def _allowed_hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = _raw(env, name)
+    if raw is None:
+        return ()
+    from app.outbound import parse_allow_rule
+
+    entries = tuple(entry.strip() for entry in raw.split(",") if entry.strip())
+    for entry in entries:
+        try:
+            parse_allow_rule(entry)
+        except ValueError:
+            raise SettingError(name, raw, "comma-separated host, host:port or CIDR entries, e.g. 127.0.0.1/32") from None
+    return entries
+
+
+def _ca_file(env: Mapping[str, str], name: str) -> str | None:
+    raw = _raw(env, name)
+    if raw is not None and not os.path.isfile(raw):
+        raise SettingError(name, raw, "the path of a PEM file of CA certificates")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite://data/plugboard.sqlite3"
@@ -241,6 +263,14 @@ class Settings:
     port: int = 8000
     # DEBUG also makes the CLI print the traceback behind a one-line error.
     log_level: str = "INFO"
+    # Plugins' outbound HTTPS (app/outbound.py): destinations let through although they are not
+    # public (host, host:port or CIDR; empty by default), timeouts, the response cap, and a CA
+    # file trusted instead of the system's (for tests' self-signed stand-ins).
+    outbound_allowed_hosts: tuple[str, ...] = ()
+    outbound_connect_timeout_seconds: float = 5.0
+    outbound_timeout_seconds: float = 10.0
+    outbound_max_response_bytes: int = 65_536
+    outbound_ca_file: str | None = None
     # Telegram's send limits, kept by the send queue (app/gateways/sendqueue.py) for every process.
     send_chat_per_second: float = 1.0
     send_group_per_minute: float = 20.0
@@ -290,6 +320,15 @@ class Settings:
             host=_host(env, defaults.host),
             port=_int(env, "PORT", defaults.port, minimum=0, maximum=65535),
             log_level=_choice(env, "LOG_LEVEL", defaults.log_level, LOG_LEVELS),
+            outbound_allowed_hosts=_allowed_hosts(env, "OUTBOUND_ALLOWED_HOSTS"),
+            outbound_connect_timeout_seconds=_float(
+                env, "OUTBOUND_CONNECT_TIMEOUT_SECONDS", defaults.outbound_connect_timeout_seconds
+            ),
+            outbound_timeout_seconds=_float(env, "OUTBOUND_TIMEOUT_SECONDS", defaults.outbound_timeout_seconds),
+            outbound_max_response_bytes=_int(
+                env, "OUTBOUND_MAX_RESPONSE_BYTES", defaults.outbound_max_response_bytes, minimum=1
+            ),
+            outbound_ca_file=_ca_file(env, "OUTBOUND_CA_FILE"),
             send_chat_per_second=_float(env, "SEND_CHAT_PER_SECOND", defaults.send_chat_per_second),
             send_group_per_minute=_float(env, "SEND_GROUP_PER_MINUTE", defaults.send_group_per_minute),
             send_bot_per_second=_float(env, "SEND_BOT_PER_SECOND", defaults.send_bot_per_second),
