@@ -1,12 +1,18 @@
-"""Connecting, listing and using a user's gateways (only the Telegram bot kind so far)."""
+"""Connecting, listing and using a user's gateways (only the Telegram bot kind so far).
+
+`GatewayService` is built once per process with what it needs (the Bot API client, the inbox, the
+send queue, the webhook secret cache, this server's public URL, and a way to learn which update
+types a user's plugins handle); callers pass only what a request says.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram.types import Message, User
 from tortoise import timezone
 from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
@@ -17,9 +23,22 @@ from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind, Gateway, GatewayType
-from app.gateways.telegram import TelegramApi, WebhookOutcomeUnknown, check_token_format, message_key
+from app.gateways.secrets import GatewaySecrets
+from app.gateways.sendqueue import SendQueue
+from app.gateways.telegram import (
+    MalformedToken,
+    TelegramApi,
+    TokenRejected,
+    WebhookOutcomeUnknown,
+    bot_id_of,
+    check_token_format,
+    message_key,
+)
 from app.ids import new_id, new_secret
 from app.inputs import INT64_MAX, INT64_MIN, is_id, text_problem
+
+if TYPE_CHECKING:
+    from aiogram.types import User
 
 log = logging.getLogger(__name__)
 
@@ -96,57 +115,6 @@ class _WebhookSwitch:
             )
 
 
-async def connect_telegram_bot(
-    ctx: ServiceContext,
-    api: TelegramApi,
-    public_url: str,
-    allowed_updates: list[str],
-    token: str,
-    name: str | None = None,
-) -> Gateway:
-    """Checks the token with getMe, points the bot's webhook at us, then saves the gateway.
-
-    Everything is checked before setWebhook. Connects of one bot run one at a time, across
-    processes, from reading the bot's active gateway to the commit: the gateway left active is
-    always the one Telegram points at, and a bot has at most one. A gateway it replaces is
-    deactivated, with an event in its owner's audit log. When anything fails after setWebhook,
-    the webhook is pointed back at the gateway it served before, which stays active.
-    """
-    token = token.strip()
-    check_token_format(token)
-    name = _checked_name(name)
-    me = await api.get_me(token)
-    bot_id, username = _storable_bot(me)
-    gateway_id, secret = new_id(), new_secret()
-    switch = _WebhookSwitch(api, token, public_url, allowed_updates)
-    try:
-        async with in_transaction() as connection:
-            await serialize(connection, _bot_lock(bot_id))
-            active = await Gateway.filter(bot_id=bot_id, is_active=True).order_by("-created_at")
-            try:
-                await switch.to(gateway_id, secret, active[0] if active else None)
-                gateway = await Gateway.create(
-                    id=gateway_id,
-                    owner_id=ctx.user_id,
-                    type=GatewayType.TELEGRAM_BOT,
-                    name=name or f"@{username}",
-                    bot_token=token,
-                    bot_id=bot_id,
-                    bot_username=username,
-                    webhook_secret=secret,
-                    allowed_updates=allowed_updates,
-                )
-                await _retire(ctx, active, username)
-                await audit.record(ctx, "gateway.connect", "gateway", gateway.id, {"type": gateway.type.value})
-            except BaseException:
-                await switch.back()  # still holding the bot's lock
-                raise
-    except BaseException:
-        await switch.back()  # the commit failed
-        raise
-    return gateway
-
-
 async def _retire(ctx: ServiceContext, gateways: list[Gateway], username: str) -> None:
     """Deactivates a bot's older gateways (Telegram keeps one webhook per bot), telling their owners."""
     if not gateways:
@@ -163,49 +131,10 @@ async def _retire(ctx: ServiceContext, gateways: list[Gateway], username: str) -
         )
 
 
-async def disconnect(ctx: ServiceContext, api: TelegramApi, gateway_id: str) -> bool:
-    if not is_id(gateway_id):
-        raise NotFound("No such gateway")
-    gateway = await Gateway.get_or_none(id=gateway_id, owner_id=ctx.user_id, is_active=True)
-    if gateway is None:
-        raise NotFound("No such gateway")
-    async with in_transaction() as connection:
-        if gateway.bot_id is not None:
-            await serialize(connection, _bot_lock(gateway.bot_id))
-        if not await Gateway.filter(id=gateway.id, is_active=True).update(is_active=False, updated_at=timezone.now()):
-            raise NotFound("No such gateway")  # deactivated meanwhile: disconnected, or the bot connected again
-        await audit.record(ctx, "gateway.disconnect", "gateway", gateway.id)
-        try:
-            await api.delete_webhook(gateway.bot_token)
-        except PlugboardError as exc:
-            # Updates Telegram still sends are refused: the gateway is inactive.
-            log.warning("deleteWebhook failed for gateway %s: %s", gateway.id, exc.message)
-    await api.forget(gateway.bot_token)
-    return True
-
-
-async def request_update_types(owner_id: str, api: TelegramApi, public_url: str, allowed_updates: list[str]) -> None:
-    """Re-registers the webhook of each of the owner's bots that asks Telegram for other update
-    types than `allowed_updates`. A bot Telegram cannot be told about now keeps its old types
-    (and its record says so), to be told with the next change."""
-    for gateway in await Gateway.filter(owner_id=owner_id, is_active=True):
-        if gateway.allowed_updates == allowed_updates or gateway.bot_id is None:
-            continue
-        try:
-            async with in_transaction() as connection:
-                await serialize(connection, _bot_lock(gateway.bot_id))
-                if not await Gateway.exists(id=gateway.id, is_active=True):
-                    continue  # replaced or disconnected meanwhile
-                url = webhook_url(public_url, gateway.id)
-                await api.set_webhook(gateway.bot_token, url, gateway.webhook_secret, allowed_updates)
-                await Gateway.filter(id=gateway.id).update(allowed_updates=allowed_updates)
-        except Exception as exc:
-            reason = exc.message if isinstance(exc, PlugboardError) else type(exc).__name__
-            log.warning("gateway %s still asks Telegram for %s: %s", gateway.id, gateway.allowed_updates, reason)
-
-
-async def list_gateways(ctx: ServiceContext) -> list[Gateway]:
-    return await Gateway.filter(owner_id=ctx.user_id).order_by("-created_at")
+def _token_argument(exc: MalformedToken | TokenRejected) -> BadUserInput:
+    """The Bot API client's error about a token, pointing at the `token` argument it came from."""
+    detail = "expected the form 123456:ABC-DEF…" if isinstance(exc, MalformedToken) else "rejected by Telegram"
+    return BadUserInput(exc.message, [FieldError("/token", detail)])
 
 
 async def active_gateways(owner_id: str) -> list[Gateway]:
@@ -226,32 +155,201 @@ async def active_types(owner_id: str) -> set[GatewayType]:
     return {GatewayType(t) for t in rows}
 
 
+class GatewayService:
+    def __init__(
+        self,
+        api: TelegramApi,
+        inbox: InboxWriter,
+        sends: SendQueue,
+        secrets: GatewaySecrets,
+        public_url: str,
+        update_types_for: Callable[[str], Awaitable[list[str]]],
+    ) -> None:
+        self.api = api
+        self.inbox = inbox
+        self.sends = sends
+        self.secrets = secrets
+        self.public_url = public_url
+        # The update types a user's plugins handle: what their bots' webhooks ask Telegram for.
+        self.update_types_for = update_types_for
+
+    def webhook_url(self, gateway_id: str) -> str:
+        return webhook_url(self.public_url, gateway_id)
+
+    # --- queries (also module functions: they need nothing but the database) -------------------
+
+    active_gateways = staticmethod(active_gateways)
+    owner_of_active = staticmethod(owner_of_active)
+    active_types = staticmethod(active_types)
+
+    async def list_gateways(self, ctx: ServiceContext) -> list[Gateway]:
+        return await Gateway.filter(owner_id=ctx.user_id).order_by("-created_at")
+
+    # --- connecting ---------------------------------------------------------------------------
+
+    async def connect_telegram_bot(self, ctx: ServiceContext, token: str, name: str | None = None) -> Gateway:
+        """Checks the token with getMe, points the bot's webhook at us, then saves the gateway.
+
+        Everything is checked before setWebhook. Connects of one bot run one at a time, across
+        processes, from reading the bot's active gateway to the commit: the gateway left active is
+        always the one Telegram points at, and a bot has at most one. A gateway it replaces is
+        deactivated, with an event in its owner's audit log. When anything fails after setWebhook,
+        the webhook is pointed back at the gateway it served before, which stays active.
+        """
+        token = token.strip()
+        try:
+            check_token_format(token)
+        except MalformedToken as exc:
+            raise _token_argument(exc) from None
+        name = _checked_name(name)
+        try:
+            me = await self.api.get_me(token)
+        except TokenRejected as exc:
+            raise _token_argument(exc) from None
+        bot_id, username = _storable_bot(me)
+        allowed_updates = await self.update_types_for(ctx.user_id)
+        gateway_id, secret = new_id(), new_secret()
+        switch = _WebhookSwitch(self.api, token, self.public_url, allowed_updates)
+        try:
+            async with in_transaction() as connection:
+                await serialize(connection, _bot_lock(bot_id))
+                active = await Gateway.filter(bot_id=bot_id, is_active=True).order_by("-created_at")
+                try:
+                    await switch.to(gateway_id, secret, active[0] if active else None)
+                    gateway = await Gateway.create(
+                        id=gateway_id,
+                        owner_id=ctx.user_id,
+                        type=GatewayType.TELEGRAM_BOT,
+                        name=name or f"@{username}",
+                        bot_token=token,
+                        bot_id=bot_id,
+                        bot_username=username,
+                        webhook_secret=secret,
+                        allowed_updates=allowed_updates,
+                    )
+                    await _retire(ctx, active, username)
+                    await audit.record(ctx, "gateway.connect", "gateway", gateway.id, {"type": gateway.type.value})
+                except BaseException:
+                    await switch.back()  # still holding the bot's lock
+                    raise
+        except BaseException:
+            await switch.back()  # the commit failed
+            raise
+        for old in active:
+            self.secrets.forget(old.id)  # this process refuses their updates at once
+        return gateway
+
+    async def disconnect(self, ctx: ServiceContext, gateway_id: str) -> bool:
+        """Deactivates one of the caller's gateways and deletes its bot's webhook (a failure to
+        delete it is logged: updates Telegram still sends are refused, the gateway being inactive)."""
+        if not is_id(gateway_id):
+            raise NotFound("No such gateway")
+        gateway = await Gateway.get_or_none(id=gateway_id, owner_id=ctx.user_id, is_active=True)
+        if gateway is None:
+            raise NotFound("No such gateway")
+        async with in_transaction() as connection:
+            if gateway.bot_id is not None:
+                await serialize(connection, _bot_lock(gateway.bot_id))
+            if not await Gateway.filter(id=gateway.id, is_active=True).update(
+                is_active=False, updated_at=timezone.now()
+            ):
+                raise NotFound("No such gateway")  # deactivated meanwhile: disconnected, or the bot connected again
+            await audit.record(ctx, "gateway.disconnect", "gateway", gateway.id)
+            try:
+                await self.api.delete_webhook(gateway.bot_token)
+            except PlugboardError as exc:
+                log.warning("deleteWebhook failed for gateway %s: %s", gateway.id, exc.message)
+        self.secrets.forget(gateway.id)
+        await self.api.forget(gateway.bot_token)
+        return True
+
+    async def request_update_types(self, owner_id: str) -> None:
+        """Re-registers the webhook of each of the owner's bots that asks Telegram for other update
+        types than their plugins now handle. A bot Telegram cannot be told about now keeps its old
+        types (and its record says so), to be told with the next change."""
+        allowed_updates = await self.update_types_for(owner_id)
+        for gateway in await Gateway.filter(owner_id=owner_id, is_active=True):
+            if gateway.allowed_updates == allowed_updates or gateway.bot_id is None:
+                continue
+            try:
+                async with in_transaction() as connection:
+                    await serialize(connection, _bot_lock(gateway.bot_id))
+                    if not await Gateway.exists(id=gateway.id, is_active=True):
+                        continue  # replaced or disconnected meanwhile
+                    url = self.webhook_url(gateway.id)
+                    await self.api.set_webhook(gateway.bot_token, url, gateway.webhook_secret, allowed_updates)
+                    await Gateway.filter(id=gateway.id).update(allowed_updates=allowed_updates)
+            except Exception as exc:
+                reason = exc.message if isinstance(exc, PlugboardError) else type(exc).__name__
+                log.warning("gateway %s still asks Telegram for %s: %s", gateway.id, gateway.allowed_updates, reason)
+
+    # --- using --------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        owner_id: str,
+        gateway_id: str,
+        action: str,
+        params: dict[str, Any],
+        *,
+        deadline: float | None = None,
+    ) -> Any:
+        """Calls an action on one of the owner's active gateways, in its turn in the bot's send
+        queue; a sent message becomes a `message_sent` event in the inbox.
+
+        `deadline` (the running loop's clock) is when the caller gives up: a call whose turn would
+        come later fails at once with `SendRateLimited`. Without one, the queue's longest wait holds.
+        """
+        gateway = await Gateway.get_or_none(id=gateway_id, owner_id=owner_id, is_active=True)
+        if gateway is None:
+            raise NotFound("No such active gateway")
+        method = self.api.method(action, params)
+        chat_id = getattr(method, "chat_id", None)
+        token = gateway.bot_token
+        result = await self.sends.send(
+            gateway.bot_id if gateway.bot_id is not None else bot_id_of(token),
+            chat_id,
+            lambda: self.api.send(token, method),
+            deadline=deadline,
+            target=f"@{gateway.bot_username}" if gateway.bot_username else f"gateway {gateway.id}",
+        )
+        await _record_sent(self.inbox, gateway, result)
+        return result
+
+    async def close(self) -> None:
+        """Closes the Bot API sessions and the send limits' connection."""
+        await asyncio.gather(self.api.close(), self.sends.close(), return_exceptions=True)
+
+
+# Transitional, for app/plugins/executor.py until its GatewayAccess calls GatewayService.execute:
+# one call, not queued. Goes with its last caller.
 async def execute(
-    owner_id: str,
-    gateway_id: str,
-    action: str,
-    params: dict[str, Any],
-    api: TelegramApi,
-    inbox: InboxWriter,
+    owner_id: str, gateway_id: str, action: str, params: dict[str, Any], api: TelegramApi, inbox: InboxWriter
 ) -> Any:
-    """Calls an action on one of the owner's active gateways; a sent message becomes a
-    `message_sent` event in the inbox."""
     gateway = await Gateway.get_or_none(id=gateway_id, owner_id=owner_id, is_active=True)
     if gateway is None:
         raise NotFound("No such active gateway")
     result = await api.call(gateway.bot_token, action, params)
-    if isinstance(result, Message):
-        try:
-            await inbox.put(
-                gateway.id,
-                EventKind.MESSAGE_SENT,
-                message_key(result),
-                result.model_dump(mode="json", exclude_none=True, by_alias=True),
-                chat_id=result.chat.id,
-            )
-        except RowRefused as refused:  # the message is sent: only its message_sent event is lost
-            log.warning("message_sent event of gateway %s not stored: %s", gateway.id, refused.reason)
+    await _record_sent(inbox, gateway, result)
     return result
+
+
+async def _record_sent(inbox: InboxWriter, gateway: Gateway, result: Any) -> None:
+    """A message the bot sent becomes a `message_sent` event in the inbox."""
+    from aiogram.types import Message  # imported already: the call went through aiogram
+
+    if not isinstance(result, Message):
+        return
+    try:
+        await inbox.put(
+            gateway.id,
+            EventKind.MESSAGE_SENT,
+            message_key(result),
+            result.model_dump(mode="json", exclude_none=True, by_alias=True),
+            chat_id=result.chat.id,
+        )
+    except RowRefused as refused:  # the message is sent: only its message_sent event is lost
+        log.warning("message_sent event of gateway %s not stored: %s", gateway.id, refused.reason)
 
 
 @dataclass(frozen=True)

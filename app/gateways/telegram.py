@@ -1,8 +1,14 @@
 """Bot API calls, all through aiogram's `Bot` with the server base from TELEGRAM_API_URL.
 
-What Telegram refuses (a 4xx) is the user's to fix: BAD_USER_INPUT with Telegram's own description.
-What keeps an answer from coming (no connection, a timeout, a 5xx, flood control) is
-GATEWAY_UNREACHABLE, naming the API's address and the cause in words. Neither ever holds the token.
+What Telegram refuses (a 4xx) is the caller's to fix: `TelegramRefused` (BAD_USER_INPUT) with
+Telegram's own description; a token it does not know is `TokenRejected`. What keeps an answer from
+coming (no connection, a timeout, a 5xx) is GATEWAY_UNREACHABLE, naming the API's address and the
+cause in words; flood control (a 429) is `FloodControl`, which says how long Telegram asks to wait.
+None of them ever holds the token, nor names an argument of any API: callers that know where a
+value came from (the gateway service, for a `token` argument) say so.
+
+aiogram is imported where it is used, never at import time: its types alone take about 165 MiB
+(aiogram issue #1513), which a process that never calls Telegram does not need.
 """
 
 from __future__ import annotations
@@ -14,28 +20,18 @@ import re
 import socket
 import ssl
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
-from aiogram.methods import AnswerCallbackQuery, DeleteMessage, EditMessageText, SendMessage, TelegramMethod
-from aiogram.types import Message, User
-
-from app.errors import BadUserInput, FieldError, GatewayUnreachable, PlugboardError
+from app.errors import BadUserInput, GatewayUnreachable, PlugboardError
 from app.gateways.public_url import HTTPS_ADVICE
 from app.logs import redact
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.exceptions import TelegramAPIError
+    from aiogram.methods import TelegramMethod
+    from aiogram.types import Message, User
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
 # getMe, setWebhook and deleteWebhook wait this long for Telegram: a user waits for them, and a
@@ -45,24 +41,54 @@ MAX_DESCRIPTION = 300
 # Failures after which a request may have reached Telegram and been applied.
 _AMBIGUOUS_CAUSES = frozenset({"timed out", "the server closed the connection", "connection reset by peer"})
 
-# The gateway actions a plugin may call, by Bot API method name.
-ACTIONS: dict[str, type[TelegramMethod[Any]]] = {
-    "sendMessage": SendMessage,
-    "editMessageText": EditMessageText,
-    "deleteMessage": DeleteMessage,
-    "answerCallbackQuery": AnswerCallbackQuery,
+# The gateway actions a plugin may call: Bot API method name -> aiogram's method class.
+ACTIONS: dict[str, str] = {
+    "sendMessage": "SendMessage",
+    "editMessageText": "EditMessageText",
+    "deleteMessage": "DeleteMessage",
+    "answerCallbackQuery": "AnswerCallbackQuery",
 }
 
 
-def check_token_format(token: str) -> None:
-    if not TOKEN_PATTERN.match(token):
-        raise BadUserInput(
-            "That is not a Telegram bot token", [FieldError("/token", "expected the form 123456:ABC-DEF…")]
-        )
+class MalformedToken(BadUserInput):
+    """A text that cannot be a bot token; Telegram was not asked."""
+
+    def __init__(self) -> None:
+        super().__init__("That is not a Telegram bot token")
+
+
+class TelegramRefused(BadUserInput):
+    """Telegram answered a call with a 4xx: the call (or its token) is wrong, and trying again will not help."""
+
+
+class TokenRejected(TelegramRefused):
+    """Telegram does not know the token (401, or 404 for a token it cannot even parse)."""
+
+
+class FloodControl(GatewayUnreachable):
+    """A 429: Telegram asks the bot to wait `retry_after` seconds before calling again."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class WebhookOutcomeUnknown(GatewayUnreachable):
     """setWebhook sent, but no answer came (a timeout, a dropped connection): Telegram may have applied it."""
+
+
+class UnknownAction(BadUserInput):
+    """A gateway action plugins may not call."""
+
+
+def check_token_format(token: str) -> None:
+    if not TOKEN_PATTERN.match(token):
+        raise MalformedToken()
+
+
+def bot_id_of(token: str) -> int:
+    """The bot's id: the number before the colon of a well-formed token (public, unlike the rest)."""
+    return int(token.partition(":")[0])
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -76,6 +102,8 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def network_cause(exc: BaseException) -> str:
     """Why a connection to the Bot API failed, in words ("connection refused", "timed out"…)."""
+    import aiohttp
+
     for error in _chain(exc):
         if isinstance(error, TimeoutError):  # asyncio's and aiohttp's timeouts too
             return "timed out"
@@ -115,20 +143,28 @@ def _description(exc: TelegramAPIError, token: str) -> str:
     return text or "no description"
 
 
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class TelegramApi:
     """One aiogram `Bot`, with its own HTTP session, per token in use; `forget` closes a token's."""
 
     def __init__(self, api_url: str, timeout_seconds: int = CALL_TIMEOUT_SECONDS) -> None:
-        self.server = TelegramAPIServer.from_base(api_url)
+        self.api_url = api_url
         self.address = public_address(api_url)
         self.timeout_seconds = timeout_seconds
         self._bots: dict[str, Bot] = {}
 
     def bot(self, token: str) -> Bot:
-        key = hashlib.sha256(token.encode()).hexdigest()
+        key = _token_key(token)
         bot = self._bots.get(key)
         if bot is None:
-            bot = Bot(token, session=AiohttpSession(api=self.server))
+            from aiogram import Bot
+            from aiogram.client.session.aiohttp import AiohttpSession
+            from aiogram.client.telegram import TelegramAPIServer
+
+            bot = Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(self.api_url)))
             self._bots[key] = bot
         return bot
 
@@ -144,7 +180,7 @@ class TelegramApi:
             failure = self.failure("getMe", token, exc)
             if failure is exc:
                 raise
-            if isinstance(failure, BadUserInput):
+            if isinstance(failure, TokenRejected):
                 await self.forget(token)
             raise failure from None
 
@@ -171,6 +207,16 @@ class TelegramApi:
     def failure(self, method: str, token: str, exc: Exception) -> Exception:
         """The error to report for a failed call: ours for what Telegram (or the network) said,
         `exc` itself for anything else."""
+        from aiogram.exceptions import (
+            ClientDecodeError,
+            TelegramAPIError,
+            TelegramNetworkError,
+            TelegramNotFound,
+            TelegramRetryAfter,
+            TelegramServerError,
+            TelegramUnauthorizedError,
+        )
+
         if isinstance(exc, PlugboardError):
             return exc
         if isinstance(exc, TelegramNetworkError):
@@ -179,39 +225,58 @@ class TelegramApi:
             kind = WebhookOutcomeUnknown if unknown else GatewayUnreachable
             return kind(f"The Telegram Bot API at {self.address} could not be reached: {cause}")
         if isinstance(exc, TelegramRetryAfter):
-            return GatewayUnreachable(
-                f"The Telegram Bot API at {self.address} asks to wait {exc.retry_after} s before trying again"
+            return FloodControl(
+                f"The Telegram Bot API at {self.address} asks to wait {exc.retry_after} s before trying again",
+                exc.retry_after,
             )
         if isinstance(exc, TelegramServerError):
-            return GatewayUnreachable(
-                f"The Telegram Bot API at {self.address} failed: {_description(exc, token)}"
-            )
+            return GatewayUnreachable(f"The Telegram Bot API at {self.address} failed: {_description(exc, token)}")
         if isinstance(exc, (TelegramUnauthorizedError, TelegramNotFound)):
-            return BadUserInput(
-                f"Telegram rejected the bot token: {_description(exc, token)}",
-                [FieldError("/token", "rejected by Telegram")],
-            )
+            return TokenRejected(f"Telegram rejected the bot token: {_description(exc, token)}")
         if isinstance(exc, TelegramAPIError):  # 400, 403, 409, 413: Telegram refused the call
             description = _description(exc, token)
             if method == "setWebhook" and "bad webhook" in description.lower():
-                return BadUserInput(f"Telegram refused the webhook URL: {description}. {HTTPS_ADVICE}")
-            return BadUserInput(f"Telegram refused {method}: {description}")
+                return TelegramRefused(f"Telegram refused the webhook URL: {description}. {HTTPS_ADVICE}")
+            return TelegramRefused(f"Telegram refused {method}: {description}")
         if isinstance(exc, ClientDecodeError):
             return GatewayUnreachable(
                 f"The Telegram Bot API at {self.address} answered with something that is not a Bot API response"
             )
         return exc
 
+    def method(self, action: str, params: dict[str, Any]) -> TelegramMethod[Any]:
+        """The Bot API call a plugin asks for, checked; `UnknownAction` or BAD_USER_INPUT when it is not one."""
+        name = ACTIONS.get(action)
+        if name is None:
+            raise UnknownAction(f"Unknown gateway action {action!r}")
+        import aiogram.methods
+        from pydantic import ValidationError
+
+        method_type: type[TelegramMethod[Any]] = getattr(aiogram.methods, name)
+        try:
+            return method_type.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}" for error in exc.errors()[:3]
+            )
+            raise BadUserInput(f"Bad parameters for {action}: {problems}") from None
+
+    async def send(self, token: str, method: TelegramMethod[Any]) -> Any:
+        """Makes one call, once: the send queue (app/gateways/sendqueue.py) decides about waiting and retrying."""
+        try:
+            return await self.bot(token)(method, request_timeout=self.timeout_seconds)
+        except Exception as exc:
+            failure = self.failure(type(method).__api_method__, token, exc)
+            if failure is exc:
+                raise
+            raise failure from None
+
     async def call(self, token: str, action: str, params: dict[str, Any]) -> Any:
-        method_type = ACTIONS.get(action)
-        if method_type is None:
-            raise BadUserInput(f"Unknown gateway action {action!r}", [FieldError("/action", "not supported")])
-        method = method_type.model_validate(params)
-        return await self.bot(token)(method)
+        """`method` then `send`: one call, not queued."""
+        return await self.send(token, self.method(action, params))
 
     async def forget(self, token: str) -> None:
-        key = hashlib.sha256(token.encode()).hexdigest()
-        bot = self._bots.pop(key, None)
+        bot = self._bots.pop(_token_key(token), None)
         if bot is not None:
             await bot.session.close()
 

@@ -7,9 +7,8 @@ from strawberry.scalars import JSON
 
 from app.accounts import tokens
 from app.errors import BadUserInput, FieldError, NotFound
-from app.gateways import service as gateways
 from app.graphql.context import GraphQLContext
-from app.graphql.types import ApiToken, CreatedApiToken, Gateway, UserPlugin
+from app.graphql.types import ApiToken, CreatedApiToken, Gateway, PluginRun, UserPlugin
 from app.inputs import is_id, text_problem
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 
@@ -48,25 +47,26 @@ class Mutation:
         ctx = info.context.require_user()
         return UserPlugin.of(await info.context.platform.plugins.toggle(ctx, known_id(plugin_id, "plugin"), enabled))
 
+    @strawberry.mutation(
+        description="Runs a failed or skipped run's plugin again on the run's stored event, once: calling it "
+        "again answers with the same retry."
+    )
+    async def retry_run(self, info: Info, run_id: strawberry.ID) -> PluginRun:
+        ctx = info.context.require_user()
+        return PluginRun.of(await info.context.platform.plugins.retry_run(ctx, known_id(run_id, "run")))
+
     @strawberry.mutation(description="Checks the token with Telegram and points the bot's webhook here.")
     async def connect_telegram_bot(self, info: Info, token: str, name: str | None = None) -> Gateway:
         ctx = info.context.require_user()
         if name is not None and (problem := text_problem(name)):
             raise BadUserInput(f"Name {problem}", [FieldError("/name", problem)])
-        platform, public_url = info.context.platform, info.context.settings.public_url
-        gateway = await gateways.connect_telegram_bot(
-            ctx, platform.telegram, public_url, await platform.plugins.update_types_for(ctx.user_id), token, name
-        )
-        return Gateway.of(gateway, public_url)
+        gateway = await info.context.platform.gateways.connect_telegram_bot(ctx, token, name)
+        return Gateway.of(gateway, info.context.settings.public_url)
 
     @strawberry.mutation(description="Deletes the bot's webhook and deactivates the gateway.")
     async def disconnect_gateway(self, info: Info, gateway_id: strawberry.ID) -> bool:
         ctx = info.context.require_user()
-        platform = info.context.platform
-        gateway_id = known_id(gateway_id, "gateway")
-        disconnected = await gateways.disconnect(ctx, platform.telegram, gateway_id)
-        platform.gateway_secrets.forget(gateway_id)
-        return disconnected
+        return await info.context.platform.gateways.disconnect(ctx, known_id(gateway_id, "gateway"))
 
     @strawberry.mutation(
         description="Creates an API token for the caller. The answer is the only time the token is shown."

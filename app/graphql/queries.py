@@ -8,7 +8,6 @@ from app.accounts import service as accounts
 from app.accounts import tokens
 from app.audit import service as audit
 from app.errors import BadUserInput, FieldError
-from app.gateways import service as gateways
 from app.graphql.context import GraphQLContext
 from app.graphql.types import ApiToken, AuditEvent, Gateway, Me, Plugin, UserPlugin
 from app.inputs import text_problem
@@ -81,7 +80,7 @@ class Query:
     async def my_gateways(self, info: Info) -> list[Gateway]:
         ctx = info.context.require_user()
         public_url = info.context.settings.public_url
-        return [Gateway.of(row, public_url) for row in await gateways.list_gateways(ctx)]
+        return [Gateway.of(row, public_url) for row in await info.context.platform.gateways.list_gateways(ctx)]
 
     @strawberry.field(description="The caller's account and plan.")
     async def me(self, info: Info) -> Me:

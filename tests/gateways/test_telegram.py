@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import BadUserInput, GatewayUnreachable
 from app.gateways.public_url import public_url_problem
-from app.gateways.telegram import TelegramApi, WebhookOutcomeUnknown
+from app.gateways.telegram import MalformedToken, TelegramApi, TokenRejected, WebhookOutcomeUnknown, check_token_format
 from tests.fakes.telegram import FakeTelegram, unreachable_url
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -42,11 +42,23 @@ async def test_an_http_webhook_is_refused_with_advice_on_public_url(api, telegra
     )
 
 
-async def test_a_rejected_token_points_at_the_token(api, telegram):
-    with pytest.raises(BadUserInput) as caught:
+async def test_a_rejected_token_is_said_without_naming_any_api_argument(api, telegram):
+    # The client knows nothing of GraphQL: the gateway service points at its `token` argument.
+    with pytest.raises(TokenRejected) as caught:
         await api.get_me(TOKEN)
+    assert caught.value.code == "BAD_USER_INPUT"
     assert caught.value.message == "Telegram rejected the bot token: Unauthorized"
-    assert [(e.path, e.message) for e in caught.value.errors] == [("/token", "rejected by Telegram")]
+    assert caught.value.errors == []
+
+
+def test_a_malformed_token_is_refused_before_any_call():
+    with pytest.raises(MalformedToken) as caught:
+        check_token_format("123:short")
+    assert (caught.value.code, caught.value.message, caught.value.errors) == (
+        "BAD_USER_INPUT",
+        "That is not a Telegram bot token",
+        [],
+    )
 
 
 async def test_a_timeout_is_said_in_words(api, telegram):

@@ -18,7 +18,6 @@ from tests.support.hostile import Ref
 from tests.support.live import LiveApp, TestUser
 from tests.support.loop_lag import LoopLag
 from tests.support.oracle import Snapshot, snapshot
-from app.gateways import service as gateways
 from tests.support.runtime import ConnectedBot, install, service_context
 
 UNKNOWN_TOKEN = "123456789:AAHkZ0unknownUnknownUnknownUnknown00"  # well formed, unknown to Telegram
@@ -89,9 +88,7 @@ class World:
         ctx = await service_context(self.app, user)
         platform = self.app.platform
         with self.app.db():
-            gateway = await gateways.connect_telegram_bot(
-                ctx, platform.telegram, self.app.settings.public_url, platform.update_types, token
-            )
+            gateway = await platform.gateways.connect_telegram_bot(ctx, token)
         secret = self.telegram.bot(token).secret_token
         assert secret
         return ConnectedBot(gateway_id=gateway.id, token=token, secret=secret)

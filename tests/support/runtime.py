@@ -11,7 +11,6 @@ import httpx
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import Plan, User
-from app.gateways import service as gateways
 from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.contract import InstallRequest
 from app.plugins.models import Plugin, PluginStorage, UserPlugin
@@ -43,9 +42,7 @@ async def connect_bot(app: LiveApp, user: TestUser, telegram: FakeTelegram, user
     telegram.add_bot(token, username)
     ctx = await service_context(app, user)
     with app.db():
-        gateway = await gateways.connect_telegram_bot(
-            ctx, app.platform.telegram, app.settings.public_url, await app.platform.plugins.update_types_for(user.id), token
-        )
+        gateway = await app.platform.gateways.connect_telegram_bot(ctx, token)
     secret = telegram.bot(token).secret_token  # what Telegram will send with every update
     assert secret
     return ConnectedBot(gateway_id=gateway.id, token=token, secret=secret)

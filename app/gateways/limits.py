@@ -1,0 +1,368 @@
+"""Telegram's send limits, kept where every process of one deployment sees them.
+
+Each limit is a key with a GCRA "next free time" (the theoretical arrival time): a send reserves
+the earliest time at which all of its keys allow it, and moves each key's time on by its interval.
+A send to a chat holds three keys: the bot's (about 30 a second), the chat's (about 1 a second) and,
+for a group or channel (a negative id, or an @username), the group's (20 a minute). A bot's `pause`
+is the end of a 429's `retry_after`: nothing of that bot is sent before it.
+
+Reservations are atomic across processes: in the database (one transaction per reservation,
+serialized per bot) or in Redis (one Lua script). Times come from the database's or Redis's clock,
+so processes on several hosts agree. A reservation that is not used (its wait was cancelled) is given
+back when no later one was made on top of it, so a cancelled wait holds no slot of anyone's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from app.db import serialize
+from app.errors import GatewayUnreachable
+from app.settings import Settings, without_password
+from app.sql import insert_rows
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+MAX_CHAT_KEY = 40  # longer chat ids (an @username can be long) are hashed into the key
+PRUNE_EVERY_SECONDS = 600.0
+# A key whose time passed this long ago means the same as no key: its row (or Redis key) goes.
+EXPIRED_AFTER_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most one send every `interval` seconds, `burst` at once after a quiet spell."""
+
+    interval: float
+    burst: int = 1
+
+    @property
+    def tolerance(self) -> float:
+        return (self.burst - 1) * self.interval
+
+
+@dataclass(frozen=True)
+class SendRates:
+    chat: Rate = Rate(1.0)
+    group: Rate = Rate(3.0)  # 20 a minute, spread evenly
+    bot: Rate = Rate(1 / 30)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SendRates:
+        return cls(
+            chat=Rate(1 / settings.send_chat_per_second),
+            group=Rate(60 / settings.send_group_per_minute),
+            bot=Rate(1 / settings.send_bot_per_second),
+        )
+
+
+@dataclass(frozen=True)
+class Slot:
+    key: str
+    rate: Rate
+
+
+def is_group(chat_id: int | str) -> bool:
+    """Groups, supergroups and channels have negative ids; channels may be named `@username`."""
+    return str(chat_id).startswith(("-", "@"))
+
+
+def slots_for(bot_id: int, chat_id: int | str | None, rates: SendRates) -> list[Slot]:
+    """The keys one call of `bot_id` holds: the bot's, and the chat's (and group's) when it names one."""
+    slots = [Slot(f"bot:{bot_id}", rates.bot)]
+    if chat_id is None:
+        return slots
+    chat = str(chat_id)
+    if len(chat) > MAX_CHAT_KEY:
+        chat = "#" + hashlib.sha256(chat.encode()).hexdigest()[:32]
+    slots.append(Slot(f"chat:{bot_id}:{chat}", rates.chat))
+    if is_group(chat_id):
+        slots.append(Slot(f"group:{bot_id}:{chat}", rates.group))
+    return slots
+
+
+@dataclass(frozen=True)
+class Held:
+    """One key's time before and after a reservation moved it: what giving it back restores."""
+
+    key: str
+    before: float
+    after: float
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """`wait`: seconds from now until the reserved time. Not `granted` when that is more than the
+    caller's budget: then nothing was reserved."""
+
+    granted: bool
+    wait: float
+    held: tuple[Held, ...] = ()
+
+
+def plan(
+    now: float, pause_until: float, current: Mapping[str, float], slots: Sequence[Slot], budget: float | None
+) -> Reservation:
+    """The reservation GCRA makes at `now` for `slots`, given each key's current time (absent: free)."""
+    at = max([now, pause_until] + [current.get(s.key, 0.0) - s.rate.tolerance for s in slots])
+    wait = at - now
+    if budget is not None and wait > budget:
+        return Reservation(granted=False, wait=wait)
+    held = tuple(
+        Held(s.key, current.get(s.key, 0.0), max(current.get(s.key, 0.0), at) + s.rate.interval) for s in slots
+    )
+    return Reservation(granted=True, wait=wait, held=held)
+
+
+class SendLimits(Protocol):
+    """Where reservations are kept. `scope` names the bot: its pause and lock."""
+
+    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation: ...
+
+    async def give_back(self, reservation: Reservation) -> None: ...
+
+    async def pause(self, scope: str, seconds: float) -> None: ...
+
+    async def paused_for(self, scope: str) -> float: ...
+
+    async def close(self) -> None: ...
+
+
+def _pause_key(scope: str) -> str:
+    return f"pause:{scope}"
+
+
+# -- the database --------------------------------------------------------------------------------
+
+_NOW = {
+    "postgres": "EXTRACT(EPOCH FROM clock_timestamp())::float8",
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+}
+_GREATEST = {"postgres": "GREATEST", "sqlite": "MAX"}
+
+
+def _dialect(connection: BaseDBAsyncClient) -> str:
+    return "postgres" if connection.capabilities.dialect == "postgres" else "sqlite"
+
+
+def _placeholders(dialect: str, count: int, start: int = 1) -> list[str]:
+    return [f"${start + i}" for i in range(count)] if dialect == "postgres" else ["?"] * count
+
+
+class DatabaseLimits:
+    """Reservations in the `send_limits` table, on SQLite or PostgreSQL.
+
+    A bot's reservations run one at a time across processes (a transaction-scoped advisory lock on
+    PostgreSQL; SQLite's write lock, which every transaction takes first): read the keys and the
+    database's clock, decide, write the keys' new times. Rows whose time has long passed are
+    deleted now and then."""
+
+    def __init__(self, prune_every_seconds: float = PRUNE_EVERY_SECONDS) -> None:
+        self.prune_every_seconds = prune_every_seconds
+        self._pruned_at = time.monotonic()
+
+    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation:
+        keys = [_pause_key(scope)] + [s.key for s in slots]
+        async with in_transaction() as connection:
+            await serialize(connection, f"send-limits:{scope}")
+            dialect = _dialect(connection)
+            marks = ", ".join(_placeholders(dialect, len(keys)))
+            rows = await connection.execute_query_dict(
+                f'SELECT "key", free_at FROM send_limits WHERE "key" IN ({marks})'
+                f" UNION ALL SELECT '', {_NOW[dialect]}",
+                keys,
+            )
+            times = {row["key"]: float(row["free_at"]) for row in rows}
+            now = times.pop("")
+            reservation = plan(now, times.pop(keys[0], 0.0), times, slots, budget)
+            if reservation.granted:
+                await insert_rows(
+                    connection,
+                    "send_limits",
+                    ('"key"', "free_at"),
+                    [(held.key, held.after) for held in reservation.held],
+                    'ON CONFLICT ("key") DO UPDATE SET free_at = excluded.free_at',
+                )
+        if time.monotonic() - self._pruned_at > self.prune_every_seconds:
+            await self.prune()
+        return reservation
+
+    async def give_back(self, reservation: Reservation) -> None:
+        if not reservation.held:
+            return
+        async with in_transaction() as connection:
+            dialect = _dialect(connection)
+            for held in reservation.held:
+                marks = _placeholders(dialect, 3)
+                await connection.execute_query(
+                    f'UPDATE send_limits SET free_at = {marks[0]} WHERE "key" = {marks[1]} AND free_at = {marks[2]}',
+                    [held.before, held.key, held.after],
+                )
+
+    async def pause(self, scope: str, seconds: float) -> None:
+        async with in_transaction() as connection:
+            dialect = _dialect(connection)
+            key, wait = _placeholders(dialect, 2)
+            await connection.execute_query(
+                f'INSERT INTO send_limits ("key", free_at) VALUES ({key}, {_NOW[dialect]} + {wait})'
+                f' ON CONFLICT ("key") DO UPDATE SET free_at = {_GREATEST[dialect]}(send_limits.free_at, excluded.free_at)',
+                [_pause_key(scope), float(seconds)],
+            )
+
+    async def paused_for(self, scope: str) -> float:
+        async with in_transaction() as connection:
+            dialect = _dialect(connection)
+            (key,) = _placeholders(dialect, 1)
+            rows = await connection.execute_query_dict(
+                f'SELECT free_at - {_NOW[dialect]} AS left_seconds FROM send_limits WHERE "key" = {key}',
+                [_pause_key(scope)],
+            )
+        return max(0.0, float(rows[0]["left_seconds"])) if rows else 0.0
+
+    async def prune(self) -> None:
+        self._pruned_at = time.monotonic()
+        async with in_transaction() as connection:
+            dialect = _dialect(connection)
+            (margin,) = _placeholders(dialect, 1)
+            await connection.execute_query(
+                f"DELETE FROM send_limits WHERE free_at < {_NOW[dialect]} - {margin}", [EXPIRED_AFTER_SECONDS]
+            )
+
+    async def close(self) -> None:
+        return None
+
+
+# -- Redis -----------------------------------------------------------------------------------------
+
+REDIS_PREFIX = "plugboard:send:"
+
+# KEYS[1]: the pause key; KEYS[2..]: the slots' keys. ARGV[1]: the budget (negative: none); then,
+# for each slot, its interval and its tolerance. Returns {granted, wait, before1, after1, ...}, the
+# times as text with microseconds, exactly as stored (giving back compares them).
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local before = {}
+for i = 2, #KEYS do
+  before[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  at = math.max(at, before[i] - tonumber(ARGV[2 * i - 1]))
+end
+local budget = tonumber(ARGV[1])
+local result = {0, string.format('%.6f', at - now)}
+if budget >= 0 and at - now > budget then
+  return result
+end
+result[1] = 1
+for i = 2, #KEYS do
+  local after = math.max(before[i], at) + tonumber(ARGV[2 * i - 2])
+  local text = string.format('%.6f', after)
+  redis.call('SET', KEYS[i], text, 'PX', math.ceil((after - now + %(expired)s) * 1000))
+  table.insert(result, string.format('%.6f', before[i]))
+  table.insert(result, text)
+end
+return result
+""".replace("%(expired)s", repr(EXPIRED_AFTER_SECONDS))
+
+# KEYS: the held keys; ARGV: before1, after1, ...: a key still at `after` goes back to `before`.
+_GIVE_BACK = """
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2 * i] then
+    if tonumber(ARGV[2 * i - 1]) <= 0 then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], ARGV[2 * i - 1], 'KEEPTTL')
+    end
+  end
+end
+return 1
+"""
+
+_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local untl = now + tonumber(ARGV[1])
+if untl > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], string.format('%.6f', untl), 'PX', math.ceil((untl - now + 60) * 1000))
+end
+return 1
+"""
+
+_PAUSED_FOR = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+return string.format('%.6f', math.max(0, tonumber(redis.call('GET', KEYS[1]) or '0') - now))
+"""
+
+
+class LimitsUnavailable(GatewayUnreachable):
+    """The shared send limits cannot be read or written (Redis is down): nothing is sent unlimited."""
+
+
+class RedisLimits:
+    """Reservations in Redis (BROADCAST_URL=redis://…): each one a Lua script, atomic, one round trip.
+    Keys expire by themselves a minute after their time has passed."""
+
+    def __init__(self, url: str) -> None:
+        from redis import asyncio as aioredis
+
+        self.client: Redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        self.address = without_password(url)
+        self._reserve = self.client.register_script(_RESERVE)
+        self._give_back = self.client.register_script(_GIVE_BACK)
+        self._pause = self.client.register_script(_PAUSE)
+        self._paused_for = self.client.register_script(_PAUSED_FOR)
+
+    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation:
+        keys = [REDIS_PREFIX + _pause_key(scope)] + [REDIS_PREFIX + s.key for s in slots]
+        args: list[float] = [-1.0 if budget is None else budget]
+        for slot in slots:
+            args += [slot.rate.interval, slot.rate.tolerance]
+        result = await self._run(self._reserve(keys=keys, args=args))
+        granted, wait = bool(int(result[0])), float(result[1])
+        times = [float(value) for value in result[2:]]
+        held = tuple(Held(s.key, times[2 * i], times[2 * i + 1]) for i, s in enumerate(slots)) if granted else ()
+        return Reservation(granted=granted, wait=wait, held=held)
+
+    async def give_back(self, reservation: Reservation) -> None:
+        if not reservation.held:
+            return
+        args: list[str] = []
+        for held in reservation.held:
+            args += [f"{held.before:.6f}", f"{held.after:.6f}"]
+        await self._run(self._give_back(keys=[REDIS_PREFIX + held.key for held in reservation.held], args=args))
+
+    async def pause(self, scope: str, seconds: float) -> None:
+        await self._run(self._pause(keys=[REDIS_PREFIX + _pause_key(scope)], args=[float(seconds)]))
+
+    async def paused_for(self, scope: str) -> float:
+        return float(await self._run(self._paused_for(keys=[REDIS_PREFIX + _pause_key(scope)])))
+
+    async def _run(self, call: Awaitable[Any]) -> Any:
+        from redis.exceptions import RedisError
+
+        try:
+            return await call
+        except RedisError as exc:
+            raise LimitsUnavailable(
+                f"The send limits at {self.address} cannot be reached: {type(exc).__name__}"
+            ) from None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def create_limits(settings: Settings) -> SendLimits:
+    """Redis when the deployment has one (BROADCAST_URL=redis://…), the database otherwise."""
+    if settings.broadcast_url.split(":", 1)[0].lower() in ("redis", "rediss"):
+        return RedisLimits(settings.broadcast_url)
+    return DatabaseLimits()
+

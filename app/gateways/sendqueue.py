@@ -1,0 +1,176 @@
+"""The per-bot send queue: every Bot API call a plugin makes waits its turn under Telegram's limits.
+
+A call reserves its time with the shared limits (app/gateways/limits.py), sleeps until then and is
+made. A 429 pauses the whole bot for its `retry_after`, in every process, and the call queues again
+behind the pause. A 5xx or a network failure is retried a few times after a doubling backoff; any
+other refusal is final. A call never waits past its deadline (the plugin run's timeout): when the
+wait it would need is longer than what is left, it fails at once with `SendRateLimited`. A wait
+that is cancelled (the run timed out) gives its reservation back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from app.errors import GatewayUnreachable, PlugboardError
+from app.gateways.limits import Reservation, SendLimits, SendRates, Slot, create_limits, slots_for
+from app.gateways.telegram import FloodControl
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# 429s one call accepts before it gives up (its deadline usually comes first).
+MAX_FLOOD_RETRIES = 5
+# How long cleanup after a cancellation (giving a reservation back) may take.
+CLEANUP_SECONDS = 2.0
+
+
+class SendRateLimited(PlugboardError):
+    """A call that would wait for its turn longer than its run has left."""
+
+    code = "RATE_LIMITED"
+
+
+def _describe(target: str, chat_id: int | str | None) -> str:
+    return f"{target}'s call to chat {chat_id}" if chat_id is not None else f"{target}'s call"
+
+
+class SendQueue:
+    def __init__(
+        self,
+        limits: SendLimits,
+        rates: SendRates,
+        retries: int = 3,
+        backoff_seconds: float = 0.5,
+        max_wait_seconds: float = 10.0,
+    ) -> None:
+        self.limits = limits
+        self.rates = rates
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        # The longest a call without a deadline may wait: a plugin run's whole timeout.
+        self.max_wait_seconds = max_wait_seconds
+
+    @classmethod
+    def of(cls, settings: Settings) -> SendQueue:
+        """The queue SETTINGS describe: shared through Redis when BROADCAST_URL is redis://, else the database."""
+        return cls(
+            create_limits(settings),
+            SendRates.of(settings),
+            retries=settings.send_retries,
+            backoff_seconds=settings.send_retry_backoff_seconds,
+            max_wait_seconds=settings.plugin_timeout_seconds,
+        )
+
+    async def send(
+        self,
+        bot_id: int,
+        chat_id: int | str | None,
+        call: Callable[[], Awaitable[T]],
+        *,
+        deadline: float | None = None,
+        target: str = "the bot",
+    ) -> T:
+        """Makes `call` in its turn: `bot_id`'s, to `chat_id` (None: a call not aimed at a chat).
+        `deadline` is a time of the running loop's clock; `target` names the bot in errors."""
+        scope, slots = str(bot_id), slots_for(bot_id, chat_id, self.rates)
+        failures = floods = 0
+        while True:
+            await self._turn(scope, slots, deadline, lambda wait, left: self._too_long(target, chat_id, wait, left, floods))
+            try:
+                return await call()
+            except FloodControl as exc:
+                floods += 1
+                log.warning("%s: Telegram asked to wait %s s (429)", _describe(target, chat_id), exc.retry_after)
+                await self._cleanup(self.limits.pause(scope, exc.retry_after))
+                if floods > MAX_FLOOD_RETRIES:
+                    raise
+            except GatewayUnreachable as exc:
+                failures += 1
+                delay = self.backoff_seconds * 2 ** (failures - 1)
+                if failures > self.retries or delay > self._left(deadline):
+                    raise
+                log.warning("%s failed, trying again in %g s: %s", _describe(target, chat_id), delay, exc.message)
+                await asyncio.sleep(delay)
+
+    def _left(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.max_wait_seconds
+        return max(0.0, deadline - asyncio.get_running_loop().time())
+
+    def _too_long(self, target: str, chat_id: int | str | None, wait: float, left: float, floods: int) -> SendRateLimited:
+        why = " (Telegram asked the bot to wait)" if floods else ""
+        return SendRateLimited(
+            f"rate limited: {_describe(target, chat_id)} would wait {wait:.1f} s for its turn{why}, "
+            f"more than the {left:.1f} s the run has left"
+        )
+
+    async def _turn(
+        self,
+        scope: str,
+        slots: list[Slot],
+        deadline: float | None,
+        too_long: Callable[[float, float], SendRateLimited],
+    ) -> None:
+        """Returns when the call may be made; its reservation is then used."""
+        while True:
+            left = self._left(deadline)
+            reservation = await self._reserve(scope, slots, left)
+            if not reservation.granted:
+                raise too_long(reservation.wait, left)
+            if reservation.wait <= 0:
+                return
+            try:
+                await asyncio.sleep(reservation.wait)
+                # A 429 of another call may have paused the bot meanwhile: then queue again behind it.
+                paused = await self.limits.paused_for(scope)
+            except BaseException:
+                await self._cleanup(self.limits.give_back(reservation))
+                raise
+            if paused <= 0:
+                return
+            await self._cleanup(self.limits.give_back(reservation))
+
+    async def _reserve(self, scope: str, slots: list[Slot], budget: float) -> Reservation:
+        """A reservation that a cancellation cannot leak: one made while the caller was being
+        cancelled is given back before the cancellation goes on."""
+        task = asyncio.ensure_future(self.limits.reserve(scope, slots, budget))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLEANUP_SECONDS):
+                    reservation = await task
+                    await self.limits.give_back(reservation)
+            task.add_done_callback(_consume)
+            raise
+
+    async def _cleanup(self, operation: Awaitable[None]) -> None:
+        """Runs a short bookkeeping step to its end even when the caller is being cancelled; its
+        failure is logged, never raised over the call's own outcome."""
+        task = asyncio.ensure_future(operation)
+        task.add_done_callback(_consume)
+        try:
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLEANUP_SECONDS):
+                    await task
+            raise
+        except Exception as exc:
+            log.warning("send limits bookkeeping failed: %s", type(exc).__name__)
+
+    async def close(self) -> None:
+        await self.limits.close()
+
+
+def _consume(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
