@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timezone
 
 from app.db import Database
-from app.gateways import service as gateways
 from app.gateways.inbox import InboxWriter
 from app.gateways.secrets import GatewaySecrets
+from app.gateways.sendqueue import SendQueue
+from app.gateways.service import GatewayService
 from app.gateways.telegram import TelegramApi
 from app.live import LiveUpdates
 from app.plugins.catalog import sync_catalog
@@ -43,6 +44,14 @@ class Platform:
         self.telegram = TelegramApi(settings.telegram_api_url)
         self.inbox = InboxWriter()
         self.gateway_secrets = GatewaySecrets(settings.gateway_cache_seconds)
+        self.gateways = GatewayService(
+            self.telegram,
+            self.inbox,
+            SendQueue.of(settings),
+            self.gateway_secrets,
+            settings.public_url,
+            update_types_for=lambda user_id: self.plugins.update_types_for(user_id),
+        )
         self.executor = Executor(
             self.registry, self.telegram, self.inbox, settings.plugin_timeout_seconds, notify=self.live.notify
         )
@@ -69,8 +78,7 @@ class Platform:
 
     async def request_update_types(self, user_id: str) -> None:
         """Points the user's bots' webhooks at the update types their plugins now handle."""
-        types = await self.plugins.update_types_for(user_id)
-        await gateways.request_update_types(user_id, self.telegram, self.settings.public_url, types)
+        await self.gateways.request_update_types(user_id)
 
     def today(self) -> date:
         """Today's UTC date, by the platform's clock."""
@@ -98,5 +106,5 @@ class Platform:
             await self.dispatcher.stop()
             await self.inbox.stop()
         await self.live.stop()
-        await self.telegram.close()
+        await self.gateways.close()  # the Bot API sessions, and Redis for the send limits
         await self.db.close()
