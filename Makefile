@@ -41,8 +41,9 @@ migrate: install
 schema: install
 	$(PY) -m app export-schema > schema/schema.graphql
 
+# Every benchmark in bench/ (bench/__main__.py); e.g. make bench ARGS="--only processing"
 bench: install
-	$(PY) -m bench.webhook_ingest
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules frontend/dist
