@@ -12,7 +12,12 @@ case-insensitive), answering `{"ok": true, "result": …}` or
 
 Unknown tokens get 401 Unauthorized, unknown methods 404 Not Found. setWebhook refuses a URL that
 is not HTTPS, or names a port other than 443, 80, 88 or 8443, with Telegram's 400 and words. `fail_next` and `delay`
-make a method fail once or answer slowly.
+make a method fail once or answer slowly; `flood` answers the next sends with 429 and `retry_after`.
+
+`enforce_limits()` makes the fake hold bots to Telegram's send limits as its bot FAQ states them
+(about 1 message a second per chat, 20 a minute per group, about 30 a second per bot): a
+sendMessage beyond them gets 429 "Too Many Requests: retry after N" with `parameters.retry_after`.
+Every request is kept in `arrivals` with its arrival time (time.monotonic) and the status it got.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import re
 import socket
 import time
@@ -92,6 +98,28 @@ class FakeBot:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
 
+class Arrival(NamedTuple):
+    """One request as it arrived: when (time.monotonic()), for which bot (username, or the token's
+    numeric id when unknown), which method and chat, and the HTTP status it was answered with."""
+
+    at: float
+    bot: str
+    method: str
+    chat_id: int | str | None
+    status: int
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    """The limits `enforce_limits` holds sends to. `slack` forgives a message that arrives a little
+    early (network jitter between a sender's clock and ours), as Telegram's "about" does."""
+
+    chat_seconds: float = 1.0
+    group_per_minute: int = 20
+    bot_per_second: int = 30
+    slack: float = 0.1
+
+
 class Call(NamedTuple):
     """One request: the bot's username (or only the token's numeric id when the token is unknown)."""
 
@@ -155,6 +183,9 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.delays: dict[str, float] = {}  # lower-cased method name -> seconds
         self._failures: dict[str, list[_Failure]] = {}
+        self.arrivals: list[Arrival] = []
+        self.limits: SendLimits | None = None
+        self._accepted: dict[tuple[str, str], list[float]] = {}  # (token, chat or "*") -> accepted sends' times
         self._bot_ids = itertools.count(7_000_000_001)
         self._methods: dict[str, Callable[[FakeBot, dict[str, Any]], JSONResponse]] = {
             "getme": self._get_me,
@@ -215,6 +246,15 @@ class FakeTelegram:
                 description = f"Too Many Requests: retry after {retry_after}"
         self._failures.setdefault(method.lower(), []).append(_Failure(status, description, retry_after))
 
+    def flood(self, retry_after: int = 1, times: int = 1, method: str = "sendMessage") -> None:
+        """Answers the next `times` calls of `method` with 429 and `retry_after` (flood control)."""
+        for _ in range(times):
+            self.fail_next(method, retry_after=retry_after)
+
+    def enforce_limits(self, limits: SendLimits | None = None) -> None:
+        """Answers sendMessage calls beyond Telegram's send limits with 429 (see the module's doc)."""
+        self.limits = limits or SendLimits()
+
     def delay(self, method: str, seconds: float) -> None:
         """Makes every later call of `method` wait `seconds` before answering (a slow Bot API)."""
         self.delays[method.lower()] = seconds
@@ -225,11 +265,21 @@ class FakeTelegram:
         self.calls.clear()
         self.delays.clear()
         self._failures.clear()
+        self.arrivals.clear()
+        self.limits = None
+        self._accepted.clear()
 
     # -- asserting ---------------------------------------------------------------------------
 
     def methods_called(self) -> list[str]:
         return [call.method for call in self.calls]
+
+    def sends(self, chat_id: int | str | None = None) -> list[Arrival]:
+        """The sendMessage requests that arrived (to `chat_id` only, when given), in order."""
+        return [
+            a for a in self.arrivals
+            if a.method.lower() == "sendmessage" and (chat_id is None or str(a.chat_id) == str(chat_id))
+        ]
 
     # -- serving -----------------------------------------------------------------------------
 
@@ -261,10 +311,20 @@ class FakeTelegram:
 
     async def _handle(self, request: Request) -> JSONResponse:
         token, method = request.path_params["token"], request.path_params["method"]
-        name = method.lower()
         params = await self._params(request)
+        at = time.monotonic()
         bot = self.bots.get(token)
-        self.calls.append(Call(bot.username if bot else _token_id(token), method, params or {}))
+        who = bot.username if bot else _token_id(token)
+        self.calls.append(Call(who, method, params or {}))
+        response = await self._answer(token, method, bot, params, at)
+        chat_id = (params or {}).get("chat_id")
+        self.arrivals.append(Arrival(at, who, method, chat_id, response.status_code))
+        return response
+
+    async def _answer(
+        self, token: str, method: str, bot: FakeBot | None, params: dict[str, Any] | None, at: float
+    ) -> JSONResponse:
+        name = method.lower()
         if name in self.delays:
             await asyncio.sleep(self.delays[name])
         if bot is None:
@@ -277,7 +337,32 @@ class FakeTelegram:
             return _error(404, "Not Found")
         if params is None:
             return _error(400, "Bad Request: can't parse request parameters")
-        return handler(bot, params)
+        if name == "sendmessage" and self.limits is not None and params.get("chat_id"):
+            if (wait := self._over_limits(token, str(params["chat_id"]), at)) is not None:
+                retry_after = max(1, math.ceil(wait))
+                return _error(429, f"Too Many Requests: retry after {retry_after}", retry_after)
+        response = handler(bot, params)
+        if name == "sendmessage" and response.status_code == 200:
+            chat = str(params["chat_id"])
+            for key in ((token, chat), (token, "*")):
+                self._accepted.setdefault(key, []).append(at)
+        return response
+
+    def _over_limits(self, token: str, chat: str, at: float) -> float | None:
+        """Seconds until a send to `chat` would be within the limits; None when it is now."""
+        assert self.limits is not None
+        limits, waits = self.limits, []
+        chat_times = self._accepted.get((token, chat), [])
+        if chat_times and at - chat_times[-1] < limits.chat_seconds - limits.slack:
+            waits.append(chat_times[-1] + limits.chat_seconds - at)
+        if chat.startswith(("-", "@")):
+            window = [t for t in chat_times if at - t < 60 - limits.slack]
+            if len(window) >= limits.group_per_minute:
+                waits.append(window[-limits.group_per_minute] + 60 - at)
+        bot_times = [t for t in self._accepted.get((token, "*"), []) if at - t < 1 - limits.slack]
+        if len(bot_times) >= limits.bot_per_second:
+            waits.append(bot_times[-limits.bot_per_second] + 1 - at)
+        return max(waits) if waits else None
 
     def _get_me(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
         return _ok(bot.user)

@@ -333,3 +333,80 @@ async def test_calls_record_parameters_as_sent(tg: FakeTelegram, make_bot) -> No
         "text": "hello",
         "disable_notification": json.dumps(True),
     }
+
+
+# -- flood control and send limits ------------------------------------------------------------
+
+
+async def test_flood_answers_the_next_sends_with_retry_after(tg: FakeTelegram, make_bot) -> None:
+    tg.add_bot(TOKEN, "demo_bot")
+    tg.flood(retry_after=2, times=2)
+    api = make_bot()
+    for _ in range(2):
+        with pytest.raises(TelegramRetryAfter) as caught:
+            await api.send_message(1, "hi")
+        assert caught.value.retry_after == 2
+    assert (await api.send_message(1, "hi")).message_id == 1
+    assert [a.status for a in tg.sends(1)] == [429, 429, 200]
+
+
+async def test_arrivals_record_time_chat_and_status_in_order(tg: FakeTelegram, make_bot) -> None:
+    tg.add_bot(TOKEN, "demo_bot")
+    api = make_bot()
+    before = time.monotonic()
+    await api.send_message(5, "a")
+    await api.send_message(-100, "b")
+    await api.get_me()
+    assert [(a.bot, a.method, a.chat_id, a.status) for a in tg.arrivals] == [
+        ("demo_bot", "sendMessage", "5", 200),
+        ("demo_bot", "sendMessage", "-100", 200),
+        ("demo_bot", "getMe", None, 200),
+    ]
+    times = [a.at for a in tg.arrivals]
+    assert before <= times[0] <= times[1] <= times[2] <= time.monotonic()
+    assert [a.chat_id for a in tg.sends(-100)] == ["-100"]
+
+
+async def test_enforced_limits_refuse_a_second_message_to_a_chat_within_a_second(tg: FakeTelegram, make_bot) -> None:
+    tg.add_bot(TOKEN, "demo_bot")
+    tg.enforce_limits()
+    api = make_bot()
+    await api.send_message(1, "first")
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await api.send_message(1, "too soon")
+    assert caught.value.retry_after == 1
+    await api.send_message(2, "another chat is not held back")
+    await asyncio.sleep(1)
+    await api.send_message(1, "a second later")
+    assert [a.status for a in tg.sends(1)] == [200, 429, 200]
+    assert [m["text"] for m in tg.bot(TOKEN).sent_messages] == ["first", "another chat is not held back", "a second later"]
+
+
+async def test_enforced_limits_hold_a_group_to_its_messages_a_minute(tg: FakeTelegram, make_bot) -> None:
+    from tests.fakes.telegram import SendLimits
+
+    tg.add_bot(TOKEN, "demo_bot")
+    tg.enforce_limits(SendLimits(chat_seconds=0, group_per_minute=3))
+    api = make_bot()
+    for _ in range(3):
+        await api.send_message(-100, "ok")
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await api.send_message(-100, "a fourth within the minute")
+    assert 59 <= caught.value.retry_after <= 60
+    for _ in range(4):
+        await api.send_message(7, "a private chat has no minute budget")
+
+
+async def test_enforced_limits_hold_a_bot_to_its_messages_a_second(tg: FakeTelegram, make_bot) -> None:
+    from tests.fakes.telegram import SendLimits
+
+    tg.add_bot(TOKEN, "demo_bot")
+    tg.add_bot(OTHER_TOKEN, "other_bot")
+    tg.enforce_limits(SendLimits(chat_seconds=0, bot_per_second=2))
+    api, other = make_bot(), make_bot(OTHER_TOKEN)
+    await api.send_message(1, "a")
+    await api.send_message(2, "b")
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await api.send_message(3, "c")
+    assert caught.value.retry_after == 1
+    await other.send_message(3, "another bot has its own budget")
