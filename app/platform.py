@@ -20,6 +20,8 @@ from app.plugins.executor import Executor
 from app.plugins.handlers import BUILTIN_HANDLERS
 from app.plugins.registry import PluginRegistry, needed_update_types
 from app.plugins.router import EventRouter
+from app.plugins.routing import RoutingCache
+from app.plugins.runs import Breaker, GroupCommit, RunRecorder
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
 from app.pubsub import create_broadcast
@@ -52,18 +54,20 @@ class Platform:
             settings.public_url,
             update_types_for=lambda user_id: self.plugins.update_types_for(user_id),
         )
-        self.executor = Executor(
-            self.registry, self.telegram, self.inbox, settings.plugin_timeout_seconds, notify=self.live.notify
-        )
-        self.router = EventRouter(self.registry, self.executor)
-        self.plugins = PluginService(settings, self.executor, installs_changed=self.request_update_types)
+        self.executor = Executor(self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify)
+        self.router = EventRouter(self.registry, self.executor, RoutingCache())
+        breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
+        self.runs = RunRecorder(breaker, notify=self.executor.announce)
+        self.plugins = PluginService(settings, self.executor, self.runs, installs_changed=self.request_update_types)
         self.dispatcher = Dispatcher(
             self.router,
             self.inbox,
+            GroupCommit(self.runs),
             concurrency=settings.inbox_concurrency,
             lease_seconds=settings.inbox_lease_seconds,
             poll_seconds=settings.inbox_poll_seconds,
             retention_hours=settings.inbox_retention_hours,
+            run_history_days=settings.run_history_days,
             database_answers=self.db.ping,
             run_timeout_seconds=settings.plugin_timeout_seconds,
             heartbeat_grace_seconds=settings.heartbeat_grace_seconds,
@@ -71,6 +75,7 @@ class Platform:
         self.scheduler = Scheduler(
             self.registry,
             self.router,
+            self.runs,
             settings.scheduler_tick_seconds,
             run_timeout_seconds=settings.plugin_timeout_seconds,
             heartbeat_grace_seconds=settings.heartbeat_grace_seconds,

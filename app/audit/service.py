@@ -3,21 +3,15 @@ first a page at a time."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
-from tortoise.expressions import Q
-
+from app import cursors
 from app.accounts.context import ServiceContext
 from app.audit.models import AuditLog
-from app.inputs import is_id, text_problem
+from app.inputs import text_problem
 
 LIMIT_MAX = 500
 ACTION_MAX = 64  # the column's length (app/audit/models.py)
-CURSOR_MAX = 200  # a cursor we hand out is about 80 characters
 
 
 async def record(
@@ -39,36 +33,17 @@ async def record_for(
     )
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where an event sits in the newest-first order: (created_at, id), unique and total."""
-
-    created_at: datetime
-    id: str
+Position = cursors.Position
 
 
 def cursor_of(event: AuditLog) -> str:
     """An opaque cursor for the events after `event`; clients pass it back unread."""
-    raw = f"{event.created_at.isoformat()}|{event.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode(event.created_at, event.id)
 
 
 def parse_cursor(cursor: str) -> Position | None:
     """The position a cursor of ours names; None for anything we did not hand out."""
-    if not cursor or len(cursor) > CURSOR_MAX or not cursor.isascii():
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, event_id = raw.partition("|")
-        created_at = datetime.fromisoformat(moment)
-        if created_at.tzinfo is None:
-            return None
-        created_at = created_at.astimezone(timezone.utc)
-    except (binascii.Error, ValueError, OverflowError):
-        return None
-    if not is_id(event_id):
-        return None
-    return Position(created_at, event_id)
+    return cursors.decode(cursor)
 
 
 def could_be_action(action: str) -> bool:
@@ -86,5 +61,5 @@ async def list_events(
             return []
         query = query.filter(action=action)
     if after is not None:
-        query = query.filter(Q(created_at__lt=after.created_at) | Q(created_at=after.created_at, id__lt=after.id))
+        query = query.filter(cursors.older_than(after))
     return await query.order_by("-created_at", "-id").limit(limit)

@@ -181,35 +181,79 @@ async def reject(gateway_id: str, update_id: str | None, reason: str, body: byte
     )
 
 
-async def claim(limit: int, lease_seconds: float) -> list[GatewayEvent]:
-    """Takes up to `limit` events to process: pending ones, and ones whose worker's lease ran out."""
+@dataclass
+class ClaimedEvent:
+    """An event this process claimed: `claim` proves it still holds it when it records the outcome."""
+
+    id: int
+    gateway_id: str
+    kind: EventKind
+    key: str
+    chat_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    claim: str
+    lease_until: datetime
+
+
+_CLAIM = """
+UPDATE gateway_events SET status = 'processing', claim = {token}, lease_until = {lease}, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM gateway_events
+    WHERE status = 'pending' OR (status = 'processing' AND lease_until < {now})
+    ORDER BY id LIMIT {limit}{lock}
+)
+RETURNING id, gateway_id, kind, key, chat_id, payload, attempts
+"""
+
+
+async def claim(limit: int, lease_seconds: float) -> list[ClaimedEvent]:
+    """Takes up to `limit` events to process, oldest first, in one statement: pending ones, and
+    ones whose worker's lease ran out. On PostgreSQL, rows another process is claiming are
+    skipped (`FOR UPDATE SKIP LOCKED`), so concurrent workers take disjoint batches at once;
+    SQLite runs one writer at a time."""
+    conn = GatewayEvent._meta.db
     now = utcnow()
-    claimable = Q(status=EventStatus.PENDING) | Q(status=EventStatus.PROCESSING, lease_until__lt=now)
-    ids = await GatewayEvent.filter(claimable).order_by("id").limit(limit).values_list("id", flat=True)
-    if not ids:
-        return []
-    token = new_id()
-    await GatewayEvent.filter(claimable, id__in=list(ids)).update(
-        status=EventStatus.PROCESSING,
-        claim=token,
-        lease_until=now + timedelta(seconds=lease_seconds),
-        attempts=F("attempts") + 1,
-    )
-    return await GatewayEvent.filter(claim=token).order_by("id")
+    token, lease = new_id(), now + timedelta(seconds=lease_seconds)
+    if conn.capabilities.dialect == "postgres":
+        sql = _CLAIM.format(token="$1", lease="$2", now="$3", limit="$4", lock=" FOR UPDATE SKIP LOCKED")
+    else:
+        sql = _CLAIM.format(token="?", lease="?", now="?", limit="?", lock="")
+    rows = await conn.execute_query_dict(sql, [token, lease, now, limit])
+    events = [
+        ClaimedEvent(
+            id=row["id"],
+            gateway_id=row["gateway_id"],
+            kind=EventKind(row["kind"]),
+            key=row["key"],
+            chat_id=row["chat_id"],
+            payload=_json(row["payload"]),
+            attempts=row["attempts"],
+            claim=token,
+            lease_until=lease,
+        )
+        for row in rows
+    ]
+    events.sort(key=lambda event: event.id)
+    return events
 
 
-async def complete(event: GatewayEvent) -> None:
+def _json(value: Any) -> dict[str, Any]:
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+async def complete(event: ClaimedEvent) -> None:
     await GatewayEvent.filter(id=event.id, claim=event.claim).update(
         status=EventStatus.DONE, processed_at=utcnow(), lease_until=None
     )
 
 
-async def fail(event: GatewayEvent) -> None:
+async def fail(event: ClaimedEvent) -> None:
     """Gives up on an event that can never be processed (its payload does not parse)."""
     await GatewayEvent.filter(id=event.id, claim=event.claim).update(status=EventStatus.FAILED, lease_until=None)
 
 
-async def retry_later(event: GatewayEvent) -> None:
+async def retry_later(event: ClaimedEvent) -> None:
     """After a failure of our own (not a plugin's): the event stays claimed for a backoff of
     1, 2, 4, … seconds, then any process may claim it again; after MAX_ATTEMPTS it fails for good."""
     if event.attempts >= MAX_ATTEMPTS:
@@ -219,7 +263,7 @@ async def retry_later(event: GatewayEvent) -> None:
     await GatewayEvent.filter(id=event.id, claim=event.claim).update(lease_until=utcnow() + backoff)
 
 
-async def give_back(event: GatewayEvent) -> None:
+async def give_back(event: ClaimedEvent) -> None:
     """Returns a claimed event that was never started (at shutdown), for any process to take now."""
     await GatewayEvent.filter(id=event.id, claim=event.claim).update(
         status=EventStatus.PENDING, lease_until=None, attempts=F("attempts") - 1

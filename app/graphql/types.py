@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
+from app import cursors
 from app.accounts import models as accounts
 from app.audit.models import AuditLog
 from app.audit.service import cursor_of
@@ -12,6 +14,7 @@ from app.gateways import models as gateway_models
 from app.gateways.service import webhook_url
 from app.graphql.context import GraphQLContext
 from app.plugins import models as plugin_models
+from app.plugins import secrets
 
 GatewayType = strawberry.enum(gateway_models.GatewayType, name="GatewayType")
 Plan = strawberry.enum(accounts.Plan, name="Plan")
@@ -56,26 +59,114 @@ class Plugin:
         )
 
 
+InstallStatus = strawberry.enum(
+    plugin_models.InstallStatus,
+    name="InstallStatus",
+    description="ACTIVE runs; DISABLED by its user; WAITING_FOR_GATEWAY for a gateway it needs; "
+    "NEEDS_CONFIG until its config fits the plugin's version; FAILING: paused by the circuit breaker.",
+)
+RunOutcome = strawberry.enum(plugin_models.RunOutcome, name="RunOutcome")
+
+
+@strawberry.type(description="One run of an installed plugin, for one event or schedule.")
+class PluginRun:
+    id: strawberry.ID
+    outcome: RunOutcome
+    trigger: str = strawberry.field(description="event, schedule or retry.")
+    event_type: str = strawberry.field(description="e.g. telegram.message or schedule.trigger.")
+    chat_id: strawberry.ID | None
+    schedule: str | None
+    fired_at: datetime | None
+    error: str | None
+    duration_ms: float
+    created_at: datetime
+    retry_of: strawberry.ID | None = strawberry.field(description="The run this one retried.")
+    can_retry: bool = strawberry.field(description="Whether retryRun takes it: it failed or was skipped.")
+
+    @classmethod
+    def of(cls, row: plugin_models.PluginExecution) -> PluginRun:
+        return cls(
+            id=strawberry.ID(row.id),
+            outcome=row.outcome,
+            trigger=row.trigger,
+            event_type=row.event_type,
+            chat_id=None if row.chat_id is None else strawberry.ID(str(row.chat_id)),
+            schedule=row.schedule,
+            fired_at=row.fired_at,
+            error=row.error,
+            duration_ms=row.duration_ms,
+            created_at=row.created_at,
+            retry_of=None if row.retry_of is None else strawberry.ID(row.retry_of),
+            can_retry=row.outcome in (plugin_models.RunOutcome.FAILED, plugin_models.RunOutcome.SKIPPED),
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None = strawberry.field(description="Pass it as `after` for the next page.")
+
+
+@strawberry.type
+class PluginRunEdge:
+    cursor: str
+    node: PluginRun
+
+
+@strawberry.type(description="A page of runs, newest first.")
+class PluginRunConnection:
+    edges: list[PluginRunEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[PluginRun]:
+        return [edge.node for edge in self.edges]
+
+
 @strawberry.type
 class UserPlugin:
     id: strawberry.ID
     plugin: Plugin
-    config: JSON
-    is_enabled: bool
+    config: JSON = strawberry.field(
+        description='The settings. A secret setting (writeOnly in the schema) shows as {"$secret": "set"} '
+        'or {"$secret": "unset"}, never its value.'
+    )
+    config_version: str | None = strawberry.field(description="The plugin version the config was last checked against.")
+    is_enabled: bool = strawberry.field(description="Whether its user has it turned on; `status` says whether it runs.")
+    status: InstallStatus
+    status_reason: str | None = strawberry.field(description="Why it is in its status, in words.")
     execution_count: int
+    consecutive_failures: int
     last_executed_at: datetime | None
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+
+    @strawberry.field(description="The install's runs, newest first. For the next page, pass `pageInfo.endCursor` as `after`.")
+    async def runs(
+        self,
+        info: strawberry.Info[GraphQLContext, None],
+        first: Annotated[int, strawberry.argument(description="1 to 100.")] = 20,
+        after: str | None = None,
+    ) -> PluginRunConnection:
+        ctx = info.context.require_user()
+        rows, more = await info.context.platform.plugins.runs_of(ctx, str(self.id), first, after)
+        edges = [PluginRunEdge(cursor=cursors.encode(row.created_at, row.id), node=PluginRun.of(row)) for row in rows]
+        end = edges[-1].cursor if edges else None
+        return PluginRunConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
 
     @classmethod
     def of(cls, row: plugin_models.UserPlugin) -> UserPlugin:
         return cls(
             id=strawberry.ID(row.id),
             plugin=Plugin.of(row.plugin),
-            config=row.config,
+            config=secrets.public_config(row.plugin.config_schema, row.config),
+            config_version=row.config_version,
             is_enabled=row.is_enabled,
+            status=row.status,
+            status_reason=row.status_reason,
             execution_count=row.execution_count,
+            consecutive_failures=row.consecutive_failures,
             last_executed_at=row.last_executed_at,
             last_error=row.last_error,
             created_at=row.created_at,

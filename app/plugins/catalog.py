@@ -1,18 +1,22 @@
-"""Start-up sync of the catalog with the registered handlers."""
+"""Start-up sync of the catalog with the registered handlers, and of installs' configs with
+their plugins' versions."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.errors import BadUserInput
+from app.plugins import states
 from app.plugins.config import validate_config
-from app.plugins.contract import PluginDefinition
-from app.plugins.models import Plugin, UserPlugin
+from app.plugins.contract import PluginDefinition, PluginHandler
+from app.plugins.models import InstallStatus, Plugin, UserPlugin
 from app.plugins.registry import PluginRegistry
-from app.plugins.service import UPGRADE_ERROR_PREFIX, describe_config_errors
+from app.plugins.service import active_gateway_types, describe_config_errors
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +26,8 @@ class SyncReport:
     created: list[str]
     updated: list[str]
     deactivated: list[str]
-    installs_disabled: int = 0
+    installs_migrated: int = 0
+    installs_need_config: int = 0
 
 
 def _row_values(definition: PluginDefinition) -> dict[str, object]:
@@ -40,12 +45,10 @@ def _row_values(definition: PluginDefinition) -> dict[str, object]:
 
 
 async def sync_catalog(registry: PluginRegistry) -> SyncReport:
-    """Upserts a row per registered handler by slug; marks rows of unregistered slugs inactive.
-
-    When a plugin's version or config schema changed, each install's config is brought forward:
-    new defaults are filled in, and an install whose config no longer validates is disabled with
-    `lastError` naming the field and the reason. Configs are never dropped.
-    """
+    """Upserts a row per registered handler by slug; marks rows of unregistered slugs inactive;
+    then brings every install whose config was made for another version of its plugin forward
+    (`migrate_config`, then validation against the new schema). An install whose config cannot
+    be brought forward is NEEDS_CONFIG, with the reason, and its config is left as it was."""
     report = SyncReport([], [], [])
     async with in_transaction():
         rows = {row.slug: row for row in await Plugin.all().select_for_update()}
@@ -54,42 +57,61 @@ async def sync_catalog(registry: PluginRegistry) -> SyncReport:
             values = _row_values(definition)
             row = rows.get(definition.slug)
             if row is None:
-                await Plugin.create(slug=definition.slug, **values)
+                rows[definition.slug] = await Plugin.create(slug=definition.slug, **values)
                 report.created.append(definition.slug)
                 continue
             if all(getattr(row, name) == value for name, value in values.items()):
                 continue
-            schema_changed = row.version != definition.version or row.config_schema != definition.config_schema
             for name, value in values.items():
                 setattr(row, name, value)
             await row.save()
             report.updated.append(definition.slug)
-            if schema_changed:
-                report.installs_disabled += await _bring_installs_forward(row)
         registered = {handler.slug for handler in registry}
         stale = [slug for slug, row in rows.items() if slug not in registered and row.is_active]
         if stale:
             await Plugin.filter(slug__in=stale).update(is_active=False)
             report.deactivated.extend(stale)
-    if report.created or report.updated or report.deactivated:
+    for handler in registry:
+        await _bring_installs_forward(rows[handler.slug], handler, report)
+    if report.created or report.updated or report.deactivated or report.installs_migrated or report.installs_need_config:
         log.info("catalog sync: %s", report)
     return report
 
 
-async def _bring_installs_forward(plugin: Plugin) -> int:
-    disabled = 0
-    for install in await UserPlugin.filter(plugin_id=plugin.id):
+async def _bring_installs_forward(plugin: Plugin, handler: PluginHandler, report: SyncReport) -> None:
+    behind = Q(config_version__isnull=True) | ~Q(config_version=plugin.version)
+    for install in await UserPlugin.filter(behind, plugin_id=plugin.id):
+        install.plugin = plugin
         try:
-            config = validate_config(plugin.config_schema, install.config)
+            config = handler.migrate_config(install.config_version, copy.deepcopy(install.config))
+            config = validate_config(plugin.config_schema, config)
         except BadUserInput as exc:
-            install.is_enabled = False
-            install.last_error = (
-                f"{UPGRADE_ERROR_PREFIX} to {plugin.version}: {describe_config_errors(exc)}"
-            )
-            await install.save(update_fields=["is_enabled", "last_error", "updated_at"])
-            disabled += 1
+            problem = f"Plugin upgraded to {plugin.version}; the config needs changes: {describe_config_errors(exc)}"
+        except Exception as exc:  # a migrate_config that failed: its reason, never a crash at start-up
+            problem = f"Plugin upgraded to {plugin.version}; the config could not be migrated: {exc}"[:2000]
+        else:
+            await _migrated(install, plugin, config)
+            report.installs_migrated += 1
             continue
-        if config != install.config:
-            install.config = config
-            await install.save(update_fields=["config", "updated_at"])
-    return disabled
+        async with in_transaction():
+            if install.status in (InstallStatus.DISABLED, InstallStatus.NEEDS_CONFIG):
+                await UserPlugin.filter(id=install.id).update(status_reason=problem)
+                if install.status == InstallStatus.DISABLED:
+                    continue  # it shows NEEDS_CONFIG once its user enables it
+            else:
+                await states.change(install, states.Target(InstallStatus.NEEDS_CONFIG, problem), "plugin upgraded", plugin.slug)
+        report.installs_need_config += 1
+        log.warning("install %s of %s needs its config changed: %s", install.id, plugin.slug, problem)
+
+
+async def _migrated(install: UserPlugin, plugin: Plugin, config: dict[str, object]) -> None:
+    async with in_transaction():
+        if install.status == InstallStatus.NEEDS_CONFIG:
+            missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(install.user_id))
+            target = states.settled(install.is_enabled, None, missing)
+            await states.change(
+                install, target, "plugin upgraded", plugin.slug, config=config, config_version=plugin.version
+            )
+        else:
+            await UserPlugin.filter(id=install.id).update(config=config, config_version=plugin.version)
+            await states.routing_changed([install.user_id])

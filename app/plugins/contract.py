@@ -10,12 +10,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol, Union
-
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, Union
 
 from app.accounts.context import ServiceContext
 from app.gateways.models import GatewayType
+
+if TYPE_CHECKING:  # aiogram's types cost 165 MiB at import: loaded where events are parsed
+    from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 # --- definition ---------------------------------------------------------------------------
 
@@ -38,9 +39,6 @@ class PluginDefinition:
     config_schema: dict[str, Any] = field(default_factory=dict)
     category: str = "general"
     icon: str | None = None
-    # For later workflow use: what a step takes and gives.
-    input_schema: dict[str, Any] | None = None
-    output_schema: dict[str, Any] | None = None
 
 
 # A request's config is what the caller sent, any JSON value: the service validates it
@@ -120,23 +118,18 @@ PluginEvent = Union[
 
 # --- execution -----------------------------------------------------------------------------
 
-Trigger = Literal["standalone", "workflow_step", "schedule", "event"]
+Trigger = Literal["standalone", "schedule", "event", "retry"]
 
 
 @dataclass(frozen=True)
 class ExecutionContext:
     trigger: Trigger
     service: ServiceContext
-    variables: dict[str, Any] = field(default_factory=dict)
-    workflow_id: str | None = None
-    workflow_run_id: str | None = None
-    step_id: str | None = None
 
 
 @dataclass
 class ExecutionMetrics:
     duration_ms: float = 0.0
-    tokens_used: int = 0
     api_calls: int = 0
 
 
@@ -146,13 +139,16 @@ class ExecutionResult:
     output: Any = None
     error: str | None = None
     metrics: ExecutionMetrics = field(default_factory=ExecutionMetrics)
-    skipped: bool = False  # the event had already run for this install
+    skipped: bool = False  # not run: it had run for this event already, or the circuit breaker is open
 
 
 # --- what a plugin sees ----------------------------------------------------------------------
 
 
-class GatewayInfo(Protocol):
+@dataclass(frozen=True)
+class GatewayInfo:
+    """What a plugin may know of a gateway: never its token or secret."""
+
     id: str
     type: GatewayType
     name: str
@@ -161,10 +157,11 @@ class GatewayInfo(Protocol):
 
 class GatewayAccessor(Protocol):
     async def get(self, type: GatewayType) -> GatewayInfo | None:
-        """The user's active gateway of this type (the one the event came through, if any)."""
+        """The user's active gateway of this type."""
 
     async def execute(self, gateway_id: str, action: str, params: dict[str, Any]) -> Any:
-        """Calls a gateway action, e.g. `sendMessage`, on one of the user's own gateways."""
+        """Calls a gateway action, e.g. `sendMessage`, on one of the user's own gateways, through
+        the bot's rate-limited send queue."""
 
 
 class PluginStorage(Protocol):
@@ -183,7 +180,25 @@ class PluginStorage(Protocol):
         """Adds to a number atomically when the run commits; `get` shows it within the run."""
 
 
-class PluginContext(Protocol):
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BatchedWrite(Generic[T]):
+    """A write that many runs can share: runs committed together pass their `item`s to one call
+    of `apply` (e.g. one multi-row upsert for a batch of events)."""
+
+    apply: Callable[[list[T]], Awaitable[None]]
+    item: T
+
+
+Write = Callable[[], Awaitable[None]] | BatchedWrite[Any]
+
+
+@dataclass
+class PluginContext:
+    """What a plugin's hooks get. Built by the executor for each run."""
+
     user_id: str
     install_id: str
     config: dict[str, Any]
@@ -191,13 +206,17 @@ class PluginContext(Protocol):
     gateways: GatewayAccessor
     storage: PluginStorage
     log: logging.LoggerAdapter  # type: ignore[type-arg]
+    writes: list[Write] = field(default_factory=list)
+    topics: set[str] = field(default_factory=set)
 
-    def write(self, operation: Callable[[], Awaitable[None]]) -> None:
-        """Runs `operation` in the run's transaction, only if the run succeeds: for a plugin's
-        own tables, with the same exactly-once guarantee as `storage`."""
+    def write(self, operation: Write) -> None:
+        """Runs `operation` in the run's transaction, only if the run succeeds and was not run
+        before: for a plugin's own tables, with the same exactly-once guarantee as `storage`."""
+        self.writes.append(operation)
 
     def notify(self, topic: str = "updated") -> None:
         """Tells the user's live subscribers of this plugin's `topic` once the run has committed."""
+        self.topics.add(topic)
 
 
 class PluginHandler:
@@ -213,6 +232,12 @@ class PluginHandler:
 
     def handles(self, event_type: str) -> bool:
         return event_type in self.events
+
+    def migrate_config(self, from_version: str | None, config: dict[str, Any]) -> dict[str, Any]:
+        """The config of an install made with plugin version `from_version` (None: before
+        versions were kept), brought to `definition.version`. Raise ValueError with a reason when
+        it cannot be; the install then waits for its user (NEEDS_CONFIG), unchanged."""
+        return config
 
     async def on_install(self, ctx: PluginContext) -> None:
         return None

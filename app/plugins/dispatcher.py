@@ -20,18 +20,19 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
-from aiogram.types import Message, Update
 from pydantic import ValidationError
 
 from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
-from app.gateways.models import EventKind, GatewayEvent
-from app.plugins.executor import EventKey
+from app.gateways.inbox import ClaimedEvent
+from app.gateways.models import EventKind
+from app.plugins.events import message_sent_event, update_event
 from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.router import EventRouter
+from app.plugins.runs import GroupCommit, Origin, Run
 from app.supervision import Heartbeat, cancel, spawn, start_supervised
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,15 @@ ODD_FAILURE_RETRIES = 3
 MISSED_BEATS = 3  # a loop is stalled once this many of its intervals (and the grace) pass without a beat
 
 LaneKey = tuple[str, int | None]
-Outcome = Callable[[GatewayEvent], Awaitable[None]]
+Outcome = Callable[[ClaimedEvent], Awaitable[None]]
 
 
-async def prune_history(older_than: datetime) -> None:
-    """Old finished events, and the run records and schedule ticks that deduplicated them."""
+async def prune_history(older_than: datetime, runs_older_than: datetime | None = None) -> None:
+    """Old finished events and schedule ticks, and runs past the run history's retention (never
+    younger than the events they deduplicate)."""
+    runs_older_than = min(older_than, runs_older_than or older_than)
     await inbox.prune(older_than)
-    await PluginExecution.filter(created_at__lt=older_than).delete()
+    await PluginExecution.filter(created_at__lt=runs_older_than).delete()
     await ScheduleTick.filter(fired_at__lt=older_than).delete()
 
 
@@ -117,7 +120,7 @@ class Lane:
     """One chat's claimed events, run in order by one task."""
 
     key: LaneKey
-    events: deque[GatewayEvent] = field(default_factory=deque)  # claimed, not started
+    events: deque[ClaimedEvent] = field(default_factory=deque)  # claimed, not started
     task: asyncio.Task[None] | None = None
     busy_since: float | None = None  # when the current event got its slot (monotonic)
     failing: bool = False  # waiting for the database to take the current event's outcome
@@ -131,20 +134,24 @@ class Dispatcher:
         self,
         router: EventRouter,
         writer: inbox.InboxWriter,
+        commits: GroupCommit,
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
         retention_hours: float = 48,
+        run_history_days: float = 7,
         database_answers: Callable[[], Awaitable[bool]] = _always_answers,
         run_timeout_seconds: float = 10.0,
         heartbeat_grace_seconds: float = 5.0,
     ) -> None:
         self.router = router
         self.writer = writer
+        self.commits = commits
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.retention = timedelta(hours=retention_hours)
+        self.run_retention = timedelta(days=run_history_days)
         self.database = DatabaseWatch(database_answers, interval=poll_seconds)
         self.heartbeat = Heartbeat("dispatcher", MISSED_BEATS * poll_seconds + heartbeat_grace_seconds)
         # A lane whose event takes longer than this (a run may take the plugin timeout) is stuck.
@@ -154,7 +161,7 @@ class Dispatcher:
         self._in_flight = 0
         self._claim_failures = 0
         self._claim_failure_logged = float("-inf")
-        self._let_go: list[GatewayEvent] = []  # never started, to be given back before the next claim
+        self._let_go: list[ClaimedEvent] = []  # never started, to be given back before the next claim
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -163,6 +170,7 @@ class Dispatcher:
 
     def start(self) -> None:
         self.heartbeat.beat()
+        self.commits.start()
         self._tasks = [
             start_supervised("inbox-dispatcher", self._run),
             start_supervised("inbox-pruner", self._prune_forever),
@@ -174,6 +182,7 @@ class Dispatcher:
         lanes = [lane.task for lane in self._lanes.values() if lane.task is not None]
         await cancel([*self._tasks, *lanes])
         self._tasks = []
+        await self.commits.stop()
         await self.database.stop()
         # Claimed but not started: give back at once, not after the lease.
         for n, event in enumerate(waiting):
@@ -207,6 +216,7 @@ class Dispatcher:
             try:
                 await self._give_back_let_go()
                 claimed = await inbox.claim(self.capacity, self.lease_seconds)
+                await self.router.routes.refresh({event.gateway_id for event in claimed})
             except Exception as exc:
                 self._claim_failed(exc)
                 await asyncio.sleep(self.poll_seconds)
@@ -262,7 +272,8 @@ class Dispatcher:
     async def _prune_forever(self) -> None:
         while True:
             try:
-                await prune_history(datetime.now(timezone.utc) - self.retention)
+                now = datetime.now(timezone.utc)
+                await prune_history(now - self.retention, now - self.run_retention)
             except Exception as exc:
                 log.warning("pruning old events failed, trying again in %d s: %s", PRUNE_RETRY_SECONDS, describe(exc))
                 await asyncio.sleep(PRUNE_RETRY_SECONDS)
@@ -271,7 +282,7 @@ class Dispatcher:
 
     # -- lanes -------------------------------------------------------------------------------
 
-    def _enqueue(self, event: GatewayEvent) -> None:
+    def _enqueue(self, event: ClaimedEvent) -> None:
         self._in_flight += 1
         key = (event.gateway_id, event.chat_id)
         lane = self._lanes.get(key)
@@ -307,7 +318,7 @@ class Dispatcher:
         finally:
             self._close(lane)
 
-    async def _finish(self, lane: Lane, event: GatewayEvent) -> bool:
+    async def _finish(self, lane: Lane, event: ClaimedEvent) -> bool:
         """Routes the event and records the outcome. While the database is unavailable it waits,
         holding no slot, and goes on where it stopped; False when the event's lease ran out first."""
         outcome: Outcome | None = None
@@ -340,16 +351,17 @@ class Dispatcher:
                 await asyncio.sleep(max(self._lease_left(event), 0))  # the events behind it wait for it
                 return False
 
-    def _lease_left(self, event: GatewayEvent) -> float:
+    def _lease_left(self, event: ClaimedEvent) -> float:
         if event.lease_until is None:
             return 0.0
         return (event.lease_until - datetime.now(timezone.utc)).total_seconds()
 
-    async def _route_outcome(self, event: GatewayEvent, replay: bool) -> Outcome:
-        """Routes the event; returns how to record the outcome. Raises when the database is
-        unavailable, so the caller waits for it instead of counting an attempt against the event."""
+    async def _route_outcome(self, event: ClaimedEvent, replay: bool) -> Outcome:
+        """Runs the event's plugins; returns how to record the runs and the outcome. Raises when
+        the database is unavailable, so the caller waits for it instead of counting an attempt
+        against the event."""
         try:
-            await self._route(event, replay)
+            runs = await self._route(event, replay)
         except ValidationError:
             log.error("gateway event %s is not a valid %s; dropped", event.id, event.kind.value)
             return inbox.fail
@@ -358,17 +370,26 @@ class Dispatcher:
                 raise
             log.exception("routing gateway event %s failed (attempt %d)", event.id, event.attempts)
             return inbox.retry_later
-        return inbox.complete
 
-    async def _route(self, event: GatewayEvent, replay: bool) -> None:
-        key = EventKey(f"{event.kind.value}:{event.gateway_id}:{event.key}", replay=replay)
+        async def record(event: ClaimedEvent) -> None:
+            await self.commits.record(runs, [event])
+
+        return record
+
+    async def _route(self, event: ClaimedEvent, replay: bool) -> list[Run]:
+        origin = Origin(
+            key=f"{event.kind.value}:{event.gateway_id}:{event.key}",
+            trigger="event",
+            event_type="",
+            chat_id=event.chat_id,
+            gateway_event_id=event.id,
+            replay=replay,
+        )
         if event.kind == EventKind.MESSAGE_SENT:
-            await self.router.route_message_sent(event.gateway_id, Message.model_validate(event.payload), key)
-            return
-        update = Update.model_validate(event.payload)
-        if update.message is not None or update.channel_post is not None:
-            await self.router.route_telegram_message(event.gateway_id, update, key)
-        elif update.callback_query is not None:
-            await self.router.route_telegram_callback(event.gateway_id, update, key)
-        elif update.chat_member is not None:
-            await self.router.route_chat_member(event.gateway_id, update, key)
+            plugin_event = message_sent_event(event.gateway_id, event.payload)
+        else:
+            plugin_event = update_event(event.gateway_id, event.payload)
+            if plugin_event is None:
+                return []
+        origin = replace(origin, event_type=plugin_event.type)
+        return await self.router.gateway_event(event.gateway_id, plugin_event, origin)

@@ -4,6 +4,7 @@ from collections.abc import Iterable, Iterator
 
 from app.plugins.config import check_schema, validate_config
 from app.plugins.contract import PluginHandler
+from app.plugins.events import update_types_for
 
 
 class PluginRegistry:
@@ -29,19 +30,6 @@ class PluginRegistry:
         return len(self._handlers)
 
 
-# The Telegram update types each plugin event needs; setWebhook asks for exactly these.
-UPDATE_TYPES_BY_EVENT: dict[str, tuple[str, ...]] = {
-    "telegram.message": ("message", "channel_post"),
-    "telegram.callback": ("callback_query",),
-    "telegram.chat_member": ("chat_member",),
-}
-
-
-# Telegram sends every type but a few when asked for none; a bot whose plugins need nothing asks for this.
-MINIMAL_UPDATE_TYPES = ["message"]
-
-
 def needed_update_types(handlers: Iterable[PluginHandler]) -> list[str]:
     """The update types that `handlers` handle, for setWebhook's allowed_updates."""
-    needed = {kind for handler in handlers for event in handler.events for kind in UPDATE_TYPES_BY_EVENT.get(event, ())}
-    return sorted(needed) or list(MINIMAL_UPDATE_TYPES)
+    return update_types_for(event for handler in handlers for event in handler.events)

@@ -1,36 +1,32 @@
-"""Hands each event to the installs that should see it: the gateway owner's, enabled, of an
-active plugin that handles the event, and whose required gateway types the owner has active."""
+"""Hands each event to the installs that should see it: the gateway owner's running installs
+(ACTIVE, or FAILING with a trial run due) of an active plugin that handles the event, and whose
+required gateway types the owner has active. An install whose circuit breaker is open gets a
+SKIPPED run instead."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 
-from aiogram.types import Message, Update
+from tortoise import timezone
 
-from app.accounts.context import ServiceContext
-from app.accounts.models import Plan
-from app.gateways import service as gateways
-from app.plugins.contract import (
-    ChatMemberEvent,
-    ExecutionContext,
-    ExecutionResult,
-    MessageSentEvent,
-    PluginEvent,
-    PluginHandler,
-    ScheduleTriggerEvent,
-    TelegramCallbackEvent,
-    TelegramMessageEvent,
-)
-from app.plugins.executor import EventKey, Executor
-from app.plugins.models import UserPlugin
+from app.plugins.contract import PluginEvent, PluginHandler
+from app.plugins.events import schedule_event
+from app.plugins.executor import Executor
+from app.plugins.models import PluginExecution, RunOutcome
 from app.plugins.registry import PluginRegistry
+from app.plugins.routing import InstallRoute, RoutingCache, load_installs
+from app.plugins.runs import Origin, Run
+
+SKIPPED_ERROR = "Not run: the plugin is paused after failing repeatedly (its circuit breaker is open)"
 
 
-async def run_all(runs: list[Awaitable[ExecutionResult]]) -> list[ExecutionResult]:
+async def run_all(runs: list[Awaitable[Run]]) -> list[Run]:
     """Every run to its end, then the first failure of our own (a plugin's is in its result): a
     caller that retries the event never overlaps runs still going."""
+    if len(runs) == 1:
+        return [await runs[0]]
     outcomes = await asyncio.gather(*runs, return_exceptions=True)
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
@@ -39,77 +35,52 @@ async def run_all(runs: list[Awaitable[ExecutionResult]]) -> list[ExecutionResul
 
 
 class EventRouter:
-    def __init__(self, registry: PluginRegistry, executor: Executor) -> None:
+    def __init__(self, registry: PluginRegistry, executor: Executor, routes: RoutingCache) -> None:
         self.registry = registry
         self.executor = executor
+        self.routes = routes
 
-    async def route_telegram_message(self, gateway_id: str, update: Update, event_key: EventKey) -> list[ExecutionResult]:
-        message = update.message or update.channel_post
-        if message is None:
+    async def gateway_event(self, gateway_id: str, event: PluginEvent, origin: Origin) -> list[Run]:
+        """The runs of the gateway owner's installs for one event (not yet recorded)."""
+        routes = await self.routes.for_gateway(gateway_id)
+        if routes is None:
             return []
-        event = TelegramMessageEvent(
-            gateway_id=gateway_id,
-            update_id=update.update_id,
-            message=message,
-            is_channel_post=update.channel_post is not None,
-        )
-        return await self._route_gateway_event(gateway_id, event, event_key)
+        targets = []
+        for install in routes.installs:
+            handler = self.registry.get(install.slug)
+            if handler is None or not handler.handles(event.type):
+                continue
+            if not set(handler.definition.required_gateways) <= routes.gateway_types:
+                continue
+            targets.append((install, handler))
+        return await self._run(targets, event, origin)
 
-    async def route_telegram_callback(self, gateway_id: str, update: Update, event_key: EventKey) -> list[ExecutionResult]:
-        if update.callback_query is None:
-            return []
-        event = TelegramCallbackEvent(gateway_id=gateway_id, update_id=update.update_id, callback_query=update.callback_query)
-        return await self._route_gateway_event(gateway_id, event, event_key)
-
-    async def route_chat_member(self, gateway_id: str, update: Update, event_key: EventKey) -> list[ExecutionResult]:
-        if update.chat_member is None:
-            return []
-        event = ChatMemberEvent(gateway_id=gateway_id, update_id=update.update_id, chat_member=update.chat_member)
-        return await self._route_gateway_event(gateway_id, event, event_key)
-
-    async def route_message_sent(self, gateway_id: str, message: Message, event_key: EventKey) -> list[ExecutionResult]:
-        return await self._route_gateway_event(gateway_id, MessageSentEvent(gateway_id=gateway_id, message=message), event_key)
-
-    async def route_schedule_trigger(self, slug: str, schedule: str, fired_at: datetime, event_key: EventKey) -> list[ExecutionResult]:
-        """Fires one plugin's schedule for every user who has it installed and enabled."""
+    async def schedule(self, slug: str, schedule: str, fired_at: datetime, origin: Origin) -> list[Run]:
+        """The runs of one plugin's schedule for every user with a running install of it."""
         handler = self.registry.get(slug)
         if handler is None:
             return []
-        event = ScheduleTriggerEvent(schedule=schedule, fired_at=fired_at)
-        installs = await UserPlugin.filter(
-            plugin__slug=slug, plugin__is_active=True, is_enabled=True
-        ).select_related("plugin", "user")
-        runs = []
-        for install in installs:
-            if await self._has_required_gateways(install.user_id, handler):
-                runs.append(self._run(install, handler, event, "schedule", event_key))
+        installs = await load_installs(plugin__slug=slug)
+        return await self._run([(install, handler) for install in installs], schedule_event(schedule, fired_at), origin)
+
+    async def _run(self, targets: list[tuple[InstallRoute, PluginHandler]], event: PluginEvent, origin: Origin) -> list[Run]:
+        if origin.replay and targets:
+            ran = await _recorded([install.id for install, _ in targets], origin.key)
+            targets = [(install, handler) for install, handler in targets if install.id not in ran]
+        now = timezone.now()
+        runs: list[Awaitable[Run]] = []
+        for install, handler in targets:
+            if install.open_at(now):
+                runs.append(_skipped(install, origin))
+            else:
+                runs.append(self.executor.run(install, handler, event, origin))
         return await run_all(runs)
 
-    async def _route_gateway_event(self, gateway_id: str, event: PluginEvent, event_key: EventKey) -> list[ExecutionResult]:
-        owner = await gateways.owner_of_active(gateway_id)
-        if owner is None:
-            return []
-        owner_id, active = owner
-        installs = await UserPlugin.filter(
-            user_id=owner_id, is_enabled=True, plugin__is_active=True
-        ).select_related("plugin", "user")
-        runs = []
-        for install in installs:
-            handler = self.registry.get(install.plugin.slug)
-            if handler is None or not handler.handles(event.type):
-                continue
-            if not set(handler.definition.required_gateways) <= active:
-                continue
-            runs.append(self._run(install, handler, event, "event", event_key))
-        return await run_all(runs)
 
-    async def _has_required_gateways(self, owner_id: str, handler: PluginHandler) -> bool:
-        required = set(handler.definition.required_gateways)
-        return not required or required <= await gateways.active_types(owner_id)
+async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
+    rows = await PluginExecution.filter(install_id__in=list(install_ids), event_key=key).values_list("install_id", flat=True)
+    return set(rows)
 
-    async def _run(
-        self, install: UserPlugin, handler: PluginHandler, event: PluginEvent, trigger: str, event_key: EventKey
-    ) -> ExecutionResult:
-        service = ServiceContext(user_id=install.user_id, plan=Plan(install.user.plan))
-        execution = ExecutionContext(trigger=trigger, service=service)  # type: ignore[arg-type]
-        return await self.executor.run(install, handler, event, execution, event_key)
+
+async def _skipped(install: InstallRoute, origin: Origin) -> Run:
+    return Run(install, origin, RunOutcome.SKIPPED, error=SKIPPED_ERROR)

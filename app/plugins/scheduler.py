@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from tortoise.exceptions import IntegrityError
 
 from app.db_errors import describe, is_unavailable
-from app.plugins.executor import EventKey
+from app.plugins.contract import SCHEDULE_TRIGGER
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
 from app.plugins.router import EventRouter
+from app.plugins.runs import Origin, RunRecorder
 from app.supervision import Heartbeat, cancel, start_supervised
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,14 @@ class Scheduler:
         self,
         registry: PluginRegistry,
         router: EventRouter,
+        recorder: RunRecorder,
         tick_seconds: float,
         run_timeout_seconds: float = 10.0,
         heartbeat_grace_seconds: float = 5.0,
     ) -> None:
         self.registry = registry
         self.router = router
+        self.recorder = recorder
         self.tick_seconds = tick_seconds
         # A turn fires plugins and waits for them: it may take the plugin timeout.
         self.heartbeat = Heartbeat(
@@ -118,8 +121,15 @@ class Scheduler:
         slug, name = key
         fired_at = datetime.fromtimestamp(tick * every_seconds, timezone.utc)
         # The tick row is unique, so this process alone fires it; a replay skips runs already recorded.
-        event_key = EventKey(f"schedule:{name}:{tick}", replay=replay)
-        await self.router.route_schedule_trigger(slug, name, fired_at, event_key)
+        origin = Origin(
+            key=f"schedule:{name}:{tick}",
+            trigger="schedule",
+            event_type=SCHEDULE_TRIGGER,
+            schedule=name,
+            fired_at=fired_at,
+            replay=replay,
+        )
+        await self.recorder.record(await self.router.schedule(slug, name, fired_at, origin))
         self._unrouted.pop(key, None)
 
     async def _claim(self, slug: str, schedule: str, tick: int) -> bool:

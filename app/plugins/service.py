@@ -1,4 +1,5 @@
-"""The plugin API: catalog, installs, config and enablement, for one service context at a time."""
+"""The plugin API: catalog, installs, config, enablement, states and run history, for one
+service context at a time."""
 
 from __future__ import annotations
 
@@ -9,16 +10,43 @@ from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app import cursors
 from app.accounts.context import ServiceContext
 from app.accounts.models import User
 from app.audit import service as audit
-from app.errors import AlreadyInstalled, NotFound, NotInstalled, PlanLimitReached, PluginFailed, Unauthenticated
+from app.errors import (
+    AlreadyInstalled,
+    BadUserInput,
+    FieldError,
+    NotFound,
+    NotInstalled,
+    PlanLimitReached,
+    PluginFailed,
+    Unauthenticated,
+)
+from app.gateways.models import EventKind, Gateway, GatewayEvent
+from app.plugins import secrets, states
 from app.plugins.config import validate_config
-from app.plugins.contract import ConfigUpdateRequest, InstallRequest
+from app.plugins.contract import ConfigUpdateRequest, InstallRequest, PluginEvent
+from app.plugins.events import message_sent_event, schedule_event, update_event
 from app.plugins.executor import Executor
-from app.plugins.models import Plugin, UserPlugin
+from app.plugins.models import InstallStatus, Plugin, PluginExecution, RunOutcome, UserPlugin
 from app.plugins.registry import needed_update_types
+from app.plugins.routing import InstallRoute
+from app.plugins.runs import Origin, RunRecorder
 from app.settings import Settings
+
+RUNS_PAGE_MAX = 100
+RETRYABLE = (RunOutcome.FAILED, RunOutcome.SKIPPED)
+
+
+def describe_config_errors(exc: BadUserInput) -> str:
+    return "; ".join(f"{e.path or '/'} {e.message}" for e in exc.errors)
+
+
+async def active_gateway_types(user_id: str) -> set[str]:
+    rows = await Gateway.filter(owner_id=user_id, is_active=True).distinct().values_list("type", flat=True)
+    return {str(getattr(row, "value", row)) for row in rows}
 
 
 class PluginService:
@@ -26,10 +54,12 @@ class PluginService:
         self,
         settings: Settings,
         executor: Executor,
+        runs: RunRecorder,
         installs_changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.executor = executor
+        self.runs = runs
         # Called with the user's id after an install, uninstall or toggle (to re-register webhooks).
         self.installs_changed = installs_changed
 
@@ -61,7 +91,9 @@ class PluginService:
         limit = self.settings.plan_limit(ctx.plan.value)
         # The cheap refusals first: an install that cannot happen never pays for validating its config.
         await self._check_room(ctx, plugin, limit)
-        config = validate_config(plugin.config_schema, request.config)
+        config = validate_config(plugin.config_schema, secrets.merge_update(plugin.config_schema, None, request.config))
+        missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(ctx.user_id))
+        target = states.settled(True, None, missing)
         try:
             async with in_transaction():
                 # Lock the user row: concurrent installs of one user queue here, so the count holds.
@@ -69,23 +101,33 @@ class PluginService:
                 if user is None:
                     raise Unauthenticated("Unknown user")
                 await self._check_room(ctx, plugin, limit)
-                install = await UserPlugin.create(user_id=ctx.user_id, plugin=plugin, config=config)
+                install = await UserPlugin.create(
+                    user_id=ctx.user_id,
+                    plugin=plugin,
+                    config=config,
+                    config_version=plugin.version,
+                    status=target.status,
+                    status_reason=target.reason,
+                )
+                await states.routing_changed([ctx.user_id])
         except IntegrityError:
             raise AlreadyInstalled("The plugin is installed already")
         try:
             await self._hook(install, "on_install", ctx)
         except Exception:
             await UserPlugin.filter(id=install.id).delete()
+            await states.routing_changed([ctx.user_id])
             raise
-        await audit.record(ctx, "plugin.install", "plugin", plugin.id, {"slug": plugin.slug})
+        metadata = {"slug": plugin.slug, "status": target.status.value}
+        await audit.record(ctx, "plugin.install", "plugin", plugin.id, metadata)
         await self._installs_changed(ctx)
         return install
 
     async def update_types_for(self, user_id: str) -> list[str]:
-        """The Telegram update types the user's enabled installs handle."""
-        slugs = await UserPlugin.filter(user_id=user_id, is_enabled=True, plugin__is_active=True).values_list(
-            "plugin__slug", flat=True
-        )
+        """The Telegram update types the user's running installs handle."""
+        slugs = await UserPlugin.filter(
+            user_id=user_id, status__in=states.RUNNING_STATES, plugin__is_active=True
+        ).values_list("plugin__slug", flat=True)
         registry = self.executor.registry
         return needed_update_types(h for h in (registry.get(slug) for slug in slugs) if h is not None)
 
@@ -111,49 +153,91 @@ class PluginService:
                 raise NotInstalled("The plugin is not installed")  # another call uninstalled it first
             metadata = {"slug": install.plugin.slug, **({"hookError": hook_error} if hook_error else {})}
             await audit.record(ctx, "plugin.uninstall", "plugin", plugin_id, metadata)
+            await states.routing_changed([ctx.user_id])
         await self._installs_changed(ctx)
         return True
 
     async def update_config(self, ctx: ServiceContext, request: ConfigUpdateRequest) -> UserPlugin:
+        """Replaces the config (secrets left out are kept). A valid config also ends NEEDS_CONFIG,
+        and closes an open circuit breaker: the user changed what the plugin runs with."""
         install = await self._install_of(ctx, request.plugin_id)
-        config = validate_config(install.plugin.config_schema, request.config)
+        plugin = install.plugin
+        incoming = secrets.merge_update(plugin.config_schema, install.config, request.config)
+        config = validate_config(plugin.config_schema, incoming)
         now = timezone.now()
+        changes: dict[str, Any] = {"config": config, "config_version": plugin.version, "updated_at": now}
         async with in_transaction():
-            if not await UserPlugin.filter(id=install.id).update(config=config, updated_at=now):
-                raise NotInstalled("The plugin is not installed")
-            await audit.record(
-                ctx, "plugin.config_update", "plugin", request.plugin_id, {"slug": install.plugin.slug}
-            )
-        install.config, install.updated_at = config, now
+            if install.status in (InstallStatus.NEEDS_CONFIG, InstallStatus.FAILING):
+                missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(ctx.user_id))
+                target = states.settled(install.is_enabled, None, missing)
+                changed = await states.change(install, target, "config updated", plugin.slug, **changes)
+            else:
+                changed = bool(await UserPlugin.filter(id=install.id, status=install.status).update(**changes))
+                if changed:
+                    await states.routing_changed([ctx.user_id])
+            if not changed:  # uninstalled, or its state changed meanwhile: nothing written
+                if not await UserPlugin.exists(id=install.id):
+                    raise NotInstalled("The plugin is not installed")
+                raise BadUserInput("The install changed meanwhile; read it again and retry")
+            metadata: dict[str, Any] = {"slug": plugin.slug}
+            if changed_secrets := secrets.changed_secrets(plugin.config_schema, install.config, config):
+                metadata["secretsChanged"] = changed_secrets
+            await audit.record(ctx, "plugin.config_update", "plugin", request.plugin_id, metadata)
+        for name, value in changes.items():
+            setattr(install, name, value)
+        await self._installs_changed(ctx)
         return install
 
     async def toggle(self, ctx: ServiceContext, plugin_id: str, enabled: bool) -> UserPlugin:
         install = await self._install_of(ctx, plugin_id)
         if install.is_enabled == enabled:
             return install
-        if enabled:
-            # A config that stopped validating after a plugin upgrade must be fixed first.
-            validate_config(install.plugin.config_schema, install.config)
-        changes: dict[str, Any] = {"is_enabled": enabled, "updated_at": timezone.now()}
-        metadata: dict[str, object] = {"slug": install.plugin.slug, "enabled": enabled}
+        plugin = install.plugin
+        metadata: dict[str, object] = {"slug": plugin.slug, "enabled": enabled}
+        changes: dict[str, Any] = {"is_enabled": enabled}
         if enabled:
             await self._hook(install, "on_enable", ctx)
-            if install.last_error and install.last_error.startswith(UPGRADE_ERROR_PREFIX):
-                changes["last_error"] = None
-        elif hook_error := await self._stopping_hook(ctx, install, "on_disable"):
-            changes["last_error"] = hook_error
-            metadata["hookError"] = hook_error
+            missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(ctx.user_id))
+            target = states.settled(True, self._config_problem(install), missing)
+        else:
+            target = states.settled(False, None, set())
+            if hook_error := await self._stopping_hook(ctx, install, "on_disable"):
+                changes["last_error"] = hook_error
+                metadata["hookError"] = hook_error
         async with in_transaction():
-            changed = await UserPlugin.filter(id=install.id, is_enabled=not enabled).update(**changes)
+            changed = await states.change(install, target, "enabled by its user" if enabled else "disabled by its user",
+                                          plugin.slug, **changes)
             if changed:
                 await audit.record(ctx, "plugin.toggle", "plugin", plugin_id, metadata)
         if not changed:
-            # Uninstalled meanwhile, or another call made the same change first (and recorded it).
+            # Uninstalled meanwhile, or another call changed it first (and recorded it).
             return await self._install_of(ctx, plugin_id)
-        for name, value in changes.items():
-            setattr(install, name, value)
         await self._installs_changed(ctx)
         return install
+
+    def _config_problem(self, install: UserPlugin) -> str | None:
+        """Why the install's config does not fit its plugin's version (None when it does)."""
+        if install.status == InstallStatus.NEEDS_CONFIG and install.config_version != install.plugin.version:
+            return install.status_reason
+        try:
+            validate_config(install.plugin.config_schema, install.config)
+        except BadUserInput as exc:
+            return f"The config does not fit version {install.plugin.version}: {describe_config_errors(exc)}"
+        return None
+
+    async def gateways_changed(self, user_id: str) -> None:
+        """After the user's gateways changed: installs that wait for a gateway start, and running
+        ones whose gateway went away wait for one."""
+        types = await active_gateway_types(user_id)
+        installs = await UserPlugin.filter(
+            user_id=user_id, status__in=(InstallStatus.ACTIVE, InstallStatus.WAITING_FOR_GATEWAY)
+        ).select_related("plugin")
+        async with in_transaction():
+            for install in installs:
+                target = states.settled(True, None, states.missing_gateways(install.plugin.required_gateways, types))
+                if target.status != install.status:
+                    await states.change(install, target, "gateways changed", install.plugin.slug)
+            await states.routing_changed([user_id])
 
     async def _hook(self, install: UserPlugin, hook: str, ctx: ServiceContext) -> None:
         try:
@@ -181,9 +265,84 @@ class PluginService:
             raise NotInstalled("The plugin is not installed")
         return install
 
+    # --- run history -------------------------------------------------------------------
 
-UPGRADE_ERROR_PREFIX = "Disabled by plugin upgrade"
+    async def runs_of(
+        self, ctx: ServiceContext, install_id: str, first: int = 20, after: str | None = None
+    ) -> tuple[list[PluginExecution], bool]:
+        """A page of an install's runs, newest first, and whether more follow. Keyset paging on
+        (created_at, id): the cost of a page does not grow with the history."""
+        if not 1 <= first <= RUNS_PAGE_MAX:
+            message = f"must be between 1 and {RUNS_PAGE_MAX}"
+            raise BadUserInput(f"first {message}", [FieldError("/first", message)])
+        query = PluginExecution.filter(install_id=install_id, install__user_id=ctx.user_id)
+        if after is not None:
+            position = cursors.decode(after)
+            if position is None:
+                message = "is not a cursor from runs"
+                raise BadUserInput(f"after {message}", [FieldError("/after", message)])
+            query = query.filter(cursors.older_than(position))
+        rows = await query.order_by("-created_at", "-id").limit(first + 1)
+        return rows[:first], len(rows) > first
 
+    async def retry_run(self, ctx: ServiceContext, run_id: str) -> PluginExecution:
+        """Runs a failed (or skipped) run's plugin again on the run's stored event, once: a second
+        call answers with the same retry. Audited."""
+        run = await PluginExecution.get_or_none(id=run_id, install__user_id=ctx.user_id).select_related(
+            "install", "install__plugin"
+        )
+        if run is None:
+            raise NotFound("No such run")
+        if run.outcome not in RETRYABLE:
+            raise BadUserInput("Only a failed or skipped run can be retried", [FieldError("/runId", "succeeded")])
+        key = f"retry:{run.id}"
+        earlier = await PluginExecution.get_or_none(install_id=run.install_id, event_key=key)
+        if earlier is not None:
+            return earlier
+        install, plugin = run.install, run.install.plugin
+        handler = self.executor.registry.get(plugin.slug)
+        if handler is None or not plugin.is_active:
+            raise BadUserInput("The plugin of this run is no longer available")
+        if install.status not in states.RUNNING_STATES:
+            raise BadUserInput(f"The plugin is {install.status.value}: {install.status_reason or 'it does not run'}")
+        event = await self._stored_event(ctx, run)
+        origin = Origin(
+            key=key,
+            trigger="retry",
+            event_type=run.event_type,
+            chat_id=run.chat_id,
+            gateway_event_id=run.gateway_event_id,
+            schedule=run.schedule,
+            fired_at=run.fired_at,
+            retry_of=run.id,
+            replay=False,
+        )
+        user = await User.get(id=ctx.user_id)
+        route = InstallRoute(
+            install.id, install.user_id, install.plugin_id, plugin.slug, user.plan, install.config,
+            install.status, install.probe_at,
+        )
+        recorded = await self.runs.record([await self.executor.run(route, handler, event, origin)])
+        retry = await PluginExecution.get(install_id=install.id, event_key=key)  # ours, or a concurrent call's
+        if recorded:
+            metadata = {"slug": plugin.slug, "runId": run.id, "retryRunId": retry.id, "outcome": retry.outcome.value}
+            await audit.record(ctx, "plugin.run_retry", "plugin", plugin.id, metadata)
+        return retry
 
-def describe_config_errors(exc: Any) -> str:
-    return "; ".join(f"{e.path or '/'} {e.message}" for e in exc.errors)
+    async def _stored_event(self, ctx: ServiceContext, run: PluginExecution) -> PluginEvent:
+        if run.schedule is not None and run.fired_at is not None:
+            return schedule_event(run.schedule, run.fired_at)
+        row = None
+        if run.gateway_event_id is not None:
+            row = await GatewayEvent.get_or_none(id=run.gateway_event_id, gateway__owner_id=ctx.user_id)
+        if row is None:
+            hours = f"{self.settings.inbox_retention_hours:g}"
+            raise BadUserInput(f"The event of this run is no longer kept (events are kept {hours} hours)")
+        event = (
+            message_sent_event(row.gateway_id, row.payload)
+            if row.kind == EventKind.MESSAGE_SENT
+            else update_event(row.gateway_id, row.payload)
+        )
+        if event is None:
+            raise BadUserInput("The event of this run is of a kind no plugin takes any more")
+        return event

@@ -67,9 +67,9 @@ class InstallStorage:
         if deleted:
             await PluginStorage.filter(install_id=self.install_id, key__in=deleted).delete()
         if written:
-            await _upsert(self.install_id, written, add=False)
+            await _upsert_one(self.install_id, written, add=False)
         if self._increments:
-            await _upsert(self.install_id, self._increments, add=True)
+            await _upsert_one(self.install_id, self._increments, add=True)
         self._writes.clear()
         self._increments.clear()
 
@@ -77,9 +77,51 @@ class InstallStorage:
         async with in_transaction():
             await self.flush()
 
+    @property
+    def dirty(self) -> bool:
+        return bool(self._writes or self._increments)
 
-async def _upsert(install_id: str, values: dict[str, Any], add: bool) -> None:
-    """One INSERT … ON CONFLICT for many keys: sets replace the value, adds sum into it."""
+
+async def flush_together(storages: list[InstallStorage]) -> None:
+    """Applies the buffered writes of many runs, in their order, in at most three statements
+    (call inside a transaction). A key both set and incremented, or deleted, by different runs is
+    applied run by run instead, so the result is always the one of applying them in order."""
+    storages = [s for s in storages if s.dirty]
+    kinds: dict[tuple[str, str], str] = {}
+    for storage in storages:
+        for key, value in storage._writes.items():
+            kind = "delete" if value is _DELETED else "set"
+            if kinds.setdefault((storage.install_id, key), kind) != kind or kind == "delete":
+                return await _flush_each(storages)
+        for key in storage._increments:
+            if kinds.setdefault((storage.install_id, key), "add") != "add":
+                return await _flush_each(storages)
+    written: dict[tuple[str, str], Any] = {}
+    added: dict[tuple[str, str], int] = {}
+    for storage in storages:
+        for key, value in storage._writes.items():
+            written[(storage.install_id, key)] = value
+        for key, by in storage._increments.items():
+            added[(storage.install_id, key)] = added.get((storage.install_id, key), 0) + by
+        storage._writes.clear()
+        storage._increments.clear()
+    if written:
+        await _upsert(written, add=False)
+    if added:
+        await _upsert(added, add=True)
+
+
+async def _flush_each(storages: list[InstallStorage]) -> None:
+    for storage in storages:
+        await storage.flush()
+
+
+async def _upsert_one(install_id: str, values: dict[str, Any], add: bool) -> None:
+    await _upsert({(install_id, key): value for key, value in values.items()}, add)
+
+
+async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
+    """One INSERT … ON CONFLICT for many (install, key)s: sets replace the value, adds sum into it."""
     conn = PluginStorage._meta.db
     table = PluginStorage._meta.db_table
     now = datetime.now(timezone.utc)
@@ -89,6 +131,6 @@ async def _upsert(install_id: str, values: dict[str, Any], add: bool) -> None:
         new_value = f"to_jsonb(COALESCE(({table}.value #>> '{{}}')::numeric, 0) + (excluded.value #>> '{{}}')::numeric)"
     else:
         new_value = f"COALESCE({table}.value, 0) + excluded.value"
-    rows = [[new_id(), install_id, key, json.dumps(value), now] for key, value in values.items()]
+    rows = [[new_id(), install_id, key, json.dumps(value), now] for (install_id, key), value in values.items()]
     on_conflict = f"ON CONFLICT (install_id, key) DO UPDATE SET value = {new_value}, updated_at = excluded.updated_at"
     await insert_rows(conn, table, ("id", "install_id", "key", "value", "updated_at"), rows, on_conflict, jsonb={"value"})

@@ -190,10 +190,15 @@ async def test_every_change_is_in_the_callers_audit_log(app, user):
     await app.graphql(UNINSTALL, {"id": analytics}, user=user)
     events = (await app.graphql(AUDIT, user=user))["auditLog"]
     assert [e["action"] for e in events] == [
-        "plugin.uninstall", "plugin.toggle", "plugin.config_update", "plugin.install",
+        "plugin.uninstall", "plugin.toggle", "plugin.status", "plugin.config_update", "plugin.install",
     ]
     assert {(e["targetType"], e["targetId"]) for e in events} == {("plugin", analytics)}
     assert events[1]["metadata"] == {"slug": "analytics", "enabled": False}
+    assert events[2]["metadata"] == {
+        "slug": "analytics", "from": "WAITING_FOR_GATEWAY", "to": "DISABLED",
+        "reason": "Turned off by its user", "why": "disabled by its user",
+    }
+    assert events[4]["metadata"] == {"slug": "analytics", "status": "WAITING_FOR_GATEWAY"}
 
     other = await app.create_user("other@example.com")
     assert (await app.graphql(AUDIT, user=other))["auditLog"] == []
@@ -238,7 +243,7 @@ async def test_a_failing_stop_hook_cannot_keep_a_plugin_running(make_app):
     assert (await live.graphql(UNINSTALL, {"id": stubborn}, user=user))["uninstallPlugin"] is True
     assert await installs_of(live, user) == []
     events = (await live.graphql(AUDIT, user=user))["auditLog"]
-    assert [e["action"] for e in events] == ["plugin.uninstall", "plugin.toggle", "plugin.install"]
+    assert [e["action"] for e in events] == ["plugin.uninstall", "plugin.toggle", "plugin.status", "plugin.install"]
     assert events[0]["metadata"]["hookError"] == "The plugin's on_uninstall hook failed: RuntimeError: will not leave"
     assert events[1]["metadata"]["hookError"] == "The plugin's on_disable hook failed: RuntimeError: will not stop"
 

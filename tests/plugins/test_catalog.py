@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from typing import Any
 
+from app.audit.models import AuditLog
 from app.plugins.handlers.analytics import AnalyticsHandler
-from app.plugins.models import Plugin
+from app.plugins.models import InstallStatus, Plugin
 from tests.support.runtime import install, reload
 
 
@@ -17,10 +19,38 @@ class AnalyticsV2(AnalyticsHandler):
     definition = replace(AnalyticsHandler.definition, version="2.0.0", config_schema=schema)
 
 
-async def test_an_upgrade_fills_new_defaults_and_disables_configs_that_no_longer_fit(make_app):
+class AnalyticsV3(AnalyticsHandler):
+    """Renames `retention` to `keepDays` (weeks rounded up to days), and drops `trackUsers`."""
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "keepDays": {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
+            "countUsers": {"type": "boolean", "default": True},
+        },
+        "additionalProperties": False,
+    }
+    definition = replace(AnalyticsHandler.definition, version="3.0.0", config_schema=schema)
+
+    def migrate_config(self, from_version: str | None, config: dict[str, Any]) -> dict[str, Any]:
+        if from_version is None or from_version.split(".")[0] not in ("1", "2"):
+            raise ValueError(f"no migration from version {from_version}")
+        if config.get("retention") == 13:
+            raise ValueError("a retention of 13 days is unlucky")
+        return {"keepDays": config["retention"], "countUsers": config.get("trackUsers", True)}
+
+
+async def status_of(app, installed) -> tuple[str, str | None, str | None]:
+    row = await reload(app, installed)
+    return row.status.value, row.status_reason, row.config_version
+
+
+async def test_an_upgrade_fills_new_defaults_and_holds_configs_that_no_longer_fit(make_app):
     v1 = await make_app(handlers=[AnalyticsHandler()])
     fits = await install(v1, await v1.create_user("fits@example.com"), "analytics", {"retention": 60})
-    too_long = await install(v1, await v1.create_user("long@example.com"), "analytics", {"retention": 365})
+    long_user = await v1.create_user("long@example.com")
+    too_long = await install(v1, long_user, "analytics", {"retention": 365})
+    assert (await reload(v1, fits)).config_version == AnalyticsHandler.definition.version
     await v1.stop()
 
     v2 = await make_app(handlers=[AnalyticsV2()])
@@ -31,14 +61,61 @@ async def test_an_upgrade_fills_new_defaults_and_disables_configs_that_no_longer
 
     upgraded = await reload(v2, fits)
     assert upgraded.config == {"trackUsers": True, "retention": 60, "topChats": 5}
-    assert upgraded.is_enabled and upgraded.last_error is None
+    assert upgraded.config_version == "2.0.0"
+    assert upgraded.status == InstallStatus.WAITING_FOR_GATEWAY  # no bot yet: as before the upgrade
 
-    disabled = await reload(v2, too_long)
-    assert disabled.is_enabled is False
-    assert disabled.config == {"trackUsers": True, "retention": 365}  # kept as it was, never dropped
-    assert disabled.last_error == (
-        "Disabled by plugin upgrade to 2.0.0: /retention 365 is greater than the maximum of 90"
+    held = await reload(v2, too_long)
+    assert held.status == InstallStatus.NEEDS_CONFIG
+    assert held.is_enabled is True  # its user never turned it off
+    assert held.config == {"trackUsers": True, "retention": 365}  # kept as it was, never dropped
+    assert held.config_version == AnalyticsHandler.definition.version
+    assert held.status_reason == (
+        "Plugin upgraded to 2.0.0; the config needs changes: /retention 365 is greater than the maximum of 90"
     )
+    with v2.db():
+        [event] = await AuditLog.filter(actor_id=held.user_id, action="plugin.status").values_list("metadata", flat=True)
+    assert (event["from"], event["to"]) == ("WAITING_FOR_GATEWAY", "NEEDS_CONFIG")
+
+    # Its user fixes the config: it runs again (here: waits for a bot), checked against 2.0.0.
+    fixed = await v2.graphql(
+        "mutation($id: ID!) { updatePluginConfig(pluginId: $id, config: {retention: 90}) "
+        "{ status statusReason configVersion config } }",
+        {"id": row.id},
+        user=long_user,
+    )
+    assert fixed["updatePluginConfig"] == {
+        "status": "WAITING_FOR_GATEWAY",
+        "statusReason": "Waiting for a Telegram bot: connect one and this plugin starts",
+        "configVersion": "2.0.0",
+        "config": {"trackUsers": True, "retention": 90, "topChats": 5},
+    }
+
+
+async def test_configs_are_migrated_across_two_versions_or_held_unchanged(make_app):
+    v1 = await make_app(handlers=[AnalyticsHandler()])
+    plain = await install(v1, await v1.create_user("plain@example.com"), "analytics", {"retention": 40})
+    unlucky = await install(v1, await v1.create_user("unlucky@example.com"), "analytics", {"retention": 13})
+    off = await install(v1, await v1.create_user("off@example.com"), "analytics", {"trackUsers": False})
+    await v1.stop()
+
+    v3 = await make_app(handlers=[AnalyticsV3()])  # straight from 1.x to 3.0.0
+    migrated = await reload(v3, plain)
+    assert migrated.config == {"keepDays": 40, "countUsers": True}
+    assert migrated.config_version == "3.0.0"
+    assert (await reload(v3, off)).config == {"keepDays": 30, "countUsers": False}
+
+    held = await reload(v3, unlucky)
+    assert held.status == InstallStatus.NEEDS_CONFIG
+    assert held.config == {"trackUsers": True, "retention": 13}  # never silently changed
+    assert held.status_reason == (
+        "Plugin upgraded to 3.0.0; the config could not be migrated: a retention of 13 days is unlucky"
+    )
+    await v3.stop()
+
+    # A restart changes nothing more: configs already at 3.0.0 are left alone.
+    again = await make_app(handlers=[AnalyticsV3()])
+    assert (await reload(again, plain)).updated_at == migrated.updated_at
+    assert (await reload(again, unlucky)).status == InstallStatus.NEEDS_CONFIG
 
 
 async def test_an_unchanged_catalog_is_left_alone(make_app):

@@ -57,10 +57,6 @@ class AnalyticsHandler(PluginHandler):
                 },
             },
         },
-        output_schema={
-            "type": "object",
-            "properties": {"chatId": {"type": "integer"}},
-        },
     )
     events = frozenset({TELEGRAM_MESSAGE, TELEGRAM_MESSAGE_SENT, TELEGRAM_CHAT_MEMBER})
     schedules = (Schedule("prune", every_seconds=3600),)

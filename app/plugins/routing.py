@@ -1,0 +1,145 @@
+"""Which installs an event goes to, cached per gateway owner.
+
+A process keeps each owner's routes (their active gateways and their installs that run) with the
+owner's `routing_version`. Every change that affects routing raises that version in the same
+transaction (app/plugins/states.py), and the dispatcher compares versions once per claimed batch:
+one small query, however many events the batch holds, and correct across processes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from app.accounts.models import Plan, User
+from app.gateways.models import Gateway, GatewayType
+from app.plugins.models import InstallStatus, UserPlugin
+from app.plugins.states import RUNNING_STATES
+
+MAX_OWNERS = 10_000
+MAX_GATEWAYS = 50_000
+
+
+@dataclass(frozen=True)
+class InstallRoute:
+    id: str
+    user_id: str
+    plugin_id: str
+    slug: str
+    plan: Plan
+    config: dict[str, Any]
+    status: InstallStatus
+    probe_at: datetime | None
+
+    def open_at(self, now: datetime) -> bool:
+        """Whether its circuit breaker keeps it from running now (FAILING, before the next probe)."""
+        return self.status == InstallStatus.FAILING and (self.probe_at is None or now < self.probe_at)
+
+
+@dataclass(frozen=True)
+class OwnerRoutes:
+    owner_id: str
+    version: int
+    active_gateways: frozenset[str]
+    gateway_types: frozenset[GatewayType]
+    installs: tuple[InstallRoute, ...]
+
+
+async def load_installs(**filters: Any) -> list[InstallRoute]:
+    """The running installs (ACTIVE or FAILING) of active plugins that match `filters`."""
+    rows = await UserPlugin.filter(status__in=RUNNING_STATES, plugin__is_active=True, **filters).values(
+        "id", "user_id", "plugin_id", "config", "status", "probe_at", "plugin__slug", "user__plan"
+    )
+    return [
+        InstallRoute(
+            id=row["id"],
+            user_id=row["user_id"],
+            plugin_id=row["plugin_id"],
+            slug=row["plugin__slug"],
+            plan=Plan(row["user__plan"]),
+            config=row["config"],
+            status=InstallStatus(row["status"]),
+            probe_at=row["probe_at"],
+        )
+        for row in sorted(rows, key=lambda r: r["id"])
+    ]
+
+
+async def load_owner(owner_id: str) -> OwnerRoutes | None:
+    # The version first: routes read after it are at least as new, so a change in between only
+    # costs a second load, never a stale route kept.
+    version = await User.filter(id=owner_id).values_list("routing_version", flat=True)
+    if not version:
+        return None
+    gateways = await Gateway.filter(owner_id=owner_id, is_active=True).values_list("id", "type")
+    return OwnerRoutes(
+        owner_id=owner_id,
+        version=version[0],
+        active_gateways=frozenset(gateway_id for gateway_id, _ in gateways),
+        gateway_types=frozenset(GatewayType(kind) for _, kind in gateways),
+        installs=tuple(await load_installs(user_id=owner_id)),
+    )
+
+
+class RoutingCache:
+    def __init__(self, max_owners: int = MAX_OWNERS) -> None:
+        self.max_owners = max_owners
+        self._owner_of: OrderedDict[str, str] = OrderedDict()  # gateway -> owner (never changes)
+        self._owners: OrderedDict[str, OwnerRoutes] = OrderedDict()
+
+    async def refresh(self, gateway_ids: Iterable[str]) -> None:
+        """Brings the routes of these gateways' owners up to date: one query when none changed."""
+        wanted = set(gateway_ids)
+        unknown = [g for g in wanted if g not in self._owner_of]
+        if unknown:
+            for gateway_id, owner_id in await Gateway.filter(id__in=unknown).values_list("id", "owner_id"):
+                self._remember_gateway(gateway_id, owner_id)
+        owners = {self._owner_of[g] for g in wanted if g in self._owner_of}
+        if not owners:
+            return
+        versions = dict(await User.filter(id__in=list(owners)).values_list("id", "routing_version"))
+        for owner_id in owners:
+            cached = self._owners.get(owner_id)
+            if owner_id not in versions:
+                self._owners.pop(owner_id, None)
+            elif cached is None or cached.version != versions[owner_id]:
+                await self._load(owner_id)
+
+    async def for_gateway(self, gateway_id: str) -> OwnerRoutes | None:
+        """The routes of an active gateway's owner (None when the gateway is not active)."""
+        owner_id = self._owner_of.get(gateway_id)
+        if owner_id is None:
+            await self.refresh([gateway_id])
+            owner_id = self._owner_of.get(gateway_id)
+            if owner_id is None:
+                return None
+        routes = self._owners.get(owner_id)
+        if routes is None:
+            routes = await self._load(owner_id)
+        else:
+            self._owners.move_to_end(owner_id)
+        if routes is None or gateway_id not in routes.active_gateways:
+            return None
+        return routes
+
+    def forget(self, owner_id: str) -> None:
+        self._owners.pop(owner_id, None)
+
+    def _remember_gateway(self, gateway_id: str, owner_id: str) -> None:
+        self._owner_of[gateway_id] = owner_id
+        while len(self._owner_of) > MAX_GATEWAYS:
+            self._owner_of.popitem(last=False)
+
+    async def _load(self, owner_id: str) -> OwnerRoutes | None:
+        routes = await load_owner(owner_id)
+        if routes is None:
+            self._owners.pop(owner_id, None)
+            return None
+        self._owners[owner_id] = routes
+        self._owners.move_to_end(owner_id)
+        while len(self._owners) > self.max_owners:
+            self._owners.popitem(last=False)
+        return routes

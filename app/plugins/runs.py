@@ -1,0 +1,300 @@
+"""Recording runs: the run history, the plugins' writes, the install's counters and circuit
+breaker, and the inbox events they finish, in one transaction for many runs at once.
+
+Exactly once: a run's record is inserted with `ON CONFLICT DO NOTHING`; only the runs whose record
+was inserted apply their writes and count. A run recorded by another process meanwhile (the
+same event claimed again after a lease ran out) changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise import timezone
+from tortoise.transactions import in_transaction
+
+from app.db_errors import describe, is_unavailable
+from app.gateways.inbox import ClaimedEvent
+from app.gateways.models import EventStatus, GatewayEvent
+from app.ids import new_id
+from app.plugins.contract import BatchedWrite, PluginContext
+from app.plugins.models import InstallStatus, PluginExecution, RunOutcome, UserPlugin
+from app.plugins.routing import InstallRoute
+from app.plugins.states import Target, breaker_reason, change, routing_changed
+from app.plugins.storage import InstallStorage, flush_together
+from app.sql import insert_rows
+from app.supervision import start_supervised
+
+log = logging.getLogger(__name__)
+
+ERROR_LIMIT = 2_000
+MAX_ROWS_PER_INSERT = 1_000
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a run is for: its event, the key that makes it once-only, and what a retry needs."""
+
+    key: str
+    trigger: str  # event, schedule or retry
+    event_type: str
+    chat_id: int | None = None
+    gateway_event_id: int | None = None
+    schedule: str | None = None
+    fired_at: datetime | None = None
+    retry_of: str | None = None
+    replay: bool = True  # it may have run before: look for its record first
+
+
+@dataclass
+class Run:
+    """One install's run for one event (or a skip), not yet recorded."""
+
+    install: InstallRoute
+    origin: Origin
+    outcome: RunOutcome
+    duration_ms: float = 0.0
+    error: str | None = None
+    output: Any = None
+    ctx: PluginContext | None = None  # its buffered writes; applied only if it succeeded
+    id: str = field(default_factory=new_id)
+    created_at: datetime | None = None
+
+    @property
+    def ran(self) -> bool:
+        return self.outcome != RunOutcome.SKIPPED
+
+
+@dataclass(frozen=True)
+class Breaker:
+    failures: int = 5
+    backoff_seconds: float = 30.0
+    max_backoff_seconds: float = 3600.0
+
+
+_RUN_COLUMNS = (
+    "id", "install_id", "event_key", "success", "outcome", "trigger", "event_type", "chat_id",
+    "gateway_event_id", "schedule", "fired_at", "retry_of", "error", "duration_ms", "created_at",
+)
+
+
+class RunRecorder:
+    def __init__(self, breaker: Breaker, notify: Callable[[str, str, str], None]) -> None:
+        self.breaker = breaker
+        self.notify = notify  # (user id, plugin slug, topic), once a run's writes are committed
+
+    async def record(self, runs: Sequence[Run], done: Sequence[ClaimedEvent] = ()) -> list[Run]:
+        """Records `runs` and marks `done` events finished, in one transaction; returns the runs
+        recorded now (not those recorded before)."""
+        now = timezone.now()
+        async with in_transaction() as conn:
+            recorded = await self._insert(conn, runs, now)
+            succeeded = [run for run in recorded if run.outcome == RunOutcome.SUCCEEDED and run.ctx is not None]
+            await apply_writes([run.ctx for run in succeeded if run.ctx is not None])
+            await self._count(recorded, now)
+            await _finish_events(done, now)
+        for run in succeeded:
+            assert run.ctx is not None
+            for topic in run.ctx.topics:
+                self.notify(run.install.user_id, run.install.slug, topic)
+        return recorded
+
+    async def _insert(self, conn: Any, runs: Sequence[Run], now: datetime) -> list[Run]:
+        by_id = {run.id: run for run in runs}
+        recorded: set[str] = set()
+        for start in range(0, len(runs), MAX_ROWS_PER_INSERT):
+            chunk = runs[start : start + MAX_ROWS_PER_INSERT]
+            rows = [
+                [
+                    run.id, run.install.id, o.key, run.outcome == RunOutcome.SUCCEEDED, run.outcome.value,
+                    o.trigger, o.event_type, o.chat_id, o.gateway_event_id, o.schedule, o.fired_at,
+                    o.retry_of, run.error, run.duration_ms, now,
+                ]
+                for run in chunk
+                for o in (run.origin,)
+            ]
+            inserted = await insert_rows(
+                conn, PluginExecution._meta.db_table, _RUN_COLUMNS, rows,
+                "ON CONFLICT (install_id, event_key) DO NOTHING", returning="id",
+            )
+            recorded.update(row["id"] for row in inserted)
+        result = [by_id[run_id] for run_id in by_id if run_id in recorded]
+        for run in result:
+            run.created_at = now
+        return result
+
+    async def _count(self, recorded: list[Run], now: datetime) -> None:
+        """Each install's run count, last error and failures in a row; opens or closes its breaker."""
+        per_install: dict[str, list[Run]] = {}
+        for run in recorded:
+            if run.ran:
+                per_install.setdefault(run.install.id, []).append(run)
+        for install_id, runs in per_install.items():
+            trailing = 0
+            succeeded = False
+            for run in runs:
+                if run.outcome == RunOutcome.SUCCEEDED:
+                    succeeded, trailing = True, 0
+                else:
+                    trailing += 1
+            last = runs[-1]
+            connection = UserPlugin._meta.db
+            table = UserPlugin._meta.db_table
+            params: list[Any]
+            if connection.capabilities.dialect == "postgres":
+                sql = (
+                    f'UPDATE "{table}" SET execution_count = execution_count + $1, last_executed_at = $2, '
+                    f"last_error = $3, consecutive_failures = CASE WHEN $4 THEN $5 ELSE consecutive_failures + $5 END "
+                    f"WHERE id = $6 RETURNING consecutive_failures, status, backoff_seconds"
+                )
+                params = [len(runs), now, last.error, succeeded, trailing, install_id]
+            else:
+                sql = (
+                    f'UPDATE "{table}" SET execution_count = execution_count + ?, last_executed_at = ?, '
+                    f"last_error = ?, consecutive_failures = CASE WHEN ? THEN ? ELSE consecutive_failures + ? END "
+                    f"WHERE id = ? RETURNING consecutive_failures, status, backoff_seconds"
+                )
+                params = [len(runs), str(now), last.error, succeeded, trailing, trailing, install_id]
+            rows = await connection.execute_query_dict(sql, params)
+            if rows:
+                await self._breaker(last.install, rows[0], succeeded, last.error, now)
+
+    async def _breaker(
+        self, route: InstallRoute, row: dict[str, Any], succeeded: bool, error: str | None, now: datetime
+    ) -> None:
+        status = InstallStatus(row["status"])
+        install = UserPlugin(id=route.id, user_id=route.user_id, plugin_id=route.plugin_id, status=status)
+        if status == InstallStatus.ACTIVE and row["consecutive_failures"] >= self.breaker.failures:
+            backoff = self.breaker.backoff_seconds
+            probe_at = now + timedelta(seconds=backoff)
+            target = Target(InstallStatus.FAILING, breaker_reason(row["consecutive_failures"], error, probe_at))
+            await change(install, target, "circuit breaker opened", route.slug, probe_at=probe_at, backoff_seconds=backoff)
+        elif status == InstallStatus.FAILING and succeeded:
+            await change(install, Target(InstallStatus.ACTIVE), "circuit breaker closed: a trial run succeeded", route.slug)
+        elif status == InstallStatus.FAILING:
+            backoff = min(max(float(row["backoff_seconds"]), self.breaker.backoff_seconds) * 2, self.breaker.max_backoff_seconds)
+            probe_at = now + timedelta(seconds=backoff)
+            await UserPlugin.filter(id=route.id, status=InstallStatus.FAILING).update(
+                probe_at=probe_at,
+                backoff_seconds=backoff,
+                status_reason=breaker_reason(row["consecutive_failures"], error, probe_at),
+            )
+            await routing_changed([route.user_id])
+
+
+async def apply_writes(contexts: list[PluginContext]) -> None:
+    """The runs' storage writes merged, then their own writes: batched ones one call per kind."""
+    await flush_together([ctx.storage for ctx in contexts if isinstance(ctx.storage, InstallStorage)])
+    batches: dict[Callable[[list[Any]], Awaitable[None]], list[Any]] = {}
+    for ctx in contexts:
+        for write in ctx.writes:
+            if isinstance(write, BatchedWrite):
+                batches.setdefault(write.apply, []).append(write.item)
+            else:
+                await write()
+        ctx.writes.clear()
+    for apply, items in batches.items():
+        await apply(items)
+
+
+async def _finish_events(events: Sequence[ClaimedEvent], now: datetime) -> None:
+    by_claim: dict[str | None, list[int]] = {}
+    for event in events:
+        by_claim.setdefault(event.claim, []).append(event.id)
+    for claim, ids in by_claim.items():
+        await GatewayEvent.filter(id__in=ids, claim=claim).update(
+            status=EventStatus.DONE, processed_at=now, lease_until=None
+        )
+
+
+def describe_error(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:ERROR_LIMIT]
+
+
+@dataclass
+class _Pending:
+    runs: list[Run]
+    done: list[ClaimedEvent]
+    future: asyncio.Future[list[Run]]
+
+
+class GroupCommit:
+    """Records the runs of many lanes together: each lane waits for its own result, and whatever
+    lanes finished meanwhile are committed in one transaction (a group commit)."""
+
+    def __init__(self, recorder: RunRecorder, max_runs: int = 2_000) -> None:
+        self.recorder = recorder
+        self.max_runs = max_runs
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = start_supervised("run-recorder", self._run)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for pending in self._queue:
+            if not pending.future.done():
+                pending.future.set_exception(asyncio.CancelledError())
+        self._queue.clear()
+
+    async def record(self, runs: list[Run], done: list[ClaimedEvent]) -> list[Run]:
+        if self._task is None:  # not started (a test's own dispatcher): record alone
+            return await self.recorder.record(runs, done)
+        pending = _Pending(runs, done, asyncio.get_running_loop().create_future())
+        self._queue.append(pending)
+        self._wake.set()
+        return await pending.future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                group: list[_Pending] = []
+                size = 0
+                while self._queue and (not group or size + len(self._queue[0].runs) <= self.max_runs):
+                    pending = self._queue.pop(0)
+                    if not pending.future.done():  # its lane went away
+                        group.append(pending)
+                        size += len(pending.runs)
+                if group:
+                    await self._commit(group)
+
+    async def _commit(self, group: list[_Pending]) -> None:
+        try:
+            recorded = await self.recorder.record(
+                [run for p in group for run in p.runs], [event for p in group for event in p.done]
+            )
+        except Exception as exc:
+            if len(group) == 1 or is_unavailable(exc):
+                for pending in group:
+                    _settle(pending, error=exc)
+                return
+            # One lane's runs broke the group (a plugin's write that fails): each on its own.
+            log.warning("a group of %d recordings failed, recording each alone: %s", len(group), describe(exc))
+            for pending in group:
+                await self._commit([pending])
+            return
+        ids = {run.id for run in recorded}
+        for pending in group:
+            _settle(pending, [run for run in pending.runs if run.id in ids])
+
+
+def _settle(pending: _Pending, result: list[Run] | None = None, error: BaseException | None = None) -> None:
+    if pending.future.done():
+        return
+    if error is not None:
+        pending.future.set_exception(error)
+    else:
+        pending.future.set_result(result or [])
