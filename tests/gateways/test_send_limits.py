@@ -1,0 +1,249 @@
+"""Shared send limits: GCRA reservations that every process of a deployment sees, in the database
+(SQLite and PostgreSQL) or in Redis. Two stores stand for two processes: each has its own
+connection. Reservations are not slept on here; their waits are compared with Telegram's rules."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from app.db import Database
+from app.gateways.limits import (
+    DatabaseLimits,
+    LimitsUnavailable,
+    Rate,
+    RedisLimits,
+    Reservation,
+    SendLimits,
+    SendRates,
+    Slot,
+    plan,
+    slots_for,
+)
+from app.gateways.models import SendLimit
+from tests.support.redis_server import RedisServer
+
+RATES = SendRates()  # Telegram's: 1 a second per chat, 20 a minute per group, 30 a second per bot
+BOT = 7_000_001
+CHAT = 42
+GROUP = -1001234
+# How far two clocks read one after the other may disagree here (the store's, and ours for elapsed time).
+EPSILON = 0.05
+
+
+# -- the rule itself ------------------------------------------------------------------------------
+
+
+def test_a_free_key_sends_at_once_and_moves_on_by_its_interval():
+    slots = slots_for(BOT, CHAT, RATES)
+    first = plan(100.0, 0.0, {}, slots, budget=None)
+    assert (first.granted, first.wait) == (True, 0.0)
+    times = {held.key: held.after for held in first.held}
+    assert times == {f"bot:{BOT}": 100.0 + 1 / 30, f"chat:{BOT}:{CHAT}": 101.0}
+    second = plan(100.0, 0.0, times, slots, budget=None)
+    assert second.wait == pytest.approx(1.0)
+
+
+def test_groups_and_channels_also_hold_a_minute_budget():
+    assert [s.key for s in slots_for(BOT, GROUP, RATES)] == [f"bot:{BOT}", f"chat:{BOT}:{GROUP}", f"group:{BOT}:{GROUP}"]
+    assert [s.key for s in slots_for(BOT, "@channel", RATES)][2:] == [f"group:{BOT}:@channel"]
+    assert [s.key for s in slots_for(BOT, None, RATES)] == [f"bot:{BOT}"]  # answerCallbackQuery: no chat
+    assert RATES.group.interval == 3.0  # 20 a minute, spread evenly
+
+
+def test_a_long_chat_id_is_hashed_into_a_bounded_key():
+    keys = [s.key for s in slots_for(BOT, "@" + "x" * 300, RATES)]
+    assert all(len(key) <= 96 for key in keys)  # the send_limits.key column
+
+
+def test_a_burst_allowance_lets_that_many_go_at_once():
+    slots = slots_for(BOT, None, SendRates(bot=Rate(1.0, burst=3)))
+    times: dict[str, float] = {}
+    waits = []
+    for _ in range(4):
+        reservation = plan(0.0, 0.0, times, slots, budget=None)
+        waits.append(reservation.wait)
+        times = {held.key: held.after for held in reservation.held}
+    assert waits == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_a_wait_beyond_the_budget_reserves_nothing():
+    reservation = plan(10.0, 0.0, {f"chat:{BOT}:{CHAT}": 12.0}, slots_for(BOT, CHAT, RATES), budget=1.5)
+    assert (reservation.granted, reservation.wait, reservation.held) == (False, 2.0, ())
+
+
+def test_a_pause_holds_every_key_of_the_bot():
+    reservation = plan(10.0, 15.0, {}, slots_for(BOT, CHAT, RATES), budget=None)
+    assert reservation.wait == 5.0
+
+
+# -- the stores, as two processes see them --------------------------------------------------------
+
+StoreFactory = Callable[[], Awaitable[SendLimits]]
+
+
+class OwnConnection:
+    """DatabaseLimits on a database connection of its own, as in another process."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.limits = DatabaseLimits()
+
+    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation:
+        with self.db.bound():
+            return await self.limits.reserve(scope, slots, budget)
+
+    async def give_back(self, reservation: Reservation) -> None:
+        with self.db.bound():
+            await self.limits.give_back(reservation)
+
+    async def pause(self, scope: str, seconds: float) -> None:
+        with self.db.bound():
+            await self.limits.pause(scope, seconds)
+
+    async def paused_for(self, scope: str) -> float:
+        with self.db.bound():
+            return await self.limits.paused_for(scope)
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.fixture(params=["database", "redis"])
+async def stores(
+    request: pytest.FixtureRequest, backend: str, database_url: str, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
+    """Makes stores that share their limits as separate processes would: each with its own
+    database connection (SQLite or PostgreSQL, bound while the test runs) or its own Redis client."""
+    if request.param == "redis" and backend != "sqlite":
+        pytest.skip("the Redis store does not depend on the database: it runs once, with the SQLite set")
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "database":
+
+            async def make() -> SendLimits:
+                db = Database(database_url)
+                await db.open()
+                stack.push_async_callback(db.close)
+                return OwnConnection(db)
+
+        else:
+            server = RedisServer(tmp_path)
+            await server.start()
+            stack.push_async_callback(server.stop)
+
+            async def make() -> SendLimits:
+                limits = RedisLimits(server.url)
+                stack.push_async_callback(limits.close)
+                return limits
+
+        yield make
+
+
+async def _reserve(limits: SendLimits, chat: int | str | None = CHAT, budget: float | None = None) -> Reservation:
+    return await limits.reserve(str(BOT), slots_for(BOT, chat, RATES), budget)
+
+
+def _due(reservations: list[tuple[float, Reservation]]) -> list[float]:
+    """When each reservation may send, in seconds after the first was made (by our clock)."""
+    start = reservations[0][0]
+    return [made - start + r.wait for made, r in reservations]
+
+
+async def test_one_chats_sends_from_two_processes_are_a_second_apart(stores):
+    one, two = await stores(), await stores()
+    made = []
+    for limits in (one, two, one, two):
+        made.append((time.monotonic(), await _reserve(limits)))
+    assert all(r.granted for _, r in made)
+    assert _due(made) == pytest.approx([0, 1, 2, 3], abs=EPSILON)
+
+
+async def test_concurrent_reservations_never_share_a_slot(stores):
+    one, two = await stores(), await stores()
+    reservations = await asyncio.gather(*(_reserve(limits) for limits in [one, two] * 5))
+    # By the store's clock, each send is due one interval before the chat's time it left behind.
+    due = sorted(held.after - 1 for r in reservations for held in r.held if held.key.startswith("chat:"))
+    assert len(due) == 10
+    assert [b - a for a, b in zip(due, due[1:])] == pytest.approx([1.0] * 9, abs=1e-5)
+
+
+async def test_other_chats_of_the_bot_wait_only_for_the_bots_rate(stores):
+    limits = await stores()
+    made = [(time.monotonic(), await _reserve(limits, chat)) for chat in (1, 2, 3)]
+    assert _due(made) == pytest.approx([0, 1 / 30, 2 / 30], abs=EPSILON)
+
+
+async def test_a_group_gets_one_message_every_three_seconds(stores):
+    limits = await stores()
+    made = [(time.monotonic(), await _reserve(limits, GROUP)) for _ in range(3)]
+    assert _due(made) == pytest.approx([0, 3, 6], abs=EPSILON)
+
+
+async def test_a_reservation_over_budget_takes_no_slot(stores):
+    limits = await stores()
+    first = (time.monotonic(), await _reserve(limits))
+    refused = await _reserve(limits, budget=0.5)
+    assert not refused.granted and refused.wait == pytest.approx(1, abs=EPSILON)
+    after = (time.monotonic(), await _reserve(limits))
+    assert _due([first, after]) == pytest.approx([0, 1], abs=EPSILON)  # not 2: the refused one holds nothing
+
+
+async def test_giving_back_the_last_reservation_frees_its_slot(stores):
+    one, two = await stores(), await stores()
+    first = (time.monotonic(), await _reserve(one))
+    second = await _reserve(two)
+    await two.give_back(second)
+    third = (time.monotonic(), await _reserve(one))
+    assert _due([first, third]) == pytest.approx([0, 1], abs=EPSILON)
+
+
+async def test_giving_back_a_reservation_with_later_ones_on_top_changes_nothing(stores):
+    limits = await stores()
+    first = (time.monotonic(), await _reserve(limits))
+    second = await _reserve(limits)
+    await _reserve(limits)  # due at 2
+    await limits.give_back(second)  # too late to reuse: the one at 2 was planned after it
+    fourth = (time.monotonic(), await _reserve(limits))
+    assert _due([first, fourth]) == pytest.approx([0, 3], abs=EPSILON)
+
+
+async def test_a_pause_holds_the_whole_bot_in_every_process(stores):
+    one, two = await stores(), await stores()
+    await one.pause(str(BOT), 2)
+    await one.pause(str(BOT), 1)  # a shorter pause never shortens a longer one
+    assert await two.paused_for(str(BOT)) == pytest.approx(2, abs=EPSILON)
+    assert (await _reserve(two, 99)).wait == pytest.approx(2, abs=EPSILON)
+    other_bot = await two.reserve(str(BOT + 1), slots_for(BOT + 1, CHAT, RATES), None)
+    assert other_bot.wait == 0
+
+
+async def test_old_rows_are_pruned(database_url):
+    db = Database(database_url)
+    await db.open()
+    try:
+        with db.bound():
+            limits = DatabaseLimits()
+            await SendLimit.create(key="chat:1:1", free_at=time.time() - 3600)
+            await _reserve(limits)
+            await limits.prune()
+            assert sorted(await SendLimit.all().values_list("key", flat=True)) == [f"bot:{BOT}", f"chat:{BOT}:{CHAT}"]
+    finally:
+        await db.close()
+
+
+async def test_redis_out_of_reach_is_said_without_its_password(tmp_path):
+    server = RedisServer(tmp_path)  # never started: nothing listens on its port
+    limits = RedisLimits(server.url.replace("redis://", "redis://:hunter2@"))
+    try:
+        with pytest.raises(LimitsUnavailable) as caught:
+            await _reserve(limits)
+    finally:
+        await limits.close()
+    assert caught.value.message == (
+        f"The send limits at redis://:***@127.0.0.1:{server.port}/0 cannot be reached: ConnectionError"
+    )
