@@ -13,6 +13,7 @@ from app.analytics.counting import Tally, tally_member_change, tally_received, t
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
     TELEGRAM_CHAT_MEMBER,
+    BatchedWrite,
     TELEGRAM_MESSAGE,
     TELEGRAM_MESSAGE_SENT,
     ChatMemberEvent,
@@ -73,8 +74,7 @@ class AnalyticsHandler(PluginHandler):
             return self._prune(event, ctx)
         if tally is None:
             return None
-        install_id = ctx.install_id
-        ctx.write(lambda: store.record(install_id, tally))
+        ctx.write(BatchedWrite(store.record_many, (ctx.install_id, tally)))
         ctx.notify()
         return {"chatId": tally.chat_id}
 
