@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 # 429s one call accepts before it gives up (its deadline usually comes first).
 MAX_FLOOD_RETRIES = 5
+# How long before its turn a waiting call looks whether a 429 paused its bot meanwhile.
+PAUSE_CHECK_LEAD = 0.1
 # How long cleanup after a cancellation (giving a reservation back) may take.
 CLEANUP_SECONDS = 2.0
 
@@ -118,7 +120,8 @@ class SendQueue:
         deadline: float | None,
         too_long: Callable[[float, float], SendRateLimited],
     ) -> None:
-        """Returns when the call may be made; its reservation is then used."""
+        """Returns at the reserved moment, when the call may be made; its reservation is then used."""
+        loop = asyncio.get_running_loop()
         while True:
             left = self._left(deadline)
             reservation = await self._reserve(scope, slots, left)
@@ -126,16 +129,22 @@ class SendQueue:
                 raise too_long(reservation.wait, left)
             if reservation.wait <= 0:
                 return
+            due = loop.time() + reservation.wait
             try:
-                await asyncio.sleep(reservation.wait)
-                # A 429 of another call may have paused the bot meanwhile: then queue again behind it.
-                paused = await self.limits.paused_for(scope)
+                paused = 0.0
+                if reservation.wait > PAUSE_CHECK_LEAD:
+                    # A 429 of another call may pause the bot meanwhile: look just before the turn
+                    # comes, so that the look never delays the send itself.
+                    await asyncio.sleep(reservation.wait - PAUSE_CHECK_LEAD)
+                    paused = await self.limits.paused_for(scope)
+                if paused <= 0:
+                    await asyncio.sleep(due - loop.time())
             except BaseException:
                 await self._cleanup(self.limits.give_back(reservation))
                 raise
             if paused <= 0:
                 return
-            await self._cleanup(self.limits.give_back(reservation))
+            await self._cleanup(self.limits.give_back(reservation))  # and queue again, behind the pause
 
     async def _reserve(self, scope: str, slots: list[Slot], budget: float) -> Reservation:
         """A reservation that a cancellation cannot leak: one made while the caller was being

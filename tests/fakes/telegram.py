@@ -117,7 +117,7 @@ class SendLimits:
     chat_seconds: float = 1.0
     group_per_minute: int = 20
     bot_per_second: int = 30
-    slack: float = 0.1
+    slack: float = 0.2
 
 
 class Call(NamedTuple):

@@ -1,0 +1,210 @@
+"""The send queue: plugins' Bot API calls, through the gateway service, under Telegram's limits.
+
+The fake Bot API holds sends to Telegram's limits (`enforce_limits`: a message that comes too soon
+gets a 429) and records when each request arrived; the assertions are on those arrivals, their
+order and their spacing, which Telegram's rules dictate. `SLACK` forgives network jitter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram.types import Message
+
+from app.errors import GatewayUnreachable
+from app.gateways.models import SendLimit
+from app.gateways.sendqueue import SendRateLimited
+from app.gateways.telegram import TelegramRefused
+from tests.fakes.telegram import FakeTelegram, unreachable_url
+from tests.support.live import LiveApp, TestUser
+from tests.support.redis_server import RedisServer
+from tests.support.runtime import ConnectedBot, connect_bot
+
+SLACK = 0.2
+CHAT = 1001
+GROUP = -1001
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A private Redis, started before the apps that use it and stopped after them."""
+    server = RedisServer(tmp_path)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def owner(app: LiveApp) -> TestUser:
+    return await app.create_user("owner@example.com", "business")
+
+
+@pytest.fixture
+async def bot(app: LiveApp, owner: TestUser, telegram: FakeTelegram) -> ConnectedBot:
+    connected = await connect_bot(app, owner, telegram)
+    telegram.enforce_limits()
+    return connected
+
+
+async def send(
+    app: LiveApp, owner: TestUser, bot: ConnectedBot, chat_id: int = CHAT, deadline: float | None = None, text: str = "hi"
+) -> Any:
+    with app.db():
+        return await app.platform.gateways.execute(
+            owner.id, bot.gateway_id, "sendMessage", {"chat_id": chat_id, "text": text}, deadline=deadline
+        )
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+async def test_a_burst_to_one_chat_goes_out_a_second_apart(app, owner, bot, telegram):
+    results = await asyncio.gather(*(send(app, owner, bot, text=f"m{i}") for i in range(3)))
+    assert all(isinstance(result, Message) for result in results)
+    arrivals = telegram.sends(CHAT)
+    assert [a.status for a in arrivals] == [200, 200, 200]  # Telegram never had to say "too many"
+    assert all(gap >= 1 - SLACK for gap in gaps([a.at for a in arrivals]))
+
+
+async def test_a_group_gets_a_message_every_three_seconds(app, owner, bot, telegram):
+    await asyncio.gather(send(app, owner, bot, GROUP), send(app, owner, bot, GROUP))
+    arrivals = telegram.sends(GROUP)
+    assert [a.status for a in arrivals] == [200, 200]
+    assert arrivals[1].at - arrivals[0].at >= 3 - SLACK  # 20 a minute
+
+
+async def test_other_chats_are_not_held_back_by_one_chats_second(app, owner, bot, telegram):
+    await asyncio.gather(*(send(app, owner, bot, chat) for chat in (1, 2, 3, 1)))
+    assert [a.status for a in telegram.sends()] == [200] * 4
+    ones = telegram.sends(1)
+    others = [a.at for a in telegram.arrivals if a.chat_id in ("2", "3")]
+    assert ones[1].at - ones[0].at >= 1 - SLACK
+    assert all(at < ones[1].at for at in others)  # chats 2 and 3 did not queue behind chat 1's second message
+
+
+async def test_a_429_makes_the_queue_wait_retry_after_then_send(app, owner, bot, telegram):
+    telegram.flood(retry_after=1)
+    result = await send(app, owner, bot)
+    assert isinstance(result, Message) and result.text == "hi"
+    refused, sent = telegram.sends(CHAT)
+    assert (refused.status, sent.status) == (429, 200)
+    assert sent.at - refused.at >= 1 - SLACK
+    assert len(telegram.bot(bot.token).sent_messages) == 1
+
+
+async def test_a_429_pauses_every_call_of_the_bot(app, owner, bot, telegram):
+    telegram.flood(retry_after=2)
+    first = asyncio.create_task(send(app, owner, bot, 1))
+    limits = app.platform.gateways.sends.limits
+    bot_id = telegram.bot(bot.token).bot_id
+    with app.db():
+        while await limits.paused_for(str(bot_id)) == 0:  # the 429 came back and paused the bot
+            await asyncio.sleep(0.01)
+    await asyncio.gather(first, send(app, owner, bot, 2))
+    refused, *later = telegram.sends()
+    assert refused.status == 429 and [a.status for a in later] == [200, 200]
+    assert all(a.at - refused.at >= 2 - SLACK for a in later)  # chat 2 waited for chat 1's pause too
+
+
+async def test_a_5xx_is_retried_with_a_doubling_backoff(make_app, owner, bot, telegram):
+    app = await make_app(send_retry_backoff_seconds=0.2)
+    telegram.fail_next("sendMessage", status=502, description="Bad Gateway")
+    telegram.fail_next("sendMessage", status=500, description="Internal Server Error")
+    assert isinstance(await send(app, owner, bot), Message)
+    arrivals = telegram.sends(CHAT)
+    assert [a.status for a in arrivals] == [502, 500, 200]
+    first, second = gaps([a.at for a in arrivals])
+    assert first >= 0.2 and second >= 0.4
+
+
+async def test_5xx_retries_are_bounded(make_app, owner, bot, telegram):
+    app = await make_app(send_retry_backoff_seconds=0.05, send_retries=3)
+    for _ in range(5):
+        telegram.fail_next("sendMessage", status=502, description="Bad Gateway")
+    with pytest.raises(GatewayUnreachable) as caught:
+        await send(app, owner, bot)
+    assert caught.value.message == f"The Telegram Bot API at {telegram.url} failed: Bad Gateway"
+    assert [a.status for a in telegram.sends(CHAT)] == [502] * 4  # the call and three retries
+
+
+async def test_a_refusal_is_not_retried_and_never_shows_the_token(app, owner, bot, telegram):
+    telegram.fail_next("sendMessage", status=403, description=f"Forbidden: bot {bot.token} was blocked by the user")
+    with pytest.raises(TelegramRefused) as caught:
+        await send(app, owner, bot)
+    assert caught.value.code == "BAD_USER_INPUT"
+    assert caught.value.message == "Telegram refused sendMessage: Forbidden: bot [redacted] was blocked by the user"
+    assert bot.token.split(":")[1] not in caught.value.message
+    assert [a.status for a in telegram.sends(CHAT)] == [403]
+
+
+async def test_network_failures_are_retried_then_reported(make_app, owner, bot, telegram, caplog):
+    # Another process, whose Bot API address refuses connections, sends for the same gateway.
+    down = await make_app(telegram_api_url=unreachable_url(), send_retry_backoff_seconds=0.05, send_retries=2)
+    with caplog.at_level(logging.WARNING, logger="app.gateways.sendqueue"):
+        with pytest.raises(GatewayUnreachable, match="could not be reached: connection refused"):
+            await send(down, owner, bot)
+    retries = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert len(retries) == 2
+    assert all(bot.token not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_wait_longer_than_the_run_has_left_fails_at_once_and_takes_no_slot(app, owner, bot, telegram):
+    await send(app, owner, bot)
+    loop = asyncio.get_running_loop()
+    with pytest.raises(SendRateLimited) as caught:
+        await send(app, owner, bot, deadline=loop.time() + 0.3)
+    assert re.fullmatch(
+        r"rate limited: @test_bot's call to chat 1001 would wait (0\.\d|1\.0) s for its turn, "
+        r"more than the 0\.[0-3] s the run has left",
+        caught.value.message,
+    ), caught.value.message
+    assert len(telegram.sends(CHAT)) == 1  # nothing was sent for it
+    await send(app, owner, bot)
+    first, third = telegram.sends(CHAT)
+    assert 1 - SLACK <= third.at - first.at < 2 - SLACK  # the refused call held no slot
+
+
+async def test_a_cancelled_wait_gives_its_slot_back(app, owner, bot, telegram):
+    await send(app, owner, bot)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):  # as the executor's timeout cancels a plugin run
+            await send(app, owner, bot)
+    await send(app, owner, bot)
+    first, third = telegram.sends(CHAT)
+    assert [a.status for a in telegram.sends(CHAT)] == [200, 200]
+    assert 1 - SLACK <= third.at - first.at < 2 - SLACK  # the cancelled call's slot was given back
+
+
+async def test_a_flood_wait_beyond_the_deadline_fails_at_once(app, owner, bot, telegram):
+    telegram.flood(retry_after=30)
+    loop = asyncio.get_running_loop()
+    with pytest.raises(SendRateLimited, match=r"would wait (29|30)\.\d s for its turn \(Telegram asked the bot to wait\)"):
+        await send(app, owner, bot, deadline=loop.time() + 5)
+    assert [a.status for a in telegram.sends(CHAT)] == [429]
+
+
+async def test_two_processes_share_one_bots_limits(make_app, app, owner, bot, telegram):
+    other = await make_app()  # another Platform on the same database
+    await asyncio.gather(*(send(process, owner, bot, text=f"m{i}") for i, process in enumerate([app, other] * 2)))
+    arrivals = telegram.sends(CHAT)
+    assert [a.status for a in arrivals] == [200] * 4
+    assert all(gap >= 1 - SLACK for gap in gaps([a.at for a in arrivals]))
+
+
+async def test_two_processes_share_one_bots_limits_through_redis(redis_server, make_app, owner, telegram):
+    one = await make_app(broadcast_url=redis_server.url)
+    two = await make_app(broadcast_url=redis_server.url)
+    connected = await connect_bot(one, owner, telegram)
+    telegram.enforce_limits()
+    await asyncio.gather(*(send(process, owner, connected, GROUP) for process in (one, two, one)))
+    with one.db():
+        assert await SendLimit.all().count() == 0  # Redis kept the limits, not the database
+    arrivals = telegram.sends(GROUP)
+    assert [a.status for a in arrivals] == [200] * 3
+    assert all(gap >= 3 - SLACK for gap in gaps([a.at for a in arrivals]))
