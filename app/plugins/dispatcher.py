@@ -159,6 +159,9 @@ class Dispatcher:
         self._lanes: dict[LaneKey, Lane] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight = 0
+        # Set when there may be work to claim: room freed after a claim that filled it, or a wake-up.
+        self._news = asyncio.Event()
+        self._room_wanted = False  # the last claim filled what room there was
         self._claim_failures = 0
         self._claim_failure_logged = float("-inf")
         self._let_go: list[ClaimedEvent] = []  # never started, to be given back before the next claim
@@ -211,11 +214,13 @@ class Dispatcher:
             self.writer.written.clear()
             if self.capacity <= 0:
                 self._beat_unless_lanes_stuck()  # full: working while the lanes get through it
+                self._room_wanted = True
                 await self._wait_for_news()
                 continue
+            asked = self.capacity
             try:
                 await self._give_back_let_go()
-                claimed = await inbox.claim(self.capacity, self.lease_seconds)
+                claimed = await inbox.claim(asked, self.lease_seconds)
                 await self.router.routes.refresh({event.gateway_id for event in claimed})
             except Exception as exc:
                 self._claim_failed(exc)
@@ -224,8 +229,10 @@ class Dispatcher:
             self._claim_worked()
             for event in claimed:
                 self._enqueue(event)
-            if claimed and self.capacity > 0:
-                continue
+            if len(claimed) == asked:  # there may be more: claim again once there is room
+                self._room_wanted = True
+                if self.capacity > 0:
+                    continue
             await self._wait_for_news()
 
     async def _give_back_let_go(self) -> None:
@@ -239,11 +246,31 @@ class Dispatcher:
         log.warning("gave back %d events that waited too long for the database; they are claimed again now", count)
 
     async def _wait_for_news(self) -> None:
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
-        # meets a finished wait, and stop() would then wait for this loop forever.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.poll_seconds):
-                await self.writer.written.wait()
+        """Until an event may be claimable: this process wrote one, room freed up after a full
+        claim, another process said so (`wake`), or the poll interval passed."""
+        if self._news.is_set():
+            self._news.clear()
+            return
+        written = asyncio.ensure_future(self.writer.written.wait())
+        news = asyncio.ensure_future(self._news.wait())
+        try:
+            # asyncio.wait, not wait_for: it never swallows a cancellation of this loop.
+            await asyncio.wait((written, news), timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            written.cancel()
+            news.cancel()
+        self._news.clear()
+
+    def wake(self) -> None:
+        """Claims at once: events were stored (by any process)."""
+        self._news.set()
+
+    def _left(self, count: int = 1) -> None:
+        """`count` events left memory; a dispatcher waiting for room claims again once half is free."""
+        self._in_flight -= count
+        if self._room_wanted and self.capacity >= self.concurrency * 4:
+            self._room_wanted = False
+            self._news.set()
 
     def _claim_failed(self, exc: Exception) -> None:
         self._claim_failures += 1
@@ -296,7 +323,7 @@ class Dispatcher:
         """Lets go of a lane that ended: what it still held stays claimed until its lease ends."""
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]
-        self._in_flight -= len(lane.events)
+        self._left(len(lane.events))
         lane.events.clear()
 
     async def _drain(self, lane: Lane) -> None:
@@ -308,11 +335,11 @@ class Dispatcher:
                 finally:
                     lane.busy_since = None
                     lane.failing = False
-                    self._in_flight -= 1
+                    self._left()
                 if not finished:
                     log.debug("lane %s let go of %d events", lane.key, len(lane.events) + 1)
                     self._let_go.extend(lane.events)
-                    self._in_flight -= len(lane.events)
+                    self._left(len(lane.events))
                     lane.events.clear()
                     return
         finally:
