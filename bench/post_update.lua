@@ -1,6 +1,8 @@
 -- wrk script: POSTs a distinct Telegram message update per request to WEBHOOK_PATH.
 local path = os.getenv("WEBHOOK_PATH")
 local secret = os.getenv("WEBHOOK_SECRET") or ""
+-- Each wrk run of one benchmark gets its own range of update ids, so no run repeats another's.
+local offset = tonumber(os.getenv("UPDATE_ID_OFFSET") or "0")
 local counter = 0
 local threads = 0
 
@@ -11,7 +13,7 @@ end
 
 function request()
   counter = counter + 1
-  local update_id = thread_id * 100000000 + counter
+  local update_id = offset + thread_id * 100000000 + counter
   local body = string.format(
     '{"update_id":%d,"message":{"message_id":%d,"date":1700000000,' ..
     '"chat":{"id":-100%d,"type":"supergroup","title":"Bench"},' ..

@@ -1,10 +1,11 @@
 """Webhook ingest throughput against a bare Starlette endpoint, measured in the same run.
 
-    .venv/bin/python -m bench.webhook_ingest [--database-url URL] [--seconds 10] [--connections 32]
-        [--ingest-only] [--drain]
+    .venv/bin/python -m bench.webhook_ingest [--database-url URL] [--seconds 5] [--rounds 3]
+        [--connections 32] [--ingest-only] [--drain] [--separate-worker]
 
-Needs `wrk` (Debian: apt-get install wrk). Prints requests/s of both and their ratio; every
-acknowledged update is checked to be in the database afterwards.
+Needs `wrk` (Debian: apt-get install wrk). Runs the reference and Plugboard in turn, `--rounds`
+times, and prints each round's requests/s, the CPU each server spent per request, and the median
+ratio; every acknowledged update is checked to be in the database afterwards.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -50,15 +53,33 @@ def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server did not start")
 
 
-def run_wrk(url: str, path: str, secret: str, seconds: int, connections: int) -> tuple[float, str]:
-    env = {**os.environ, "WEBHOOK_PATH": path, "WEBHOOK_SECRET": secret}
+@dataclass
+class Run:
+    rate: float  # requests/s
+    requests: int
+    non2xx: int
+    errors: int
+    cpu_us: float  # the server's CPU time (all its threads) per request, in microseconds
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(url: str, pid: int, path: str, secret: str, seconds: int, connections: int, offset: int) -> Run:
+    env = {**os.environ, "WEBHOOK_PATH": path, "WEBHOOK_SECRET": secret, "UPDATE_ID_OFFSET": str(offset)}
+    before = cpu_seconds(pid)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "post_update.lua"), url],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
+    used = cpu_seconds(pid) - before
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    result = re.search(r"RESULT .*", out)
-    return rate, result.group(0) if result else ""
+    counts = re.search(r"RESULT requests=(\d+) non2xx=(\d+) errors=(\d+)", out)
+    requests, non2xx, errors = (int(n) for n in counts.groups()) if counts else (0, 0, 0)
+    return Run(rate, requests, non2xx, errors, used / max(requests, 1) * 1e6)
 
 
 def serve(args: list[str], env: dict[str, str], ready_path: str, port: int) -> subprocess.Popen[bytes]:
@@ -119,16 +140,26 @@ async def count_events(database_url: str, gateway_id: str) -> int:
     return count
 
 
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "app", "worker"], env={**os.environ, **env, "INBOX_CONCURRENCY": "16"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3)
+    return worker
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="reference and Plugboard runs, interleaved")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--ingest-only", action="store_true", help="no processing in the server (INBOX_CONCURRENCY=0)")
     parser.add_argument("--drain", action="store_true", help="then measure how fast one process works off the backlog")
     parser.add_argument(
         "--separate-worker", action="store_true",
-        help="an ingest-only server plus one `python -m app worker` process working meanwhile",
+        help="an ingest-only server plus one `python -m app worker` process working during its runs",
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -138,59 +169,70 @@ def main() -> None:
     database_url = args.database_url or f"sqlite://{workdir}/bench.sqlite3"
     # Start the server once so the catalog (and analytics) exists, then make the bench user.
     python = sys.executable
-    port = free_port()
+    port, ref_port = free_port(), free_port()
     env = {
         "DATABASE_URL": database_url,
         "SCHEDULER_ENABLED": "false",
         "ACCESS_LOG": "false",  # the reference logs no requests either
         "INBOX_CONCURRENCY": "0" if args.ingest_only or args.separate_worker else os.environ.get("INBOX_CONCURRENCY", "16"),
     }
+    runs: list[tuple[Run, Run]] = []
+    done_during = 0
     server = serve([python, "-m", "app", "serve", "--port", str(port)], env, "/healthz", port)
     try:
         gateway_id, secret = asyncio.run(prepare(database_url))
         path = f"/webhooks/telegram/{gateway_id}"
-        ref_port = free_port()
         reference = serve(
             [python, "-m", "uvicorn", "bench.reference_app:app", "--port", str(ref_port), "--log-level", "warning"],
             {}, "/", ref_port,
         )
         try:
-            ref_rate, ref_result = run_wrk(f"http://127.0.0.1:{ref_port}", path, secret, args.seconds, args.connections)
+            # Interleaved, so that both sides see the same load from whatever else the machine runs.
+            for number in range(args.rounds):
+                ref = run_wrk(
+                    f"http://127.0.0.1:{ref_port}", reference.pid, path, secret, args.seconds, args.connections, 0
+                )
+                worker = start_worker(env) if args.separate_worker else None
+                done_before = asyncio.run(count_done(database_url))
+                try:
+                    ours = run_wrk(
+                        f"http://127.0.0.1:{port}", server.pid, path, secret, args.seconds, args.connections,
+                        (number + 1) * 1_000_000_000,
+                    )
+                finally:
+                    done_during += asyncio.run(count_done(database_url)) - done_before
+                    if worker is not None:
+                        worker.terminate()
+                        worker.wait()
+                runs.append((ref, ours))
         finally:
             reference.terminate()
             reference.wait()
-        worker = None
-        if args.separate_worker:
-            worker = subprocess.Popen(
-                [python, "-m", "app", "worker"], env={**os.environ, **env, "INBOX_CONCURRENCY": "16"},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
-            time.sleep(3)
-        done_before = asyncio.run(count_done(database_url))
-        try:
-            rate, result = run_wrk(f"http://127.0.0.1:{port}", path, secret, args.seconds, args.connections)
-        finally:
-            done_during = asyncio.run(count_done(database_url)) - done_before
-            if worker is not None:
-                worker.terminate()
-                worker.wait()
     finally:
         server.terminate()
         server.wait()
-    acknowledged = int(re.search(r"requests=(\d+)", result).group(1)) - int(re.search(r"non2xx=(\d+)", result).group(1))  # type: ignore[union-attr]
+    acknowledged = sum(ours.requests - ours.non2xx for _, ours in runs)
     stored = asyncio.run(count_events(database_url, gateway_id))
     backend = database_url.split(":", 1)[0]
     mode = " (ingest only)" if args.ingest_only else " (ingest server + worker process)" if args.separate_worker else " (ingest + processing in one process)"
-    print(f"database:            {backend}{mode}")
-    print(f"reference (bare):    {ref_rate:10.0f} req/s   {ref_result}")
-    print(f"plugboard webhook:   {rate:10.0f} req/s   {result}")
-    print(f"ratio:               {rate / ref_rate:10.2f}  (target >= 0.50)")
+    print(f"database:            {backend}{mode}; {args.rounds} rounds of {args.seconds} s, {args.connections} connections")
+    for number, (ref, ours) in enumerate(runs, 1):
+        print(
+            f"round {number}: reference {ref.rate:7.0f} req/s ({ref.cpu_us:4.0f} µs CPU/request)   "
+            f"plugboard {ours.rate:7.0f} req/s ({ours.cpu_us:4.0f} µs CPU/request, non-2xx {ours.non2xx}, "
+            f"socket errors {ours.errors})   ratio {ours.rate / ref.rate:.2f}"
+        )
+    ratio = statistics.median(ours.rate / ref.rate for ref, ours in runs)
+    cpu_ratio = statistics.median(ref.cpu_us / ours.cpu_us for ref, ours in runs)
+    print(f"ratio (median):      {ratio:10.2f}  (target >= 0.50)")
+    print(f"CPU per request:     {cpu_ratio:10.2f}  of the reference's, as a ratio (median; 1.00 = as cheap)")
     print(f"acknowledged/stored: {acknowledged}/{stored}  ({'ok' if stored >= acknowledged else 'LOST UPDATES'})")
-    print(f"processed meanwhile: {done_during / args.seconds:10.0f} events/s")
+    print(f"processed meanwhile: {done_during / (args.seconds * args.rounds):10.0f} events/s")
     if stored < acknowledged:
         raise SystemExit(1)
     if args.drain:
         drained = measure_drain(database_url, env, args.seconds)
+        rate = statistics.median(ours.rate for _, ours in runs)
         print(f"processing:          {drained:10.0f} events/s  (one process, analytics installed; {drained / rate:.2f} of ingest)")
 
 
