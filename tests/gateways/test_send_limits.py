@@ -247,3 +247,19 @@ async def test_redis_out_of_reach_is_said_without_its_password(tmp_path):
     assert caught.value.message == (
         f"The send limits at redis://:***@127.0.0.1:{server.port}/0 cannot be reached: ConnectionError"
     )
+
+
+def test_send_settings_are_read_and_checked():
+    from app.settings import SettingError, Settings
+
+    settings = Settings.from_env(
+        {"SEND_CHAT_PER_SECOND": "2", "SEND_GROUP_PER_MINUTE": "30", "SEND_BOT_PER_SECOND": "25", "SEND_RETRIES": "0"}
+    )
+    rates = SendRates.of(settings)
+    assert (rates.chat.interval, rates.group.interval, rates.bot.interval) == (0.5, 2.0, 0.04)
+    assert settings.send_retries == 0
+    assert SendRates.of(Settings()) == RATES  # the defaults are Telegram's
+    with pytest.raises(SettingError, match=r"SEND_GROUP_PER_MINUTE='0' is not valid: expected a number above 0"):
+        Settings.from_env({"SEND_GROUP_PER_MINUTE": "0"})
+    with pytest.raises(SettingError, match=r"SEND_RETRIES='11' is not valid: expected a whole number \(0 to 10\)"):
+        Settings.from_env({"SEND_RETRIES": "11"})

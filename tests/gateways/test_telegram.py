@@ -123,3 +123,18 @@ def test_public_url_problems(public_url, expected):
         assert problem is None
     else:
         assert problem is not None and expected in problem and "Set PUBLIC_URL" in problem
+
+
+def test_the_client_and_the_gateway_service_import_no_aiogram_until_they_call_telegram():
+    # aiogram's types alone take about 165 MiB (aiogram issue #1513): a process that never calls
+    # Telegram should not pay for them because it imported these modules.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import app.gateways.telegram, app.gateways.service, app.gateways.sendqueue, app.gateways.limits\n"
+        "print(sorted(m for m in sys.modules if m == 'aiogram' or m.startswith('aiogram.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
