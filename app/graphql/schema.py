@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from graphql import ASTValidationRule
 from graphql.error import GraphQLError
 from strawberry import Schema
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -25,10 +28,34 @@ class PlugboardSchema(Schema):
         """Logging is ErrorCodes' job: it logs unexpected errors only, not a client's mistakes."""
 
 
+def limit_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
+    """The depth and alias validation rules, as Strawberry's limiters make them. Each limiter makes
+    new rule classes when it is built: built once per schema, the rules are the same classes for
+    every request, so validation results cached by document stay valid for them."""
+    depth = QueryDepthLimiter(max_depth=settings.max_query_depth)
+    aliases = MaxAliasesLimiter(max_alias_count=settings.max_aliases)
+    return (*depth.validation_rules, *aliases.validation_rules)
+
+
+class RequestLimits(SchemaExtension):
+    """MAX_QUERY_TOKENS for the parser, MAX_QUERY_DEPTH and MAX_ALIASES for validation."""
+
+    def __init__(self, max_tokens: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        self.max_tokens = max_tokens
+        self.rules = rules
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = (*context.validation_rules, *self.rules)
+        yield
+
+
 def build_schema(settings: Settings) -> PlugboardSchema:
-    # A fresh extension per request (they hold the request's execution context); the document
-    # cache is this schema's own, shared by its requests, and keeps small documents only.
+    # A fresh extension per request (they hold the request's execution context); what they share,
+    # built once here: the document cache (small documents only) and the limits' validation rules.
     documents = DocumentCache()
+    rules = limit_rules(settings)
     schema = PlugboardSchema(
         query=merge_types("Query", (Query, AnalyticsQuery)),
         mutation=Mutation,
@@ -36,11 +63,9 @@ def build_schema(settings: Settings) -> PlugboardSchema:
         extensions=[
             ErrorCodes,
             FreshCachesPerOperation,
-            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: RequestLimits(settings.max_query_tokens, rules),
             lambda: CachedDocuments(documents),
             OperationNameRequired,  # after the cache: it adds to the errors the cache gives
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         ],
     )
     schema.documents = documents
