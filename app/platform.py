@@ -53,6 +53,7 @@ class Platform:
             self.gateway_secrets,
             settings.public_url,
             update_types_for=lambda user_id: self.plugins.update_types_for(user_id),
+            gateways_changed=lambda user_id: self.plugins.gateways_changed(user_id),
         )
         self.executor = Executor(self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify)
         self.router = EventRouter(self.registry, self.executor, RoutingCache())

@@ -164,6 +164,7 @@ class GatewayService:
         secrets: GatewaySecrets,
         public_url: str,
         update_types_for: Callable[[str], Awaitable[list[str]]],
+        gateways_changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
         self.inbox = inbox
@@ -172,6 +173,15 @@ class GatewayService:
         self.public_url = public_url
         # The update types a user's plugins handle: what their bots' webhooks ask Telegram for.
         self.update_types_for = update_types_for
+        # Told, in the transaction that changes them, whose active gateways changed (their installs'
+        # states and routes depend on them).
+        self.gateways_changed = gateways_changed
+
+    async def _changed(self, owner_ids: list[str]) -> None:
+        if self.gateways_changed is None:
+            return
+        for owner_id in dict.fromkeys(owner_ids):
+            await self.gateways_changed(owner_id)
 
     def webhook_url(self, gateway_id: str) -> str:
         return webhook_url(self.public_url, gateway_id)
@@ -229,6 +239,7 @@ class GatewayService:
                     )
                     await _retire(ctx, active, username)
                     await audit.record(ctx, "gateway.connect", "gateway", gateway.id, {"type": gateway.type.value})
+                    await self._changed([ctx.user_id] + [old.owner_id for old in active])
                 except BaseException:
                     await switch.back()  # still holding the bot's lock
                     raise
@@ -255,6 +266,7 @@ class GatewayService:
             ):
                 raise NotFound("No such gateway")  # deactivated meanwhile: disconnected, or the bot connected again
             await audit.record(ctx, "gateway.disconnect", "gateway", gateway.id)
+            await self._changed([ctx.user_id])
             try:
                 await self.api.delete_webhook(gateway.bot_token)
             except PlugboardError as exc:
