@@ -200,7 +200,7 @@ _CLAIM = """
 UPDATE gateway_events SET status = 'processing', claim = {token}, lease_until = {lease}, attempts = attempts + 1
 WHERE id IN (
     SELECT id FROM gateway_events
-    WHERE status = 'pending' OR (status = 'processing' AND lease_until < {now})
+    WHERE status IN ('pending', 'processing') AND (status = 'pending' OR lease_until < {now})
     ORDER BY id LIMIT {limit}{lock}
 )
 RETURNING id, gateway_id, kind, key, chat_id, payload, attempts
