@@ -244,7 +244,7 @@ def check_defaults(schema: dict[str, Any]) -> None:
     default (a URL, a secret): such an install needs its user's config."""
     properties = schema.get("properties") or {}
     defaults = {name: sub["default"] for name, sub in properties.items() if isinstance(sub, dict) and "default" in sub}
-    shared = {key: schema[key] for key in ("$defs", "definitions") if key in schema}  # for $ref
+    shared: dict[str, Any] = {key: schema[key] for key in ("$defs", "definitions") if key in schema}  # for $ref
     validate_config({"type": "object", "properties": properties, **shared}, defaults)
 
 
