@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -45,6 +46,7 @@ METADATA_NAMES = frozenset(
     {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "metadata.tencentyun.com"}
 )
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
 _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
 
 
@@ -366,12 +368,14 @@ class OutboundHttp:
         if len(content) > MAX_REQUEST_BYTES:
             raise OutboundError(f"The request body is larger than {MAX_REQUEST_BYTES} bytes")
         sent = [(b"Host", target.host_header.encode("ascii")), (b"User-Agent", b"Plugboard")]
-        try:
-            for name, value in (headers or {}).items():
-                if name.lower() not in _HOP_HEADERS:
-                    sent.append((name.encode("latin-1"), value.encode("latin-1")))
-        except UnicodeEncodeError:
-            raise OutboundError("A header is not Latin-1 text") from None
+        for name, value in (headers or {}).items():
+            # Checked here so that no error quotes a value (it may be a credential).
+            if not _HEADER_NAME.fullmatch(name):
+                raise OutboundError(f"Header name {name[:64]!r} is not valid")
+            if any(c in value for c in "\r\n\x00") or not _latin1(value):
+                raise OutboundError(f"The value of header {name} has a line break, a NUL or a non-Latin-1 character")
+            if name.lower() not in _HOP_HEADERS:
+                sent.append((name.encode("ascii"), value.encode("latin-1")))
         sent.append((b"Content-Length", str(len(content)).encode("ascii")))
         policy = self.policy
         timeouts = {
@@ -420,6 +424,14 @@ class OutboundHttp:
             if len(body) > cap:
                 raise ResponseTooLarge(f"{target.shown} answered more than {cap} bytes; the rest was not read")
         return bytes(body)
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _reason(exc: BaseException) -> str:

@@ -285,5 +285,7 @@ async def test_headers_are_sent_but_cannot_be_smuggled_or_override_host(stand_in
     assert stand_in.received[0].headers["x-custom"] == "1"
     assert stand_in.received[0].headers["host"] == f"localhost:{stand_in.port}"
     assert stand_in.received[0].headers["content-length"] == "2"
-    await refused(http.post(stand_in.url(), headers={"X-Injected": "a\r\nX-Other: b"}))
+    injected = await refused(http.post(stand_in.url(), headers={"Authorization": "Bearer s3cr3t\r\nX-Other: b"}))
+    assert injected == "The value of header Authorization has a line break, a NUL or a non-Latin-1 character"
+    assert "not valid" in await refused(http.post(stand_in.url(), headers={"Bad Name": "1"}))
     assert len(stand_in.received) == 1
