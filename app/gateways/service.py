@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tortoise import timezone
@@ -333,19 +332,6 @@ class GatewayService:
         await asyncio.gather(self.api.close(), self.sends.close(), return_exceptions=True)
 
 
-# Transitional, for app/plugins/executor.py until its GatewayAccess calls GatewayService.execute:
-# one call, not queued. Goes with its last caller.
-async def execute(
-    owner_id: str, gateway_id: str, action: str, params: dict[str, Any], api: TelegramApi, inbox: InboxWriter
-) -> Any:
-    gateway = await Gateway.get_or_none(id=gateway_id, owner_id=owner_id, is_active=True)
-    if gateway is None:
-        raise NotFound("No such active gateway")
-    result = await api.call(gateway.bot_token, action, params)
-    await _record_sent(inbox, gateway, result)
-    return result
-
-
 async def _record_sent(inbox: InboxWriter, gateway: Gateway, result: Any) -> None:
     """A message the bot sent becomes a `message_sent` event in the inbox."""
     from aiogram.types import Message  # imported already: the call went through aiogram
@@ -362,17 +348,3 @@ async def _record_sent(inbox: InboxWriter, gateway: Gateway, result: Any) -> Non
         )
     except RowRefused as refused:  # the message is sent: only its message_sent event is lost
         log.warning("message_sent event of gateway %s not stored: %s", gateway.id, refused.reason)
-
-
-@dataclass(frozen=True)
-class GatewayRef:
-    """What a plugin may know of a gateway: never its token or secret."""
-
-    id: str
-    type: GatewayType
-    name: str
-    bot_username: str | None
-
-    @classmethod
-    def of(cls, gateway: Gateway) -> GatewayRef:
-        return cls(id=gateway.id, type=gateway.type, name=gateway.name, bot_username=gateway.bot_username)

@@ -271,10 +271,6 @@ class TelegramApi:
                 raise
             raise failure from None
 
-    async def call(self, token: str, action: str, params: dict[str, Any]) -> Any:
-        """`method` then `send`: one call, not queued."""
-        return await self.send(token, self.method(action, params))
-
     async def forget(self, token: str) -> None:
         bot = self._bots.pop(_token_key(token), None)
         if bot is not None:
