@@ -21,9 +21,13 @@ from app.gateways.models import SendLimit
 from app.gateways.sendqueue import SendRateLimited
 from app.gateways.telegram import TelegramRefused
 from tests.fakes.telegram import FakeTelegram, unreachable_url
+from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, TelegramMessageEvent
+from app.plugins.models import PluginExecution, RunOutcome
 from tests.support.live import LiveApp, TestUser
+from tests.support.plugins import definition
 from tests.support.redis_server import RedisServer
-from tests.support.runtime import ConnectedBot, connect_bot
+from tests.support.runtime import ConnectedBot, connect_bot, deliver, install, wait_until_processed
+from tests.support.telegram_updates import message_update
 
 SLACK = 0.2
 CHAT = 1001
@@ -208,3 +212,40 @@ async def test_two_processes_share_one_bots_limits_through_redis(redis_server, m
     arrivals = telegram.sends(GROUP)
     assert [a.status for a in arrivals] == [200] * 3
     assert all(gap >= 3 - SLACK for gap in gaps([a.at for a in arrivals]))
+
+
+class ChattyPlugin(PluginHandler):
+    """Answers every message with three messages to its chat."""
+
+    definition = definition("chatty")  # type: ignore[assignment]
+    events = frozenset({TELEGRAM_MESSAGE})
+
+    async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
+        assert isinstance(event, TelegramMessageEvent)
+        for i in range(3):
+            await ctx.gateways.execute(event.gateway_id, "sendMessage", {"chat_id": event.message.chat.id, "text": f"reply {i}"})
+
+
+async def test_a_run_that_would_wait_past_its_timeout_fails_at_once_with_the_reason_in_its_history(make_app, telegram):
+    # 1.5 s: the second reply's turn (1 s after the first) comes within the run, the third's (2 s) cannot.
+    app = await make_app(handlers=[ChattyPlugin()], plugin_timeout_seconds=1.5)
+    owner = await app.create_user("chatty@example.com", "pro")
+    bot = await connect_bot(app, owner, telegram)
+    telegram.enforce_limits()
+    installed = await install(app, owner, "chatty")
+
+    await deliver(app, bot, message_update(1, chat_id=77))
+    await wait_until_processed(app)
+
+    with app.db():
+        runs = await PluginExecution.filter(install_id=installed.id).values_list("outcome", "error")
+    [(outcome, error)] = runs
+    assert outcome == RunOutcome.FAILED
+    assert re.fullmatch(
+        r"SendRateLimited: rate limited: @test_bot's call to chat 77 would wait \d\.\d s for its turn, "
+        r"more than the \d\.\d s the run has left",
+        error,
+    ), error
+    assert "Timed out" not in error  # it did not block until the timeout cut it off
+    assert [m["text"] for m in telegram.bot(bot.token).sent_messages] == ["reply 0", "reply 1"]
+    assert [a.status for a in telegram.sends(77)] == [200, 200]
