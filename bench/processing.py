@@ -55,7 +55,8 @@ from bench import pg, reference_batch
 from bench.updates import chat_id, distinct_senders, update_json
 
 CHATS = 100
-WARM_UP = 256
+WARM_UP = 128
+MIN_BATCH = 300
 POLL_SECONDS = 0.02
 STALL_SECONDS = 60.0  # no event done for this long: the run failed
 CASES = ("pg", "sqlite", "pg-10", "pg-2w", "pg-claims")
@@ -359,7 +360,7 @@ async def measure_product(kase: Case, database_url: str, seconds: float, concurr
         rate, _, _ = await _wait_warm(store, workers)
         events = 0
         for _ in range(4):  # batch sizes converge on one that lasts about `seconds`
-            events = int(min(max(rate * seconds, 500), max_events))
+            events = int(min(max(rate * seconds, MIN_BATCH), max_events))
             rate, took, before = await batch(store, setup, first, events, date, workers)
             first += events
             if took >= seconds / 2 or events >= max_events:
@@ -461,9 +462,16 @@ async def run_probe(kase: Case, args: argparse.Namespace, logdir: Path) -> tuple
 
 
 async def run_reference(kase: Case, args: argparse.Namespace) -> reference_batch.Result:
-    events = args.reference_events if kase.installs == 1 else max(args.reference_events // 3, 1000)
+    """Half the reference's events (a third of that with 10 installs): it runs before the product
+    and again after it, and their sum is taken, so that a change in the machine's load between
+    the two sides weighs on both."""
+    events = args.reference_events // 2 if kase.installs == 1 else args.reference_events // 6
     url = args.postgres_url if kase.backend == "postgres" else None
-    return await reference_batch.run(url, events, kase.installs)
+    return await reference_batch.run(url, max(events, 500), kase.installs)
+
+
+def combined(first: reference_batch.Result, second: reference_batch.Result) -> reference_batch.Result:
+    return reference_batch.Result(first.events + second.events, first.seconds + second.seconds, first.installs)
 
 
 # --- reporting --------------------------------------------------------------------------------
@@ -486,10 +494,8 @@ def claims_line(claims: Counter[int]) -> str:
     if not claims:
         return "no claims seen"
     count = sum(claims.values())
-    largest = max(claims)
-    small = sum(n for size, n in claims.items() if size < largest)
     sizes = sum(size * n for size, n in claims.items())
-    return f"{count} claims, mean {sizes / count:.1f} events, {small} below the largest ({largest})"
+    return f"{count} claims (claim tokens) in the measured batch, mean {sizes / count:.1f} events, largest {max(claims)}"
 
 
 def median(values: Sequence[float]) -> float:
@@ -526,6 +532,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 print(f"  {kase.name:9} run {run}: FAILED: {exc}")
                 failed = True
                 continue
+            if reference is not None:
+                reference = combined(reference, await run_reference(kase, args))
             rates.setdefault(kase.name, []).append(result.rate)
             line = f"  {kase.name:9} run {run}: {result.rate:9,.1f} events/s ({result.events} events in {result.seconds:.2f} s)"
             if reference is not None:
@@ -573,7 +581,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="about how long the measured batch lasts")
     parser.add_argument("--concurrency", type=int, help="INBOX_CONCURRENCY of the workers (default: the app's)")
     parser.add_argument("--max-events", type=int, default=100_000, help="the largest measured batch")
-    parser.add_argument("--reference-events", type=int, default=20_000, help="events of the reference (a third with 10 installs)")
+    parser.add_argument("--reference-events", type=int, default=20_000,
+                        help="events of the reference, half before the product and half after (a third with 10 installs)")
     parser.add_argument("--postgres-url", default=pg.DEFAULT_SERVER, help="the PostgreSQL server (scratch databases are made there)")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL scratch databases")
     parser.add_argument("--log-lines", type=int, default=5, help="worker log lines shown per run")
