@@ -34,8 +34,11 @@ class DatabaseContext:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, send)
             return
-        with self.platform.db.bound():
+        token = self.platform.db.bind()  # not `with db.bound()`: every request pays for it
+        try:
             await self.app(scope, receive, send)
+        finally:
+            self.platform.db.unbind(token)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -87,7 +90,7 @@ def create_app(settings: Settings | None = None, handlers: Iterable[PluginHandle
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
-            Route(WEBHOOK_PATH, webhook.handle, methods=["POST"]),
+            Route(WEBHOOK_PATH, webhook, methods=["POST"]),
             Route(CSV_PATH, analytics_csv(platform.today), methods=["GET"]),
             *graphql_routes(platform),
             *web_routes(),

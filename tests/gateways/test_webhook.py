@@ -8,6 +8,7 @@ import json
 import pytest
 
 from app.gateways.models import Gateway, GatewayEvent
+from app.gateways.webhook import UPDATE_FIELDS
 from app.ids import new_id
 from app.plugins.contract import TelegramMessageEvent
 from app.plugins.handlers.analytics import AnalyticsHandler
@@ -111,6 +112,40 @@ async def test_an_oversized_body_is_refused(make_app, telegram):
     response = await deliver(live, bot, message_update(1, text="x" * 5_000))
     assert response.status_code == 413
     assert await events_recorded(live) == 0
+
+
+async def chunks(body: bytes, size: int = 1_000):
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+async def test_an_oversized_body_sent_without_a_length_is_refused(make_app, telegram):
+    live = await make_app(handlers=[AnalyticsHandler()], webhook_max_body_bytes=2_000)
+    owner = await live.create_user("big@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    assert live.http is not None
+    body = json.dumps(message_update(1, text="x" * 5_000)).encode()
+    response = await live.http.post(  # chunked: the size is found while reading
+        bot.webhook_path, content=chunks(body), headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret}
+    )
+    assert response.status_code == 413
+    assert await events_recorded(live) == 0
+
+
+async def test_a_body_sent_in_chunks_is_taken_whole(live, bot):
+    assert live.http is not None
+    body = json.dumps(message_update(1, text="y" * 3_000)).encode()
+    response = await live.http.post(
+        bot.webhook_path, content=chunks(body, 700), headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret}
+    )
+    assert response.status_code == 200
+    assert await events_recorded(live) == 1
+
+
+def test_the_update_kinds_are_those_of_the_bot_api_as_aiogram_knows_it():
+    from aiogram.types import Update  # only here: the webhook itself never imports aiogram's types
+
+    assert UPDATE_FIELDS == frozenset(Update.model_fields) - {"update_id"}
 
 
 async def test_an_update_no_plugin_handles_is_acknowledged_and_ignored(live, bot):
