@@ -14,6 +14,10 @@ so that the machine's noise falls on every case alike:
 Every case's answer is checked once before it is measured (no errors; the right number of
 installs). Prints each round's req/s and the median of each ratio; the issue's goal is
 myPlugins (10 installs) >= 0.6x `{ __typename }` on the same server.
+
+On a shared machine req/s swing with what else runs, so the server's CPU time per request (its
+utime + stime over the run, from /proc) is printed too: that ratio is what the req/s ratio
+would be if the server had a core to itself (the database's own CPU is not in it).
 """
 
 from __future__ import annotations
@@ -135,20 +139,35 @@ def check(base: str, case: Case) -> None:
         raise SystemExit(f"{case.name}: expected {case.installs} installs, got {len(answer['data']['myPlugins'])}")
 
 
-def run_wrk(base: str, case: Case, seconds: int, connections: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, all its threads, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Run:
+    rate: float  # requests per second
+    cpu_ms: float  # server CPU milliseconds per request
+
+
+def run_wrk(base: str, case: Case, seconds: int, connections: int, server_pid: int) -> Run:
     env = {
         **os.environ,
         "GRAPHQL_BODY": body_of(case.query),
         "AUTHORIZATION": f"Bearer {case.token}" if case.token else "",
     }
+    cpu_before = cpu_seconds(server_pid)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "graphql_post.lua"), base],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
+    cpu = cpu_seconds(server_pid) - cpu_before
     result = re.search(r"RESULT requests=(\d+) non2xx=(\d+) errors=(\d+)", out)
     if result is None or result.group(2) != "0" or result.group(3) != "0":
         raise SystemExit(f"{case.name}: wrk saw failures: {result.group(0) if result else out}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return Run(rate, cpu * 1000 / int(result.group(1)))
 
 
 RATIOS = [
@@ -193,11 +212,15 @@ def main() -> None:
         ]
         for case in cases:
             check(bases[case.port_of], case)
-        rounds: list[dict[str, float]] = []
+        rounds: list[dict[str, Run]] = []
+        pids = {"app": server.pid, "reference": reference.pid}
         for number in range(1, args.rounds + 1):
-            rates = {case.name: run_wrk(bases[case.port_of], case, args.seconds, args.connections) for case in cases}
-            rounds.append(rates)
-            print(f"round {number}: " + ", ".join(f"{name} {rate:,.0f}" for name, rate in rates.items()), flush=True)
+            runs = {
+                case.name: run_wrk(bases[case.port_of], case, args.seconds, args.connections, pids[case.port_of])
+                for case in cases
+            }
+            rounds.append(runs)
+            print(f"round {number}: " + ", ".join(f"{name} {run.rate:,.0f}" for name, run in runs.items()), flush=True)
     finally:
         stop(server)
         if reference is not None:
@@ -205,13 +228,18 @@ def main() -> None:
 
     backend = database_url.split(":", 1)[0]
     print(f"\ndatabase: {backend}; wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds, medians")
+    print(f"  {'case':<28} {'req/s':>9}  {'server CPU ms/request':>22}")
     for case in cases:
-        print(f"  {case.name:<28} {statistics.median(r[case.name] for r in rounds):>9,.0f} req/s")
+        rate = statistics.median(r[case.name].rate for r in rounds)
+        cpu = statistics.median(r[case.name].cpu_ms for r in rounds)
+        print(f"  {case.name:<28} {rate:>9,.0f}  {cpu:>22.3f}")
+    print(f"  {'ratio':<46} {'req/s':>6} {'by CPU':>7}  [req/s ratio of each round]")
     for label, top, bottom, goal in RATIOS:
-        ratios = [r[top] / r[bottom] for r in rounds]
+        ratios = [r[top].rate / r[bottom].rate for r in rounds]
+        by_cpu = statistics.median(r[bottom].cpu_ms / r[top].cpu_ms for r in rounds)
         target = f"  (goal >= {goal})" if goal else ""
         shown = ", ".join(f"{x:.2f}" for x in ratios)
-        print(f"  {label:<46} {statistics.median(ratios):.2f}  [{shown}]{target}")
+        print(f"  {label:<46} {statistics.median(ratios):>6.2f} {by_cpu:>7.2f}  [{shown}]{target}")
 
 
 if __name__ == "__main__":

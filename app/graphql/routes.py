@@ -9,6 +9,10 @@ from app.graphql.view import FRONTEND_DIST, PlugboardGraphQL
 from app.platform import Platform
 
 
+def too_large() -> JSONResponse:
+    return JSONResponse({"errors": [{"message": "Request body too large"}]}, status_code=413)
+
+
 class LimitBody:
     """Refuses request bodies over `max_bytes` with 413, reading no more than that."""
 
@@ -20,11 +24,9 @@ class LimitBody:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = JSONResponse({"errors": [{"message": "Request body too large"}]}, status_code=413)
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
+        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large(scope, receive, send)
+            await too_large()(scope, receive, send)
             return
         body = bytearray()
         while True:
@@ -33,7 +35,7 @@ class LimitBody:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                await too_large(scope, receive, send)
+                await too_large()(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ GRAPHIQL_MISSING = """<!doctype html><meta charset="utf-8"><title>Plugboard Grap
 The API itself answers POST requests at this address.</p>"""
 
 
+@lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers; each request asks twice
 def negotiate(accept: str) -> str | None:
     """The response media type for an Accept header, or None when we can give none it accepts."""
     if not accept.strip():
