@@ -61,6 +61,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
         [[install_id, chat_id, *values] for (install_id, chat_id), values in chats.items()],
         f"ON CONFLICT (install_id, chat_id) DO UPDATE SET {_add_counters(table)}, "
         f"title = COALESCE(excluded.title, {table}.title), type = COALESCE(excluded.type, {table}.type)",
+        types=("text", "bigint", "text", "text", "bigint", "bigint", "bigint", "bigint"),
     )
     table = AnalyticsHour._meta.db_table
     await insert_rows(
@@ -69,6 +70,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
         ("install_id", "chat_id", "day", "hour", *_COUNTERS),
         [[*key, *values] for key, values in hours.items()],
         f"ON CONFLICT (install_id, chat_id, day, hour) DO UPDATE SET {_add_counters(table)}",
+        types=("text", "bigint", "date", "smallint", "int", "int", "int", "int"),
     )
     if day_users:
         await _record_users(conn, list(day_users), seen)
@@ -91,6 +93,7 @@ async def _record_users(
         [list(row) for row in day_users],
         "ON CONFLICT (install_id, chat_id, day, user_id) DO NOTHING",
         returning="install_id, chat_id, day",
+        types=("text", "bigint", "date", "bigint"),
     )
     if first_seen:
         new_users: dict[tuple[str, int, object], int] = {}
@@ -104,6 +107,7 @@ async def _record_users(
             ("install_id", "chat_id", "day", "users"),
             [[*key, count] for key, count in new_users.items()],
             f"ON CONFLICT (install_id, chat_id, day) DO UPDATE SET users = {days}.users + excluded.users",
+            types=("text", "bigint", "date", "int"),
         )
     table = AnalyticsUser._meta.db_table
     await insert_rows(
@@ -113,6 +117,7 @@ async def _record_users(
         [[*key, day] for key, day in seen.items()],
         f"ON CONFLICT (install_id, chat_id, user_id) DO UPDATE SET last_day = "
         f"CASE WHEN excluded.last_day > {table}.last_day THEN excluded.last_day ELSE {table}.last_day END",
+        types=("text", "bigint", "bigint", "date"),
     )
 
 

@@ -42,10 +42,16 @@ PRUNE_RETRY_SECONDS = 60
 PROBE_TIMEOUT_SECONDS = 5.0
 QUIET_LOG_SECONDS = 30.0
 ODD_FAILURE_RETRIES = 3
+# Claimed events held per slot of concurrency: a claim that big fills the lanes, so that a lane has
+# several events of its chat to run and record together.
+EVENTS_PER_SLOT = 32
+# At most this many of a chat's events are run back to back and recorded in one commit.
+LANE_BATCH = 64
 MISSED_BEATS = 3  # a loop is stalled once this many of its intervals (and the grace) pass without a beat
 
 LaneKey = tuple[str, int | None]
 Outcome = Callable[[ClaimedEvent], Awaitable[None]]
+BatchOutcome = Callable[[], Awaitable[None]]
 
 
 async def prune_history(older_than: datetime, runs_older_than: datetime | None = None) -> None:
@@ -200,7 +206,7 @@ class Dispatcher:
 
     @property
     def capacity(self) -> int:
-        return self.concurrency * 8 - self._in_flight
+        return self.concurrency * EVENTS_PER_SLOT - self._in_flight
 
     @property
     def in_flight(self) -> int:
@@ -268,7 +274,7 @@ class Dispatcher:
     def _left(self, count: int = 1) -> None:
         """`count` events left memory; a dispatcher waiting for room claims again once half is free."""
         self._in_flight -= count
-        if self._room_wanted and self.capacity >= self.concurrency * 4:
+        if self._room_wanted and self.capacity >= self.concurrency * EVENTS_PER_SLOT // 2:
             self._room_wanted = False
             self._news.set()
 
@@ -329,15 +335,15 @@ class Dispatcher:
     async def _drain(self, lane: Lane) -> None:
         try:
             while lane.events:
-                event = lane.events.popleft()
+                batch = [lane.events.popleft() for _ in range(min(len(lane.events), LANE_BATCH))]
                 try:
-                    finished = await self._finish(lane, event)
+                    finished = await self._finish(lane, batch)
                 finally:
                     lane.busy_since = None
                     lane.failing = False
-                    self._left()
+                    self._left(len(batch))
                 if not finished:
-                    log.debug("lane %s let go of %d events", lane.key, len(lane.events) + 1)
+                    log.debug("lane %s let go of %d events", lane.key, len(lane.events) + len(batch))
                     self._let_go.extend(lane.events)
                     self._left(len(lane.events))
                     lane.events.clear()
@@ -345,61 +351,73 @@ class Dispatcher:
         finally:
             self._close(lane)
 
-    async def _finish(self, lane: Lane, event: ClaimedEvent) -> bool:
-        """Routes the event and records the outcome. While the database is unavailable it waits,
-        holding no slot, and goes on where it stopped; False when the event's lease ran out first."""
-        outcome: Outcome | None = None
-        replay = event.attempts > 1
+    async def _finish(self, lane: Lane, events: list[ClaimedEvent]) -> bool:
+        """Routes a chat's events in order and records the outcome, all in one commit. While the
+        database is unavailable it waits, holding no slot, and goes on where it stopped; False when
+        the events' lease ran out first (they stay claimed until it does)."""
+        outcome: BatchOutcome | None = None
+        replay = False
         odd_failures = 0
         while True:
             try:
                 if outcome is None:
                     async with self._slots:
                         lane.busy_since = time.monotonic()
-                        outcome = await self._route_outcome(event, replay)
-                await outcome(event)
+                        outcome = await self._route_outcome(events, replay)
+                await outcome()
                 return True
             except Exception as exc:
                 lane.failing = True
                 replay = True  # a run may have been recorded before the failure
                 if is_unavailable(exc) or not await self.database.answers():
                     self.database.lost(exc)
-                    if not await self.database.back(within=self._lease_left(event)):
+                    if not await self.database.back(within=self._lease_left(events)):
                         return False
                     continue
                 # The database answers, yet this failed: a connection the outage broke fails once;
-                # a failure that stays is a bug, and the event is left to its lease.
+                # a failure that stays is a bug, and the events are left to their lease.
                 odd_failures += 1
                 if odd_failures <= ODD_FAILURE_RETRIES:
                     await asyncio.sleep(self.poll_seconds)
                     continue
-                log.error("recording the outcome of gateway event %s failed; claimed again when its lease ends",
-                          event.id, exc_info=exc)
-                await asyncio.sleep(max(self._lease_left(event), 0))  # the events behind it wait for it
+                log.error("recording the outcome of gateway events %s failed; claimed again when their lease ends",
+                          [event.id for event in events], exc_info=exc)
+                await asyncio.sleep(max(self._lease_left(events), 0))  # the events behind them wait
                 return False
 
-    def _lease_left(self, event: ClaimedEvent) -> float:
-        if event.lease_until is None:
+    def _lease_left(self, events: list[ClaimedEvent]) -> float:
+        """Seconds until the first of `events`' leases runs out."""
+        ends = [event.lease_until for event in events if event.lease_until is not None]
+        if not ends:
             return 0.0
-        return (event.lease_until - datetime.now(timezone.utc)).total_seconds()
+        return (min(ends) - datetime.now(timezone.utc)).total_seconds()
 
-    async def _route_outcome(self, event: ClaimedEvent, replay: bool) -> Outcome:
-        """Runs the event's plugins; returns how to record the runs and the outcome. Raises when
-        the database is unavailable, so the caller waits for it instead of counting an attempt
-        against the event."""
-        try:
-            runs = await self._route(event, replay)
-        except ValidationError:
-            log.error("gateway event %s is not a valid %s; dropped", event.id, event.kind.value)
-            return inbox.fail
-        except Exception as exc:
-            if is_unavailable(exc) or not await self.database.answers():
-                raise
-            log.exception("routing gateway event %s failed (attempt %d)", event.id, event.attempts)
-            return inbox.retry_later
+    async def _route_outcome(self, events: list[ClaimedEvent], replay: bool) -> BatchOutcome:
+        """Runs the events' plugins, in order; returns how to record the runs and the outcomes.
+        Raises when the database is unavailable, so the caller waits for it instead of counting
+        an attempt against the events."""
+        runs: list[Run] = []
+        done: list[ClaimedEvent] = []
+        others: list[tuple[ClaimedEvent, Outcome]] = []
+        for event in events:
+            try:
+                runs += await self._route(event, replay or event.attempts > 1)
+            except ValidationError:
+                log.error("gateway event %s is not a valid %s; dropped", event.id, event.kind.value)
+                others.append((event, inbox.fail))
+            except Exception as exc:
+                if is_unavailable(exc) or not await self.database.answers():
+                    raise
+                log.exception("routing gateway event %s failed (attempt %d)", event.id, event.attempts)
+                others.append((event, inbox.retry_later))
+            else:
+                done.append(event)
 
-        async def record(event: ClaimedEvent) -> None:
-            await self.commits.record(runs, [event])
+        async def record() -> None:
+            if done:
+                await self.commits.record(runs, done)
+            for event, outcome in others:
+                await outcome(event)
 
         return record
 

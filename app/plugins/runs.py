@@ -81,6 +81,10 @@ _RUN_COLUMNS = (
     "id", "install_id", "event_key", "success", "outcome", "trigger", "event_type", "chat_id",
     "gateway_event_id", "schedule", "fired_at", "retry_of", "error", "duration_ms", "created_at",
 )
+_RUN_TYPES = (
+    "text", "text", "text", "boolean", "text", "text", "text", "bigint",
+    "bigint", "text", "timestamptz", "text", "text", "double precision", "timestamptz",
+)
 
 
 class RunRecorder:
@@ -120,7 +124,7 @@ class RunRecorder:
             ]
             inserted = await insert_rows(
                 conn, PluginExecution._meta.db_table, _RUN_COLUMNS, rows,
-                "ON CONFLICT (install_id, event_key) DO NOTHING", returning="id",
+                "ON CONFLICT (install_id, event_key) DO NOTHING", returning="id", types=_RUN_TYPES,
             )
             recorded.update(row["id"] for row in inserted)
         result = [by_id[run_id] for run_id in by_id if run_id in recorded]
@@ -203,13 +207,22 @@ async def apply_writes(contexts: list[PluginContext]) -> None:
 
 
 async def _finish_events(events: Sequence[ClaimedEvent], now: datetime) -> None:
-    by_claim: dict[str | None, list[int]] = {}
+    """Marks the events done, if this process still holds them: one statement per claim."""
+    by_claim: dict[str, list[int]] = {}
     for event in events:
         by_claim.setdefault(event.claim, []).append(event.id)
+    conn = GatewayEvent._meta.db
     for claim, ids in by_claim.items():
-        await GatewayEvent.filter(id__in=ids, claim=claim).update(
-            status=EventStatus.DONE, processed_at=now, lease_until=None
-        )
+        if conn.capabilities.dialect == "postgres":
+            await conn.execute_query(
+                "UPDATE gateway_events SET status = 'done', processed_at = $1, lease_until = NULL "
+                "WHERE id = ANY($2::bigint[]) AND claim = $3",
+                [now, ids, claim],
+            )
+        else:
+            await GatewayEvent.filter(id__in=ids, claim=claim).update(
+                status=EventStatus.DONE, processed_at=now, lease_until=None
+            )
 
 
 def describe_error(exc: BaseException) -> str:

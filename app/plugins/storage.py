@@ -133,4 +133,7 @@ async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
         new_value = f"COALESCE({table}.value, 0) + excluded.value"
     rows = [[new_id(), install_id, key, json.dumps(value), now] for (install_id, key), value in values.items()]
     on_conflict = f"ON CONFLICT (install_id, key) DO UPDATE SET value = {new_value}, updated_at = excluded.updated_at"
-    await insert_rows(conn, table, ("id", "install_id", "key", "value", "updated_at"), rows, on_conflict, jsonb={"value"})
+    await insert_rows(
+        conn, table, ("id", "install_id", "key", "value", "updated_at"), rows, on_conflict, jsonb={"value"},
+        types=("text", "text", "text", "jsonb", "timestamptz"),
+    )
