@@ -13,6 +13,7 @@ from app.gateways.sendqueue import SendQueue
 from app.gateways.service import GatewayService
 from app.gateways.telegram import TelegramApi
 from app.live import LiveUpdates
+from app.outbound import OutboundHttp
 from app.plugins.catalog import sync_catalog
 from app.plugins.contract import PluginHandler
 from app.plugins.dispatcher import Dispatcher
@@ -55,7 +56,10 @@ class Platform:
             update_types_for=lambda user_id: self.plugins.update_types_for(user_id),
             gateways_changed=lambda user_id: self.plugins.gateways_changed(user_id),
         )
-        self.executor = Executor(self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify)
+        self.executor = Executor(
+            self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify,
+            http=OutboundHttp.from_settings(settings),
+        )
         self.router = EventRouter(self.registry, self.executor, RoutingCache())
         breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
         self.runs = RunRecorder(breaker, notify=self.executor.announce)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 
 from app.accounts.context import ServiceContext
 from app.gateways.models import GatewayType
+from app.outbound import OutboundHttp
 
 if TYPE_CHECKING:  # aiogram's types cost 165 MiB at import: loaded where events are parsed
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
@@ -206,6 +207,8 @@ class PluginContext:
     gateways: GatewayAccessor
     storage: PluginStorage
     log: logging.LoggerAdapter  # type: ignore[type-arg]
+    # HTTPS to other services, never into our own network (app/outbound.py)
+    http: OutboundHttp = field(default_factory=OutboundHttp)
     writes: list[Write] = field(default_factory=list)
     topics: set[str] = field(default_factory=set)
 

@@ -16,6 +16,7 @@ from app.accounts.context import ServiceContext
 from app.errors import PluginFailed
 from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
+from app.outbound import OutboundHttp
 from app.plugins.contract import (
     ExecutionContext,
     GatewayInfo,
@@ -68,7 +69,9 @@ class Executor:
         gateways: GatewayService,
         timeout_seconds: float,
         notify: Callable[[str], None] = lambda channel: None,
+        http: OutboundHttp | None = None,
     ) -> None:
+        self.http = http or OutboundHttp()
         self.registry = registry
         self.gateways = gateways
         self.timeout_seconds = timeout_seconds
@@ -85,6 +88,7 @@ class Executor:
             gateways=GatewayAccess(user_id, self.gateways, asyncio.get_running_loop().time() + self.timeout_seconds),
             storage=InstallStorage(install_id),
             log=PluginLogger(log, {"plugin": slug, "user_id": user_id}),
+            http=self.http,
         )
 
     def announce(self, user_id: str, slug: str, topic: str) -> None:

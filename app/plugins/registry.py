@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from app.plugins.config import check_schema, validate_config
+from app.plugins.config import check_defaults, check_schema
 from app.plugins.contract import PluginHandler
 from app.plugins.events import update_types_for
 
@@ -17,7 +17,7 @@ class PluginRegistry:
             if definition.slug in self._handlers:
                 raise ValueError(f"Plugin slug registered twice: {definition.slug}")
             check_schema(definition.config_schema)
-            validate_config(definition.config_schema, {})  # defaults must make a valid config
+            check_defaults(definition.config_schema)  # each default fits its setting; required ones may have none
             self._handlers[definition.slug] = handler
 
     def get(self, slug: str) -> PluginHandler | None:

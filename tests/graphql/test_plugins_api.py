@@ -37,7 +37,7 @@ async def installs_of(app: LiveApp, user: TestUser) -> list[dict]:
 async def test_the_catalog_is_public_and_lists_the_built_in_plugins(app):
     plugins = (await app.graphql(CATALOG))["plugins"]
     by_slug = {p["slug"]: p for p in plugins}
-    assert set(by_slug) == {"analytics", "welcome"}
+    assert set(by_slug) == {"analytics", "forward", "welcome"}
     analytics = by_slug["analytics"]
     assert analytics["name"] == "Channel Analytics"
     assert analytics["requiredGateways"] == ["TELEGRAM_BOT"]
@@ -58,8 +58,8 @@ async def test_installed_is_true_for_the_caller_only(app, user):
     await app.graphql(INSTALL, {"id": await plugin_id(app, "analytics")}, user=user)
     mine = {p["slug"]: p["installed"] for p in (await app.graphql(CATALOG, user=user))["plugins"]}
     theirs = {p["slug"]: p["installed"] for p in (await app.graphql(CATALOG, user=other))["plugins"]}
-    assert mine == {"analytics": True, "welcome": False}
-    assert theirs == {"analytics": False, "welcome": False}
+    assert mine == {"analytics": True, "forward": False, "welcome": False}
+    assert theirs == {"analytics": False, "forward": False, "welcome": False}
 
 
 async def test_an_unknown_slug_is_null(app):

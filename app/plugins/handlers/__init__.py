@@ -2,9 +2,11 @@
 
 from app.plugins.contract import PluginHandler
 from app.plugins.handlers.analytics import AnalyticsHandler
+from app.plugins.handlers.forward import ForwardHandler
 from app.plugins.handlers.welcome import WelcomeHandler
 
 BUILTIN_HANDLERS: tuple[type[PluginHandler], ...] = (
     AnalyticsHandler,
+    ForwardHandler,
     WelcomeHandler,
 )
