@@ -4,6 +4,9 @@ subscribers of any process, through broadcaster (memory:// in one process, Redis
 A notice carries no data, only the channel: a subscriber reads the current state itself. So
 notices can be coalesced and lost without harm: the next one, or the resync after a Redis outage,
 brings the subscriber up to date.
+
+`SharedStates` lets many subscribers of the same stream of states share one producer: one read
+and one rendering per change, however many sockets show it.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
+from typing import Generic, TypeVar
 
 from broadcaster import Broadcast
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def channel(user_id: str, slug: str, topic: str) -> str:
@@ -44,6 +50,7 @@ class LiveUpdates:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_failure_log = 0.0
+        self.shared = SharedStates()
 
     async def start(self) -> None:
         await self.broadcast.connect()
@@ -90,3 +97,89 @@ class LiveUpdates:
             finally:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)
+
+
+class SharedState(Generic[T]):
+    """The latest state of one producer, read by many followers. A follower gets the newest state
+    it has not had yet, so a slow one skips states and never falls behind; one that joins late
+    starts with the latest state."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.state: T | None = None
+        self.finished = False
+        self.followers = 0
+        self.task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    def publish(self, state: T) -> None:
+        self.version += 1
+        self.state = state
+        self._wake()
+
+    def finish(self) -> None:
+        self.finished = True
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def follow(self) -> AsyncIterator[T]:
+        seen = 0
+        while True:
+            if self.version > seen:
+                seen = self.version
+                yield self.state  # type: ignore[misc]
+            elif self.finished:
+                return
+            else:
+                await self._changed.wait()
+
+
+class SharedStates:
+    """Producers of states by key, each run once for all the followers of its key, for as long as
+    it has one."""
+
+    def __init__(self) -> None:
+        self._states: dict[Hashable, SharedState[object]] = {}
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    @contextlib.asynccontextmanager
+    async def follow(
+        self, key: Hashable, produce: Callable[[], AsyncGenerator[T, None]]
+    ) -> AsyncIterator[AsyncIterator[T]]:
+        """The states of `key`'s producer, started with `produce` unless one is running."""
+        shared = self._states.get(key)
+        if shared is None:
+            shared = self._states[key] = SharedState()
+            shared.task = asyncio.create_task(self._run(key, shared, produce), name="live-shared-state")
+        shared.followers += 1
+        states = shared.follow()
+        try:
+            yield states  # type: ignore[misc]
+        finally:
+            await states.aclose()  # type: ignore[attr-defined]
+            shared.followers -= 1
+            if shared.followers == 0:
+                self._forget(key, shared)
+                if shared.task is not None:
+                    shared.task.cancel()
+                    await asyncio.gather(shared.task, return_exceptions=True)
+
+    async def _run(self, key: Hashable, shared: SharedState[T], produce: Callable[[], AsyncGenerator[T, None]]) -> None:
+        try:
+            async with contextlib.aclosing(produce()) as states:
+                async for state in states:
+                    shared.publish(state)
+        except Exception:  # its followers end as the stream would have; the next follower starts anew
+            log.exception("a shared live stream failed")
+        finally:
+            self._forget(key, shared)
+            shared.finish()
+
+    def _forget(self, key: Hashable, shared: SharedState[object]) -> None:
+        if self._states.get(key) is shared:
+            del self._states[key]

@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.webhook_ingest import free_port, serve
@@ -78,6 +77,47 @@ class Listener:
     arrivals: dict[int, float] = field(default_factory=dict)
     last_text: str = ""
     count: int = 0
+
+
+class Connections:
+    """Keep-alive HTTP/1.1 connections, one per group, opened before the rounds: a trigger costs
+    the client one write and one read (httpx costs about a millisecond of CPU per request, which
+    would skew every 200 of a burst)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._streams: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+
+    async def ready(self, groups: list[int]) -> None:
+        """(Re)opens the connections of `groups` that the server closed (uvicorn: idle for 5 s)."""
+
+        async def open_one(group: int) -> None:
+            if group not in self._streams or self._streams[group][0].at_eof():
+                if group in self._streams:
+                    self._streams[group][1].close()
+                self._streams[group] = await asyncio.open_connection("127.0.0.1", self.port)
+
+        await asyncio.gather(*(open_one(g) for g in groups))
+
+    async def post(self, group: int, path: str, body: bytes, headers: dict[str, str] | None = None) -> int:
+        reader, writer = self._streams[group]
+        head = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{head}"
+            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+        )
+        status_line = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        return int(status_line.split()[1])
+
+    async def close(self) -> None:
+        for _, writer in self._streams.values():
+            writer.close()
 
 
 def rss_kib(pid: int) -> int:
@@ -148,9 +188,11 @@ class Side:
     async def listen(self, listener: Listener) -> None:
         raise NotImplementedError
 
-    async def trigger(self, client: httpx.AsyncClient, group: int) -> None:
+    async def trigger(self, group: int) -> None:
         """Makes one change for `group`'s listeners; returns at its 200."""
         raise NotImplementedError
+
+    http: Connections
 
     def expected(self, group: int) -> int:
         """The arrival key of `group`'s event for its latest change."""
@@ -167,6 +209,7 @@ class Plugboard(Side):
         self.base, self.pid, self.accounts, self.query = base, pid, accounts, query
         self.update_ids = itertools.count(1)
         self.totals = [0] * len(accounts)  # each user's messages so far: its next event's totalMessages
+        self.http = Connections(int(base.rsplit(":", 1)[1]))
 
     async def connect(self, listener: Listener) -> None:
         ws = await connect(self.base.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL], max_size=None)  # type: ignore[list-item]
@@ -194,7 +237,7 @@ class Plugboard(Side):
             listener.arrivals.setdefault(total, now)
             listener.last_text = str(text)
 
-    async def trigger(self, client: httpx.AsyncClient, group: int) -> None:
+    async def trigger(self, group: int) -> None:
         account = self.accounts[group]
         self.totals[group] += 1
         update_id = next(self.update_ids)
@@ -206,10 +249,10 @@ class Plugboard(Side):
                 "from": {"id": 5000 + update_id % 50, "is_bot": False, "first_name": "Ada"}, "text": "hello",
             },
         }
-        response = await client.post(
-            f"{self.base}/webhooks/telegram/{account.gateway_id}", json=update, headers={SECRET_HEADER: account.secret}
-        )
-        response.raise_for_status()
+        path = f"/webhooks/telegram/{account.gateway_id}"
+        status = await self.http.post(group, path, json.dumps(update).encode(), {SECRET_HEADER: account.secret})
+        if status != 200:
+            raise SystemExit(f"webhook answered {status}")
 
     def expected(self, group: int) -> int:
         return self.totals[group]
@@ -225,6 +268,7 @@ class Reference(Side):
     def __init__(self, base: str, pid: int, groups: int, payloads: Callable[[int], str]) -> None:
         self.base, self.pid, self.payloads = base, pid, payloads
         self.sent = [0] * groups
+        self.http = Connections(int(base.rsplit(":", 1)[1]))
 
     async def connect(self, listener: Listener) -> None:
         listener.ws = await connect(self.base.replace("http://", "ws://") + f"/ws/{listener.group}", max_size=None)
@@ -237,21 +281,26 @@ class Reference(Side):
             listener.count += 1
             listener.arrivals[listener.count] = now
 
-    async def trigger(self, client: httpx.AsyncClient, group: int) -> None:
+    async def trigger(self, group: int) -> None:
         self.sent[group] += 1
-        response = await client.post(f"{self.base}/trigger/{group}", content=self.payloads(group))
-        response.raise_for_status()
+        status = await self.http.post(group, f"/trigger/{group}", self.payloads(group).encode())
+        if status != 200:
+            raise SystemExit(f"reference answered {status}")
+
 
     def expected(self, group: int) -> int:
         return self.sent[group]  # the n-th message a listener gets answers the n-th trigger
 
 
-async def run_round(side: Side, client: httpx.AsyncClient, groups: list[int], timeout: float = 60) -> list[float]:
+async def run_round(side: Side, groups: list[int], verbose: bool = False, timeout: float = 60) -> list[float]:
     """Triggers `groups` at once; one sample per group: its 200 to its last listener's event."""
+    await side.http.ready(groups)
+    await asyncio.sleep(0.05)
     acknowledged: dict[int, float] = {}
+    started = time.perf_counter()
 
     async def fire(group: int) -> None:
-        await side.trigger(client, group)
+        await side.trigger(group)
         acknowledged[group] = time.perf_counter()
 
     await asyncio.gather(*(fire(g) for g in groups))
@@ -266,6 +315,11 @@ async def run_round(side: Side, client: httpx.AsyncClient, groups: list[int], ti
     last: dict[int, float] = {}
     for l in members:
         last[l.group] = max(last.get(l.group, 0.0), l.arrivals[target(l.group)])
+    if verbose:
+        acks, events = sorted(acknowledged.values()), sorted(l.arrivals[target(l.group)] for l in members)
+        print(f"  {side.name:<10} from the first request: 200s {(acks[0] - started) * 1000:6.0f}..{(acks[-1] - started) * 1000:6.0f} ms, "
+              f"events {(events[0] - started) * 1000:6.0f} / {(events[len(events) // 2] - started) * 1000:6.0f} / "
+              f"{(events[-1] - started) * 1000:6.0f} ms (first / median / last)")
     return [last[g] - acknowledged[g] for g in groups]
 
 
@@ -306,14 +360,13 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
         await asyncio.sleep(1)
     samples: dict[str, list[float]] = {"plugboard": [], "reference": []}
     cpu: dict[str, float] = {"plugboard": 0.0, "reference": 0.0}
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=users), timeout=30) as client:
-        for round_no in range(1, args.rounds + 1):
-            groups = list(range(users)) if args.mode == "burst" else [(round_no - 1) % users]
-            for side in (ours, ref):
-                cpu_before = cpu_seconds(side.pid)
-                samples[side.name] += await run_round(side, client, groups)
-                cpu[side.name] += cpu_seconds(side.pid) - cpu_before
-                await asyncio.sleep(0.6)  # past the subscription's push interval
+    for round_no in range(1, args.rounds + 1):
+        groups = list(range(users)) if args.mode == "burst" else [(round_no - 1) % users]
+        for side in (ours, ref):
+            cpu_before = cpu_seconds(side.pid)
+            samples[side.name] += await run_round(side, groups, args.verbose)
+            cpu[side.name] += cpu_seconds(side.pid) - cpu_before
+            await asyncio.sleep(0.6)  # past the subscription's push interval
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
         profiler.wait()
@@ -324,7 +377,7 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
     ref_p50, ref_p99 = report("reference", samples["reference"], cpu["reference"], args.rounds)
     print(f"ratio       p50 {ours_p50 / ref_p50:8.2f}      p99 {ours_p99 / ref_p99:8.2f}      (aim: p99 <= 3)")
     print(f"memory      plugboard {memory['plugboard']:.1f} KiB/subscriber, reference {memory['reference']:.1f} KiB/subscriber")
-    await asyncio.gather(ours.close(), ref.close())
+    await asyncio.gather(ours.close(), ref.close(), ours.http.close(), ref.http.close())
 
 
 def main() -> None:
@@ -337,6 +390,7 @@ def main() -> None:
     parser.add_argument("--query", choices=tuple(QUERIES), default="widget")
     parser.add_argument("--separate-worker", action="store_true", help="ingest-only serve + a worker, Redis pub/sub")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--verbose", action="store_true", help="print each round's timeline")
     parser.add_argument("--profile", metavar="FILE", help="record our server with py-spy during the rounds (raw format)")
     args = parser.parse_args()
 

@@ -11,6 +11,7 @@ import strawberry
 from app import live
 from app.analytics import service as analytics
 from app.analytics.reader import AnalyticsReader, Counts, Window
+from app.analytics.shared_reads import SharedReads, summary_span
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
 
@@ -80,17 +81,14 @@ class AnalyticsSummary:
     reader: strawberry.Private[AnalyticsReader]
     today: strawberry.Private[date]
     window: strawberry.Private[Window]
-    lifetime_counts: strawberry.Private[asyncio.Task[Counts] | None] = None
 
     @classmethod
     def of(cls, reader: AnalyticsReader, today: date, days: int) -> AnalyticsSummary:
-        return cls(reader=reader, today=today, window=Window.ending(today, days))
+        """Its fields resolve concurrently and share their reads (each one once per summary)."""
+        return cls(reader=SharedReads(reader, summary_span(today, days)), today=today, window=Window.ending(today, days))
 
     async def lifetime(self) -> Counts:
-        """Read once per summary, however many of its fields ask (they resolve concurrently)."""
-        if self.lifetime_counts is None:
-            self.lifetime_counts = asyncio.ensure_future(self.reader.lifetime())
-        return await self.lifetime_counts
+        return await self.reader.lifetime()
 
     @strawberry.field(description="Messages received and sent since the plugin was installed.")
     async def total_messages(self) -> int:

@@ -9,7 +9,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from app.analytics import service as analytics
 from app.analytics.models import AnalyticsDayUser, AnalyticsHour
+from app.analytics.reader import AnalyticsReader, Window
+from app.plugins.models import UserPlugin
+from tests.support.queries import counting_queries
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
 from tests.support.telegram_updates import (
     channel_post_update,
@@ -109,6 +113,36 @@ async def test_the_previous_period_is_the_window_before(app, stats):
     assert previous["end"] == (NOW - 7 * DAY).date().isoformat()
     assert previous["totalMessages"] == 3 and previous["uniqueUsers"] == 3
     assert previous["messagesThisWeek"] == 3  # the 7 days before the last 7
+
+
+async def test_a_summarys_fields_share_their_reads_and_agree_with_separate_reads(app, stats):
+    owner, bot = stats
+    for n, days_ago in enumerate([0, 0, 1, 6, 7, 13, 14, 29, 30, 59, 61], start=1):
+        await deliver(app, bot, at(NOW - days_ago * DAY, message_update(n, chat_id=-(n % 3) - 1, sender_id=100 + n % 5)))
+    await wait_until_processed(app)
+    today = NOW.date()
+    with app.db():
+        (install_id,) = await UserPlugin.filter(user_id=owner.id).values_list("id", flat=True)
+    reader = AnalyticsReader(install_id)
+    for days in (1, 7, 30):
+        with counting_queries() as statements:
+            figures = await summary(app, owner, days=days)
+        # One read of the days for every window, one of the hours of day, one for the busiest chats.
+        assert sum("analytics_hours" in s for s in statements) == 3
+        with app.db():
+            window = Window.ending(today, days)
+            period = await analytics.period(reader, window, today)
+            previous = await analytics.previous_period(reader, window)
+            active = await analytics.active_users(reader, today)
+            assert figures["messagesToday"] == (await reader.counts(Window(today, today))).messages
+            assert figures["messagesThisWeek"] == (await reader.counts(Window.ending(today, 7))).messages
+            assert [d["messages"] for d in figures["daily"]] == [d.counts.messages for d in await reader.daily(Window.ending(today, 7))]
+        assert figures["activeUsers"] == {"day": active.day, "week": active.week, "month": active.month}
+        assert (figures["period"]["totalMessages"], figures["period"]["uniqueUsers"]) == (period.counts.messages, period.unique_users)
+        assert [figures["previousPeriod"][k] for k in ("totalMessages", "uniqueUsers", "messagesToday", "messagesThisWeek")] == [
+            previous.counts.messages, previous.unique_users, previous.messages_today, previous.messages_this_week
+        ]
+        assert figures["period"]["messagesThisWeek"] == period.messages_this_week
 
 
 async def test_edits_are_not_messages_and_bots_are_not_users(app, stats):

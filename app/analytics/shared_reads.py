@@ -1,0 +1,65 @@
+"""The reads behind one analytics summary, shared by its fields.
+
+A summary's fields ask for overlapping things: the period, the period before, this week, today
+and the daily series are all days of the last few weeks. `SharedReads` asks the database once for
+each distinct read, and serves the days of every window inside `span` from one read of the span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Window
+
+R = TypeVar("R")
+
+
+def summary_span(today: date, days: int) -> Window:
+    """The days a summary of `days` reads: its window, the window before, and two weeks."""
+    return Window(today - timedelta(days=max(2 * days - 1, days + 6, 13)), today)
+
+
+class SharedReads(AnalyticsReader):
+    def __init__(self, reader: AnalyticsReader, span: Window) -> None:
+        super().__init__(reader.install_id, reader.chat_id)
+        self._reader = reader
+        self.span = span
+        self._reads: dict[Hashable, asyncio.Future[Any]] = {}
+
+    def _once(self, key: Hashable, read: Callable[[], Awaitable[R]]) -> Awaitable[R]:
+        future = self._reads.get(key)
+        if future is None:
+            future = self._reads[key] = asyncio.ensure_future(read())
+        return future
+
+    def _covers(self, window: Window) -> bool:
+        return self.span.start <= window.start and window.end <= self.span.end
+
+    async def lifetime(self) -> Counts:
+        return await self._once("lifetime", self._reader.lifetime)
+
+    async def daily(self, window: Window) -> list[DayStat]:
+        if not self._covers(window):
+            return await self._once(("daily", window), lambda: self._reader.daily(window))
+        days = await self._once(("daily", self.span), lambda: self._reader.daily(self.span))
+        return [d for d in days if window.start <= d.day <= window.end]
+
+    async def counts(self, window: Window) -> Counts:
+        if not self._covers(window):
+            return await self._once(("counts", window), lambda: self._reader.counts(window))
+        return sum((d.counts for d in await self.daily(window)), Counts())
+
+    async def hourly(self, window: Window) -> list[int]:
+        return await self._once(("hourly", window), lambda: self._reader.hourly(window))
+
+    async def active_since(self, start: date | None = None) -> int:
+        return await self._once(("active_since", start), lambda: self._reader.active_since(start))
+
+    async def distinct_users(self, window: Window) -> int:
+        return await self._once(("distinct_users", window), lambda: self._reader.distinct_users(window))
+
+    async def chats(self, window: Window, limit: int) -> list[ChatStat]:
+        return await self._once(("chats", window, limit), lambda: self._reader.chats(window, limit))
