@@ -9,5 +9,4 @@ class ServiceContext:
 
     user_id: str
     plan: Plan
-    organization_id: str | None = None
     token_id: str | None = None  # the API token the request came with, when it came with one

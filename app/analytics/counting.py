@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
-from aiogram.types import Chat, ChatMemberUpdated, Message
+if TYPE_CHECKING:  # the events carry them; importing aiogram's types costs 165 MiB
+    from aiogram.types import Chat, ChatMemberUpdated, Message
 
 MEMBER_STATUSES = frozenset({"member", "administrator", "creator"})
 
