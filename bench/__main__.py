@@ -23,8 +23,8 @@ HERE = Path(__file__).parent
 
 # (module, arguments, whether it runs by default). Ingest is measured on both databases.
 JOBS: list[tuple[str, list[str], bool]] = [
-    ("webhook_ingest", ["--ingest-only", "--seconds", "5"], True),
-    ("webhook_ingest", ["--ingest-only", "--seconds", "5", "--database-url", with_database(DEFAULT_SERVER, "plugboard_bench")], True),
+    ("webhook_ingest", ["--ingest-only"], True),
+    ("webhook_ingest", ["--ingest-only", "--database-url", with_database(DEFAULT_SERVER, "plugboard_bench")], True),
     ("processing", [], True),
     ("graphql_reads", [], True),
     ("fanout", [], True),

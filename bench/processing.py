@@ -279,10 +279,12 @@ def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[st
 
 
 async def batch(store: Store, setup: Setup, first: int, count: int, date: int,
-                workers: list[tuple[subprocess.Popen[bytes], Path]]) -> tuple[float, float, int]:
-    """Fills `count` events and waits until all are done; (rate, seconds measured, largest id before)."""
+                workers: list[tuple[subprocess.Popen[bytes], Path]]) -> tuple[float, float, float, int]:
+    """Fills `count` events and waits until all are done; (rate, seconds measured, seconds from the
+    fill's commit to the last done, largest id before)."""
     done_before, failed_before = await store.done()
     before = await store.fill(setup.gateway_id, first, count, date)
+    filled_at = time.perf_counter()
     seen_at: float | None = None
     seen = 0
     progress_at = time.perf_counter()
@@ -308,7 +310,7 @@ async def batch(store: Store, setup: Setup, first: int, count: int, date: int,
     assert seen_at is not None
     seconds = now - seen_at
     rate = (count - seen) / seconds if seconds > 0 else float("inf")
-    return rate, seconds, before
+    return rate, seconds, now - filled_at, before
 
 
 async def verify(store: Store, setup: Setup, kase: Case) -> list[str]:
@@ -357,12 +359,15 @@ async def measure_product(kase: Case, database_url: str, seconds: float, concurr
         await store.fill(setup.gateway_id, 1, WARM_UP, date)
         first = WARM_UP + 1
         workers = start_workers(kase, database_url, concurrency, logdir)
-        rate, _, _ = await _wait_warm(store, workers)
-        events = 0
-        for _ in range(4):  # batch sizes converge on one that lasts about `seconds`
-            events = int(min(max(rate * seconds, MIN_BATCH), max_events))
-            rate, took, before = await batch(store, setup, first, events, date, workers)
+        # Batches are sized by a rate that counts the time to pick the batch up (never too high),
+        # and grow at most 8-fold a step, until one lasts at least half of `seconds`.
+        pace = await _wait_warm(store, workers)
+        events = WARM_UP
+        for _ in range(5):
+            events = int(min(max(pace * seconds, MIN_BATCH), events * 8, max_events))
+            rate, took, elapsed, before = await batch(store, setup, first, events, date, workers)
             first += events
+            pace = events / elapsed
             if took >= seconds / 2 or events >= max_events:
                 break
         claims = Counter(size for (size,) in await store.rows(
@@ -379,16 +384,16 @@ async def measure_product(kase: Case, database_url: str, seconds: float, concurr
     return Measurement(rate, events, took, total, claims, reclaimed, problems, log_lines)
 
 
-async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], Path]]) -> tuple[float, float, int]:
-    """Waits for the warm-up batch (filled before the workers started); its rate sizes the next batch."""
+async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], Path]]) -> float:
+    """Waits for the warm-up batch (filled before the workers started); its pace (events a second
+    from the first seen done) sizes the next batch."""
     started = time.perf_counter()
     seen_at: float | None = None
-    seen = 0
     while True:
         done, failed = await store.done()
         now = time.perf_counter()
         if done and seen_at is None:
-            seen_at, seen = now, done
+            seen_at = now
         if done + failed >= WARM_UP:
             break
         if now - started > STALL_SECONDS + 30:
@@ -400,8 +405,7 @@ async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], 
     if failed:
         raise RuntimeError(f"{failed} warm-up events failed")
     assert seen_at is not None
-    took = max(now - seen_at, POLL_SECONDS)
-    return max(WARM_UP - seen, 1) / took, took, 0
+    return WARM_UP / (now - seen_at + POLL_SECONDS)
 
 
 async def run_case(kase: Case, args: argparse.Namespace, logdir: Path) -> Measurement:
