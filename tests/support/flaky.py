@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ class FlakyCall:
 
 class FlakyPlugin(PluginHandler):
     """Raises for the users in `failing_for`, succeeds for the others; a success counts "done" in
-    the install's storage (a failed run's writes must never land)."""
+    the install's storage (a failed run's writes must never land). Each run takes `seconds`."""
 
     events = frozenset({TELEGRAM_MESSAGE})
 
@@ -28,6 +29,7 @@ class FlakyPlugin(PluginHandler):
         self.schedules = schedules  # type: ignore[misc]
         self.failing_for: set[str] = set()
         self.calls: list[FlakyCall] = []
+        self.seconds = 0.0
 
     def calls_for(self, user_id: str) -> list[FlakyCall]:
         return [call for call in self.calls if call.user_id == user_id]
@@ -35,6 +37,8 @@ class FlakyPlugin(PluginHandler):
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         text = event.message.text if isinstance(event, TelegramMessageEvent) else None
         self.calls.append(FlakyCall(ctx.user_id, ctx.execution.trigger, event.type, text))
+        if self.seconds:
+            await asyncio.sleep(self.seconds)
         await ctx.storage.increment("done")
         if ctx.user_id in self.failing_for:
             raise RuntimeError(f"flaky failure on {text!r}")
