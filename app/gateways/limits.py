@@ -2,9 +2,11 @@
 
 Each limit is a key with a GCRA "next free time" (the theoretical arrival time): a send reserves
 the earliest time at which all of its keys allow it, and moves each key's time on by its interval.
-A send to a chat holds three keys: the bot's (about 30 a second), the chat's (about 1 a second) and,
-for a group or channel (a negative id, or an @username), the group's (20 a minute). A bot's `pause`
-is the end of a 429's `retry_after`: nothing of that bot is sent before it.
+A send to a chat holds the chat's key (about 1 a second) and, for a group or channel (a negative id,
+or an @username), the group's (20 a minute); then, when its turn comes, the bot's (about 30 a
+second). The bot's is taken in the same reservation when the send need not wait for its chat: taken
+ahead, a far turn would move the bot's time far on and hold up all its other chats until then. A
+bot's `pause` is the end of a 429's `retry_after`: nothing of that bot is sent before it.
 
 Reservations are atomic across processes: in the database (one transaction per reservation,
 serialized per bot) or in Redis (one Lua script). Times come from the database's or Redis's clock,
@@ -75,9 +77,13 @@ def is_group(chat_id: int | str) -> bool:
     return str(chat_id).startswith(("-", "@"))
 
 
+def bot_slot(bot_id: int, rates: SendRates) -> Slot:
+    return Slot(f"bot:{bot_id}", rates.bot)
+
+
 def slots_for(bot_id: int, chat_id: int | str | None, rates: SendRates) -> list[Slot]:
-    """The keys one call of `bot_id` holds: the bot's, and the chat's (and group's) when it names one."""
-    slots = [Slot(f"bot:{bot_id}", rates.bot)]
+    """The keys a call of `bot_id` to `chat_id` holds besides the bot's: the chat's, and the group's."""
+    slots: list[Slot] = []
     if chat_id is None:
         return slots
     chat = str(chat_id)
@@ -101,31 +107,54 @@ class Held:
 @dataclass(frozen=True)
 class Reservation:
     """`wait`: seconds from now until the reserved time. Not `granted` when that is more than the
-    caller's budget: then nothing was reserved."""
+    caller's budget: then nothing was reserved. Not `turn_taken` when the bot's own slot is still to
+    be reserved when that time comes. `paused`: seconds the bot's pause still runs."""
 
     granted: bool
     wait: float
     held: tuple[Held, ...] = ()
+    turn_taken: bool = True
+    paused: float = 0.0
 
 
 def plan(
-    now: float, pause_until: float, current: Mapping[str, float], slots: Sequence[Slot], budget: float | None
+    now: float,
+    pause_until: float,
+    current: Mapping[str, float],
+    slots: Sequence[Slot],
+    budget: float | None,
+    turn: Slot | None = None,
+    not_before: float = 0.0,
 ) -> Reservation:
-    """The reservation GCRA makes at `now` for `slots`, given each key's current time (absent: free)."""
-    at = max([now, pause_until] + [current.get(s.key, 0.0) - s.rate.tolerance for s in slots])
-    wait = at - now
+    """The reservation GCRA makes at `now` for `slots`, given each key's current time (absent: free),
+    for a send `not_before` seconds from now at the earliest; and for `turn` (the bot's slot) too
+    when nothing else makes the send wait longer than that."""
+    earliest = now + not_before
+    at = max([earliest, pause_until] + [current.get(s.key, 0.0) - s.rate.tolerance for s in slots])
+    taken = list(slots)
+    if turn is not None and at <= earliest:
+        at = max(at, current.get(turn.key, 0.0) - turn.rate.tolerance)
+        taken.append(turn)
+    wait, paused = at - now, max(0.0, pause_until - now)
     if budget is not None and wait > budget:
-        return Reservation(granted=False, wait=wait)
+        return Reservation(granted=False, wait=wait, turn_taken=False, paused=paused)
     held = tuple(
-        Held(s.key, current.get(s.key, 0.0), max(current.get(s.key, 0.0), at) + s.rate.interval) for s in slots
+        Held(s.key, current.get(s.key, 0.0), max(current.get(s.key, 0.0), at) + s.rate.interval) for s in taken
     )
-    return Reservation(granted=True, wait=wait, held=held)
+    return Reservation(granted=True, wait=wait, held=held, turn_taken=turn is None or len(taken) > len(slots), paused=paused)
 
 
 class SendLimits(Protocol):
     """Where reservations are kept. `scope` names the bot: its pause and lock."""
 
-    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation: ...
+    async def reserve(
+        self,
+        scope: str,
+        slots: Sequence[Slot],
+        budget: float | None,
+        turn: Slot | None = None,
+        not_before: float = 0.0,
+    ) -> Reservation: ...
 
     async def give_back(self, reservation: Reservation) -> None: ...
 
@@ -169,8 +198,15 @@ class DatabaseLimits:
         self.prune_every_seconds = prune_every_seconds
         self._pruned_at = time.monotonic()
 
-    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation:
-        keys = [_pause_key(scope)] + [s.key for s in slots]
+    async def reserve(
+        self,
+        scope: str,
+        slots: Sequence[Slot],
+        budget: float | None,
+        turn: Slot | None = None,
+        not_before: float = 0.0,
+    ) -> Reservation:
+        keys = [_pause_key(scope)] + [s.key for s in [*slots, *([turn] if turn else [])]]
         async with in_transaction() as connection:
             await serialize(connection, f"send-limits:{scope}")
             dialect = _dialect(connection)
@@ -182,8 +218,8 @@ class DatabaseLimits:
             )
             times = {row["key"]: float(row["free_at"]) for row in rows}
             now = times.pop("")
-            reservation = plan(now, times.pop(keys[0], 0.0), times, slots, budget)
-            if reservation.granted:
+            reservation = plan(now, times.pop(keys[0], 0.0), times, slots, budget, turn, not_before)
+            if reservation.held:
                 await insert_rows(
                     connection,
                     "send_limits",
@@ -244,26 +280,40 @@ class DatabaseLimits:
 
 REDIS_PREFIX = "plugboard:send:"
 
-# KEYS[1]: the pause key; KEYS[2..]: the slots' keys. ARGV[1]: the budget (negative: none); then,
-# for each slot, its interval and its tolerance. Returns {granted, wait, before1, after1, ...}, the
-# times as text with microseconds, exactly as stored (giving back compares them).
+# KEYS[1]: the pause key; KEYS[2..]: the slots' keys, then the turn's key when ARGV[2] is 1.
+# ARGV[1]: the budget (negative: none); ARGV[2]: 1 with a turn; ARGV[3]: not before (seconds from
+# now); then, for each key from KEYS[2], its interval and its tolerance. Returns {granted, wait, paused, keys moved, before1, after1, ...},
+# the times as text with microseconds, exactly as stored (giving back compares them). See plan().
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local pause_until = tonumber(redis.call('GET', KEYS[1]) or '0')
+local earliest = now + tonumber(ARGV[3])
+local at = math.max(earliest, pause_until)
+local last = #KEYS
+if ARGV[2] == '1' then
+  last = #KEYS - 1
+end
 local before = {}
 for i = 2, #KEYS do
   before[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
-  at = math.max(at, before[i] - tonumber(ARGV[2 * i - 1]))
 end
+for i = 2, last do
+  at = math.max(at, before[i] - tonumber(ARGV[2 * i + 1]))
+end
+local taken = last
+if last < #KEYS and at <= earliest then
+  at = math.max(at, before[#KEYS] - tonumber(ARGV[2 * #KEYS + 1]))
+  taken = #KEYS
+end
+local result = {0, string.format('%.6f', at - now), string.format('%.6f', math.max(0, pause_until - now)), taken - 1}
 local budget = tonumber(ARGV[1])
-local result = {0, string.format('%.6f', at - now)}
 if budget >= 0 and at - now > budget then
   return result
 end
 result[1] = 1
-for i = 2, #KEYS do
-  local after = math.max(before[i], at) + tonumber(ARGV[2 * i - 2])
+for i = 2, taken do
+  local after = math.max(before[i], at) + tonumber(ARGV[2 * i])
   local text = string.format('%.6f', after)
   redis.call('SET', KEYS[i], text, 'PX', math.ceil((after - now + %(expired)s) * 1000))
   table.insert(result, string.format('%.6f', before[i]))
@@ -321,16 +371,25 @@ class RedisLimits:
         self._pause = self.client.register_script(_PAUSE)
         self._paused_for = self.client.register_script(_PAUSED_FOR)
 
-    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation:
-        keys = [REDIS_PREFIX + _pause_key(scope)] + [REDIS_PREFIX + s.key for s in slots]
-        args: list[float] = [-1.0 if budget is None else budget]
-        for slot in slots:
+    async def reserve(
+        self,
+        scope: str,
+        slots: Sequence[Slot],
+        budget: float | None,
+        turn: Slot | None = None,
+        not_before: float = 0.0,
+    ) -> Reservation:
+        every = [*slots, *([turn] if turn else [])]
+        keys = [REDIS_PREFIX + _pause_key(scope)] + [REDIS_PREFIX + s.key for s in every]
+        args: list[float] = [-1.0 if budget is None else budget, 1 if turn else 0, not_before]  # the script reads "1"
+        for slot in every:
             args += [slot.rate.interval, slot.rate.tolerance]
         result = await self._run(self._reserve(keys=keys, args=args))
-        granted, wait = bool(int(result[0])), float(result[1])
-        times = [float(value) for value in result[2:]]
-        held = tuple(Held(s.key, times[2 * i], times[2 * i + 1]) for i, s in enumerate(slots)) if granted else ()
-        return Reservation(granted=granted, wait=wait, held=held)
+        granted, wait, paused, moved = bool(int(result[0])), float(result[1]), float(result[2]), int(result[3])
+        times = [float(value) for value in result[4:]]
+        held = tuple(Held(s.key, times[2 * i], times[2 * i + 1]) for i, s in enumerate(every[:moved])) if granted else ()
+        turn_taken = granted and (turn is None or moved == len(every))
+        return Reservation(granted=granted, wait=wait, held=held, turn_taken=turn_taken, paused=paused)
 
     async def give_back(self, reservation: Reservation) -> None:
         if not reservation.held:

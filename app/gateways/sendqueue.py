@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from app.errors import GatewayUnreachable, PlugboardError
-from app.gateways.limits import Reservation, SendLimits, SendRates, Slot, create_limits, slots_for
+from app.gateways.limits import Reservation, SendLimits, SendRates, Slot, bot_slot, create_limits, slots_for
 from app.gateways.telegram import FloodControl
 from app.settings import Settings
 
@@ -27,8 +27,11 @@ T = TypeVar("T")
 
 # 429s one call accepts before it gives up (its deadline usually comes first).
 MAX_FLOOD_RETRIES = 5
-# How long before its turn a waiting call looks whether a 429 paused its bot meanwhile.
-PAUSE_CHECK_LEAD = 0.1
+# How long before its chat's turn a waiting call reserves its bot's turn (and so learns whether a
+# 429 paused the bot meanwhile): time enough for that reservation not to delay the send.
+TURN_LEAD = 0.1
+# A pause that ends this close to a turn does not move it (clocks read a moment apart).
+PAUSE_TOLERANCE = 0.01
 # How long cleanup after a cancellation (giving a reservation back) may take.
 CLEANUP_SECONDS = 2.0
 
@@ -81,10 +84,12 @@ class SendQueue:
     ) -> T:
         """Makes `call` in its turn: `bot_id`'s, to `chat_id` (None: a call not aimed at a chat).
         `deadline` is a time of the running loop's clock; `target` names the bot in errors."""
-        scope, slots = str(bot_id), slots_for(bot_id, chat_id, self.rates)
+        scope, slots, turn = str(bot_id), slots_for(bot_id, chat_id, self.rates), bot_slot(bot_id, self.rates)
         failures = floods = 0
         while True:
-            await self._turn(scope, slots, deadline, lambda wait, left: self._too_long(target, chat_id, wait, left, floods))
+            await self._turn(
+                scope, slots, turn, deadline, lambda wait, left: self._too_long(target, chat_id, wait, left, floods)
+            )
             try:
                 return await call()
             except FloodControl as exc:
@@ -117,39 +122,59 @@ class SendQueue:
         self,
         scope: str,
         slots: list[Slot],
+        turn: Slot,
         deadline: float | None,
         too_long: Callable[[float, float], SendRateLimited],
     ) -> None:
-        """Returns at the reserved moment, when the call may be made; its reservation is then used."""
+        """Returns at the reserved moment, when the call may be made; its reservations are then used.
+
+        The chat's turn first, with the bot's when the chat is free now. Otherwise the bot's own turn
+        is reserved just before the chat's comes, for that moment: the same look tells whether a
+        429 has paused the bot past it meanwhile, and then the call queues again, behind the pause."""
         loop = asyncio.get_running_loop()
         while True:
             left = self._left(deadline)
-            reservation = await self._reserve(scope, slots, left)
-            if not reservation.granted:
-                raise too_long(reservation.wait, left)
-            if reservation.wait <= 0:
+            first = await self._reserve(scope, slots, left, turn)
+            if not first.granted:
+                raise too_long(first.wait, left)
+            if first.turn_taken:
+                await self._sleep(first.wait, first)
                 return
-            due = loop.time() + reservation.wait
+            due = loop.time() + first.wait
+            await self._sleep(first.wait - TURN_LEAD, first)
+            left = self._left(deadline)
             try:
-                paused = 0.0
-                if reservation.wait > PAUSE_CHECK_LEAD:
-                    # A 429 of another call may pause the bot meanwhile: look just before the turn
-                    # comes, so that the look never delays the send itself.
-                    await asyncio.sleep(reservation.wait - PAUSE_CHECK_LEAD)
-                    paused = await self.limits.paused_for(scope)
-                if paused <= 0:
-                    await asyncio.sleep(due - loop.time())
+                second = await self._reserve(scope, [], left, turn, not_before=max(0.0, due - loop.time()))
             except BaseException:
-                await self._cleanup(self.limits.give_back(reservation))
+                await self._cleanup(self.limits.give_back(first))
                 raise
-            if paused <= 0:
-                return
-            await self._cleanup(self.limits.give_back(reservation))  # and queue again, behind the pause
+            if not second.granted:
+                await self._cleanup(self.limits.give_back(first))
+                raise too_long(second.wait, left)
+            if second.paused > second.wait + PAUSE_TOLERANCE:  # paused past this turn since it was reserved
+                await self._cleanup(self.limits.give_back(second))
+                await self._cleanup(self.limits.give_back(first))
+                continue
+            await self._sleep(second.wait, second, first)
+            return
 
-    async def _reserve(self, scope: str, slots: list[Slot], budget: float) -> Reservation:
+    async def _sleep(self, seconds: float, *reservations: Reservation) -> None:
+        """Sleeps; a cancelled sleep gives the reservations back."""
+        if seconds <= 0:
+            return
+        try:
+            await asyncio.sleep(seconds)
+        except BaseException:
+            for reservation in reservations:
+                await self._cleanup(self.limits.give_back(reservation))
+            raise
+
+    async def _reserve(
+        self, scope: str, slots: list[Slot], budget: float, turn: Slot, not_before: float = 0.0
+    ) -> Reservation:
         """A reservation that a cancellation cannot leak: one made while the caller was being
         cancelled is given back before the cancellation goes on."""
-        task = asyncio.ensure_future(self.limits.reserve(scope, slots, budget))
+        task = asyncio.ensure_future(self.limits.reserve(scope, slots, budget, turn, not_before))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:

@@ -107,6 +107,7 @@ class Arrival(NamedTuple):
     method: str
     chat_id: int | str | None
     status: int
+    params: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -318,7 +319,7 @@ class FakeTelegram:
         self.calls.append(Call(who, method, params or {}))
         response = await self._answer(token, method, bot, params, at)
         chat_id = (params or {}).get("chat_id")
-        self.arrivals.append(Arrival(at, who, method, chat_id, response.status_code))
+        self.arrivals.append(Arrival(at, who, method, chat_id, response.status_code, params or {}))
         return response
 
     async def _answer(

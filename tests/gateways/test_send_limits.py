@@ -22,6 +22,7 @@ from app.gateways.limits import (
     SendLimits,
     SendRates,
     Slot,
+    bot_slot,
     plan,
     slots_for,
 )
@@ -32,6 +33,7 @@ RATES = SendRates()  # Telegram's: 1 a second per chat, 20 a minute per group, 3
 BOT = 7_000_001
 CHAT = 42
 GROUP = -1001234
+TURN = bot_slot(BOT, RATES)
 # How far two clocks read one after the other may disagree here (the store's, and ours for elapsed time).
 EPSILON = 0.05
 
@@ -39,20 +41,38 @@ EPSILON = 0.05
 # -- the rule itself ------------------------------------------------------------------------------
 
 
-def test_a_free_key_sends_at_once_and_moves_on_by_its_interval():
+def test_a_free_chat_sends_at_once_and_moves_on_by_its_interval():
     slots = slots_for(BOT, CHAT, RATES)
-    first = plan(100.0, 0.0, {}, slots, budget=None)
-    assert (first.granted, first.wait) == (True, 0.0)
+    first = plan(100.0, 0.0, {}, slots, budget=None, turn=TURN)
+    assert (first.granted, first.wait, first.turn_taken) == (True, 0.0, True)
     times = {held.key: held.after for held in first.held}
-    assert times == {f"bot:{BOT}": 100.0 + 1 / 30, f"chat:{BOT}:{CHAT}": 101.0}
-    second = plan(100.0, 0.0, times, slots, budget=None)
-    assert second.wait == pytest.approx(1.0)
+    assert times == {f"chat:{BOT}:{CHAT}": 101.0, f"bot:{BOT}": 100.0 + 1 / 30}
+    second = plan(100.0, 0.0, times, slots, budget=None, turn=TURN)
+    assert (second.wait, second.turn_taken) == (pytest.approx(1.0), False)
+    assert [held.key for held in second.held] == [f"chat:{BOT}:{CHAT}"]  # the bot's turn is taken when it comes
+
+
+def test_a_far_turn_does_not_hold_up_the_bots_other_chats():
+    times = {f"chat:{BOT}:1": 105.0, f"bot:{BOT}": 100.0 + 1 / 30}
+    far = plan(100.0, 0.0, times, slots_for(BOT, 1, RATES), budget=None, turn=TURN)
+    assert (far.wait, far.turn_taken) == (5.0, False)
+    times.update({held.key: held.after for held in far.held})
+    other = plan(100.0, 0.0, times, slots_for(BOT, 2, RATES), budget=None, turn=TURN)
+    assert (other.wait, other.turn_taken) == (pytest.approx(1 / 30), True)
+
+
+def test_the_bots_turn_is_reserved_ahead_for_the_moment_the_chats_comes():
+    turn = plan(100.0, 0.0, {f"bot:{BOT}": 100.05}, [], budget=None, turn=TURN, not_before=0.1)
+    assert (turn.wait, turn.turn_taken) == (pytest.approx(0.1), True)
+    paused = plan(100.0, 102.0, {}, [], budget=None, turn=TURN, not_before=0.1)
+    assert (paused.wait, paused.paused, paused.turn_taken) == (2.0, 2.0, False)
 
 
 def test_groups_and_channels_also_hold_a_minute_budget():
-    assert [s.key for s in slots_for(BOT, GROUP, RATES)] == [f"bot:{BOT}", f"chat:{BOT}:{GROUP}", f"group:{BOT}:{GROUP}"]
-    assert [s.key for s in slots_for(BOT, "@channel", RATES)][2:] == [f"group:{BOT}:@channel"]
-    assert [s.key for s in slots_for(BOT, None, RATES)] == [f"bot:{BOT}"]  # answerCallbackQuery: no chat
+    assert [s.key for s in slots_for(BOT, GROUP, RATES)] == [f"chat:{BOT}:{GROUP}", f"group:{BOT}:{GROUP}"]
+    assert [s.key for s in slots_for(BOT, "@channel", RATES)][1:] == [f"group:{BOT}:@channel"]
+    assert [s.key for s in slots_for(BOT, CHAT, RATES)] == [f"chat:{BOT}:{CHAT}"]
+    assert slots_for(BOT, None, RATES) == []  # answerCallbackQuery: no chat, the bot's turn only
     assert RATES.group.interval == 3.0  # 20 a minute, spread evenly
 
 
@@ -62,24 +82,24 @@ def test_a_long_chat_id_is_hashed_into_a_bounded_key():
 
 
 def test_a_burst_allowance_lets_that_many_go_at_once():
-    slots = slots_for(BOT, None, SendRates(bot=Rate(1.0, burst=3)))
+    turn = bot_slot(BOT, SendRates(bot=Rate(1.0, burst=3)))
     times: dict[str, float] = {}
     waits = []
     for _ in range(4):
-        reservation = plan(0.0, 0.0, times, slots, budget=None)
+        reservation = plan(0.0, 0.0, times, [], budget=None, turn=turn)
         waits.append(reservation.wait)
         times = {held.key: held.after for held in reservation.held}
     assert waits == [0.0, 0.0, 0.0, 1.0]
 
 
 def test_a_wait_beyond_the_budget_reserves_nothing():
-    reservation = plan(10.0, 0.0, {f"chat:{BOT}:{CHAT}": 12.0}, slots_for(BOT, CHAT, RATES), budget=1.5)
+    reservation = plan(10.0, 0.0, {f"chat:{BOT}:{CHAT}": 12.0}, slots_for(BOT, CHAT, RATES), budget=1.5, turn=TURN)
     assert (reservation.granted, reservation.wait, reservation.held) == (False, 2.0, ())
 
 
 def test_a_pause_holds_every_key_of_the_bot():
-    reservation = plan(10.0, 15.0, {}, slots_for(BOT, CHAT, RATES), budget=None)
-    assert reservation.wait == 5.0
+    reservation = plan(10.0, 15.0, {}, slots_for(BOT, CHAT, RATES), budget=None, turn=TURN)
+    assert (reservation.wait, reservation.paused, reservation.turn_taken) == (5.0, 5.0, False)
 
 
 # -- the stores, as two processes see them --------------------------------------------------------
@@ -94,9 +114,11 @@ class OwnConnection:
         self.db = db
         self.limits = DatabaseLimits()
 
-    async def reserve(self, scope: str, slots: Sequence[Slot], budget: float | None) -> Reservation:
+    async def reserve(
+        self, scope: str, slots: Sequence[Slot], budget: float | None, turn: Slot | None = None, not_before: float = 0.0
+    ) -> Reservation:
         with self.db.bound():
-            return await self.limits.reserve(scope, slots, budget)
+            return await self.limits.reserve(scope, slots, budget, turn, not_before)
 
     async def give_back(self, reservation: Reservation) -> None:
         with self.db.bound():
@@ -145,7 +167,7 @@ async def stores(
 
 
 async def _reserve(limits: SendLimits, chat: int | str | None = CHAT, budget: float | None = None) -> Reservation:
-    return await limits.reserve(str(BOT), slots_for(BOT, chat, RATES), budget)
+    return await limits.reserve(str(BOT), slots_for(BOT, chat, RATES), budget, TURN)
 
 
 def _due(reservations: list[tuple[float, Reservation]]) -> list[float]:
@@ -176,6 +198,25 @@ async def test_other_chats_of_the_bot_wait_only_for_the_bots_rate(stores):
     limits = await stores()
     made = [(time.monotonic(), await _reserve(limits, chat)) for chat in (1, 2, 3)]
     assert _due(made) == pytest.approx([0, 1 / 30, 2 / 30], abs=EPSILON)
+
+
+async def test_a_far_turn_in_one_chat_holds_up_no_other_chat(stores):
+    one, two = await stores(), await stores()
+    first = (time.monotonic(), await _reserve(one))
+    far = await _reserve(two)
+    assert (far.wait, far.turn_taken) == (pytest.approx(1, abs=EPSILON), False)
+    other = (time.monotonic(), await _reserve(one, 2))
+    assert _due([first, other]) == pytest.approx([0, 1 / 30], abs=EPSILON)
+
+
+async def test_the_bots_turn_reserved_ahead_tells_of_a_pause(stores):
+    limits = await stores()
+    ahead = await limits.reserve(str(BOT), [], None, TURN, not_before=0.1)
+    assert (ahead.wait, ahead.paused, ahead.turn_taken) == (pytest.approx(0.1, abs=EPSILON), 0.0, True)
+    await limits.pause(str(BOT), 2)
+    paused = await limits.reserve(str(BOT), [], None, TURN, not_before=0.1)
+    assert paused.paused == pytest.approx(2, abs=EPSILON) and paused.wait == pytest.approx(2, abs=EPSILON)
+    assert not paused.turn_taken and paused.held == ()
 
 
 async def test_a_group_gets_one_message_every_three_seconds(stores):
@@ -218,7 +259,7 @@ async def test_a_pause_holds_the_whole_bot_in_every_process(stores):
     await one.pause(str(BOT), 1)  # a shorter pause never shortens a longer one
     assert await two.paused_for(str(BOT)) == pytest.approx(2, abs=EPSILON)
     assert (await _reserve(two, 99)).wait == pytest.approx(2, abs=EPSILON)
-    other_bot = await two.reserve(str(BOT + 1), slots_for(BOT + 1, CHAT, RATES), None)
+    other_bot = await two.reserve(str(BOT + 1), slots_for(BOT + 1, CHAT, RATES), None, bot_slot(BOT + 1, RATES))
     assert other_bot.wait == 0
 
 
