@@ -31,7 +31,7 @@ from app.gateways.inbox import ClaimedEvent
 from app.gateways.models import EventKind
 from app.plugins.events import message_sent_event, update_event
 from app.plugins.models import PluginExecution, ScheduleTick
-from app.plugins.router import EventRouter
+from app.plugins.router import EventRouter, Storages
 from app.plugins.runs import GroupCommit, Origin, Run
 from app.supervision import Heartbeat, cancel, spawn, start_supervised
 
@@ -399,9 +399,10 @@ class Dispatcher:
         runs: list[Run] = []
         done: list[ClaimedEvent] = []
         others: list[tuple[ClaimedEvent, Outcome]] = []
+        storages: Storages = {}  # a run sees the writes of the runs before it in this commit
         for event in events:
             try:
-                runs += await self._route(event, replay or event.attempts > 1)
+                runs += await self._route(event, replay or event.attempts > 1, storages)
             except ValidationError:
                 log.error("gateway event %s is not a valid %s; dropped", event.id, event.kind.value)
                 others.append((event, inbox.fail))
@@ -421,7 +422,7 @@ class Dispatcher:
 
         return record
 
-    async def _route(self, event: ClaimedEvent, replay: bool) -> list[Run]:
+    async def _route(self, event: ClaimedEvent, replay: bool, storages: Storages) -> list[Run]:
         origin = Origin(
             key=f"{event.kind.value}:{event.gateway_id}:{event.key}",
             trigger="event",
@@ -437,4 +438,4 @@ class Dispatcher:
             if plugin_event is None:
                 return []
         origin = replace(origin, event_type=plugin_event.type)
-        return await self.router.gateway_event(event.gateway_id, plugin_event, origin)
+        return await self.router.gateway_event(event.gateway_id, plugin_event, origin, storages)

@@ -78,7 +78,13 @@ class Executor:
         self.notify = notify  # a live-update channel, once a run has committed
 
     def context(
-        self, user_id: str, install_id: str, config: dict[str, Any], slug: str, execution: ExecutionContext
+        self,
+        user_id: str,
+        install_id: str,
+        config: dict[str, Any],
+        slug: str,
+        execution: ExecutionContext,
+        storage_before: InstallStorage | None = None,
     ) -> PluginContext:
         return PluginContext(
             user_id=user_id,
@@ -86,7 +92,7 @@ class Executor:
             config=dict(config),
             execution=execution,
             gateways=GatewayAccess(user_id, self.gateways, asyncio.get_running_loop().time() + self.timeout_seconds),
-            storage=InstallStorage(install_id),
+            storage=InstallStorage(install_id, storage_before),
             log=PluginLogger(log, {"plugin": slug, "user_id": user_id}),
             http=self.http,
         )
@@ -94,11 +100,20 @@ class Executor:
     def announce(self, user_id: str, slug: str, topic: str) -> None:
         self.notify(live.channel(user_id, slug, topic))
 
-    async def run(self, install: InstallRoute, handler: PluginHandler, event: PluginEvent, origin: Origin) -> Run:
-        """Runs the handler on one event; the run, with its writes buffered, is for the caller to record."""
+    async def run(
+        self,
+        install: InstallRoute,
+        handler: PluginHandler,
+        event: PluginEvent,
+        origin: Origin,
+        storage_before: InstallStorage | None = None,
+    ) -> Run:
+        """Runs the handler on one event; the run, with its writes buffered, is for the caller to
+        record. `storage_before`: the storage of this install's run just before, in the same commit."""
         service = ServiceContext(user_id=install.user_id, plan=install.plan)
         trigger: Trigger = origin.trigger  # type: ignore[assignment]
-        ctx = self.context(install.user_id, install.id, install.config, handler.slug, ExecutionContext(trigger, service))
+        execution = ExecutionContext(trigger, service)
+        ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
         started = time.perf_counter()
         output, error = await self._call(lambda: handler.on_event(event, ctx))
         duration_ms = (time.perf_counter() - started) * 1000

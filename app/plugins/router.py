@@ -18,7 +18,9 @@ from app.plugins.models import PluginExecution, RunOutcome
 from app.plugins.registry import PluginRegistry
 from app.plugins.routing import InstallRoute, RoutingCache, load_installs
 from app.plugins.runs import Origin, Run
+from app.plugins.storage import InstallStorage
 
+Storages = dict[str, InstallStorage]  # install id -> the storage of its last run in this commit
 SKIPPED_ERROR = "Not run: the plugin is paused after failing repeatedly (its circuit breaker is open)"
 
 
@@ -40,8 +42,11 @@ class EventRouter:
         self.executor = executor
         self.routes = routes
 
-    async def gateway_event(self, gateway_id: str, event: PluginEvent, origin: Origin) -> list[Run]:
-        """The runs of the gateway owner's installs for one event (not yet recorded)."""
+    async def gateway_event(
+        self, gateway_id: str, event: PluginEvent, origin: Origin, storages: Storages | None = None
+    ) -> list[Run]:
+        """The runs of the gateway owner's installs for one event (not yet recorded). `storages`:
+        each install's storage after the earlier events of the same commit, updated here."""
         routes = await self.routes.for_gateway(gateway_id)
         if routes is None:
             return []
@@ -53,7 +58,7 @@ class EventRouter:
             if not set(handler.definition.required_gateways) <= routes.gateway_types:
                 continue
             targets.append((install, handler))
-        return await self._run(targets, event, origin)
+        return await self._run(targets, event, origin, storages)
 
     async def schedule(self, slug: str, schedule: str, fired_at: datetime, origin: Origin) -> list[Run]:
         """The runs of one plugin's schedule for every user with a running install of it."""
@@ -63,7 +68,13 @@ class EventRouter:
         installs = await load_installs(plugin__slug=slug)
         return await self._run([(install, handler) for install in installs], schedule_event(schedule, fired_at), origin)
 
-    async def _run(self, targets: list[tuple[InstallRoute, PluginHandler]], event: PluginEvent, origin: Origin) -> list[Run]:
+    async def _run(
+        self,
+        targets: list[tuple[InstallRoute, PluginHandler]],
+        event: PluginEvent,
+        origin: Origin,
+        storages: Storages | None = None,
+    ) -> list[Run]:
         if origin.replay and targets:
             ran = await _recorded([install.id for install, _ in targets], origin.key)
             targets = [(install, handler) for install, handler in targets if install.id not in ran]
@@ -73,8 +84,14 @@ class EventRouter:
             if install.open_at(now):
                 runs.append(_skipped(install, origin))
             else:
-                runs.append(self.executor.run(install, handler, event, origin))
-        return await run_all(runs)
+                before = storages.get(install.id) if storages is not None else None
+                runs.append(self.executor.run(install, handler, event, origin, before))
+        done = await run_all(runs)
+        if storages is not None:
+            for run in done:
+                if run.outcome == RunOutcome.SUCCEEDED and run.ctx is not None:
+                    storages[run.install.id] = run.ctx.storage  # type: ignore[assignment]
+        return done
 
 
 async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:

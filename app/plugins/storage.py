@@ -17,11 +17,17 @@ from app.sql import insert_rows
 
 _DELETED = object()
 _MISSING = object()
+_UNKNOWN = object()  # not written by this run or those before it: the database has it
 
 
 class InstallStorage:
-    def __init__(self, install_id: str) -> None:
+    """One run's view of its install's storage. `before` is the storage of the run of the same
+    install just before it, on an earlier event of the same chat, recorded in the same commit: its
+    writes are not in the database yet, and this run sees them as if they were."""
+
+    def __init__(self, install_id: str, before: InstallStorage | None = None) -> None:
         self.install_id = install_id
+        self._before = before
         self._stored: dict[str, Any] = {}  # values read from the database during this run
         self._writes: dict[str, Any] = {}
         self._increments: dict[str, int] = {}
@@ -32,21 +38,38 @@ class InstallStorage:
     async def get_many(self, keys: Iterable[str], default: Any = None) -> dict[str, Any]:
         """Several values in one query; pending writes and increments of this run included."""
         keys = list(keys)
-        unread = [k for k in keys if k not in self._stored and k not in self._writes]
+        unread = [k for k in keys if self._view(k) is _UNKNOWN]
         if unread:
             rows = await PluginStorage.filter(install_id=self.install_id, key__in=unread).values_list("key", "value")
             found = dict(rows)
             for key in unread:
-                self._stored[key] = found.get(key, _MISSING)
+                self._root()._stored[key] = found.get(key, _MISSING)
         return {key: self._current(key, default) for key in keys}
 
-    def _current(self, key: str, default: Any) -> Any:
-        value = self._writes.get(key, self._stored.get(key, _MISSING))
-        if value is _DELETED:
-            value = _MISSING
+    def _root(self) -> InstallStorage:
+        storage = self
+        while storage._before is not None:
+            storage = storage._before
+        return storage
+
+    def _view(self, key: str) -> Any:
+        """The value as this run sees it: _MISSING when absent, _UNKNOWN when only the database knows."""
+        if key in self._writes:
+            value = self._writes[key]
+            value = _MISSING if value is _DELETED else value
+        elif self._before is not None:
+            value = self._before._view(key)
+        else:
+            value = self._stored.get(key, _UNKNOWN)
         if key in self._increments:
+            if value is _UNKNOWN:
+                return _UNKNOWN
             value = (0 if value is _MISSING or value is None else value) + self._increments[key]
-        return default if value is _MISSING or value is None else value
+        return value
+
+    def _current(self, key: str, default: Any) -> Any:
+        value = self._view(key)
+        return default if value is _MISSING or value is _UNKNOWN or value is None else value
 
     async def set(self, key: str, value: Any) -> None:
         self._writes[key] = value

@@ -108,3 +108,36 @@ async def test_writes_roll_back_with_the_runs_transaction(live, install_id):
                 await storage.flush()
                 raise RuntimeError("the run's record could not be written")
     assert await read(live, install_id, "a", "n") == {"a": None, "n": None}
+
+
+class ReadModifyWrite(RecordingPlugin):
+    """Counts and lists a chat's messages the naive way: read, change, write back."""
+
+    async def on_event(self, event, ctx):
+        counted = await ctx.storage.get_many(["n", "order"])
+        await ctx.storage.set("n", (counted["n"] or 0) + 1)
+        await ctx.storage.set("order", [*(counted["order"] or []), event.update_id])
+        if event.message.text == "fail":
+            raise RuntimeError("this run fails, and its writes with it")
+
+
+async def test_runs_recorded_together_see_each_others_writes_in_chat_order(make_app, telegram):
+    from tests.support.runtime import connect_bot, deliver, stored, wait_until_processed
+    from tests.support.telegram_updates import message_update
+
+    live = await make_app(handlers=[ReadModifyWrite("rmw")])
+    owner = await live.create_user("rmw@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    installed = await install(live, owner, "rmw")
+    # Stored while no dispatcher runs, so that one claim takes them all and one lane runs them
+    # back to back, recorded in one commit: each run must see the writes of those before it.
+    await live.platform.dispatcher.stop()
+    texts = ["ok"] * 30 + ["fail"] + ["ok"] * 19
+    for n, text in enumerate(texts, start=1):
+        assert (await deliver(live, bot, message_update(n, text=text))).status_code == 200
+    with live.db():
+        live.platform.dispatcher.start()
+    await wait_until_processed(live)
+    succeeded = [n for n, text in enumerate(texts, start=1) if text == "ok"]
+    assert await stored(live, installed.id, "n") == len(succeeded)
+    assert await stored(live, installed.id, "order") == succeeded
