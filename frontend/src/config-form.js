@@ -4,8 +4,13 @@
 // arrays of scalars -> editable lists; objects -> fieldsets. `title` labels a field, `description`
 // is its help text, and values start from the install's config, else the schema's defaults.
 // The server validates: its per-field errors (JSON Pointers) are shown beside their fields.
+//
+// A secret setting (`"writeOnly": true`) is never read back: the config shows {"$secret": "set"} or
+// {"$secret": "unset"} in its place. Its field is a password input that starts empty, with "Set" or
+// "Not set" beside it: left empty, the key is left out of the update (the server keeps the secret);
+// typed in, it replaces it; "Clear" sends null.
 
-import { h, uid } from "./dom.js";
+import { h, mount, uid } from "./dom.js";
 import { icon } from "./icons.js";
 
 const TYPE_WORDS = { integer: "a whole number", number: "a number", string: "text", boolean: "yes or no", array: "a list", object: "a group of settings" };
@@ -20,6 +25,8 @@ export function plainMessage(message) {
     [/is too long|expected at most/, () => "Is too long."],
     [/non-unique elements/, () => "Each item must be different."],
     [/is not one of/, () => "Choose one of the options."],
+    [/does not match '\^https:/, () => "Must be an https:// address."],
+    [/does not match/, () => "Is not in the expected form."],
     [/is required/, () => "Is required."],
   ];
   for (const [pattern, words] of rules) {
@@ -34,13 +41,28 @@ function humanize(key) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+/** The API's stand-in for a secret setting's value. */
+export function isSecretMarker(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    && Object.keys(value).length === 1 && (value.$secret === "set" || value.$secret === "unset");
+}
+
+/** The top-level settings a user must fill in before an install: required, with no default. */
+export function settingsToFill(schema) {
+  const properties = schema?.properties ?? {};
+  return (schema?.required ?? []).filter((key) => properties[key] && properties[key].default === undefined);
+}
+
 function isScalar(schema) {
   return Boolean(schema) && (schema.enum || ["string", "number", "integer", "boolean"].includes(schema.type));
 }
 
 /**
  * @returns {{element: HTMLFormElement, setErrors(errors: {path: string, message: string}[]): void,
- *            clearErrors(): void, setStatus(text: string): void, value(): object}}
+ *            clearErrors(): void, setStatus(text: string): void, value(): object,
+ *            saved(config: object): void}}
+ * `saved(config)` takes the config the server answered with: secret fields empty again and show
+ * whether their secret is set now.
  */
 export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCancel }) {
   const fields = new Map(); // JSON Pointer -> {input, error}
@@ -119,15 +141,21 @@ export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCa
     return null;
   }
 
-  return { element, setErrors, clearErrors, setStatus: (text) => (status.textContent = text), value: () => root.read() };
+  return {
+    element, setErrors, clearErrors,
+    setStatus: (text) => (status.textContent = text),
+    value: () => root.read(),
+    saved: (config) => root.sync?.(config ?? {}),
+  };
 }
 
 // --- field builders: each returns {element, read(), problems()} ---------------------------
 
 function objectFields(schema, value, pointer, fields) {
   const properties = Object.entries(schema.properties ?? {});
+  const required = new Set(schema.required ?? []);
   const children = properties.map(([key, property]) =>
-    [key, fieldFor(property, value?.[key], `${pointer}/${escapePointer(key)}`, humanize(key), fields)]);
+    [key, fieldFor(property, value?.[key], `${pointer}/${escapePointer(key)}`, humanize(key), fields, required.has(key))]);
   const element = h("div", { class: "config-form__fields" }, children.map(([, child]) => child.element));
   return {
     element,
@@ -140,6 +168,9 @@ function objectFields(schema, value, pointer, fields) {
       return result;
     },
     problems: () => children.flatMap(([, child]) => child.problems()),
+    sync(config) {
+      for (const [key, child] of children) child.sync?.(config?.[key]);
+    },
   };
 }
 
@@ -147,8 +178,9 @@ function escapePointer(key) {
   return key.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 
-function fieldFor(schema, value, pointer, fallbackTitle, fields) {
+function fieldFor(schema, value, pointer, fallbackTitle, fields, required = false) {
   const title = schema.title ?? fallbackTitle;
+  if (schema.writeOnly === true || isSecretMarker(value)) return secretField(schema, value, pointer, title, fields, required);
   const current = value !== undefined ? value : schema.default;
   if (schema.type === "object" && schema.properties) {
     const inner = objectFields(schema, current ?? {}, pointer, fields);
@@ -164,12 +196,72 @@ function fieldFor(schema, value, pointer, fallbackTitle, fields) {
   if (schema.type === "array" && isScalar(schema.items)) {
     return listField(schema, current ?? [], pointer, title, fields);
   }
-  if (isScalar(schema)) return scalarField(schema, current, pointer, title, fields);
+  if (isScalar(schema)) return scalarField(schema, current, pointer, title, fields, { required });
   return jsonField(schema, current, pointer, title, fields);
 }
 
+/**
+ * A secret: a password input that starts empty (the value is never sent to the browser), its state
+ * ("Set" / "Not set") in its description, and "Clear" for a secret that is set and not required.
+ */
+function secretField(schema, value, pointer, title, fields, required) {
+  const id = uid("field");
+  const stateId = `${id}-state`;
+  const helpId = schema.description ? `${id}-help` : null;
+  const errorId = `${id}-error`;
+  const error = h("p", { id: errorId, class: "field__error" });
+  const state = h("p", { id: stateId, class: "secret__state" });
+  const input = h("input", {
+    id, class: "input", type: "password", autocomplete: "new-password", spellcheck: "false",
+    maxlength: schema.maxLength, "aria-required": required ? "true" : null,
+    "aria-describedby": [stateId, helpId, errorId].filter(Boolean).join(" "),
+  });
+  const clear = h("button", { class: "button button--secondary button--small", type: "button", onclick: toggleClear });
+  let isSet = isSecretMarker(value) && value.$secret === "set";
+  let clearing = false;
+
+  function draw() {
+    const [badge, words] = clearing
+      ? ["Clearing", "It is cleared when you save."]
+      : isSet
+        ? ["Set", "Leave this empty to keep it, or type a new one to replace it."]
+        : ["Not set", required ? "Required." : "Type one to set it."];
+    mount(state, h("span", { class: `badge ${clearing ? "badge--warning" : isSet ? "badge--success" : ""}` }, badge), ` ${words}`);
+    input.disabled = clearing;
+    clear.hidden = !isSet || required;
+    clear.textContent = clearing ? "Keep it" : "Clear";
+    clear.setAttribute("aria-label", clearing ? `Keep ${title}` : `Clear ${title}`);
+  }
+
+  function toggleClear() {
+    clearing = !clearing;
+    if (clearing) input.value = "";
+    draw();
+  }
+
+  draw();
+  fields.set(pointer, { input, error });
+  return {
+    element: h("div", { class: "field" },
+      h("label", { class: "field__label", for: id }, title, required ? h("span", { class: "field__required" }, " (required)") : null),
+      h("div", { class: "secret" }, input, clear),
+      state,
+      helpId ? h("p", { id: helpId, class: "field__help" }, schema.description) : null,
+      error),
+    input,
+    read: () => (clearing ? null : input.value === "" ? undefined : input.value),
+    problems: () => [],
+    sync(next) {
+      isSet = isSecretMarker(next) && next.$secret === "set";
+      clearing = false;
+      input.value = "";
+      draw();
+    },
+  };
+}
+
 /** A label, the control, help text and an error slot, wired together for assistive technology. */
-function scalarField(schema, value, pointer, title, fields, { compact = false, label = title } = {}) {
+function scalarField(schema, value, pointer, title, fields, { compact = false, label = title, required = false } = {}) {
   const id = uid("field");
   const helpId = schema.description && !compact ? `${id}-help` : null;
   const errorId = `${id}-error`;
@@ -201,19 +293,25 @@ function scalarField(schema, value, pointer, title, fields, { compact = false, l
     });
     read = () => (input.value.trim() === "" ? undefined : Number(input.value));
   } else {
-    const long = (schema.maxLength ?? 0) > 200;
+    // A string with a pattern or a format is one line (a URL, an id), however long it may be.
+    const long = (schema.maxLength ?? 0) > 200 && !schema.pattern && !schema.format;
+    const url = schema.format === "uri" || /^\^https?/.test(schema.pattern ?? "");
+    const text = typeof value === "string" ? value : typeof value === "number" ? String(value) : "";
     input = h(long ? "textarea" : "input", {
-      id, class: long ? "textarea" : "input", type: long ? null : "text", maxlength: schema.maxLength,
-      "aria-describedby": describedBy, rows: long ? 3 : null,
-      value: long ? null : value ?? "",
+      id, class: long ? "textarea" : "input", type: long ? null : url ? "url" : "text", maxlength: schema.maxLength,
+      "aria-describedby": describedBy, rows: long ? 3 : null, inputmode: url ? "url" : null,
+      spellcheck: url ? "false" : null, value: long ? null : text,
     });
-    if (long) input.value = value ?? "";
+    if (long) input.value = text;
     read = () => input.value;
   }
+  if (required) input.setAttribute("aria-required", "true");
 
   fields.set(pointer, { input, error });
   return {
-    element: h("div", { class: "field" }, h("label", { class: "field__label", for: id }, label), input, help, error),
+    element: h("div", { class: "field" },
+      h("label", { class: "field__label", for: id }, label, required ? h("span", { class: "field__required" }, " (required)") : null),
+      input, help, error),
     input,
     read,
     problems: () => (input.validity?.badInput ? [{ path: pointer, message: `Must be ${TYPE_WORDS[schema.type]}.` }] : []),

@@ -12,8 +12,8 @@ export function pluginIcon(plugin) {
   return h("span", { class: `plugin-icon plugin-icon--${plugin.category}` }, icon(plugin.icon ?? "puzzle", 22));
 }
 
-/** Icon, name (a heading with `titleId`), category and version. */
-export function pluginHead(plugin, titleId, level = "h2") {
+/** Icon, name (a heading with `titleId`), category, version and anything in `extra` (a badge). */
+export function pluginHead(plugin, titleId, level = "h2", extra = null) {
   return h(
     "div",
     { class: "card__head" },
@@ -27,6 +27,7 @@ export function pluginHead(plugin, titleId, level = "h2") {
         { class: "card__meta" },
         h("span", { class: "badge" }, categoryLabel(plugin.category)),
         h("span", {}, `Version ${plugin.version}`),
+        extra,
       ),
     ),
   );

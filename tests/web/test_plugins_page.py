@@ -32,7 +32,7 @@ async def test_the_category_filter_shows_one_category_and_is_kept_in_the_address
     user = await app.create_user("ada@example.com", "pro")
     await tab.sign_in(user.token, "/plugins")
     filters = tab.page.get_by_role("group", name="Category")
-    await expect(tab.page.get_by_role("article")).to_have_count(2)
+    await expect(tab.page.get_by_role("article")).to_have_count(3)
 
     await filters.get_by_role("button", name="Engagement").click()
     await expect(tab.page.get_by_role("article")).to_have_count(1)
@@ -43,7 +43,7 @@ async def test_the_category_filter_shows_one_category_and_is_kept_in_the_address
     await tab.page.reload()
     await expect(tab.page.get_by_role("article")).to_have_count(1)
     await filters.get_by_role("button", name="All").click()
-    await expect(tab.page.get_by_role("article")).to_have_count(2)
+    await expect(tab.page.get_by_role("article")).to_have_count(3)
     tab.assert_no_console_errors()
 
 

@@ -63,7 +63,7 @@ async def test_plugins_page(app, browser, product, viewport):
     tab = await Tab.open(browser, app.url, viewport)
     try:
         await tab.sign_in(product.token, "/plugins")
-        await expect(tab.page.get_by_role("article")).to_have_count(2)
+        await expect(tab.page.get_by_role("article")).to_have_count(3)
         await check_page(tab, "plugins")
     finally:
         await tab.close()

@@ -6,15 +6,16 @@ import { botsSection } from "../bots.js";
 import { h, mount } from "../dom.js";
 import { icon } from "../icons.js";
 import { describeError } from "../messages.js";
-import { installCard } from "../install-card.js";
+import { INSTALL_FIELDS, installCard } from "../install-card.js";
 import { startPage } from "../shell.js";
 
 const PLUGIN_FIELDS = "id slug name description category version icon requiredGateways configSchema";
 const MINE = `query Mine {
-  myPlugins { id isEnabled config executionCount lastExecutedAt lastError plugin { ${PLUGIN_FIELDS} } }
+  myPlugins { ${INSTALL_FIELDS} plugin { ${PLUGIN_FIELDS} } }
   myGateways { id type name botUsername isActive }
 }`;
-const STATS = "query Stats { myPlugins { id isEnabled executionCount lastExecutedAt lastError } }";
+// Everything but the config: a form being edited keeps what its user typed.
+const STATS = "query Stats { myPlugins { id isEnabled status statusReason consecutiveFailures executionCount lastExecutedAt lastError } }";
 const STATS_EVERY_MS = 10_000;
 
 function render(main) {
@@ -49,7 +50,7 @@ function render(main) {
     const hasAnalytics = installs.some((install) => install.plugin.slug === "analytics");
     const list = installs.length
       ? h("div", { class: "grid" }, installs.map((install) => {
-        const card = installCard(install, { gateways, onUninstalled: load, onStale: load });
+        const card = installCard(install, { onUninstalled: load, onStale: load, onChanged: () => refreshStats({ always: true }) });
         cards.set(install.id, card);
         return card.element;
       }))
@@ -67,8 +68,8 @@ function render(main) {
     );
   }
 
-  async function refreshStats() {
-    if (document.hidden || !cards.size) return;
+  async function refreshStats({ always = false } = {}) {
+    if ((document.hidden && !always) || !cards.size) return;
     try {
       const { myPlugins } = await graphql(STATS);
       for (const install of myPlugins) cards.get(install.id)?.refresh(install);

@@ -1,6 +1,9 @@
-// /plugins: the catalog. A card per plugin, a category filter, and "Install".
+// /plugins: the catalog. A card per plugin, a category filter, and "Install". A plugin with
+// settings that have no default (a URL, a secret) asks for them first: "Install" opens its settings
+// form, and the install is made with that config.
 
 import { graphql } from "../api.js";
+import { configForm, settingsToFill } from "../config-form.js";
 import { h, mount } from "../dom.js";
 import { icon } from "../icons.js";
 import { describeError, planName } from "../messages.js";
@@ -9,12 +12,12 @@ import { startPage } from "../shell.js";
 import { toast } from "../toast.js";
 
 const CATALOG = `query Catalog {
-  plugins { id slug name description category version icon requiredGateways installed }
+  plugins { id slug name description category version icon requiredGateways configSchema installed }
   myPlugins { id }
   myGateways { id type isActive }
 }`;
 
-const INSTALL = "mutation Install($pluginId: ID!) { installPlugin(pluginId: $pluginId) { id } }";
+const INSTALL = "mutation Install($pluginId: ID!, $config: JSON) { installPlugin(pluginId: $pluginId, config: $config) { id status } }";
 
 function render(main, me) {
   const state = { plugins: [], gateways: [], installs: 0, category: new URLSearchParams(location.search).get("category") };
@@ -88,45 +91,91 @@ function render(main, me) {
 
   function card(plugin) {
     const titleId = `plugin-${plugin.slug}`;
+    const formId = `install-form-${plugin.slug}`;
     const error = h("p", { class: "notice notice--error", role: "alert", hidden: true });
     const foot = h("div", { class: "card__foot" });
+    const panel = h("div", { id: formId, hidden: true });
+    const toFill = settingsToFill(plugin.configSchema);
+    const properties = plugin.configSchema?.properties ?? {};
+    let installButton = null;
 
     function showFoot() {
       if (plugin.installed) {
         mount(foot,
           h("span", { class: "badge badge--success" }, icon("check", 14), "Installed"),
           h("a", { href: "/my-plugins", class: "button button--secondary button--small" }, "Set up in My plugins"));
-      } else {
-        mount(foot, h("span", {}), h("button", {
-          class: "button", type: "button", "aria-describedby": titleId, onclick: (event) => install(event.currentTarget),
-        }, icon("plus", 18), "Install"));
+        return;
       }
+      installButton = h("button", {
+        class: "button", type: "button", "aria-describedby": titleId,
+        "aria-expanded": toFill.length ? "false" : null, "aria-controls": toFill.length ? formId : null,
+        onclick: (event) => (toFill.length ? toggleForm() : install(event.currentTarget)),
+      }, icon("plus", 18), "Install");
+      mount(foot, h("span", {}), installButton);
     }
 
-    async function install(button) {
-      button.disabled = true;
-      button.lastChild.textContent = "Installing…";
+    function toggleForm() {
+      if (!panel.hidden) {
+        closeForm();
+        return;
+      }
+      error.hidden = true;
+      const form = configForm({
+        schema: plugin.configSchema,
+        value: {},
+        submitLabel: `Install ${plugin.name}`,
+        onSubmit: async (config) => {
+          const problem = await install(null, config);
+          if (problem?.code === "BAD_USER_INPUT") {
+            form.setErrors(problem.fieldErrors.length ? problem.fieldErrors : [{ path: "", message: problem.message }]);
+          }
+        },
+        onCancel: closeForm,
+      });
+      mount(panel, h("p", { class: "field__help install-form__lead" }, "Fill in its settings to install it. You can change them later on My plugins."), form.element);
+      panel.hidden = false;
+      installButton.setAttribute("aria-expanded", "true");
+      form.element.querySelector("input, select, textarea")?.focus();
+    }
+
+    function closeForm() {
+      panel.hidden = true;
+      panel.replaceChildren();
+      installButton?.setAttribute("aria-expanded", "false");
+      installButton?.focus();
+    }
+
+    /** Installs; returns a BAD_USER_INPUT error for the form to place, else null. */
+    async function install(button, config = null) {
+      if (button) {
+        button.disabled = true;
+        button.lastChild.textContent = "Installing…";
+      }
       error.hidden = true;
       try {
-        await graphql(INSTALL, { pluginId: plugin.id });
+        const { installPlugin } = await graphql(INSTALL, { pluginId: plugin.id, config });
         plugin.installed = true;
         state.installs += 1;
-        const waiting = missingGateways(plugin, state.gateways).length;
-        toast(waiting
+        toast(installPlugin.status === "WAITING_FOR_GATEWAY" || missingGateways(plugin, state.gateways).length
           ? `${plugin.name} is installed. It starts working once you connect a Telegram bot on My plugins.`
           : `${plugin.name} is installed. Set it up on My plugins.`);
         draw();
+        return null;
       } catch (err) {
         if (err.code === "ALREADY_INSTALLED") {
           plugin.installed = true;
           draw();
-          return;
+          return null;
         }
+        if (button) {
+          button.disabled = false;
+          button.lastChild.textContent = "Install";
+        }
+        if (config !== null && err.code === "BAD_USER_INPUT") return err;
         error.replaceChildren(icon("alert", 18), describeError(err, { me }));
         error.hidden = false;
-        button.disabled = false;
-        button.lastChild.textContent = "Install";
         if (err.code === "NOT_FOUND") load();
+        return null;
       }
     }
 
@@ -137,8 +186,13 @@ function render(main, me) {
       pluginHead(plugin, titleId),
       h("p", { class: "card__body" }, plugin.description),
       requirements(plugin, state.gateways),
+      toFill.length
+        ? h("p", { class: "requires" }, icon("settings", 16),
+          `Asks for: ${toFill.map((key) => properties[key].title ?? key).join(", ")}`)
+        : null,
       foot,
       error,
+      panel,
     );
   }
 

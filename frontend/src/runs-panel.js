@@ -1,0 +1,201 @@
+// An install's run history on /my-plugins: the newest runs first (outcome, event, chat, duration,
+// time, error), "Load more" for older ones, and "Retry" on a failed or skipped run.
+//
+// The list only grows at its end (older pages) or, after a retry, by the new run at its top; each
+// retried run then says so instead of offering "Retry" again (the server would answer with the
+// same retry: it runs a run's event once).
+
+import { graphql } from "./api.js";
+import { h, mount, uid } from "./dom.js";
+import { formatDateTime } from "./format.js";
+import { icon } from "./icons.js";
+import { describeError } from "./messages.js";
+
+export const RUNS_PAGE = 10;
+const RUN_FIELDS = "id outcome trigger eventType chatId error durationMs createdAt retryOf canRetry";
+// No query reads one install: myPlugins it is, and this page keeps the one it shows.
+const RUNS = `query Runs($first: Int!, $after: String) {
+  myPlugins { id runs(first: $first, after: $after) { edges { cursor node { ${RUN_FIELDS} } } pageInfo { hasNextPage endCursor } } }
+}`;
+const RETRY = `mutation Retry($runId: ID!) { retryRun(runId: $runId) { ${RUN_FIELDS} } }`;
+
+const OUTCOMES = {
+  SUCCEEDED: { label: "Succeeded", tone: "badge--success", icon: "check" },
+  FAILED: { label: "Failed", tone: "badge--danger", icon: "alert" },
+  SKIPPED: { label: "Skipped", tone: "badge--warning", icon: "skip" },
+};
+
+const EVENTS = {
+  "telegram.message": "Message",
+  "telegram.callback": "Button press",
+  "telegram.message_sent": "Message sent",
+  "telegram.chat_member": "Member change",
+  "schedule.trigger": "Schedule",
+};
+
+const TRIGGERS = { event: "From an event", schedule: "On its schedule", retry: "Retry" };
+
+/** "0.4 ms", "12 ms", "1.5 s". */
+export function formatDuration(ms) {
+  if (ms < 1) return `${Math.max(ms, 0).toFixed(1)} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+/**
+ * @param {{install: object, plugin: object, id: string, onChanged: () => void, onStale: () => void}} options
+ * `onChanged` runs after a retry (the install's status may have changed); `onStale` when the
+ * install is gone.
+ * @returns {{element: HTMLElement, open(): void, close(): void, reload(): void}}
+ */
+export function runsPanel({ install, plugin, id, onChanged, onStale }) {
+  const titleId = `${id}-title`;
+  const announce = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
+  const alert = h("p", { class: "notice notice--error", role: "alert", hidden: true });
+  const list = h("ol", { class: "runs__list", "aria-labelledby": titleId });
+  const empty = h("p", { class: "runs__empty", hidden: true }, "No runs yet. A run is recorded each time an event reaches this plugin.");
+  const more = h("button", { class: "button button--secondary button--small", type: "button", hidden: true, onclick: () => loadPage() },
+    "Load more");
+  const refresh = h("button", { class: "button button--ghost button--small", type: "button", onclick: () => reload() },
+    icon("refresh", 16), "Refresh");
+  const element = h("section", { id, class: "runs", "aria-labelledby": titleId, hidden: true },
+    h("div", { class: "runs__head" }, h("h4", { id: titleId }, `Runs of ${plugin.name}`), refresh),
+    announce, alert, list, empty, more);
+
+  let runs = []; // in display order, newest first
+  let endCursor = null;
+  let loading = false;
+  let generation = 0; // a reload drops the answers of earlier requests
+
+  function fail(error) {
+    alert.replaceChildren(icon("alert", 18), describeError(error));
+    alert.hidden = false;
+    if (error.code === "NOT_INSTALLED" || error.code === "NOT_FOUND") onStale();
+  }
+
+  async function loadPage({ first = false } = {}) {
+    if (loading) return;
+    loading = true;
+    const mine = generation;
+    alert.hidden = true;
+    list.setAttribute("aria-busy", "true");
+    if (first) skeleton();
+    else {
+      more.disabled = true;
+      more.textContent = "Loading…";
+    }
+    try {
+      const { myPlugins } = await graphql(RUNS, { first: RUNS_PAGE, after: first ? null : endCursor });
+      if (mine !== generation) return;
+      const connection = myPlugins.find((i) => i.id === install.id)?.runs;
+      if (!connection) {
+        onStale();
+        return;
+      }
+      const page = connection.edges.map((edge) => edge.node).filter((run) => !runs.some((r) => r.id === run.id));
+      const firstNew = runs.length;
+      runs = [...runs, ...page];
+      endCursor = connection.pageInfo.endCursor;
+      draw(connection.pageInfo.hasNextPage);
+      if (!first && page.length) list.children[firstNew]?.focus();
+      announce.textContent = first ? "" : `${page.length} older run${page.length === 1 ? "" : "s"} loaded.`;
+    } catch (error) {
+      if (mine !== generation) return;
+      if (first) draw(false);
+      fail(error);
+    } finally {
+      if (mine === generation) {
+        loading = false;
+        list.removeAttribute("aria-busy");
+        more.disabled = false;
+        more.textContent = "Load more";
+      }
+    }
+  }
+
+  function skeleton() {
+    // As tall as the rows that replace it, so opening the panel does not jump twice.
+    mount(list, [1, 2, 3].map(() => h("li", { class: "run run--placeholder", "aria-hidden": "true" },
+      h("div", { class: "skeleton run__skeleton" }))));
+    empty.hidden = true;
+    more.hidden = true;
+  }
+
+  function draw(hasNextPage) {
+    const retried = new Map(runs.filter((r) => r.retryOf).map((r) => [r.retryOf, r]));
+    mount(list, runs.map((run) => row(run, retried.get(run.id))));
+    empty.hidden = runs.length > 0;
+    more.hidden = !hasNextPage;
+    more.dataset.hasNext = String(hasNextPage);
+  }
+
+  function row(run, retry) {
+    const outcome = OUTCOMES[run.outcome] ?? { label: run.outcome, tone: "", icon: "info" };
+    const headId = uid("run");
+    const meta = [
+      run.chatId !== null && run.chatId !== undefined ? `Chat ${run.chatId}` : null,
+      formatDuration(run.durationMs),
+      run.trigger !== "event" ? (TRIGGERS[run.trigger] ?? run.trigger) : null,
+      run.retryOf ? "retries an earlier run" : null,
+    ].filter(Boolean);
+    let action = null;
+    if (retry) {
+      action = h("p", { class: "run__retried", tabindex: "-1" }, icon("refresh", 14),
+        `Retried: ${(OUTCOMES[retry.outcome]?.label ?? retry.outcome).toLowerCase()}`);
+    } else if (run.canRetry) {
+      action = h("button", {
+        class: "button button--secondary button--small", type: "button", "aria-describedby": headId,
+        onclick: (event) => retryRun(run, event.currentTarget),
+      }, icon("refresh", 16), "Retry");
+    }
+    return h("li", { class: "run", tabindex: "-1", dataset: { runId: run.id, outcome: run.outcome } },
+      h("div", { class: "run__head", id: headId },
+        h("span", { class: `badge ${outcome.tone}` }, icon(outcome.icon, 14), outcome.label),
+        h("span", { class: "run__event" }, EVENTS[run.eventType] ?? run.eventType,
+          h("code", { class: "run__type" }, run.eventType)),
+        h("time", { class: "run__time", datetime: run.createdAt }, formatDateTime(run.createdAt))),
+      h("p", { class: "run__meta" }, meta.join(" · ")),
+      run.error ? h("p", { class: "run__error" }, run.error) : null,
+      action ? h("div", { class: "run__actions" }, action) : null);
+  }
+
+  async function retryRun(run, button) {
+    button.disabled = true;
+    button.lastChild.textContent = "Retrying…";
+    alert.hidden = true;
+    try {
+      const { retryRun: retry } = await graphql(RETRY, { runId: run.id });
+      runs = [retry, ...runs.filter((r) => r.id !== retry.id)];
+      draw(more.dataset.hasNext === "true");
+      list.querySelector(`[data-run-id="${CSS.escape(run.id)}"] .run__retried`)?.focus();
+      announce.textContent = `Retried. The new run ${retry.outcome === "SUCCEEDED" ? "succeeded" : retry.outcome === "FAILED" ? "failed" : "was skipped"}.`;
+      onChanged();
+    } catch (error) {
+      button.disabled = false;
+      button.lastChild.textContent = "Retry";
+      fail(error);
+    }
+  }
+
+  function reload() {
+    generation += 1;
+    loading = false;
+    runs = [];
+    endCursor = null;
+    loadPage({ first: true });
+  }
+
+  return {
+    element,
+    open() {
+      element.hidden = false;
+      reload();
+    },
+    close() {
+      element.hidden = true;
+      generation += 1;
+      loading = false;
+    },
+    reload,
+  };
+}
