@@ -574,6 +574,10 @@ async def main_async(args: argparse.Namespace) -> int:
             scale = f", {rate / median(single):.2f}x one worker (target >= {SCALE_TARGET}: " \
                 f"{'met' if rate / median(single) >= SCALE_TARGET else 'NOT MET'})" if single else ""
             print(f"  {kase.describe():40} {rate:9,.1f} events/s{scale}")
+    if failed or args.keep:
+        print(f"worker logs{' and SQLite files' if args.keep else ''}: {logdir}")
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
     return 1 if failed else 0
 
 
@@ -588,7 +592,7 @@ def main() -> None:
     parser.add_argument("--reference-events", type=int, default=20_000,
                         help="events of the reference, half before the product and half after (a third with 10 installs)")
     parser.add_argument("--postgres-url", default=pg.DEFAULT_SERVER, help="the PostgreSQL server (scratch databases are made there)")
-    parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL scratch databases")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch databases, SQLite files and worker logs")
     parser.add_argument("--log-lines", type=int, default=5, help="worker log lines shown per run")
     args = parser.parse_args()
     unknown = [c for c in args.cases if c not in KNOWN_CASES]
