@@ -46,11 +46,23 @@ def connection_name(database_url: str) -> str:
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset of a connection given back, which asyncpg otherwise makes a round trip of
+    its own after every statement outside a transaction (`pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL`). We leave no session state on pooled connections to reset: advisory
+    locks are transaction-scoped (`serialize`), and nothing LISTENs, SETs or keeps a cursor. An
+    open transaction is still rolled back: asyncpg does that before calling this."""
+
+
 def connection_config(database_url: str) -> str | dict[str, Any]:
-    """PostgreSQL as the URL says. SQLite through app/sqlite.py, whose transactions take the write
-    lock up front, with a write-ahead log and a busy timeout so that several processes share a file."""
+    """PostgreSQL as the URL says, without the pool's reset round trip (`keep_session`). SQLite
+    through app/sqlite.py, whose transactions take the write lock up front, with a write-ahead log
+    and a busy timeout so that several processes share a file."""
     if connection_name(database_url) != "sqlite":
-        return database_url
+        expanded = expand_db_url(database_url)
+        if expanded["engine"] != "tortoise.backends.asyncpg":
+            return database_url
+        return {"engine": expanded["engine"], "credentials": {**expanded["credentials"], "reset": keep_session}}
     expanded = expand_db_url(database_url)
     credentials = {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS, **expanded["credentials"]}  # set before any other pragma
     credentials["journal_mode"] = "WAL"

@@ -10,9 +10,11 @@ hears `InboxUnavailable`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from dataclasses import dataclass, field
+import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,6 +24,7 @@ from app.db_errors import describe, is_unavailable, refusal, safe_text
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from app.ids import new_id
 from app.sql import insert_rows
+from app.sqlite import GroupCommit, insert_many
 
 log = logging.getLogger(__name__)
 
@@ -44,53 +47,91 @@ class InboxUnavailable(Exception):
     """The event was not stored, and may be on a later try (the database is unavailable or failing)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     gateway_id: str
     kind: EventKind
     key: str
     chat_id: int | None
     payload: str  # JSON text
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: asyncio.Future[None]
 
 
 _COLUMNS = ("gateway_id", "kind", "key", "chat_id", "payload", "status", "attempts", "received_at")
+_TYPES = ("text", "text", "text", "bigint", "jsonb", "text", "int", "timestamptz")  # PostgreSQL's, for unnest
+_PENDING = EventStatus.PENDING.value
 
 
 async def insert_events(batch: list[_Pending]) -> None:
-    """One multi-row INSERT that skips events already there (same gateway, kind and key)."""
+    """One INSERT of every row that skips events already there (same gateway, kind and key)."""
     conn = GatewayEvent._meta.db
     if conn.capabilities.dialect not in ("postgres", "sqlite"):
         rows = [GatewayEvent(gateway_id=p.gateway_id, kind=p.kind, key=p.key, chat_id=p.chat_id, payload=json.loads(p.payload)) for p in batch]
         await GatewayEvent.bulk_create(rows, ignore_conflicts=True)
         return
     now = utcnow()
-    rows = [[p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, EventStatus.PENDING.value, 0, now] for p in batch]
-    await insert_rows(conn, GatewayEvent._meta.db_table, _COLUMNS, rows, "ON CONFLICT DO NOTHING", jsonb={"payload"})
+    rows = [[p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, _PENDING, 0, now] for p in batch]
+    await insert_rows(
+        conn, GatewayEvent._meta.db_table, _COLUMNS, rows, "ON CONFLICT DO NOTHING", jsonb={"payload"}, types=_TYPES
+    )
+
+
+@functools.cache
+def _sqlite_insert() -> str:
+    placeholders = ", ".join("?" * len(_COLUMNS))
+    return f'INSERT INTO "{GatewayEvent._meta.db_table}" ({", ".join(_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING'
+
+
+def _insert_sqlite(connection: sqlite3.Connection, group: list[_Pending]) -> None:
+    """insert_events on the group commit's own SQLite connection (app.sqlite.GroupCommit)."""
+    now = str(utcnow())  # as tortoise stores datetimes in SQLite
+    insert_many(connection, _sqlite_insert(), [(p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, _PENDING, 0, now) for p in group])
 
 
 class InboxWriter:
-    """Group commit: the events of concurrent requests are written in one transaction."""
+    """Group commit: the events of concurrent requests are written in one transaction.
 
-    def __init__(self, max_batch: int = 500) -> None:
+    On a SQLite file, a thread of the writer's own takes every event queued each time it is free
+    and commits them at once, in the order they came, without waiting for the event loop in between
+    (app.sqlite.GroupCommit). On PostgreSQL a task takes them, with up to `max_in_flight` groups
+    being written at once on pooled connections, so that the next group is under way while one
+    commits.
+    """
+
+    def __init__(self, max_batch: int = 500, max_in_flight: int = 2) -> None:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._sqlite: GroupCommit[_Pending] | None = None
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._writes: set[asyncio.Task[None]] = set()
         self.written = asyncio.Event()  # set after each commit; the dispatcher waits on it
         self._closed = False
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="inbox-writer")
+        """Starts writing, with the database bound (app.db.Database.bound)."""
+        client = GatewayEvent._meta.db
+        filename = GroupCommit.file_of(client)
+        if filename is None:
+            self._task = asyncio.create_task(self._run(), name="inbox-writer")
+            return
+        self._sqlite = GroupCommit(filename, client.pragmas, _insert_sqlite, self._committed, self.max_batch)
+        while not self._queue.empty():
+            self._sqlite.put(self._queue.get_nowait())
 
     async def stop(self) -> None:
         """Stops writing; whoever still waits hears InboxUnavailable (a webhook answers 503)."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [task for task in (self._task, *self._writes) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        left = self._sqlite.stop() if self._sqlite is not None else []
         while not self._queue.empty():
-            _settle(self._queue.get_nowait(), InboxUnavailable("the inbox is stopping"))
+            left.append(self._queue.get_nowait())
+        for p in left:
+            _settle(p, InboxUnavailable("the inbox is stopping"))
 
     async def put(
         self, gateway_id: str, kind: EventKind, key: str, payload: str | dict[str, Any], chat_id: int | None = None
@@ -99,41 +140,75 @@ class InboxWriter:
         if self._closed:
             raise InboxUnavailable("the inbox is stopping")
         text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
-        pending = _Pending(gateway_id, kind, key, chat_id, text)
-        self._queue.put_nowait(pending)
+        pending = _Pending(gateway_id, kind, key, chat_id, text, asyncio.get_running_loop().create_future())
+        if self._sqlite is not None:
+            self._sqlite.put(pending)
+        else:
+            self._queue.put_nowait(pending)
         await pending.done
 
     async def _run(self) -> None:
         while True:
+            await self._slots.acquire()
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                landed = await self._write(batch)
-            except asyncio.CancelledError:  # stopped mid-write: no caller is left waiting
-                for p in batch:
-                    _settle(p, InboxUnavailable("the inbox is stopping"))
-                raise
-            except Exception:  # a bug of ours: the callers answer 503, and the writer goes on
-                log.exception("inbox writer failed")
-                for p in batch:
-                    _settle(p, InboxUnavailable("inbox writer failed"))
-                continue
-            if landed:
-                self.written.set()
+            self._spawn([batch], holds_slot=True)
 
-    async def _write(self, batch: list[_Pending]) -> bool:
-        """Commits what it can of `batch` and answers every caller; returns whether any row landed.
+    def _committed(self, group: list[_Pending], error: Exception | None) -> None:
+        """The outcome of one of GroupCommit's groups, on the event loop."""
+        if error is None:
+            for p in group:
+                _settle(p)
+            self.written.set()
+        elif (reason := refusal(error)) is None:
+            self._unavailable(group, error)
+        elif len(group) == 1:
+            _settle(group[0], RowRefused(reason))
+        elif not self._closed:
+            middle = len(group) // 2
+            self._spawn([group[middle:], group[:middle]], holds_slot=False)
+
+    def _spawn(self, groups: list[list[_Pending]], holds_slot: bool) -> None:
+        write = asyncio.create_task(self._write_groups(groups, holds_slot), name="inbox-write")
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    async def _write_groups(self, groups: list[list[_Pending]], holds_slot: bool) -> None:
+        try:
+            landed = await self._write(list(groups))
+        except asyncio.CancelledError:  # stopped mid-write: no caller is left waiting
+            for p in (p for group in groups for p in group):
+                _settle(p, InboxUnavailable("the inbox is stopping"))
+            raise
+        except Exception:  # a bug of ours: the callers answer 503, and the writer goes on
+            log.exception("inbox writer failed")
+            for p in (p for group in groups for p in group):
+                _settle(p, InboxUnavailable("inbox writer failed"))
+            return
+        finally:
+            if holds_slot:
+                self._slots.release()
+        if landed:
+            self.written.set()
+
+    async def _insert(self, group: list[_Pending]) -> None:
+        if self._sqlite is None:
+            await insert_events(group)
+        else:
+            await self._sqlite.run(functools.partial(_insert_sqlite, group=group))
+
+    async def _write(self, groups: list[list[_Pending]]) -> bool:
+        """Commits what it can of `groups` and answers every caller; returns whether any row landed.
 
         A group refused for its content is halved until each refused row stands alone (about
         2·log2(n) statements for one bad row among n); any other error ends the search.
         """
         committed = False
-        groups = [batch]
         while groups:
             group = groups.pop()
             try:
-                await insert_events(group)
+                await self._insert(group)
             except Exception as exc:
                 reason = refusal(exc)
                 if reason is None:
