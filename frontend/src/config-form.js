@@ -123,7 +123,8 @@ export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCa
       }
       field.error.textContent = [field.error.textContent, plainMessage(message)].filter(Boolean).join(" ");
       field.input.setAttribute("aria-invalid", "true");
-      first ??= field.input;
+      // The first invalid field on the page, whatever order the server listed them in.
+      if (!first || first.compareDocumentPosition(field.input) & Node.DOCUMENT_POSITION_PRECEDING) first = field.input;
     }
     if (unplaced.length) {
       formError.replaceChildren(icon("alert", 18), `These settings were not accepted: ${unplaced.join(" ")}`);
@@ -303,7 +304,8 @@ function scalarField(schema, value, pointer, title, fields, { compact = false, l
       spellcheck: url ? "false" : null, value: long ? null : text,
     });
     if (long) input.value = text;
-    read = () => input.value;
+    // Left empty, a required setting with no default is left out: the server says it is required.
+    read = () => (input.value === "" && required && schema.default === undefined ? undefined : input.value);
   }
   if (required) input.setAttribute("aria-required", "true");
 

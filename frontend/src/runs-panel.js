@@ -35,9 +35,10 @@ const EVENTS = {
 
 const TRIGGERS = { event: "From an event", schedule: "On its schedule", retry: "Retry" };
 
-/** "0.4 ms", "12 ms", "1.5 s". */
+/** "under 0.1 ms", "0.4 ms", "12 ms", "1.5 s". */
 export function formatDuration(ms) {
-  if (ms < 1) return `${Math.max(ms, 0).toFixed(1)} ms`;
+  if (ms < 0.1) return "under 0.1 ms";
+  if (ms < 1) return `${ms.toFixed(1)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
@@ -151,12 +152,12 @@ export function runsPanel({ install, plugin, id, onChanged, onStale }) {
     return h("li", { class: "run", tabindex: "-1", dataset: { runId: run.id, outcome: run.outcome } },
       h("div", { class: "run__head", id: headId },
         h("span", { class: `badge ${outcome.tone}` }, icon(outcome.icon, 14), outcome.label),
-        h("span", { class: "run__event" }, EVENTS[run.eventType] ?? run.eventType,
-          h("code", { class: "run__type" }, run.eventType)),
-        h("time", { class: "run__time", datetime: run.createdAt }, formatDateTime(run.createdAt))),
-      h("p", { class: "run__meta" }, meta.join(" · ")),
-      run.error ? h("p", { class: "run__error" }, run.error) : null,
-      action ? h("div", { class: "run__actions" }, action) : null);
+        h("span", { class: "run__event" }, EVENTS[run.eventType] ?? run.eventType),
+        h("code", { class: "run__type" }, run.eventType)),
+      action ? h("div", { class: "run__actions" }, action) : null,
+      h("p", { class: "run__meta" }, `${meta.join(" · ")} · `,
+        h("time", { datetime: run.createdAt }, formatDateTime(run.createdAt))),
+      run.error ? h("p", { class: "run__error" }, run.error) : null);
   }
 
   async function retryRun(run, button) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import expect
 
 from app.plugins.handlers.analytics import AnalyticsHandler
@@ -10,6 +12,7 @@ from tests.support.runtime import install
 ANALYTICS = AnalyticsHandler.definition
 
 MY_PLUGINS = "{ myPlugins { plugin { slug } } }"
+INSTALLED = "{ myPlugins { plugin { slug } status config } }"
 
 
 async def test_each_plugin_has_a_card_with_what_a_user_needs_to_choose_it(app, tab):
@@ -78,4 +81,57 @@ async def test_the_plan_limit_is_explained_in_words_and_nothing_is_installed(app
     )
     await expect(card.get_by_role("button", name="Install")).to_be_enabled()
     assert (await app.graphql(MY_PLUGINS, user=user))["myPlugins"] == [{"plugin": {"slug": "analytics"}}]
+    tab.assert_no_console_errors()
+
+
+async def test_a_plugin_with_required_settings_asks_for_them_before_it_installs(app, tab):
+    user = await app.create_user("ada@example.com", "pro")
+    await tab.sign_in(user.token, "/plugins")
+    card = tab.page.get_by_role("article", name="Forward to webhook")
+    await expect(card).to_contain_text("Asks for: Webhook URL, Signing secret")
+
+    install = card.get_by_role("button", name="Install", exact=True)
+    await install.click()
+    await expect(install).to_have_attribute("aria-expanded", "true")
+    url = card.get_by_role("textbox", name="Webhook URL")
+    secret = card.get_by_role("textbox", name="Signing secret")
+    await expect(url).to_be_focused()
+    await expect(secret).to_have_accessible_description(re.compile(r"^Not set Required\."))
+
+    # The server's field errors, beside their fields; nothing is installed.
+    await url.fill("http://hooks.example.com/in")
+    await secret.fill("too-short")
+    await card.get_by_role("button", name="Install Forward to webhook").click()
+    await expect(url).to_have_attribute("aria-invalid", "true")
+    await expect(url).to_have_accessible_description(re.compile("Must be an https:// address."))
+    await expect(secret).to_have_accessible_description(re.compile("Must be at least 16 characters long"))
+    assert (await app.graphql(MY_PLUGINS, user=user))["myPlugins"] == []
+
+    await url.fill("https://hooks.example.com/in")
+    await secret.fill("a-signing-secret-long-enough")
+    await secret.press("Enter")  # the keyboard submits the form
+    await expect(card.get_by_text("Installed", exact=True)).to_be_visible()
+    await expect(tab.page.get_by_role("status").filter(has_text="Forward to webhook is installed")).to_contain_text(
+        "once you connect a Telegram bot"
+    )
+    [mine] = (await app.graphql(INSTALLED, user=user))["myPlugins"]
+    assert mine == {
+        "plugin": {"slug": "forward"},
+        "status": "WAITING_FOR_GATEWAY",
+        "config": {"url": "https://hooks.example.com/in", "keywords": [], "signingSecret": {"$secret": "set"}},
+    }
+    tab.assert_no_console_errors()
+
+
+async def test_closing_the_settings_form_installs_nothing(app, tab):
+    user = await app.create_user("ada@example.com", "pro")
+    await tab.sign_in(user.token, "/plugins")
+    card = tab.page.get_by_role("article", name="Forward to webhook")
+    install = card.get_by_role("button", name="Install", exact=True)
+    await install.click()
+    await card.get_by_role("button", name="Close").click()
+    await expect(card.get_by_role("textbox", name="Webhook URL")).to_have_count(0)
+    await expect(install).to_be_focused()
+    await expect(install).to_have_attribute("aria-expanded", "false")
+    assert (await app.graphql(MY_PLUGINS, user=user))["myPlugins"] == []
     tab.assert_no_console_errors()

@@ -99,3 +99,53 @@ async def test_my_plugins_page_with_nothing_installed(app, browser, viewport):
     finally:
         await tab.close()
 
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_plugins_page_with_an_install_form_and_its_errors(app, browser, viewport):
+    user = await app.create_user("new@example.com", "pro")
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.sign_in(user.token, "/plugins")
+        card = tab.page.get_by_role("article", name="Forward to webhook")
+        await card.get_by_role("button", name="Install", exact=True).click()
+        await card.get_by_role("button", name="Install Forward to webhook").click()  # nothing filled in
+        await expect(card.get_by_role("textbox", name="Webhook URL")).to_have_attribute("aria-invalid", "true")
+        await check_page(tab, "plugins-install-form")
+    finally:
+        await tab.close()
+
+
+@pytest.fixture
+async def failing(app, telegram):
+    """A pro user whose webhook plugin fails (its URL is refused: loopback) until the breaker opens,
+    and whose welcome plugin is off."""
+    user = await app.create_user("ops@example.com", "pro")
+    bot = await connect_bot(app, user, telegram)
+    await install(app, user, "forward", {"url": "https://127.0.0.1/hook", "signingSecret": "a-signing-secret-0123456789"})
+    await install(app, user, "welcome")
+    await app.graphql(
+        'mutation { togglePlugin(pluginId: "%s", enabled: false) { id } }'
+        % (await app.graphql('{ plugin(slug: "welcome") { id } }'))["plugin"]["id"],
+        user=user,
+    )
+    for update_id in range(1, 8):
+        assert (await deliver(app, bot, message_update(update_id))).status_code == 200
+    await wait_until_processed(app)
+    return user
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_my_plugins_page_with_a_failing_plugin_its_runs_and_its_secret_setting(app, browser, failing, viewport):
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.sign_in(failing.token, "/my-plugins")
+        card = tab.page.get_by_role("article", name="Forward to webhook")
+        await expect(card.locator(".install-status")).to_have_text("Status: Failing")
+        await card.get_by_role("button", name="Runs").click()
+        await expect(card.locator(".run")).to_have_count(7)
+        await card.get_by_role("button", name="Configure").click()
+        await expect(card.get_by_role("textbox", name="Signing secret")).to_be_visible()
+        await check_page(tab, "my-plugins-failing-runs")
+    finally:
+        await tab.close()

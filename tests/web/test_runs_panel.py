@@ -1,0 +1,140 @@
+"""An install's runs on /my-plugins: newest first, "Load more" for older ones, and "Retry" on a
+failed run, which runs its stored event again and shows the new run. The plugin is the built-in
+`forward`, posting to a loopback HTTPS stand-in that the allow-list lets through; it answers 503
+until the test makes it answer 200."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import expect
+
+from tests.support.https_server import HttpsStandIn, make_certificates
+from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.telegram_updates import message_update
+from tests.web.browser import Tab
+
+SECRET = "runs-panel-signing-secret-0123"
+RUNS = """{ myPlugins { status runs(first: 100) { edges { node {
+  id outcome trigger eventType chatId error retryOf canRetry
+} } } } }"""
+TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+
+
+@pytest.fixture
+async def hook(tmp_path) -> AsyncIterator[HttpsStandIn]:
+    async with HttpsStandIn(make_certificates(tmp_path)) as server:
+        yield server
+
+
+@pytest.fixture
+async def forwarding(make_app, hook):
+    """The app, allowed to reach the stand-in (and nothing else inside)."""
+    return await make_app(outbound_allowed_hosts=(f"localhost:{hook.port}",), outbound_ca_file=hook.certificates.ca_file)
+
+
+async def runs_of(app, user) -> tuple[str, list[dict]]:
+    [mine] = (await app.graphql(RUNS, user=user))["myPlugins"]
+    return mine["status"], [edge["node"] for edge in mine["runs"]["edges"]]
+
+
+async def shown_ids(card) -> list[str]:
+    return await card.locator(".run").evaluate_all("rows => rows.map((row) => row.dataset.runId)")
+
+
+async def test_runs_page_newest_first_and_a_failed_run_is_retried_from_the_page(forwarding, hook, browser, telegram):
+    app = forwarding
+    user = await app.create_user("ops@example.com", "pro")
+    bot = await connect_bot(app, user, telegram)
+    await install(app, user, "forward", {"url": hook.url("/in"), "signingSecret": SECRET})
+    hook.respond(503)
+    for update_id in range(1, 13):
+        assert (await deliver(app, bot, message_update(update_id, text=f"message {update_id}"))).status_code == 200
+    await wait_until_processed(app)
+    status, runs = await runs_of(app, user)
+    assert status == "FAILING"  # the breaker opened after 5 failures in a row (or more: a lane runs its events back to back)
+    assert len(runs) == 12
+    failed = [run for run in runs if run["outcome"] == "FAILED"]
+    assert failed and failed[-1] is runs[-1]  # the oldest run failed
+
+    tab = await Tab.open(browser, app.url)
+    try:
+        await tab.sign_in(user.token)
+        card = tab.page.get_by_role("article", name="Forward to webhook")
+        await expect(card.locator(".install-status")).to_have_text("Status: Failing")
+        await expect(card).to_contain_text(re.compile(f"Next try: {TIME}"))
+        await expect(card).to_contain_text(re.compile(r"Paused after \d+ failed runs in a row"))
+
+        history = card.get_by_role("button", name="Runs")
+        await history.click()
+        await expect(history).to_have_attribute("aria-expanded", "true")
+        panel = card.get_by_role("region", name="Runs of Forward to webhook")
+        rows = panel.get_by_role("listitem")
+        await expect(rows).to_have_count(10)
+        assert await shown_ids(card) == [run["id"] for run in runs[:10]]
+        oldest_failure = failed[-1]
+        first_row = rows.first
+        await expect(first_row).to_contain_text("Message")
+        await expect(first_row).to_contain_text("telegram.message")
+        await expect(first_row).to_contain_text(re.compile(TIME))
+        await expect(first_row).to_contain_text(re.compile(rf"Chat -100200 · (under )?[\d.]+ m?s · {TIME}"))
+        shown_failure = panel.locator(f'[data-run-id="{failed[0]["id"]}"]')
+        await expect(shown_failure).to_contain_text("Failed")
+        await expect(shown_failure).to_contain_text(f"Not delivered: localhost:{hook.port} answered 503")
+
+        load_more = panel.get_by_role("button", name="Load more")
+        await load_more.click()
+        await expect(rows).to_have_count(12)
+        await expect(load_more).to_be_hidden()
+        await expect(rows.nth(10)).to_be_focused()  # the first of the older runs
+        assert await shown_ids(card) == [run["id"] for run in runs]
+
+        # The webhook works again: retry the oldest failure, with the keyboard.
+        hook.respond(200)
+        delivered_before = len(hook.received)
+        original = panel.locator(f'[data-run-id="{oldest_failure["id"]}"]')
+        await original.get_by_role("button", name="Retry").focus()
+        await tab.page.keyboard.press("Enter")
+        retried = original.get_by_text("Retried: succeeded")
+        await expect(retried).to_be_visible()
+        await expect(retried).to_be_focused()
+        await expect(rows).to_have_count(13)
+        await expect(rows.first).to_contain_text("Succeeded")
+        await expect(rows.first).to_contain_text("Retry · retries an earlier run")
+        await expect(card.locator(".install-status")).to_have_text("Status: Active")  # a success closes the breaker
+        await expect(card.get_by_text("Next try:")).to_have_count(0)
+
+        _, after = await runs_of(app, user)
+        assert after[0]["retryOf"] == oldest_failure["id"] and after[0]["outcome"] == "SUCCEEDED"
+        assert await shown_ids(card) == [run["id"] for run in after]
+        await tab.screenshot("my-plugins-run-retried")
+        assert len(hook.received) == delivered_before + 1
+        assert json.loads(hook.received[-1].body)["updateId"] == 1  # the run's own event
+
+        # After a reload the retried run still says so, and offers no second retry.
+        await tab.page.reload()
+        await card.get_by_role("button", name="Runs").click()
+        await expect(rows).to_have_count(10)
+        await panel.get_by_role("button", name="Load more").click()
+        await expect(original).to_contain_text("Retried: succeeded")
+        await expect(original.get_by_role("button", name="Retry")).to_have_count(0)
+        tab.assert_no_console_errors()
+    finally:
+        await tab.close()
+
+
+async def test_an_install_without_runs_says_so(app, tab):
+    user = await app.create_user("ada@example.com", "pro")
+    await install(app, user, "welcome")
+    await tab.sign_in(user.token)
+    card = tab.page.get_by_role("article", name="Welcome Messages")
+    await card.get_by_role("button", name="Runs").click()
+    panel = card.get_by_role("region", name="Runs of Welcome Messages")
+    await expect(panel).to_contain_text("No runs yet.")
+    await expect(panel.get_by_role("button", name="Load more")).to_be_hidden()
+    await card.get_by_role("button", name="Runs").click()
+    await expect(panel).to_be_hidden()
+    tab.assert_no_console_errors()
