@@ -66,10 +66,6 @@ async def test_a_plugin_installed_with_a_bot_connected_is_active(app, user, tele
     assert (installed["status"], installed["statusReason"]) == ("ACTIVE", None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connectTelegramBot does not call PluginService.gateways_changed: installs stay WAITING_FOR_GATEWAY",
-)
 async def test_connecting_a_bot_starts_the_installs_waiting_for_one(app, pro_user, telegram):
     user = pro_user
     await install_via_api(app, user, "welcome")
@@ -98,10 +94,6 @@ def user_payload(first_name: str) -> dict[str, Any]:
     return user(7, first_name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="disconnectGateway does not call PluginService.gateways_changed: installs stay ACTIVE without a bot",
-)
 async def test_disconnecting_the_bot_makes_its_installs_wait_again(app, user, telegram):
     bot = await connect_bot(app, user, telegram)
     await install_via_api(app, user, "welcome")
@@ -113,11 +105,6 @@ async def test_disconnecting_the_bot_makes_its_installs_wait_again(app, user, te
     assert await status_changes(app, user, "welcome") == [("ACTIVE", "WAITING_FOR_GATEWAY", "gateways changed")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connecting a bot does not raise the owner's routing_version: a process that cached the owner's "
-    "routes before finds the new gateway missing from them and drops its events without a run",
-)
 async def test_a_bot_connected_again_keeps_its_plugins_running(make_app, telegram):
     app = await make_app(handlers=[FlakyPlugin()])
     user = await app.create_user("twobots@example.com", "pro")
