@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 import pytest
 
@@ -300,6 +302,7 @@ async def test_welcome_pauses_while_telegram_refuses_its_greetings_and_resumes_a
     welcome = await my_install(live, owner, "welcome")
     assert welcome["status"] == "FAILING"
     assert kicked in welcome["statusReason"]
+    assert bot.token.partition(":")[2] not in json.dumps([welcome, await runs_of(live, owner, "welcome")])
     await greet(live, bot, 4, "Dee", chat_id=-4)  # skipped: Telegram is not even asked
     assert len(telegram.sends()) == 3
     assert [s.status for s in telegram.sends()] == [403, 403, 403]
@@ -337,6 +340,7 @@ async def test_welcome_server_errors_past_the_send_retries_count_as_failures(mak
     assert (welcome["status"], welcome["consecutiveFailures"]) == ("FAILING", 2)
     runs = await runs_of(live, owner, "welcome")
     assert all("Bad Gateway" in (run["error"] or "") for run in runs), runs
+    assert bot.token.partition(":")[2] not in json.dumps([welcome, runs])
 
 
 async def test_welcome_waits_out_a_short_flood_wait_and_it_is_no_failure(make_app, telegram):
@@ -371,3 +375,29 @@ async def test_welcome_told_to_wait_longer_than_its_run_may_fails_and_the_breake
     assert (welcome["status"], welcome["consecutiveFailures"]) == ("FAILING", 2)
     runs = await runs_of(live, owner, "welcome")
     assert all("rate limited" in (run["error"] or "") for run in runs), runs
+
+
+async def test_welcome_unable_to_reach_telegram_fails_without_showing_the_token(make_app, telegram):
+    from tests.fakes.telegram import unreachable_url
+
+    reachable = await make_app(handlers=[WelcomeHandler(), AnalyticsHandler()], inbox_concurrency=0)
+    owner, bot, _ = await setup_welcome(reachable, telegram)
+    cut_off = await make_app(  # another process, whose Bot API is out of reach
+        handlers=[WelcomeHandler(), AnalyticsHandler()],
+        telegram_api_url=unreachable_url(),
+        breaker_failures=2,
+        breaker_backoff_seconds=600,
+        send_retries=1,
+        send_retry_backoff_seconds=0.05,
+    )
+
+    for n in (1, 2):
+        assert (await deliver(reachable, bot, new_members_update(n, user(n, "Ann"), chat_id=-n))).status_code == 200
+        await wait_until_processed(cut_off)
+
+    welcome = await my_install(cut_off, owner, "welcome")
+    runs = await runs_of(cut_off, owner, "welcome")
+    assert (welcome["status"], [r["outcome"] for r in runs]) == ("FAILING", ["FAILED", "FAILED"])
+    shown = json.dumps([welcome, runs])
+    for secret in (bot.token, quote(bot.token), bot.token.partition(":")[2]):
+        assert secret not in shown
