@@ -23,6 +23,8 @@ event, the install's counters equal to the number of messages, and `execution_co
 the script exits 1 otherwise. Claims are counted from the events' claim tokens.
 
 Run it from the checkout to measure: the workers and the preparation use that checkout's `app`.
+The workers log at WARNING (BENCH_LOG_LEVEL=DEBUG for more); a run's first log lines are printed,
+and the logs are kept (with the SQLite files) under --keep or when a run fails.
 """
 
 from __future__ import annotations
@@ -239,7 +241,7 @@ def worker_env(database_url: str, concurrency: int | None) -> dict[str, str]:
         # Nothing listens there: analytics and the counters never call Telegram.
         "TELEGRAM_API_URL": f"http://127.0.0.1:{free_port()}",
         "BROADCAST_URL": "memory://",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),  # the workers log to --keep's directory
     }
     if concurrency is not None:
         env["INBOX_CONCURRENCY"] = str(concurrency)
