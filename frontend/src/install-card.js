@@ -201,6 +201,10 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
       h("div", { class: "stats__wide" }, h("dt", {}, "Last run"), h("dd", {}, formatDateTime(install.lastExecutedAt))),
       h("div", { class: "stats__full" }, h("dt", {}, "Last error"),
         h("dd", { class: install.lastError ? "last-error" : null }, install.lastError ?? "None")));
+    // Redrawn only when the status changes: the stats poll must not take focus from its links.
+    const shown = `${install.status}\n${install.statusReason}`;
+    if (shown === state.dataset.shown) return;
+    state.dataset.shown = shown;
     mount(badgeSlot, statusBadge(install));
     mount(state, stateNotice());
     state.hidden = !state.childElementCount;

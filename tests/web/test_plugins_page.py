@@ -111,6 +111,7 @@ async def test_a_plugin_with_required_settings_asks_for_them_before_it_installs(
     await secret.fill("a-signing-secret-long-enough")
     await secret.press("Enter")  # the keyboard submits the form
     await expect(card.get_by_text("Installed", exact=True)).to_be_visible()
+    await expect(card.get_by_role("link", name="Set up in My plugins")).to_be_focused()
     await expect(tab.page.get_by_role("status").filter(has_text="Forward to webhook is installed")).to_contain_text(
         "once you connect a Telegram bot"
     )

@@ -138,3 +138,30 @@ async def test_an_install_without_runs_says_so(app, tab):
     await card.get_by_role("button", name="Runs").click()
     await expect(panel).to_be_hidden()
     tab.assert_no_console_errors()
+
+
+async def test_a_retry_the_server_refuses_is_explained_and_runs_nothing(app, tab, telegram):
+    user = await app.create_user("ops@example.com", "pro")
+    bot = await connect_bot(app, user, telegram)
+    # Loopback, and no allow-list here: every delivery is refused.
+    await install(app, user, "forward", {"url": "https://127.0.0.1/hook", "signingSecret": SECRET})
+    assert (await deliver(app, bot, message_update(1))).status_code == 200
+    await wait_until_processed(app)
+    await tab.sign_in(user.token)
+    card = tab.page.get_by_role("article", name="Forward to webhook")
+    await card.get_by_role("switch", name="Enabled").click()
+    await expect(card.locator(".install-status")).to_have_text("Status: Off")
+
+    await card.get_by_role("button", name="Runs").click()
+    panel = card.get_by_role("region", name="Runs of Forward to webhook")
+    rows = panel.get_by_role("listitem")
+    await expect(rows).to_have_count(1)
+    row = rows.first
+    await expect(row).to_contain_text("Not delivered: 127.0.0.1 is refused: it is a loopback address")
+    await row.get_by_role("button", name="Retry").click()
+    await expect(panel.get_by_role("alert")).to_have_text(re.compile(r"^That was not accepted: The plugin is DISABLED"))
+    await expect(row.get_by_role("button", name="Retry")).to_be_enabled()
+    await expect(rows).to_have_count(1)
+    _, runs = await runs_of(app, user)
+    assert len(runs) == 1
+    tab.assert_no_console_errors()

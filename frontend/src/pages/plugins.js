@@ -160,6 +160,8 @@ function render(main, me) {
           ? `${plugin.name} is installed. It starts working once you connect a Telegram bot on My plugins.`
           : `${plugin.name} is installed. Set it up on My plugins.`);
         draw();
+        // Its "Install" button is gone: keyboard users go on from the card's "Set up" link.
+        grid.querySelector(`[data-slug="${CSS.escape(plugin.slug)}"] .card__foot a`)?.focus();
         return null;
       } catch (err) {
         if (err.code === "ALREADY_INSTALLED") {
