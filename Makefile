@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FRONTEND_STAMP := frontend/dist/.built
 
-.PHONY: install run cli test migrate schema bench clean
+.PHONY: install run cli lint test migrate schema bench clean
 
 install: $(STAMP) $(FRONTEND_STAMP)
 
@@ -31,6 +31,11 @@ run: install
 
 cli: install
 	$(PY) -m app $(or $(ARGS),--help)
+
+# ruff (pyflakes, bugbear, import order, ...) and mypy; settings in pyproject.toml.
+lint: install
+	$(PY) -m ruff check app tests bench migrations
+	$(PY) -m mypy app
 
 test: install
 	$(PY) -m pytest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tortoise.expressions import Q
 
@@ -36,7 +36,7 @@ def decode(cursor: str) -> Position | None:
         created_at = datetime.fromisoformat(moment)
         if created_at.tzinfo is None:
             return None
-        created_at = created_at.astimezone(timezone.utc)
+        created_at = created_at.astimezone(UTC)
     except (binascii.Error, ValueError, OverflowError, UnicodeDecodeError):
         return None
     if not is_id(row_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from app.db import Database
 from app.gateways.inbox import InboxWriter
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Platform:
@@ -92,7 +92,7 @@ class Platform:
 
     def today(self) -> date:
         """Today's UTC date, by the platform's clock."""
-        return self.clock().astimezone(timezone.utc).date()
+        return self.clock().astimezone(UTC).date()
 
     async def start(self) -> None:
         await self.db.open()

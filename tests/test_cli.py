@@ -42,7 +42,7 @@ async def run_cli(*args: str, database_url: str | None = None, env: dict[str, st
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise AssertionError(f"python -m app {' '.join(args)} did not finish within 90 s")
+        raise AssertionError(f"python -m app {' '.join(args)} did not finish within 90 s") from None
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from app.accounts import service as users
@@ -162,14 +162,14 @@ def status(token: ApiToken, now: datetime) -> str:
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     for line in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 
 
 def when(moment: datetime | None) -> str:
     """A time as the CLI prints it: UTC, to the minute."""
     if moment is None:
         return "-"
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%MZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
 
 
 def shown(text: str) -> str:

@@ -35,6 +35,7 @@ class ApiToken(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "plugboard.User", related_name="api_tokens", on_delete=fields.CASCADE
     )
+    user_id: str
     token_hash = fields.CharField(max_length=64, unique=True)
     name = fields.CharField(max_length=TOKEN_NAME_MAX, default="", db_default="")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -35,7 +35,7 @@ async def create_user(email: str, plan: Plan = Plan.FREE) -> tuple[User, str]:
             user = await User.create(email=email, plan=plan)
             await ApiToken.create(user=user, token_hash=hash_token(token), name=FIRST_TOKEN_NAME)
     except IntegrityError:
-        raise BadUserInput("A user with this email already exists", [FieldError("/email", "already taken")])
+        raise BadUserInput("A user with this email already exists", [FieldError("/email", "already taken")]) from None
     return user, token
 
 

@@ -1,12 +1,22 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from app.plugins.models import UserPlugin
 
 
 class AnalyticsChat(Model):
     # Lifetime totals of one chat for one analytics install; retention never prunes them.
 
     id = fields.BigIntField(primary_key=True)
-    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_chats", on_delete=fields.CASCADE)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_chats", on_delete=fields.CASCADE
+    )
+    install_id: str
     chat_id = fields.BigIntField()
     title = fields.CharField(max_length=255, null=True)
     type = fields.CharField(max_length=16, null=True)
@@ -25,7 +35,10 @@ class AnalyticsHour(Model):
     # are sums of these rows, so a read costs O(days), whatever the number of messages.
 
     id = fields.BigIntField(primary_key=True)
-    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_hours", on_delete=fields.CASCADE)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_hours", on_delete=fields.CASCADE
+    )
+    install_id: str
     chat_id = fields.BigIntField()
     day = fields.DateField()
     hour = fields.SmallIntField()
@@ -50,7 +63,10 @@ class AnalyticsDay(Model):
     # that day: exact, since the AnalyticsDayUser row decides who is first.
 
     id = fields.BigIntField(primary_key=True)
-    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_days", on_delete=fields.CASCADE)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_days", on_delete=fields.CASCADE
+    )
+    install_id: str
     chat_id = fields.BigIntField()
     day = fields.DateField()
     users = fields.IntField(default=0, db_default=0)
@@ -65,7 +81,10 @@ class AnalyticsUser(Model):
     # range count, without reading every day's users.
 
     id = fields.BigIntField(primary_key=True)
-    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_seen", on_delete=fields.CASCADE)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_seen", on_delete=fields.CASCADE
+    )
+    install_id: str
     chat_id = fields.BigIntField()
     user_id = fields.BigIntField()
     last_day = fields.DateField()
@@ -81,7 +100,10 @@ class AnalyticsDayUser(Model):
     # distinct counts over any window are exact, however many processes count at once.
 
     id = fields.BigIntField(primary_key=True)
-    install = fields.ForeignKeyField("plugboard.UserPlugin", related_name="analytics_users", on_delete=fields.CASCADE)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_users", on_delete=fields.CASCADE
+    )
+    install_id: str
     chat_id = fields.BigIntField()
     day = fields.DateField()
     user_id = fields.BigIntField()

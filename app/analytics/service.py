@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import cast
 
 from app.accounts.context import ServiceContext
 from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Window
@@ -55,7 +56,8 @@ def parse_chat_id(chat_id: str | None) -> int | None:
 
 async def reader_for(ctx: ServiceContext, chat_id: int | None = None) -> AnalyticsReader | None:
     """The reader of the caller's analytics install, or None when it is not installed."""
-    ids = await UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
+    query = UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
+    ids = cast("list[str]", await query)  # tortoise types a flat values_list as tuples
     return AnalyticsReader(ids[0], chat_id) if ids else None
 
 

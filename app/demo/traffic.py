@@ -57,7 +57,7 @@ class Traffic:
         self.rng = rng
         self.update_ids = itertools.count(1)
         self.message_ids = itertools.count(1)
-        self.people = [{"id": 6_100_000 + i, "is_bot": False, "first_name": FIRST_NAMES[i % len(FIRST_NAMES)]}
+        self.people: list[dict[str, Any]] = [{"id": 6_100_000 + i, "is_bot": False, "first_name": FIRST_NAMES[i % len(FIRST_NAMES)]}
                        for i in range(people)]
         self.groups = [chat for chat in CHATS if chat.kind != "channel"]
         self.channels = [chat for chat in CHATS if chat.kind == "channel"]

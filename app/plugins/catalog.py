@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -30,7 +31,7 @@ class SyncReport:
     installs_need_config: int = 0
 
 
-def _row_values(definition: PluginDefinition) -> dict[str, object]:
+def _row_values(definition: PluginDefinition) -> dict[str, Any]:
     return {
         "name": definition.name,
         "description": definition.description,

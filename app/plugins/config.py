@@ -110,19 +110,23 @@ def checked_json(config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> str:
         raise BadUserInput(f"Config too large: {problem.path or '/'} {problem.message}", [problem])
     text = _clean_json(config)
     if text is None:
-        found = json_problem(config, max_depth=limits.max_depth)
-        if found is None:  # a backslash before "u0000" in some string, or an integer of 4,300+ digits
-            try:
-                text = json.dumps(config, separators=(",", ":"), ensure_ascii=False)
-            except ValueError:
-                found = ("", "cannot be written as JSON")
-        if found is not None:
-            path, reason = _printable(found[0]), found[1]
-            raise BadUserInput(f"Invalid plugin config: {path or '/'}: {reason}", [FieldError(path, reason)])
+        text = _json_or_raise(config, limits.max_depth)
     if len(text) > limits.max_bytes / 4 and len(text.encode("utf-8")) > limits.max_bytes:
         error = FieldError("", f"is larger than {limits.max_bytes} bytes as JSON")
         raise BadUserInput(f"Config too large: / {error.message}", [error])
     return text
+
+
+def _json_or_raise(config: Any, max_depth: int) -> str:
+    """The config as JSON when the fast check refused it; BadUserInput naming what JSON cannot hold."""
+    found = json_problem(config, max_depth=max_depth)
+    if found is None:  # a backslash before "u0000" in some string, or an integer of 4,300+ digits
+        try:
+            return json.dumps(config, separators=(",", ":"), ensure_ascii=False)
+        except ValueError:
+            found = ("", "cannot be written as JSON")
+    path, reason = _printable(found[0]), found[1]
+    raise BadUserInput(f"Invalid plugin config: {path or '/'}: {reason}", [FieldError(path, reason)])
 
 
 # --- uniqueItems in linear time ---------------------------------------------------------------
@@ -204,7 +208,7 @@ def _value_free(error: ValidationError) -> str:
     whole when it holds secrets (jsonschema's own messages start with the instance's repr)."""
     rule, expected = error.validator, error.validator_value
     if rule == "type":
-        return f"must be of type {expected if isinstance(expected, str) else ' or '.join(map(str, expected))}"
+        return f"must be of type {' or '.join(map(str, expected)) if isinstance(expected, list) else expected}"
     if rule in ("minLength", "maxLength"):
         return f"must be {'at least' if rule == 'minLength' else 'at most'} {expected} characters long"
     if rule == "pattern":
@@ -216,10 +220,10 @@ def _value_free(error: ValidationError) -> str:
 
 def _field_errors(error: ValidationError, secrets: frozenset[str] = frozenset()) -> list[FieldError]:
     path = list(error.absolute_path)
-    if error.validator == "required":
+    if error.validator == "required" and isinstance(error.validator_value, list) and isinstance(error.instance, dict):
         missing = [name for name in error.validator_value if name not in error.instance]
         return [FieldError(_printable(_pointer([*path, name])), "is required") for name in missing]
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict) and isinstance(error.schema, dict):
         known = set(error.schema.get("properties", {}))
         return [
             FieldError(_printable(_pointer([*path, name])), "is not a known setting")

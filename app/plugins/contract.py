@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from app.accounts.context import ServiceContext
 from app.gateways.models import GatewayType
@@ -112,9 +112,9 @@ class ScheduleTriggerEvent:
     type: ClassVar[str] = SCHEDULE_TRIGGER
 
 
-PluginEvent = Union[
-    TelegramMessageEvent, TelegramCallbackEvent, ChatMemberEvent, MessageSentEvent, ScheduleTriggerEvent
-]
+PluginEvent = (
+    TelegramMessageEvent | TelegramCallbackEvent | ChatMemberEvent | MessageSentEvent | ScheduleTriggerEvent
+)
 
 
 # --- execution -----------------------------------------------------------------------------
@@ -206,7 +206,7 @@ class PluginContext:
     execution: ExecutionContext
     gateways: GatewayAccessor
     storage: PluginStorage
-    log: logging.LoggerAdapter  # type: ignore[type-arg]
+    log: logging.LoggerAdapter[logging.Logger]
     # HTTPS to other services, never into our own network (app/outbound.py)
     http: OutboundHttp = field(default_factory=OutboundHttp)
     writes: list[Write] = field(default_factory=list)

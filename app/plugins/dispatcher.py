@@ -15,13 +15,12 @@ once, so the capacity count never drifts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -29,6 +28,7 @@ from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
 from app.gateways.models import EventKind
+from app.plugins.contract import PluginEvent
 from app.plugins.events import message_sent_event, update_event
 from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.router import EventRouter, Storages
@@ -111,7 +111,8 @@ class DatabaseWatch:
     async def _probe_until_back(self) -> None:
         # A pause first, even when the database answers at once: lanes retry at most once an interval.
         await asyncio.sleep(self.interval)
-        while not await self.answers():
+        # Polling is the point: the database is outside, no Event can say it is back.
+        while not await self.answers():  # noqa: ASYNC110
             await asyncio.sleep(self.interval)
         self._up.set()
 
@@ -305,7 +306,7 @@ class Dispatcher:
     async def _prune_forever(self) -> None:
         while True:
             try:
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 await prune_history(now - self.retention, now - self.run_retention)
             except Exception as exc:
                 log.warning("pruning old events failed, trying again in %d s: %s", PRUNE_RETRY_SECONDS, describe(exc))
@@ -390,7 +391,7 @@ class Dispatcher:
         ends = [event.lease_until for event in events if event.lease_until is not None]
         if not ends:
             return 0.0
-        return (min(ends) - datetime.now(timezone.utc)).total_seconds()
+        return (min(ends) - datetime.now(UTC)).total_seconds()
 
     async def _route_outcome(self, events: list[ClaimedEvent], replay: bool) -> BatchOutcome:
         """Runs the events' plugins, in order; returns how to record the runs and the outcomes.
@@ -431,6 +432,7 @@ class Dispatcher:
             gateway_event_id=event.id,
             replay=replay,
         )
+        plugin_event: PluginEvent | None
         if event.kind == EventKind.MESSAGE_SENT:
             plugin_event = message_sent_event(event.gateway_id, event.payload)
         else:

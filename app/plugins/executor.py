@@ -54,7 +54,7 @@ class GatewayAccess:
         return await self._gateways.execute(self._user_id, gateway_id, action, params, deadline=self._deadline)
 
 
-class PluginLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+class PluginLogger(logging.LoggerAdapter[logging.Logger]):
     """Every line a plugin logs names the plugin and the user it runs for."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:

@@ -1,9 +1,18 @@
+from __future__ import annotations
+
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
 
 from app.ids import new_id
+
+if TYPE_CHECKING:
+    from app.accounts.models import User
+
+
+# tortoise types a TextField as `str` whatever its `null`: the nullable ones say `str | None` here.
 
 
 class InstallStatus(str, Enum):
@@ -26,8 +35,8 @@ class Plugin(Model):
     name = fields.CharField(max_length=128)
     description = fields.TextField(default="")
     version = fields.CharField(max_length=32, default="1.0.0", db_default="1.0.0")
-    required_gateways = fields.JSONField(default=list)
-    config_schema = fields.JSONField(default=dict)
+    required_gateways: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    config_schema: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     icon = fields.CharField(max_length=256, null=True)
     category = fields.CharField(max_length=64, default="general", db_default="general")
     is_builtin = fields.BooleanField(default=True, db_default=True)
@@ -41,21 +50,23 @@ class Plugin(Model):
 
 class UserPlugin(Model):
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
-    user = fields.ForeignKeyField(
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "plugboard.User", related_name="plugins", on_delete=fields.CASCADE, db_index=True
     )
+    user_id: str
     plugin: fields.ForeignKeyRelation[Plugin] = fields.ForeignKeyField(
         "plugboard.Plugin", related_name="installs", on_delete=fields.CASCADE, db_index=True
     )
-    config = fields.JSONField(default=dict)
+    plugin_id: str
+    config: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     is_enabled = fields.BooleanField(default=True, db_default=True)  # what its user asked for
     status = fields.CharEnumField(InstallStatus, max_length=24, default=InstallStatus.ACTIVE, db_default="ACTIVE")
-    status_reason = fields.TextField(null=True)
+    status_reason: str | None = fields.TextField(null=True)
     # The plugin version the config last validated against (null: before versioned configs).
     config_version = fields.CharField(max_length=32, null=True)
     execution_count = fields.IntField(default=0, db_default=0)
     last_executed_at = fields.DatetimeField(null=True)
-    last_error = fields.TextField(null=True)
+    last_error: str | None = fields.TextField(null=True)
     # Circuit breaker: failures in a row; while FAILING, when the next probe may run and the backoff.
     consecutive_failures = fields.IntField(default=0, db_default=0)
     probe_at = fields.DatetimeField(null=True)
@@ -75,8 +86,9 @@ class PluginStorage(Model):
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
         "plugboard.UserPlugin", related_name="storage", on_delete=fields.CASCADE
     )
+    install_id: str
     key = fields.CharField(max_length=255)
-    value = fields.JSONField(null=True)
+    value: fields.JSONField[Any] = fields.JSONField(null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -92,6 +104,7 @@ class PluginExecution(Model):
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
         "plugboard.UserPlugin", related_name="executions", on_delete=fields.CASCADE
     )
+    install_id: str
     event_key = fields.CharField(max_length=128)
     success = fields.BooleanField()
     outcome = fields.CharEnumField(RunOutcome, max_length=16, default=RunOutcome.SUCCEEDED, db_default="SUCCEEDED")
@@ -103,7 +116,7 @@ class PluginExecution(Model):
     schedule = fields.CharField(max_length=64, null=True)
     fired_at = fields.DatetimeField(null=True)
     retry_of = fields.CharField(max_length=32, null=True)
-    error = fields.TextField(null=True)
+    error: str | None = fields.TextField(null=True)
     duration_ms = fields.FloatField()
     created_at = fields.DatetimeField(auto_now_add=True)
 

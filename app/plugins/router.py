@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
+from typing import cast
 
 from tortoise import timezone
 
@@ -96,7 +97,7 @@ class EventRouter:
 
 async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
     rows = await PluginExecution.filter(install_id__in=list(install_ids), event_key=key).values_list("install_id", flat=True)
-    return set(rows)
+    return set(cast("list[str]", rows))  # tortoise types a flat values_list as tuples
 
 
 async def _skipped(install: InstallRoute, origin: Origin) -> Run:

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from app.accounts.models import Plan, User
 from app.gateways.models import Gateway, GatewayType
@@ -71,7 +71,7 @@ async def load_installs(**filters: Any) -> list[InstallRoute]:
 async def load_owner(owner_id: str) -> OwnerRoutes | None:
     # The version first: routes read after it are at least as new, so a change in between only
     # costs a second load, never a stale route kept.
-    version = await User.filter(id=owner_id).values_list("routing_version", flat=True)
+    version = cast("list[int]", await User.filter(id=owner_id).values_list("routing_version", flat=True))  # tortoise types a flat values_list as tuples
     if not version:
         return None
     gateways = await Gateway.filter(owner_id=owner_id, is_active=True).values_list("id", "type")

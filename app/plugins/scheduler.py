@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 
@@ -119,7 +119,7 @@ class Scheduler:
 
     async def _route(self, key: ScheduleKey, tick: int, every_seconds: float, replay: bool) -> None:
         slug, name = key
-        fired_at = datetime.fromtimestamp(tick * every_seconds, timezone.utc)
+        fired_at = datetime.fromtimestamp(tick * every_seconds, UTC)
         # The tick row is unique, so this process alone fires it; a replay skips runs already recorded.
         origin = Origin(
             key=f"schedule:{name}:{tick}",

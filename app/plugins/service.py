@@ -4,7 +4,7 @@ service context at a time."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from tortoise import timezone
 from tortoise.exceptions import IntegrityError
@@ -77,7 +77,8 @@ class PluginService:
     async def installed_plugin_ids(self, ctx: ServiceContext | None) -> set[str]:
         if ctx is None:
             return set()
-        return set(await UserPlugin.filter(user_id=ctx.user_id).values_list("plugin_id", flat=True))
+        ids = await UserPlugin.filter(user_id=ctx.user_id).values_list("plugin_id", flat=True)
+        return set(cast("list[str]", ids))  # tortoise types a flat values_list as tuples
 
     # --- installs ----------------------------------------------------------------------
 
@@ -111,7 +112,7 @@ class PluginService:
                 )
                 await states.routing_changed([ctx.user_id])
         except IntegrityError:
-            raise AlreadyInstalled("The plugin is installed already")
+            raise AlreadyInstalled("The plugin is installed already") from None
         try:
             await self._hook(install, "on_install", ctx)
         except Exception:
@@ -125,9 +126,12 @@ class PluginService:
 
     async def update_types_for(self, user_id: str) -> list[str]:
         """The Telegram update types the user's running installs handle."""
-        slugs = await UserPlugin.filter(
-            user_id=user_id, status__in=states.RUNNING_STATES, plugin__is_active=True
-        ).values_list("plugin__slug", flat=True)
+        slugs = cast(
+            "list[str]",  # tortoise types a flat values_list as tuples
+            await UserPlugin.filter(
+                user_id=user_id, status__in=states.RUNNING_STATES, plugin__is_active=True
+            ).values_list("plugin__slug", flat=True),
+        )
         registry = self.executor.registry
         return needed_update_types(h for h in (registry.get(slug) for slug in slugs) if h is not None)
 
@@ -245,7 +249,7 @@ class PluginService:
         except IntegrityError:
             # The hook's storage writes point at the install: they fail when it was just uninstalled.
             if not await UserPlugin.exists(id=install.id):
-                raise NotInstalled("The plugin is not installed")
+                raise NotInstalled("The plugin is not installed") from None
             raise
 
     async def _stopping_hook(self, ctx: ServiceContext, install: UserPlugin, hook: str) -> str | None:

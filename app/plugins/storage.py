@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -147,7 +147,7 @@ async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
     """One INSERT … ON CONFLICT for many (install, key)s: sets replace the value, adds sum into it."""
     conn = PluginStorage._meta.db
     table = PluginStorage._meta.db_table
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if not add:
         new_value = "excluded.value"
     elif conn.capabilities.dialect == "postgres":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiogram.types import ChatMemberUpdated, Message
 
@@ -45,7 +45,7 @@ def test_sent_messages_never_count_a_user():
 
 
 def test_day_and_hour_come_from_the_message_date_in_utc():
-    late = parse({"from": user(7), "date": int(datetime(2026, 3, 1, 23, 59, tzinfo=timezone.utc).timestamp())})
+    late = parse({"from": user(7), "date": int(datetime(2026, 3, 1, 23, 59, tzinfo=UTC).timestamp())})
     moment = tally_received(late, track_users=True).moment
     assert (moment.date().isoformat(), moment.hour) == ("2026-03-01", 23)
 

@@ -4,7 +4,7 @@ own chat, and old history pruned."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.gateways.models import EventStatus, GatewayEvent
@@ -39,13 +39,13 @@ async def test_history_older_than_the_retention_is_pruned(make_app, telegram):
     owner = await live.create_user("old@example.com", "pro")
     bot = await connect_bot(live, owner, telegram)
     installed = await install(live, owner, "recorder")
-    long_ago = datetime.now(timezone.utc) - timedelta(days=3)
+    long_ago = datetime.now(UTC) - timedelta(days=3)
     with live.db():
         for key, status, received in [
             ("1", EventStatus.DONE, long_ago),
             ("2", EventStatus.FAILED, long_ago),
             ("3", EventStatus.PENDING, long_ago),  # never processed: kept whatever its age
-            ("4", EventStatus.DONE, datetime.now(timezone.utc)),
+            ("4", EventStatus.DONE, datetime.now(UTC)),
         ]:
             event = await GatewayEvent.create(gateway_id=bot.gateway_id, kind="update", key=key, payload={}, status=status)
             await GatewayEvent.filter(id=event.id).update(received_at=received)
@@ -55,7 +55,7 @@ async def test_history_older_than_the_retention_is_pruned(make_app, telegram):
         tick = await ScheduleTick.create(plugin_slug="recorder", schedule="s", tick=1)
         await ScheduleTick.filter(id=tick.id).update(fired_at=long_ago)
 
-        await prune_history(datetime.now(timezone.utc) - timedelta(hours=48))
+        await prune_history(datetime.now(UTC) - timedelta(hours=48))
 
         assert sorted(await GatewayEvent.all().values_list("key", flat=True)) == ["3", "4"]
         assert await PluginExecution.all().values_list("event_key", flat=True) == ["new"]
@@ -75,7 +75,7 @@ async def test_an_event_that_failed_on_our_side_is_retried_after_a_backoff_then_
             assert event.attempts == attempt
             await inbox.retry_later(event)
             assert await inbox.claim(10, lease_seconds=60) == []  # backing off
-            await GatewayEvent.filter(id=event.id).update(lease_until=datetime.now(timezone.utc) - timedelta(seconds=1))
+            await GatewayEvent.filter(id=event.id).update(lease_until=datetime.now(UTC) - timedelta(seconds=1))
         assert (await GatewayEvent.get(id=event.id)).status == EventStatus.FAILED
         assert await inbox.claim(10, lease_seconds=60) == []
 

@@ -10,7 +10,16 @@ from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.models import PluginStorage, UserPlugin
 from tests.support.live import LiveApp
 from tests.support.plugins import BrokenInstallPlugin, FailingPlugin, RecordingPlugin, StallingPlugin
-from tests.support.runtime import connect_bot, deliver, install, messages_counted, reload, service_context, stored, wait_until_processed
+from tests.support.runtime import (
+    connect_bot,
+    deliver,
+    install,
+    messages_counted,
+    reload,
+    service_context,
+    stored,
+    wait_until_processed,
+)
 from tests.support.telegram_updates import message_update
 
 

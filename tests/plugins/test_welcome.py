@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from app.plugins.handlers.welcome import render
-from tests.support.runtime import analytics_counts, connect_bot, messages_counted, deliver, install, wait_until_processed
+from tests.support.runtime import (
+    analytics_counts,
+    connect_bot,
+    deliver,
+    install,
+    messages_counted,
+    wait_until_processed,
+)
 from tests.support.telegram_updates import message_update, new_members_update, user
 
 

@@ -13,9 +13,9 @@ from app.analytics.counting import Tally, tally_member_change, tally_received, t
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
     TELEGRAM_CHAT_MEMBER,
-    BatchedWrite,
     TELEGRAM_MESSAGE,
     TELEGRAM_MESSAGE_SENT,
+    BatchedWrite,
     ChatMemberEvent,
     MessageSentEvent,
     PluginContext,
