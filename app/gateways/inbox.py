@@ -282,6 +282,12 @@ RETURNING id, gateway_id, kind, key, chat_id, payload, attempts
 """
 
 
+_CLAIMABLE = (
+    "SELECT 1 FROM gateway_events WHERE status IN ('pending', 'processing') "
+    "AND (status = 'pending' OR lease_until < ?) LIMIT 1"
+)
+
+
 async def claim(limit: int, lease_seconds: float) -> list[ClaimedEvent]:
     """Takes up to `limit` events to process, oldest first, in one statement: pending ones, and
     ones whose worker's lease ran out. On PostgreSQL, rows another process is claiming are
@@ -293,6 +299,10 @@ async def claim(limit: int, lease_seconds: float) -> list[ClaimedEvent]:
     if conn.capabilities.dialect == "postgres":
         sql = _CLAIM.format(token="$1", lease="$2", now="$3", limit="$4", lock=" FOR UPDATE SKIP LOCKED")
     else:
+        # SQLite has one writer at a time: an idle worker only reads, and takes the write lock
+        # when there is something to claim.
+        if not await conn.execute_query_dict(_CLAIMABLE, [now]):
+            return []
         sql = _CLAIM.format(token="?", lease="?", now="?", limit="?", lock="")
     rows = await conn.execute_query_dict(sql, [token, lease, now, limit])
     events = [

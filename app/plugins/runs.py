@@ -133,40 +133,37 @@ class RunRecorder:
         return result
 
     async def _count(self, recorded: list[Run], now: datetime) -> None:
-        """Each install's run count, last error and failures in a row; opens or closes its breaker."""
-        per_install: dict[str, list[Run]] = {}
+        """Each install's run count, last error and failures in a row (one statement on
+        PostgreSQL, one per install on SQLite); then opens or closes breakers."""
+        tallies: dict[str, _Tally] = {}
         for run in recorded:
             if run.ran:
-                per_install.setdefault(run.install.id, []).append(run)
-        for install_id, runs in per_install.items():
-            trailing = 0
-            succeeded = False
-            for run in runs:
-                if run.outcome == RunOutcome.SUCCEEDED:
-                    succeeded, trailing = True, 0
-                else:
-                    trailing += 1
-            last = runs[-1]
-            connection = UserPlugin._meta.db
-            table = UserPlugin._meta.db_table
-            params: list[Any]
-            if connection.capabilities.dialect == "postgres":
-                sql = (
-                    f'UPDATE "{table}" SET execution_count = execution_count + $1, last_executed_at = $2, '
-                    f"last_error = $3, consecutive_failures = CASE WHEN $4 THEN $5 ELSE consecutive_failures + $5 END "
-                    f"WHERE id = $6 RETURNING consecutive_failures, status, backoff_seconds"
-                )
-                params = [len(runs), now, last.error, succeeded, trailing, install_id]
-            else:
-                sql = (
-                    f'UPDATE "{table}" SET execution_count = execution_count + ?, last_executed_at = ?, '
-                    f"last_error = ?, consecutive_failures = CASE WHEN ? THEN ? ELSE consecutive_failures + ? END "
-                    f"WHERE id = ? RETURNING consecutive_failures, status, backoff_seconds"
-                )
-                params = [len(runs), str(now), last.error, succeeded, trailing, trailing, install_id]
-            rows = await connection.execute_query_dict(sql, params)
-            if rows:
-                await self._breaker(last.install, rows[0], succeeded, last.error, now)
+                tallies.setdefault(run.install.id, _Tally(run.install)).add(run)
+        if not tallies:
+            return
+        connection = UserPlugin._meta.db
+        rows: list[dict[str, Any]] = []
+        if connection.capabilities.dialect == "postgres":
+            tally_list = list(tallies.values())
+            rows = await connection.execute_query_dict(
+                _COUNT_POSTGRES,
+                [
+                    now,
+                    [t.route.id for t in tally_list],
+                    [t.runs for t in tally_list],
+                    [t.last_error for t in tally_list],
+                    [t.succeeded for t in tally_list],
+                    [t.trailing for t in tally_list],
+                ],
+            )
+        else:
+            for t in tallies.values():
+                params = [t.runs, now, t.last_error, t.succeeded, t.trailing, t.trailing, t.route.id]
+                rows += await connection.execute_query_dict(_COUNT_SQLITE, params)
+        for row in rows:
+            tally = tallies[row["id"]]
+            if row["consecutive_failures"] >= self.breaker.failures or row["status"] == InstallStatus.FAILING.value:
+                await self._breaker(tally.route, row, tally.succeeded, tally.last_error, now)
 
     async def _breaker(
         self, route: InstallRoute, row: dict[str, Any], succeeded: bool, error: str | None, now: datetime
@@ -225,6 +222,42 @@ async def _finish_events(events: Sequence[ClaimedEvent], now: datetime) -> None:
             )
 
 
+@dataclass
+class _Tally:
+    """What one commit's runs of one install add up to."""
+
+    route: InstallRoute
+    runs: int = 0
+    succeeded: bool = False  # any run succeeded: failures in a row restart from the last success
+    trailing: int = 0  # failures after the last success
+    last_error: str | None = None
+
+    def add(self, run: Run) -> None:
+        self.runs += 1
+        self.last_error = run.error
+        if run.outcome == RunOutcome.SUCCEEDED:
+            self.succeeded, self.trailing = True, 0
+        else:
+            self.trailing += 1
+
+
+_COUNT_POSTGRES = """
+UPDATE user_plugins AS u SET
+    execution_count = u.execution_count + v.runs,
+    last_executed_at = $1,
+    last_error = v.last_error,
+    consecutive_failures = CASE WHEN v.succeeded THEN v.failures ELSE u.consecutive_failures + v.failures END
+FROM unnest($2::text[], $3::int[], $4::text[], $5::boolean[], $6::int[]) AS v(id, runs, last_error, succeeded, failures)
+WHERE u.id = v.id
+RETURNING u.id, u.consecutive_failures, u.status, u.backoff_seconds
+"""
+_COUNT_SQLITE = """
+UPDATE user_plugins SET execution_count = execution_count + ?, last_executed_at = ?, last_error = ?,
+    consecutive_failures = CASE WHEN ? THEN ? ELSE consecutive_failures + ? END
+WHERE id = ? RETURNING id, consecutive_failures, status, backoff_seconds
+"""
+
+
 def describe_error(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return text[:ERROR_LIMIT]
@@ -257,8 +290,7 @@ class GroupCommit:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         for pending in self._queue:
-            if not pending.future.done():
-                pending.future.set_exception(asyncio.CancelledError())
+            pending.future.cancel()
         self._queue.clear()
 
     async def record(self, runs: list[Run], done: list[ClaimedEvent]) -> list[Run]:

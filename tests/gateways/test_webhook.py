@@ -21,6 +21,7 @@ from tests.support.runtime import (
     install,
     messages_counted,
     reload,
+    service_context,
     stored,
     wait_until_processed,
 )
@@ -220,9 +221,9 @@ async def test_the_same_update_id_from_two_bots_is_two_updates(live, owner, tele
 async def test_disabled_installs_are_skipped(live, owner, bot, recorder):
     analytics = await install(live, owner, "analytics")
     recorder_install = await install(live, owner, "recorder")
-    ctx_install = await reload(live, recorder_install)
+    ctx = await service_context(live, owner)
     with live.db():
-        await type(ctx_install).filter(id=ctx_install.id).update(is_enabled=False)
+        await live.platform.plugins.toggle(ctx, recorder_install.plugin_id, False)
 
     await deliver(live, bot, message_update(1, chat_id=-3))
     await wait_until_processed(live)
@@ -240,7 +241,7 @@ async def test_other_users_installs_never_see_the_update(live, owner, bot, recor
 
 
 async def test_the_acknowledgement_does_not_wait_for_plugins(make_app, telegram):
-    stalling = StallingPlugin()
+    stalling = StallingPlugin(only_chat=-1)
     live = await make_app(handlers=[stalling, AnalyticsHandler()], plugin_timeout_seconds=30)
     owner = await live.create_user("slow@example.com", "pro")
     bot = await connect_bot(live, owner, telegram)

@@ -79,14 +79,17 @@ class StallingPlugin(PluginHandler):
 
     events = frozenset({TELEGRAM_MESSAGE})
 
-    def __init__(self, slug: str = "stalling") -> None:
+    def __init__(self, slug: str = "stalling", only_chat: int | None = None) -> None:
         self.definition = definition(slug)  # type: ignore[misc]
+        self.only_chat = only_chat  # stalls in this chat only (every chat when None)
         self.release = asyncio.Event()
         self.started = asyncio.Event()
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
-        self.started.set()
-        await self.release.wait()
+        chat = getattr(getattr(event, "message", None), "chat", None)
+        if self.only_chat is None or (chat is not None and chat.id == self.only_chat):
+            self.started.set()
+            await self.release.wait()
         await ctx.storage.increment("finished")
 
 
