@@ -15,10 +15,11 @@ Cases (each on a fresh database, PostgreSQL at BENCH_POSTGRES_URL or --postgres-
   collision.
 
 The inbox (`gateway_events`) is filled, in one transaction each time, with pending Telegram message
-updates spread over 100 chats. A warm-up batch comes first (the workers' start-up is not measured);
-then batches sized from the last rate so that one lasts about `--seconds`. The rate is the events
-done between the first poll that sees one of the batch done and the poll that sees all of it, over
-that time. Afterwards every event must be done, with exactly one execution record per install and
+updates spread over 100 chats. Each worker first takes a warm-up batch of its own while the others
+are paused (SIGSTOP), so start-up and what a fresh worker does once are not measured (the time its
+first batch took is printed); then batches sized from the last rate so that one lasts about
+`--seconds`. The rate is the events done between the first poll that sees one of the batch done and
+the poll that sees all of it, over that time. Afterwards every event must be done, with exactly one execution record per install and
 event, the install's counters equal to the number of messages, and `execution_count` likewise;
 the script exits 1 otherwise. Claims are counted from the events' claim tokens.
 
@@ -103,6 +104,7 @@ class Measurement:
     reclaimed: int = 0  # events claimed more than once
     problems: list[str] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
+    first_batches: list[float] = field(default_factory=list)  # per worker: its first batch, claimed to done
 
 
 # --- the product's database, raw --------------------------------------------------------------
@@ -358,12 +360,10 @@ async def measure_product(kase: Case, database_url: str, seconds: float, concurr
     date = int(time.time())
     workers = []
     try:
-        await store.fill(setup.gateway_id, 1, WARM_UP, date)
-        first = WARM_UP + 1
         workers = start_workers(kase, database_url, concurrency, logdir)
+        pace, firsts, first = await warm_up(store, setup, workers, date)
         # Batches are sized by a rate that counts the time to pick the batch up (never too high),
         # and grow at most 8-fold a step, until one lasts at least half of `seconds`.
-        pace = await _wait_warm(store, workers)
         events = WARM_UP
         for _ in range(5):
             events = int(min(max(pace * seconds, MIN_BATCH), events * 8, max_events))
@@ -383,23 +383,51 @@ async def measure_product(kase: Case, database_url: str, seconds: float, concurr
         total = int(await store.value("SELECT count(*) FROM gateway_events"))
     finally:
         await store.close()
-    return Measurement(rate, events, took, total, claims, reclaimed, problems, log_lines)
+    return Measurement(rate, events, took, total, claims, reclaimed, problems, log_lines, firsts)
 
 
-async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], Path]]) -> float:
-    """Waits for the warm-up batch (filled before the workers started); its pace (events a second
-    from the first seen done) sizes the next batch."""
+async def warm_up(store: Store, setup: Setup, workers: list[tuple[subprocess.Popen[bytes], Path]],
+                  date: int) -> tuple[float, list[float], int]:
+    """Each worker in turn takes a warm-up batch while the others are paused (SIGSTOP), so that
+    what a fresh worker does once (imports, caches) is never measured, and every worker has done
+    it. Returns the last warm-up's pace (events a second, pick-up included), each worker's seconds
+    from claiming its batch to its last event done, and the next update number."""
+    first = 1
+    pace = 0.0
+    firsts = []
+    for n in range(len(workers)):
+        others = [process for m, (process, _) in enumerate(workers) if m != n]
+        for process in others:
+            process.send_signal(signal.SIGSTOP)
+        try:
+            await store.fill(setup.gateway_id, first, WARM_UP, date)
+            first += WARM_UP
+            pace, took = await _wait_warm(store, workers, first - 1)
+            firsts.append(took)
+        finally:
+            for process in others:
+                process.send_signal(signal.SIGCONT)
+    return pace, firsts, first
+
+
+async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], Path]], total: int) -> tuple[float, float]:
+    """Waits until `total` events are done (the worker may still be starting); (pace, seconds from
+    the warm-up batch's claim to its last event done)."""
     started = time.perf_counter()
+    claimed_at: float | None = None
     seen_at: float | None = None
     while True:
         done, failed = await store.done()
+        pending = int(await store.value("SELECT count(*) FROM gateway_events WHERE status = 'pending'"))
         now = time.perf_counter()
-        if done and seen_at is None:
+        if pending == 0 and claimed_at is None:
+            claimed_at = now
+        if done > total - WARM_UP and seen_at is None:
             seen_at = now
-        if done + failed >= WARM_UP:
+        if done + failed >= total:
             break
         if now - started > STALL_SECONDS + 30:
-            raise RuntimeError(f"the warm-up did not finish: {done} of {WARM_UP} done after {now - started:.0f} s")
+            raise RuntimeError(f"the warm-up did not finish: {done} of {total} done after {now - started:.0f} s")
         for process, log in workers:
             if process.poll() is not None:
                 raise RuntimeError(f"a worker exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
@@ -407,7 +435,7 @@ async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], 
     if failed:
         raise RuntimeError(f"{failed} warm-up events failed")
     assert seen_at is not None
-    return WARM_UP / (now - seen_at + POLL_SECONDS)
+    return WARM_UP / (now - seen_at + POLL_SECONDS), now - (claimed_at or now)
 
 
 async def run_case(kase: Case, args: argparse.Namespace, logdir: Path) -> Measurement:
@@ -548,6 +576,8 @@ async def main_async(args: argparse.Namespace) -> int:
                 line += f"; reference {reference.rate:9,.0f} events/s; ratio {result.rate / reference.rate:.3f}"
             print(line)
             print(f"  {'':9}        {claims_line(result.claims)}; {result.reclaimed} events claimed more than once")
+            firsts = ", ".join(f"{seconds:.2f} s" for seconds in result.first_batches)
+            print(f"  {'':9}        a fresh worker's first {WARM_UP} events (warm-up, not measured), claimed to done: {firsts}")
             if result.problems:
                 failed = True
                 for problem in result.problems:
