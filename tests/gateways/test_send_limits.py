@@ -34,8 +34,9 @@ BOT = 7_000_001
 CHAT = 42
 GROUP = -1001234
 TURN = bot_slot(BOT, RATES)
-# How far two clocks read one after the other may disagree here (the store's, and ours for elapsed time).
-EPSILON = 0.05
+# How far the store's clock and ours (for elapsed time) may disagree across a round trip on a busy
+# machine: well under the intervals the tests tell apart (1 s, 3 s), and the pause (2 s).
+EPSILON = 0.25
 
 
 # -- the rule itself ------------------------------------------------------------------------------
@@ -206,7 +207,8 @@ async def test_a_far_turn_in_one_chat_holds_up_no_other_chat(stores):
     far = await _reserve(two)
     assert (far.wait, far.turn_taken) == (pytest.approx(1, abs=EPSILON), False)
     other = (time.monotonic(), await _reserve(one, 2))
-    assert _due([first, other]) == pytest.approx([0, 1 / 30], abs=EPSILON)
+    assert other[1].turn_taken
+    assert _due([first, other]) == pytest.approx([0, 1 / 30], abs=EPSILON)  # not 1 s, after chat 1's turn
 
 
 async def test_the_bots_turn_reserved_ahead_tells_of_a_pause(stores):
