@@ -29,7 +29,7 @@ from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
 from app.gateways.models import EventKind
 from app.plugins.contract import PluginEvent
-from app.plugins.events import message_sent_event, update_event
+from app.plugins.events import load_parsers, message_sent_event, update_event
 from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.router import EventRouter, Storages
 from app.plugins.runs import GroupCommit, Origin, Run
@@ -179,6 +179,7 @@ class Dispatcher:
         return bool(self._tasks)
 
     def start(self) -> None:
+        load_parsers()
         self.heartbeat.beat()
         self.commits.start()
         self._tasks = [
