@@ -149,7 +149,7 @@ async def _work(settings: Settings, level: str) -> None:
 
     from app.logs import log_config
     from app.platform import Platform
-    from app.serve import database_line, pubsub_line
+    from app.serve import database_line, freeze_heap, pubsub_line
 
     logging.config.dictConfig(log_config(level))
     await _apply_migrations_logged(settings)
@@ -159,6 +159,7 @@ async def _work(settings: Settings, level: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await platform.start()
+    freeze_heap()
     log.info("worker started; database %s; pub/sub %s", database_line(settings), pubsub_line(settings))
     try:
         await stop.wait()

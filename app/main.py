@@ -66,13 +66,21 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503)
 
 
-def create_app(settings: Settings | None = None, handlers: Iterable[PluginHandler] | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, handlers: Iterable[PluginHandler] | None = None, *, freeze_heap: bool = False
+) -> Starlette:
+    """The app; with `freeze_heap`, what start-up leaves is frozen (app.serve.freeze_heap) once it
+    has started, as a server process wants and a test that starts many apps does not."""
     settings = settings or Settings.from_env()
     platform = Platform(settings, handlers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await platform.start()
+        if freeze_heap:
+            from app.serve import freeze_heap as freeze
+
+            freeze()
         try:
             yield
         finally:
@@ -100,3 +108,8 @@ def create_app(settings: Settings | None = None, handlers: Iterable[PluginHandle
     app.state.platform = platform
     app.add_middleware(DatabaseContext, platform=platform)
     return app
+
+
+def create_served_app() -> Starlette:
+    """The app as `python -m app serve` runs it (uvicorn's factory)."""
+    return create_app(freeze_heap=True)

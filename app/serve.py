@@ -6,6 +6,7 @@ migration runs and before the app starts (uvicorn alone starts the app, then fai
 
 from __future__ import annotations
 
+import gc
 import socket
 from pathlib import Path
 
@@ -65,6 +66,16 @@ def start_up_lines(settings: Settings, url: str) -> list[str]:
     ]
 
 
+def freeze_heap() -> None:
+    """Puts every object alive after start-up (modules, classes, the GraphQL schema) out of the
+    cyclic garbage collector's reach, for the life of the process. A full collection then walks
+    what was made since, not the ~200,000 objects start-up leaves (about 0.1 s a pass, longer with
+    aiogram's types loaded), which a busy process otherwise pays every few seconds. Frozen objects
+    are still freed by reference counting."""
+    gc.collect()
+    gc.freeze()
+
+
 def run_uvicorn(settings: Settings, sock: socket.socket, workers: int, log_config: dict[str, object]) -> bool:
     """Serves the app on `sock` until stopped; False when it failed to start."""
     import uvicorn
@@ -72,7 +83,7 @@ def run_uvicorn(settings: Settings, sock: socket.socket, workers: int, log_confi
 
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
-        "app.main:create_app",
+        "app.main:create_served_app",
         factory=True,
         host=host,
         port=port,
