@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from app.accounts.service import create_user
@@ -140,6 +142,41 @@ async def count_events(database_url: str, gateway_id: str) -> int:
     return count
 
 
+async def commit_latency_ms(database_url: str, commits: int = 30) -> float:
+    """The median time of one durable commit of a one-row INSERT on the database now (on SQLite in a
+    file beside the database, with the URL's `synchronous`). Every group commit waits that long at
+    least; the reference never does."""
+    times = []
+    if database_url.startswith("sqlite"):
+        path, _, query = database_url.removeprefix("sqlite://").partition("?")
+        synchronous = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("synchronous", "FULL")
+        connection = sqlite3.connect(Path(path).with_name("commit-probe.sqlite3"), isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"PRAGMA synchronous={synchronous}")
+            connection.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)")
+            for n in range(commits):
+                started = time.perf_counter()
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("INSERT INTO probe VALUES (?)", (n,))
+                connection.execute("COMMIT")
+                times.append(time.perf_counter() - started)
+        finally:
+            connection.close()
+    else:
+        connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+        try:
+            await connection.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)")
+            for n in range(commits):
+                started = time.perf_counter()
+                await connection.execute("INSERT INTO bench_commit_probe VALUES ($1)", n)
+                times.append(time.perf_counter() - started)
+            await connection.execute("DROP TABLE bench_commit_probe")
+        finally:
+            await connection.close()
+    return statistics.median(times) * 1000
+
+
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     worker = subprocess.Popen(
         [sys.executable, "-m", "app", "worker"], env={**os.environ, **env, "INBOX_CONCURRENCY": "16"},
@@ -177,6 +214,7 @@ def main() -> None:
         "INBOX_CONCURRENCY": "0" if args.ingest_only or args.separate_worker else os.environ.get("INBOX_CONCURRENCY", "16"),
     }
     runs: list[tuple[Run, Run]] = []
+    commit_ms: list[float] = []
     done_during = 0
     server = serve([python, "-m", "app", "serve", "--port", str(port)], env, "/healthz", port)
     try:
@@ -189,6 +227,7 @@ def main() -> None:
         try:
             # Interleaved, so that both sides see the same load from whatever else the machine runs.
             for number in range(args.rounds):
+                commit_ms.append(asyncio.run(commit_latency_ms(database_url)))
                 ref = run_wrk(
                     f"http://127.0.0.1:{ref_port}", reference.pid, path, secret, args.seconds, args.connections, 0
                 )
@@ -216,16 +255,17 @@ def main() -> None:
     backend = database_url.split(":", 1)[0]
     mode = " (ingest only)" if args.ingest_only else " (ingest server + worker process)" if args.separate_worker else " (ingest + processing in one process)"
     print(f"database:            {backend}{mode}; {args.rounds} rounds of {args.seconds} s, {args.connections} connections")
-    for number, (ref, ours) in enumerate(runs, 1):
+    for number, ((ref, ours), commit) in enumerate(zip(runs, commit_ms), 1):
         print(
             f"round {number}: reference {ref.rate:7.0f} req/s ({ref.cpu_us:4.0f} µs CPU/request)   "
             f"plugboard {ours.rate:7.0f} req/s ({ours.cpu_us:4.0f} µs CPU/request, non-2xx {ours.non2xx}, "
-            f"socket errors {ours.errors})   ratio {ours.rate / ref.rate:.2f}"
+            f"socket errors {ours.errors})   ratio {ours.rate / ref.rate:.2f}   durable commit {commit:.2f} ms"
         )
     ratio = statistics.median(ours.rate / ref.rate for ref, ours in runs)
     cpu_ratio = statistics.median(ref.cpu_us / ours.cpu_us for ref, ours in runs)
     print(f"ratio (median):      {ratio:10.2f}  (target >= 0.50)")
-    print(f"CPU per request:     {cpu_ratio:10.2f}  of the reference's, as a ratio (median; 1.00 = as cheap)")
+    print(f"CPU per request:     {cpu_ratio:10.2f}  the reference's CPU per request / ours (median; 1.00 = as cheap)")
+    print(f"durable commit:      {statistics.median(commit_ms):10.2f}  ms (median; each group commit waits for one)")
     print(f"acknowledged/stored: {acknowledged}/{stored}  ({'ok' if stored >= acknowledged else 'LOST UPDATES'})")
     print(f"processed meanwhile: {done_during / (args.seconds * args.rounds):10.0f} events/s")
     if stored < acknowledged:
