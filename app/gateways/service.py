@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from tortoise import timezone
-from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
@@ -136,24 +135,6 @@ def _token_argument(exc: MalformedToken | TokenRejected) -> BadUserInput:
     return BadUserInput(exc.message, [FieldError("/token", detail)])
 
 
-async def active_gateways(owner_id: str) -> list[Gateway]:
-    return await Gateway.filter(owner_id=owner_id, is_active=True).order_by("created_at")
-
-
-async def owner_of_active(gateway_id: str) -> tuple[str, set[GatewayType]] | None:
-    """The owner of an active gateway and the types of all their active gateways, in one query."""
-    owner = Subquery(Gateway.filter(id=gateway_id).values("owner_id"))
-    rows = await Gateway.filter(owner_id=owner, is_active=True).values("id", "type", "owner_id")
-    if not any(row["id"] == gateway_id for row in rows):
-        return None
-    return rows[0]["owner_id"], {GatewayType(row["type"]) for row in rows}
-
-
-async def active_types(owner_id: str) -> set[GatewayType]:
-    rows = await Gateway.filter(owner_id=owner_id, is_active=True).distinct().values_list("type", flat=True)
-    return {GatewayType(t) for t in rows}
-
-
 class GatewayService:
     def __init__(
         self,
@@ -185,11 +166,10 @@ class GatewayService:
     def webhook_url(self, gateway_id: str) -> str:
         return webhook_url(self.public_url, gateway_id)
 
-    # --- queries (also module functions: they need nothing but the database) -------------------
+    # --- queries ------------------------------------------------------------------------------
 
-    active_gateways = staticmethod(active_gateways)
-    owner_of_active = staticmethod(owner_of_active)
-    active_types = staticmethod(active_types)
+    async def active_gateways(self, owner_id: str) -> list[Gateway]:
+        return await Gateway.filter(owner_id=owner_id, is_active=True).order_by("created_at")
 
     async def list_gateways(self, ctx: ServiceContext) -> list[Gateway]:
         return await Gateway.filter(owner_id=ctx.user_id).order_by("-created_at")
