@@ -36,6 +36,10 @@ async def forwarding(make_app, hook):
     return await make_app(outbound_allowed_hosts=(f"localhost:{hook.port}",), outbound_ca_file=hook.certificates.ca_file)
 
 
+def chat_of(update_id: int) -> int:
+    return -100_000 - update_id
+
+
 async def runs_of(app, user) -> tuple[str, list[dict]]:
     [mine] = (await app.graphql(RUNS, user=user))["myPlugins"]
     return mine["status"], [edge["node"] for edge in mine["runs"]["edges"]]
@@ -51,14 +55,18 @@ async def test_runs_page_newest_first_and_a_failed_run_is_retried_from_the_page(
     bot = await connect_bot(app, user, telegram)
     await install(app, user, "forward", {"url": hook.url("/in"), "signingSecret": SECRET})
     hook.respond(503)
+    # One chat per update, so that a run's chat tells its update (runs recorded in one commit share
+    # their time, and among those the order is the server's, not the updates').
     for update_id in range(1, 13):
-        assert (await deliver(app, bot, message_update(update_id, text=f"message {update_id}"))).status_code == 200
+        update = message_update(update_id, chat_id=chat_of(update_id))
+        assert (await deliver(app, bot, update)).status_code == 200
     await wait_until_processed(app)
     status, runs = await runs_of(app, user)
     assert status == "FAILING"  # the breaker opened after 5 failures in a row (or more: a lane runs its events back to back)
     assert len(runs) == 12
     failed = [run for run in runs if run["outcome"] == "FAILED"]
     assert failed and failed[-1] is runs[-1]  # the oldest run failed
+    assert sorted(int(run["chatId"]) for run in runs) == sorted(map(chat_of, range(1, 13)))
 
     tab = await Tab.open(browser, app.url)
     try:
@@ -80,7 +88,7 @@ async def test_runs_page_newest_first_and_a_failed_run_is_retried_from_the_page(
         await expect(first_row).to_contain_text("Message")
         await expect(first_row).to_contain_text("telegram.message")
         await expect(first_row).to_contain_text(re.compile(TIME))
-        await expect(first_row).to_contain_text(re.compile(rf"Chat -100200 · (under )?[\d.]+ m?s · {TIME}"))
+        await expect(first_row).to_contain_text(re.compile(rf"Chat {runs[0]['chatId']} · (under )?[\d.]+ m?s · {TIME}"))
         shown_failure = panel.locator(f'[data-run-id="{failed[0]["id"]}"]')
         await expect(shown_failure).to_contain_text("Failed")
         await expect(shown_failure).to_contain_text(f"Not delivered: localhost:{hook.port} answered 503")
@@ -112,7 +120,9 @@ async def test_runs_page_newest_first_and_a_failed_run_is_retried_from_the_page(
         assert await shown_ids(card) == [run["id"] for run in after]
         await tab.screenshot("my-plugins-run-retried")
         assert len(hook.received) == delivered_before + 1
-        assert json.loads(hook.received[-1].body)["updateId"] == 1  # the run's own event
+        delivered = json.loads(hook.received[-1].body)  # the run's own event
+        assert delivered["chat"]["id"] == int(oldest_failure["chatId"])
+        assert chat_of(delivered["updateId"]) == delivered["chat"]["id"]
 
         # After a reload the retried run still says so, and offers no second retry.
         await tab.page.reload()
