@@ -400,7 +400,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--per-user", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mode", choices=("burst", "single"), default="burst")
     parser.add_argument("--query", choices=tuple(QUERIES), default="widget")
     parser.add_argument("--separate-worker", action="store_true", help="ingest-only serve + a worker, Redis pub/sub")
