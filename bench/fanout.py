@@ -1,7 +1,7 @@
 """Live fan-out: webhook -> processing -> `analyticsUpdated` pushes to many websocket subscribers,
 against a bare Starlette websocket broadcast (`bench/fanout_reference.py`) measured in the same run.
 
-    .venv/bin/python -m bench.fanout [--database-url URL] [--users 100] [--per-user 10] [--rounds 10]
+    .venv/bin/python -m bench.fanout [--database-url URL] [--users 100] [--per-user 10] [--rounds 5]
         [--mode burst|single] [--query widget|small] [--separate-worker]
 
 Ours: one `python -m app serve` process (processing on; or ingest-only plus a `worker` process and
