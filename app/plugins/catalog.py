@@ -3,7 +3,6 @@ their plugins' versions."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -11,13 +10,12 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from app.errors import BadUserInput
 from app.plugins import states
-from app.plugins.config import validate_config
 from app.plugins.contract import PluginDefinition, PluginHandler
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
 from app.plugins.registry import PluginRegistry
-from app.plugins.service import active_gateway_types, describe_config_errors
+from app.plugins.service import active_gateway_types
+from app.plugins.versions import bring_forward
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +81,12 @@ async def _bring_installs_forward(plugin: Plugin, handler: PluginHandler, report
     behind = Q(config_version__isnull=True) | ~Q(config_version=plugin.version)
     for install in await UserPlugin.filter(behind, plugin_id=plugin.id):
         install.plugin = plugin
-        try:
-            config = handler.migrate_config(install.config_version, copy.deepcopy(install.config))
-            config = validate_config(plugin.config_schema, config)
-        except BadUserInput as exc:
-            problem = f"Plugin upgraded to {plugin.version}; the config needs changes: {describe_config_errors(exc)}"
-        except Exception as exc:  # a migrate_config that failed: its reason, never a crash at start-up
-            problem = f"Plugin upgraded to {plugin.version}; the config could not be migrated: {exc}"[:2000]
-        else:
+        config, problem = bring_forward(install, plugin, handler)
+        if config is not None:
             await _migrated(install, plugin, config)
             report.installs_migrated += 1
             continue
+        assert problem is not None
         async with in_transaction():
             if install.status in (InstallStatus.DISABLED, InstallStatus.NEEDS_CONFIG):
                 await UserPlugin.filter(id=install.id).update(status_reason=problem)

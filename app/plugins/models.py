@@ -27,6 +27,7 @@ class RunOutcome(str, Enum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"  # not run: the install's circuit breaker was open
+    RUNNING = "RUNNING"  # a retry under way (claimed before it runs, so that it runs once)
 
 
 class Plugin(Model):

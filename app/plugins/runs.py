@@ -92,12 +92,21 @@ class RunRecorder:
         self.breaker = breaker
         self.notify = notify  # (user id, plugin slug, topic), once a run's writes are committed
 
-    async def record(self, runs: Sequence[Run], done: Sequence[ClaimedEvent] = ()) -> list[Run]:
+    async def claim(self, run: Run) -> bool:
+        """Records `run` as RUNNING before it runs, so that it runs once however many callers ask
+        at the same time (a retry); False when its key was taken. `record(claimed=True)` finishes it."""
+        claimed = Run(run.install, run.origin, RunOutcome.RUNNING, id=run.id)
+        return bool(await self._insert(UserPlugin._meta.db, [claimed], timezone.now()))
+
+    async def record(
+        self, runs: Sequence[Run], done: Sequence[ClaimedEvent] = (), claimed: bool = False
+    ) -> list[Run]:
         """Records `runs` and marks `done` events finished, in one transaction; returns the runs
-        recorded now (not those recorded before)."""
+        recorded now (not those recorded before). `claimed`: the runs were claimed (`claim`), and
+        their RUNNING records are completed."""
         now = timezone.now()
         async with in_transaction() as conn:
-            recorded = await self._insert(conn, runs, now)
+            recorded = await (self._complete(runs, now) if claimed else self._insert(conn, runs, now))
             succeeded = [run for run in recorded if run.outcome == RunOutcome.SUCCEEDED and run.ctx is not None]
             await apply_writes([run.ctx for run in succeeded if run.ctx is not None])
             await self._count(recorded, now)
@@ -107,6 +116,17 @@ class RunRecorder:
             for topic in run.ctx.topics:
                 self.notify(run.install.user_id, run.install.slug, topic)
         return recorded
+
+    async def _complete(self, runs: Sequence[Run], now: datetime) -> list[Run]:
+        completed = []
+        for run in runs:
+            if await PluginExecution.filter(id=run.id, outcome=RunOutcome.RUNNING).update(
+                outcome=run.outcome, success=run.outcome == RunOutcome.SUCCEEDED, error=run.error,
+                duration_ms=run.duration_ms, created_at=now,
+            ):
+                run.created_at = now
+                completed.append(run)
+        return completed
 
     async def _insert(self, conn: Any, runs: Sequence[Run], now: datetime) -> list[Run]:
         by_id = {run.id: run for run in runs}
@@ -176,8 +196,11 @@ class RunRecorder:
             target = Target(InstallStatus.FAILING, breaker_reason(row["consecutive_failures"], error, probe_at))
             await change(install, target, "circuit breaker opened", route.slug, probe_at=probe_at, backoff_seconds=backoff)
         elif status == InstallStatus.FAILING and succeeded:
-            await change(install, Target(InstallStatus.ACTIVE), "circuit breaker closed: a trial run succeeded", route.slug)
-        elif status == InstallStatus.FAILING:
+            trial = "a trial run" if route.status == InstallStatus.FAILING else "a run"
+            await change(install, Target(InstallStatus.ACTIVE), f"circuit breaker closed: {trial} succeeded", route.slug)
+        elif status == InstallStatus.FAILING and route.status == InstallStatus.FAILING:
+            # A failed trial (routed while FAILING, its probe due). Failures routed before the
+            # breaker opened, still running on an older route, are no trial: they change nothing.
             backoff = min(max(float(row["backoff_seconds"]), self.breaker.backoff_seconds) * 2, self.breaker.max_backoff_seconds)
             probe_at = now + timedelta(seconds=backoff)
             await UserPlugin.filter(id=route.id, status=InstallStatus.FAILING).update(

@@ -4,6 +4,7 @@ service context at a time."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, cast
 
 from tortoise import timezone
@@ -33,15 +34,12 @@ from app.plugins.executor import Executor
 from app.plugins.models import InstallStatus, Plugin, PluginExecution, RunOutcome, UserPlugin
 from app.plugins.registry import needed_update_types
 from app.plugins.routing import InstallRoute
-from app.plugins.runs import Origin, RunRecorder
+from app.plugins.runs import Origin, Run, RunRecorder
+from app.plugins.versions import bring_forward
 from app.settings import Settings
 
 RUNS_PAGE_MAX = 100
 RETRYABLE = (RunOutcome.FAILED, RunOutcome.SKIPPED)
-
-
-def describe_config_errors(exc: BadUserInput) -> str:
-    return "; ".join(f"{e.path or '/'} {e.message}" for e in exc.errors)
 
 
 async def active_gateway_types(user_id: str) -> set[str]:
@@ -202,7 +200,10 @@ class PluginService:
         if enabled:
             await self._hook(install, "on_enable", ctx)
             missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(ctx.user_id))
-            target = states.settled(True, self._config_problem(install), missing)
+            config, problem = bring_forward(install, plugin, self.executor.registry.get(plugin.slug))
+            if config is not None and (config != install.config or install.config_version != plugin.version):
+                changes.update(config=config, config_version=plugin.version)
+            target = states.settled(True, problem, missing)
         else:
             target = states.settled(False, None, set())
             if hook_error := await self._stopping_hook(ctx, install, "on_disable"):
@@ -218,16 +219,6 @@ class PluginService:
             return await self._install_of(ctx, plugin_id)
         await self._installs_changed(ctx)
         return install
-
-    def _config_problem(self, install: UserPlugin) -> str | None:
-        """Why the install's config does not fit its plugin's version (None when it does)."""
-        if install.status == InstallStatus.NEEDS_CONFIG and install.config_version != install.plugin.version:
-            return install.status_reason
-        try:
-            validate_config(install.plugin.config_schema, install.config)
-        except BadUserInput as exc:
-            return f"The config does not fit version {install.plugin.version}: {describe_config_errors(exc)}"
-        return None
 
     async def gateways_changed(self, user_id: str) -> None:
         """After the user's gateways changed: installs that wait for a gateway start, and running
@@ -302,7 +293,7 @@ class PluginService:
         key = f"retry:{run.id}"
         earlier = await PluginExecution.get_or_none(install_id=run.install_id, event_key=key)
         if earlier is not None:
-            return earlier
+            return await self._finished_or_interrupted(earlier)
         install, plugin = run.install, run.install.plugin
         handler = self.executor.registry.get(plugin.slug)
         if handler is None or not plugin.is_active:
@@ -326,11 +317,27 @@ class PluginService:
             install.id, install.user_id, install.plugin_id, plugin.slug, user.plan, install.config,
             install.status, install.probe_at,
         )
-        recorded = await self.runs.record([await self.executor.run(route, handler, event, origin)])
-        retry = await PluginExecution.get(install_id=install.id, event_key=key)  # ours, or a concurrent call's
+        claim = Run(route, origin, RunOutcome.RUNNING)
+        if not await self.runs.claim(claim):  # a concurrent call claimed it first: it runs there
+            return await PluginExecution.get(install_id=install.id, event_key=key)
+        result = await self.executor.run(route, handler, event, origin)
+        result.id = claim.id
+        recorded = await self.runs.record([result], claimed=True)
+        retry = await PluginExecution.get(id=claim.id)
         if recorded:
             metadata = {"slug": plugin.slug, "runId": run.id, "retryRunId": retry.id, "outcome": retry.outcome.value}
             await audit.record(ctx, "plugin.run_retry", "plugin", plugin.id, metadata)
+        return retry
+
+    async def _finished_or_interrupted(self, retry: PluginExecution) -> PluginExecution:
+        """A retry still RUNNING long after any run could last was cut short (its process died):
+        it is recorded as failed."""
+        stale = timezone.now() - timedelta(seconds=self.settings.plugin_timeout_seconds * 2 + 60)
+        if retry.outcome == RunOutcome.RUNNING and retry.created_at < stale:
+            await PluginExecution.filter(id=retry.id, outcome=RunOutcome.RUNNING).update(
+                outcome=RunOutcome.FAILED, error="Interrupted before it finished"
+            )
+            return await PluginExecution.get(id=retry.id)
         return retry
 
     async def _stored_event(self, ctx: ServiceContext, run: PluginExecution) -> PluginEvent:

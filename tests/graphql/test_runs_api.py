@@ -286,11 +286,6 @@ async def test_retrying_again_answers_with_the_same_retry_and_runs_nothing(live,
     assert len(await runs_of(live, owner, "flaky")) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="concurrent retryRun calls each run the plugin before the ON CONFLICT insert picks one: "
-    "the answers agree, but the plugin ran (and sent) once per call",
-)
 async def test_concurrent_retries_run_the_plugin_once(live, owner, telegram, flaky):
     failed = await failed_run(live, owner, telegram, flaky)
     flaky.failing_for.clear()

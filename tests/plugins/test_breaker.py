@@ -184,11 +184,6 @@ async def test_a_failed_trial_doubles_the_backoff_up_to_the_ceiling(make_app, te
     assert await status_changes(live, owner, "flaky") == [("ACTIVE", "FAILING", OPENED)]  # one change: it stayed FAILING
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runs routed before the breaker opened (claimed in the same batch, recorded in a later commit) "
-    "still run, and each such commit counts as a failed trial run: the backoff doubles with no trial",
-)
 async def test_a_burst_of_failures_opens_the_breaker_with_the_first_backoff(make_app, telegram, flaky):
     inbox_only = await make_app(handlers=[flaky], inbox_concurrency=0)
     owner = await inbox_only.create_user("burst@example.com", "pro")

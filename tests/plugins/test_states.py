@@ -295,11 +295,6 @@ class ReminderV2(Reminder):
         return {"every": config["every"] // 60}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="toggle(enabled=True) only validates the config: a DISABLED install whose migration failed "
-    "becomes ACTIVE with its unmigrated config (config_version still 1.0.0) when that config happens to validate",
-)
 async def test_a_disabled_install_whose_config_could_not_be_migrated_needs_config_once_enabled(make_app, telegram):
     v1 = await make_app(handlers=[Reminder()])
     owner = await v1.create_user("minutes@example.com", "pro")
