@@ -30,8 +30,6 @@ MAX_FLOOD_RETRIES = 5
 # How long before its chat's turn a waiting call reserves its bot's turn (and so learns whether a
 # 429 paused the bot meanwhile): time enough for that reservation not to delay the send.
 TURN_LEAD = 0.1
-# A pause that ends this close to a turn does not move it (clocks read a moment apart).
-PAUSE_TOLERANCE = 0.01
 # How long cleanup after a cancellation (giving a reservation back) may take.
 CLEANUP_SECONDS = 2.0
 
@@ -151,8 +149,7 @@ class SendQueue:
             if not second.granted:
                 await self._cleanup(self.limits.give_back(first))
                 raise too_long(second.wait, left)
-            if second.paused > second.wait + PAUSE_TOLERANCE:  # paused past this turn since it was reserved
-                await self._cleanup(self.limits.give_back(second))
+            if not second.turn_taken:  # a 429 paused the bot past this turn since it was reserved
                 await self._cleanup(self.limits.give_back(first))
                 continue
             await self._sleep(second.wait, second, first)

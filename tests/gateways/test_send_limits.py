@@ -35,7 +35,7 @@ CHAT = 42
 GROUP = -1001234
 TURN = bot_slot(BOT, RATES)
 # How much of a wait (or a pause) a round trip may use up on a busy machine.
-EPSILON = 0.25
+EPSILON = 0.5
 
 
 # -- the rule itself ------------------------------------------------------------------------------
