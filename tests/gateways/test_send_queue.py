@@ -127,6 +127,19 @@ async def test_a_429_pauses_every_call_of_the_bot(app, owner, bot, telegram):
     assert all(a.at - refused.at >= 2 - SLACK for a in later)  # chat 2 waited for chat 1's pause too
 
 
+async def test_a_429_also_holds_the_calls_already_waiting_for_their_turn(app, owner, bot, telegram):
+    await send(app, owner, bot, 2)
+    queued = asyncio.create_task(send(app, owner, bot, 2))  # its turn is a second away
+    await asyncio.sleep(0.3)
+    telegram.flood(retry_after=2)
+    await send(app, owner, bot, 1)  # 429 first: the bot pauses for 2 s, then it is sent
+    await queued
+    refused = next(a for a in telegram.sends() if a.status == 429)
+    queued_arrival = telegram.sends(2)[-1]
+    assert queued_arrival.status == 200
+    assert queued_arrival.at - refused.at >= 2 - SLACK  # it waited out the pause that came after it queued
+
+
 async def test_a_5xx_is_retried_with_a_doubling_backoff(make_app, owner, bot, telegram):
     app = await make_app(send_retry_backoff_seconds=0.2)
     telegram.fail_next("sendMessage", status=502, description="Bad Gateway")
