@@ -8,10 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from tortoise.functions import Count, Sum
-from tortoise.queryset import QuerySet
-
-from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
+from app.analytics.models import ALL_CHATS, AnalyticsHour
 
 COUNTERS = ("received", "sent", "joins", "leaves")
 
@@ -75,7 +72,8 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-_SUMS = {c: Sum(c) for c in COUNTERS}
+# Hand-written SQL: tortoise's query building cost more than the database's work on this path.
+_SUM_SQL = ", ".join(f"SUM({c}) AS {c}" for c in COUNTERS)
 
 
 class AnalyticsReader:
@@ -83,72 +81,98 @@ class AnalyticsReader:
         self.install_id = install_id
         self.chat_id = chat_id
 
-    def _scoped(self, model: Any) -> QuerySet[Any]:
-        query = model.filter(install_id=self.install_id)
-        return query if self.chat_id is None else query.filter(chat_id=self.chat_id)
+    async def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Runs hand-written SQL with `?` placeholders on the current database."""
+        conn = AnalyticsHour._meta.db
+        if conn.capabilities.dialect == "postgres":
+            parts = sql.split("?")
+            sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+        else:
+            params = [p.isoformat() if isinstance(p, date) else p for p in params]
+        return await conn.execute_query_dict(sql, params)
 
-    def _users(self, model: Any) -> QuerySet[Any]:
-        """Rows of user tables for this reader's chat, or the all-chats rows."""
-        return model.filter(install_id=self.install_id, chat_id=ALL_CHATS if self.chat_id is None else self.chat_id)
+    def _scope(self) -> tuple[str, list[Any]]:
+        if self.chat_id is None:
+            return "install_id = ?", [self.install_id]
+        return "install_id = ? AND chat_id = ?", [self.install_id, self.chat_id]
+
+    def _user_scope(self) -> tuple[str, list[Any]]:
+        return "install_id = ? AND chat_id = ?", [self.install_id, ALL_CHATS if self.chat_id is None else self.chat_id]
 
     async def lifetime(self) -> Counts:
-        rows = await self._scoped(AnalyticsChat).annotate(**_SUMS).values(*COUNTERS)
+        where, params = self._scope()
+        rows = await self._rows(f'SELECT {_SUM_SQL} FROM "analytics_chats" WHERE {where}', params)
         return _counts(rows[0]) if rows else Counts()
 
     async def counts(self, window: Window) -> Counts:
-        rows = await (
-            self._scoped(AnalyticsHour).filter(day__gte=window.start, day__lte=window.end).annotate(**_SUMS).values(*COUNTERS)
+        where, params = self._scope()
+        rows = await self._rows(
+            f'SELECT {_SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ?',
+            [*params, window.start, window.end],
         )
         return _counts(rows[0]) if rows else Counts()
 
     async def daily(self, window: Window) -> list[DayStat]:
         """Every day of the window, oldest first, zero-filled."""
-        in_window = {"day__gte": window.start, "day__lte": window.end}
-        rows = await self._scoped(AnalyticsHour).filter(**in_window).annotate(**_SUMS).group_by("day").values("day", *COUNTERS)
+        where, params = self._scope()
+        rows = await self._rows(
+            f'SELECT day, {_SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY day',
+            [*params, window.start, window.end],
+        )
         counts = {_as_date(row["day"]): _counts(row) for row in rows}
-        user_rows = await self._users(AnalyticsDay).filter(**in_window).values("day", "users")
+        where, params = self._user_scope()
+        user_rows = await self._rows(
+            f'SELECT day, users FROM "analytics_days" WHERE {where} AND day >= ? AND day <= ?',
+            [*params, window.start, window.end],
+        )
         users = {_as_date(row["day"]): int(row["users"]) for row in user_rows}
         return [DayStat(day, counts.get(day, Counts()), users.get(day, 0)) for day in window.days()]
 
     async def hourly(self, window: Window) -> list[int]:
         """Messages by UTC hour of day, 0 to 23, over the window."""
-        in_window = {"day__gte": window.start, "day__lte": window.end}
-        rows = await (
-            self._scoped(AnalyticsHour).filter(**in_window).annotate(**_SUMS).group_by("hour").values("hour", *COUNTERS)
+        where, params = self._scope()
+        rows = await self._rows(
+            f'SELECT hour, SUM(received) + SUM(sent) AS messages FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY hour',
+            [*params, window.start, window.end],
         )
         profile = [0] * 24
         for row in rows:
-            profile[int(row["hour"])] = _counts(row).messages
+            profile[int(row["hour"])] = int(row["messages"] or 0)
         return profile
 
     async def active_since(self, start: date | None = None) -> int:
         """Distinct users seen on `start` or later; without it, in everything retention kept."""
-        query = self._users(AnalyticsUser)
+        where, params = self._user_scope()
         if start is not None:
-            query = query.filter(last_day__gte=start)
-        return await query.count()
+            where, params = f"{where} AND last_day >= ?", [*params, start]
+        rows = await self._rows(f'SELECT COUNT(*) AS n FROM "analytics_users" WHERE {where}', params)
+        return int(rows[0]["n"])
 
     async def distinct_users(self, window: Window) -> int:
         """Distinct users in any window (one that ends today is cheaper as `active_since`)."""
-        rows = await (
-            self._users(AnalyticsDayUser)
-            .filter(day__gte=window.start, day__lte=window.end)
-            .annotate(users=Count("user_id", distinct=True))
-            .values("users")
+        where, params = self._user_scope()
+        rows = await self._rows(
+            f'SELECT COUNT(DISTINCT user_id) AS n FROM "analytics_day_users" WHERE {where} AND day >= ? AND day <= ?',
+            [*params, window.start, window.end],
         )
-        return int(rows[0]["users"] or 0) if rows else 0
+        return int(rows[0]["n"] or 0) if rows else 0
 
     async def chats(self, window: Window, limit: int) -> list[ChatStat]:
         """The busiest chats of a window ending today (by messages, then users), at most `limit`."""
-        in_window = {"day__gte": window.start, "day__lte": window.end}
-        rows = await (
-            self._scoped(AnalyticsHour).filter(**in_window).annotate(**_SUMS).group_by("chat_id").values("chat_id", *COUNTERS)
+        where, params = self._scope()
+        rows = await self._rows(
+            f'SELECT chat_id, {_SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY chat_id',
+            [*params, window.start, window.end],
         )
         counts = {int(row["chat_id"]): _counts(row) for row in rows}
-        seen = self._scoped(AnalyticsUser).filter(last_day__gte=window.start).exclude(chat_id=ALL_CHATS)
-        user_rows = await seen.annotate(users=Count("id")).group_by("chat_id").values("chat_id", "users")
+        user_rows = await self._rows(
+            f'SELECT chat_id, COUNT(*) AS users FROM "analytics_users" WHERE {where} AND last_day >= ? AND chat_id <> ? GROUP BY chat_id',
+            [*params, window.start, ALL_CHATS],
+        )
         users = {int(row["chat_id"]): int(row["users"]) for row in user_rows}
-        chats = await self._scoped(AnalyticsChat).values("chat_id", "title", "type", *COUNTERS)
+        chats = await self._rows(
+            f'SELECT chat_id, title, type, received, sent, joins, leaves FROM "analytics_chats" WHERE {where}', params
+        )
         stats = [
             ChatStat(
                 chat_id=int(chat["chat_id"]),

@@ -32,6 +32,7 @@ from app.plugins.contract import ConfigUpdateRequest, InstallRequest, PluginEven
 from app.plugins.events import message_sent_event, schedule_event, update_event
 from app.plugins.executor import Executor
 from app.plugins.models import InstallStatus, Plugin, PluginExecution, RunOutcome, UserPlugin
+from app.plugins.reads import installs_with_plugins
 from app.plugins.registry import needed_update_types
 from app.plugins.routing import InstallRoute
 from app.plugins.runs import Origin, Run, RunRecorder
@@ -81,7 +82,7 @@ class PluginService:
     # --- installs ----------------------------------------------------------------------
 
     async def my_installs(self, ctx: ServiceContext) -> list[UserPlugin]:
-        return await UserPlugin.filter(user_id=ctx.user_id).select_related("plugin").order_by("created_at", "id")
+        return await installs_with_plugins(ctx.user_id)
 
     async def install(self, ctx: ServiceContext, request: InstallRequest) -> UserPlugin:
         plugin = await Plugin.get_or_none(id=request.plugin_id, is_active=True)
