@@ -10,7 +10,7 @@ from app.audit import service as audit
 from app.errors import BadUserInput, FieldError
 from app.graphql.context import GraphQLContext
 from app.graphql.types import ApiToken, AuditEvent, Gateway, Me, Plugin, UserPlugin
-from app.inputs import text_problem
+from app.inputs import is_id, text_problem
 
 Info = strawberry.Info[GraphQLContext, None]
 
@@ -43,6 +43,14 @@ class Query:
     async def my_plugins(self, info: Info) -> list[UserPlugin]:
         ctx = info.context.require_user()
         return [UserPlugin.of(row) for row in await info.context.platform.plugins.my_installs(ctx)]
+
+    @strawberry.field(description="One of the caller's installs, by its plugin's id; null when not installed.")
+    async def my_plugin(self, info: Info, plugin_id: strawberry.ID) -> UserPlugin | None:
+        ctx = info.context.require_user()
+        if not is_id(plugin_id):
+            return None
+        row = await info.context.platform.plugins.find_install(ctx, str(plugin_id))
+        return None if row is None else UserPlugin.of(row)
 
     @strawberry.field(
         description="The caller's own audit events, newest first. For the next page, pass the last "

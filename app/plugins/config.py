@@ -268,7 +268,8 @@ def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = 
     # jsonschema finds errors lazily: taking no more than are reported bounds the work too
     found = list(itertools.islice(validator.iter_errors(filled), MAX_REPORTED_ERRORS + 1))
     errors = sorted(found, key=lambda e: list(map(str, e.absolute_path)))
-    field_errors = [fe for error in errors for fe in _field_errors(error, secrets)]
+    # dict.fromkeys: jsonschema reports `required` once per missing name, each listing them all
+    field_errors = list(dict.fromkeys(fe for error in errors for fe in _field_errors(error, secrets)))
     if field_errors:
         shown = field_errors[:MAX_REPORTED_ERRORS]
         summary = "; ".join(f"{fe.path or '/'}: {fe.message}" for fe in shown[:5])

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tortoise import timezone
 from tortoise.transactions import in_transaction
 
 from app import live
@@ -117,10 +118,11 @@ class Executor:
         started = time.perf_counter()
         output, error = await self._call(lambda: handler.on_event(event, ctx))
         duration_ms = (time.perf_counter() - started) * 1000
+        finished = timezone.now()
         if error is not None:
             ctx.log.warning("plugin run failed: %s", error)
-            return Run(install, origin, RunOutcome.FAILED, duration_ms, error)
-        return Run(install, origin, RunOutcome.SUCCEEDED, duration_ms, output=output, ctx=ctx)
+            return Run(install, origin, RunOutcome.FAILED, duration_ms, error, created_at=finished)
+        return Run(install, origin, RunOutcome.SUCCEEDED, duration_ms, output=output, ctx=ctx, created_at=finished)
 
     async def run_hook(self, install: UserPlugin, hook: str, service: ServiceContext) -> None:
         """Runs a lifecycle hook (on_install, …) of the install's plugin, if it is still registered;

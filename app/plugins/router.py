@@ -101,4 +101,4 @@ async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
 
 
 async def _skipped(install: InstallRoute, origin: Origin) -> Run:
-    return Run(install, origin, RunOutcome.SKIPPED, error=SKIPPED_ERROR)
+    return Run(install, origin, RunOutcome.SKIPPED, error=SKIPPED_ERROR, created_at=timezone.now())

@@ -63,6 +63,7 @@ class Run:
     output: Any = None
     ctx: PluginContext | None = None  # its buffered writes; applied only if it succeeded
     id: str = field(default_factory=new_id)
+    # When it finished: the run history's order (runs recorded in one commit keep their own order).
     created_at: datetime | None = None
 
     @property
@@ -137,7 +138,7 @@ class RunRecorder:
                 [
                     run.id, run.install.id, o.key, run.outcome == RunOutcome.SUCCEEDED, run.outcome.value,
                     o.trigger, o.event_type, o.chat_id, o.gateway_event_id, o.schedule, o.fired_at,
-                    o.retry_of, run.error, run.duration_ms, now,
+                    o.retry_of, run.error, run.duration_ms, run.created_at or now,
                 ]
                 for run in chunk
                 for o in (run.origin,)
@@ -149,7 +150,7 @@ class RunRecorder:
             recorded.update(row["id"] for row in inserted)
         result = [by_id[run_id] for run_id in by_id if run_id in recorded]
         for run in result:
-            run.created_at = now
+            run.created_at = run.created_at or now
         return result
 
     async def _count(self, recorded: list[Run], now: datetime) -> None:

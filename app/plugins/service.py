@@ -84,6 +84,9 @@ class PluginService:
     async def my_installs(self, ctx: ServiceContext) -> list[UserPlugin]:
         return await installs_with_plugins(ctx.user_id)
 
+    async def find_install(self, ctx: ServiceContext, plugin_id: str) -> UserPlugin | None:
+        return await UserPlugin.get_or_none(user_id=ctx.user_id, plugin_id=plugin_id).select_related("plugin")
+
     async def install(self, ctx: ServiceContext, request: InstallRequest) -> UserPlugin:
         plugin = await Plugin.get_or_none(id=request.plugin_id, is_active=True)
         if plugin is None:

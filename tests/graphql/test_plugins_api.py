@@ -344,3 +344,16 @@ async def test_listing_installs_costs_the_same_queries_whatever_their_number(mak
         assert len(catalog["plugins"]) == 6
     assert costs[0] == costs[1]
     assert costs[0] <= 6
+
+
+async def test_my_plugin_is_one_of_the_callers_installs_by_plugin_id(app, user):
+    analytics = await plugin_id(app, "analytics")
+    one = "query($id: ID!) { myPlugin(pluginId: $id) { id status plugin { slug } } }"
+    assert (await app.graphql(one, {"id": analytics}, user=user))["myPlugin"] is None
+    installed = (await app.graphql(INSTALL, {"id": analytics}, user=user))["installPlugin"]
+    mine = (await app.graphql(one, {"id": analytics}, user=user))["myPlugin"]
+    assert mine == {"id": installed["id"], "status": "WAITING_FOR_GATEWAY", "plugin": {"slug": "analytics"}}
+    other = await app.create_user("other@example.com")
+    assert (await app.graphql(one, {"id": analytics}, user=other))["myPlugin"] is None
+    assert (await app.graphql(one, {"id": "not-an-id"}, user=user))["myPlugin"] is None
+    assert (await app.graphql_error(one, {"id": analytics}))["extensions"]["code"] == "UNAUTHENTICATED"

@@ -290,3 +290,17 @@ def test_an_integer_json_cannot_write_is_refused_not_a_crash():
 def test_a_key_that_is_not_a_string_is_refused():
     [error] = refusal(WELCOME, {"chats": [], "nested": {1: "x"}})
     assert error == {"path": "/nested", "message": "has a key that is not a string"}
+
+
+def test_each_missing_required_setting_is_named_once():
+    schema = {
+        "type": "object",
+        "required": ["url", "secret"],
+        "properties": {"url": {"type": "string"}, "secret": {"type": "string"}},
+    }
+    with pytest.raises(BadUserInput) as raised:
+        validate_config(schema, {})
+    assert sorted((e.path, e.message) for e in raised.value.errors) == [
+        ("/secret", "is required"),
+        ("/url", "is required"),
+    ]
