@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from broadcaster import Broadcast
 
@@ -88,7 +88,7 @@ class LiveUpdates:
         async with self.broadcast.subscribe(channel_name) as subscriber:
 
             async def forward() -> None:
-                async for _ in subscriber:  # type: ignore[attr-defined]
+                async for _ in subscriber:  # type: ignore[union-attr]
                     changes.mark()
 
             reader = asyncio.create_task(forward())
@@ -180,6 +180,6 @@ class SharedStates:
             self._forget(key, shared)
             shared.finish()
 
-    def _forget(self, key: Hashable, shared: SharedState[object]) -> None:
+    def _forget(self, key: Hashable, shared: SharedState[Any]) -> None:
         if self._states.get(key) is shared:
             del self._states[key]

@@ -59,10 +59,10 @@ async def _insert_unnest(
     returning: str,
 ) -> list[dict[str, Any]]:
     arrays = ", ".join(f"${n + 1}::{'text' if kind == 'jsonb' else kind}[]" for n, kind in enumerate(types))
-    selected = ", ".join(f"v.{name}::jsonb" if kind == "jsonb" else f"v.{name}" for name, kind in zip(columns, types))
+    selected = ", ".join(f"v.{name}::jsonb" if kind == "jsonb" else f"v.{name}" for name, kind in zip(columns, types, strict=True))
     names = ", ".join(columns)
     sql = f'INSERT INTO "{table}" ({names}) SELECT {selected} FROM unnest({arrays}) AS v({names}) {on_conflict}'
-    params = [list(column) for column in zip(*rows)] if rows else [[] for _ in columns]
+    params = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
     if not returning:
         await conn.execute_query(sql, params)
         return []

@@ -19,9 +19,8 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-from app.accounts.context import ServiceContext
 from app.accounts.service import create_user
 from app.analytics import service as analytics
 from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
@@ -95,7 +94,7 @@ async def main(database_url: str, reads: int) -> None:
     db = Database(database_url)
     await db.open(create=True)
     await db.migrate()
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     try:
         with db.bound():
             plugin = await Plugin.get(slug="analytics") if await Plugin.exists(slug="analytics") else await Plugin.create(slug="analytics", name="Channel Analytics")

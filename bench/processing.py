@@ -47,7 +47,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,7 @@ class Store:
     async def fill(self, gateway_id: str, first: int, count: int, date: int) -> int:
         """Adds `count` pending updates numbered from `first`, in one transaction; returns the largest id before."""
         before = int(await self.value("SELECT coalesce(max(id), 0) FROM gateway_events"))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         numbers = range(first, first + count)
         if self._pg is not None:
             await self._pg.copy_records_to_table(

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiosqlite
@@ -183,7 +183,7 @@ async def _sqlite_batch(conn: aiosqlite.Connection, installs: list[str], batch: 
         if not rows:
             await conn.rollback()
             return 0
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         params = [v for install in installs for _, key, _ in rows for v in (install, key, 1, now)]
         async with conn.execute(
             f"INSERT INTO ref_executions (install_id, event_key, success, created_at) VALUES {_values(len(params) // 4, 4)} "

@@ -4,7 +4,7 @@ beats; otherwise 503, with a body naming what is wrong."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.contract import Schedule
@@ -50,7 +50,7 @@ async def test_a_dispatcher_stuck_on_the_database_makes_healthz_503_naming_it(ma
         await GatewayEvent.create(
             gateway_id=bot.gateway_id, kind="update", key="1", chat_id=-1, payload=message_update(1, chat_id=-1),
             status=EventStatus.PROCESSING, attempts=1, claim="gone",
-            lease_until=datetime.now(timezone.utc) + timedelta(seconds=3),
+            lease_until=datetime.now(UTC) + timedelta(seconds=3),
         )
 
     # PostgreSQL: claiming waits on the locked table. SQLite: claiming fails as locked, again and again.

@@ -1,9 +1,15 @@
+from __future__ import annotations
+
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
 
 from app.ids import new_id
+
+if TYPE_CHECKING:
+    from app.accounts.models import User
 
 
 class GatewayType(str, Enum):
@@ -12,9 +18,10 @@ class GatewayType(str, Enum):
 
 class Gateway(Model):
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
-    owner = fields.ForeignKeyField(
+    owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "plugboard.User", related_name="gateways", on_delete=fields.CASCADE, db_index=True
     )
+    owner_id: str
     type = fields.CharEnumField(GatewayType, max_length=32)
     name = fields.CharField(max_length=128)
     bot_token = fields.CharField(max_length=256)
@@ -22,7 +29,7 @@ class Gateway(Model):
     bot_username = fields.CharField(max_length=64, null=True)
     webhook_secret = fields.CharField(max_length=256)
     # The update types the bot's webhook asks Telegram for: those its owner's plugins handle.
-    allowed_updates = fields.JSONField(null=True)
+    allowed_updates: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
     is_active = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
@@ -54,13 +61,14 @@ class GatewayEvent(Model):
     # `key` deduplicates redeliveries: the update_id for updates, chat:message_id for sent messages.
 
     id = fields.BigIntField(primary_key=True)
-    gateway = fields.ForeignKeyField(
+    gateway: fields.ForeignKeyRelation[Gateway] = fields.ForeignKeyField(
         "plugboard.Gateway", related_name="events", on_delete=fields.CASCADE
     )
+    gateway_id: str
     kind = fields.CharEnumField(EventKind, max_length=16)
     key = fields.CharField(max_length=64)
     chat_id = fields.BigIntField(null=True)
-    payload = fields.JSONField()
+    payload: fields.JSONField[dict[str, Any]] = fields.JSONField()
     status = fields.CharEnumField(EventStatus, max_length=16, default=EventStatus.PENDING)
     attempts = fields.IntField(default=0)
     claim = fields.CharField(max_length=32, null=True)
@@ -80,9 +88,10 @@ class RejectedUpdate(Model):
     # 64 bits) or the database refused it. Kept for the operator; never processed.
 
     id = fields.BigIntField(primary_key=True)
-    gateway = fields.ForeignKeyField(
+    gateway: fields.ForeignKeyRelation[Gateway] = fields.ForeignKeyField(
         "plugboard.Gateway", related_name="rejected_updates", on_delete=fields.CASCADE
     )
+    gateway_id: str
     update_id = fields.TextField(null=True)  # as sent, in decimal; it may not fit in 64 bits
     reason = fields.CharField(max_length=255)
     body = fields.BinaryField()  # the request body, byte for byte

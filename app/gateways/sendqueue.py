@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.errors import GatewayUnreachable, PlugboardError
 from app.gateways.limits import Reservation, SendLimits, SendRates, Slot, bot_slot, create_limits, slots_for
@@ -85,9 +86,7 @@ class SendQueue:
         scope, slots, turn = str(bot_id), slots_for(bot_id, chat_id, self.rates), bot_slot(bot_id, self.rates)
         failures = floods = 0
         while True:
-            await self._turn(
-                scope, slots, turn, deadline, lambda wait, left: self._too_long(target, chat_id, wait, left, floods)
-            )
+            await self._turn(scope, slots, turn, deadline, functools.partial(self._too_long, target, chat_id, floods=floods))
             try:
                 return await call()
             except FloodControl as exc:
@@ -202,6 +201,6 @@ class SendQueue:
         await self.limits.close()
 
 
-def _consume(task: asyncio.Future[object]) -> None:
+def _consume(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
         task.exception()

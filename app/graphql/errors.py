@@ -93,7 +93,7 @@ class ErrorCodes(MaskErrors):
             return _with_code(error, original.message, original.extensions)
         if code := request_problem_code(error):
             return _with_code(error, error.message, {"code": code})
-        if is_unexpected(error):
+        if is_unexpected(error) and original is not None:
             log.error("unexpected error in %s\n%s", error.path, bounded_traceback(original))
             return _with_code(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
         extensions = dict(error.extensions or {})

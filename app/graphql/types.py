@@ -16,8 +16,11 @@ from app.graphql.context import GraphQLContext
 from app.plugins import models as plugin_models
 from app.plugins import secrets
 
-GatewayType = strawberry.enum(gateway_models.GatewayType, name="GatewayType")
-Plan = strawberry.enum(accounts.Plan, name="Plan")
+# strawberry.enum registers the model's own enum class; the aliases keep mypy seeing a class.
+strawberry.enum(gateway_models.GatewayType, name="GatewayType")
+strawberry.enum(accounts.Plan, name="Plan")
+GatewayType = gateway_models.GatewayType
+Plan = accounts.Plan
 
 
 @strawberry.type
@@ -49,7 +52,7 @@ class Plugin:
             description=row.description,
             version=row.version,
             required_gateways=[gateway_models.GatewayType(g) for g in row.required_gateways],
-            config_schema=row.config_schema,
+            config_schema=JSON(row.config_schema),
             icon=row.icon,
             category=row.category,
             is_builtin=row.is_builtin,
@@ -59,13 +62,15 @@ class Plugin:
         )
 
 
-InstallStatus = strawberry.enum(
+strawberry.enum(
     plugin_models.InstallStatus,
     name="InstallStatus",
     description="ACTIVE runs; DISABLED by its user; WAITING_FOR_GATEWAY for a gateway it needs; "
     "NEEDS_CONFIG until its config fits the plugin's version; FAILING: paused by the circuit breaker.",
 )
-RunOutcome = strawberry.enum(plugin_models.RunOutcome, name="RunOutcome")
+strawberry.enum(plugin_models.RunOutcome, name="RunOutcome")
+InstallStatus = plugin_models.InstallStatus
+RunOutcome = plugin_models.RunOutcome
 
 
 @strawberry.type(description="One run of an installed plugin, for one event or schedule.")
@@ -191,7 +196,7 @@ class AuditEvent:
             action=row.action,
             target_type=row.target_type,
             target_id=row.target_id,
-            metadata=row.metadata,
+            metadata=JSON(row.metadata),
             created_at=row.created_at,
             cursor=cursor_of(row),
         )

@@ -13,17 +13,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.unset import UNSET, UnsetType
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
-from cross_web import HTTPException
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.graphql.context import GraphQLContext, build_context
 from app.graphql.documents import query_size_error
@@ -89,11 +89,12 @@ def error_response(exc: HTTPException) -> Response:
 
 def is_request_error(result: ExecutionResult) -> bool:
     """Parsing or validation failed, so nothing ran (field errors carry a path; these do not)."""
-    return result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(e.path is None for e in errors)
 
 
 class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
-    websocket_adapter_class = LimitedWebSocketAdapter  # type: ignore[assignment]
+    websocket_adapter_class = LimitedWebSocketAdapter
     graphql_transport_ws_handler_class = LimitedTransportWSHandler
 
     def __init__(self, platform: Platform) -> None:

@@ -38,7 +38,7 @@ SHARED_FIELDS = frozenset({"analyticsUpdated"})
 
 # What a shared execution gives its followers: the JSON text of a `next` message's payload, or
 # None when the operation fails before it runs (each follower then runs it alone, to get its error).
-Rendered = str | None
+Rendered = str | bytes | None
 
 
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -24,7 +24,7 @@ from tests.support.telegram_updates import (
     user,
 )
 
-NOW = datetime(2026, 6, 15, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 SUMMARY = """query($chatId: ID, $days: Int) { analytics(chatId: $chatId, days: $days) {

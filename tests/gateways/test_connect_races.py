@@ -12,7 +12,7 @@ import pytest
 from app.audit.models import AuditLog
 from app.gateways.models import Gateway
 from app.gateways.service import webhook_url
-from tests.fakes.telegram import FakeBot, FakeTelegram
+from tests.fakes.telegram import FakeBot
 from tests.support.live import LiveApp
 
 CONNECT = "mutation($token: String!) { connectTelegramBot(token: $token) { id isActive } }"

@@ -112,7 +112,7 @@ async def deliver_batch(hooks: WebhookWorld, batch: list[Delivery], companions: 
     update_ids = [update_id for *_, update_id in encoded if update_id is not None]
     events, rejected = await kept(hooks, update_ids)
     problems: list[str] = []
-    for delivery, (path, _, body, update_id), response in zip(everything, encoded, responses):
+    for delivery, (_path, _, body, update_id), response in zip(everything, encoded, responses):
         event(f"{delivery.family}: {response.status_code}")
         where = f"{delivery!r} -> {response.status_code} {response.text[:200]!r}"
         update = parsed_update(body)

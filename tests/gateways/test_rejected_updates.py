@@ -24,7 +24,15 @@ from app.gateways.models import GatewayEvent, RejectedUpdate
 from app.plugins.contract import TelegramMessageEvent
 from tests.support.live import LiveApp
 from tests.support.plugins import RecordingPlugin
-from tests.support.runtime import SECRET_HEADER, ConnectedBot, connect_bot, install, reload, stored, wait_until_processed
+from tests.support.runtime import (
+    SECRET_HEADER,
+    ConnectedBot,
+    connect_bot,
+    install,
+    reload,
+    stored,
+    wait_until_processed,
+)
 from tests.support.telegram_updates import message_update
 
 MARKER = "poison-body-marker"  # in every poison body, never in a log line

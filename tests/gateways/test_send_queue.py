@@ -22,9 +22,9 @@ from app.errors import GatewayUnreachable
 from app.gateways.models import SendLimit
 from app.gateways.sendqueue import SendRateLimited
 from app.gateways.telegram import TelegramRefused
-from tests.fakes.telegram import FakeTelegram, SendLimits, unreachable_url
 from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, TelegramMessageEvent
 from app.plugins.models import PluginExecution, RunOutcome
+from tests.fakes.telegram import FakeTelegram, SendLimits, unreachable_url
 from tests.support.live import LiveApp, TestUser
 from tests.support.plugins import definition
 from tests.support.redis_server import RedisServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +18,7 @@ PAGE = "query($limit: Int!, $after: String, $action: String) { auditLog(limit: $
 async def add_events(app: LiveApp, user: TestUser, actions: list[str], tied: int = 0) -> list[str]:
     """Events for `user`, one per action, a second apart; the last `tied` share one created_at.
     Returns their ids newest first, as auditLog must order them."""
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     ids = []
     with app.db():
         for n, action in enumerate(actions):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from urllib.parse import urlencode
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import event, given
@@ -28,10 +28,25 @@ from websockets.exceptions import ConnectionClosed
 from app.graphql.schema import build_schema
 from app.settings import Settings
 from tests.support.hostile import generated_settings, report_or_fail
-from tests.support.hostile_graphql import Call, RootField, calls, get_params, request_text, root_fields, websocket_message
+from tests.support.hostile_graphql import (
+    Call,
+    RootField,
+    calls,
+    get_params,
+    request_text,
+    root_fields,
+    websocket_message,
+)
 from tests.support.hostile_world import World
 from tests.support.loop_lag import LoopLag, collector_paused
-from tests.support.oracle import differences, graphql_error_problems, graphql_http_problems, is_refused, snapshot, strict_json
+from tests.support.oracle import (
+    differences,
+    graphql_error_problems,
+    graphql_http_problems,
+    is_refused,
+    snapshot,
+    strict_json,
+)
 
 ROOT_FIELDS = root_fields(build_schema(Settings())._schema)
 # A bound on gross blocking (the defects found took seconds to minutes), not a speed benchmark:

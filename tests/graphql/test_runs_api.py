@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -77,7 +77,7 @@ async def owner(live) -> TestUser:
 @pytest.mark.parametrize("page_size", [1, 7, 25, 100])
 async def test_pages_cover_every_run_once_newest_first_ties_included(live, owner, page_size):
     installed = await install_via_api(live, owner, "flaky")
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     moments = [start + timedelta(seconds=n // 5) for n in range(25)]  # five runs share each moment
     ids = await add_runs(live, installed["id"], moments)
 
@@ -98,7 +98,7 @@ async def test_pages_cover_every_run_once_newest_first_ties_included(live, owner
 
 async def test_a_page_starts_after_any_edge_cursor(live, owner):
     installed = await install_via_api(live, owner, "flaky")
-    moments = [datetime(2026, 1, 1, tzinfo=timezone.utc)] * 6  # all tied
+    moments = [datetime(2026, 1, 1, tzinfo=UTC)] * 6  # all tied
     ids = newest_first(await add_runs(live, installed["id"], moments), moments)
     page = await runs_page(live, owner, "flaky", 6)
     third = page["edges"][2]["cursor"]
@@ -184,7 +184,7 @@ async def test_each_user_sees_only_the_runs_of_their_own_installs(live, owner, t
 async def test_a_page_costs_the_same_queries_with_10_or_1000_runs(make_app):
     live = await make_app(handlers=[FlakyPlugin()], inbox_concurrency=0)  # no background queries in the count
     small, large = await live.create_user("small@example.com", "pro"), await live.create_user("large@example.com", "pro")
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     for who, count in ((small, 10), (large, 1000)):
         installed = await install_via_api(live, who, "flaky")
         await add_runs(live, installed["id"], [start + timedelta(seconds=n) for n in range(count)])
@@ -205,7 +205,7 @@ async def test_on_postgresql_a_page_reads_the_runs_index_not_the_history(backend
     live = await make_app(handlers=[FlakyPlugin()], inbox_concurrency=0)
     owner = await live.create_user("plan@example.com", "pro")
     installed = await install_via_api(live, owner, "flaky")
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     await add_runs(live, installed["id"], [start + timedelta(seconds=n) for n in range(3000)])
     with live.db():
         client = PluginExecution._meta.db
@@ -394,7 +394,7 @@ async def test_a_run_whose_event_was_pruned_is_bad_user_input(live, owner, teleg
     flaky.failing_for.clear()
     with live.db():
         # The inbox retention passed: events go, runs (kept longer) stay.
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         await prune_history(now + timedelta(hours=1), now - timedelta(days=7))
         assert await GatewayEvent.all().count() == 0
 

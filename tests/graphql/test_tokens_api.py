@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from websockets.asyncio.client import connect
@@ -61,7 +61,7 @@ async def test_create_api_token_returns_the_token_once_and_it_signs_in(app, user
     assert token.startswith("pb_") and token != user.token
     assert made["name"] == "laptop" and made["isCurrent"] is False and made["lastUsedAt"] is None
     expires = datetime.fromisoformat(made["expiresAt"])
-    assert abs(expires - (datetime.now(timezone.utc) + timedelta(days=7))) < timedelta(minutes=5)
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=7))) < timedelta(minutes=5)
     assert (await app.graphql(ME, user=as_user(user, token)))["me"]["email"] == user.email
     # Never again: no field of any type holds a token or its hash.
     fields = await app.graphql('{ __type(name: "ApiToken") { fields { name } } }')
@@ -116,7 +116,7 @@ async def test_a_user_can_revoke_the_token_in_use_when_another_is_valid(app, use
 async def test_the_last_valid_token_cannot_be_revoked_through_the_api(app, user):
     token, made = await create(app, user, "expiring")
     with app.db():
-        await ApiToken.filter(id=made["id"]).update(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+        await ApiToken.filter(id=made["id"]).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     (current,) = (await app.graphql(MY_TOKENS, user=user))["myTokens"]
     before = await token_state(app)
     error = await app.graphql_error(REVOKE, {"id": current["id"]}, user=user)
@@ -177,7 +177,7 @@ async def test_an_expired_token_stops_at_once(app, user):
     token, made = await create(app, user, "short", 1)
     assert (await app.graphql(ME, user=as_user(user, token)))["me"]["id"] == user.id
     with app.db():
-        await ApiToken.filter(id=made["id"]).update(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
+        await ApiToken.filter(id=made["id"]).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
     assert (await app.graphql_error(ME, user=as_user(user, token)))["extensions"]["code"] == "UNAUTHENTICATED"
     assert (await app.http.get("/analytics.csv", headers={"Authorization": f"Bearer {token}"})).status_code == 401
 

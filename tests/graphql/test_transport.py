@@ -44,13 +44,13 @@ async def test_a_query_over_post(app):
     response = await post(app, {"query": "{ plugins { slug } }"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
-    assert {p["slug"] for p in response.json()["data"]["plugins"]} == {"analytics", "welcome"}
+    assert {p["slug"] for p in response.json()["data"]["plugins"]} == {"analytics", "forward", "welcome"}
 
 
 async def test_a_query_over_get(app):
     response = await app.http.get("/graphql", params={"query": "{ plugins { slug } }"}, headers={"Accept": "application/json"})
     assert response.status_code == 200
-    assert len(response.json()["data"]["plugins"]) == 2
+    assert len(response.json()["data"]["plugins"]) == 3
 
 
 async def test_a_mutation_over_get_is_refused(app, user):

@@ -36,7 +36,7 @@ async def test_a_token_in_connection_init_authenticates_the_connection(app, user
 
 async def test_without_a_token_only_public_fields_answer(app):
     public = await run_over_websocket(app, {}, "{ plugins { slug } }")
-    assert {p["slug"] for p in public["data"]["plugins"]} == {"analytics", "welcome"}
+    assert {p["slug"] for p in public["data"]["plugins"]} == {"analytics", "forward", "welcome"}
     private = await run_over_websocket(app, {}, "{ me { email } }")
     assert private["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 
 from app.gateways.models import EventStatus, GatewayEvent
+from app.plugins.dispatcher import LANE_BATCH
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
-from app.plugins.dispatcher import LANE_BATCH
 from app.plugins.models import PluginExecution, UserPlugin
 from app.plugins.router import SKIPPED_ERROR
 from tests.support.flaky import FlakyPlugin
@@ -64,7 +64,7 @@ async def wait_for_probe(app: LiveApp, owner: TestUser, slug: str) -> None:
     """Sleeps until the install's trial run is due."""
     row = await install_row(app, owner, slug)
     assert row.probe_at is not None
-    await asyncio.sleep(max((row.probe_at - datetime.now(timezone.utc)).total_seconds(), 0) + 0.05)
+    await asyncio.sleep(max((row.probe_at - datetime.now(UTC)).total_seconds(), 0) + 0.05)
 
 
 async def outcomes(app: LiveApp, owner: TestUser, slug: str) -> list[str]:

@@ -4,7 +4,7 @@ the inbox events it deduplicates are pruned)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from app.plugins.contract import Schedule
 from app.plugins.models import PluginExecution, RunOutcome
@@ -28,7 +28,7 @@ async def test_each_run_is_kept_with_its_event_outcome_error_and_duration(make_a
     failing = await install_via_api(live, owner, "flaky")
     await install_via_api(live, owner, "recorder")
     flaky.failing_for.add(owner.id)
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
 
     assert (await deliver(live, bot, message_update(1, text="hello", chat_id=-7))).status_code == 200
     await wait_until_processed(live)
@@ -39,7 +39,7 @@ async def test_each_run_is_kept_with_its_event_outcome_error_and_duration(make_a
     assert (succeeded["error"], succeeded["retryOf"], succeeded["canRetry"]) == (None, None, False)
     assert (succeeded["schedule"], succeeded["firedAt"]) == (None, None)
     assert succeeded["durationMs"] >= 0
-    assert before <= parsed(succeeded["createdAt"]) <= datetime.now(timezone.utc)
+    assert before <= parsed(succeeded["createdAt"]) <= datetime.now(UTC)
 
     [failed] = await runs_of(live, owner, "flaky")
     assert failed["outcome"] == "FAILED"
@@ -98,13 +98,13 @@ async def test_a_schedule_run_is_kept_with_its_schedule_and_when_it_fired(make_a
 
     [run] = await runs_of(live, owner, "flaky")
     assert (run["trigger"], run["eventType"], run["outcome"]) == ("schedule", "schedule.trigger", "SUCCEEDED")
-    assert (run["schedule"], parsed(run["firedAt"])) == ("digest", datetime.fromtimestamp(1_800_000_000, timezone.utc))
+    assert (run["schedule"], parsed(run["firedAt"])) == ("digest", datetime.fromtimestamp(1_800_000_000, UTC))
     assert run["chatId"] is None
 
 
 async def old_runs(app: LiveApp, install_id: str, ages: dict[str, timedelta]) -> None:
     """Runs of the install as if recorded `age` ago, keyed by name."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with app.db():
         for key, age in ages.items():
             run = await PluginExecution.create(

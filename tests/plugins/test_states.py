@@ -9,8 +9,6 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
-import pytest
-
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
 from app.plugins.models import PluginExecution

@@ -6,7 +6,14 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, Schedule, TelegramMessageEvent
+from app.plugins.contract import (
+    TELEGRAM_MESSAGE,
+    PluginContext,
+    PluginEvent,
+    PluginHandler,
+    Schedule,
+    TelegramMessageEvent,
+)
 from tests.support.plugins import definition
 
 

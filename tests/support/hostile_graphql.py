@@ -29,7 +29,7 @@ from graphql.pyutils import Undefined
 from hypothesis import strategies as st
 
 from tests.support import hostile
-from tests.support.hostile import Ref, RawJSON, describe, to_graphql, to_json
+from tests.support.hostile import RawJSON, Ref, describe, to_graphql, to_json
 
 
 class _Omitted:

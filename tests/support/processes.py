@@ -83,7 +83,7 @@ class Processes:
                 running.process.send_signal(signal.SIGTERM)
                 try:
                     await asyncio.wait_for(running.process.wait(), 15)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     running.process.kill()
                     await running.process.wait()
 

@@ -8,7 +8,8 @@ import pytest
 from playwright.async_api import expect
 
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
-from tests.support.telegram_updates import message_update, new_members_update, user as telegram_user
+from tests.support.telegram_updates import message_update, new_members_update
+from tests.support.telegram_updates import user as telegram_user
 from tests.web.browser import DESKTOP, PHONE, Tab
 
 VIEWPORTS = [pytest.param(PHONE, id="390px"), pytest.param(DESKTOP, id="1280px")]
