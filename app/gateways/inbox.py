@@ -58,34 +58,49 @@ class _Pending:
 
 
 _COLUMNS = ("gateway_id", "kind", "key", "chat_id", "payload", "status", "attempts", "received_at")
-_TYPES = ("text", "text", "text", "bigint", "jsonb", "text", "int", "timestamptz")  # PostgreSQL's, for unnest
 _PENDING = EventStatus.PENDING.value
 
 
 async def insert_events(batch: list[_Pending]) -> None:
     """One INSERT of every row that skips events already there (same gateway, kind and key)."""
     conn = GatewayEvent._meta.db
-    if conn.capabilities.dialect not in ("postgres", "sqlite"):
+    if conn.capabilities.dialect == "postgres":
+        columns = [[p.gateway_id for p in batch], [p.kind.value for p in batch], [p.key for p in batch],
+                   [p.chat_id for p in batch], [p.payload for p in batch]]
+        await conn.execute_query(_postgres_insert(), [*columns, utcnow()])
+    elif conn.capabilities.dialect == "sqlite":
+        now = utcnow()
+        rows = [[p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, _PENDING, 0, now] for p in batch]
+        await insert_rows(conn, GatewayEvent._meta.db_table, _COLUMNS, rows, "ON CONFLICT DO NOTHING")
+    else:
         rows = [GatewayEvent(gateway_id=p.gateway_id, kind=p.kind, key=p.key, chat_id=p.chat_id, payload=json.loads(p.payload)) for p in batch]
         await GatewayEvent.bulk_create(rows, ignore_conflicts=True)
-        return
-    now = utcnow()
-    rows = [[p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, _PENDING, 0, now] for p in batch]
-    await insert_rows(
-        conn, GatewayEvent._meta.db_table, _COLUMNS, rows, "ON CONFLICT DO NOTHING", jsonb={"payload"}, types=_TYPES
+
+
+# On the hot path of ingest, written out: one array per column that varies (one statement text for
+# any number of rows, parsed once per connection), the rest constants or one parameter.
+@functools.cache
+def _postgres_insert() -> str:
+    return (
+        f'INSERT INTO "{GatewayEvent._meta.db_table}" ({", ".join(_COLUMNS)}) '
+        f"SELECT v.gateway_id, v.kind, v.key, v.chat_id, v.payload::jsonb, '{_PENDING}', 0, $6 "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[]) AS v(gateway_id, kind, key, chat_id, payload) "
+        "ON CONFLICT DO NOTHING"
     )
 
 
 @functools.cache
 def _sqlite_insert() -> str:
-    placeholders = ", ".join("?" * len(_COLUMNS))
-    return f'INSERT INTO "{GatewayEvent._meta.db_table}" ({", ".join(_COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING'
+    return (
+        f'INSERT INTO "{GatewayEvent._meta.db_table}" ({", ".join(_COLUMNS)}) '
+        f"VALUES (?, ?, ?, ?, ?, '{_PENDING}', 0, ?) ON CONFLICT DO NOTHING"
+    )
 
 
 def _insert_sqlite(connection: sqlite3.Connection, group: list[_Pending]) -> None:
     """insert_events on the group commit's own SQLite connection (app.sqlite.GroupCommit)."""
     now = str(utcnow())  # as tortoise stores datetimes in SQLite
-    insert_many(connection, _sqlite_insert(), [(p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, _PENDING, 0, now) for p in group])
+    insert_many(connection, _sqlite_insert(), [(p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, now) for p in group])
 
 
 class InboxWriter:
