@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from tortoise.backends.base.client import NestedTransactionContext, TransactionalDBClient, TransactionContext
@@ -210,11 +210,17 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: Exception | None) 
         future.set_exception(error)
 
 
-def insert_many(connection: sqlite3.Connection, sql: str, rows: Iterable[Sequence[object]]) -> None:
-    """`sql` once per row, in one transaction that takes the write lock up front: all rows or none."""
+def insert_all(connection: sqlite3.Connection, statement: Callable[[int], str], rows: Sequence[Sequence[object]]) -> None:
+    """`rows` in one transaction that takes the write lock up front (all or none), by multi-row
+    INSERTs: `statement(n)` inserts n rows, as many per statement as the parameter limit allows.
+    Not executemany: the driver lets go of the GIL and takes it back around every statement it
+    steps, and on a thread beside a busy event loop each time back costs a wait."""
+    per_statement = max(1, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // max(1, len(rows[0])))
     connection.execute("BEGIN IMMEDIATE")
     try:
-        connection.executemany(sql, rows)
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            connection.execute(statement(len(chunk)), [value for row in chunk for value in row])
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:

@@ -24,7 +24,7 @@ from app.db_errors import describe, is_unavailable, refusal, safe_text
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from app.ids import new_id
 from app.sql import insert_rows
-from app.sqlite import GroupCommit, insert_many
+from app.sqlite import GroupCommit, insert_all
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +89,16 @@ def _postgres_insert() -> str:
     )
 
 
-@functools.cache
-def _sqlite_insert() -> str:
-    return (
-        f'INSERT INTO "{GatewayEvent._meta.db_table}" ({", ".join(_COLUMNS)}) '
-        f"VALUES (?, ?, ?, ?, ?, '{_PENDING}', 0, ?) ON CONFLICT DO NOTHING"
-    )
+@functools.lru_cache(maxsize=64)
+def _sqlite_insert(rows: int) -> str:
+    values = ", ".join([f"(?, ?, ?, ?, ?, '{_PENDING}', 0, ?)"] * rows)
+    return f'INSERT INTO "{GatewayEvent._meta.db_table}" ({", ".join(_COLUMNS)}) VALUES {values} ON CONFLICT DO NOTHING'
 
 
 def _insert_sqlite(connection: sqlite3.Connection, group: list[_Pending]) -> None:
     """insert_events on the group commit's own SQLite connection (app.sqlite.GroupCommit)."""
     now = str(utcnow())  # as tortoise stores datetimes in SQLite
-    insert_many(connection, _sqlite_insert(), [(p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, now) for p in group])
+    insert_all(connection, _sqlite_insert, [(p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, now) for p in group])
 
 
 class InboxWriter:
