@@ -15,6 +15,8 @@ from tortoise.transactions import in_transaction
 from app import live
 from app.accounts.context import ServiceContext
 from app.errors import PluginFailed
+from app.db_errors import is_unavailable
+from app.gateways.inbox import InboxUnavailable
 from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
 from app.outbound import OutboundHttp
@@ -108,15 +110,17 @@ class Executor:
         event: PluginEvent,
         origin: Origin,
         storage_before: InstallStorage | None = None,
+        timed: bool = True,
     ) -> Run:
         """Runs the handler on one event; the run, with its writes buffered, is for the caller to
-        record. `storage_before`: the storage of this install's run just before, in the same commit."""
+        record. `storage_before`: the storage of this install's run just before, in the same commit.
+        `timed=False`: the caller bounds it (one timeout for several runs costs less than one each)."""
         service = ServiceContext(user_id=install.user_id, plan=install.plan)
         trigger: Trigger = origin.trigger  # type: ignore[assignment]
         execution = ExecutionContext(trigger, service)
         ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
         started = time.perf_counter()
-        output, error = await self._call(lambda: handler.on_event(event, ctx))
+        output, error = await self._call(lambda: handler.on_event(event, ctx), timed)
         duration_ms = (time.perf_counter() - started) * 1000
         finished = timezone.now()
         if error is not None:
@@ -140,8 +144,16 @@ class Executor:
         for topic in ctx.topics:
             self.announce(install.user_id, handler.slug, topic)
 
-    async def _call(self, call: Callable[[], Awaitable[Any]]) -> tuple[Any, str | None]:
+    def timed_out(self, install: InstallRoute, origin: Origin, slug: str) -> Run:
+        """The run of a plugin that did not finish within the timeout (`run(timed=False)` cut)."""
+        error = f"Timed out after {self.timeout_seconds:g} s"
+        PluginLogger(log, {"plugin": slug, "user_id": install.user_id}).warning("plugin run failed: %s", error)
+        return Run(install, origin, RunOutcome.FAILED, self.timeout_seconds * 1000, error, created_at=timezone.now())
+
+    async def _call(self, call: Callable[[], Awaitable[Any]], timed: bool = True) -> tuple[Any, str | None]:
         try:
+            if not timed:
+                return await call(), None
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
             async with asyncio.timeout(self.timeout_seconds):
                 return await call(), None
@@ -149,5 +161,7 @@ class Executor:
             return None, f"Timed out after {self.timeout_seconds:g} s"
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a plugin's failure is its own: record it, never spread it
-            return None, describe_error(exc)
+        except Exception as exc:
+            if is_unavailable(exc) or isinstance(exc, InboxUnavailable):
+                raise  # our database failed the plugin, not the plugin: the event runs again once it is back
+            return None, describe_error(exc)  # a plugin's failure is its own: record it, never spread it

@@ -6,7 +6,7 @@ SKIPPED run instead."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import cast
 
@@ -23,18 +23,6 @@ from app.plugins.storage import InstallStorage
 
 Storages = dict[str, InstallStorage]  # install id -> the storage of its last run in this commit
 SKIPPED_ERROR = "Not run: the plugin is paused after failing repeatedly (its circuit breaker is open)"
-
-
-async def run_all(runs: list[Awaitable[Run]]) -> list[Run]:
-    """Every run to its end, then the first failure of our own (a plugin's is in its result): a
-    caller that retries the event never overlaps runs still going."""
-    if len(runs) == 1:
-        return [await runs[0]]
-    outcomes = await asyncio.gather(*runs, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return list(outcomes)  # type: ignore[arg-type]
 
 
 class EventRouter:
@@ -80,19 +68,52 @@ class EventRouter:
             ran = await _recorded([install.id for install, _ in targets], origin.key)
             targets = [(install, handler) for install, handler in targets if install.id not in ran]
         now = timezone.now()
-        runs: list[Awaitable[Run]] = []
-        for install, handler in targets:
-            if install.open_at(now):
-                runs.append(_skipped(install, origin))
-            else:
-                before = storages.get(install.id) if storages is not None else None
-                runs.append(self.executor.run(install, handler, event, origin, before))
-        done = await run_all(runs)
+        skipped = [install for install, _ in targets if install.open_at(now)]
+        running = [(install, handler) for install, handler in targets if not install.open_at(now)]
+        done = [_skipped(install, origin) for install in skipped]
+        if len(running) == 1:
+            install, handler = running[0]
+            before = storages.get(install.id) if storages is not None else None
+            done.append(await self.executor.run(install, handler, event, origin, before))
+        elif running:
+            done += await self._run_together(running, event, origin, storages)
         if storages is not None:
             for run in done:
                 if run.outcome == RunOutcome.SUCCEEDED and run.ctx is not None:
                     storages[run.install.id] = run.ctx.storage  # type: ignore[assignment]
         return done
+
+    async def _run_together(
+        self,
+        targets: list[tuple[InstallRoute, PluginHandler]],
+        event: PluginEvent,
+        origin: Origin,
+        storages: Storages | None,
+    ) -> list[Run]:
+        """Several installs' runs at once, under one timeout: one that is not done by then is
+        cut and recorded as timed out; the others keep their outcomes."""
+        tasks = [
+            asyncio.ensure_future(
+                self.executor.run(
+                    install, handler, event, origin, storages.get(install.id) if storages is not None else None, timed=False
+                )
+            )
+            for install, handler in targets
+        ]
+        try:
+            _, pending = await asyncio.wait(tasks, timeout=self.executor.timeout_seconds)
+        finally:
+            for task in tasks:
+                task.cancel()  # a no-op for those done; ends the rest, also when the caller is cancelled
+        if pending:
+            await asyncio.wait(pending)
+        runs = []
+        for (install, handler), task in zip(targets, tasks, strict=True):
+            if task in pending:
+                runs.append(self.executor.timed_out(install, origin, handler.slug))
+            else:
+                runs.append(task.result())  # our own failure, if any, is raised here: the event is retried
+        return runs
 
 
 async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
@@ -100,5 +121,5 @@ async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
     return set(cast("list[str]", rows))  # tortoise types a flat values_list as tuples
 
 
-async def _skipped(install: InstallRoute, origin: Origin) -> Run:
+def _skipped(install: InstallRoute, origin: Origin) -> Run:
     return Run(install, origin, RunOutcome.SKIPPED, error=SKIPPED_ERROR, created_at=timezone.now())
