@@ -14,11 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
-
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.exceptions import BaseORMException, OperationalError
 from tortoise.context import TortoiseContext, _current_context
+from tortoise.exceptions import BaseORMException, OperationalError
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.executor import MigrationExecutor
 from tortoise.migrations.recorder import MigrationRecorder

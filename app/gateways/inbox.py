@@ -15,10 +15,10 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 
 from app.db_errors import describe, is_unavailable, refusal, safe_text
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
@@ -32,7 +32,7 @@ MAX_ATTEMPTS = 5
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RowRefused(Exception):
