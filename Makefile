@@ -37,7 +37,7 @@ lint: install
 	$(PY) -m ruff check app tests bench migrations
 	$(PY) -m mypy app
 
-test: install
+test: install lint
 	$(PY) -m pytest
 
 migrate: install

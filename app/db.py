@@ -229,12 +229,14 @@ class Database:
     async def pending_model_changes(self) -> list[str]:
         """Names of the migrations `makemigrations` would write now (empty when in sync)."""
         with self.bound():
+            assert self.context.apps is not None  # set once the database is open
             detector = MigrationAutodetector(self.context.apps, self.config["apps"])
             return [writer.name for writer in await detector.changes()]
 
     async def make_migrations(self, name: str | None = None) -> list[str]:
         """Writes migrations for model changes; returns their file paths."""
         with self.bound():
+            assert self.context.apps is not None  # set once the database is open
             detector = MigrationAutodetector(self.context.apps, self.config["apps"])
             paths = []
             for writer in await detector.changes():

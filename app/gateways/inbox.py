@@ -73,8 +73,11 @@ async def insert_events(batch: list[_Pending]) -> None:
         rows = [[p.gateway_id, p.kind.value, p.key, p.chat_id, p.payload, _PENDING, 0, now] for p in batch]
         await insert_rows(conn, GatewayEvent._meta.db_table, _COLUMNS, rows, "ON CONFLICT DO NOTHING")
     else:
-        rows = [GatewayEvent(gateway_id=p.gateway_id, kind=p.kind, key=p.key, chat_id=p.chat_id, payload=json.loads(p.payload)) for p in batch]
-        await GatewayEvent.bulk_create(rows, ignore_conflicts=True)
+        models = [
+            GatewayEvent(gateway_id=p.gateway_id, kind=p.kind, key=p.key, chat_id=p.chat_id, payload=json.loads(p.payload))
+            for p in batch
+        ]
+        await GatewayEvent.bulk_create(models, ignore_conflicts=True)
 
 
 # On the hot path of ingest, written out: one array per column that varies (one statement text for
@@ -128,7 +131,8 @@ class InboxWriter:
         if filename is None:
             self._task = asyncio.create_task(self._run(), name="inbox-writer")
             return
-        self._sqlite = GroupCommit(filename, client.pragmas, _insert_sqlite, self._committed, self.max_batch)
+        pragmas = getattr(client, "pragmas", {})  # tortoise's SQLite client has them
+        self._sqlite = GroupCommit(filename, pragmas, _insert_sqlite, self._committed, self.max_batch)
         while not self._queue.empty():
             self._sqlite.put(self._queue.get_nowait())
 

@@ -8,6 +8,7 @@ seconds more; the router checks `isActive` again before anything runs, so they a
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from app.gateways.models import Gateway
 
@@ -23,7 +24,9 @@ class GatewaySecrets:
         cached = self._cache.get(gateway_id)
         if cached is not None and cached[1] > now:
             return cached[0]
-        rows = await Gateway.filter(id=gateway_id, is_active=True).values_list("webhook_secret", flat=True)
+        rows = cast(
+            "list[str]", await Gateway.filter(id=gateway_id, is_active=True).values_list("webhook_secret", flat=True)
+        )
         if not rows:
             self._cache.pop(gateway_id, None)
             return None

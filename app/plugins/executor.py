@@ -14,8 +14,8 @@ from tortoise.transactions import in_transaction
 
 from app import live
 from app.accounts.context import ServiceContext
-from app.errors import PluginFailed
 from app.db_errors import is_unavailable
+from app.errors import PluginFailed
 from app.gateways.inbox import InboxUnavailable
 from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
