@@ -21,6 +21,7 @@ from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind
 from app.gateways.secrets import GatewaySecrets
 from app.inputs import is_id, json_depth_exceeds
+from app.plugins.events import UPDATE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -86,55 +87,6 @@ def update_type(data: dict[str, Any]) -> str | None:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_message(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and _is_int(value.get("message_id"))
-        and _is_int(value.get("date"))
-        and isinstance(value.get("chat"), dict)
-        and _is_int(value["chat"].get("id"))
-    )
-
-
-def _is_callback(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("id"), str)
-        and isinstance(value.get("from"), dict)
-        and _is_int(value["from"].get("id"))
-    )
-
-
-# What makes a body an update of each kind we take in. The dispatcher parses it fully with
-# aiogram later; checking the shape here keeps the acknowledgement cheap.
-def _is_member(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("status"), str)
-        and isinstance(value.get("user"), dict)
-        and _is_int(value["user"].get("id"))
-    )
-
-
-def _is_chat_member(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and isinstance(value.get("chat"), dict)
-        and _is_int(value["chat"].get("id"))
-        and _is_int(value.get("date"))
-        and _is_member(value.get("old_chat_member"))
-        and _is_member(value.get("new_chat_member"))
-    )
-
-
-SHAPES = {
-    "message": _is_message,
-    "channel_post": _is_message,
-    "callback_query": _is_callback,
-    "chat_member": _is_chat_member,
-}
 
 
 def chat_of(event: dict[str, Any]) -> int | None:
@@ -213,8 +165,8 @@ class TelegramWebhook:
             if kind not in self.handled_update_types:
                 # Acknowledged unread: a kind no plugin handles, or one newer than this list.
                 return OK
-            shape = SHAPES.get(kind)
-            if shape is not None and not shape(data[kind]):
+            known = UPDATE_KINDS.get(kind)  # the one table of update kinds: app/plugins/events.py
+            if known is not None and not known.shape(data[kind]):
                 raise ValueError(f"not a {kind}")
         except ValueError:
             return NOT_AN_UPDATE
