@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
@@ -27,9 +28,11 @@ from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
 from app.pubsub import create_broadcast
 from app.settings import Settings
-from app.supervision import Heartbeat
+from app.supervision import Heartbeat, cancel, start_supervised
 
 log = logging.getLogger(__name__)
+
+INBOX_CHANNEL = "plugboard:inbox"  # "events were stored": wakes the dispatchers of other processes
 
 
 def utcnow() -> datetime:
@@ -46,6 +49,9 @@ class Platform:
         self.update_types = needed_update_types(self.registry)
         self.telegram = TelegramApi(settings.telegram_api_url)
         self.inbox = InboxWriter()
+        if self.shares_pubsub:  # tell the workers of other processes that events are stored
+            self.inbox.on_commit.append(lambda: self.live.notify(INBOX_CHANNEL))
+        self._tasks: list[asyncio.Task[None]] = []
         self.gateway_secrets = GatewaySecrets(settings.gateway_cache_seconds)
         self.gateways = GatewayService(
             self.telegram,
@@ -102,6 +108,8 @@ class Platform:
             self.inbox.start()
             if self.settings.inbox_concurrency > 0:
                 self.dispatcher.start()
+                if self.shares_pubsub:
+                    self._tasks.append(start_supervised("inbox-wake", self._wake_on_stored_events))
             if self.settings.scheduler_enabled:
                 self.scheduler.start()
 
@@ -110,7 +118,21 @@ class Platform:
         loops = (self.dispatcher, self.scheduler)
         return [loop.heartbeat for loop in loops if loop.running]
 
+    @property
+    def shares_pubsub(self) -> bool:
+        """Whether live notices reach other processes (Redis), not just this one (memory://)."""
+        return not self.settings.broadcast_url.startswith("memory")
+
+    async def _wake_on_stored_events(self) -> None:
+        """Events another process stored are claimed at once, not at the next poll."""
+        async with self.live.watch(INBOX_CHANNEL) as changes:
+            while True:
+                await changes.wait()
+                self.dispatcher.wake()
+
     async def stop(self) -> None:
+        await cancel(self._tasks)
+        self._tasks = []
         with self.db.bound():
             await self.scheduler.stop()
             await self.dispatcher.stop()

@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -122,6 +123,7 @@ class InboxWriter:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._writes: set[asyncio.Task[None]] = set()
         self.written = asyncio.Event()  # set after each commit; the dispatcher waits on it
+        self.on_commit: list[Callable[[], None]] = []  # called after each commit (to wake other processes)
         self._closed = False
 
     def start(self) -> None:
@@ -172,12 +174,17 @@ class InboxWriter:
                 batch.append(self._queue.get_nowait())
             self._spawn([batch], holds_slot=True)
 
+    def _landed(self) -> None:
+        self.written.set()
+        for listener in self.on_commit:
+            listener()
+
     def _committed(self, group: list[_Pending], error: Exception | None) -> None:
         """The outcome of one of GroupCommit's groups, on the event loop."""
         if error is None:
             for p in group:
                 _settle(p)
-            self.written.set()
+            self._landed()
         elif (reason := refusal(error)) is None:
             self._unavailable(group, error)
         elif len(group) == 1:
@@ -207,7 +214,7 @@ class InboxWriter:
             if holds_slot:
                 self._slots.release()
         if landed:
-            self.written.set()
+            self._landed()
 
     async def _insert(self, group: list[_Pending]) -> None:
         if self._sqlite is None:

@@ -12,7 +12,7 @@ import pytest
 
 from app.graphql.analytics import MIN_PUSH_INTERVAL_SECONDS
 from tests.support.processes import processes
-from tests.support.runtime import SECRET_HEADER, connect_bot, install
+from tests.support.runtime import SECRET_HEADER, connect_bot, install, wait_until_processed
 from tests.support.subscriptions import subscribe
 from tests.support.telegram_updates import message_update
 
@@ -76,3 +76,18 @@ async def test_a_separate_worker_pushes_to_a_subscriber_of_an_ingest_only_server
             latencies = await push_latencies(web.url, live, bot, 30)
     report("ingest-only server + worker", latencies)
     assert statistics.median(latencies) < 1
+
+
+async def test_a_worker_claims_events_another_process_stored_without_waiting_for_its_poll(make_app, owner_and_bot):
+    """The ingest process says "events stored" over Redis; the worker, polling only every 60 s,
+    claims them at once."""
+    owner, bot = owner_and_bot
+    ingest = await make_app(inbox_concurrency=0, broadcast_url=REDIS_URL)
+    worker = await make_app(inbox_poll_seconds=60, broadcast_url=REDIS_URL)
+    await asyncio.sleep(1)  # the worker's first claim (an empty inbox) and its subscription
+    for n in range(1, 4):
+        response = await ingest.http.post(bot.webhook_path, json=message_update(n, chat_id=-7), headers={SECRET_HEADER: bot.secret})
+        assert response.status_code == 200
+        # well within the poll interval: only the wake-up can make it
+        await wait_until_processed(worker, deadline_seconds=20)
+    assert worker.platform.dispatcher.poll_seconds == 60
