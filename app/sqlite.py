@@ -129,6 +129,8 @@ class GroupCommit(Generic[T]):
         return client.filename
 
     def put(self, item: T) -> None:
+        if not self._thread.is_alive():  # stopped, or died: nobody would ever write it
+            raise RuntimeError("the group commit's thread is not running")
         with self._changed:
             self._queued.append(item)
             self._changed.notify()

@@ -14,6 +14,7 @@ from app.gateways import inbox
 from app.gateways.inbox import InboxUnavailable, InboxWriter, RowRefused
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from tests.support.live import LiveApp
+from tests.support.outage import sqlite_locked
 from tests.support.runtime import ConnectedBot, connect_bot
 
 MARKER = "row-value-marker"  # in every refused row's values, never in a reason
@@ -132,3 +133,21 @@ async def test_a_stopped_writer_leaves_nobody_waiting(live, bot):
         with pytest.raises(InboxUnavailable):
             await writer.put(bot.gateway_id, EventKind.UPDATE, "2", '{"n":2}')
         assert await GatewayEvent.all().count() == 0
+
+
+async def test_stopping_answers_callers_whose_group_still_waits_for_the_database(live, bot, backend, database_url):
+    if backend != "sqlite":
+        pytest.skip("the SQLite writer's own thread")
+    writer = InboxWriter()
+    with live.db():
+        writer.start()
+        try:
+            async with sqlite_locked(database_url):  # the writer's thread waits for the lock (30 s)
+                waiting = asyncio.create_task(writer.put(bot.gateway_id, EventKind.UPDATE, "1", '{"n":1}'))
+                await asyncio.sleep(0.3)
+                assert not waiting.done()
+                await writer.stop()
+                with pytest.raises(InboxUnavailable):
+                    await asyncio.wait_for(waiting, 2)  # at once, not when the lock clears
+        finally:
+            await writer.stop()
