@@ -81,6 +81,16 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def is_database_unavailable(exc: BaseException) -> bool:
+    """`is_unavailable`, and the error came from the database layer (tortoise, asyncpg, sqlite3):
+    for errors that may have come from elsewhere, such as a plugin's own network call."""
+    from asyncpg.exceptions import PostgresError
+    from tortoise.exceptions import BaseORMException
+
+    database_errors = (BaseORMException, PostgresError, PgInterfaceError, PgInternalClientError, sqlite3.Error)
+    return is_unavailable(exc) and any(isinstance(error, database_errors) for error in _chain(exc))
+
+
 def _first_line(exc: BaseException) -> str:
     """The message's first line, without the value asyncpg quotes for a query argument."""
     return _ARGUMENT_VALUE.sub(r"\1", str(exc).split("\n", 1)[0])

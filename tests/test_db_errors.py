@@ -79,3 +79,32 @@ async def test_a_locked_sqlite_database_is_unavailable(tmp_path):
 def test_safe_text_is_printable_ascii_and_bounded():
     assert safe_text("a\x00b\ud800c\u00e9\n") == "a\\x00b\\ud800c\\xe9\\x0a"
     assert len(safe_text("x" * 1_000)) == 200
+
+
+def test_only_the_database_layer_makes_a_database_outage():
+    from tortoise.exceptions import DBConnectionError
+
+    from app.db_errors import is_database_unavailable
+
+    def raised(make):
+        try:
+            make()
+        except Exception as exc:
+            return exc
+        raise AssertionError("nothing raised")
+
+    def plugin_network_failure():
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError:
+            raise RuntimeError("the webhook could not be reached") from None
+
+    def database_refused():
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as exc:
+            raise DBConnectionError("cannot connect") from exc
+
+    assert not is_database_unavailable(raised(plugin_network_failure))  # a plugin's own failure
+    assert not is_database_unavailable(TimeoutError())
+    assert is_database_unavailable(raised(database_refused))

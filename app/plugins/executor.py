@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 
 from app import live
 from app.accounts.context import ServiceContext
-from app.db_errors import is_unavailable
+from app.db_errors import is_database_unavailable
 from app.errors import PluginFailed
 from app.gateways.inbox import InboxUnavailable
 from app.gateways.models import GatewayType
@@ -162,6 +162,7 @@ class Executor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if is_unavailable(exc) or isinstance(exc, InboxUnavailable):
+            if isinstance(exc, InboxUnavailable) or is_database_unavailable(exc):
                 raise  # our database failed the plugin, not the plugin: the event runs again once it is back
+
             return None, describe_error(exc)  # a plugin's failure is its own: record it, never spread it
