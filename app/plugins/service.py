@@ -316,9 +316,8 @@ class PluginService:
             retry_of=run.id,
             replay=False,
         )
-        user = await User.get(id=ctx.user_id)
         route = InstallRoute(
-            install.id, install.user_id, install.plugin_id, plugin.slug, user.plan, install.config,
+            install.id, install.user_id, install.plugin_id, plugin.slug, ctx.plan, install.config,
             install.status, install.probe_at,
         )
         claim = Run(route, origin, RunOutcome.RUNNING)

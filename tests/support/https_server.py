@@ -11,17 +11,16 @@ throw-away test CA (made with the `openssl` command, which the machine images ha
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
+
+from tests.support.server import LiveServer
 
 NAMES = ("localhost", "hook.test")
 ADDRESSES = ("127.0.0.1", "::1")
@@ -75,24 +74,28 @@ class Answer:
     stream_bytes: int = 0  # then send this many more bytes, in 16 KiB chunks
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test runner keeps its own signals
-        yield
-
-
 class HttpsStandIn:
     """Records every request, and answers as told by `respond` (200 "ok" by default)."""
 
     def __init__(self, certificates: Certificates, host: str = "127.0.0.1") -> None:
         self.certificates = certificates
         self.host = host
-        self.port = 0
         self.received: list[Received] = []
         self.answer = Answer()
         self.connections = 0
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._server = LiveServer(
+            self._app,
+            host,
+            interface="asgi3",
+            lifespan="off",
+            ssl_certfile=certificates.cert_file,
+            ssl_keyfile=certificates.key_file,
+            timeout_graceful_shutdown=1,
+        )
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     def url(self, path: str = "/hook", host: str = "localhost") -> str:
         return f"https://{host}:{self.port}{path}"
@@ -139,33 +142,10 @@ class HttpsStandIn:
         await response(scope, receive, send)
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            interface="asgi3",
-            log_level="warning",
-            lifespan="off",
-            ssl_certfile=self.certificates.cert_file,
-            ssl_keyfile=self.certificates.key_file,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("server stopped during start-up")
-            await asyncio.sleep(0.01)
+        await self._server.start()
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-            self._server = None
-            self._task = None
+        await self._server.stop()
 
     async def __aenter__(self) -> HttpsStandIn:
         await self.start()

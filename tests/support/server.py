@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -18,9 +19,12 @@ class _Server(uvicorn.Server):
 
 
 class LiveServer:
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1") -> None:
+    """`options` go to uvicorn.Config, over the defaults (e.g. ssl_certfile, lifespan)."""
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", **options: Any) -> None:
         self.app = app
         self.host = host
+        self.options = options
         self.port = 0
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -36,7 +40,9 @@ class LiveServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="on", ws="websockets-sansio")
+        config = uvicorn.Config(
+            self.app, **{"log_level": "warning", "lifespan": "on", "ws": "websockets-sansio", **self.options}
+        )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
