@@ -3,6 +3,7 @@ cut to a bounded size, and SQL parameters are never logged."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -22,6 +23,31 @@ SECRETS = (BOT_TOKEN.split(":")[1], API_TOKEN.removeprefix("pb_"))
 
 def every_char_encoded(text: str) -> str:
     return "".join(f"%{ord(c):02X}" for c in text)
+
+
+BOT_ID, BOT_SECRET = BOT_TOKEN.split(":")
+API_BODY = API_TOKEN.removeprefix("pb_")
+FULLWIDTH_COLON = "\uff1a"
+# Forms a token takes that a client, a proxy or a browser may put in a URL, beyond plain %XX.
+UNUSUAL_FORMS = {
+    "upper-case prefix": "PB_" + API_BODY,
+    "mixed-case prefix, encoded underscore": "Pb%5f" + API_BODY,
+    "body without its prefix": API_BODY,
+    "body with its dash and underscore encoded": quote(API_BODY.replace("-", "%2D").replace("_", "%5f"), safe="%"),
+    "bot secret without its id": BOT_SECRET,
+    "JavaScript escape() colon": f"{BOT_ID}%u003A{BOT_SECRET}",
+    "JavaScript escape() colon, lower case": f"{BOT_ID}%u003a{BOT_SECRET}",
+    "JavaScript escape() colon, encoded again": f"{BOT_ID}%25u003a{BOT_SECRET}",
+    "lower-case %3a": f"{BOT_ID}%3a{BOT_SECRET}",
+    "fullwidth colon": f"{BOT_ID}{FULLWIDTH_COLON}{BOT_SECRET}",
+    "fullwidth colon, UTF-8 encoded": f"{BOT_ID}{quote(FULLWIDTH_COLON)}{BOT_SECRET}",
+    "fullwidth colon, UTF-8 encoded in lower case": f"{BOT_ID}{quote(FULLWIDTH_COLON).lower()}{BOT_SECRET}",
+    "fullwidth colon, UTF-8 encoded twice": f"{BOT_ID}{quote(quote(FULLWIDTH_COLON))}{BOT_SECRET}",
+    "fullwidth colon as %uFF1A": f"{BOT_ID}%uff1a{BOT_SECRET}",
+    "fullwidth colon, raw UTF-8 logged as Latin-1": f"{BOT_ID}{FULLWIDTH_COLON.encode().decode('latin-1')}{BOT_SECRET}",
+    "small colon (U+FE55), encoded": f"{BOT_ID}{quote(chr(0xFE55))}{BOT_SECRET}",
+    "fullwidth digits and colon": f"{BOT_ID.translate({ord(d): 0xFF10 + int(d) for d in '0123456789'})}{FULLWIDTH_COLON}{BOT_SECRET}",
+}
 
 
 def test_bot_and_api_tokens_are_redacted():
@@ -53,9 +79,22 @@ def test_secrets_are_redacted_raw_and_url_encoded(logged):
     assert cleaned.startswith('127.0.0.1:5000 - "GET /graphql?') and cleaned.endswith('&x=1 HTTP/1.1" 200')
 
 
+@pytest.mark.parametrize("logged", UNUSUAL_FORMS.values(), ids=UNUSUAL_FORMS.keys())
+def test_tokens_in_unusual_forms_are_redacted(logged):
+    cleaned = redact(f'127.0.0.1:5000 - "GET /graphql?token={logged}&x=1 HTTP/1.1" 200')
+    assert "[redacted]" in cleaned
+    assert BOT_SECRET not in cleaned and API_BODY not in cleaned
+    assert cleaned.startswith('127.0.0.1:5000 - "GET /graphql?token=') and cleaned.endswith('&x=1 HTTP/1.1" 200')
+
+
 def test_what_is_not_a_secret_is_left_alone():
     line = '127.0.0.1:5000 - "GET /graphql?query=%7B%20me%20%7Bid%7D%20%7D&operationName=Me HTTP/1.1" 200'
     assert redact(line) == line
+    ids_and_names = (
+        "run 0f3c2a9b8e7d41c6a5b4c3d2e1f00a1b of plugin_execution_for_the_welcome_message "
+        "GET /static/assets/graphiql-1-cNIrOJ.js?q=%E2%9C%93 in Zürich: ok"
+    )
+    assert redact(ids_and_names) == ids_and_names
 
 
 def test_a_huge_text_is_cut_with_a_marker_and_still_redacted():
@@ -122,3 +161,30 @@ async def test_a_real_access_log_never_shows_a_token(database_url, backend, tele
     assert not any(secret in log for secret in SECRETS)
     assert all(len(line) < MAX_RECORD_CHARS + 200 for line in access)
     assert "characters cut]" in access[-2]
+
+
+async def test_a_real_access_log_blanks_tokens_in_unusual_forms(database_url, backend, telegram):
+    if backend != "sqlite":
+        pytest.skip("the access log does not depend on the database")
+    env = {"DATABASE_URL": database_url, "TELEGRAM_API_URL": telegram.url, "ACCESS_LOG": "true",
+           "PUBLIC_URL": "https://plugboard.example", "SCHEDULER_ENABLED": "false"}
+    async with ServeProcess(env) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            for form in UNUSUAL_FORMS.values():
+                if form.isascii():
+                    await http.get(f"/graphql?token={form}")
+                    await http.get(f"/bot{form}/getMe")
+            # Raw UTF-8 in the path, as a careless client sends it: refused before any log line names it.
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            raw = f"/bot{BOT_ID}{FULLWIDTH_COLON}{BOT_SECRET}/getMe".encode()
+            writer.write(b"GET " + raw + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+            assert (await reader.read()).startswith(b"HTTP/1.1 400")
+            writer.close()
+        log = await server.stop()
+
+    access = [line for line in log.splitlines() if "uvicorn.access" in line and "/healthz" not in line]
+    ascii_forms = sum(form.isascii() for form in UNUSUAL_FORMS.values())
+    assert len(access) == 2 * ascii_forms, log
+    assert all("[redacted]" in line for line in access), log
+    assert BOT_SECRET not in log and API_BODY not in log
