@@ -12,11 +12,13 @@ Reservations are atomic across processes: in the database (one transaction per r
 serialized per bot) or in Redis (one Lua script). Times come from the database's or Redis's clock,
 so processes on several hosts agree. A reservation that is not used (its wait was cancelled) is given
 back when no later one was made on top of it, so a cancelled wait holds no slot of anyone's.
+While Redis cannot be reached, the database stands in for it: app/gateways/limits_failover.py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +35,14 @@ from app.sql import insert_rows
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+log = logging.getLogger(__name__)
+
 MAX_CHAT_KEY = 40  # longer chat ids (an @username can be long) are hashed into the key
 PRUNE_EVERY_SECONDS = 600.0
 # A key whose time passed this long ago means the same as no key: its row (or Redis key) goes.
 EXPIRED_AFTER_SECONDS = 60.0
+# At most this many keys are carried from the database into Redis when it answers again.
+MAX_CARRIED = 10_000
 
 
 @dataclass(frozen=True)
@@ -108,13 +114,15 @@ class Held:
 class Reservation:
     """`wait`: seconds from now until the reserved time. Not `granted` when that is more than the
     caller's budget: then nothing was reserved. Not `turn_taken` when the bot's own slot is still to
-    be reserved when that time comes. `paused`: seconds the bot's pause still runs."""
+    be reserved when that time comes. `paused`: seconds the bot's pause still runs. `store`: which
+    store made it, when several stand in for each other (giving it back goes there)."""
 
     granted: bool
     wait: float
     held: tuple[Held, ...] = ()
     turn_taken: bool = True
     paused: float = 0.0
+    store: str = ""
 
 
 def plan(
@@ -165,7 +173,7 @@ class SendLimits(Protocol):
     async def close(self) -> None: ...
 
 
-def _pause_key(scope: str) -> str:
+def pause_key(scope: str) -> str:
     return f"pause:{scope}"
 
 
@@ -206,7 +214,7 @@ class DatabaseLimits:
         turn: Slot | None = None,
         not_before: float = 0.0,
     ) -> Reservation:
-        keys = [_pause_key(scope)] + [s.key for s in [*slots, *([turn] if turn else [])]]
+        keys = [pause_key(scope)] + [s.key for s in [*slots, *([turn] if turn else [])]]
         async with in_transaction() as connection:
             await serialize(connection, f"send-limits:{scope}")
             dialect = _dialect(connection)
@@ -250,7 +258,7 @@ class DatabaseLimits:
             await connection.execute_query(
                 f'INSERT INTO send_limits ("key", free_at) VALUES ({key}, {_NOW[dialect]} + {wait})'
                 f' ON CONFLICT ("key") DO UPDATE SET free_at = {_GREATEST[dialect]}(send_limits.free_at, excluded.free_at)',
-                [_pause_key(scope), float(seconds)],
+                [pause_key(scope), float(seconds)],
             )
 
     async def paused_for(self, scope: str) -> float:
@@ -259,9 +267,21 @@ class DatabaseLimits:
             (key,) = _placeholders(dialect, 1)
             rows = await connection.execute_query_dict(
                 f'SELECT free_at - {_NOW[dialect]} AS left_seconds FROM send_limits WHERE "key" = {key}',
-                [_pause_key(scope)],
+                [pause_key(scope)],
             )
         return max(0.0, float(rows[0]["left_seconds"])) if rows else 0.0
+
+    async def ahead(self, limit: int = MAX_CARRIED) -> list[tuple[str, float]]:
+        """The keys whose time is still to come, with the seconds until then (the furthest first):
+        what another store taking over must hold too."""
+        async with in_transaction() as connection:
+            dialect = _dialect(connection)
+            rows = await connection.execute_query_dict(
+                f'SELECT "key", free_at - clock.seconds AS left_seconds FROM send_limits,'
+                f" (SELECT {_NOW[dialect]} AS seconds) AS clock WHERE free_at > clock.seconds"
+                f" ORDER BY free_at DESC LIMIT {int(limit)}"
+            )
+        return [(row["key"], float(row["left_seconds"])) for row in rows]
 
     async def prune(self) -> None:
         self._pruned_at = time.monotonic()
@@ -346,6 +366,20 @@ end
 return 1
 """
 
+# KEYS: keys; ARGV: for each, seconds from now: a key whose time is sooner is moved on to then.
+_HOLD_AT_LEAST = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i = 1, #KEYS do
+  local left = tonumber(ARGV[i])
+  local untl = now + left
+  if untl > tonumber(redis.call('GET', KEYS[i]) or '0') then
+    redis.call('SET', KEYS[i], string.format('%.6f', untl), 'PX', math.ceil((left + %(expired)s) * 1000))
+  end
+end
+return 1
+""".replace("%(expired)s", repr(EXPIRED_AFTER_SECONDS))
+
 _PAUSED_FOR = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -354,7 +388,11 @@ return string.format('%.6f', math.max(0, tonumber(redis.call('GET', KEYS[1]) or 
 
 
 class LimitsUnavailable(GatewayUnreachable):
-    """The shared send limits cannot be read or written (Redis is down): nothing is sent unlimited."""
+    """The shared send limits cannot be read or written (Redis is down): nothing is sent unlimited.
+    Its message may reach a user: it never names our infrastructure (the log line does)."""
+
+    def __init__(self) -> None:
+        super().__init__("Our rate-limit store cannot be reached")
 
 
 class RedisLimits:
@@ -370,6 +408,7 @@ class RedisLimits:
         self._give_back = self.client.register_script(_GIVE_BACK)
         self._pause = self.client.register_script(_PAUSE)
         self._paused_for = self.client.register_script(_PAUSED_FOR)
+        self._hold_at_least = self.client.register_script(_HOLD_AT_LEAST)
 
     async def reserve(
         self,
@@ -380,7 +419,7 @@ class RedisLimits:
         not_before: float = 0.0,
     ) -> Reservation:
         every = [*slots, *([turn] if turn else [])]
-        keys = [REDIS_PREFIX + _pause_key(scope)] + [REDIS_PREFIX + s.key for s in every]
+        keys = [REDIS_PREFIX + pause_key(scope)] + [REDIS_PREFIX + s.key for s in every]
         args: list[float] = [-1.0 if budget is None else budget, 1 if turn else 0, not_before]  # the script reads "1"
         for slot in every:
             args += [slot.rate.interval, slot.rate.tolerance]
@@ -400,28 +439,35 @@ class RedisLimits:
         await self._run(self._give_back(keys=[REDIS_PREFIX + held.key for held in reservation.held], args=args))
 
     async def pause(self, scope: str, seconds: float) -> None:
-        await self._run(self._pause(keys=[REDIS_PREFIX + _pause_key(scope)], args=[float(seconds)]))
+        await self._run(self._pause(keys=[REDIS_PREFIX + pause_key(scope)], args=[float(seconds)]))
 
     async def paused_for(self, scope: str) -> float:
-        return float(await self._run(self._paused_for(keys=[REDIS_PREFIX + _pause_key(scope)])))
+        return float(await self._run(self._paused_for(keys=[REDIS_PREFIX + pause_key(scope)])))
+
+    async def hold_at_least(self, times: Sequence[tuple[str, float]], batch: int = 500) -> None:
+        """Moves each key's time on to at least the given seconds from now (by Redis's clock)."""
+        for start in range(0, len(times), batch):
+            chunk = times[start : start + batch]
+            await self._run(self._hold_at_least(keys=[REDIS_PREFIX + key for key, _ in chunk], args=[left for _, left in chunk]))
+
+    async def answers(self) -> bool:
+        """Whether Redis answers now (a PING); a failure is not logged."""
+        from redis.exceptions import RedisError
+
+        try:
+            await self.client.ping()
+        except (RedisError, OSError):
+            return False
+        return True
 
     async def _run(self, call: Awaitable[Any]) -> Any:
         from redis.exceptions import RedisError
 
         try:
             return await call
-        except RedisError as exc:
-            raise LimitsUnavailable(
-                f"The send limits at {self.address} cannot be reached: {type(exc).__name__}"
-            ) from None
+        except (RedisError, OSError) as exc:
+            log.warning("the send limits at %s cannot be reached: %s", self.address, type(exc).__name__)
+            raise LimitsUnavailable() from None
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def create_limits(settings: Settings) -> SendLimits:
-    """Redis when the deployment has one (BROADCAST_URL=redis://…), the database otherwise."""
-    if settings.broadcast_url.split(":", 1)[0].lower() in ("redis", "rediss"):
-        return RedisLimits(settings.broadcast_url)
-    return DatabaseLimits()
-

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from app.errors import GatewayUnreachable, PlugboardError
-from app.gateways.limits import Reservation, SendLimits, SendRates, Slot, bot_slot, create_limits, slots_for
+from app.gateways.limits import Reservation, SendLimits, SendRates, Slot, bot_slot, slots_for
+from app.gateways.limits_failover import create_limits
 from app.gateways.telegram import FloodControl
 from app.settings import Settings
 
@@ -63,7 +64,8 @@ class SendQueue:
 
     @classmethod
     def of(cls, settings: Settings) -> SendQueue:
-        """The queue SETTINGS describe: shared through Redis when BROADCAST_URL is redis://, else the database."""
+        """The queue SETTINGS describe: shared through Redis when BROADCAST_URL is redis:// (through the
+        database while Redis cannot be reached), else through the database."""
         return cls(
             create_limits(settings),
             SendRates.of(settings),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -278,17 +279,19 @@ async def test_old_rows_are_pruned(database_url):
         await db.close()
 
 
-async def test_redis_out_of_reach_is_said_without_its_password(tmp_path):
+async def test_redis_out_of_reach_is_told_to_the_operator_and_never_named_to_users(tmp_path, caplog):
     server = RedisServer(tmp_path)  # never started: nothing listens on its port
     limits = RedisLimits(server.url.replace("redis://", "redis://:hunter2@"))
     try:
-        with pytest.raises(LimitsUnavailable) as caught:
-            await _reserve(limits)
+        with caplog.at_level(logging.WARNING, logger="app.gateways.limits"):
+            with pytest.raises(LimitsUnavailable) as caught:
+                await _reserve(limits)
     finally:
         await limits.close()
-    assert caught.value.message == (
-        f"The send limits at redis://:***@127.0.0.1:{server.port}/0 cannot be reached: ConnectionError"
-    )
+    assert caught.value.message == "Our rate-limit store cannot be reached"  # a run's error may carry it
+    logged = [record.getMessage() for record in caplog.records]
+    assert f"the send limits at redis://:***@127.0.0.1:{server.port}/0 cannot be reached: ConnectionError" in logged
+    assert not any("hunter2" in line for line in logged)
 
 
 def test_send_settings_are_read_and_checked():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -51,6 +52,15 @@ class RedisServer:
             except OSError:
                 await asyncio.sleep(0.02)
         raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def freeze(self) -> None:
+        """The server stops answering while its port stays open, as a hung host does (SIGSTOP)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     async def stop(self) -> None:
         if self._process is not None:
