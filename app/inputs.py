@@ -17,6 +17,12 @@ INT64_MAX = 2**63 - 1
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 
 
+def is_ascii_digits(text: str) -> bool:
+    """Whether `text` is one or more of 0-9. str.isdigit() and int() also take other scripts'
+    digits (`１`, `٣`) and isdigit() takes `²`, which int() refuses: a number in a URL or an id is ASCII."""
+    return text.isascii() and text.isdigit()
+
+
 def is_id(value: object) -> bool:
     """Whether `value` could be one of our ids; anything else names nothing, without a query."""
     return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None

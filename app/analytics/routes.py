@@ -14,6 +14,7 @@ from app.analytics import service as analytics
 from app.analytics.reader import Window
 from app.db_errors import is_unavailable
 from app.errors import BadUserInput
+from app.inputs import is_ascii_digits
 
 CSV_PATH = "/analytics.csv"
 TABLES = ("daily", "chats")
@@ -48,7 +49,7 @@ def analytics_csv(today: Callable[[], date]) -> Callable[[Request], object]:
             return _error(400, "table must be daily or chats")
         try:
             raw_days = params.get("days", "30")
-            if not (raw_days.isdigit() and len(raw_days) <= 5):
+            if not (is_ascii_digits(raw_days) and len(raw_days) <= 5):
                 raise BadUserInput("days must be 1 to 3650")
             days = analytics.check_days(int(raw_days))
             chat_id = analytics.parse_chat_id(params.get("chatId"))

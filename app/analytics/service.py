@@ -12,7 +12,7 @@ from typing import cast
 from app.accounts.context import ServiceContext
 from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Window
 from app.errors import BadUserInput, FieldError
-from app.inputs import INT64_MAX, INT64_MIN
+from app.inputs import INT64_MAX, INT64_MIN, is_ascii_digits
 from app.plugins.models import UserPlugin
 
 SLUG = "analytics"
@@ -49,7 +49,7 @@ def parse_chat_id(chat_id: str | None) -> int | None:
     if chat_id is None:
         return None
     text = str(chat_id).strip()
-    if not (text.lstrip("-").isdigit() and len(text) <= 20) or not INT64_MIN <= int(text) <= INT64_MAX:
+    if not (is_ascii_digits(text.removeprefix("-")) and len(text) <= 20) or not INT64_MIN <= int(text) <= INT64_MAX:
         raise BadUserInput("chatId must be a Telegram chat id", [FieldError("/chatId", "a whole number, e.g. -1001234567890")])
     return int(text)
 

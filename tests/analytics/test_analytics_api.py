@@ -213,6 +213,28 @@ async def test_bad_arguments_are_refused_with_a_code(app, stats):
     assert (await app.graphql_error("{ analytics { totalMessages } }"))["extensions"]["code"] == "UNAUTHENTICATED"
 
 
+# Digits str.isdigit() or int() take that are not ASCII: fullwidth, Arabic-Indic, superscript.
+NOT_ASCII_NUMBERS = ("\uff11", "\uff13\uff10", "\u0663", "\u00b2", "1\uff10")
+
+
+async def test_numbers_are_ascii_digits_only(app, stats):
+    owner, bot = stats
+    await deliver(app, bot, at(NOW, message_update(1, chat_id=-12, sender_id=10)))
+    await wait_until_processed(app)
+    for number in NOT_ASCII_NUMBERS:
+        for variables in ({"days": number}, {"chatId": number}, {"chatId": "-" + number}):
+            error = await app.graphql_error(SUMMARY, variables, user=owner)
+            assert error["extensions"]["code"] == "BAD_USER_INPUT", variables
+        for query in (f"days={number}", f"chatId={number}", f"chatId=-{number}", f"table=chats&chatId=-{number}"):
+            response = await app.http.get("/analytics.csv", params=dict(p.split("=") for p in query.split("&")), headers=owner.auth)
+            assert response.status_code == 400, (query, response.text)
+            assert "must be" in response.json()["error"]
+    assert (await app.http.get("/analytics.csv?chatId=--12", headers=owner.auth)).status_code == 400
+    # The same numbers in ASCII are fine.
+    assert (await summary(app, owner, chatId="-12", days=30))["totalMessages"] == 1
+    assert (await app.http.get("/analytics.csv?days=30&chatId=-12", headers=owner.auth)).status_code == 200
+
+
 async def test_hundreds_of_parallel_webhooks_count_exactly_across_two_app_instances(make_app, telegram):
     first = await make_app()
     second = await make_app()  # same database: a second process
