@@ -1,0 +1,37 @@
+"""Waiting for a condition outside the test's reach, when it has no event of its own to wait on.
+
+A test waits on the event itself wherever there is one (an asyncio.Event, a subscription's next
+message, a task). Where there is none (a row another process writes, what a Redis server reports),
+it polls with `eventually`. The deadline is no claim about speed: it only turns a hang into a
+failure that says what never happened, long before the suite's own timeout (pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+DEADLINE_SECONDS = 60.0
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T]],
+    what: str = "the condition",
+    timeout: float = DEADLINE_SECONDS,
+    interval: float = 0.02,
+) -> T:
+    """Calls `check` (plain or async) until it returns something true, and returns that."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        result = check()
+        value: T = await result if inspect.isawaitable(result) else result  # type: ignore[assignment]
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"{what}: not reached within {timeout:g} s (last seen: {value!r})")
+        await asyncio.sleep(interval)
