@@ -3,11 +3,11 @@ beats; otherwise 503, with a body naming what is wrong."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.contract import Schedule
+from tests.support.eventually import eventually
 from tests.support.outage import database_locked, short_busy_timeout, wait_for_health
 from tests.support.plugins import RecordingPlugin
 from tests.support.runtime import connect_bot, install, stored, wait_until_processed
@@ -28,9 +28,13 @@ async def test_loops_a_process_does_not_run_are_never_reported_stuck(make_app):
         inbox_concurrency=0,
         scheduler_enabled=False,
         inbox_poll_seconds=0.05,
+        scheduler_tick_seconds=0.05,
+        plugin_timeout_seconds=0.1,
         heartbeat_grace_seconds=0.05,
     )
-    await asyncio.sleep(1)  # many times what a running loop may go without a beat
+    loops = (live.platform.dispatcher, live.platform.scheduler)
+    # Their heartbeats, never beaten, are long past what a running loop may go without a beat.
+    await eventually(lambda: all(loop.heartbeat.stalled() for loop in loops), "the idle loops' heartbeats going stale")
     response = await live.http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}

@@ -250,16 +250,13 @@ async def test_a_body_up_to_the_cap_is_read_and_a_larger_one_is_not(stand_in, ce
 async def test_a_slow_answer_times_out(stand_in, certificates):
     stand_in.respond(200, delay_seconds=30)
     http = client(certificates, allowed="localhost", timeout_seconds=0.3)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    error = await refused(http.post(stand_in.url()), OutboundTimeout)
+    error = await refused(http.post(stand_in.url()), OutboundTimeout)  # had it waited 30 s, it got the answer
     assert error == f"localhost:{stand_in.port} did not answer within 0.3 s"
-    assert loop.time() - started < 15  # given up long before the stand-in would answer
 
 
 async def test_a_name_lookup_that_hangs_times_out_at_the_connect_timeout(certificates):
     async def never(host: str, port: int) -> list[str]:
-        await asyncio.sleep(60)
+        await asyncio.Event().wait()
         return []
 
     http = OutboundHttp(OutboundPolicy(connect_timeout_seconds=0.2), resolver=never)
