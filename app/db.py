@@ -61,7 +61,8 @@ def connection_config(database_url: str) -> str | dict[str, Any]:
         expanded = expand_db_url(database_url)
         if expanded["engine"] != "tortoise.backends.asyncpg":
             return database_url
-        return {"engine": expanded["engine"], "credentials": {**expanded["credentials"], "reset": keep_session}}
+        # app/postgres.py: a transaction whose connection dies never leaves it in the task's context.
+        return {"engine": "app.postgres", "credentials": {**expanded["credentials"], "reset": keep_session}}
     expanded = expand_db_url(database_url)
     credentials = {"busy_timeout": SQLITE_BUSY_TIMEOUT_MS, **expanded["credentials"]}  # set before any other pragma
     credentials["journal_mode"] = "WAL"

@@ -376,14 +376,18 @@ class Dispatcher:
                     if not await self.database.back(within=self._lease_left(events)):
                         return False
                     continue
-                # The database answers, yet this failed: a connection the outage broke fails once;
-                # a failure that stays is a bug, and the events are left to their lease.
+                # The database answers, yet this failed: a bug (such as a connection used after it
+                # was given back). Said loudly once, then tried again; a failure that stays leaves
+                # the events to their lease.
                 odd_failures += 1
+                if odd_failures == 1:
+                    log.error("recording the outcome of gateway events %s failed, though the database answers; "
+                              "trying again", [event.id for event in events], exc_info=exc)
                 if odd_failures <= ODD_FAILURE_RETRIES:
                     await asyncio.sleep(self.poll_seconds)
                     continue
-                log.error("recording the outcome of gateway events %s failed; claimed again when their lease ends",
-                          [event.id for event in events], exc_info=exc)
+                log.error("recording the outcome of gateway events %s failed %d times; claimed again when their "
+                          "lease ends: %s", [event.id for event in events], odd_failures, describe(exc))
                 await asyncio.sleep(max(self._lease_left(events), 0))  # the events behind them wait
                 return False
 

@@ -213,7 +213,9 @@ class RunRecorder:
 
 
 async def apply_writes(contexts: list[PluginContext]) -> None:
-    """The runs' storage writes merged, then their own writes: batched ones one call per kind."""
+    """The runs' storage writes merged, then their own writes: batched ones one call per kind
+    (call inside a transaction). Nothing is consumed: when the transaction fails to commit, a retry
+    applies the same writes again, never none of them."""
     await flush_together([ctx.storage for ctx in contexts if isinstance(ctx.storage, InstallStorage)])
     batches: dict[Callable[[list[Any]], Awaitable[None]], list[Any]] = {}
     for ctx in contexts:
@@ -222,7 +224,6 @@ async def apply_writes(contexts: list[PluginContext]) -> None:
                 batches.setdefault(write.apply, []).append(write.item)
             else:
                 await write()
-        ctx.writes.clear()
     for apply, items in batches.items():
         await apply(items)
 

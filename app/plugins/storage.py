@@ -84,7 +84,8 @@ class InstallStorage:
         self._increments[key] = self._increments.get(key, 0) + by
 
     async def flush(self) -> None:
-        """Applies the buffered writes (call inside the run's transaction): at most three statements."""
+        """Applies the buffered writes (call inside the run's transaction): at most three statements.
+        They stay buffered: a transaction that fails to commit is retried with the same writes."""
         deleted = [k for k, v in self._writes.items() if v is _DELETED]
         written = {k: v for k, v in self._writes.items() if v is not _DELETED}
         if deleted:
@@ -93,12 +94,12 @@ class InstallStorage:
             await _upsert_one(self.install_id, written, add=False)
         if self._increments:
             await _upsert_one(self.install_id, self._increments, add=True)
-        self._writes.clear()
-        self._increments.clear()
 
     async def commit(self) -> None:
         async with in_transaction():
             await self.flush()
+        self._writes.clear()
+        self._increments.clear()
 
     @property
     def dirty(self) -> bool:
@@ -108,7 +109,8 @@ class InstallStorage:
 async def flush_together(storages: list[InstallStorage]) -> None:
     """Applies the buffered writes of many runs, in their order, in at most three statements
     (call inside a transaction). A key both set and incremented, or deleted, by different runs is
-    applied run by run instead, so the result is always the one of applying them in order."""
+    applied run by run instead, so the result is always the one of applying them in order. The
+    writes stay buffered, for a retry of a transaction that did not commit."""
     storages = [s for s in storages if s.dirty]
     kinds: dict[tuple[str, str], str] = {}
     for storage in storages:
@@ -126,8 +128,6 @@ async def flush_together(storages: list[InstallStorage]) -> None:
             written[(storage.install_id, key)] = value
         for key, by in storage._increments.items():
             added[(storage.install_id, key)] = added.get((storage.install_id, key), 0) + by
-        storage._writes.clear()
-        storage._increments.clear()
     if written:
         await _upsert(written, add=False)
     if added:
