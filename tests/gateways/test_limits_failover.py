@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -51,11 +51,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def processes(redis_server: RedisServer, database: Database) -> Iterator[list[FailoverLimits]]:
-    """Two processes' send limits, on the same Redis and the same database (bound while the test runs)."""
+async def processes(redis_server: RedisServer, database: Database) -> AsyncIterator[list[FailoverLimits]]:
+    """Two processes' send limits, on the same Redis and the same database (bound while the test runs);
+    Redis is tried again only when the test says so."""
     made = [FailoverLimits(RedisLimits(redis_server.url), DatabaseLimits(), probe_every_seconds=3600) for _ in range(2)]
     with database.bound():
         yield made
+    for limits in made:
+        await limits.close()
 
 
 async def _reserve(limits: FailoverLimits, chat: int = CHAT) -> tuple[Reservation, float]:
@@ -103,15 +106,17 @@ async def test_when_redis_answers_again_it_holds_what_was_reserved_in_the_databa
 async def test_redis_is_tried_again_in_the_background_while_sends_come(redis_server, database):
     limits = FailoverLimits(RedisLimits(redis_server.url), DatabaseLimits(), probe_every_seconds=0)
     with database.bound():
-        await redis_server.stop()
-        first, _ = await _reserve(limits)
-        assert first.store == DATABASE
-        await redis_server.start()
-        deadline = time.monotonic() + 30
-        while (reservation := (await _reserve(limits, CHAT + 1))[0]).store != REDIS:  # each one starts a try
-            assert time.monotonic() < deadline, "the limits never moved back to Redis"
-        assert reservation.granted
-        await limits.close()
+        try:
+            await redis_server.stop()
+            first, _ = await _reserve(limits)
+            assert first.store == DATABASE
+            await redis_server.start()
+            deadline = time.monotonic() + 30
+            while (reservation := (await _reserve(limits, CHAT + 1))[0]).store != REDIS:  # each one starts a try
+                assert time.monotonic() < deadline, "the limits never moved back to Redis"
+            assert reservation.granted
+        finally:
+            await limits.close()
 
 
 async def test_a_redis_that_stops_answering_is_left_for_the_database(processes, redis_server):
