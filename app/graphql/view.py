@@ -3,7 +3,8 @@
 - `application/graphql-response+json` when the client's Accept prefers it: a request error
   (unparsable, invalid) is then a 400 with no `data` key; `application/json` keeps 200.
 - a mutation over GET is 405; an unsupported content type 415; a body that is not a JSON object 400.
-- GraphiQL is our own build (frontend/dist), never a CDN page.
+- GraphiQL is our own build (frontend/dist), never a CDN page, with the web pages' security headers
+  (Content-Security-Policy with `frame-ancestors 'none'`).
 """
 
 from __future__ import annotations
@@ -31,11 +32,17 @@ from app.graphql.errors import ensure_code
 from app.graphql.operations import operation_resolution_error
 from app.graphql.websocket import LimitedTransportWSHandler, LimitedWebSocketAdapter
 from app.platform import Platform
+from app.web import SECURITY_HEADERS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 GRAPHIQL_HTML = FRONTEND_DIST / "graphiql" / "index.html"
+# The web pages' headers; GraphiQL's stylesheet also carries fonts inline (vite inlines small files).
+GRAPHIQL_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": SECURITY_HEADERS["Content-Security-Policy"] + "; font-src 'self' data:",
+}
 GRAPHIQL_MISSING = """<!doctype html><meta charset="utf-8"><title>Plugboard GraphQL</title>
 <h1>GraphiQL is not built</h1><p>Run <code>make install</code> to build it (frontend/dist).
 The API itself answers POST requests at this address.</p>"""
@@ -126,8 +133,8 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         page = built_graphiql_page()
         if page is None:
-            return HTMLResponse(GRAPHIQL_MISSING)
-        return HTMLResponse(page.read_text(encoding="utf-8"))
+            return HTMLResponse(GRAPHIQL_MISSING, headers=GRAPHIQL_HEADERS)
+        return HTMLResponse(page.read_text(encoding="utf-8"), headers=GRAPHIQL_HEADERS)
 
     def decode_json(self, data: str | bytes) -> object:
         # Strawberry turns only JSONDecodeError into a 400 (and, on a websocket, a 4400 close):

@@ -32,7 +32,15 @@ async def test_graphiql_runs_a_query_with_the_users_token(app, page):
     # As if typed into GraphiQL's headers editor earlier: it keeps them in localStorage.
     headers = json.dumps(json.dumps({"Authorization": f"Bearer {user.token}"}))
     await page.add_init_script(f"localStorage.setItem('graphiql:headers', {headers})")
-    await page.goto(f"{app.url}/graphql")
+    # What the Content-Security-Policy blocks, if anything: GraphiQL must work within it.
+    await page.add_init_script(
+        "window.cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI))"
+    )
+    loaded = await page.goto(f"{app.url}/graphql")
+    assert loaded is not None
+    policy = (await loaded.all_headers())["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
     await page.wait_for_selector(".graphiql-container")
     query = page.locator(".graphiql-query-editor .monaco-editor").first
     await query.click()
@@ -47,3 +55,4 @@ async def test_graphiql_runs_a_query_with_the_users_token(app, page):
     assert '"plan": "PRO"' in text
     assert '"slug": "analytics"' in text
     assert outside_requests == []
+    assert await page.evaluate("window.cspViolations") == []

@@ -222,6 +222,10 @@ async def test_a_browser_gets_graphiql_from_this_server(app):
     assert response.headers["content-type"].startswith("text/html")
     for cdn in ("unpkg.com", "jsdelivr", "cdnjs", "esm.sh"):
         assert cdn not in response.text
+    # The app's pages' policy: scripts from this server only, never framed by another site.
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_the_graphiql_page_loads_its_assets_from_this_server(app):
@@ -241,6 +245,7 @@ async def test_without_a_built_bundle_the_browser_is_told_to_run_make_install(ap
     assert response.status_code == 200
     assert "make install" in response.text
     assert "<script" not in response.text
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
 def test_the_graphiql_page_is_found_wherever_the_build_put_it(tmp_path):
