@@ -13,6 +13,7 @@ import pytest
 from app.gateways import inbox
 from app.gateways.inbox import InboxUnavailable, InboxWriter, RowRefused
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
+from tests.support.eventually import eventually
 from tests.support.live import LiveApp
 from tests.support.outage import sqlite_locked
 from tests.support.runtime import ConnectedBot, connect_bot
@@ -135,19 +136,23 @@ async def test_a_stopped_writer_leaves_nobody_waiting(live, bot):
         assert await GatewayEvent.all().count() == 0
 
 
-async def test_stopping_answers_callers_whose_group_still_waits_for_the_database(live, bot, backend, database_url):
+async def test_stopping_answers_callers_whose_group_still_waits_for_the_database(make_app, bot, backend, database_url):
     if backend != "sqlite":
         pytest.skip("the SQLite writer's own thread")
+    # Its writes would wait for the lock far longer than the test runs: only stopping can answer.
+    patient = await make_app(handlers=[], inbox_concurrency=0, database_url=f"{database_url}?busy_timeout=3600000")
     writer = InboxWriter()
-    with live.db():
+    with patient.db():
         writer.start()
         try:
-            async with sqlite_locked(database_url):  # the writer's thread waits for the lock (30 s)
+            async with sqlite_locked(database_url):
                 waiting = asyncio.create_task(writer.put(bot.gateway_id, EventKind.UPDATE, "1", '{"n":1}'))
-                await asyncio.sleep(0.3)
+                group = writer._sqlite
+                assert group is not None
+                await eventually(lambda: group._writing, "the writer's thread taking the row")  # and waiting for the lock
                 assert not waiting.done()
                 await writer.stop()
                 with pytest.raises(InboxUnavailable):
-                    await asyncio.wait_for(waiting, 2)  # at once, not when the lock clears
+                    await waiting  # while the lock is still held
         finally:
             await writer.stop()
