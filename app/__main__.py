@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from app.demo.cli import add_demo_parser
 
-    add_demo_parser(commands)
+    add_demo_parser(commands, parents)
     return parser
 
 
@@ -232,17 +232,19 @@ def fail(message: str, debug: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG"
-    if args.command == "demo":
-        from app.demo.cli import run_demo_command
-
-        try:
-            return run_demo_command(args)
-        except SettingError as exc:
-            return fail(str(exc), debug)
     try:
         settings = Settings.from_env()
     except SettingError as exc:
         return fail(str(exc), debug)
+    if args.command == "demo":
+        from app.demo.cli import DemoError, run_demo_command
+
+        try:
+            return run_demo_command(args, settings)
+        except DemoError as exc:
+            return fail(str(exc), debug)
+        except KeyboardInterrupt:
+            return 130
     from app.errors import PlugboardError
 
     try:

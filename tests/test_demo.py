@@ -14,6 +14,9 @@ import httpx
 import pytest
 from aiogram.types import Update
 
+from app.demo.history import count_past
+from app.demo.pace import DAY, Pace, Schedule
+from app.demo.run import Live
 from app.demo.traffic import CHATS, Traffic
 from tests.support.processes import free_port
 
@@ -66,20 +69,90 @@ def test_the_traffic_is_valid_telegram_updates_with_consistent_joins_and_leaves(
     assert kinds["join"] + kinds["leave"] == kinds["service"]
     assert kinds["message"] > 2000 and kinds["join"] > 50 and kinds["leave"] > 30
     assert kinds["channel_post"] > 50 and kinds["edited_message"] > 10
-    senders = {u["message"]["from"]["id"] for u in [traffic.message(0) for _ in range(500)]}
+    senders = {u["message"]["from"]["id"] for u in [traffic.message_update(0) for _ in range(500)]}
     assert len(senders) >= 30  # a few dozen people
-    assert {c.id for c in CHATS} >= {u["message"]["chat"]["id"] for u in [traffic.message(0) for _ in range(500)]}
+    assert {c.id for c in CHATS} >= {u["message"]["chat"]["id"] for u in [traffic.message_update(0) for _ in range(500)]}
 
 
-def test_a_past_day_spreads_its_activity_over_that_day_in_order():
-    traffic = Traffic(random.Random(1))
-    start = 1_700_006_400  # a UTC midnight
-    updates = traffic.day(start, 300)
-    bodies = [next(v for k, v in u.items() if k != "update_id") for u in updates]
-    dates = [body.get("edit_date", body["date"]) for body in bodies]  # an edit keeps its message's date
-    assert all(start <= d < start + 86400 for d in dates)
-    assert dates == sorted(dates)
-    assert len({d // 3600 for d in dates}) > 12
+# --- one pace for the past and the present ----------------------------------------------------
+
+WEDNESDAY = 1_700_006_400  # a UTC midnight: Wednesday 2023-11-15
+
+
+def received_by_hour_of_past(sums) -> Counter[int]:
+    """Received messages per UTC hour start, from what the past adds to the analytics figures."""
+    hours: Counter[int] = Counter()
+    for (_, hour, _), (received, _, _, _) in sums.items():
+        hours[hour] += received
+    return hours
+
+
+async def received_by_hour_of_live(traffic: Traffic, schedule: Schedule, start: float, end: float) -> Counter[int]:
+    """Drives the live traffic from `start` to `end` on a simulated clock (no waiting): the
+    messages it delivers per UTC hour start, by each update's own date."""
+    clock = start
+    hours: Counter[int] = Counter()
+
+    async def deliver(update: dict[str, Any]) -> None:
+        assert clock - 1 <= update.get("message", update.get("channel_post", {})).get("date", clock) <= clock
+        for kind in ("message", "channel_post"):
+            if kind in update:
+                hours[update[kind]["date"] // 3600 * 3600] += 1
+
+    present = Live(traffic, schedule, deliver, clock=lambda: clock)
+    while clock < end:
+        clock += await present.step()  # the seconds until the next thing is due
+    return hours
+
+
+def test_the_pace_follows_the_hour_of_day_and_averages_the_rate_over_a_weekday():
+    pace = Pace(0.5)
+    assert pace.expected(WEDNESDAY, WEDNESDAY + DAY) == pytest.approx(0.5 * DAY)
+    assert pace.per_second(WEDNESDAY + 19 * 3600) == pace.busiest() > 10 * pace.per_second(WEDNESDAY + 3 * 3600)
+    saturday = WEDNESDAY + 3 * DAY
+    assert pace.expected(saturday, saturday + DAY) == pytest.approx(0.7 * 0.5 * DAY)
+    assert pace.quietest() == pace.per_second(saturday + 3 * 3600)
+
+
+async def test_the_live_traffic_keeps_the_pace_of_the_past_hour_by_hour():
+    """The past (Monday to Wednesday 10:00) and the live traffic after it come from one pace: each
+    live hour has about the messages that hour had on the days before, and what the pace expects."""
+    rng = random.Random(11)
+    pace = Pace(0.5)
+    traffic = Traffic(rng)
+    now = WEDNESDAY + 10 * 3600
+    schedule = Schedule(pace, now - 2 * DAY - 10 * 3600, rng)  # from Monday's midnight
+    past = received_by_hour_of_past(count_past(traffic, schedule.until(now), True, lambda chat: True))
+    live = await received_by_hour_of_live(traffic, schedule, now, now + 6 * 3600)
+
+    messages_per_thing = 0.98  # everything brings a message but an edit (2%, and only live)
+    for hour in range(10, 16):
+        start = WEDNESDAY + hour * 3600
+        expected = pace.expected(start, start + 3600) * messages_per_thing
+        yesterday = past[start - DAY]
+        assert live[start] == pytest.approx(expected, rel=0.1), hour
+        assert live[start] == pytest.approx(yesterday, rel=0.15), hour  # no spike against yesterday
+        assert past[start - 2 * DAY] == pytest.approx(expected, rel=0.1), hour
+    # the quiet night before, in the past, at the same pace
+    assert past[WEDNESDAY + 3 * 3600] == pytest.approx(pace.expected(WEDNESDAY + 3 * 3600, WEDNESDAY + 4 * 3600), rel=0.25)
+
+
+def test_the_past_counts_what_the_plugins_would_count():
+    """Messages and channel posts are received, joins and leaves move the member counts (their
+    service messages are received too), each newcomer gets Welcome's reply, edits count nothing."""
+    traffic = Traffic(random.Random(5))
+    start = WEDNESDAY
+    sums = count_past(traffic, [start + n for n in range(5000)], True, lambda chat: True)
+    received, sent, joins, leaves = (sum(row[n] for row in sums.values()) for n in range(4))
+    made = traffic.counts
+    assert received == made["messages"] + made["channel posts"] + made["joins"] + made["leaves"]
+    assert (sent, joins, leaves) == (made["joins"], made["joins"], made["leaves"])
+    assert made["edits"] == 0  # only messages made in the live traffic are edited
+    users = {user for (_, _, user) in sums if user is not None}
+    assert len(users) >= 30
+    channel = next(chat.id for chat in CHATS if chat.kind == "channel")
+    assert all(user is None for (chat, _, user) in sums if chat == channel)
+    assert not any(user for (_, _, user) in count_past(Traffic(random.Random(5)), [start], False, lambda chat: True))
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -141,7 +214,7 @@ async def eventually(check, deadline: float = 30) -> Any:
 
 async def test_the_demo_sets_up_a_pro_user_with_a_simulated_bot_and_keeps_traffic_flowing(database_url):
     port = free_port()
-    demo = Demo("--port", str(port), "--rate", "25", "--history-days", "2", "--seed", "3", "--database-url", database_url)
+    demo = Demo("--port", str(port), "--rate", "1", "--history-days", "2", "--seed", "3", "--database-url", database_url)
     address, token = await demo.start()
     try:
         assert address == f"http://127.0.0.1:{port}"
@@ -209,3 +282,80 @@ async def test_a_port_in_use_is_a_clear_error(database_url):
     assert process.returncode == 1
     assert "cannot listen on 127.0.0.1" in err.decode() and "--port" in err.decode()
     assert "pb_" not in out.decode()
+
+
+# --- mistakes: one line each, as `serve` gives ---------------------------------------------------
+
+async def run_demo_cli(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "demo", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("--database-url", "mysql://x/y"),
+         "error: --database-url='mysql://x/y' is not valid: expected sqlite://PATH or "
+         "postgres://USER[:PASSWORD]@HOST[:PORT]/NAME (found the scheme 'mysql')"),
+        (("--database-url", "postgres://postgres:hunter2@127.0.0.1:1/plugboard"),
+         "error: cannot use the database at --database-url=postgres://postgres:***@127.0.0.1:1/plugboard: "
+         "connection refused at 127.0.0.1:1 (is PostgreSQL running there?)"),
+        (("--database-url", "postgres://postgres@no-such-host.invalid:5432/plugboard"),
+         "error: cannot use the database at --database-url=postgres://postgres@no-such-host.invalid:5432/plugboard: "
+         "the host name no-such-host.invalid is not known"),
+        (("--port", "99999"), "error: --port must be 0 to 65535, not 99999"),
+        (("--host", "no-such-host.invalid", "--port", "0"), "error: cannot listen on no-such-host.invalid:0: "),
+        (("--rate", "0"), "error: --rate must be more than 0 and at most 20 things a second, not 0"),
+        (("--rate", "-1"), "error: --rate must be more than 0 and at most 20 things a second, not -1"),
+        (("--history-days", "-3"), "error: --history-days must be 0 to 30, not -3"),
+        (("--rate", "5", "--history-days", "14"), "error: --rate 5 with --history-days 14 means about 6,480,000 past updates"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)
+async def test_a_mistake_is_one_line_and_nothing_starts(backend, args, line):
+    code, out, err = await run_demo_cli(*args)
+    assert code == 1
+    assert one_error_line(err).startswith(line)
+    assert "Traceback" not in err and "pb_" not in out
+
+
+async def test_a_login_the_database_refuses_is_one_line(backend, database_url):
+    if backend != "postgres":
+        pytest.skip("a PostgreSQL login")
+    refused = database_url.replace("postgres://postgres@", "postgres://nobody_here:hunter2@", 1)
+    code, out, err = await run_demo_cli("--port", "0", "--database-url", refused)
+    assert code == 1
+    line = one_error_line(err)
+    assert 'role "nobody_here" does not exist' in line and "--database-url=postgres://nobody_here:***@" in line
+    assert "hunter2" not in out + err
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_debug_shows_the_traceback_behind_the_line(backend):
+    code, _, err = await run_demo_cli("--debug", "--database-url", "postgres://postgres@127.0.0.1:1/plugboard")
+    assert code == 1
+    assert "Traceback (most recent call last)" in err and "ConnectionRefusedError" in err
+    assert err.strip().splitlines()[-1].startswith("error: cannot use the database at --database-url=")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_help_shows_every_default_and_what_the_rate_means(backend):
+    code, out, _ = await run_demo_cli("--help")
+    flat = " ".join(out.split())
+    assert code == 0
+    for text in ("default: HOST from the environment, else 127.0.0.1", "else 8000", "(default: 0.2, about 17,280 a day",
+                 "averaged over a weekday", "the same daily pattern", "default: 14", "default: a fresh SQLite database",
+                 "default: a new one each run"):
+        assert text in flat, out

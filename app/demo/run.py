@@ -2,8 +2,9 @@
 
 It serves Plugboard with a loopback stand-in for the Bot API, creates a demo user on the pro plan,
 connects a simulated bot and installs Channel Analytics and Welcome Messages through the GraphQL API,
-prints the address to open and the token to paste, then keeps posting realistic updates through the
-real webhook route, with the secret header Telegram would send. Unless told otherwise it uses a fresh
+fills in the community's past (history.py), prints the address to open and the token to paste, then
+keeps posting realistic updates through the real webhook route, with the secret header Telegram
+would send, at the same pace as the past (pace.py). Unless told otherwise it uses a fresh
 SQLite database in a temporary directory, removed when the demo stops.
 """
 
@@ -21,7 +22,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
@@ -29,9 +30,13 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from app import serve
 from app.accounts.models import Plan
 from app.db import Database
 from app.demo.botapi import BotApiStandIn, DemoBot
+from app.demo.cli import DemoError
+from app.demo.history import count_past, fill_in
+from app.demo.pace import DAY, Pace, Schedule
 from app.demo.traffic import Traffic, chat_titles
 from app.errors import BadUserInput
 from app.logs import log_config
@@ -43,16 +48,12 @@ PLUGINS = ("analytics", "welcome")
 STATUS_EVERY_SECONDS = 30.0
 
 
-class DemoError(Exception):
-    """Something the person running the demo can fix (a port in use, …)."""
-
-
 @dataclass(frozen=True)
 class DemoOptions:
     host: str = "127.0.0.1"
     port: int = 8000
-    rate: float = 2.0  # things happening a second, on average
-    history_days: int = 14  # days before today filled with past activity (0 for none)
+    rate: float = 0.2  # things happening a second, averaged over a weekday (pace.py)
+    history_days: int = 14  # days before today filled in, with today until now (0 for none)
     database_url: str | None = None  # None: a fresh SQLite database in a temporary directory
     seed: int | None = None
 
@@ -65,14 +66,10 @@ class _Server(uvicorn.Server):
 
 def listen(host: str, port: int) -> socket.socket:
     """A socket bound to host:port (port 0: a free one), or a DemoError saying what to change."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise DemoError(f"cannot listen on {host}:{port} ({exc.strerror}); pass another --port") from None
-    return sock
+        return serve.listen(host, port)
+    except serve.CannotListen as exc:
+        raise DemoError(str(exc)) from exc
 
 
 @contextlib.asynccontextmanager
@@ -144,7 +141,19 @@ class Api:
         return body.get("data")
 
 
-async def set_up(api: Api, bot: DemoBot) -> None:
+@dataclass(frozen=True)
+class Installs:
+    """What the past is counted with: the analytics install, and how both plugins are set up."""
+
+    analytics_id: str
+    track_users: bool
+    greeted_chats: frozenset[int]  # empty: Welcome greets in every chat
+
+    def greets(self, chat_id: int) -> bool:
+        return not self.greeted_chats or chat_id in self.greeted_chats
+
+
+async def set_up(api: Api, bot: DemoBot) -> Installs:
     await api(
         "mutation($token: String!) { connectTelegramBot(token: $token, name: \"Demo bot\") { id } }",
         {"token": bot.token},
@@ -152,6 +161,12 @@ async def set_up(api: Api, bot: DemoBot) -> None:
     catalog = {p["slug"]: p["id"] for p in (await api("{ plugins { id slug } }"))["plugins"]}
     for slug in PLUGINS:
         await api("mutation($id: ID!) { installPlugin(pluginId: $id) { id } }", {"id": catalog[slug]}, allow=("ALREADY_INSTALLED",))
+    mine = {i["plugin"]["slug"]: i for i in (await api("{ myPlugins { id config plugin { slug } } }"))["myPlugins"]}
+    return Installs(
+        analytics_id=mine["analytics"]["id"],
+        track_users=bool(mine["analytics"]["config"].get("trackUsers", True)),
+        greeted_chats=frozenset(mine["welcome"]["config"].get("chats") or ()),
+    )
 
 
 class Webhook:
@@ -177,41 +192,62 @@ class Webhook:
                 pass
             await asyncio.sleep(0.2 * (attempt + 1))
 
-    async def deliver_all(self, updates: list[dict[str, Any]], concurrency: int = 8) -> None:
-        gate = asyncio.Semaphore(concurrency)
 
-        async def one(update: dict[str, Any]) -> None:
-            async with gate:
+def history_start(now: float, days: int) -> float:
+    """Midnight (UTC) `days` days before today's."""
+    return (now // DAY - days) * DAY
+
+
+async def fill_in_the_past(db: Database, traffic: Traffic, schedule: Schedule, installs: Installs, now: float) -> None:
+    """Counts the traffic of every moment before `now` into the analytics install."""
+    sums = count_past(traffic, schedule.until(now), installs.track_users, installs.greets)
+    with db.bound():
+        await fill_in(installs.analytics_id, sums)
+
+
+class Live:
+    """The traffic of the present: each thing is delivered when the clock reaches its moment."""
+
+    def __init__(
+        self,
+        traffic: Traffic,
+        schedule: Schedule,
+        deliver: Callable[[dict[str, Any]], Awaitable[None]],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.traffic = traffic
+        self.schedule = schedule
+        self.deliver = deliver
+        self.clock = clock
+
+    async def step(self) -> float:
+        """Delivers what is due by now; the seconds until the next thing is due."""
+        for at in self.schedule.until(self.clock()):
+            for update in self.traffic.next_updates(int(at)):
                 await self.deliver(update)
-
-        await asyncio.gather(*(one(update) for update in updates))
-
-
-async def backfill(traffic: Traffic, webhook: Webhook, days: int, rng: random.Random) -> None:
-    """Past activity, oldest day first, growing towards today (dates are each message's own)."""
-    today = int(time.time()) // 86400 * 86400
-    for age in range(days, 0, -1):
-        start = today - age * 86400
-        weekend = time.gmtime(start).tm_wday >= 5
-        size = int((40 + 50 * (days - age) / max(days, 1)) * (0.7 if weekend else 1.0) * rng.uniform(0.85, 1.15))
-        await webhook.deliver_all(traffic.day(start, size))
+        return max(0.0, self.schedule.next - self.clock())
 
 
-async def live(traffic: Traffic, webhook: Webhook, rate: float, rng: random.Random, stop: asyncio.Event, out: TextIO) -> None:
+async def live(present: Live, stop: asyncio.Event, status: Callable[[], str], out: TextIO) -> None:
     next_status = time.monotonic() + STATUS_EVERY_SECONDS
     while not stop.is_set():
-        for update in traffic.next_updates(int(time.time())):
-            await webhook.deliver(update)
+        wait = await present.step()
         if time.monotonic() >= next_status:
             next_status += STATUS_EVERY_SECONDS
-            print(status_line(traffic, webhook), file=out, flush=True)
+            print(status(), file=out, flush=True)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), rng.expovariate(rate))
+            await asyncio.wait_for(stop.wait(), min(wait, STATUS_EVERY_SECONDS))
 
 
 def status_line(traffic: Traffic, webhook: Webhook) -> str:
     made = ", ".join(f"{n} {kind}" for kind, n in sorted(traffic.counts.items()))
-    return f"{time.strftime('%H:%M:%S')}  {webhook.delivered} updates delivered ({made}); the bot sent {webhook.bot.sent} replies"
+    return (f"{time.strftime('%H:%M:%S')}  {webhook.delivered} live updates delivered (all made so far: {made}); "
+            f"the bot sent {webhook.bot.sent} replies")
+
+
+def pace_line(pace: Pace, now: float) -> str:
+    return (f"Now posting live updates at the same pace: about {pace.per_second(now):.2g} a second at this hour "
+            f"(from {pace.quietest():.2g} at night to {pace.busiest():.2g} in the evening, UTC).")
 
 
 def banner(url: str, email: str, token: str, bot: DemoBot) -> str:
@@ -236,6 +272,7 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
 
     logging.config.dictConfig(log_config("WARNING"))
     rng = random.Random(options.seed)
+    pace = Pace(options.rate)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -244,9 +281,10 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
     bot_id = rng.randint(6_000_000_000, 6_999_999_999)
     bot = DemoBot(token=f"{bot_id}:{secrets.token_urlsafe(33)}", bot_id=bot_id, username="plugboard_demo_bot", first_name="Plugboard Demo")
     stand_in = BotApiStandIn(bot, chat_titles())
-    with demo_database(options.database_url) as database_url:
+    app_socket = listen(options.host, options.port)  # first: an address in use fails before anything is made
+    with app_socket, demo_database(options.database_url) as database_url:
         await migrate(database_url)
-        api_socket, app_socket = listen("127.0.0.1", 0), listen(options.host, options.port)
+        api_socket = listen("127.0.0.1", 0)
         port = app_socket.getsockname()[1]
         local = f"http://127.0.0.1:{port}"
         settings = replace(
@@ -258,14 +296,23 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
         )
         app = create_app(settings)
         async with serving(stand_in.app, api_socket), serving(app, app_socket, ws="websockets-sansio"):
-            email, token = await create_demo_user(app.state.platform.db)
+            db = app.state.platform.db
+            email, token = await create_demo_user(db)
             async with httpx.AsyncClient(base_url=local, timeout=30) as http:
-                await set_up(Api(http, token), bot)
-                shown = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
-                print(banner(f"http://{shown}:{port}", email, token, bot), file=out, flush=True)
+                installs = await set_up(Api(http, token), bot)
                 traffic = Traffic(rng)
+                now = time.time()
+                schedule = Schedule(pace, history_start(now, options.history_days) if options.history_days else now, rng)
+                if options.history_days:
+                    print(f"Filling in {options.history_days} days of past activity and today's until now…", file=out, flush=True)
+                    await fill_in_the_past(db, traffic, schedule, installs, now)
+                    print(f"Filled in {sum(traffic.counts.values()):,} things that happened "
+                          f"({', '.join(f'{n:,} {kind}' for kind, n in sorted(traffic.counts.items()))}).", file=out, flush=True)
+                print(banner(serve.shown_url(options.host, port), email, token, bot), file=out, flush=True)
+                print(pace_line(pace, time.time()), file=out, flush=True)
                 webhook = Webhook(http, bot)
-                work = asyncio.create_task(_traffic(traffic, webhook, options, rng, stop, out))
+                present = Live(traffic, schedule, webhook.deliver)
+                work = asyncio.create_task(live(present, stop, lambda: status_line(traffic, webhook), out))
                 stopping = asyncio.create_task(stop.wait())
                 await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (work, stopping):
@@ -273,12 +320,3 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
                 with contextlib.suppress(asyncio.CancelledError):
                     await work  # raises what stopped the traffic, if it stopped by itself
     print("Demo stopped.", file=out, flush=True)
-
-
-async def _traffic(traffic: Traffic, webhook: Webhook, options: DemoOptions, rng: random.Random, stop: asyncio.Event, out: TextIO) -> None:
-    if options.history_days > 0:
-        print(f"Filling in {options.history_days} days of past activity…", file=out, flush=True)
-        await backfill(traffic, webhook, options.history_days, rng)
-        print(status_line(traffic, webhook), file=out, flush=True)
-    print(f"Now posting live updates, about {options.rate:g} a second.", file=out, flush=True)
-    await live(traffic, webhook, options.rate, rng, stop, out)

@@ -4,11 +4,12 @@ service message together with the `chat_member` update Telegram sends beside it)
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 FIRST_NAMES = (
     "Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Radia", "Guido", "Frances", "Tim",
@@ -26,13 +27,6 @@ PHRASES = (
     "The build is green again", "Coffee first ☕", "Let me check and get back to you",
 )
 
-# Relative activity by UTC hour: quiet nights, a morning peak and a bigger evening one.
-HOUR_WEIGHTS = (
-    1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 10, 9,
-    8, 9, 9, 8, 8, 9, 11, 12, 11, 8, 5, 2,
-)
-
-
 @dataclass(frozen=True)
 class DemoChat:
     id: int
@@ -49,9 +43,19 @@ CHATS = (
     DemoChat(-1001987650005, "channel", "Release Notes", 1),
 )
 
+CHAT_BY_ID = {chat.id: chat for chat in CHATS}
+
+
+class Thing(NamedTuple):
+    kind: str  # "message", "channel post", "edit", "join" or "leave"
+    chat: DemoChat
+    person: dict[str, Any] | None = None  # who posts, joins or leaves
+    original: dict[str, Any] | None = None  # the message an edit changes
+
 
 class Traffic:
-    """Makes updates in order; `counts` says what it made so far (messages, posts, edits, joins, leaves)."""
+    """Makes updates in order; `counts` says what it made so far (messages, posts, edits, joins, leaves).
+    When things happen is the pace's business (pace.py): this says what happens."""
 
     def __init__(self, rng: random.Random, people: int = 36) -> None:
         self.rng = rng
@@ -59,6 +63,7 @@ class Traffic:
         self.message_ids = itertools.count(1)
         self.people: list[dict[str, Any]] = [{"id": 6_100_000 + i, "is_bot": False, "first_name": FIRST_NAMES[i % len(FIRST_NAMES)]}
                        for i in range(people)]
+        self.by_id = {person["id"]: person for person in self.people}
         self.groups = [chat for chat in CHATS if chat.kind != "channel"]
         self.channels = [chat for chat in CHATS if chat.kind == "channel"]
         # Everyone starts in one to three groups, so there is always someone left to join.
@@ -66,91 +71,95 @@ class Traffic:
         for person in self.people:
             for chat in rng.sample(self.groups, rng.randint(1, 3)):
                 self.members[chat.id].add(person["id"])
-        self.recent: list[dict[str, Any]] = []  # recent messages, for edits
+        self.group_weights = list(itertools.accumulate(chat.weight for chat in self.groups))
+        self.recent: deque[dict[str, Any]] = deque(maxlen=21)  # recent messages, for edits
         self.counts: Counter[str] = Counter()
 
     # --- one moment of activity ------------------------------------------------------------
 
-    def next_updates(self, at: int) -> list[dict[str, Any]]:
-        """The updates of one thing happening at Unix time `at` (one or two updates)."""
+    def next_thing(self) -> Thing:
+        """What happens next (who joins or leaves which chat changes who is in it); no update yet."""
+        thing = self._choose()
+        self.counts[thing.kind + "s"] += 1
+        return thing
+
+    def _choose(self) -> Thing:
         roll = self.rng.random()
         if roll < 0.04:
-            return self.join(at)
+            return self.join()
         if roll < 0.065:
-            return self.leave(at)
+            return self.leave()
         if roll < 0.10 and self.channels:
-            return [self.channel_post(at)]
+            return Thing("channel post", self.rng.choice(self.channels))
         if roll < 0.12 and self.recent:
-            return [self.edit(at)]
-        return [self.message(at)]
+            original = self.rng.choice(self.recent)
+            return Thing("edit", CHAT_BY_ID[original["chat"]["id"]], original=original)
+        return self.message()
 
-    def day(self, start: int, size: int) -> list[dict[str, Any]]:
-        """About `size` messages spread over the UTC day starting at `start`, with a few joins and leaves."""
-        moments = sorted(start + self.moment_in_day() for _ in range(size))
-        updates: list[dict[str, Any]] = []
-        for at in moments:
-            updates += self.next_updates(at)
-        return updates
+    def next_updates(self, at: int) -> list[dict[str, Any]]:
+        """The updates of the next thing, happening at Unix time `at` (one or two updates)."""
+        return self.updates(self.next_thing(), at)
 
-    def moment_in_day(self) -> int:
-        hour = self.rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
-        return hour * 3600 + self.rng.randrange(3600)
-
-    # --- kinds of update -------------------------------------------------------------------
-
-    def message(self, at: int) -> dict[str, Any]:
-        chat = self.busy_group()
-        if not self.members[chat.id]:
-            self.members[chat.id].add(self.rng.choice(self.people)["id"])
-        sender = self.person(self.rng.choice(sorted(self.members[chat.id])))
-        message = self._message(chat, at, **{"from": sender, "text": self.rng.choice(PHRASES)})
-        self.recent = [*self.recent[-20:], message]
-        self.counts["messages"] += 1
-        return self._update("message", message)
-
-    def channel_post(self, at: int) -> dict[str, Any]:
-        chat = self.rng.choice(self.channels)
-        text = f"Release {self.rng.randint(1, 9)}.{self.rng.randint(0, 30)} is out: {self.rng.choice(PHRASES)}"
-        self.counts["channel posts"] += 1
-        return self._update("channel_post", self._message(chat, at, sender_chat=self._chat(chat), text=text))
-
-    def edit(self, at: int) -> dict[str, Any]:
-        original = self.rng.choice(self.recent)
-        self.counts["edits"] += 1
-        return self._update("edited_message", {**original, "edit_date": max(at, original["date"]), "text": original["text"] + " (edited)"})
-
-    def join(self, at: int) -> list[dict[str, Any]]:
-        chat = self.rng.choice(self.groups)
-        outside = [p["id"] for p in self.people if p["id"] not in self.members[chat.id]]
-        if not outside:
-            return [self.message(at)]
-        person = self.person(self.rng.choice(outside))
-        self.members[chat.id].add(person["id"])
-        self.counts["joins"] += 1
-        return [
-            self._update("message", self._message(chat, at, **{"from": person, "new_chat_members": [person]})),
-            self._member_change(chat, person, at, "left", "member"),
-        ]
-
-    def leave(self, at: int) -> list[dict[str, Any]]:
-        chat = self.rng.choice(self.groups)
-        if len(self.members[chat.id]) <= 3:
-            return [self.message(at)]
-        person = self.person(self.rng.choice(sorted(self.members[chat.id])))
-        self.members[chat.id].discard(person["id"])
-        self.counts["leaves"] += 1
-        return [
+    def updates(self, thing: Thing, at: int) -> list[dict[str, Any]]:
+        """The updates Telegram sends for `thing` at Unix time `at`."""
+        chat, person = thing.chat, thing.person
+        if thing.kind == "message":
+            message = self._message(chat, at, **{"from": person, "text": self.rng.choice(PHRASES)})
+            self.recent.append(message)
+            return [self._update("message", message)]
+        if thing.kind == "channel post":
+            text = f"Release {self.rng.randint(1, 9)}.{self.rng.randint(0, 30)} is out: {self.rng.choice(PHRASES)}"
+            return [self._update("channel_post", self._message(chat, at, sender_chat=self._chat(chat), text=text))]
+        if thing.kind == "edit":
+            original = thing.original or {}
+            return [self._update("edited_message", {**original, "edit_date": max(at, original["date"]), "text": original["text"] + " (edited)"})]
+        assert person is not None  # a join or a leave names who
+        if thing.kind == "join":
+            return [
+                self._update("message", self._message(chat, at, **{"from": person, "new_chat_members": [person]})),
+                self._member_change(chat, person, at, "left", "member"),
+            ]
+        return [  # a leave
             self._member_change(chat, person, at, "member", "left"),
             self._update("message", self._message(chat, at, **{"from": person, "left_chat_member": person})),
         ]
 
+    # --- kinds of thing ----------------------------------------------------------------------
+
+    def message(self) -> Thing:
+        chat = self.busy_group()
+        if not self.members[chat.id]:
+            self.members[chat.id].add(self.rng.choice(self.people)["id"])
+        return Thing("message", chat, self.person(self.rng.choice(tuple(self.members[chat.id]))))
+
+    def join(self) -> Thing:
+        chat = self.rng.choice(self.groups)
+        outside = [p["id"] for p in self.people if p["id"] not in self.members[chat.id]]
+        if not outside:
+            return self.message()
+        person = self.person(self.rng.choice(outside))
+        self.members[chat.id].add(person["id"])
+        return Thing("join", chat, person)
+
+    def leave(self) -> Thing:
+        chat = self.rng.choice(self.groups)
+        if len(self.members[chat.id]) <= 3:
+            return self.message()
+        person = self.person(self.rng.choice(sorted(self.members[chat.id])))
+        self.members[chat.id].discard(person["id"])
+        return Thing("leave", chat, person)
+
+    def message_update(self, at: int) -> dict[str, Any]:
+        """A message in a busy group at `at` (uncounted)."""
+        return self.updates(self.message(), at)[0]
+
     # --- shapes ------------------------------------------------------------------------------
 
     def busy_group(self) -> DemoChat:
-        return self.rng.choices(self.groups, weights=[chat.weight for chat in self.groups])[0]
+        return self.groups[bisect.bisect(self.group_weights, self.rng.random() * self.group_weights[-1])]
 
     def person(self, person_id: int) -> dict[str, Any]:
-        return next(p for p in self.people if p["id"] == person_id)
+        return self.by_id[person_id]
 
     def _chat(self, chat: DemoChat) -> dict[str, Any]:
         return {"id": chat.id, "type": chat.kind, "title": chat.title}
