@@ -170,9 +170,8 @@ async def _work(settings: Settings, level: str) -> None:
 def _serve(settings: Settings, host: str, port: int, workers: int, level: str) -> int:
     import logging.config
 
-    from app.gateways.public_url import public_url_problem
     from app.logs import log_config
-    from app.serve import CannotListen, listen, run_uvicorn, shown_url, start_up_lines
+    from app.serve import CannotListen, listen, run_uvicorn, shown_url, start_up_lines, with_public_url
 
     if workers < 1:
         raise Failure(f"--workers must be 1 or more, not {workers}")
@@ -183,7 +182,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int, level: str) -
     except CannotListen as exc:
         raise Failure(str(exc)) from exc
     with sock:
-        if problem := public_url_problem(settings.public_url):
+        settings, problem = with_public_url(settings, shown_url(host, sock.getsockname()[1]))
+        if problem:
             log.warning("%s Until then, connecting a bot fails.", problem)
         asyncio.run(_apply_migrations_logged(settings))
         sock.listen(2048)  # uvicorn's backlog: from here a connection waits for the app instead of being refused

@@ -7,7 +7,10 @@ migration runs and before the app starts (uvicorn alone starts the app, then fai
 from __future__ import annotations
 
 import gc
+import os
 import socket
+from collections.abc import MutableMapping
+from dataclasses import replace
 from pathlib import Path
 
 from app.settings import Settings
@@ -40,6 +43,24 @@ def shown_url(host: str, port: int) -> str:
     """The address to open in a browser: a wildcard host is reached on loopback."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def with_public_url(
+    settings: Settings, served: str, environ: MutableMapping[str, str] = os.environ
+) -> tuple[Settings, str | None]:
+    """The settings to serve with, and the PUBLIC_URL warning to log (None when Telegram can reach it).
+
+    Without PUBLIC_URL in the environment, webhook addresses start with the address being served
+    (`served`), and the warning names that address, not the default's port. The app's processes
+    read it from the environment, so it is set there too.
+    """
+    from app.gateways.public_url import public_url_problem
+
+    if (environ.get("PUBLIC_URL") or "").strip():
+        return settings, public_url_problem(settings.public_url)
+    environ["PUBLIC_URL"] = served
+    subject = f"PUBLIC_URL is not set, so bots' webhooks would go to this server's address {served}, which"
+    return replace(settings, public_url=served), public_url_problem(served, subject)
 
 
 def database_line(settings: Settings) -> str:

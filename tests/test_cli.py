@@ -90,6 +90,13 @@ async def fresh_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]
     await drop_postgres_database(url)
 
 
+def this_python() -> str:
+    """The interpreter a hint names: the one running (the project's .venv/bin/python under `make
+    test`: a system python3 lacks the dependencies), relative to the folder the CLI runs in."""
+    python = Path(sys.executable)
+    return str(python.relative_to(Path.cwd())) if python.is_relative_to(Path.cwd()) else str(python)
+
+
 def only_once(backend: str) -> None:
     """For behaviour that does not depend on the test database's backend."""
     if backend != "sqlite":
@@ -381,7 +388,7 @@ async def install_all(app, user) -> list[dict]:
 async def test_users_list_shows_email_plan_installs_and_created(app, database_url):
     code, out, _ = await run_cli("users", "list", database_url=database_url)
     assert code == 0
-    assert out.strip() == "No users yet. Create one: python -m app create-user EMAIL [--plan free|pro|business]"
+    assert out.strip() == f"No users yet. Create one: {this_python()} -m app create-user EMAIL [--plan free|pro|business]"
 
     ada = await app.create_user("ada@example.com", "pro")
     await app.create_user("grace@example.com", "free")
@@ -392,6 +399,17 @@ async def test_users_list_shows_email_plan_installs_and_created(app, database_ur
     assert lines[0] == ["EMAIL", "PLAN", "INSTALLS", "CREATED"]
     assert [line[:3] for line in lines[1:]] == [["ada@example.com", "pro", "2"], ["grace@example.com", "free", "0"]]
     assert all(line[4].endswith("Z") for line in lines[1:])  # created: date, then the UTC time
+
+
+async def test_the_hint_names_an_interpreter_that_runs_the_cli(backend, database_url):
+    """Not `python -m app`: a system python3 has no asyncpg. The hint's command runs as printed."""
+    code, out, _ = await run_cli("users", "list", database_url=database_url)
+    assert code == 0
+    python, *rest = out.strip().removeprefix("No users yet. Create one: ").split(" create-user ")[0].split()
+    assert rest == ["-m", "app"] and python != "python"
+    process = await asyncio.create_subprocess_exec(python, "-m", "app", "--help", stdout=asyncio.subprocess.PIPE)
+    help_text, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0 and b"create-user" in help_text
 
 
 async def test_set_plan_below_the_install_count_keeps_the_installs_refuses_new_ones_and_says_so(app, database_url):
@@ -546,3 +564,21 @@ async def test_serve_warns_at_start_up_when_telegram_would_refuse_public_url(dat
         assert public_url in warnings[0] and "Set PUBLIC_URL to this server's public HTTPS address" in warnings[0]
     else:
         assert warnings == [], log
+
+
+async def test_without_public_url_the_warning_names_the_address_served_not_the_default(database_url, backend):
+    if backend != "sqlite":
+        pytest.skip("the warning does not depend on the database")
+    from tests.support.serve_process import ServeProcess
+
+    server = ServeProcess({"DATABASE_URL": database_url, "SCHEDULER_ENABLED": "false"})
+    server.env.pop("PUBLIC_URL", None)
+    async with server:
+        log = await server.stop()
+    warnings = [line for line in log.splitlines() if "WARNING" in line and "PUBLIC_URL" in line]
+    assert len(warnings) == 1, log
+    assert (
+        f"PUBLIC_URL is not set, so bots' webhooks would go to this server's address http://127.0.0.1:{server.port}, "
+        "which is not HTTPS"
+    ) in warnings[0]
+    assert ":8000" not in warnings[0]

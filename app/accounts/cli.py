@@ -7,8 +7,10 @@ the last line of `create-user` and `tokens create`; nothing else ever prints one
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.accounts import service as users
@@ -105,9 +107,20 @@ async def run_account_command(args: argparse.Namespace, settings: Settings) -> s
     return None
 
 
+def cli_command() -> str:
+    """This CLI as it can be run again: its interpreter (the project's .venv/bin/python, which has
+    the dependencies a system python3 lacks), relative to the current folder when inside it."""
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(Path.cwd())
+    except ValueError:
+        pass
+    return f"{python} -m app"
+
+
 def print_users(rows: Sequence[users.UserSummary], settings: Settings) -> None:
     if not rows:
-        print("No users yet. Create one: python -m app create-user EMAIL [--plan free|pro|business]")
+        print(f"No users yet. Create one: {cli_command()} create-user EMAIL [--plan free|pro|business]")
         return
     table = []
     for row in rows:
@@ -134,7 +147,7 @@ def print_plan_change(change: users.PlanChange, settings: Settings) -> None:
 
 def print_tokens(email: str, rows: Sequence[ApiToken]) -> None:
     if not rows:
-        print(f"{shown(email)} has no tokens. Create one: python -m app tokens create {shown(email)}")
+        print(f"{shown(email)} has no tokens. Create one: {cli_command()} tokens create {shown(email)}")
         return
     now = tokens.utcnow()
     table = [

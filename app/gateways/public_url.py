@@ -12,20 +12,22 @@ PORTS_IN_WORDS = "443, 80, 88 or 8443"
 HTTPS_ADVICE = f"Set PUBLIC_URL to this server's public HTTPS address (port {PORTS_IN_WORDS})."
 
 
-def public_url_problem(public_url: str) -> str | None:
-    """Why Telegram would refuse (or never reach) webhooks under `public_url`; None when it looks fine."""
+def public_url_problem(public_url: str, subject: str | None = None) -> str | None:
+    """Why Telegram would refuse (or never reach) webhooks under `public_url`; None when it looks fine.
+    `subject` names the address in the sentence (default: "PUBLIC_URL '<url>'")."""
+    subject = subject or f"PUBLIC_URL {public_url!r}"
     try:
         parts = urlsplit(public_url)
         port = parts.port
     except ValueError:
-        return f"PUBLIC_URL {public_url!r} is not a URL. {HTTPS_ADVICE}"
+        return f"{subject} is not a URL. {HTTPS_ADVICE}"
     if parts.scheme != "https":
-        return f"PUBLIC_URL {public_url!r} is not HTTPS: Telegram refuses webhooks that are not HTTPS. {HTTPS_ADVICE}"
+        return f"{subject} is not HTTPS: Telegram refuses webhooks that are not HTTPS. {HTTPS_ADVICE}"
     if port is not None and port not in WEBHOOK_PORTS:
-        return f"PUBLIC_URL {public_url!r} uses port {port}: Telegram sends webhooks only to port {PORTS_IN_WORDS}. {HTTPS_ADVICE}"
+        return f"{subject} uses port {port}: Telegram sends webhooks only to port {PORTS_IN_WORDS}. {HTTPS_ADVICE}"
     host = parts.hostname or ""
     if _is_private(host):
-        return f"PUBLIC_URL {public_url!r} names {host}, which Telegram cannot reach. {HTTPS_ADVICE}"
+        return f"{subject} names {host}, which Telegram cannot reach. {HTTPS_ADVICE}"
     return None
 
 
