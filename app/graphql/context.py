@@ -14,6 +14,9 @@ from app.errors import Unauthenticated
 from app.platform import Platform
 from app.settings import Settings
 
+# The hint the CSV route gives too: a token sent without its scheme, or the scheme without a token.
+BEARER_HINT = "Send your API token as 'Authorization: Bearer <token>'"
+
 
 @dataclass
 class GraphQLContext:
@@ -22,11 +25,15 @@ class GraphQLContext:
     settings: Settings
     service: ServiceContext | None
     bad_token: bool = False
+    # Set when the Authorization header is not `Bearer <token>`: what to tell the caller.
+    authorization_hint: str | None = None
     connection_params: dict[str, object] | None = None  # graphql-transport-ws connection_init payload
     _installed_ids: asyncio.Task[set[str]] | None = field(default=None, repr=False)
 
     def require_user(self) -> ServiceContext:
         if self.service is None:
+            if self.authorization_hint is not None:
+                raise Unauthenticated(self.authorization_hint)
             raise Unauthenticated("The API token is not valid" if self.bad_token else "An API token is required")
         return self.service
 
@@ -86,4 +93,5 @@ async def build_context(request: HTTPConnection, platform: Platform, authorizati
         settings=platform.settings,
         service=service,
         bad_token=token is not None and service is None,
+        authorization_hint=BEARER_HINT if token == "" else None,
     )

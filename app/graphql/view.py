@@ -2,7 +2,8 @@
 
 - `application/graphql-response+json` when the client's Accept prefers it: a request error
   (unparsable, invalid) is then a 400 with no `data` key; `application/json` keeps 200.
-- a mutation over GET is 405; an unsupported content type 415; a body that is not a JSON object 400.
+- a mutation over GET is 405; an unsupported content type 415; a body that is not a JSON object 400;
+  a subscription (GET or POST) is 400 with SUBSCRIPTION_OVER_HTTP: subscriptions run over the websocket.
 - GraphiQL is our own build (frontend/dist), never a CDN page, with the web pages' security headers
   (Content-Security-Policy with `frame-ancestors 'none'`).
 """
@@ -15,15 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.graphql.context import GraphQLContext, build_context
@@ -35,6 +38,7 @@ from app.platform import Platform
 from app.web import SECURITY_HEADERS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+SUBSCRIPTION_OVER_HTTP = "SUBSCRIPTION_OVER_HTTP"
 JSON = "application/json"
 FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 GRAPHIQL_HTML = FRONTEND_DIST / "graphiql" / "index.html"
@@ -94,6 +98,17 @@ def error_response(exc: HTTPException) -> Response:
     return Response(exc.reason, status_code=exc.status_code, media_type="text/plain", headers=headers)
 
 
+def subscription_over_http_error() -> GraphQLError:
+    return GraphQLError(
+        "Subscriptions run over the websocket at /graphql (graphql-transport-ws), not over HTTP GET or POST.",
+        extensions={"code": SUBSCRIPTION_OVER_HTTP},
+    )
+
+
+def is_subscription_over_http(result: ExecutionResult) -> bool:
+    return any((error.extensions or {}).get("code") == SUBSCRIPTION_OVER_HTTP for error in result.errors or ())
+
+
 def is_request_error(result: ExecutionResult) -> bool:
     """Parsing or validation failed, so nothing ran (field errors carry a path; these do not)."""
     errors = result.errors or []
@@ -127,7 +142,7 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
         if fresh.service is None:
             raise ConnectionRejectionError()
         context.service = fresh.service
-        context.bad_token = False
+        context.bad_token, context.authorization_hint = False, None
         return UNSET
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -171,22 +186,45 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
                 return ExecutionResult(data=None, errors=[error])
         return await super().execute_operation(request, request_adapter, request_data, *args, **kwargs)
 
-    async def execute_single(self, request: Request, request_adapter: Any, *args: Any, **kwargs: Any) -> ExecutionResult:
+    async def execute_single(  # noqa: PLR0913 - strawberry's signature, called with keywords
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: GraphQLContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, except that subscriptions are the websocket's: over HTTP (which strawberry
+        lets through, to run them as if they were queries) one is a request error."""
+        get = request_adapter.method == "GET"
+        allowed = {OperationType.QUERY} if get else {OperationType.QUERY, OperationType.MUTATION}
         try:
-            return await super().execute_single(request, request_adapter, *args, **kwargs)
-        except HTTPException as exc:
-            if request_adapter.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
-                raise MethodNotAllowed("Mutations need POST", allow="POST") from exc
-            if isinstance(exc.__cause__, CannotGetOperationTypeError):  # operationName names no operation
-                return ExecutionResult(data=None, errors=[operation_resolution_error(exc.reason)])
-            raise
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type == OperationType.SUBSCRIPTION:
+                return ExecutionResult(data=None, errors=[subscription_over_http_error()])
+            raise MethodNotAllowed("Mutations need POST", allow="POST") from exc
+        except CannotGetOperationTypeError as exc:  # operationName names no operation
+            return ExecutionResult(data=None, errors=[operation_resolution_error(exc.as_http_error_reason())])
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:
             result.errors = [ensure_code(error) for error in result.errors]
         response = process_result(result)
         sub_response: Response = request.state.graphql_sub_response
-        if sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result):
+        # A subscription is a 400 in either media type: no HTTP request can run it.
+        if is_subscription_over_http(result) or (sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result)):
             sub_response.status_code = 400
             response.pop("data", None)
         return response

@@ -63,6 +63,61 @@ async def test_a_mutation_over_get_is_refused(app, user):
     assert response.headers["allow"] == "POST"
 
 
+SUBSCRIPTION = "subscription { analyticsUpdated(days: 1) { totalMessages } }"
+
+
+@pytest.mark.parametrize("accept", [None, "application/json", GRAPHQL_RESPONSE])
+async def test_a_subscription_over_post_is_a_client_error_pointing_at_the_websocket(app, user, accept, caplog):
+    with caplog.at_level(logging.ERROR, logger="app.graphql"):
+        response = await app.http.post(
+            "/graphql", json={"query": SUBSCRIPTION}, headers={**user.auth, **({"Accept": accept} if accept else {})}
+        )
+    assert response.status_code == 400
+    body = response.json()
+    assert "data" not in body or body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "SUBSCRIPTION_OVER_HTTP"
+    assert "websocket at /graphql" in error["message"] and "graphql-transport-ws" in error["message"]
+    assert caplog.records == []  # a client's mistake, not an internal error
+
+
+async def test_a_subscription_over_get_is_the_same_client_error(app, user):
+    response = await app.http.get("/graphql", params={"query": SUBSCRIPTION}, headers={"Accept": "application/json", **user.auth})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "SUBSCRIPTION_OVER_HTTP"
+
+
+async def test_a_named_subscription_beside_a_query_is_refused_only_when_chosen(app, user):
+    document = f"query Q {{ me {{ email }} }} subscription S {SUBSCRIPTION.removeprefix('subscription ')}"
+    chosen = await app.http.post("/graphql", json={"query": document, "operationName": "S"}, headers=user.auth)
+    assert chosen.status_code == 400
+    assert chosen.json()["errors"][0]["extensions"]["code"] == "SUBSCRIPTION_OVER_HTTP"
+    query = await app.http.post("/graphql", json={"query": document, "operationName": "Q"}, headers=user.auth)
+    assert query.status_code == 200 and query.json()["data"]["me"]["email"] == user.email
+
+
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        ("{token}", "Send your API token as 'Authorization: Bearer <token>'"),  # no scheme
+        ("Token {token}", "Send your API token as 'Authorization: Bearer <token>'"),
+        ("Bearer", "Send your API token as 'Authorization: Bearer <token>'"),  # GraphiQL's default, trimmed
+        ("Bearer pb_not-a-real-token-at-all-xxxxxxxxxx", "The API token is not valid"),
+    ],
+    ids=["token-alone", "other-scheme", "scheme-alone", "unknown-token"],
+)
+async def test_a_token_not_sent_as_bearer_gets_a_hint(app, user, authorization, message):
+    response = await app.http.post(
+        "/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": authorization.format(token=user.token)}
+    )
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert error["message"] == message
+    csv = await app.http.get("/analytics.csv", headers={"Authorization": authorization.format(token=user.token)})
+    assert csv.status_code == 401  # the CSV route gives the same advice
+    assert "Authorization: Bearer <token>" in csv.json()["error"]
+
+
 async def test_other_methods_are_refused(app):
     response = await app.http.put("/graphql", json={"query": "{ plugins { slug } }"})
     assert response.status_code == 405
