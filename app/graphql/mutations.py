@@ -6,6 +6,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.accounts import tokens
+from app.analytics.titles import chat_titles
 from app.errors import BadUserInput, FieldError, NotFound
 from app.graphql.context import GraphQLContext
 from app.graphql.types import ApiToken, CreatedApiToken, Gateway, PluginRun, UserPlugin
@@ -53,7 +54,8 @@ class Mutation:
     )
     async def retry_run(self, info: Info, run_id: strawberry.ID) -> PluginRun:
         ctx = info.context.require_user()
-        return PluginRun.of(await info.context.platform.plugins.retry_run(ctx, known_id(run_id, "run")))
+        run = await info.context.platform.plugins.retry_run(ctx, known_id(run_id, "run"))
+        return PluginRun.of(run, await chat_titles(ctx.user_id, [run.chat_id] if run.chat_id is not None else []))
 
     @strawberry.mutation(description="Checks the token with Telegram and points the bot's webhook here.")
     async def connect_telegram_bot(self, info: Info, token: str, name: str | None = None) -> Gateway:

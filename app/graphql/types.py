@@ -8,6 +8,7 @@ from strawberry.scalars import JSON
 
 from app import cursors
 from app.accounts import models as accounts
+from app.analytics.titles import chat_titles
 from app.audit.models import AuditLog
 from app.audit.service import cursor_of
 from app.gateways import models as gateway_models
@@ -80,6 +81,9 @@ class PluginRun:
     trigger: str = strawberry.field(description="event, schedule or retry.")
     event_type: str = strawberry.field(description="e.g. telegram.message or schedule.trigger.")
     chat_id: strawberry.ID | None
+    chat_title: str | None = strawberry.field(
+        description="The chat's title as Channel Analytics last saw it; null for a chat it has not counted."
+    )
     schedule: str | None
     fired_at: datetime | None
     error: str | None
@@ -89,13 +93,14 @@ class PluginRun:
     can_retry: bool = strawberry.field(description="Whether retryRun takes it: it failed or was skipped.")
 
     @classmethod
-    def of(cls, row: plugin_models.PluginExecution) -> PluginRun:
+    def of(cls, row: plugin_models.PluginExecution, titles: dict[int, str] | None = None) -> PluginRun:
         return cls(
             id=strawberry.ID(row.id),
             outcome=row.outcome,
             trigger=row.trigger,
             event_type=row.event_type,
             chat_id=None if row.chat_id is None else strawberry.ID(str(row.chat_id)),
+            chat_title=None if row.chat_id is None else (titles or {}).get(row.chat_id),
             schedule=row.schedule,
             fired_at=row.fired_at,
             error=row.error,
@@ -156,7 +161,8 @@ class UserPlugin:
     ) -> PluginRunConnection:
         ctx = info.context.require_user()
         rows, more = await info.context.platform.plugins.runs_of(ctx, str(self.id), first, after)
-        edges = [PluginRunEdge(cursor=cursors.encode(row.created_at, row.id), node=PluginRun.of(row)) for row in rows]
+        titles = await chat_titles(ctx.user_id, (row.chat_id for row in rows if row.chat_id is not None))
+        edges = [PluginRunEdge(cursor=cursors.encode(row.created_at, row.id), node=PluginRun.of(row, titles)) for row in rows]
         end = edges[-1].cursor if edges else None
         return PluginRunConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
 

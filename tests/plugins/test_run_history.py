@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from app.plugins.contract import Schedule
 from app.plugins.models import PluginExecution, RunOutcome
+from tests.support.eventually import eventually
 from tests.support.flaky import FlakyPlugin
-from tests.support.installs_api import eventually, install_via_api, my_install, runs_of
+from tests.support.installs_api import install_via_api, my_install, runs_of
 from tests.support.live import LiveApp
 from tests.support.plugins import RecordingPlugin
 from tests.support.runtime import connect_bot, deliver, stored, wait_until_processed
@@ -139,3 +140,32 @@ async def test_runs_past_the_retention_are_pruned_but_never_before_the_events_th
 
 async def _without(app: LiveApp, install_id: str, key: str) -> bool:
     return key not in await kept(app, install_id)
+
+
+CHAT_RUNS = """{ myPlugins { plugin { slug } runs(first: 10) { nodes { id chatId chatTitle } } } }"""
+
+
+async def test_a_run_names_its_chat_as_channel_analytics_saw_it(make_app, telegram):
+    """The runs page shows chats by name where the analytics widget does: the title comes from the
+    owner's own Channel Analytics, and is null where it has not counted that chat (here: not installed)."""
+    live = await make_app()
+    owner = await live.create_user("titles@example.com", "pro")
+    other = await live.create_user("other@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    others_bot = await connect_bot(live, other, telegram)
+    for user in (owner, other):
+        await install_via_api(live, user, "welcome")
+    await install_via_api(live, owner, "analytics")
+    titled = message_update(1, chat_id=-7)
+    titled["message"]["chat"]["title"] = "Book Club"
+    assert (await deliver(live, bot, titled)).status_code == 200
+    assert (await deliver(live, others_bot, message_update(3, chat_id=-7))).status_code == 200  # another user's chat -7
+    await wait_until_processed(live)
+
+    installs = (await live.graphql(CHAT_RUNS, user=owner))["myPlugins"]
+    [welcome] = [i["runs"]["nodes"] for i in installs if i["plugin"]["slug"] == "welcome"]
+    assert [(run["chatId"], run["chatTitle"]) for run in welcome] == [("-7", "Book Club")]
+    [mine] = [i["runs"]["nodes"] for i in installs if i["plugin"]["slug"] == "analytics"]
+    assert {(run["chatId"], run["chatTitle"]) for run in mine} == {("-7", "Book Club")}
+    [theirs] = (await live.graphql(CHAT_RUNS, user=other))["myPlugins"]
+    assert [(run["chatId"], run["chatTitle"]) for run in theirs["runs"]["nodes"]] == [("-7", None)]
