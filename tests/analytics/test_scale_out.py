@@ -82,5 +82,5 @@ async def test_a_worker_claims_events_another_process_stored_without_waiting_for
         response = await ingest.http.post(bot.webhook_path, json=message_update(n, chat_id=-7), headers={SECRET_HEADER: bot.secret})
         assert response.status_code == 200
         # well within the poll interval: only the wake-up can make it
-        await wait_until_processed(worker, deadline_seconds=30)
+        await wait_until_processed(worker)
     assert worker.platform.dispatcher.poll_seconds == 60

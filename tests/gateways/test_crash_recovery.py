@@ -59,7 +59,7 @@ async def test_acknowledged_updates_are_processed_after_a_crash(make_app, telegr
     await busy.process.wait()
 
     await start_server(INBOX_LEASE_SECONDS="1")
-    await wait_until_processed(observer, deadline_seconds=30)
+    await wait_until_processed(observer)
     assert await messages_counted(observer, analytics.id, -1) == 60
 
 
@@ -78,7 +78,7 @@ async def test_a_worker_process_handles_what_an_ingest_only_server_accepted(make
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        await wait_until_processed(observer, deadline_seconds=30)
+        await wait_until_processed(observer)
         assert await messages_counted(observer, analytics.id, -3) == 10
     finally:
         worker.send_signal(signal.SIGTERM)

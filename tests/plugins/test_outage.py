@@ -14,6 +14,7 @@ from app.gateways.models import EventKind, EventStatus, GatewayEvent
 from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, TelegramMessageEvent
 from app.plugins.handlers.welcome import WelcomeHandler
 from app.plugins.models import PluginExecution
+from tests.support.eventually import eventually
 from tests.support.outage import (
     HealthWatch,
     allow_connections,
@@ -29,7 +30,13 @@ from tests.support.telegram_updates import message_update, new_members_update, u
 
 CHATS = 100
 UPDATES = 200  # two per chat before the outage
-OUTAGE_SECONDS = 4.0
+
+
+async def health_naming(http: httpx.AsyncClient, stalled: str) -> dict[str, Any] | None:
+    """/healthz's body when it is 503 with `stalled` among the stalled loops, else None."""
+    response = await http.get("/healthz", timeout=10)
+    body = response.json()
+    return body if response.status_code == 503 and stalled in body.get("stalled", []) else None
 
 
 def greeting_update(update_id: int) -> dict:
@@ -49,20 +56,12 @@ async def post(http: httpx.AsyncClient, bot, updates: list[dict], parallel: int 
     return dict(await asyncio.gather(*(one(u) for u in updates)))
 
 
-async def wait_for_calls(telegram, method: str, count: int, deadline_seconds: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_seconds
-    while telegram.methods_called().count(method) < count:
-        assert loop.time() < end, f"fewer than {count} {method} calls"
-        await asyncio.sleep(0.05)
+async def wait_for_calls(telegram, method: str, count: int) -> None:
+    await eventually(lambda: telegram.methods_called().count(method) >= count, f"{count} {method} calls")
 
 
-async def wait_until_idle(dispatcher, deadline_seconds: float = 10) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_seconds
-    while dispatcher.in_flight:
-        assert loop.time() < end, f"{dispatcher.in_flight} events still held in memory"
-        await asyncio.sleep(0.05)
+async def wait_until_idle(dispatcher) -> None:
+    await eventually(lambda: not dispatcher.in_flight, "no event held in memory")
 
 
 @pytest.fixture
@@ -98,24 +97,23 @@ async def test_after_a_database_outage_every_acknowledged_update_is_processed_ex
 
         await refuse_connections(outage_database)
         during = await post(live.http, bot, [greeting_update(n) for n in range(UPDATES + 1, UPDATES + 41)])
-        await asyncio.sleep(OUTAGE_SECONDS)
-        down_health = await live.http.get("/healthz")
+        down = await eventually(
+            lambda: health_naming(live.http, "dispatcher"), "/healthz naming the database and the stalled dispatcher"
+        )
         await allow_connections(outage_database)
 
         # Telegram is told to send again, never a 500.
         assert set(during.values()) <= {200, 503}
         assert 503 in during.values()
-        assert down_health.status_code == 503
-        assert down_health.json()["database"] == "unavailable"
-        assert "dispatcher" in down_health.json()["stalled"]
+        assert down["database"] == "unavailable"
         statuses.update(during)
 
-        await wait_until_processed(live, deadline_seconds=60)
+        await wait_until_processed(live)
         after = await post(live.http, bot, [greeting_update(n) for n in range(UPDATES + 41, UPDATES + 91)])
         assert set(after.values()) == {200}
         statuses.update(after)
-        await wait_until_processed(live, deadline_seconds=30)
-        await wait_until_processed(live, deadline_seconds=30)  # the greetings' own message_sent events
+        await wait_until_processed(live)
+        await wait_until_processed(live)  # the greetings' own message_sent events
         await wait_until_idle(live.platform.dispatcher)
         await wait_for_health(live.http, 200)
     finally:
@@ -162,6 +160,7 @@ class GatedPlugin(PluginHandler):
         self.gate = asyncio.Event()
         self.started = asyncio.Event()
         self.runs = 0
+        self.released = 0  # runs past the gate
         self.first_runs: dict[int, list[int]] = {}  # chat -> update ids
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
@@ -169,6 +168,7 @@ class GatedPlugin(PluginHandler):
         self.runs += 1
         self.started.set()
         await self.gate.wait()
+        self.released += 1
         seen = self.first_runs.setdefault(event.message.chat.id, [])
         if event.update_id not in seen:
             seen.append(event.update_id)
@@ -195,9 +195,9 @@ async def test_runs_that_cannot_be_recorded_while_the_database_is_locked_are_rec
         plugin.gate.set()
         body = await wait_for_health(live.http, 503)
         assert "dispatcher" in body["stalled"]
-        await asyncio.sleep(1)
+        await eventually(lambda: plugin.released == plugin.runs, "every run that started past the gate")
 
-    await wait_until_processed(live, deadline_seconds=30)
+    await wait_until_processed(live)
     await wait_until_idle(live.platform.dispatcher)
     await wait_for_health(live.http, 200)
     assert await stored(live, installed.id, "seen") == 20

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.accounts.models import User
@@ -97,11 +95,3 @@ async def routing_version(app: LiveApp, user: TestUser) -> int:
     with app.db():
         return (await User.get(id=user.id)).routing_version
 
-
-async def eventually(check: Callable[[], Awaitable[bool]], deadline_seconds: float = 15, what: str = "condition") -> None:
-    """Waits until `check()` is true (fails after the deadline)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_seconds
-    while not await check():
-        assert loop.time() < end, f"{what} not reached within {deadline_seconds} s"
-        await asyncio.sleep(0.05)

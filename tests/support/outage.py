@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 
 from tests.support.databases import POSTGRES_URL
+from tests.support.eventually import DEADLINE_SECONDS
 
 
 def database_name(url: str) -> str:
@@ -131,7 +132,7 @@ class HealthWatch:
         return {status for status, _ in self.answers}
 
 
-async def wait_for_health(http: httpx.AsyncClient, status: int, deadline_seconds: float = 30) -> dict[str, Any]:
+async def wait_for_health(http: httpx.AsyncClient, status: int, deadline_seconds: float = DEADLINE_SECONDS) -> dict[str, Any]:
     """Waits until /healthz answers `status`; returns its body (fails after the deadline)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_seconds

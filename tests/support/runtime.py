@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.contract import InstallRequest
 from app.plugins.models import Plugin, PluginStorage, UserPlugin
 from tests.fakes.telegram import FakeTelegram
+from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.live import LiveApp, TestUser
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -62,19 +62,14 @@ async def deliver(app: LiveApp, bot: ConnectedBot, update: dict[str, Any], secre
     )
 
 
-async def wait_until_processed(app: LiveApp, deadline_seconds: float = 15) -> None:
+async def wait_until_processed(app: LiveApp, deadline_seconds: float = DEADLINE_SECONDS) -> None:
     """Waits until no event is pending or in progress (fails after the deadline)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_seconds
-    while True:
+
+    async def none_open() -> bool:
         with app.db():
-            open_events = await GatewayEvent.filter(
-                status__in=[EventStatus.PENDING, EventStatus.PROCESSING]
-            ).count()
-        if open_events == 0:
-            return
-        assert loop.time() < end, f"{open_events} events still unprocessed"
-        await asyncio.sleep(0.05)
+            return not await GatewayEvent.filter(status__in=[EventStatus.PENDING, EventStatus.PROCESSING]).exists()
+
+    await eventually(none_open, "every event processed", timeout=deadline_seconds)
 
 
 async def stored(app: LiveApp, install_id: str, key: str) -> Any:
