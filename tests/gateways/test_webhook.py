@@ -12,6 +12,7 @@ from app.gateways.webhook import UPDATE_FIELDS
 from app.ids import new_id
 from app.plugins.contract import TelegramMessageEvent
 from app.plugins.handlers.analytics import AnalyticsHandler
+from tests.support.eventually import eventually
 from tests.support.live import LiveApp
 from tests.support.plugins import RecordingPlugin, StallingPlugin
 from tests.support.runtime import (
@@ -240,6 +241,10 @@ async def test_other_users_installs_never_see_the_update(live, owner, bot, recor
     assert recorder.seen == []
 
 
+async def counted_once(live: LiveApp, install_id: str, chat_id: int) -> bool:
+    return await messages_counted(live, install_id, chat_id) == 1
+
+
 async def test_the_acknowledgement_does_not_wait_for_plugins(make_app, telegram):
     stalling = StallingPlugin(only_chat=-1)
     live = await make_app(handlers=[stalling, AnalyticsHandler()], plugin_timeout_seconds=30)
@@ -257,8 +262,7 @@ async def test_the_acknowledgement_does_not_wait_for_plugins(make_app, telegram)
     assert not stalling.release.is_set()
     # ...and processed: a stalled chat does not hold up the others.
     for n in range(2, 6):
-        while await messages_counted(live, analytics.id, -n) != 1:
-            await asyncio.sleep(0.05)
+        await eventually(lambda n=n: counted_once(live, analytics.id, -n), f"chat {-n} counted")
 
     stalling.release.set()
     await wait_until_processed(live)
