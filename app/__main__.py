@@ -16,8 +16,9 @@ import os
 import sys
 import traceback
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from app.db import Database, failure_cause
+from app.db import Database, MigrationFailed, failure_cause
 from app.settings import SettingError, Settings
 
 log = logging.getLogger("app")
@@ -28,6 +29,10 @@ LOG_LEVEL, PLAN_LIMIT_FREE/PRO/BUSINESS and more. README.md's "Configuration" ta
 with its default. `python -m app COMMAND --help` shows a command's options and their defaults."""
 
 DEBUG_HELP = "print the traceback behind an error, and log at DEBUG (as LOG_LEVEL=DEBUG does)"
+CREATE_DATABASE_HELP = (
+    "create the database when it does not exist (a PostgreSQL database, a SQLite file's directory); "
+    "without it a missing one is an error, so that a misspelt name is not created"
+)
 EXIT_ERROR = 1
 EXIT_STARTUP_FAILURE = 3  # uvicorn's: the app did not start
 
@@ -59,16 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, help="server processes sharing the port (default: 1)"
     )
-    commands.add_parser(
+    serve.add_argument("--create-database", action="store_true", help=CREATE_DATABASE_HELP)
+    worker = commands.add_parser(
         "worker", parents=parents,
         help="process events and schedules without serving HTTP (pair with INBOX_CONCURRENCY=0 servers)",
         description="Applies pending migrations, then processes events and fires schedules until stopped.",
     )
-    commands.add_parser(
+    worker.add_argument("--create-database", action="store_true", help=CREATE_DATABASE_HELP)
+    migrate = commands.add_parser(
         "migrate", parents=parents, help="apply pending migrations and say which",
-        description="Creates the database if needed, applies pending migrations and prints their names "
-        "(or that none was pending).",
+        description="Applies pending migrations and prints their names (or that none was pending). "
+        "Several processes migrating at once take turns: the others wait, then find nothing pending.",
     )
+    migrate.add_argument("--create-database", action="store_true", help=CREATE_DATABASE_HELP)
     make = commands.add_parser(
         "makemigrations", parents=parents, help="write a migration for model changes",
         description="Writes a migration into migrations/ for model changes (\"No changes detected\" otherwise).",
@@ -90,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextlib.asynccontextmanager
 async def migrated_database(settings: Settings, quiet: bool = False) -> AsyncIterator[Database]:
-    """The database, created if missing, with pending migrations applied (named on stderr), bound."""
+    """The database, with pending migrations applied (named on stderr), bound."""
     db = Database(settings.database_url)
-    await db.open(create=True)
+    await db.open()
     try:
         applied = await db.migrate()
         if applied and not quiet:
@@ -103,9 +111,9 @@ async def migrated_database(settings: Settings, quiet: bool = False) -> AsyncIte
         await db.close()
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings, create: bool) -> None:
     db = Database(settings.database_url)
-    await db.open(create=True)
+    await db.open(create=create)
     try:
         applied = await db.migrate()
         existing = await db.applied_migrations()
@@ -132,9 +140,9 @@ async def _account_command(args: argparse.Namespace, settings: Settings) -> str 
         return await run_account_command(args, settings)
 
 
-async def _apply_migrations_logged(settings: Settings) -> None:
+async def _apply_migrations_logged(settings: Settings, create: bool) -> None:
     db = Database(settings.database_url)
-    await db.open(create=True)
+    await db.open(create=create)
     try:
         for name in await db.migrate():
             log.info("applied migration %s", name)
@@ -142,7 +150,7 @@ async def _apply_migrations_logged(settings: Settings) -> None:
         await db.close()
 
 
-async def _work(settings: Settings, level: str) -> None:
+async def _work(settings: Settings, level: str, create: bool) -> None:
     """Processes events and fires schedules, serving no HTTP, until SIGINT or SIGTERM."""
     import logging.config
     import signal
@@ -152,7 +160,7 @@ async def _work(settings: Settings, level: str) -> None:
     from app.serve import database_line, freeze_heap, pubsub_line
 
     logging.config.dictConfig(log_config(level))
-    await _apply_migrations_logged(settings)
+    await _apply_migrations_logged(settings, create)
     platform = Platform(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -167,7 +175,7 @@ async def _work(settings: Settings, level: str) -> None:
         await platform.stop()
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int, level: str) -> int:
+def _serve(settings: Settings, host: str, port: int, workers: int, level: str, create: bool) -> int:
     import logging.config
 
     from app.logs import log_config
@@ -185,7 +193,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int, level: str) -
         settings, problem = with_public_url(settings, shown_url(host, sock.getsockname()[1]))
         if problem:
             log.warning("%s Until then, connecting a bot fails.", problem)
-        asyncio.run(_apply_migrations_logged(settings))
+        asyncio.run(_apply_migrations_logged(settings, create))
         sock.listen(2048)  # uvicorn's backlog: from here a connection waits for the app instead of being refused
         print("\n".join(start_up_lines(settings, shown_url(host, sock.getsockname()[1]))), flush=True)
         if workers > 1 and settings.broadcast_url.startswith("memory://"):
@@ -199,16 +207,18 @@ def _serve(settings: Settings, host: str, port: int, workers: int, level: str) -
 
 def run(args: argparse.Namespace, settings: Settings, debug: bool) -> int:
     level = "DEBUG" if debug else settings.log_level
+    if settings.uses_default_database and args.command != "export-schema":
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # DATA_DIR is ours to make
     if args.command == "serve":
         host = args.host if args.host is not None else settings.host
         port = args.port if args.port is not None else settings.port
         if not 0 <= port <= 65535:
             raise Failure(f"--port must be 0 to 65535, not {port}")
-        return _serve(settings, host, port, args.workers, level)
+        return _serve(settings, host, port, args.workers, level, args.create_database)
     if args.command == "worker":
-        asyncio.run(_work(settings, level))
+        asyncio.run(_work(settings, level, args.create_database))
     elif args.command == "migrate":
-        asyncio.run(_migrate(settings))
+        asyncio.run(_migrate(settings, args.create_database))
     elif args.command == "makemigrations":
         asyncio.run(_makemigrations(settings, args.name))
     elif args.command in ("create-user", "users", "tokens"):
@@ -249,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run(args, settings, debug)
-    except Failure as exc:
+    except (Failure, MigrationFailed) as exc:
         return fail(str(exc), debug)
     except PlugboardError as exc:
         return fail(exc.message, debug)

@@ -17,10 +17,11 @@ import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext, _current_context
-from tortoise.exceptions import BaseORMException, OperationalError
+from tortoise.exceptions import BaseORMException
 from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.migrations.executor import MigrationExecutor
 from tortoise.migrations.recorder import MigrationRecorder
+from tortoise.transactions import in_transaction
 
 APP_LABEL = "plugboard"
 MODEL_MODULES = [
@@ -31,6 +32,20 @@ MODEL_MODULES = [
     "app.plugins.models",
 ]
 MIGRATIONS_MODULE = "migrations"
+MIGRATE_LOCK = "plugboard:migrate"  # `serialize` key: one process migrates at a time
+
+
+class MissingDatabase(Exception):
+    """The database DATABASE_URL names does not exist (a PostgreSQL database, a SQLite file's
+    directory), and nobody asked to create it. The text says what is missing and how to make it."""
+
+
+class MigrationFailed(Exception):
+    """A migration failed on a database that answers: the text names the migration and the cause.
+    Nothing of the run is left applied (all pending migrations go in one transaction)."""
+
+
+CREATE_HINT = "or run `python -m app migrate --create-database`"
 
 
 def connection_name(database_url: str) -> str:
@@ -107,13 +122,18 @@ def _sqlite_path(database_url: str) -> str | None:
     return None
 
 
-def _prepare_sqlite_file(database_url: str) -> None:
-    """Makes the file's directory, and checks that the file is a SQLite database (or new): tortoise
-    would otherwise keep its connection lock after failing to open it, and hang on the next query."""
+def _prepare_sqlite_file(database_url: str, create: bool) -> None:
+    """Checks that the file's directory exists (made only with `create`), and that the file is a
+    SQLite database (or new): tortoise would otherwise keep its connection lock after failing to
+    open it, and hang on the next query."""
     path = _sqlite_path(database_url)
     if path is None:
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(path).parent
+    if not directory.is_dir():
+        if not create:
+            raise MissingDatabase(f"the directory {directory.resolve()} does not exist (make it first, {CREATE_HINT})")
+        directory.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
     try:
         connection.execute("PRAGMA schema_version").fetchone()
@@ -135,6 +155,8 @@ def failure_cause(exc: BaseException, database_url: str) -> str | None:
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
         seen.add(id(error))
+        if isinstance(error, MissingDatabase):
+            return str(error)
         if isinstance(error, ConnectionRefusedError):
             return f"connection refused at {address} (is PostgreSQL running there?)"
         if isinstance(error, socket.gaierror):
@@ -162,6 +184,69 @@ def _first_line(error: BaseException) -> str:
     return text[0][:300] if text else type(error).__name__
 
 
+def _is_connection_failure(exc: BaseException) -> bool:
+    """Whether `exc` is about reaching the database (refused, dropped, shut down, missing), not
+    about what a statement did: a migration that fails on the latter is a migration error."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (OSError, TimeoutError, asyncio.TimeoutError, asyncpg.InterfaceError, MissingDatabase)):
+            return True
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(("08", "28", "3D", "53", "57")):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and any(
+            word in str(error).lower() for word in ("locked", "busy", "unable to open", "disk i/o")
+        ):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _missing_postgres_database(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, asyncpg.InvalidCatalogNameError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _postgres_credentials(database_url: str) -> dict[str, Any]:
+    credentials = expand_db_url(database_url)["credentials"]
+    return {key: credentials[key] for key in ("host", "port", "user", "password", "ssl") if credentials.get(key) is not None}
+
+
+def _createdb_command(database_url: str) -> str:
+    credentials = _postgres_credentials(database_url)
+    name = expand_db_url(database_url)["credentials"]["database"]
+    options = [f"-h {credentials.get('host', 'localhost')}", f"-p {credentials.get('port', 5432)}"]
+    if "user" in credentials:
+        options.append(f"-U {credentials['user']}")
+    return f"createdb {' '.join(options)} {name}"
+
+
+async def create_postgres_database(database_url: str) -> None:
+    """Creates the database `database_url` names, from the server's maintenance database. One
+    that another process created first is fine: both go on with it."""
+    credentials = _postgres_credentials(database_url)
+    name = expand_db_url(database_url)["credentials"]["database"]
+    try:
+        connection = await asyncpg.connect(database="postgres", timeout=10, **credentials)
+    except asyncpg.InvalidCatalogNameError:
+        connection = await asyncpg.connect(database="template1", timeout=10, **credentials)
+    try:
+        quoted = name.replace('"', '""')
+        await connection.execute(f'CREATE DATABASE "{quoted}"')
+    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+        pass  # made by another process at the same moment
+    finally:
+        await connection.close()
+
+
 class Database:
     """Owns the Tortoise context of one app; `bound()` makes it current for ORM calls."""
 
@@ -171,18 +256,26 @@ class Database:
         self.context = TortoiseContext()
 
     async def open(self, create: bool = False) -> None:
-        """Connects; with `create`, makes the database first when it does not exist."""
-        _prepare_sqlite_file(self.url)
-        if create:
+        """Connects, and checks that the database answers. A database that does not exist (a
+        PostgreSQL database, a SQLite file's directory) is `MissingDatabase`, unless `create`: then
+        it is made. A new SQLite file in an existing directory is always made (an empty database)."""
+        _prepare_sqlite_file(self.url, create)
+        with self.bound():
+            await self.context.init(config=self.config)
             try:
-                with self.bound():
-                    await self.context.init(config=self.config, _create_db=True)
+                await self.context.db().execute_query("SELECT 1")
                 return
-            except OperationalError as exc:
-                if "already exists" not in str(exc):
+            except Exception as exc:
+                await self.context.close_connections()
+                if not _missing_postgres_database(exc):
                     raise
-                await self.close()
-                self.context = TortoiseContext()
+                if not create:
+                    name = expand_db_url(self.url)["credentials"]["database"]
+                    raise MissingDatabase(
+                        f'the database "{name}" does not exist (create it: {_createdb_command(self.url)}, {CREATE_HINT})'
+                    ) from exc
+        await create_postgres_database(self.url)
+        self.context = TortoiseContext()
         with self.bound():
             await self.context.init(config=self.config)
 
@@ -209,16 +302,39 @@ class Database:
         _current_context.reset(token)
 
     async def migrate(self) -> list[str]:
-        """Applies every pending migration; returns the names of those it applied, in order."""
+        """Applies every pending migration; returns the names of those it applied, in order.
+
+        One process at a time, across processes: all of it runs in one transaction that first takes
+        `MIGRATE_LOCK` (PostgreSQL: an advisory lock; SQLite: the write lock every transaction takes
+        when it begins). A process that waited finds nothing pending. A migration that fails is
+        `MigrationFailed`, and leaves nothing of this run applied; a lost connection stays what it is.
+        """
         applied: list[str] = []
+        current: list[str] = []
 
         def progress(event: str, app_label: str, name: str) -> None:
+            if event == "apply_start":
+                current[:] = [name]
             if event == "apply_done":
                 applied.append(name)
 
         with self.bound():
-            executor = MigrationExecutor(self.context.db(), self.config["apps"])
-            await executor.migrate(progress=progress)
+            try:
+                async with in_transaction(connection_name(self.url)) as connection:
+                    await serialize(connection, MIGRATE_LOCK)
+                    executor = MigrationExecutor(connection, self.config["apps"])
+                    # The table of applied migrations first: tortoise reads it before it makes it,
+                    # and on PostgreSQL that failed read would abort the transaction.
+                    await executor.recorder.ensure_schema(executor._schema_editor(atomic=False))
+                    await executor.migrate(progress=progress)
+            except Exception as exc:
+                if _is_connection_failure(exc):
+                    raise
+                where = f"migration {current[0]}" if current else "preparing the migrations"
+                raise MigrationFailed(
+                    f"{where} failed, so none was applied: {_first_line(exc)} "
+                    "(a bug or a database changed by hand; --debug shows the traceback)"
+                ) from exc
         return applied
 
     async def applied_migrations(self) -> list[str]:

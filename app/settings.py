@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -19,6 +20,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SQLITE_SCHEMES = ("sqlite",)
 POSTGRES_SCHEMES = ("postgres", "postgresql", "asyncpg", "psycopg")
 DATABASE_URL_FORM = "sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/NAME"
+# The project's data directory (ignored by git): the default SQLite database lives there, at one
+# absolute path whatever the current directory. DATA_DIR moves it.
+DEFAULT_DATA_DIR = str(Path(__file__).resolve().parents[1] / "data")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _SHOWN_VALUE_MAX = 120
@@ -169,6 +173,20 @@ def database_url_problem(url: str) -> str | None:
     return None
 
 
+def default_database_url(data_dir: str) -> str:
+    """The SQLite database used when DATABASE_URL is not set."""
+    return f"sqlite://{Path(data_dir) / 'plugboard.sqlite3'}"
+
+
+def _data_dir(env: Mapping[str, str], default: str) -> str:
+    raw = _raw(env, "DATA_DIR")
+    if raw is None:
+        return default
+    if not os.path.isabs(raw) or (os.path.exists(raw) and not os.path.isdir(raw)):
+        raise SettingError("DATA_DIR", raw, "an absolute path of a directory (made when missing)")
+    return os.path.normpath(raw)
+
+
 def _database_url(env: Mapping[str, str], default: str) -> str:
     raw = _raw(env, "DATABASE_URL")
     if raw is None:
@@ -224,7 +242,9 @@ def _ca_file(env: Mapping[str, str], name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite://data/plugboard.sqlite3"
+    # Where the default database lives (DATA_DIR); DATABASE_URL, when set, names any other.
+    data_dir: str = DEFAULT_DATA_DIR
+    database_url: str = default_database_url(DEFAULT_DATA_DIR)
     broadcast_url: str = "memory://"
     telegram_api_url: str = "https://api.telegram.org"
     public_url: str = "http://127.0.0.1:8000"
@@ -287,8 +307,10 @@ class Settings:
         plan_limits = {
             plan: _limit(env, f"PLAN_LIMIT_{plan.upper()}", limit) for plan, limit in DEFAULT_PLAN_LIMITS.items()
         }
+        data_dir = _data_dir(env, defaults.data_dir)
         settings = cls(
-            database_url=_database_url(env, defaults.database_url),
+            data_dir=data_dir,
+            database_url=_database_url(env, default_database_url(data_dir)),
             broadcast_url=_broadcast_url(env, defaults.broadcast_url),
             telegram_api_url=_http_url(env, "TELEGRAM_API_URL", defaults.telegram_api_url),
             public_url=_http_url(env, "PUBLIC_URL", defaults.public_url),
@@ -340,6 +362,12 @@ class Settings:
     def plan_limit(self, plan: str) -> int | None:
         """The most plugins a plan may install; None means no limit."""
         return self.plan_limits.get(plan, 0)
+
+    @property
+    def uses_default_database(self) -> bool:
+        """Whether the database is the default SQLite file in DATA_DIR (whose directory is ours to
+        make; a directory named in DATABASE_URL must exist)."""
+        return self.database_url == default_database_url(self.data_dir)
 
     @property
     def database_shown(self) -> str:

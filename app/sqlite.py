@@ -62,6 +62,31 @@ class ImmediateTransactionWrapper(SqliteTransactionWrapper):
         except sqlite3.OperationalError as exc:
             raise OperationalError(exc) from exc
 
+    @translate_exceptions
+    async def execute_script(self, query: str) -> None:
+        """The script's statements one by one, inside the transaction: sqlite3's `executescript`
+        would commit the transaction first (and so let go of its write lock)."""
+        async with self.acquire_connection() as connection:
+            self.log.debug(query)
+            for statement in statements(query):
+                await connection.execute(statement)
+
+
+def statements(script: str) -> list[str]:
+    """The complete statements of an SQL script, split where SQLite itself would (a `;` inside a
+    string or a comment does not end one)."""
+    found: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \t\r\n;"):
+                found.append(current.strip())
+            current = ""
+    if current.strip(" \t\r\n;"):
+        found.append(current.rstrip(";").strip())
+    return found
+
 
 class ImmediateSqliteClient(SqliteClient):
     """Every transaction takes the write lock when it begins."""

@@ -8,17 +8,20 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 from app.accounts.models import ApiToken, User
 from app.accounts.service import authenticate, hash_token
 from app.audit.models import AuditLog
 from app.db import Database
-from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.databases import POSTGRES_URL, create_postgres_database, drop_postgres_database
 from tests.support.processes import free_port
 
 MIGRATIONS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "migrations").glob("0*.py"))
@@ -27,13 +30,18 @@ UNREACHABLE_SHOWN = "postgres://postgres:***@127.0.0.1:1/plugboard"
 QUIET = {"PUBLIC_URL": "https://plugboard.example", "SCHEDULER_ENABLED": "false", "LOG_LEVEL": "INFO"}
 
 
-async def run_cli(*args: str, database_url: str | None = None, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def run_cli(
+    *args: str, database_url: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[int, str, str]:
+    """`python -m app ARGS`; without `database_url`, DATABASE_URL is left unset (the default)."""
     extra = {**QUIET, **(env or {})}
     if database_url is not None:
         extra["DATABASE_URL"] = database_url
+    environ = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app", *args,
-        env={**os.environ, **extra},
+        env={**environ, **extra},
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -79,15 +87,50 @@ async def token_user(database_url: str, token: str) -> str | None:
 
 @pytest.fixture
 async def fresh_database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    """A database that does not exist yet: a SQLite file in a directory not made yet, or a
-    PostgreSQL database name the server does not have."""
+    """A database with nothing in it yet: a SQLite file not made yet (in a directory that exists),
+    or an empty PostgreSQL database."""
     if backend == "sqlite":
-        yield f"sqlite://{tmp_path}/not-yet/plugboard.sqlite3"
+        yield f"sqlite://{tmp_path}/plugboard.sqlite3"
         return
+    url = await create_postgres_database()  # skips (fails under CI) without a server
+    yield url
+    await drop_postgres_database(url)
+
+
+@pytest.fixture
+async def unknown_postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL database name the server does not have (dropped afterwards if a test made it)."""
     url = await create_postgres_database()  # skips (fails under CI) without a server
     await drop_postgres_database(url)
     yield url
     await drop_postgres_database(url)
+
+
+async def postgres_has_database(url: str) -> bool:
+    name = urlsplit(url).path.lstrip("/")
+    connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    try:
+        return bool(await connection.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name))
+    finally:
+        await connection.close()
+
+
+async def first_lines_of_serve(count: int, env: dict[str, str], cwd: Path | None = None) -> tuple[int, list[str], str]:
+    """Starts `serve` on a free port, reads its first `count` lines of stdout, stops it."""
+    port = free_port()
+    environ = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "serve", "--port", str(port),
+        env={**environ, **QUIET, "PYTHONUNBUFFERED": "1", **env}, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [(await asyncio.wait_for(process.stdout.readline(), 60)).decode().rstrip("\n") for _ in range(count)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    return port, lines, err.decode()
 
 
 def this_python() -> str:
@@ -168,6 +211,112 @@ async def test_makemigrations_finds_nothing_to_write(database_url):
     code, out, _ = await run_cli("makemigrations", database_url=database_url)
     assert code == 0
     assert "No changes detected" in out
+
+
+# --- the database: which one, made only when asked, migrated one process at a time --------------
+
+
+async def test_two_migrates_at_once_take_turns_and_both_succeed(fresh_database_url):
+    first, second = await asyncio.gather(
+        run_cli("migrate", database_url=fresh_database_url), run_cli("migrate", database_url=fresh_database_url)
+    )
+    assert (first[0], second[0]) == (0, 0), (first, second)
+    assert first[2] == second[2] == ""
+    outputs = sorted([first[1].splitlines(), second[1].splitlines()], key=len)
+    assert outputs == [
+        [f"Database: {fresh_database_url}", f"No pending migrations: the database is up to date (latest: {MIGRATIONS[-1]})."],
+        [f"Database: {fresh_database_url}", *(f"Applied {name}" for name in MIGRATIONS)],
+    ]
+
+
+async def test_a_migration_that_fails_is_named_and_not_blamed_on_the_connection(backend, fresh_database_url):
+    # A table the first migration creates, made by hand beforehand.
+    if backend == "sqlite":
+        with sqlite3.connect(fresh_database_url.removeprefix("sqlite://")) as connection:
+            connection.execute("CREATE TABLE plugins (id INTEGER)")
+    else:
+        connection = await asyncpg.connect(fresh_database_url.replace("postgres://", "postgresql://", 1))
+        try:
+            await connection.execute("CREATE TABLE plugins (id INTEGER)")
+        finally:
+            await connection.close()
+    code, out, err = await run_cli("migrate", database_url=fresh_database_url)
+    assert code == 1
+    line = one_error_line(err)
+    assert line.startswith("error: migration 0001_initial failed, so none was applied: "), line
+    assert "already exists" in line and "plugins" in line
+    assert "cannot use the database" not in line
+    assert out == ""
+    db = Database(fresh_database_url)
+    await db.open()
+    try:
+        assert await db.applied_migrations() == []
+    finally:
+        await db.close()
+
+
+async def test_an_unknown_postgres_database_is_one_line_saying_how_to_create_it_and_is_not_created(
+    backend, unknown_postgres_url
+):
+    if backend != "postgres":
+        pytest.skip("a PostgreSQL database")
+    name = urlsplit(unknown_postgres_url).path.lstrip("/")
+    parts = urlsplit(POSTGRES_URL)
+    expected = (
+        f"error: cannot use the database at DATABASE_URL={unknown_postgres_url}: the database \"{name}\" does not "
+        f"exist (create it: createdb -h {parts.hostname} -p {parts.port or 5432} -U {parts.username} {name}, "
+        "or run `python -m app migrate --create-database`)"
+    )
+    for command in (("migrate",), ("users", "list"), ("create-user", "ada@example.com"), ("worker",), ("serve", "--port", "0")):
+        code, out, err = await run_cli(*command, database_url=unknown_postgres_url)
+        assert code == 1, (command, err)
+        assert one_error_line(err) == expected, command
+        assert "pb_" not in out
+    assert not await postgres_has_database(unknown_postgres_url)
+
+    code, out, err = await run_cli("migrate", "--create-database", database_url=unknown_postgres_url)
+    assert code == 0, err
+    assert out.splitlines() == [f"Database: {unknown_postgres_url}", *(f"Applied {name}" for name in MIGRATIONS)]
+    assert await postgres_has_database(unknown_postgres_url)
+
+
+async def test_a_missing_sqlite_directory_is_one_line_and_is_not_made(backend, tmp_path):
+    only_once(backend)
+    directory = tmp_path / "no" / "such" / "dir"
+    url = f"sqlite://{directory}/plugboard.sqlite3"
+    expected = (
+        f"error: cannot use the database at DATABASE_URL={url}: the directory {directory} does not exist "
+        "(make it first, or run `python -m app migrate --create-database`)"
+    )
+    for command in (("migrate",), ("users", "list"), ("worker",), ("serve", "--port", "0")):
+        code, _, err = await run_cli(*command, database_url=url)
+        assert code == 1, (command, err)
+        assert one_error_line(err) == expected, command
+    assert not (tmp_path / "no").exists()
+
+    code, out, err = await run_cli("migrate", "--create-database", database_url=url)
+    assert code == 0, err
+    assert out.splitlines()[1:] == [f"Applied {name}" for name in MIGRATIONS]
+    assert (directory / "plugboard.sqlite3").is_file()
+
+
+async def test_the_default_database_is_one_file_in_the_data_directory_whatever_the_current_directory(backend, tmp_path):
+    only_once(backend)
+    data = tmp_path / "data"  # DATA_DIR: made when missing
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    env = {"DATA_DIR": str(data)}
+    code, _, err = await run_cli("create-user", "ada@example.com", env=env, cwd=here)
+    assert code == 0, err
+    code, out, err = await run_cli("users", "list", env=env, cwd=there)
+    assert code == 0, err
+    assert "ada@example.com" in out
+    assert sorted(p.name for p in data.iterdir() if p.suffix == ".sqlite3") == ["plugboard.sqlite3"]
+    assert list(here.iterdir()) == list(there.iterdir()) == []
+
+    _, lines, _ = await first_lines_of_serve(2, env, cwd=there)
+    assert lines[1] == f"Database:  sqlite://{data}/plugboard.sqlite3 (file {data}/plugboard.sqlite3)"
 
 
 # --- one line for a mistake -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,7 +11,12 @@ import httpx
 from app.accounts.models import Plan
 from app.accounts.service import create_user
 from app.db import Database
-from tests.support.serve_process import ServeProcess
+from app.plugins.handlers import BUILTIN_HANDLERS
+from app.plugins.models import Plugin
+from tests.support.databases import drop_database, new_database_url
+from tests.support.serve_process import ServeProcess, WorkerProcess
+
+MIGRATIONS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "migrations").glob("0*.py"))
 
 INSTALL = "mutation($id: ID!) { installPlugin(pluginId: $id) { id } }"
 UNINSTALL = "mutation($id: ID!) { uninstallPlugin(pluginId: $id) }"
@@ -91,3 +97,45 @@ async def test_four_server_processes_write_in_parallel_without_a_lock_error(data
     assert [len(data["myPlugins"]) for data in kept if data] == [1] * len(racers)
     assert sum(1 for e in errors if e["extensions"]["code"] == "PLAN_LIMIT_REACHED") == len(racers)
     assert "database is locked" not in log
+
+
+async def catalog_and_migrations(database_url: str) -> tuple[list[str], list[str]]:
+    db = Database(database_url)
+    await db.open()
+    try:
+        with db.bound():
+            slugs = await Plugin.all().order_by("slug").values_list("slug", flat=True)
+        return list(slugs), await db.applied_migrations()
+    finally:
+        await db.close()
+
+
+async def test_servers_and_a_worker_started_together_on_an_empty_database_all_come_up(backend, telegram, tmp_path):
+    """Three `serve` and one `worker` at the same instant, on a database with no tables yet: one
+    process migrates and syncs the catalog while the others wait for it, then find nothing to do."""
+    builtin = sorted(handler.definition.slug for handler in BUILTIN_HANDLERS)
+    for round_ in range(3):
+        database_url = await new_database_url(backend, tmp_path)
+        env = {
+            "DATABASE_URL": database_url,
+            "TELEGRAM_API_URL": telegram.url,
+            "PUBLIC_URL": "https://plugboard.example",
+            "INBOX_POLL_SECONDS": "0.2",
+            "ACCESS_LOG": "false",
+        }
+        servers = [ServeProcess(env) for _ in range(3)]
+        worker = WorkerProcess(env)
+        try:
+            started = await asyncio.gather(
+                *(server.start(deadline_seconds=180) for server in servers), worker.start(), return_exceptions=True
+            )
+            logs = [await process.stop() for process in (*servers, worker)]
+            failed = [(result, log) for result, log in zip(started, logs, strict=True) if isinstance(result, BaseException)]
+            assert not failed, f"round {round_}: {failed}"
+            for log in logs:
+                assert " ERROR " not in log and "Traceback" not in log, f"round {round_}: {log}"
+            assert await catalog_and_migrations(database_url) == (builtin, MIGRATIONS), f"round {round_}"
+        finally:
+            for process in (*servers, worker):
+                await process.stop()
+            await drop_database(backend, database_url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from app.settings import SettingError, Settings, without_password
@@ -9,6 +11,15 @@ from app.settings import SettingError, Settings, without_password
 
 def test_an_empty_environment_gives_the_defaults():
     assert Settings.from_env({}) == Settings()
+
+
+def test_the_default_database_is_one_absolute_file_in_the_project_or_in_data_dir():
+    project = Path(__file__).resolve().parents[1]
+    assert Settings.from_env({}).database_url == f"sqlite://{project}/data/plugboard.sqlite3"
+    moved = Settings.from_env({"DATA_DIR": "/srv/plugboard/"})
+    assert moved.database_url == "sqlite:///srv/plugboard/plugboard.sqlite3"
+    assert moved.uses_default_database
+    assert not Settings.from_env({"DATA_DIR": "/srv/plugboard", "DATABASE_URL": "sqlite://x.db"}).uses_default_database
 
 
 def test_values_are_read_trimmed_and_typed():
@@ -61,6 +72,8 @@ def test_values_are_read_trimmed_and_typed():
         ("PUBLIC_URL", "plugboard.example.com", "an http:// or https:// URL with a host"),
         ("TELEGRAM_API_URL", "ftp://api.telegram.org", "an http:// or https:// URL with a host"),
         ("HOST", "http://0.0.0.0", "a host name or IP address to listen on"),
+        ("DATA_DIR", "data", "an absolute path of a directory (made when missing)"),
+        ("DATA_DIR", __file__, "an absolute path of a directory (made when missing)"),
     ],
 )
 def test_a_bad_value_names_the_variable_the_value_and_what_was_expected(name, value, expected):

@@ -10,6 +10,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from app.db import serialize
 from app.plugins import states
 from app.plugins.contract import PluginDefinition, PluginHandler
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
@@ -18,6 +19,8 @@ from app.plugins.service import active_gateway_types
 from app.plugins.versions import bring_forward
 
 log = logging.getLogger(__name__)
+
+CATALOG_LOCK = "plugboard:catalog-sync"
 
 
 @dataclass
@@ -47,18 +50,27 @@ async def sync_catalog(registry: PluginRegistry) -> SyncReport:
     """Upserts a row per registered handler by slug; marks rows of unregistered slugs inactive;
     then brings every install whose config was made for another version of its plugin forward
     (`migrate_config`, then validation against the new schema). An install whose config cannot
-    be brought forward is NEEDS_CONFIG, with the reason, and its config is left as it was."""
+    be brought forward is NEEDS_CONFIG, with the reason, and its config is left as it was.
+
+    One process at a time: the whole sync is one transaction that first takes `CATALOG_LOCK` (a
+    row lock would lock nothing in an empty table), so processes starting together wait for the
+    first, then find nothing to do. Every write is idempotent besides: new rows are inserted with
+    ON CONFLICT DO NOTHING."""
     report = SyncReport([], [], [])
-    async with in_transaction():
-        rows = {row.slug: row for row in await Plugin.all().select_for_update()}
+    async with in_transaction() as connection:
+        await serialize(connection, CATALOG_LOCK)
+        rows = {row.slug: row for row in await Plugin.all()}
+        new = [handler.definition for handler in registry if handler.slug not in rows]
+        if new:
+            await Plugin.bulk_create(
+                [Plugin(slug=definition.slug, **_row_values(definition)) for definition in new], ignore_conflicts=True
+            )
+            rows.update({row.slug: row for row in await Plugin.filter(slug__in=[d.slug for d in new])})
+            report.created.extend(definition.slug for definition in new)
         for handler in registry:
             definition = handler.definition
             values = _row_values(definition)
-            row = rows.get(definition.slug)
-            if row is None:
-                rows[definition.slug] = await Plugin.create(slug=definition.slug, **values)
-                report.created.append(definition.slug)
-                continue
+            row = rows[definition.slug]
             if all(getattr(row, name) == value for name, value in values.items()):
                 continue
             for name, value in values.items():
@@ -70,8 +82,8 @@ async def sync_catalog(registry: PluginRegistry) -> SyncReport:
         if stale:
             await Plugin.filter(slug__in=stale).update(is_active=False)
             report.deactivated.extend(stale)
-    for handler in registry:
-        await _bring_installs_forward(rows[handler.slug], handler, report)
+        for handler in registry:
+            await _bring_installs_forward(rows[handler.slug], handler, report)
     if report.created or report.updated or report.deactivated or report.installs_migrated or report.installs_need_config:
         log.info("catalog sync: %s", report)
     return report

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from dataclasses import replace
 from typing import Any
 
 from app.audit.models import AuditLog
+from app.db import Database
+from app.plugins.catalog import SyncReport, sync_catalog
+from app.plugins.handlers import BUILTIN_HANDLERS
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.models import InstallStatus, Plugin
+from app.plugins.registry import PluginRegistry
 from tests.support.runtime import install, reload
 
 
@@ -137,3 +142,28 @@ async def test_a_plugin_that_comes_back_is_active_again(make_app):
     back = await make_app(handlers=[AnalyticsHandler()])
     with back.db():
         assert (await Plugin.get(slug="analytics")).is_active is True
+
+
+async def test_syncs_running_at_once_take_turns_and_the_first_does_all_the_work(database_url):
+    """Processes starting together each sync the catalog: one adds the rows, the others wait for
+    it (an empty table has no row to lock) and find nothing to do."""
+    registry = PluginRegistry([handler() for handler in BUILTIN_HANDLERS])
+    databases = [Database(database_url) for _ in range(4)]  # one pool each, as four processes have
+    for db in databases:
+        await db.open()
+    try:
+
+        async def sync(db: Database) -> SyncReport:
+            with db.bound():
+                return await sync_catalog(registry)
+
+        reports = await asyncio.gather(*(sync(db) for db in databases))
+        with databases[0].bound():
+            slugs = await Plugin.all().order_by("slug").values_list("slug", flat=True)
+    finally:
+        for db in databases:
+            await db.close()
+    builtin = sorted(handler.definition.slug for handler in BUILTIN_HANDLERS)
+    assert list(slugs) == builtin
+    assert sorted(sorted(report.created) for report in reports) == [[], [], [], builtin]
+    assert all(report.updated == report.deactivated == [] for report in reports)

@@ -69,3 +69,51 @@ class ServeProcess:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class WorkerProcess:
+    """`python -m app worker`; `start()` returns once it logs that it started."""
+
+    READY = "worker started"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = {**os.environ, **env}
+        self.process: asyncio.subprocess.Process | None = None
+        self._lines: list[str] = []
+        self._ready = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> WorkerProcess:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app", "worker",
+            env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read())
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait([ready, self._reader], return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        assert self._ready.is_set(), f"the worker exited during start-up:\n{self.log()}"
+        return self
+
+    async def _read(self) -> None:
+        """Keeps its stderr drained (a full pipe would stop it) and notes the readiness line."""
+        assert self.process is not None and self.process.stderr is not None
+        async for line in self.process.stderr:
+            self._lines.append(line.decode(errors="replace"))
+            if self.READY in self._lines[-1]:
+                self._ready.set()
+
+    def log(self) -> str:
+        return "".join(self._lines)
+
+    async def stop(self) -> str:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), 30)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self._reader is not None:
+            await self._reader
+        return self.log()
