@@ -256,6 +256,11 @@ class Settings:
     max_query_tokens: int = 2_000
     # A GraphQL query document (not its variables) larger than this is refused before parsing.
     max_query_bytes: int = 100_000
+    # A GraphQL request's variables larger than this (as compact UTF-8 JSON) are refused before they
+    # are coerced; a POST body larger than MAX_QUERY_BYTES + 2 x this, before its JSON is parsed.
+    max_variables_bytes: int = 100_000
+    # The time a request's headers may take to arrive, and then its body (408 beyond).
+    request_read_timeout_seconds: float = 30.0
     webhook_max_body_bytes: int = 256_000
     # How long a process trusts a gateway's webhook secret before it reads it again.
     gateway_cache_seconds: float = 10.0
@@ -321,6 +326,10 @@ class Settings:
             max_aliases=_int(env, "MAX_ALIASES", defaults.max_aliases),
             max_query_tokens=_int(env, "MAX_QUERY_TOKENS", defaults.max_query_tokens, minimum=1),
             max_query_bytes=_int(env, "MAX_QUERY_BYTES", defaults.max_query_bytes, minimum=1),
+            max_variables_bytes=_int(env, "MAX_VARIABLES_BYTES", defaults.max_variables_bytes, minimum=1),
+            request_read_timeout_seconds=_float(
+                env, "REQUEST_READ_TIMEOUT_SECONDS", defaults.request_read_timeout_seconds
+            ),
             webhook_max_body_bytes=_int(env, "WEBHOOK_MAX_BODY_BYTES", defaults.webhook_max_body_bytes, minimum=1),
             gateway_cache_seconds=_float(env, "GATEWAY_CACHE_SECONDS", defaults.gateway_cache_seconds, positive=False),
             access_log=_bool(env, "ACCESS_LOG", defaults.access_log),

@@ -1,5 +1,6 @@
-"""Query documents: a size limit checked before the parser sees one, and a cache of parsed and
-validated documents that holds small documents only, within a budget.
+"""Query documents: a size limit checked before the parser sees one (and one on the variables,
+before they are coerced), and a cache of parsed and validated documents that holds small
+documents only, within a budget.
 
 Strawberry's ParserCache keeps up to `maxsize` documents whatever their size, and a parsed
 document costs up to about 280 times its text (one 4 KB query of 2,000 tokens is about 1 MB of
@@ -11,6 +12,7 @@ fixed for a schema (they come from its settings), so the text decides the result
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
 
 QUERY_TOO_LARGE_CODE = "GRAPHQL_PARSE_FAILED"
+VARIABLES_TOO_LARGE_CODE = "VARIABLES_TOO_LARGE"
 
 
 def utf8_size_exceeds(text: str, limit: int) -> bool:
@@ -37,6 +40,21 @@ def query_size_error(query: object, max_bytes: int) -> GraphQLError | None:
             f"The query document is larger than {max_bytes} bytes; send a smaller document "
             "and pass large values as variables.",
             extensions={"code": QUERY_TOO_LARGE_CODE},
+        )
+    return None
+
+
+def variables_size_error(variables: object, max_bytes: int) -> GraphQLError | None:
+    """A request error for variables over `max_bytes` as compact UTF-8 JSON, before graphql-core
+    coerces them (which copies every value). The request body was bounded before it was parsed,
+    so writing them out again here costs little."""
+    if not variables:
+        return None
+    text = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
+    if utf8_size_exceeds(text, max_bytes):
+        return GraphQLError(
+            f"The variables are larger than {max_bytes} bytes as JSON; send smaller values.",
+            extensions={"code": VARIABLES_TOO_LARGE_CODE},
         )
     return None
 

@@ -7,10 +7,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.graphql.view import FRONTEND_DIST, PlugboardGraphQL
 from app.platform import Platform
+from app.settings import Settings
+
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
 
 
-def too_large() -> JSONResponse:
-    return JSONResponse({"errors": [{"message": "Request body too large"}]}, status_code=413)
+def graphql_body_bytes(settings: Settings) -> int:
+    """The largest GraphQL request body: room for a document at its limit and variables at theirs,
+    written with JSON escapes (a client that escapes non-ASCII text doubles or triples it), and
+    never more than MAX_BODY_BYTES. Checked before the body's JSON is parsed into objects."""
+    return min(settings.max_body_bytes, settings.max_query_bytes + 2 * settings.max_variables_bytes)
 
 
 class LimitBody:
@@ -20,13 +26,17 @@ class LimitBody:
         self.app = app
         self.max_bytes = max_bytes
 
+    def too_large(self) -> JSONResponse:
+        message = f"The request body is larger than {self.max_bytes} bytes; pass smaller variables."
+        return JSONResponse({"errors": [{"message": message, "extensions": {"code": REQUEST_TOO_LARGE}}]}, status_code=413)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large()(scope, receive, send)
+            await self.too_large()(scope, receive, send)
             return
         body = bytearray()
         while True:
@@ -35,7 +45,7 @@ class LimitBody:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                await too_large()(scope, receive, send)
+                await self.too_large()(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -54,7 +64,7 @@ class LimitBody:
 def graphql_routes(platform: Platform) -> list[BaseRoute]:
     view = PlugboardGraphQL(platform)
     routes: list[BaseRoute] = [
-        Route("/graphql", LimitBody(view, platform.settings.max_body_bytes), methods=None),
+        Route("/graphql", LimitBody(view, graphql_body_bytes(platform.settings)), methods=None),
         WebSocketRoute("/graphql", view),
     ]
     if FRONTEND_DIST.is_dir():

@@ -3,7 +3,9 @@
 - `application/graphql-response+json` when the client's Accept prefers it: a request error
   (unparsable, invalid) is then a 400 with no `data` key; `application/json` keeps 200.
 - a mutation over GET is 405; an unsupported content type 415; a body that is not a JSON object 400;
-  a subscription (GET or POST) is 400 with SUBSCRIPTION_OVER_HTTP: subscriptions run over the websocket.
+  a subscription (GET or POST) is 400 with SUBSCRIPTION_OVER_HTTP: subscriptions run over the websocket;
+  variables over MAX_VARIABLES_BYTES are 413 with VARIABLES_TOO_LARGE (a body too large for any
+  request, 413 with REQUEST_TOO_LARGE before its JSON is parsed: app/graphql/routes.py).
 - GraphiQL is our own build (frontend/dist), never a CDN page, with the web pages' security headers
   (Content-Security-Policy with `frame-ancestors 'none'`).
 """
@@ -30,7 +32,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.graphql.context import GraphQLContext, build_context
-from app.graphql.documents import query_size_error
+from app.graphql.documents import VARIABLES_TOO_LARGE_CODE, query_size_error, variables_size_error
 from app.graphql.errors import ensure_code
 from app.graphql.operations import operation_resolution_error
 from app.graphql.websocket import LimitedTransportWSHandler, LimitedWebSocketAdapter
@@ -39,6 +41,7 @@ from app.web import SECURITY_HEADERS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SUBSCRIPTION_OVER_HTTP = "SUBSCRIPTION_OVER_HTTP"
+STATUS_OF_CODE = {SUBSCRIPTION_OVER_HTTP: 400, VARIABLES_TOO_LARGE_CODE: 413}
 JSON = "application/json"
 FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 GRAPHIQL_HTML = FRONTEND_DIST / "graphiql" / "index.html"
@@ -105,8 +108,8 @@ def subscription_over_http_error() -> GraphQLError:
     )
 
 
-def is_subscription_over_http(result: ExecutionResult) -> bool:
-    return any((error.extensions or {}).get("code") == SUBSCRIPTION_OVER_HTTP for error in result.errors or ())
+def codes(result: ExecutionResult) -> list[object]:
+    return [(error.extensions or {}).get("code") for error in result.errors or ()]
 
 
 def is_request_error(result: ExecutionResult) -> bool:
@@ -174,15 +177,20 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
             content_type = (request.content_type or "").split(";")[0].strip().lower()
             if content_type != JSON:
                 raise HTTPException(415, f"Send GraphQL requests as {JSON}")
-            body = self.parse_json(await request.get_body())
-            if not isinstance(body, dict):
+            # Whether it is an object at all, without parsing it twice (strawberry parses it next).
+            if not (await request.get_body()).lstrip(b" \t\r\n").startswith(b"{"):
                 raise HTTPException(400, "The request body must be a JSON object")
         return await super().parse_http_body(request)
 
     async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(request_data, GraphQLRequestData):
-            error = query_size_error(request_data.query, self.platform.settings.max_query_bytes)
-            if error is not None:  # a request error, before the parser or its cache sees the document
+            settings = self.platform.settings
+            # Request errors, before the parser or its cache sees the document, and before
+            # graphql-core coerces (copies) the variables.
+            error = query_size_error(request_data.query, settings.max_query_bytes) or variables_size_error(
+                request_data.variables, settings.max_variables_bytes
+            )
+            if error is not None:
                 return ExecutionResult(data=None, errors=[error])
         return await super().execute_operation(request, request_adapter, request_data, *args, **kwargs)
 
@@ -223,9 +231,13 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
             result.errors = [ensure_code(error) for error in result.errors]
         response = process_result(result)
         sub_response: Response = request.state.graphql_sub_response
-        # A subscription is a 400 in either media type: no HTTP request can run it.
-        if is_subscription_over_http(result) or (sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result)):
-            sub_response.status_code = 400
+        # Some request errors have their own status, in either media type: a subscription (no HTTP
+        # request can run it), variables too large.
+        status = next((STATUS_OF_CODE[code] for code in codes(result) if code in STATUS_OF_CODE), None)
+        if status is None and sub_response.media_type == GRAPHQL_RESPONSE and is_request_error(result):
+            status = 400
+        if status is not None:
+            sub_response.status_code = status
             response.pop("data", None)
         return response
 

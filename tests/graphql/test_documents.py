@@ -62,10 +62,16 @@ async def test_a_mutation_over_max_query_bytes_is_refused_before_it_runs(make_ap
     assert (await live.graphql("{ myPlugins { id } }", user=user))["myPlugins"] == []
 
 
-async def test_the_default_limit_refuses_a_990_kb_query(app):
-    response = await post(app, {"query": "{ plugins { slug } }" + "#" + "x" * 990_000})
+async def test_the_default_limit_refuses_a_150_kb_query(app):
+    response = await post(app, {"query": "{ plugins { slug } }" + "#" + "x" * 150_000})
     assert response.status_code == 400
     assert "larger than 100000 bytes" in response.json()["errors"][0]["message"]
+
+
+async def test_a_990_kb_query_is_refused_before_its_json_is_parsed(app):
+    response = await post(app, {"query": "{ plugins { slug } }" + "#" + "x" * 990_000})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TOO_LARGE"
 
 
 def test_the_size_is_counted_in_utf8_bytes():

@@ -34,12 +34,14 @@ BY_CATEGORY = "query($category: String) { plugins(category: $category) { id } }"
 MY_PLUGINS = "{ myPlugins { config plugin { slug } } }"
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 
-HUGE = ["a" * 900_000, "0" * 900_000, "\x00" * 100_000]
+# Far beyond any column, within MAX_VARIABLES_BYTES (beyond it, a request is refused before any
+# resolver sees it: tests/graphql/test_transport.py).
+HUGE = ["a" * 90_000, "0" * 90_000, "\x00" * 10_000]
 BAD_CHARACTERS = ["\x00", "\ud800", "\udfff", "\udc00\ud800"]
 # Strings near and beyond the 32- and 64-character columns, with and without what a database refuses.
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=100),
-    st.builds(lambda c, n: c * n, st.sampled_from("a0fFé\x00"), st.sampled_from([31, 32, 33, 63, 64, 65, 100_000])),
+    st.builds(lambda c, n: c * n, st.sampled_from("a0fFé\x00"), st.sampled_from([31, 32, 33, 63, 64, 65, 10_000])),
     st.builds(
         lambda text, bad, at: text[:at] + bad + text[at:],
         st.text(max_size=70), st.sampled_from(BAD_CHARACTERS), st.integers(0, 70),
@@ -166,7 +168,7 @@ async def test_a_gateway_name_a_database_refuses_is_bad_user_input_before_telegr
 
 @pytest.mark.parametrize("query", [INSTALL, UPDATE], ids=["install", "update"])
 async def test_the_reproduction_is_refused_by_the_array_limit_and_changes_nothing(make_app, query):
-    live = await make_app()
+    live = await make_app(max_variables_bytes=1_000_000)  # the array limit holds whatever the variables limit
     user = await live.create_user("free@example.com", "free")
     welcome = await plugin_id(live, "welcome")
     if query is UPDATE:

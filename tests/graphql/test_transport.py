@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -10,6 +11,7 @@ from graphql import get_introspection_query
 
 from app.graphql import view
 from app.graphql.view import built_graphiql_page, negotiate
+from app.accounts.models import ApiToken
 from app.plugins.models import Plugin
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -210,6 +212,57 @@ async def test_a_streamed_body_over_the_limit_is_413_without_a_declared_length(m
     response = await live.http.post("/graphql", content=chunks(), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert "content-length" not in response.request.headers
+
+
+CREATE_TOKEN = "mutation($name: String!) { createApiToken(name: $name) { token } }"
+
+
+@pytest.mark.parametrize("accept", ["application/json", GRAPHQL_RESPONSE])
+async def test_variables_over_max_variables_bytes_are_refused_with_413_before_anything_runs(make_app, accept):
+    live = await make_app(max_variables_bytes=1_000)
+    user = await live.create_user("vars@example.com", "pro")
+    headers = {"Accept": accept, **user.auth}
+    body = {"query": CREATE_TOKEN, "variables": {"name": "n", "pad": "x" * 1_000}}
+    response = await live.http.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith(accept)
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "VARIABLES_TOO_LARGE"
+    assert "larger than 1000 bytes" in error["message"]
+    assert "data" not in response.json()
+    with live.db():
+        assert await ApiToken.filter(user_id=user.id).count() == 1  # the user's first token only
+    # Just within the limit: it runs.
+    body["variables"]["pad"] = "x" * (1_000 - len('{"name":"n","pad":""}'))
+    response = await live.http.post("/graphql", json=body, headers=headers)
+    assert response.status_code == 200 and response.json()["data"]["createApiToken"]["token"].startswith("pb_")
+
+
+async def test_variables_over_the_limit_are_refused_over_get_too(make_app):
+    live = await make_app(max_variables_bytes=1_000)
+    params = {"query": "query($slug: String!) { plugin(slug: $slug) { id } }", "variables": json.dumps({"slug": "s" * 1_001})}
+    response = await live.http.get("/graphql", params=params, headers={"Accept": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["extensions"]["code"] == "VARIABLES_TOO_LARGE"
+
+
+async def test_variables_are_measured_as_compact_utf8_json_however_they_were_sent(make_app):
+    live = await make_app(max_variables_bytes=1_000)
+    escaped = json.dumps({"query": "{ plugins { slug } }", "variables": {"text": "\u00e9" * 480}}, indent=4)
+    assert len(escaped) > 2_500  # each é written as \u00e9: six bytes, two in UTF-8
+    response = await live.http.post("/graphql", content=escaped, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200 and len(response.json()["data"]["plugins"]) == 3
+
+
+async def test_a_body_beyond_a_document_and_its_variables_is_refused_before_its_json_is_parsed(make_app):
+    live = await make_app(max_query_bytes=1_000, max_variables_bytes=1_000)  # a body of 1,000 + 2 x 1,000 at most
+    not_even_json = b"{" + b"[" * 3_001
+    response = await post(live, not_even_json)
+    assert response.status_code == 413  # not 400: the JSON was never read
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "REQUEST_TOO_LARGE"
+    assert "larger than 3000 bytes" in error["message"]
+    assert (await post(live, b"{" + b"[" * 2_000)).status_code == 400  # within the bound, it is parsed
 
 
 async def test_a_malformed_get_is_a_client_error(app):
