@@ -30,6 +30,7 @@ JOBS: list[tuple[str, list[str], bool]] = [
     ("fanout", [], True),
     ("memory", [], True),
     ("analytics_read", [], True),
+    ("event_loop", [], True),
     ("query_memory", [], False),  # about 3.5 minutes: --all
 ]
 

@@ -1,16 +1,12 @@
-"""No single request blocks the event loop for long: the known expensive inputs, one at a time,
-while a ticker in the server's loop (the live app serves in the test's own loop) measures how
-late it wakes. Each must also be answered without a 5xx or an INTERNAL_SERVER_ERROR.
-
-The bound is on blocking, not on speed: the aim is ~100 ms; 250 ms leaves room for a loaded
-2-core CI machine. The garbage collector is paused while the ticker runs (see `collector_paused`),
-so what is measured is the requests' own work.
+"""The known expensive inputs, one at a time: each is answered without a 5xx or an
+INTERNAL_SERVER_ERROR. How long each blocks the event loop is bench/event_loop.py's measure
+(it sends these same inputs); no test bounds time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -18,11 +14,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.hostile_world import World
-from tests.support.loop_lag import LoopLag, collector_paused
 from tests.support.oracle import graphql_error_problems, graphql_http_problems, strict_json
 from tests.support.runtime import SECRET_HEADER
 
-LAG_LIMIT_SECONDS = 0.25
 UPDATE_CONFIG = "mutation($id: ID!, $config: JSON!) { updatePluginConfig(pluginId: $id, config: $config) { config } }"
 INSTALL = "mutation($id: ID!, $config: JSON) { installPlugin(pluginId: $id, config: $config) { id } }"
 MIXED_CHATS = {"chats": ["x", *range(20_000)]}  # jsonschema's uniqueItems compares every pair
@@ -35,12 +29,8 @@ class Sent:
 
 
 @pytest.fixture
-async def world(make_app, telegram) -> AsyncIterator[World]:
-    lag = LoopLag()
-    world = await World.create(await make_app(), telegram, lag)
-    with collector_paused():
-        async with lag:
-            yield world
+async def world(make_app, telegram) -> World:
+    return await World.create(await make_app(), telegram)
 
 
 def graphql_body(query: str, variables: dict | None = None) -> bytes:
@@ -128,20 +118,9 @@ def expensive_inputs(world: World) -> dict[str, Callable[[], Awaitable[Sent]]]:
     }
 
 
-async def test_no_single_request_blocks_the_event_loop(world: World):
-    results: list[tuple[str, float, Sent]] = []
+async def test_each_expensive_input_is_answered_without_a_fault(world: World):
+    faults = []
     for label, send in expensive_inputs(world).items():
-        # A request that blocks the loop does so every time; a machine busy with other processes
-        # only now and then. So a case over the limit is tried twice more and keeps its best.
-        for _ in range(3):
-            start = world.lag.now()
-            sent = await send()
-            blocked = world.lag.blocked_since(start)
-            if blocked <= LAG_LIMIT_SECONDS or sent.problems:
-                break
-        results.append((label, blocked, sent))
-    report = "\n".join(f"{blocked * 1000:7.0f} ms  {sent.status}  {label}" for label, blocked, sent in results)
-    print("\n" + report)  # shown with -s, or -rA
-    slow = [label for label, blocked, _ in results if blocked > LAG_LIMIT_SECONDS]
-    faults = [f"{label}: {p}" for label, _, sent in results for p in sent.problems]
-    assert not slow and not faults, f"blocked beyond {LAG_LIMIT_SECONDS * 1000:.0f} ms: {slow}\n{faults}\n{report}"
+        sent = await send()
+        faults.extend(f"{label}: {problem}" for problem in sent.problems)
+    assert faults == []

@@ -16,7 +16,6 @@ from app.plugins.models import Plugin, PluginExecution, PluginStorage, UserPlugi
 from tests.fakes.telegram import FakeTelegram
 from tests.support.hostile import Ref
 from tests.support.live import LiveApp, TestUser
-from tests.support.loop_lag import LoopLag
 from tests.support.oracle import Snapshot, snapshot
 from tests.support.runtime import ConnectedBot, install, service_context
 
@@ -29,10 +28,9 @@ BAD_TOKEN_HEADERS = {
 
 
 class World:
-    def __init__(self, app: LiveApp, telegram: FakeTelegram, lag: LoopLag, mine: TestUser, theirs: TestUser) -> None:
+    def __init__(self, app: LiveApp, telegram: FakeTelegram, mine: TestUser, theirs: TestUser) -> None:
         self.app = app
         self.telegram = telegram
-        self.lag = lag
         self.mine = mine  # a pro user
         self.theirs = theirs  # a free user
         # One token per bot for the world's life: the app keeps an HTTP session per token it has seen.
@@ -46,10 +44,10 @@ class World:
         return f"<World at {self.app.url}>"
 
     @classmethod
-    async def create(cls, app: LiveApp, telegram: FakeTelegram, lag: LoopLag) -> World:
+    async def create(cls, app: LiveApp, telegram: FakeTelegram) -> World:
         mine = await app.create_user("mine@example.com", "pro")
         theirs = await app.create_user("theirs@example.com", "free")
-        world = cls(app, telegram, lag, mine, theirs)
+        world = cls(app, telegram, mine, theirs)
         await world.rebuild()
         return world
 

@@ -1,5 +1,6 @@
 """Measuring how long the event loop was blocked: a ticker that sleeps a few milliseconds and
-records when it woke. The live app serves in the test's own loop, so this is the server's loop.
+records when it woke. The live app serves in the caller's own loop, so this is the server's loop
+(bench/event_loop_cases.py).
 
     async with LoopLag() as lag:
         start = lag.now()
