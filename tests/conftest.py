@@ -15,6 +15,8 @@ from tests.support.live import LiveApp, TestUser
 if TYPE_CHECKING:
     from tests.fakes.telegram import FakeTelegram
 
+pytest_plugins = ["tests.support.hangs"]  # what a test that hit the timeout was waiting for
+
 BACKENDS = ["sqlite", "postgres"]
 
 
