@@ -4,7 +4,7 @@ import { graphql } from "./api.js";
 import { confirmAction } from "./confirm.js";
 import { h, mount } from "./dom.js";
 import { icon } from "./icons.js";
-import { describeError } from "./messages.js";
+import { describeError, sentence } from "./messages.js";
 import { toast } from "./toast.js";
 
 const CONNECT = `mutation Connect($token: String!, $name: String) {
@@ -61,8 +61,12 @@ function connectForm(onChange) {
   const tokenError = h("p", { id: "bot-token-error", class: "field__error" });
   const nameError = h("p", { id: "bot-name-error", class: "field__error" });
   const formError = h("p", { class: "notice notice--error", role: "alert", hidden: true });
-  const token = h("input", { id: "bot-token", class: "input", type: "password", autocomplete: "off", spellcheck: "false", "aria-describedby": "bot-token-help bot-token-error" });
-  const name = h("input", { id: "bot-name", class: "input", type: "text", maxlength: "128", "aria-describedby": "bot-name-error" });
+  const changed = (error) => (event) => {
+    error.textContent = "";
+    event.target.removeAttribute("aria-invalid");
+  };
+  const token = h("input", { id: "bot-token", class: "input", type: "password", autocomplete: "off", spellcheck: "false", "aria-describedby": "bot-token-help bot-token-error", oninput: changed(tokenError) });
+  const name = h("input", { id: "bot-name", class: "input", type: "text", maxlength: "128", "aria-describedby": "bot-name-error", oninput: changed(nameError) });
   const button = h("button", { class: "button", type: "submit" }, "Connect bot");
 
   async function submit(event) {
@@ -88,7 +92,7 @@ function connectForm(onChange) {
       if (placed) {
         for (const { path, message } of error.fieldErrors) {
           const [input, slot] = path === "/name" ? [name, nameError] : [token, tokenError];
-          slot.textContent = message.charAt(0).toUpperCase() + message.slice(1);
+          slot.textContent = sentence(message);
           input.setAttribute("aria-invalid", "true");
         }
       } else {

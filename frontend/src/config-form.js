@@ -3,7 +3,8 @@
 // booleans -> checkboxes; numbers and strings -> inputs (long strings -> textareas); enums -> selects;
 // arrays of scalars -> editable lists; objects -> fieldsets. `title` labels a field, `description`
 // is its help text, and values start from the install's config, else the schema's defaults.
-// The server validates: its per-field errors (JSON Pointers) are shown beside their fields.
+// The server validates: its per-field errors (JSON Pointers) are shown beside their fields, each
+// until its field is changed.
 //
 // A secret setting (`"writeOnly": true`) is never read back: the config shows {"$secret": "set"} or
 // {"$secret": "unset"} in its place. Its field is a password input that starts empty, with "Set" or
@@ -12,10 +13,11 @@
 
 import { h, mount, uid } from "./dom.js";
 import { icon } from "./icons.js";
+import { sentence } from "./messages.js";
 
 const TYPE_WORDS = { integer: "a whole number", number: "a number", string: "text", boolean: "yes or no", array: "a list", object: "a group of settings" };
 
-/** The server's validation message in plainer words. */
+/** The server's validation message in plainer words, as a sentence. */
 export function plainMessage(message) {
   const rules = [
     [/less than the minimum of (\S+)/, (m) => `Must be at least ${m[1]}.`],
@@ -33,7 +35,7 @@ export function plainMessage(message) {
     const match = message.match(pattern);
     if (match) return words(match);
   }
-  return message.charAt(0).toUpperCase() + message.slice(1);
+  return sentence(message);
 }
 
 function humanize(key) {
@@ -73,7 +75,7 @@ export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCa
 
   const element = h(
     "form",
-    { class: "config-form", novalidate: true, onsubmit: handleSubmit },
+    { class: "config-form", novalidate: true, onsubmit: handleSubmit, oninput: fieldChanged, onchange: fieldChanged },
     formError,
     root.element,
     h(
@@ -99,6 +101,16 @@ export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCa
       await onSubmit(root.read() ?? {});
     } finally {
       submit.disabled = false;
+    }
+  }
+
+  /** A field being changed is no longer what the error beside it was about: the error goes. */
+  function fieldChanged(event) {
+    for (const { input, error } of fields.values()) {
+      if (error.textContent && (input === event.target || input.contains(event.target))) {
+        error.textContent = "";
+        input.removeAttribute("aria-invalid");
+      }
     }
   }
 

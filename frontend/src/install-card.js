@@ -1,6 +1,9 @@
 // One install on /my-plugins: its status (a badge, and what to do about it in words), the
 // "Enabled" switch, "Configure" (a form from its configSchema), "Runs" (its run history, with
 // "Retry"), "Uninstall" (after confirmation) and its stats.
+//
+// Configure and Runs open beside the card's summary: an open card takes the grid's whole row
+// (app.css: .card--open), so a form or a long run list has the page's width, not the card's.
 
 import { graphql } from "./api.js";
 import { configForm } from "./config-form.js";
@@ -55,7 +58,7 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
   const stats = h("dl", { class: "stats" });
   const state = h("div", { class: "install-state" });
   const badgeSlot = h("span", { class: "install-status" });
-  const panel = h("div", { id: formId, hidden: true });
+  const panel = h("div", { id: formId, class: "card__panel", hidden: true });
   let form = null;
   const runs = runsPanel({ install, plugin, id: `runs-${plugin.slug}`, onChanged, onStale });
 
@@ -117,6 +120,7 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
     mount(panel, form.element);
     panel.hidden = false;
     configure.setAttribute("aria-expanded", "true");
+    layOut();
     form.element.querySelector("input, select, textarea")?.focus();
   }
 
@@ -125,17 +129,28 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
     panel.hidden = true;
     panel.replaceChildren();
     configure.setAttribute("aria-expanded", "false");
+    layOut();
     configure.focus();
   }
 
   function openRuns() {
     runs.open();
     history.setAttribute("aria-expanded", "true");
+    layOut();
+    element.scrollIntoView({ block: "nearest" });
   }
 
   function closeRuns() {
     runs.close();
     history.setAttribute("aria-expanded", "false");
+    layOut();
+  }
+
+  /** An open form or run list widens the card to the grid's row, with the summary beside it. */
+  function layOut() {
+    const open = !panel.hidden || !runs.element.hidden;
+    element.classList.toggle("card--open", open);
+    panels.hidden = !open;
   }
 
   function focusBotForm(event) {
@@ -210,18 +225,19 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
     state.hidden = !state.childElementCount;
   }
 
+  const panels = h("div", { class: "card__panels", hidden: true }, panel, runs.element);
   const element = h(
     "article",
-    { class: "card", "aria-labelledby": titleId, dataset: { slug: plugin.slug } },
-    pluginHead(plugin, titleId, "h3", badgeSlot),
-    state,
-    stats,
-    h("div", { class: "card__foot" },
-      h("label", { class: "switch" }, toggle, "Enabled"),
-      h("div", { class: "card__actions" }, configure, history, uninstall)),
-    alert,
-    panel,
-    runs.element,
+    { class: "card card--install", "aria-labelledby": titleId, dataset: { slug: plugin.slug } },
+    h("div", { class: "card__summary" },
+      pluginHead(plugin, titleId, "h3", badgeSlot),
+      state,
+      stats,
+      h("div", { class: "card__foot" },
+        h("label", { class: "switch" }, toggle, "Enabled"),
+        h("div", { class: "card__actions" }, configure, history, uninstall)),
+      alert),
+    panels,
   );
   refresh(install);
   return { element, refresh };

@@ -2,6 +2,14 @@
 
 const PLAN_NAMES = { FREE: "Free", PRO: "Pro", BUSINESS: "Business" };
 
+/** A message as a sentence, the way every message on these pages reads: capitalised, with a full stop. */
+export function sentence(text) {
+  const trimmed = String(text ?? "").trim();
+  if (!trimmed) return "";
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
 export function planName(plan) {
   return PLAN_NAMES[plan] ?? plan;
 }

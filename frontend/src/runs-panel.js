@@ -12,7 +12,7 @@ import { icon } from "./icons.js";
 import { describeError } from "./messages.js";
 
 export const RUNS_PAGE = 10;
-const RUN_FIELDS = "id outcome trigger eventType chatId error durationMs createdAt retryOf canRetry";
+const RUN_FIELDS = "id outcome trigger eventType chatId chatTitle error durationMs createdAt retryOf canRetry";
 // No query reads one install: myPlugins it is, and this page keeps the one it shows.
 const RUNS = `query Runs($first: Int!, $after: String) {
   myPlugins { id runs(first: $first, after: $after) { edges { cursor node { ${RUN_FIELDS} } } pageInfo { hasNextPage endCursor } } }
@@ -34,6 +34,12 @@ const EVENTS = {
 };
 
 const TRIGGERS = { event: "From an event", schedule: "On its schedule", retry: "Retry" };
+
+/** A run's chat by its name, as the analytics widget shows it (by its id when no name is known). */
+export function chatName(run) {
+  if (run.chatId === null || run.chatId === undefined) return null;
+  return run.chatTitle || `Chat ${run.chatId}`;
+}
 
 /** "under 0.1 ms", "0.4 ms", "12 ms", "1.5 s". */
 export function formatDuration(ms) {
@@ -134,7 +140,7 @@ export function runsPanel({ install, plugin, id, onChanged, onStale }) {
     const outcome = OUTCOMES[run.outcome] ?? { label: run.outcome, tone: "", icon: "info" };
     const headId = uid("run");
     const meta = [
-      run.chatId !== null && run.chatId !== undefined ? `Chat ${run.chatId}` : null,
+      chatName(run),
       formatDuration(run.durationMs),
       run.trigger !== "event" ? (TRIGGERS[run.trigger] ?? run.trigger) : null,
       run.retryOf ? "retries an earlier run" : null,

@@ -14,6 +14,10 @@ export function signInView({ reason = "", onSignedIn }) {
   const input = h("input", {
     id: "token", name: "token", class: "input", type: "password", autocomplete: "off", spellcheck: "false",
     required: true, placeholder: "pb_…", "aria-describedby": `token-help ${errorId}`,
+    oninput: () => {
+      error.textContent = "";
+      input.removeAttribute("aria-invalid");
+    },
   });
   const error = h("p", { id: errorId, class: "field__error", role: "alert" });
   const button = h("button", { class: "button", type: "submit" }, "Sign in");
@@ -62,8 +66,9 @@ export function signInView({ reason = "", onSignedIn }) {
         h("label", { class: "field__label", for: "token" }, "API token"),
         input,
         h("p", { id: "token-help", class: "field__help" },
-          "Create one with ", h("code", {}, "python -m app create-user you@example.com"),
-          ", or try ", h("code", {}, "python -m app demo"), ". It stays in this browser until you sign out."),
+          "Create one in Plugboard's folder with ", h("code", {}, ".venv/bin/python -m app create-user you@example.com"),
+          " (or ", h("code", {}, "make cli ARGS=\"create-user you@example.com\""), "), or try ",
+          h("code", {}, ".venv/bin/python -m app demo"), ". It stays in this browser until you sign out."),
         error,
       ),
       button,

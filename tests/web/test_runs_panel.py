@@ -175,3 +175,43 @@ async def test_a_retry_the_server_refuses_is_explained_and_runs_nothing(app, tab
     _, runs = await runs_of(app, user)
     assert len(runs) == 1
     tab.assert_no_console_errors()
+
+
+async def box(locator) -> dict[str, float]:
+    found = await locator.bounding_box()
+    assert found is not None
+    return found
+
+
+async def test_runs_open_beside_the_card_name_their_chats_and_keep_the_card_in_view(app, tab, telegram):
+    """On a desktop (1280 px) the runs take the row's width beside the card's summary, which stays
+    on screen however long the list; each run names its chat as the analytics widget does."""
+    user = await app.create_user("ada@example.com", "pro")
+    bot = await connect_bot(app, user, telegram)
+    await install(app, user, "analytics")
+    await install(app, user, "welcome")
+    for update_id in range(1, 11):
+        update = message_update(update_id, chat_id=-100_200)
+        update["message"]["chat"]["title"] = "Weekend Hikers"
+        assert (await deliver(app, bot, update)).status_code == 200
+    await wait_until_processed(app)
+    await tab.sign_in(user.token)
+    card = tab.page.get_by_role("article", name="Welcome Messages")
+    closed = await box(card)
+
+    await card.get_by_role("button", name="Runs").click()
+    panel = card.get_by_role("region", name="Runs of Welcome Messages")
+    rows = panel.get_by_role("listitem")
+    await expect(rows).to_have_count(10)
+    await expect(rows.first).to_contain_text(re.compile(rf"^.*Weekend Hikers · (under )?[\d.]+ m?s · {TIME}"))
+    await expect(panel).not_to_contain_text("Chat -100200")
+    summary, runs = await box(card.locator(".card__summary")), await box(panel)
+    assert runs["x"] >= summary["x"] + summary["width"] and runs["width"] > 1.5 * closed["width"]
+
+    await rows.last.scroll_into_view_if_needed()
+    await expect(card.get_by_role("heading", name="Welcome Messages", exact=True)).to_be_in_viewport()
+    await expect(card.get_by_role("button", name="Runs")).to_be_in_viewport()
+    await card.get_by_role("button", name="Runs").click()
+    await expect(panel).to_be_hidden()
+    assert (await box(card))["width"] == closed["width"]
+    tab.assert_no_console_errors()

@@ -110,8 +110,8 @@ class ForwardHandler(PluginHandler):
                 "signingSecret": {
                     "type": "string",
                     "title": "Signing secret",
-                    "description": "Key of the HMAC-SHA256 signature in X-Plugboard-Signature; write-only: "
-                    "never shown again, kept when left out of an update, cleared by null",
+                    "description": "The key each delivery is signed with (an HMAC-SHA256 signature in the "
+                    "X-Plugboard-Signature header); once saved it is never shown again",
                     "writeOnly": True,
                     "minLength": 16,
                     "maxLength": 256,

@@ -1,13 +1,14 @@
 // /plugins: the catalog. A card per plugin, a category filter, and "Install". A plugin with
 // settings that have no default (a URL, a secret) asks for them first: "Install" opens its settings
-// form, and the install is made with that config.
+// form beside the card (the card takes the grid's row while it is open; its neighbours keep their
+// size), and the install is made with that config.
 
 import { graphql } from "../api.js";
 import { configForm, settingsToFill } from "../config-form.js";
 import { h, mount } from "../dom.js";
 import { icon } from "../icons.js";
 import { describeError, planName } from "../messages.js";
-import { categoryLabel, missingGateways, pluginHead, requirements } from "../plugin-card.js";
+import { categoryLabel, pluginHead, requirements } from "../plugin-card.js";
 import { startPage } from "../shell.js";
 import { toast } from "../toast.js";
 
@@ -18,6 +19,18 @@ const CATALOG = `query Catalog {
 }`;
 
 const INSTALL = "mutation Install($pluginId: ID!, $config: JSON) { installPlugin(pluginId: $pluginId, config: $config) { id status } }";
+
+/** What an install's toast says: whether it works now, and what is left to do. */
+function installedWords(plugin, status, configured) {
+  const settings = configured ? " with your settings" : "";
+  if (status === "WAITING_FOR_GATEWAY") {
+    return `${plugin.name} is installed${settings}. It starts working once you connect a Telegram bot on My plugins.`;
+  }
+  if (status === "ACTIVE") {
+    return `${plugin.name} is installed${settings} and working.${configured ? "" : " Its settings are on My plugins."}`;
+  }
+  return `${plugin.name} is installed${settings}. See it on My plugins.`;
+}
 
 function render(main, me) {
   const state = { plugins: [], gateways: [], installs: 0, category: new URLSearchParams(location.search).get("category") };
@@ -94,7 +107,8 @@ function render(main, me) {
     const formId = `install-form-${plugin.slug}`;
     const error = h("p", { class: "notice notice--error", role: "alert", hidden: true });
     const foot = h("div", { class: "card__foot" });
-    const panel = h("div", { id: formId, hidden: true });
+    const panel = h("div", { id: formId, class: "card__panels", hidden: true });
+    let article = null;
     const toFill = settingsToFill(plugin.configSchema);
     const properties = plugin.configSchema?.properties ?? {};
     let installButton = null;
@@ -103,7 +117,7 @@ function render(main, me) {
       if (plugin.installed) {
         mount(foot,
           h("span", { class: "badge badge--success" }, icon("check", 14), "Installed"),
-          h("a", { href: "/my-plugins", class: "button button--secondary button--small" }, "Set up in My plugins"));
+          h("a", { href: "/my-plugins", class: "button button--secondary button--small" }, "See it in My plugins"));
         return;
       }
       installButton = h("button", {
@@ -132,8 +146,11 @@ function render(main, me) {
         },
         onCancel: closeForm,
       });
-      mount(panel, h("p", { class: "field__help install-form__lead" }, "Fill in its settings to install it. You can change them later on My plugins."), form.element);
+      mount(panel, h("div", { class: "card__panel" },
+        h("p", { class: "field__help install-form__lead" }, "Fill in its settings to install it. You can change them later on My plugins."),
+        form.element));
       panel.hidden = false;
+      article?.classList.add("card--open");
       installButton.setAttribute("aria-expanded", "true");
       form.element.querySelector("input, select, textarea")?.focus();
     }
@@ -141,6 +158,7 @@ function render(main, me) {
     function closeForm() {
       panel.hidden = true;
       panel.replaceChildren();
+      article?.classList.remove("card--open");
       installButton?.setAttribute("aria-expanded", "false");
       installButton?.focus();
     }
@@ -156,11 +174,9 @@ function render(main, me) {
         const { installPlugin } = await graphql(INSTALL, { pluginId: plugin.id, config });
         plugin.installed = true;
         state.installs += 1;
-        toast(installPlugin.status === "WAITING_FOR_GATEWAY" || missingGateways(plugin, state.gateways).length
-          ? `${plugin.name} is installed. It starts working once you connect a Telegram bot on My plugins.`
-          : `${plugin.name} is installed. Set it up on My plugins.`);
+        toast(installedWords(plugin, installPlugin.status, config !== null));
         draw();
-        // Its "Install" button is gone: keyboard users go on from the card's "Set up" link.
+        // Its "Install" button is gone: keyboard users go on from the card's "See it" link.
         grid.querySelector(`[data-slug="${CSS.escape(plugin.slug)}"] .card__foot a`)?.focus();
         return null;
       } catch (err) {
@@ -182,20 +198,22 @@ function render(main, me) {
     }
 
     showFoot();
-    return h(
+    article = h(
       "article",
       { class: "card", "aria-labelledby": titleId, dataset: { slug: plugin.slug } },
-      pluginHead(plugin, titleId),
-      h("p", { class: "card__body" }, plugin.description),
-      requirements(plugin, state.gateways),
-      toFill.length
-        ? h("p", { class: "requires" }, icon("settings", 16),
-          `Asks for: ${toFill.map((key) => properties[key].title ?? key).join(", ")}`)
-        : null,
-      foot,
-      error,
+      h("div", { class: "card__summary" },
+        pluginHead(plugin, titleId),
+        h("p", { class: "card__body" }, plugin.description),
+        requirements(plugin, state.gateways),
+        toFill.length
+          ? h("p", { class: "requires" }, icon("settings", 16),
+            `Asks for: ${toFill.map((key) => properties[key].title ?? key).join(", ")}`)
+          : null,
+        foot,
+        error),
       panel,
     );
+    return article;
   }
 
   load();
