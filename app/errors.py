@@ -41,6 +41,12 @@ class GatewayUnreachable(PlugboardError):
     code = "GATEWAY_UNREACHABLE"
 
 
+class TooManySubscriptions(PlugboardError):
+    """A user's live subscriptions, over all their connections, are at MAX_SUBSCRIPTIONS_PER_USER."""
+
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
 class PluginFailed(PlugboardError):
     """A plugin's lifecycle hook raised; the operation was undone."""
 

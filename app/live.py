@@ -83,20 +83,25 @@ class LiveUpdates:
                         log.warning("live update not published (%s); subscribers resync later", type(exc).__name__)
 
     @contextlib.asynccontextmanager
-    async def watch(self, channel_name: str) -> AsyncIterator[Changes]:
+    async def watch(self, *channel_names: str) -> AsyncIterator[Changes]:
+        """One wake-up for a notice on any of the channels."""
         changes = Changes()
-        async with self.broadcast.subscribe(channel_name) as subscriber:
-
-            async def forward() -> None:
-                async for _ in subscriber:  # type: ignore[union-attr]
-                    changes.mark()
-
-            reader = asyncio.create_task(forward())
+        async with contextlib.AsyncExitStack() as stack:
+            readers = []
+            for name in channel_names:
+                subscriber = await stack.enter_async_context(self.broadcast.subscribe(name))
+                readers.append(asyncio.create_task(self._forward(subscriber, changes)))
             try:
                 yield changes
             finally:
-                reader.cancel()
-                await asyncio.gather(reader, return_exceptions=True)
+                for reader in readers:
+                    reader.cancel()
+                await asyncio.gather(*readers, return_exceptions=True)
+
+    @staticmethod
+    async def _forward(subscriber: Any, changes: Changes) -> None:
+        async for _ in subscriber:
+            changes.mark()
 
 
 class SharedState(Generic[T]):
@@ -173,7 +178,8 @@ class SharedStates:
         try:
             async with contextlib.aclosing(produce()) as states:
                 async for state in states:
-                    shared.publish(state)
+                    if shared.version == 0 or state != shared.state:  # the same state again is no news
+                        shared.publish(state)
         except Exception:  # its followers end as the stream would have; the next follower starts anew
             log.exception("a shared live stream failed")
         finally:

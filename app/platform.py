@@ -14,6 +14,7 @@ from app.gateways.sendqueue import SendQueue
 from app.gateways.service import GatewayService
 from app.gateways.telegram import TelegramApi
 from app.live import LiveUpdates
+from app.live_slots import SubscriptionSlots
 from app.outbound import OutboundHttp
 from app.plugins.catalog import sync_catalog
 from app.plugins.contract import PluginHandler
@@ -45,6 +46,9 @@ class Platform:
         self.clock: Callable[[], datetime] = utcnow  # tests set it to fix "today"
         self.db = Database(settings.database_url)
         self.live = LiveUpdates(create_broadcast(settings.broadcast_url))
+        # Live subscriptions per user, and the reads their summaries may run at once (app/live_slots.py).
+        self.subscriptions = SubscriptionSlots.of(settings.max_subscriptions_per_user, settings.broadcast_url)
+        self.summary_reads = asyncio.Semaphore(settings.subscription_read_concurrency)
         self.registry = PluginRegistry(handlers if handlers is not None else [h() for h in BUILTIN_HANDLERS])
         self.update_types = needed_update_types(self.registry)
         self.telegram = TelegramApi(settings.telegram_api_url)
@@ -103,6 +107,8 @@ class Platform:
     async def start(self) -> None:
         await self.db.open()
         await self.live.start()  # never waits for Redis: it connects, and reconnects, by itself
+        if self.subscriptions.shared is not None:
+            self._tasks.append(start_supervised("subscription-slots", self.subscriptions.renew_forever))
         with self.db.bound():  # background tasks inherit the database context
             await sync_catalog(self.registry)
             self.inbox.start()
@@ -138,5 +144,6 @@ class Platform:
             await self.dispatcher.stop()
             await self.inbox.stop()
         await self.live.stop()
+        await self.subscriptions.close()
         await self.gateways.close()  # the Bot API sessions, and Redis for the send limits
         await self.db.close()

@@ -303,6 +303,14 @@ class Settings:
     # A 5xx or network failure of a plugin's Bot API call is retried this often, after 1x, 2x, 4x… the backoff.
     send_retries: int = 3
     send_retry_backoff_seconds: float = 0.5
+    # Live subscriptions one user may hold at once, over all their sockets (and processes, with Redis).
+    max_subscriptions_per_user: int = 20
+    # Reads that live subscriptions' summaries may run at once in a process: the rest of the
+    # database pool stays free for webhooks and queries.
+    subscription_read_concurrency: int = 2
+    # A websocket whose messages waiting to be sent pass this many bytes (a client that does not
+    # read) is cut off.
+    websocket_send_buffer_bytes: int = 1_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -365,6 +373,15 @@ class Settings:
             send_bot_per_second=_float(env, "SEND_BOT_PER_SECOND", defaults.send_bot_per_second),
             send_retries=_int(env, "SEND_RETRIES", defaults.send_retries, maximum=10),
             send_retry_backoff_seconds=_float(env, "SEND_RETRY_BACKOFF_SECONDS", defaults.send_retry_backoff_seconds),
+            max_subscriptions_per_user=_int(
+                env, "MAX_SUBSCRIPTIONS_PER_USER", defaults.max_subscriptions_per_user, minimum=1
+            ),
+            subscription_read_concurrency=_int(
+                env, "SUBSCRIPTION_READ_CONCURRENCY", defaults.subscription_read_concurrency, minimum=1
+            ),
+            websocket_send_buffer_bytes=_int(
+                env, "WEBSOCKET_SEND_BUFFER_BYTES", defaults.websocket_send_buffer_bytes, minimum=1
+            ),
         )
         return replace(settings, **overrides)
 

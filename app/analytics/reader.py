@@ -4,6 +4,7 @@ cost follows the window's days (and the users active in it), never the number of
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -77,9 +78,13 @@ _SUM_SQL = ", ".join(f"SUM({c}) AS {c}" for c in COUNTERS)
 
 
 class AnalyticsReader:
-    def __init__(self, install_id: str, chat_id: int | None = None) -> None:
+    """`gate`: each read waits for it before it takes a connection (live subscriptions' reads share
+    a few connections, so that however many there are, the pool stays free for everything else)."""
+
+    def __init__(self, install_id: str, chat_id: int | None = None, gate: asyncio.Semaphore | None = None) -> None:
         self.install_id = install_id
         self.chat_id = chat_id
+        self.gate = gate
 
     async def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Runs hand-written SQL with `?` placeholders on the current database."""
@@ -89,7 +94,10 @@ class AnalyticsReader:
             sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
         else:
             params = [p.isoformat() if isinstance(p, date) else p for p in params]
-        return await conn.execute_query_dict(sql, params)
+        if self.gate is None:
+            return await conn.execute_query_dict(sql, params)
+        async with self.gate:
+            return await conn.execute_query_dict(sql, params)
 
     def _scope(self) -> tuple[str, list[Any]]:
         if self.chat_id is None:
@@ -114,6 +122,11 @@ class AnalyticsReader:
 
     async def daily(self, window: Window) -> list[DayStat]:
         """Every day of the window, oldest first, zero-filled."""
+        days = await self.days_with_data(window)
+        return [days.get(day) or DayStat(day, Counts(), 0) for day in window.days()]
+
+    async def days_with_data(self, window: Window) -> dict[date, DayStat]:
+        """The window's days that have figures: as many as retention kept, however long the window."""
         where, params = self._scope()
         rows = await self._rows(
             f'SELECT day, {_SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY day',
@@ -126,7 +139,7 @@ class AnalyticsReader:
             [*params, window.start, window.end],
         )
         users = {_as_date(row["day"]): int(row["users"]) for row in user_rows}
-        return [DayStat(day, counts.get(day, Counts()), users.get(day, 0)) for day in window.days()]
+        return {day: DayStat(day, counts.get(day, Counts()), users.get(day, 0)) for day in sorted(counts.keys() | users.keys())}
 
     async def hourly(self, window: Window) -> list[int]:
         """Messages by UTC hour of day, 0 to 23, over the window."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Iterable
@@ -54,24 +55,25 @@ def parse_chat_id(chat_id: str | None) -> int | None:
     return int(text)
 
 
-async def reader_for(ctx: ServiceContext, chat_id: int | None = None) -> AnalyticsReader | None:
-    """The reader of the caller's analytics install, or None when it is not installed."""
+async def reader_for(
+    ctx: ServiceContext, chat_id: int | None = None, gate: asyncio.Semaphore | None = None
+) -> AnalyticsReader | None:
+    """The reader of the caller's analytics install, or None when it is not installed. `gate`:
+    what its reads wait for (AnalyticsReader)."""
     query = UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
     ids = cast("list[str]", await query)  # tortoise types a flat values_list as tuples
-    return AnalyticsReader(ids[0], chat_id) if ids else None
+    return AnalyticsReader(ids[0], chat_id, gate) if ids else None
 
 
 async def period(reader: AnalyticsReader, window: Window, today: date | None = None) -> Period:
-    week = Window.ending(window.end, 7)
-    days = await reader.daily(Window(min(window.start, week.start), window.end))
-    in_window = [d for d in days if d.day >= window.start]
+    """Sums, never a list of the window's days: a long window costs no more than a short one."""
     ends_today = today is not None and window.end >= today
     return Period(
         window=window,
-        counts=sum((d.counts for d in in_window), Counts()),
+        counts=await reader.counts(window),
         unique_users=await (reader.active_since(window.start) if ends_today else reader.distinct_users(window)),
-        messages_today=days[-1].counts.messages,
-        messages_this_week=sum(d.counts.messages for d in days if d.day >= week.start),
+        messages_today=(await reader.counts(Window(window.end, window.end))).messages,
+        messages_this_week=(await reader.counts(Window.ending(window.end, 7))).messages,
     )
 
 

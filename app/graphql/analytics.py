@@ -186,14 +186,25 @@ class Subscription:
         analytics.check_days(days)
         chat = analytics.parse_chat_id(chat_id)
         platform = info.context.platform
-        async with platform.live.watch(live.channel(ctx.user_id, analytics.SLUG, "updated")) as changes:
-            reader = await analytics.reader_for(ctx, chat)
+        gate = platform.summary_reads  # every read of every summary, the token's check included
+        async with platform.live.watch(*live_channels(ctx.user_id, chat)) as changes:
+            reader = await analytics.reader_for(ctx, chat, gate)
             if reader is None:
                 raise NotInstalled("Channel Analytics is not installed")
             yield AnalyticsSummary.of(reader, platform.today(), days)
             while True:
-                await changes.wait()
-                if not await info.context.recheck_token():  # revoked or expired meanwhile
+                await changes.wait()  # the changes while a summary was read and sent count as one
+                async with gate:
+                    signed_in = await info.context.recheck_token()
+                if not signed_in:  # revoked or expired meanwhile
                     raise Unauthenticated("The API token is not valid")
                 yield AnalyticsSummary.of(reader, platform.today(), days)
                 await asyncio.sleep(MIN_PUSH_INTERVAL_SECONDS)
+
+
+def live_channels(user_id: str, chat_id: int | None) -> tuple[str, ...]:
+    """What a summary watches: any change of the user's, or one chat's changes and the pruning
+    that touches every chat (app/plugins/handlers/analytics.py notifies them)."""
+    if chat_id is None:
+        return (live.channel(user_id, analytics.SLUG, "updated"),)
+    return (live.channel(user_id, analytics.SLUG, f"chat:{chat_id}"), live.channel(user_id, analytics.SLUG, "pruned"))

@@ -5,6 +5,13 @@
   for its id, before anything parses the document; the connection stays open.
 - The query's token, depth and alias limits and the config limits are the schema's and the
   services' own, so they hold here as over HTTP.
+- A signed-in user's subscriptions hold a slot each (app/live_slots.py), given back however they
+  end: one past MAX_SUBSCRIPTIONS_PER_USER gets an `error` message (TOO_MANY_SUBSCRIPTIONS) and the
+  connection goes on.
+- Messages go out through a bounded queue (app/graphql/outgoing.py): no operation waits for a
+  client. A connection whose messages waiting to be sent pass WEBSOCKET_SEND_BUFFER_BYTES (a client
+  that reads slower than its operations produce) is cut off (1008): its operations end, and their
+  slots are free.
 
 Subscriptions of whole states (`SHARED_FIELDS`) with the same document, variables and API token
 share one execution in this process: each change is read, resolved and encoded once, then sent to
@@ -14,6 +21,7 @@ subscriber joins, so what one socket gets is exactly what its own execution woul
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncGenerator, Hashable
@@ -27,9 +35,15 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from app.errors import TooManySubscriptions
 from app.graphql.documents import query_size_error, utf8_size_exceeds
+from app.graphql.outgoing import Gone, Outgoing
+from app.live_slots import Slot
 
 MESSAGE_TOO_BIG = 1009
+POLICY_VIOLATION = 1008
+# How long a cut-off connection's close frame may wait for room in a send buffer that is full.
+CUT_OFF_CLOSE_WAIT_SECONDS = 1.0
 
 # Subscription fields whose events are the caller's whole current state, computed from the
 # caller's token and the field's arguments alone: the same document, variables and token give the
@@ -42,22 +56,60 @@ Rendered = str | bytes | None
 
 
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
-    """Reads JSON messages, closing the socket on one larger than the body limit."""
+    """Reads JSON messages, closing the socket on one larger than the body limit. Sends through a
+    bounded queue (app/graphql/outgoing.py): no operation waits for the client, and a client whose
+    messages waiting to be sent pass the bound is cut off."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.outgoing = Outgoing(self.ws.send_text, self.ws.close, self.max_waiting_bytes)
 
     @property
     def max_message_bytes(self) -> int:
         return self.view.platform.settings.max_body_bytes  # type: ignore[attr-defined]
 
+    @property
+    def max_waiting_bytes(self) -> int:
+        return self.view.platform.settings.websocket_send_buffer_bytes  # type: ignore[attr-defined]
+
     async def send_text(self, text: str) -> None:
+        """Queues the message: it goes out in order, whenever the client reads."""
         try:
-            await self.ws.send_text(text)
-        except WebSocketDisconnect as exc:
+            self.outgoing.put(text)
+        except Gone as exc:
             raise WebSocketDisconnected from exc
 
+    async def send_json(self, message: Any) -> None:
+        encoded = self.view.encode_json(message)
+        await self.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.outgoing.close(code, reason)
+
+    async def _receive_text(self, cut_off: asyncio.Future[Any]) -> str | None:
+        """The next message, or None once the connection is cut off."""
+        receiving = asyncio.ensure_future(self.ws.receive_text())
+        await asyncio.wait((receiving, cut_off), return_when=asyncio.FIRST_COMPLETED)
+        if receiving.done():
+            return receiving.result()
+        receiving.cancel()
+        await asyncio.gather(receiving, return_exceptions=True)
+        return None
+
+    async def _close_cut_off(self) -> None:
+        reason = f"Too slow: more than {self.max_waiting_bytes} bytes waiting to be sent"
+        with contextlib.suppress(Exception):  # a full buffer may never take the close frame
+            async with asyncio.timeout(CUT_OFF_CLOSE_WAIT_SECONDS):
+                await self.ws.close(POLICY_VIOLATION, reason)
+
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        cut_off = asyncio.ensure_future(self.outgoing.cut_off.wait())
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
-                text = await self.ws.receive_text()
+                text = await self._receive_text(cut_off)
+                if text is None:
+                    await self._close_cut_off()
+                    return
                 if utf8_size_exceeds(text, self.max_message_bytes):
                     await self.ws.close(MESSAGE_TOO_BIG, f"Message larger than {self.max_message_bytes} bytes")
                     return
@@ -70,9 +122,17 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             raise NonTextMessageReceived from exc
         except WebSocketDisconnect:
             pass
+        finally:
+            cut_off.cancel()
 
 
 class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            await self.websocket.outgoing.stop()  # type: ignore[attr-defined]
+
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
         if self.connection_acknowledged and not (isinstance(payload, dict) and isinstance(payload.get("query"), str)):
@@ -85,14 +145,43 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return
         await super().handle_subscribe(message)
 
+    @property
+    def platform(self) -> Any:
+        return self.view.platform  # type: ignore[attr-defined]
+
     async def run_operation(self, operation: Operation[Any, None]) -> None:
-        key = await self._share_key(operation)
+        definition = operation_of(operation.query, operation.operation_name, self.platform.settings.max_query_tokens)
+        slot: Slot | None = None
+        service = self.context.service
+        # Only a signed-in user's subscription holds a slot: without a token, it fails at once.
+        if definition is not None and definition.operation == OperationType.SUBSCRIPTION and service is not None:
+            slot = await self.platform.subscriptions.acquire(service.user_id)
+            if slot is None:
+                await self._refuse(operation)
+                return
+        try:
+            await self._run(operation, definition)
+        finally:
+            if slot is not None:
+                self.platform.subscriptions.release(slot)
+
+    async def _refuse(self, operation: Operation[Any, None]) -> None:
+        limit = self.platform.subscriptions.limit
+        refusal = TooManySubscriptions(
+            f"Too many live subscriptions: one user may hold {limit} at once, over all connections. "
+            "Complete one to start another."
+        )
+        error = GraphQLError(refusal.message, extensions=refusal.extensions, original_error=refusal)
+        with contextlib.suppress(WebSocketDisconnected):
+            await operation.send_operation_message({"id": operation.id, "type": "error", "payload": [error.formatted]})
+
+    async def _run(self, operation: Operation[Any, None], definition: OperationDefinitionNode | None) -> None:
+        key = await self._share_key(operation, definition)
         if key is None:
             await super().run_operation(operation)
             return
-        live = self.view.platform.live  # type: ignore[attr-defined]
         try:
-            async with live.shared.follow(key, lambda: self._rendered(operation)) as payloads:
+            async with self.platform.live.shared.follow(key, lambda: self._rendered(operation)) as payloads:
                 async for payload in payloads:
                     if payload is None:
                         break
@@ -106,9 +195,13 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return
         await super().run_operation(operation)  # it failed before it ran: this subscriber's own error
 
-    async def _share_key(self, operation: Operation[Any, None]) -> Hashable | None:
+    async def handle_task_exception(self, error: Exception) -> None:
+        if not isinstance(error, WebSocketDisconnected):  # a client gone or cut off is no error of ours
+            await super().handle_task_exception(error)
+
+    async def _share_key(self, operation: Operation[Any, None], definition: OperationDefinitionNode | None) -> Hashable | None:
         """The key of the execution this operation may share, or None when it runs alone."""
-        if not shares(operation.query, operation.operation_name, self.view.platform.settings.max_query_tokens):  # type: ignore[attr-defined]
+        if definition is None or not shares(definition):
             return None
         if not await self.context.recheck_token():  # a revoked token gets its error from its own run
             return None
@@ -140,16 +233,20 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
                 yield self.view.encode_json(payload)
 
 
-def shares(query: str, operation_name: str | None, max_tokens: int) -> bool:
-    """Whether the document's operation is a subscription of shared fields only."""
+def operation_of(query: str, operation_name: str | None, max_tokens: int) -> OperationDefinitionNode | None:
+    """The document's operation that would run; None when it does not parse or names none."""
     try:
         document = parse(query, no_location=True, max_tokens=max_tokens)
     except GraphQLError:
-        return False
+        return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name is not None and o.name.value == operation_name]
-    if len(operations) != 1 or operations[0].operation != OperationType.SUBSCRIPTION:
+    return operations[0] if len(operations) == 1 else None
+
+
+def shares(operation: OperationDefinitionNode) -> bool:
+    """Whether the operation is a subscription of shared fields only."""
+    if operation.operation != OperationType.SUBSCRIPTION:
         return False
-    selections = operations[0].selection_set.selections
-    return all(isinstance(s, FieldNode) and s.name.value in SHARED_FIELDS for s in selections)
+    return all(isinstance(s, FieldNode) and s.name.value in SHARED_FIELDS for s in operation.selection_set.selections)

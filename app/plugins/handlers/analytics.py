@@ -75,7 +75,8 @@ class AnalyticsHandler(PluginHandler):
         if tally is None:
             return None
         ctx.write(BatchedWrite(store.record_many, (ctx.install_id, tally)))
-        ctx.notify()
+        ctx.notify()  # the summaries of every chat
+        ctx.notify(f"chat:{tally.chat_id}")  # and those of this chat only (app/graphql/analytics.py)
         return {"chatId": tally.chat_id}
 
     def _prune(self, event: ScheduleTriggerEvent, ctx: PluginContext) -> dict[str, str]:
@@ -88,4 +89,5 @@ class AnalyticsHandler(PluginHandler):
 
         ctx.write(prune)
         ctx.notify()
+        ctx.notify("pruned")  # every chat's summaries may have lost days
         return {"keptFrom": keep_from.isoformat()}
