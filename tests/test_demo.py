@@ -321,6 +321,7 @@ def one_error_line(err: str) -> str:
         (("--rate", "-1"), "error: --rate must be more than 0 and at most 20 things a second, not -1"),
         (("--history-days", "-3"), "error: --history-days must be 0 to 30, not -3"),
         (("--rate", "5", "--history-days", "14"), "error: --rate 5 with --history-days 14 means about 6,480,000 past updates"),
+        (("--rate", "21", "--history-days", "0"), "error: --rate must be more than 0 and at most 20 things a second, not 21"),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
 )

@@ -64,7 +64,7 @@ def check_options(args: argparse.Namespace, settings: Settings) -> None:
         raise DemoError(f"--rate must be more than 0 and at most {MAX_RATE:g} things a second, not {args.rate:g}")
     if not 0 <= args.history_days <= MAX_HISTORY_DAYS:
         raise DemoError(f"--history-days must be 0 to {MAX_HISTORY_DAYS}, not {args.history_days}")
-    past = args.rate * 86400 * (args.history_days + 1)
+    past = args.rate * 86400 * (args.history_days + 1) if args.history_days else 0  # the days and today so far
     if past > MAX_PAST_THINGS:
         raise DemoError(
             f"--rate {args.rate:g} with --history-days {args.history_days} means about {past:,.0f} past updates to make; "
