@@ -2,12 +2,14 @@
 against a bare Starlette websocket broadcast (`bench/fanout_reference.py`) measured in the same run.
 
     .venv/bin/python -m bench.fanout [--database-url URL] [--users 100] [--per-user 10] [--rounds 5]
-        [--mode burst|single] [--query widget|small] [--separate-worker]
+        [--mode burst|single] [--query widget|small] [--separate-worker | --two-servers]
 
 Ours: one `python -m app serve` process (processing on; or ingest-only plus a `worker` process and
 Redis pub/sub with --separate-worker). `--users` users, each with its own API token, an active
 Telegram gateway and the analytics plugin, and `--per-user` graphql-transport-ws subscribers each
-of `analyticsUpdated` (the dashboard widget's query by default).
+of `analyticsUpdated` (the dashboard widget's query by default). With --two-servers, webhooks go to
+one `serve` process (processing on) and the subscribers are on a second one (ingest-only), with Redis
+pub/sub between them; memory and CPU are then the subscribers' server's.
 
 A round: `burst` POSTs one message update per user at once, `single` one update for one user (the
 next each round) while every subscriber stays connected. A sample is, for one webhook, the time
@@ -218,14 +220,15 @@ class Side:
 class Plugboard(Side):
     name = "plugboard"
 
-    def __init__(self, base: str, pid: int, accounts: list[Account], query: str) -> None:
+    def __init__(self, base: str, pid: int, accounts: list[Account], query: str, ws_base: str | None = None) -> None:
         self.base, self.pid, self.accounts, self.query = base, pid, accounts, query
+        self.ws_base = ws_base or base  # where the subscribers connect
         self.update_ids = itertools.count(1)
         self.totals = [0] * len(accounts)  # each user's messages so far: its next event's totalMessages
         self.http = Connections(int(base.rsplit(":", 1)[1]))
 
     async def connect(self, listener: Listener) -> None:
-        ws = await connect(self.base.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL], max_size=None)  # type: ignore[list-item]
+        ws = await connect(self.ws_base.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL], max_size=None)  # type: ignore[list-item]
         token = self.accounts[listener.group].token
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
@@ -363,6 +366,10 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
         print(f"{side.name:<11} {len(side.listeners)} subscribers in {connected:.1f} s, "
               f"RSS {before / 1024:.0f} -> {rss_kib(side.pid) / 1024:.0f} MiB")
 
+    for side in (ours, ref):  # one unmeasured round: a separate worker may still be starting up
+        await run_round(side, [0])
+        await asyncio.sleep(0.6)
+
     profiler = None
     if args.profile:  # py-spy on our server during the rounds (pip install py-spy)
         profiler = subprocess.Popen(
@@ -402,7 +409,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mode", choices=("burst", "single"), default="burst")
     parser.add_argument("--query", choices=tuple(QUERIES), default="widget")
-    parser.add_argument("--separate-worker", action="store_true", help="ingest-only serve + a worker, Redis pub/sub")
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--separate-worker", action="store_true", help="ingest-only serve + a worker, Redis pub/sub")
+    shape.add_argument(
+        "--two-servers", action="store_true", help="webhooks to one serve, subscribers on another (ingest-only), Redis pub/sub"
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--verbose", action="store_true", help="print each round's timeline")
     parser.add_argument("--profile", metavar="FILE", help="record our server with py-spy during the rounds (raw format)")
@@ -418,13 +429,19 @@ def main() -> None:
         "ACCESS_LOG": "false",
         "LOG_LEVEL": "WARNING",
     }
-    if args.separate_worker:
+    if args.separate_worker or args.two_servers:
         env |= {"BROADCAST_URL": args.redis_url}
     python = sys.executable
-    port, ref_port = free_port(), free_port()
+    port, ref_port, ws_port = free_port(), free_port(), free_port()
     server_env = env | ({"INBOX_CONCURRENCY": "0"} if args.separate_worker else {})
     processes = [serve([python, "-m", "app", "serve", "--port", str(port)], server_env, "/healthz", port)]
     try:
+        if args.two_servers:
+            processes.insert(0, serve(
+                [python, "-m", "app", "serve", "--port", str(ws_port)], env | {"INBOX_CONCURRENCY": "0"}, "/healthz", ws_port
+            ))
+        else:
+            ws_port = port
         if args.separate_worker:
             processes.append(subprocess.Popen(
                 [python, "-m", "app", "worker"], env={**os.environ, **env},
@@ -435,15 +452,17 @@ def main() -> None:
             {}, "/", ref_port,
         ))
         accounts = asyncio.run(prepare(database_url, args.users))
-        asyncio.run(run(args, accounts, processes[0].pid, processes[-1].pid, port, ref_port))
+        asyncio.run(run(args, accounts, processes[0].pid, processes[-1].pid, port, ref_port, ws_port))
     finally:
         for process in processes:
             process.terminate()
             process.wait()
 
 
-async def run(args: argparse.Namespace, accounts: list[Account], pid: int, ref_pid: int, port: int, ref_port: int) -> None:
-    ours = Plugboard(f"http://127.0.0.1:{port}", pid, accounts, QUERIES[args.query])
+async def run(
+    args: argparse.Namespace, accounts: list[Account], pid: int, ref_pid: int, port: int, ref_port: int, ws_port: int
+) -> None:
+    ours = Plugboard(f"http://127.0.0.1:{port}", pid, accounts, QUERIES[args.query], f"http://127.0.0.1:{ws_port}")
     ref = Reference(f"http://127.0.0.1:{ref_port}", ref_pid, len(accounts), ours.payload)
     await measure(args, ours, ref)
 
