@@ -10,6 +10,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiogram.types import Update
@@ -18,6 +19,7 @@ from app.demo.history import count_past
 from app.demo.pace import DAY, Pace, Schedule
 from app.demo.run import Live
 from app.demo.traffic import CHATS, Traffic
+from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.processes import free_port
 
 READY_LINE = "Press Ctrl+C to stop."
@@ -341,6 +343,25 @@ async def test_a_login_the_database_refuses_is_one_line(backend, database_url):
     line = one_error_line(err)
     assert 'role "nobody_here" does not exist' in line and "--database-url=postgres://nobody_here:***@" in line
     assert "hunter2" not in out + err
+
+
+async def test_a_database_that_does_not_exist_is_named_not_created(backend, tmp_path):
+    if backend == "postgres":
+        url = await create_postgres_database()  # skips (fails under CI) without a server
+        await drop_postgres_database(url)
+        missing = f'the database "{url.rsplit("/", 1)[1]}" does not exist (create it: createdb'
+    else:
+        url = f"sqlite://{tmp_path}/not-made/demo.sqlite3"
+        missing = f"the directory {tmp_path}/not-made does not exist"
+    code, out, err = await run_demo_cli("--port", "0", "--database-url", url)
+    assert code == 1
+    assert one_error_line(err).startswith(f"error: cannot use the database at --database-url={url}: {missing}")
+    assert "pb_" not in out
+    if backend == "postgres":
+        with pytest.raises(asyncpg.InvalidCatalogNameError):
+            await (await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))).close()
+    else:
+        assert not (tmp_path / "not-made").exists()
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -102,8 +102,10 @@ def demo_database(url: str | None) -> Iterator[str]:
 
 
 async def migrate(url: str) -> None:
+    """Applies pending migrations. A database given with --database-url must exist (a misspelt name
+    is an error, not a new database); the demo's own SQLite file is made in its temporary directory."""
     db = Database(url)
-    await db.open(create=True)
+    await db.open()
     try:
         await db.migrate()
     finally:
