@@ -65,7 +65,11 @@ class ServeProcess:
         return self._final_log
 
     async def __aenter__(self) -> ServeProcess:
-        return await self.start()
+        try:
+            return await self.start()
+        except BaseException:
+            await self.stop()  # one that did not come up in time is not left running
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
