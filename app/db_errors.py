@@ -23,9 +23,6 @@ _UNAVAILABLE_STATES = ("55P03", "55006", "55000")  # lock not available, object 
 _SQLITE_TRANSIENT = ("locked", "busy", "disk", "i/o", "unable to open")
 _ARGUMENT_VALUE = re.compile(r"(query argument \$\d+).*", re.DOTALL)
 MAX_REASON = 200
-# asyncpg's words for a connection used after its holder gave it back: "cannot call
-# Connection.transaction(): connection has been released back to the pool", "… is not a member of this pool".
-_MISUSE = ("released back to the pool", "is not a member of this pool")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -69,30 +66,22 @@ def refusal(exc: BaseException) -> str | None:
 
 def is_unavailable(exc: BaseException) -> bool:
     """Whether the error says the database cannot be reached or is busy now (worth a retry)."""
-    if is_misuse(exc):
-        return False
     for error in _chain(exc):
         state = _sqlstate(error)
         if state is not None and (state.startswith(_UNAVAILABLE_CLASSES) or state in _UNAVAILABLE_STATES):
             return True
         if isinstance(error, (OSError, TimeoutError)):  # refused, reset, closed; DBConnectionError too
             return True
-        # Connection closed or in use by a cancelled operation; or a just-terminated idle connection
-        # in a state asyncpg did not expect ("cannot switch to state …"). Not a connection used
-        # after it was given back to the pool: that is our bug, and waiting for the database,
-        # which is up, would never end.
+        # Connection closed or in use by a cancelled operation; a just-terminated idle connection
+        # in a state asyncpg did not expect ("cannot switch to state …"); or one the pool took back
+        # when it died ("connection has been released back to the pool"). The same words can tell
+        # of a bug (a connection used after it was given back): callers that retry while the
+        # database answers bound their retries (the dispatcher), so a bug never passes for an outage.
         if isinstance(error, (PgInterfaceError, PgInternalClientError)):
             return True
         if isinstance(error, sqlite3.OperationalError) and any(w in str(error).lower() for w in _SQLITE_TRANSIENT):
             return True
     return False
-
-
-def is_misuse(exc: BaseException) -> bool:
-    """Whether the driver refused a connection used after it went back to the pool (a bug)."""
-    return any(
-        isinstance(error, PgInterfaceError) and any(m in str(error) for m in _MISUSE) for error in _chain(exc)
-    )
 
 
 def is_database_unavailable(exc: BaseException) -> bool:

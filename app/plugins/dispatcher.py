@@ -88,6 +88,10 @@ class DatabaseWatch:
         if self._probe is None or self._probe.done():
             self._probe = spawn(self._probe_until_back(), "database-probe")
 
+    @property
+    def up(self) -> bool:
+        return self._up.is_set()
+
     async def back(self, within: float) -> bool:
         """Waits at most `within` seconds for the database to answer again; whether it did."""
         if self._up.is_set():
@@ -374,6 +378,10 @@ class Dispatcher:
                 if is_unavailable(exc) or not await self.database.answers():
                     self.database.lost(exc)
                     if not await self.database.back(within=self._lease_left(events)):
+                        if self.database.up:  # it answered all along: no outage kept this from working
+                            log.error("recording the outcome of gateway events %s kept failing while the database "
+                                      "answered; claimed again now that their lease ended",
+                                      [event.id for event in events], exc_info=exc)
                         return False
                     continue
                 # The database answers, yet this failed: a bug (such as a connection used after it

@@ -9,6 +9,7 @@ same event claimed again after a lease ran out) changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -305,8 +306,10 @@ class GroupCommit:
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._context = contextvars.copy_context()
 
     def start(self) -> None:
+        self._context = contextvars.copy_context()
         self._task = start_supervised("run-recorder", self._run)
 
     async def stop(self) -> None:
@@ -342,10 +345,12 @@ class GroupCommit:
                     await self._commit(group)
 
     async def _commit(self, group: list[_Pending]) -> None:
+        # Each commit in a copy of the context this recorder started in: whatever a failed commit
+        # might leave in its task's context (a transaction on a connection that died), the next
+        # commit never sees it.
+        record = self.recorder.record([run for p in group for run in p.runs], [event for p in group for event in p.done])
         try:
-            recorded = await self.recorder.record(
-                [run for p in group for run in p.runs], [event for p in group for event in p.done]
-            )
+            recorded = await asyncio.get_running_loop().create_task(record, context=self._context.copy())
         except Exception as exc:
             if len(group) == 1 or is_unavailable(exc):
                 for pending in group:
