@@ -37,8 +37,11 @@ lint: install
 	$(PY) -m ruff check app tests bench migrations
 	$(PY) -m mypy app
 
+# The suite in TEST_WORKERS processes (pytest-xdist): it mostly waits on databases, sockets and
+# subprocesses, so more workers than cores. Browser tests share one worker (xdist_group "browser").
+TEST_WORKERS ?= 4
 test: install lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 migrate: install
 	$(PY) -m app migrate

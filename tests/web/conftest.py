@@ -28,12 +28,17 @@ def require_build() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselects this directory's tests on backends other than SQLite."""
+    """Deselects this directory's tests on backends other than SQLite; under pytest-xdist the others
+    run on one worker (`--dist loadgroup`), so one Chromium runs at a time."""
     keep, drop = [], []
     for item in items:
+        if not item.path.is_relative_to(WEB_TESTS):
+            keep.append(item)
+            continue
         callspec = getattr(item, "callspec", None)
         other_backend = callspec is not None and callspec.params.get("backend", "sqlite") != "sqlite"
-        (drop if other_backend and item.path.is_relative_to(WEB_TESTS) else keep).append(item)
+        item.add_marker(pytest.mark.xdist_group("browser"))
+        (drop if other_backend else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
