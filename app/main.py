@@ -18,6 +18,7 @@ from app.gateways.service import WEBHOOK_PATH
 from app.gateways.webhook import TelegramWebhook
 from app.platform import Platform
 from app.plugins.contract import PluginHandler
+from app.read_timeout import ReadTimeout
 from app.settings import Settings
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -107,6 +108,7 @@ def create_app(
     )
     app.state.platform = platform
     app.add_middleware(DatabaseContext, platform=platform)
+    app.add_middleware(ReadTimeout, seconds=settings.request_read_timeout_seconds)  # outermost
     return app
 
 

@@ -102,6 +102,8 @@ def run_uvicorn(settings: Settings, sock: socket.socket, workers: int, log_confi
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from app.read_timeout import CONFIG_ATTRIBUTE, TimedHttpToolsProtocol
+
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
         "app.main:create_served_app",
@@ -112,7 +114,9 @@ def run_uvicorn(settings: Settings, sock: socket.socket, workers: int, log_confi
         proxy_headers=True,
         log_config=log_config,
         access_log=settings.access_log,
+        http=TimedHttpToolsProtocol,  # headers within REQUEST_READ_TIMEOUT_SECONDS (the body: app.read_timeout)
     )
+    setattr(config, CONFIG_ATTRIBUTE, settings.request_read_timeout_seconds)  # goes with it to worker processes
     server = uvicorn.Server(config)
     if workers > 1:
         Multiprocess(config, sockets=[sock]).run()
