@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import hypothesis
 import pytest
 
 from app.db import Database
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
     from tests.fakes.telegram import FakeTelegram
 
 pytest_plugins = ["tests.support.hangs"]  # what a test that hit the timeout was waiting for
+
+# Nothing in a test is bounded by time, hypothesis' examples neither: no deadline per example, no
+# "too slow" health check (a busy machine is slow; that is no failure of the code under test).
+hypothesis.settings.register_profile("suite", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("suite")
 
 BACKENDS = ["sqlite", "postgres"]
 
