@@ -10,6 +10,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.support.eventually import DEADLINE_SECONDS
+
 PROTOCOL = "graphql-transport-ws"
 
 
@@ -21,7 +23,7 @@ class Subscription:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
 
-    async def message(self, timeout: float = 10) -> dict[str, Any]:
+    async def message(self, timeout: float = DEADLINE_SECONDS) -> dict[str, Any]:
         """The next protocol message (pings answered on the way)."""
         while True:
             message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
@@ -30,14 +32,14 @@ class Subscription:
                 continue
             return message
 
-    async def next(self, timeout: float = 10) -> dict[str, Any]:
+    async def next(self, timeout: float = DEADLINE_SECONDS) -> dict[str, Any]:
         """The data of the next event; fails on an error or the end of the subscription."""
         message = await self.message(timeout)
         assert message["type"] == "next", message
         assert not message["payload"].get("errors"), message["payload"]
         return message["payload"]["data"]
 
-    async def until(self, predicate: Any, timeout: float = 15) -> tuple[dict[str, Any], int]:
+    async def until(self, predicate: Any, timeout: float = DEADLINE_SECONDS) -> tuple[dict[str, Any], int]:
         """Events until one satisfies `predicate`; returns it and how many events it took."""
         loop = asyncio.get_running_loop()
         end, count = loop.time() + timeout, 0
@@ -79,7 +81,7 @@ class Socket:
     async def complete(self, operation_id: str) -> None:
         await self.ws.send(json.dumps({"type": "complete", "id": operation_id}))
 
-    async def message(self, timeout: float = 30) -> dict[str, Any]:
+    async def message(self, timeout: float = DEADLINE_SECONDS) -> dict[str, Any]:
         """The next protocol message (pings answered on the way); each operation's first is kept."""
         while True:
             message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
