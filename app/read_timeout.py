@@ -1,27 +1,33 @@
-"""A bound on the time a client may take to send a request: REQUEST_READ_TIMEOUT_SECONDS for its
-headers, then as long again for its body. A connection that trickles bytes in (slowloris) is
-answered 408 and closed, instead of holding a socket and a file descriptor for as long as it likes.
+"""A bound on the time a client may take to send a request: REQUEST_READ_TIMEOUT_SECONDS. A client
+that trickles bytes in (slowloris), or connects and sends nothing, is answered 408 and cut off,
+instead of holding a socket and a file descriptor for as long as it likes.
 
-- `ReadTimeout`, an ASGI middleware: the body of each request must have arrived in full within
-  the bound of the app being called (that is, of the headers being read); otherwise the request's
-  handling is cancelled and the answer is 408. Once the body is in, the handler takes as long as
-  it needs. A response started before the body was read closes the connection after it, so the
-  unread rest cannot trickle on.
-- `TimedHttpToolsProtocol`, uvicorn's httptools protocol with a timer from the moment a
-  connection opens, or a request's first byte arrives, to the end of its headers (uvicorn has no
-  such option: an idle new connection, or headers a byte at a time, are never cut off).
+- `TimedHttpToolsProtocol`: uvicorn's httptools protocol as `serve` runs it. A request, headers
+  and body, must have arrived within the bound of the connection opening or of the request's first
+  byte (uvicorn has no such option: an idle new connection, or headers a byte at a time, are never
+  cut off). It costs a request a clock reading: one timer per server looks for connections past
+  the bound every quarter of it, so one is cut off between 1 and 1.25 times the bound. A response
+  started before the body was read does not wait for the rest: the connection closes at the bound.
+- `ReadTimeout`: the same for the body alone, as an ASGI middleware, for any other server (the
+  tests', uvicorn run by hand), from the moment the app is called; under `serve` the protocol
+  has done it, and the middleware steps aside.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 # The attribute of uvicorn's Config that carries the bound to the protocol (in every worker process).
 CONFIG_ATTRIBUTE = "request_read_timeout_seconds"
+# The scope extension by which the protocol tells the middleware that it bounds the body itself.
+BOUNDED_BY_SERVER = "plugboard.request_read_timeout"
 TIMED_OUT = b"Request Timeout: the request was not received in time\n"
 _TIMED_OUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
@@ -36,90 +42,141 @@ def has_body(scope: Scope) -> bool:
     return False
 
 
+@dataclass(eq=False)
+class _Reading:
+    """A request whose body is still being read."""
+
+    deadline: float
+    task: asyncio.Task[Any] | None
+    active: bool = True
+    expired: bool = False
+
+
 class ReadTimeout:
+    """Requests whose body has not arrived in full `seconds` after the app was called are
+    cancelled and answered 408. One timer for all of them, running only while some body is still
+    being read, looks for those past their deadline every quarter of `seconds`: a request that
+    arrives whole (nearly all of them) costs a dict entry, not a timer of its own."""
+
     def __init__(self, app: ASGIApp, seconds: float) -> None:
         self.app = app
         self.seconds = seconds
+        self.sweep_every = max(seconds / 4, 0.01)
+        self._reading: dict[int, _Reading] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._sweeper_loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not has_body(scope):
+        if scope["type"] != "http" or BOUNDED_BY_SERVER in scope.get("extensions", ()) or not has_body(scope):
             await self.app(scope, receive, send)
             return
-        reading = True
-        started = False
+        loop = asyncio.get_running_loop()
+        reading = _Reading(loop.time() + self.seconds, asyncio.current_task())
+        key = id(reading)
+        self._reading[key] = reading
+        if self._sweeper is None or self._sweeper_loop is not loop:
+            self._sweeper, self._sweeper_loop = loop.call_later(self.sweep_every, self._sweep), loop
 
         async def receive_body() -> Message:
-            nonlocal reading
             message = await receive()
-            if reading and not (message["type"] == "http.request" and message.get("more_body", False)):
-                reading = False  # the whole body is in (or the client left): no deadline any more
-                deadline.reschedule(None)
+            if reading.active and not (message["type"] == "http.request" and message.get("more_body", False)):
+                reading.active = False  # the whole body is in (or the client left): no deadline any more
+                self._reading.pop(key, None)
             return message
 
         async def send_response(message: Message) -> None:
-            nonlocal reading, started
-            if message["type"] == "http.response.start":
-                started = True
-                if reading:  # answered before reading it all: the rest is not waited for
-                    reading = False
-                    deadline.reschedule(None)
-                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            if reading.active and message["type"] == "http.response.start":
+                reading.active = False  # answered before reading it all: the rest is not waited for
+                self._reading.pop(key, None)
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
-            async with asyncio.timeout(self.seconds) as deadline:
-                await self.app(scope, receive_body, send_response)
-        except TimeoutError:
-            if not deadline.expired() or started:
+            await self.app(scope, receive_body, send_response)
+        except asyncio.CancelledError:
+            if not reading.expired or reading.task is None:
                 raise
+            reading.task.uncancel()
             await send({"type": "http.response.start", "status": 408, "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
                 (b"content-length", str(len(TIMED_OUT)).encode()),
             ]})
             await send({"type": "http.response.body", "body": TIMED_OUT})
+        finally:
+            self._reading.pop(key, None)
+
+    def _sweep(self) -> None:
+        assert self._sweeper_loop is not None
+        now = self._sweeper_loop.time()
+        for key, reading in list(self._reading.items()):
+            if reading.deadline <= now:
+                del self._reading[key]
+                reading.active, reading.expired = False, True
+                if reading.task is not None:
+                    reading.task.cancel()
+        self._sweeper = self._sweeper_loop.call_later(self.sweep_every, self._sweep) if self._reading else None
 
 
 class TimedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with the time to receive a request's headers bounded."""
+    """uvicorn's httptools protocol, with the time to receive a request bounded."""
 
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
         self.read_timeout: float | None = getattr(config, CONFIG_ATTRIBUTE, None)
-        self.read_timer: asyncio.TimerHandle | None = None
+        self.reading_since: float | None = None  # while a request is being received
+        self.headers_done = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_timer()
-        super().connection_lost(exc)
+        if self.read_timeout is not None:
+            self.reading_since = self.loop.time()
+            watch(self.server_state, self.loop, self.read_timeout)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self.read_timer is None:  # a new connection's timer runs on from connection_made
-            self._start_timer()
+        self.headers_done = False
+        if self.read_timeout is not None:
+            if self.reading_since is None:  # a new connection's clock runs on from connection_made
+                self.reading_since = self.loop.time()
+            self.scope.setdefault("extensions", {})[BOUNDED_BY_SERVER] = {}
 
     def on_headers_complete(self) -> None:
-        self._stop_timer()  # the body is ReadTimeout's; a websocket's life is its own
+        self.headers_done = True
         super().on_headers_complete()
+        if self.parser.should_upgrade() and self._should_upgrade():  # a websocket: its life is its own
+            self.reading_since = None
 
-    def _start_timer(self) -> None:
-        if self.read_timeout is not None:
-            self.read_timer = self.loop.call_later(self.read_timeout, self._timed_out)
+    def on_message_complete(self) -> None:
+        self.reading_since = None
+        super().on_message_complete()
 
-    def _stop_timer(self) -> None:
-        if self.read_timer is not None:
-            self.read_timer.cancel()
-            self.read_timer = None
-
-    def _timed_out(self) -> None:
-        self.read_timer = None
+    def read_timed_out(self) -> None:
+        self.reading_since = None
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
-            # The next request's headers (pipelined) wait for this answer: give them time after it.
-            self._start_timer()
+        if self.pipeline:  # reading is paused while earlier requests are answered: not the client's doing
+            self.reading_since = self.loop.time()
             return
-        self.transport.write(_TIMED_OUT_RESPONSE)
+        if not self.headers_done or not self.cycle.response_started:
+            self.transport.write(_TIMED_OUT_RESPONSE)  # the handler, if any, sees the client leave
         self.transport.close()
+
+
+# Per uvicorn server: the timer that looks for connections past the bound, while there are any.
+_watchers: weakref.WeakKeyDictionary[ServerState, asyncio.TimerHandle] = weakref.WeakKeyDictionary()
+
+
+def watch(state: ServerState, loop: asyncio.AbstractEventLoop, bound: float) -> None:
+    if state not in _watchers:
+        _watchers[state] = loop.call_later(max(bound / 4, 0.01), _sweep, state, loop, bound)
+
+
+def _sweep(state: ServerState, loop: asyncio.AbstractEventLoop, bound: float) -> None:
+    del _watchers[state]
+    now = loop.time()
+    for protocol in list(state.connections):
+        if isinstance(protocol, TimedHttpToolsProtocol) and protocol.reading_since is not None:
+            if now - protocol.reading_since >= bound:
+                protocol.read_timed_out()
+    if state.connections:
+        watch(state, loop, bound)

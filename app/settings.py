@@ -259,7 +259,7 @@ class Settings:
     # A GraphQL request's variables larger than this (as compact UTF-8 JSON) are refused before they
     # are coerced; a POST body larger than MAX_QUERY_BYTES + 2 x this, before its JSON is parsed.
     max_variables_bytes: int = 100_000
-    # The time a request's headers may take to arrive, and then its body (408 beyond).
+    # The time a request, headers and body, may take to arrive (408 and the connection closed beyond).
     request_read_timeout_seconds: float = 30.0
     webhook_max_body_bytes: int = 256_000
     # How long a process trusts a gateway's webhook secret before it reads it again.
