@@ -1,8 +1,9 @@
 """graphql-transport-ws with the same limits as HTTP.
 
 - A message over `max_body_bytes` closes the socket with 1009 (Message Too Big), unread.
-- A subscribe message whose query document is over `max_query_bytes` gets an `error` message
-  for its id, before anything parses the document; the connection stays open.
+- A subscribe message whose query document is over `max_query_bytes`, or whose variables are
+  over `max_variables_bytes`, gets an `error` message for its id, before anything parses the
+  document or coerces the variables; the connection stays open.
 - The query's token, depth and alias limits and the config limits are the schema's and the
   services' own, so they hold here as over HTTP.
 - A signed-in user's subscriptions hold a slot each (app/live_slots.py), given back however they
@@ -36,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from app.errors import TooManySubscriptions
-from app.graphql.documents import query_size_error, utf8_size_exceeds
+from app.graphql.documents import query_size_error, utf8_size_exceeds, variables_size_error
 from app.graphql.outgoing import Gone, Outgoing
 from app.live_slots import Slot
 
@@ -138,8 +139,11 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         if self.connection_acknowledged and not (isinstance(payload, dict) and isinstance(payload.get("query"), str)):
             await self.websocket.close(code=4400, reason="A subscribe message needs a payload with a query")
             return
-        max_bytes = self.view.platform.settings.max_query_bytes  # type: ignore[attr-defined]
-        error = query_size_error(payload.get("query") if isinstance(payload, dict) else None, max_bytes)
+        settings = self.view.platform.settings  # type: ignore[attr-defined]
+        query, variables = (payload.get("query"), payload.get("variables")) if isinstance(payload, dict) else (None, None)
+        error = query_size_error(query, settings.max_query_bytes) or variables_size_error(
+            variables, settings.max_variables_bytes
+        )
         if error is not None and self.connection_acknowledged and message["id"] not in self.operations:
             await self.send_message({"id": message["id"], "type": "error", "payload": [error.formatted]})
             return

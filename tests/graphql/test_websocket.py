@@ -154,6 +154,18 @@ async def test_a_query_over_max_query_bytes_is_an_error_for_its_operation_only(m
         assert (await ws.answer())["payload"]["data"]["plugins"]
 
 
+async def test_variables_over_max_variables_bytes_are_an_error_for_their_operation_only(make_app):
+    live = await make_app(max_variables_bytes=1_000)
+    async with session(live) as ws:
+        await ws.subscribe("1", "{ plugins { slug } }", {"pad": "x" * 1_000})
+        refused = await ws.answer()
+        assert refused["type"] == "error" and refused["id"] == "1"
+        assert refused["payload"][0]["extensions"]["code"] == "VARIABLES_TOO_LARGE"
+        assert "larger than 1000 bytes" in refused["payload"][0]["message"]
+        await ws.subscribe("2", "{ plugins { slug } }", {"pad": "x" * 900})
+        assert (await ws.answer())["payload"]["data"]["plugins"]
+
+
 async def test_the_token_depth_and_alias_limits_hold_over_the_websocket(make_app):
     live = await make_app(max_query_depth=1)
     too_many_tokens = "{ " + " ".join(f"a{n}: plugins {{ slug }}" for n in range(3_000)) + " }"
@@ -169,7 +181,9 @@ async def test_the_token_depth_and_alias_limits_hold_over_the_websocket(make_app
             assert words in refused["payload"][0]["message"]
 
 
-async def test_the_reproduction_is_refused_over_the_websocket_by_the_array_limit(app, user):
+async def test_the_reproduction_is_refused_over_the_websocket_by_the_array_limit(make_app):
+    app = await make_app(max_variables_bytes=1_000_000)  # the array limit holds whatever the variables limit
+    user = await app.create_user("ada@example.com", "free")
     welcome = await plugin_id(app, "welcome")
     await app.graphql(INSTALL, {"id": welcome}, user=user)
     before = await all_rows(app)
