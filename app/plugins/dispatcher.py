@@ -42,6 +42,7 @@ PRUNE_RETRY_SECONDS = 60
 PROBE_TIMEOUT_SECONDS = 5.0
 QUIET_LOG_SECONDS = 30.0
 ODD_FAILURE_RETRIES = 3
+LEASE_MARGIN_SECONDS = 0.01
 # Claimed events held per slot of concurrency: a claim that big fills the lanes, so that a lane has
 # several events of its chat to run and record together.
 EVENTS_PER_SLOT = 32
@@ -382,6 +383,7 @@ class Dispatcher:
                             log.error("recording the outcome of gateway events %s kept failing while the database "
                                       "answered; claimed again now that their lease ended",
                                       [event.id for event in events], exc_info=exc)
+                        await self._wait_out_lease(events)
                         return False
                     continue
                 # The database answers, yet this failed: a bug (such as a connection used after it
@@ -396,8 +398,16 @@ class Dispatcher:
                     continue
                 log.error("recording the outcome of gateway events %s failed %d times; claimed again when their "
                           "lease ends: %s", [event.id for event in events], odd_failures, describe(exc))
-                await asyncio.sleep(max(self._lease_left(events), 0))  # the events behind them wait
+                await self._wait_out_lease(events)  # the events behind them wait
                 return False
+
+    async def _wait_out_lease(self, events: list[ClaimedEvent]) -> None:
+        """Until the wall clock that claims compare leases with is past the events' lease. A timer
+        may end early against it (it runs on the monotonic clock): the events queued behind them,
+        given back once this returns, must never be claimable before them."""
+        # A clock, not an event: nothing can tell when time has passed but reading it.
+        while (left := self._lease_left(events)) >= 0:  # noqa: ASYNC110
+            await asyncio.sleep(left + LEASE_MARGIN_SECONDS)
 
     def _lease_left(self, events: list[ClaimedEvent]) -> float:
         """Seconds until the first of `events`' leases runs out."""
