@@ -45,15 +45,22 @@ def greeting_update(update_id: int) -> dict:
 
 
 async def post(http: httpx.AsyncClient, bot, updates: list[dict], parallel: int = 32) -> dict[int, int]:
-    """Posts the updates as Telegram would (many at once); the status each got, by update_id."""
+    """Posts the updates as Telegram would: many chats at once, each chat's updates one after the
+    other, in order; the status each got, by update_id."""
     gate = asyncio.Semaphore(parallel)
+    by_chat: dict[int, list[dict]] = {}
+    for update in updates:
+        by_chat.setdefault(update["message"]["chat"]["id"], []).append(update)
+    statuses: dict[int, int] = {}
 
-    async def one(update: dict) -> tuple[int, int]:
-        async with gate:
-            response = await http.post(bot.webhook_path, json=update, headers={SECRET_HEADER: bot.secret})
-            return update["update_id"], response.status_code
+    async def chat(in_order: list[dict]) -> None:
+        for update in in_order:
+            async with gate:
+                response = await http.post(bot.webhook_path, json=update, headers={SECRET_HEADER: bot.secret})
+            statuses[update["update_id"]] = response.status_code
 
-    return dict(await asyncio.gather(*(one(u) for u in updates)))
+    await asyncio.gather(*(chat(in_order) for in_order in by_chat.values()))
+    return statuses
 
 
 async def wait_for_calls(telegram, method: str, count: int) -> None:
