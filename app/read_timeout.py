@@ -7,7 +7,8 @@ instead of holding a socket and a file descriptor for as long as it likes.
   byte (uvicorn has no such option: an idle new connection, or headers a byte at a time, are never
   cut off). It costs a request a clock reading: one timer per server looks for connections past
   the bound every quarter of it, so one is cut off between 1 and 1.25 times the bound. A response
-  started before the body was read does not wait for the rest: the connection closes at the bound.
+  given before the body was read (a 401, a 413) does not make the rest of it free to trickle on:
+  the connection is closed at the bound if the body has not arrived by then.
 - `ReadTimeout`: the same for the body alone, as an ASGI middleware, for any other server (the
   tests', uvicorn run by hand), from the moment the app is called; under `serve` the protocol
   has done it, and the middleware steps aside.
@@ -86,9 +87,10 @@ class ReadTimeout:
 
         async def send_response(message: Message) -> None:
             if reading.active and message["type"] == "http.response.start":
-                reading.active = False  # answered before reading it all: the rest is not waited for
+                # Answered before the body was read: a response under way is not cut short. What is
+                # left of the body is the server's to read or drop (ASGI cannot close the connection).
+                reading.active = False
                 self._reading.pop(key, None)
-                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         try:
