@@ -9,9 +9,9 @@ import re
 import pytest
 from graphql import get_introspection_query
 
+from app.accounts.models import ApiToken
 from app.graphql import view
 from app.graphql.view import built_graphiql_page, negotiate
-from app.accounts.models import ApiToken
 from app.plugins.models import Plugin
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
