@@ -10,9 +10,10 @@
   end: one past MAX_SUBSCRIPTIONS_PER_USER gets an `error` message (TOO_MANY_SUBSCRIPTIONS) and the
   connection goes on.
 - Messages go out through a bounded queue (app/graphql/outgoing.py): no operation waits for a
-  client. A connection whose messages waiting to be sent pass WEBSOCKET_SEND_BUFFER_BYTES (a client
-  that reads slower than its operations produce) is cut off (1008): its operations end, and their
-  slots are free.
+  client, and a shared subscription's summary still waiting is replaced by its newer one. A client
+  that takes nothing while one subscription's replaced summaries pass WEBSOCKET_SEND_BUFFER_BYTES,
+  or whose other messages waiting pass it, is cut off (1008): its operations end, and their slots
+  are free.
 
 Subscriptions of whole states (`SHARED_FIELDS`) with the same document, variables and API token
 share one execution in this process: each change is read, resolved and encoded once, then sent to
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncGenerator, Hashable
 from typing import Any
 
@@ -41,6 +43,8 @@ from app.graphql.documents import query_size_error, utf8_size_exceeds, variables
 from app.graphql.outgoing import Gone, Outgoing
 from app.live_slots import Slot
 
+log = logging.getLogger("app.graphql")
+
 MESSAGE_TOO_BIG = 1009
 POLICY_VIOLATION = 1008
 # How long a cut-off connection's close frame may wait for room in a send buffer that is full.
@@ -48,7 +52,8 @@ CUT_OFF_CLOSE_WAIT_SECONDS = 1.0
 
 # Subscription fields whose events are the caller's whole current state, computed from the
 # caller's token and the field's arguments alone: the same document, variables and token give the
-# same events, and a subscriber that skips one loses nothing (the next one has it all).
+# same events, and a subscriber that skips one loses nothing (the next one has it all): so one shared
+# execution serves them all, and a `next` still waiting to be sent is replaced by the newer one.
 SHARED_FIELDS = frozenset({"analyticsUpdated"})
 
 # What a shared execution gives its followers: the JSON text of a `next` message's payload, or
@@ -58,8 +63,8 @@ Rendered = str | bytes | None
 
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
     """Reads JSON messages, closing the socket on one larger than the body limit. Sends through a
-    bounded queue (app/graphql/outgoing.py): no operation waits for the client, and a client whose
-    messages waiting to be sent pass the bound is cut off."""
+    bounded queue (app/graphql/outgoing.py): no operation waits for the client, and a client that
+    falls behind past the bound is cut off."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -73,16 +78,27 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
     def max_waiting_bytes(self) -> int:
         return self.view.platform.settings.websocket_send_buffer_bytes  # type: ignore[attr-defined]
 
-    async def send_text(self, text: str) -> None:
+    async def send_text(self, text: str, operation_id: str | None = None) -> None:
         """Queues the message: it goes out in order, whenever the client reads."""
         try:
-            self.outgoing.put(text)
+            self.outgoing.put(text, operation_id)
+        except Gone as exc:
+            raise WebSocketDisconnected from exc
+
+    async def send_latest(self, operation_id: str, text: str) -> None:
+        """Queues a `next` message of a whole state, in place of the operation's one still waiting."""
+        try:
+            self.outgoing.put_latest(operation_id, text)
         except Gone as exc:
             raise WebSocketDisconnected from exc
 
     async def send_json(self, message: Any) -> None:
         encoded = self.view.encode_json(message)
-        await self.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+        operation_id = message.get("id") if isinstance(message, dict) else None
+        await self.send_text(
+            encoded.decode() if isinstance(encoded, bytes) else encoded,
+            operation_id if isinstance(operation_id, str) else None,
+        )
 
     async def close(self, code: int, reason: str) -> None:
         await self.outgoing.close(code, reason)
@@ -98,7 +114,8 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         return None
 
     async def _close_cut_off(self) -> None:
-        reason = f"Too slow: more than {self.max_waiting_bytes} bytes waiting to be sent"
+        reason = self.outgoing.reason
+        log.info("a websocket client was cut off (1008): %s", reason)
         with contextlib.suppress(Exception):  # a full buffer may never take the close frame
             async with asyncio.timeout(CUT_OFF_CLOSE_WAIT_SECONDS):
                 await self.ws.close(POLICY_VIOLATION, reason)
@@ -189,8 +206,8 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
                 async for payload in payloads:
                     if payload is None:
                         break
-                    await self.websocket.send_text(  # type: ignore[attr-defined]
-                        f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{payload}}}'
+                    await self.websocket.send_latest(  # type: ignore[attr-defined]
+                        operation.id, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{payload}}}'
                     )
                 else:
                     await operation.send_operation_message({"id": operation.id, "type": "complete"})

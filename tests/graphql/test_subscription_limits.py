@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 
 import httpx
@@ -101,16 +102,23 @@ async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_a
     assert growth < 150 * MIB, f"RSS grew by {growth / MIB:.0f} MiB"
 
 
-async def test_a_client_that_stops_reading_is_cut_off_and_holds_no_connection_meanwhile(app, telegram):
+async def test_a_client_that_stops_reading_is_cut_off_and_holds_no_connection_meanwhile(app, telegram, caplog):
+    caplog.set_level(logging.INFO, logger="app.graphql")
     owner, bot = await analytics_owner(app, telegram, "slow@example.com")
+    other, other_bot = await analytics_owner(app, telegram, "reads@example.com")
     big = HEAVY.replace("daily(days: 31)", "daily(days: 3650)")  # about 200 KB a summary
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", app.server.port))
-    async with open_socket(app.url, owner.token, sock=sock, max_queue=1, compression=None, max_size=None) as slow:
+    async with (
+        open_socket(app.url, owner.token, sock=sock, max_queue=1, compression=None, max_size=None) as slow,
+        subscribe(app.url, LIVE, token=other.token) as others,
+    ):
+        assert total(await others.next()) == 0
         await slow.subscribe("1", big, {"chatId": "-1"})
         assert (await slow.first_messages(["1"]))["1"]["type"] == "next"
-        # It reads nothing more: each change queues a summary for it, until they pass the bound.
+        # It reads nothing more: each change replaces the summary that waits for it, until more than
+        # the bound has been replaced while it took nothing.
         update_id = 0
         while app.platform.subscriptions.held(owner.id) > 0:
             update_id += 1
@@ -124,6 +132,11 @@ async def test_a_client_that_stops_reading_is_cut_off_and_holds_no_connection_me
         with pytest.raises(ConnectionClosed):  # what was buffered, then the end of the connection
             while True:
                 await slow.message(timeout=60)
+        await deliver(app, other_bot, message_update(1, chat_id=-1))  # another client's updates still come
+        await others.until(lambda d: total(d) == 1)
+    limit = app.settings.websocket_send_buffer_bytes
+    cut_off = [r.args[0] for r in caplog.records if r.msg.startswith("a websocket client was cut off")]  # type: ignore[index]
+    assert cut_off == [f"Too slow: took nothing while more than {limit} bytes of updates were replaced"]
 
 
 # --- slots: taken by each subscription, given back however it ends ------------------------------

@@ -19,11 +19,17 @@ class _Server(uvicorn.Server):
 
 
 class LiveServer:
-    """`options` go to uvicorn.Config, over the defaults (e.g. ssl_certfile, lifespan)."""
+    """`options` go to uvicorn.Config, over the defaults (e.g. ssl_certfile, lifespan).
+    `send_buffer_bytes` sets SO_SNDBUF on the listening socket, which its connections inherit: a
+    client that stops reading then fills the server's side in kilobytes, not the megabytes that
+    loopback's autotuning gives."""
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", **options: Any) -> None:
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", send_buffer_bytes: int | None = None, **options: Any
+    ) -> None:
         self.app = app
         self.host = host
+        self.send_buffer_bytes = send_buffer_bytes
         self.options = options
         self.port = 0
         self._server: _Server | None = None
@@ -38,6 +44,8 @@ class LiveServer:
         # the client's delayed ACK.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.send_buffer_bytes is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
