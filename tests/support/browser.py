@@ -21,6 +21,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+def patient_expectations() -> None:
+    """Playwright's `expect` waits up to 30 s (not 5) for a page to get there: on a busy machine
+    the browser, the app and the test share two cores. It returns as soon as the page is there."""
+    from playwright.async_api import expect
+
+    expect.set_options(timeout=30_000)
+
+
 def require_chromium() -> None:
     if not shutil.which(CHROMIUM):
         message = f"Chromium is missing at {CHROMIUM} (apt-get install chromium)"
@@ -33,6 +41,7 @@ async def chromium_page() -> AsyncIterator[object]:
     from playwright.async_api import async_playwright
 
     require_chromium()
+    patient_expectations()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, patient_expectations, require_chromium
 from tests.support.databases import IN_CI
 from tests.web.browser import AXE, DIST, Tab
 
@@ -50,6 +50,7 @@ async def browser() -> AsyncIterator[object]:
 
     require_build()
     require_chromium()
+    patient_expectations()
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

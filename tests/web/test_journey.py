@@ -39,21 +39,25 @@ async def test_a_user_installs_configures_watches_and_tidies_up(app, tab, telegr
 
     # The widget moves with webhooks, live.
     today = page.locator("plugboard-analytics").locator('[data-kpi="messagesToday"]')
-    await expect(today).to_have_text("0", timeout=15_000)
+    await expect(today).to_have_text("0")
     for update_id in (1, 2):
         assert (await deliver(app, bot, message_update(update_id))).status_code == 200
-    await expect(today).to_have_text("2", timeout=15_000)
+    await expect(today).to_have_text("2")
 
     # The server restarts: "Reconnecting…", then live again without a reload.
     reconnecting = page.locator("plugboard-analytics").get_by_text("Reconnecting…")
-    with tab.server_down():
+    with tab.server_down():  # until the page is live again: a refused attempt may be reported late
         await app.stop()
-        await expect(reconnecting).to_be_visible(timeout=10_000)
+        await expect(reconnecting).to_be_visible()
         again = await start_again(app)
+        try:
+            await expect(reconnecting).to_be_hidden()
+        except BaseException:
+            await again.stop()
+            raise
     try:
-        await expect(reconnecting).to_be_hidden(timeout=20_000)
         assert (await deliver(again, bot, message_update(3))).status_code == 200
-        await expect(today).to_have_text("3", timeout=15_000)
+        await expect(today).to_have_text("3")
 
         # Pause and resume welcome, then uninstall it.
         welcome = page.get_by_role("article", name="Welcome Messages")

@@ -76,7 +76,7 @@ async def test_my_plugins_page_with_the_widget_and_an_open_form(app, browser, pr
     try:
         await tab.sign_in(product.token, "/my-plugins")
         widget = tab.page.locator("plugboard-analytics")
-        await expect(widget.locator('[data-kpi="totalMessages"]')).not_to_have_text("0", timeout=15_000)
+        await expect(widget.locator('[data-kpi="totalMessages"]')).not_to_have_text("0")
         card = tab.page.get_by_role("article", name="Welcome Messages")
         await card.get_by_role("button", name="Configure").click()
         await card.get_by_role("group", name="Chats").get_by_role("button", name="Add item").click()
