@@ -22,6 +22,7 @@ from app.accounts.service import authenticate, hash_token
 from app.audit.models import AuditLog
 from app.db import Database
 from tests.support.databases import POSTGRES_URL, create_postgres_database, drop_postgres_database
+from tests.support.eventually import START_SECONDS
 from tests.support.processes import free_port
 
 MIGRATIONS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "migrations").glob("0*.py"))
@@ -126,7 +127,7 @@ async def first_lines_of_serve(count: int, env: dict[str, str], cwd: Path | None
     )
     try:
         assert process.stdout is not None
-        lines = [(await asyncio.wait_for(process.stdout.readline(), 60)).decode().rstrip("\n") for _ in range(count)]
+        lines = [(await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n") for _ in range(count)]
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 60)
@@ -478,7 +479,7 @@ async def test_serve_prints_the_addresses_the_database_without_its_password_and_
     )
     try:
         assert process.stdout is not None
-        lines = [(await asyncio.wait_for(process.stdout.readline(), 60)).decode().rstrip("\n") for _ in range(3)]
+        lines = [(await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n") for _ in range(3)]
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 60)

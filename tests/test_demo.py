@@ -20,6 +20,7 @@ from app.demo.pace import DAY, Pace, Schedule
 from app.demo.run import Live
 from app.demo.traffic import CHATS, Traffic
 from tests.support.databases import create_postgres_database, drop_postgres_database
+from tests.support.eventually import START_SECONDS
 from tests.support.processes import free_port
 
 READY_LINE = "Press Ctrl+C to stop."
@@ -174,7 +175,7 @@ class Demo:
         )
         assert self.process.stdout is not None
         while READY_LINE not in self.lines:
-            line = await asyncio.wait_for(self.process.stdout.readline(), 60)
+            line = await asyncio.wait_for(self.process.stdout.readline(), START_SECONDS)
             assert line, f"the demo ended early:\n{''.join(self.lines)}\n{await self.stderr()}"
             self.lines.append(line.decode().strip())
         address = next(line.split()[-1] for line in self.lines if line.startswith("Open:"))

@@ -16,6 +16,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 DEADLINE_SECONDS = 60.0
+# A whole `python -m app` process's start: the interpreter, the imports (aiogram's types alone take
+# 20-60 s on a loaded 2-core machine), the migrations. Again a hang guard, not a claim about speed.
+START_SECONDS = 180.0
 
 
 async def eventually(

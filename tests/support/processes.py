@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from app.settings import Settings
+from tests.support.eventually import START_SECONDS, eventually
 
 
 def free_port() -> int:
@@ -58,15 +59,16 @@ class Processes:
         running = Running(process, f"http://127.0.0.1:{port}")
         self.running.append(running)
         async with httpx.AsyncClient() as client:
-            for _ in range(600):
+
+            async def healthy() -> bool:
                 try:
-                    if (await client.get(f"{running.url}/healthz")).status_code == 200:
-                        return running
+                    return (await client.get(f"{running.url}/healthz")).status_code == 200
                 except httpx.TransportError:
-                    pass
-                assert process.returncode is None, "the server exited during start-up"
-                await asyncio.sleep(0.1)
-        raise AssertionError("the server did not start")
+                    assert process.returncode is None, "the server exited during start-up"
+                    return False
+
+            await eventually(healthy, "the server answering /healthz 200", timeout=START_SECONDS)
+        return running
 
     async def worker(self, **env: str) -> Running:
         process = await asyncio.create_subprocess_exec(

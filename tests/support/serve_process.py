@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.eventually import START_SECONDS
 from tests.support.processes import free_port
 
 
@@ -26,7 +27,7 @@ class ServeProcess:
         self.process: asyncio.subprocess.Process | None = None
         self._final_log: str | None = None
 
-    async def start(self, ready_path: str = "/healthz", deadline_seconds: float = 60) -> ServeProcess:
+    async def start(self, ready_path: str = "/healthz", deadline_seconds: float = START_SECONDS) -> ServeProcess:
         with self._stderr.open("wb") as stderr:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "app", *self.args,
