@@ -17,6 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 
 DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"free": 1, "pro": 10, "business": None}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TELEGRAM_DELIVERIES = ("AUTO", "WEBHOOK", "POLLING")
 SQLITE_SCHEMES = ("sqlite",)
 POSTGRES_SCHEMES = ("postgres", "postgresql", "asyncpg", "psycopg")
 DATABASE_URL_FORM = "sqlite://PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/NAME"
@@ -311,6 +312,11 @@ class Settings:
     # A websocket whose messages waiting to be sent pass this many bytes (a client that does not
     # read) is cut off.
     websocket_send_buffer_bytes: int = 1_000_000
+    # How bots get their updates: `webhook` (Telegram posts them to PUBLIC_URL), `polling` (this
+    # deployment long-polls getUpdates) or `auto`: webhooks when Telegram would accept PUBLIC_URL.
+    telegram_delivery: str = "auto"
+    # Each bot's registration and health are checked against Telegram (getWebhookInfo) this often.
+    gateway_health_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -382,6 +388,8 @@ class Settings:
             websocket_send_buffer_bytes=_int(
                 env, "WEBSOCKET_SEND_BUFFER_BYTES", defaults.websocket_send_buffer_bytes, minimum=1
             ),
+            telegram_delivery=_choice(env, "TELEGRAM_DELIVERY", defaults.telegram_delivery, TELEGRAM_DELIVERIES).lower(),
+            gateway_health_seconds=_float(env, "GATEWAY_HEALTH_SECONDS", defaults.gateway_health_seconds),
         )
         return replace(settings, **overrides)
 

@@ -108,7 +108,7 @@ async def test_migrating_an_empty_database_gives_the_models_schema(backend, empt
     assert set(migrated_schema) == {
         "users", "api_tokens", "audit_log", "gateways", "gateway_events",
         "plugins", "user_plugins", "plugin_storage", "plugin_executions", "schedule_ticks",
-        "rejected_updates", "send_limits", "analytics_chats", "analytics_hours", "analytics_days", "analytics_users", "analytics_day_users",
+        "rejected_updates", "send_limits", "leases", "analytics_chats", "analytics_hours", "analytics_days", "analytics_users", "analytics_day_users",
     }
     # Migration 0007's partial index of claimable events is raw SQL, as no model can declare a
     # partial index: the migrated schema has it (remove fails otherwise), and nothing else more.

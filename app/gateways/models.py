@@ -16,6 +16,19 @@ class GatewayType(str, Enum):
     TELEGRAM_BOT = "TELEGRAM_BOT"
 
 
+class GatewayStatus(str, Enum):
+    ACTIVE = "ACTIVE"  # Telegram accepts the token and delivers updates
+    TOKEN_REJECTED = "TOKEN_REJECTED"  # Telegram answered 401: the token was revoked, or the bot deleted
+    WEBHOOK_FAILING = "WEBHOOK_FAILING"  # Telegram reports that it cannot deliver to the webhook
+    POLLING_CONFLICT = "POLLING_CONFLICT"  # getUpdates answered 409: a webhook or another poller elsewhere
+    DISCONNECTED = "DISCONNECTED"  # disconnected by its owner, or replaced by a newer connect of the bot
+
+
+class Delivery(str, Enum):
+    WEBHOOK = "WEBHOOK"  # Telegram posts updates to PUBLIC_URL
+    POLLING = "POLLING"  # a process of this deployment long-polls getUpdates
+
+
 class Gateway(Model):
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     owner: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
@@ -31,6 +44,16 @@ class Gateway(Model):
     # The update types the bot's webhook asks Telegram for: those its owner's plugins handle.
     allowed_updates: fields.JSONField[list[str] | None] = fields.JSONField(null=True)
     is_active = fields.BooleanField(default=True, db_default=True)
+    # Health, as Telegram last showed it: a connected gateway (is_active) may be TOKEN_REJECTED,
+    # WEBHOOK_FAILING or POLLING_CONFLICT; one that is not active is DISCONNECTED.
+    status = fields.CharEnumField(GatewayStatus, max_length=32, default=GatewayStatus.ACTIVE, db_default="ACTIVE")
+    status_reason = fields.CharField(max_length=512, null=True)
+    delivery = fields.CharEnumField(Delivery, max_length=16, default=Delivery.WEBHOOK, db_default="WEBHOOK")
+    # From getWebhookInfo at `checked_at` (webhook delivery only).
+    pending_updates = fields.IntField(null=True)
+    last_error_at = fields.DatetimeField(null=True)
+    last_error_message = fields.CharField(max_length=300, null=True)
+    checked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -113,3 +136,16 @@ class SendLimit(Model):
 
     class Meta:
         table = "send_limits"
+
+
+class Lease(Model):
+    # Work that exactly one process does at a time, across every process on one database: polling
+    # one bot (`poll:{gateway_id}`), the gateways' health checks (`gateway-health`). A holder
+    # renews its lease well before `until`; a lease whose time has passed may be taken by another.
+
+    name = fields.CharField(primary_key=True, max_length=96)
+    holder = fields.CharField(max_length=64)
+    until = fields.DatetimeField()
+
+    class Meta:
+        table = "leases"
