@@ -109,7 +109,7 @@ async def unknown_postgres_url() -> AsyncIterator[str]:
 
 async def postgres_has_database(url: str) -> bool:
     name = urlsplit(url).path.lstrip("/")
-    connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    connection = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=30)
     try:
         return bool(await connection.fetchval("SELECT count(*) FROM pg_database WHERE datname = $1", name))
     finally:

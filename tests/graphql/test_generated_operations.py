@@ -135,7 +135,7 @@ async def send_websocket(world: World, call: Call, prepared: Prepared) -> Outcom
     async with connect(url, subprotocols=[PROTOCOL], max_size=None, compression=None, open_timeout=10) as ws:
         try:
             await ws.send(prepared.websocket_init)
-            ack = strict_json(await asyncio.wait_for(ws.recv(), 10))
+            ack = strict_json(await asyncio.wait_for(ws.recv(), 60))
             if ack.get("type") != "connection_ack":
                 outcome.problems.append(f"expected connection_ack, got {ack!r:.200}")
                 return outcome

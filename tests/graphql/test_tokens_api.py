@@ -210,9 +210,9 @@ async def test_an_open_websocket_checks_its_token_again_for_each_operation(app, 
 
         async def ask(operation_id: str) -> dict:
             await ws.send(json.dumps({"type": "subscribe", "id": operation_id, "payload": {"query": ME}}))
-            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            message = json.loads(await asyncio.wait_for(ws.recv(), 60))
             assert message["type"] == "next", message
-            assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "complete"
+            assert json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] == "complete"
             return message["payload"]
 
         assert (await ask("1"))["data"]["me"]["id"] == user.id

@@ -24,7 +24,7 @@ def _with_database(url: str, name: str) -> str:
 async def create_postgres_database() -> str:
     """A new, empty PostgreSQL database; fails under CI=true when the server is missing, else skips."""
     try:
-        conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+        conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=30)
     except (OSError, asyncpg.PostgresError) as exc:
         message = f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}"
         if IN_CI:
@@ -40,7 +40,7 @@ async def create_postgres_database() -> str:
 
 async def drop_postgres_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
-    conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=30)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

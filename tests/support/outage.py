@@ -24,7 +24,7 @@ def database_name(url: str) -> str:
 
 async def _admin() -> asyncpg.Connection:
     """A connection to the server's maintenance database, never to the database under test."""
-    return await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=5)
+    return await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=30)
 
 
 async def refuse_connections(url: str) -> None:
@@ -57,7 +57,7 @@ async def allow_connections(url: str) -> None:
 @contextlib.asynccontextmanager
 async def postgres_table_locked(url: str, table: str) -> AsyncIterator[None]:
     """Another session holds `table` locked: every statement on it waits, other tables answer."""
-    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=5)
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1), timeout=30)
     try:
         transaction = conn.transaction()
         await transaction.start()
