@@ -1,8 +1,10 @@
-"""Webhook secrets of active gateways, cached briefly so each update costs no extra query.
+"""Webhook secrets of working gateways, cached briefly so each update costs no extra query.
 
-Only gateways found active are cached, never a miss, so a gateway connected in another process
-is seen at once. A gateway deactivated elsewhere may have updates accepted for up to `ttl`
-seconds more; the router checks `isActive` again before anything runs, so they are dropped there.
+Only gateways found connected and working (is_active, a status in WORKING_STATUSES) are cached,
+never a miss, so a gateway connected or reconnected in another process is seen at once. A gateway
+deactivated elsewhere, or whose token Telegram refused there, may have updates accepted for up to
+`ttl` seconds more; the router checks the gateway again before anything runs, so they are dropped
+there. The process that changes a gateway forgets its entry at once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from typing import cast
 
 from app.gateways.models import Gateway
+from app.gateways.status import WORKING_STATUSES
 
 
 class GatewaySecrets:
@@ -19,14 +22,13 @@ class GatewaySecrets:
         self._cache: dict[str, tuple[str, float]] = {}
 
     async def secret_of(self, gateway_id: str) -> str | None:
-        """The webhook secret of an active gateway, or None."""
+        """The webhook secret of a connected, working gateway, or None (its webhook answers 401)."""
         now = time.monotonic()
         cached = self._cache.get(gateway_id)
         if cached is not None and cached[1] > now:
             return cached[0]
-        rows = cast(
-            "list[str]", await Gateway.filter(id=gateway_id, is_active=True).values_list("webhook_secret", flat=True)
-        )
+        working = Gateway.filter(id=gateway_id, is_active=True, status__in=WORKING_STATUSES)
+        rows = cast("list[str]", await working.values_list("webhook_secret", flat=True))
         if not rows:
             self._cache.pop(gateway_id, None)
             return None

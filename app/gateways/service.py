@@ -19,6 +19,7 @@ from app.accounts.context import ServiceContext
 from app.audit import service as audit
 from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
+from app.gateways import status as gateway_status
 from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind, Gateway, GatewayType
 from app.gateways.secrets import GatewaySecrets
@@ -165,6 +166,18 @@ class GatewayService:
 
     def webhook_url(self, gateway_id: str) -> str:
         return webhook_url(self.public_url, gateway_id)
+
+    async def token_rejected(self, gateway_id: str, token: str) -> bool:
+        """Call on a 401 (`TokenRejected`) from any Bot API call made with `token` for this gateway
+        (a send, setWebhook, deleteWebhook, getWebhookInfo, getUpdates). The gateway becomes
+        TOKEN_REJECTED, once, unless a reconnect replaced the token meanwhile; its owner's installs
+        that need the bot wait for it, and this process's webhook refuses its updates at once (other
+        processes within GATEWAY_CACHE_SECONDS). Returns whether the status changed."""
+        changed = await gateway_status.token_rejected(gateway_id, token, gateways_changed=self.gateways_changed)
+        self.secrets.forget(gateway_id)
+        if changed:
+            await self.api.forget(token)  # a dead token's HTTP session
+        return changed
 
     # --- queries ------------------------------------------------------------------------------
 
