@@ -235,6 +235,34 @@ class CreatedApiToken:
     api_token: ApiToken
 
 
+strawberry.enum(
+    gateway_models.GatewayStatus,
+    name="GatewayStatus",
+    description="ACTIVE: Telegram accepts the token and delivers updates; TOKEN_REJECTED: Telegram refused the "
+    "token (revoked in @BotFather, or the bot deleted): reconnect the bot with its new token; WEBHOOK_FAILING: "
+    "Telegram reports it cannot deliver to the webhook; POLLING_CONFLICT: getUpdates was refused because a webhook "
+    "or another poller uses the same token elsewhere; DISCONNECTED: disconnected, or replaced by a newer connect.",
+)
+strawberry.enum(
+    gateway_models.Delivery,
+    name="Delivery",
+    description="How Telegram's updates reach the bot: WEBHOOK: Telegram posts them to PUBLIC_URL; "
+    "POLLING: this deployment long-polls getUpdates.",
+)
+GatewayStatus = gateway_models.GatewayStatus
+Delivery = gateway_models.Delivery
+
+
+@strawberry.type(description="The bot's delivery as Telegram showed it at the last check (getWebhookInfo).")
+class GatewayHealth:
+    pending_updates: int | None = strawberry.field(description="Updates Telegram holds, not yet delivered.")
+    last_error_at: datetime | None = strawberry.field(description="When Telegram last failed to deliver to the webhook.")
+    last_error_message: str | None = strawberry.field(
+        description="Telegram's words for that failure, e.g. 'Connection timed out'."
+    )
+    checked_at: datetime | None = strawberry.field(description="When the bot was last checked with Telegram.")
+
+
 @strawberry.type(description="A connected bot. Its token and webhook secret are never exposed.")
 class Gateway:
     id: strawberry.ID
@@ -243,10 +271,16 @@ class Gateway:
     bot_username: str | None
     webhook_url: str
     is_active: bool
+    status: GatewayStatus = strawberry.field(description="DISCONNECTED whenever isActive is false.")
+    status_reason: str | None = strawberry.field(description="Why it is in its status, in words.")
+    delivery: Delivery
+    health: GatewayHealth | None = strawberry.field(description="Null when the bot was never checked with Telegram.")
     created_at: datetime
 
     @classmethod
     def of(cls, row: gateway_models.Gateway, public_url: str) -> Gateway:
+        # A gateway that is not connected is DISCONNECTED, whatever its last health said.
+        status = row.status if row.is_active else GatewayStatus.DISCONNECTED
         return cls(
             id=strawberry.ID(row.id),
             type=row.type,
@@ -254,6 +288,17 @@ class Gateway:
             bot_username=row.bot_username,
             webhook_url=webhook_url(public_url, row.id),
             is_active=row.is_active,
+            status=status,
+            status_reason=row.status_reason if row.status == status else None,
+            delivery=row.delivery,
+            health=GatewayHealth(
+                pending_updates=row.pending_updates,
+                last_error_at=row.last_error_at,
+                last_error_message=row.last_error_message,
+                checked_at=row.checked_at,
+            )
+            if row.checked_at is not None
+            else None,
             created_at=row.created_at,
         )
 
