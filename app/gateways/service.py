@@ -21,7 +21,7 @@ from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import status as gateway_status
 from app.gateways.inbox import InboxWriter, RowRefused
-from app.gateways.models import EventKind, Gateway, GatewayType
+from app.gateways.models import EventKind, Gateway, GatewayStatus, GatewayType
 from app.gateways.secrets import GatewaySecrets
 from app.gateways.sendqueue import SendQueue
 from app.gateways.telegram import (
@@ -115,19 +115,35 @@ class _WebhookSwitch:
 
 
 async def _retire(ctx: ServiceContext, gateways: list[Gateway], username: str) -> None:
-    """Deactivates a bot's older gateways (Telegram keeps one webhook per bot), telling their owners."""
-    if not gateways:
-        return
-    await Gateway.filter(id__in=[g.id for g in gateways]).update(is_active=False, updated_at=timezone.now())
+    """Deactivates a bot's older gateways (Telegram keeps one webhook per bot), DISCONNECTED in the
+    same write, telling their owners."""
     for old in gateways:
         by = "you" if old.owner_id == ctx.user_id else "another account"
-        await audit.record_for(
-            old.owner_id,
-            "gateway.deactivate",
-            "gateway",
-            old.id,
-            {"reason": f"@{username} was connected again, by {by}; Telegram sends its updates to one gateway only"},
+        reason = f"@{username} was connected again, by {by}; Telegram sends its updates to one gateway only"
+        await Gateway.filter(id=old.id).update(
+            is_active=False, status=GatewayStatus.DISCONNECTED, status_reason=reason, updated_at=timezone.now()
         )
+        await audit.record_for(old.owner_id, "gateway.deactivate", "gateway", old.id, {"reason": reason})
+
+
+def _reconnected(ctx: ServiceContext, active: list[Gateway], token: str) -> Gateway | None:
+    """The caller's connected gateway of this bot that a connect brings back instead of replacing:
+    one whose token Telegram refused, or whose token differs from this one (a bot has one token:
+    a new one from @BotFather means the old one was revoked, noticed or not). It keeps its id,
+    webhook URL and secret, history and audit trail; only the token and the status change.
+
+    A DISCONNECTED gateway (disconnected by its owner, or retired by a later connect) is not
+    brought back: its end was a deliberate act with its own audit event, and a later connect is a
+    new connection. Nothing the user sees is lost by that: installs, their runs and analytics
+    belong to the owner's installs, not to a gateway. A connect with the same token as a working
+    connected gateway is a new gateway too, as before (the older one is retired)."""
+    mine = [g for g in active if g.owner_id == ctx.user_id]
+    if not mine:
+        return None
+    gateway = mine[0]
+    if gateway.status == GatewayStatus.TOKEN_REJECTED or gateway.bot_token != token:
+        return gateway
+    return None
 
 
 def _token_argument(exc: MalformedToken | TokenRejected) -> BadUserInput:
@@ -182,7 +198,9 @@ class GatewayService:
     # --- queries ------------------------------------------------------------------------------
 
     async def active_gateways(self, owner_id: str) -> list[Gateway]:
-        return await Gateway.filter(owner_id=owner_id, is_active=True).order_by("created_at")
+        """The owner's connected gateways that work: those a plugin may use."""
+        working = Gateway.filter(owner_id=owner_id, is_active=True, status__in=gateway_status.WORKING_STATUSES)
+        return await working.order_by("created_at")
 
     async def list_gateways(self, ctx: ServiceContext) -> list[Gateway]:
         return await Gateway.filter(owner_id=ctx.user_id).order_by("-created_at")
@@ -197,6 +215,9 @@ class GatewayService:
         always the one Telegram points at, and a bot has at most one. A gateway it replaces is
         deactivated, with an event in its owner's audit log. When anything fails after setWebhook,
         the webhook is pointed back at the gateway it served before, which stays active.
+
+        The caller's own connected gateway of the bot whose token Telegram refused (or that has
+        another token) is brought back instead, with the new token: see `_reconnected`.
         """
         token = token.strip()
         try:
@@ -216,21 +237,31 @@ class GatewayService:
             async with in_transaction() as connection:
                 await serialize(connection, _bot_lock(bot_id))
                 active = await Gateway.filter(bot_id=bot_id, is_active=True).order_by("-created_at")
+                if back := _reconnected(ctx, active, token):
+                    gateway_id, secret = back.id, back.webhook_secret
+                    active = [g for g in active if g.id != back.id]  # others (none, by the lock) retire
                 try:
-                    await switch.to(gateway_id, secret, active[0] if active else None)
-                    gateway = await Gateway.create(
-                        id=gateway_id,
-                        owner_id=ctx.user_id,
-                        type=GatewayType.TELEGRAM_BOT,
-                        name=name or f"@{username}",
-                        bot_token=token,
-                        bot_id=bot_id,
-                        bot_username=username,
-                        webhook_secret=secret,
-                        allowed_updates=allowed_updates,
-                    )
+                    # A failure after setWebhook points it back at the gateway that served the bot
+                    # before; a reconnected gateway whose token was refused served none: deleted.
+                    served = back if back and back.status in gateway_status.WORKING_STATUSES else None
+                    await switch.to(gateway_id, secret, served if back else (active[0] if active else None))
+                    if back:
+                        gateway = await _bring_back(ctx, back, token, name, username, allowed_updates)
+                    else:
+                        gateway = await Gateway.create(
+                            id=gateway_id,
+                            owner_id=ctx.user_id,
+                            type=GatewayType.TELEGRAM_BOT,
+                            name=name or f"@{username}",
+                            bot_token=token,
+                            bot_id=bot_id,
+                            bot_username=username,
+                            webhook_secret=secret,
+                            allowed_updates=allowed_updates,
+                        )
                     await _retire(ctx, active, username)
-                    await audit.record(ctx, "gateway.connect", "gateway", gateway.id, {"type": gateway.type.value})
+                    metadata = {"type": gateway.type.value, **({"reconnected": True} if back else {})}
+                    await audit.record(ctx, "gateway.connect", "gateway", gateway.id, metadata)
                     await self._changed([ctx.user_id] + [old.owner_id for old in active])
                 except BaseException:
                     await switch.back()  # still holding the bot's lock
@@ -240,6 +271,10 @@ class GatewayService:
             raise
         for old in active:
             self.secrets.forget(old.id)  # this process refuses their updates at once
+        if back:
+            self.secrets.forget(back.id)  # and takes the reconnected one's at once
+            if back.bot_token != token:
+                await self.api.forget(back.bot_token)
         return gateway
 
     async def disconnect(self, ctx: ServiceContext, gateway_id: str) -> bool:
@@ -254,7 +289,10 @@ class GatewayService:
             if gateway.bot_id is not None:
                 await serialize(connection, _bot_lock(gateway.bot_id))
             if not await Gateway.filter(id=gateway.id, is_active=True).update(
-                is_active=False, updated_at=timezone.now()
+                is_active=False,
+                status=GatewayStatus.DISCONNECTED,
+                status_reason="Disconnected by its owner",
+                updated_at=timezone.now(),
             ):
                 raise NotFound("No such gateway")  # deactivated meanwhile: disconnected, or the bot connected again
             await audit.record(ctx, "gateway.disconnect", "gateway", gateway.id)
@@ -307,22 +345,55 @@ class GatewayService:
         gateway = await Gateway.get_or_none(id=gateway_id, owner_id=owner_id, is_active=True)
         if gateway is None:
             raise NotFound("No such active gateway")
+        target = f"@{gateway.bot_username}" if gateway.bot_username else f"gateway {gateway.id}"
+        if gateway.status == GatewayStatus.TOKEN_REJECTED:  # Telegram would answer 401 again
+            raise TokenRejected(f"{target}: {gateway.status_reason or gateway_status.TOKEN_REJECTED_REASON}")
         method = self.api.method(action, params)
         chat_id = getattr(method, "chat_id", None)
         token = gateway.bot_token
-        result = await self.sends.send(
-            gateway.bot_id if gateway.bot_id is not None else bot_id_of(token),
-            chat_id,
-            lambda: self.api.send(token, method),
-            deadline=deadline,
-            target=f"@{gateway.bot_username}" if gateway.bot_username else f"gateway {gateway.id}",
-        )
+        try:
+            result = await self.sends.send(
+                gateway.bot_id if gateway.bot_id is not None else bot_id_of(token),
+                chat_id,
+                lambda: self.api.send(token, method),
+                deadline=deadline,
+                target=target,
+            )
+        except TokenRejected:
+            await self.token_rejected(gateway.id, token)
+            raise
         await _record_sent(self.inbox, gateway, result)
         return result
 
     async def close(self) -> None:
         """Closes the Bot API sessions and the send limits' connection."""
         await asyncio.gather(self.api.close(), self.sends.close(), return_exceptions=True)
+
+
+async def _bring_back(
+    ctx: ServiceContext, gateway: Gateway, token: str, name: str | None, username: str, allowed_updates: list[str]
+) -> Gateway:
+    """The reconnect's write (under the bot's lock): the new token, ACTIVE, its reason cleared, and
+    a `gateway.status` event when its status changes. Its id, secret, name (unless a new one is
+    given) and everything that hangs off it stay."""
+    current = await Gateway.select_for_update().get(id=gateway.id)  # after a status change racing it
+    changes: dict[str, Any] = {
+        "bot_token": token,
+        "bot_username": username,
+        "name": name or current.name,
+        "status": GatewayStatus.ACTIVE,
+        "status_reason": None,
+        "allowed_updates": allowed_updates,
+        "is_active": True,
+        "updated_at": timezone.now(),
+    }
+    await Gateway.filter(id=gateway.id).update(**changes)
+    if current.status != GatewayStatus.ACTIVE:
+        reason = "reconnected with a new token" if current.bot_token != token else "reconnected"
+        await gateway_status.record_change(ctx.user_id, gateway.id, current.status, GatewayStatus.ACTIVE, reason)
+    for field, value in changes.items():
+        setattr(current, field, value)
+    return current
 
 
 async def _record_sent(inbox: InboxWriter, gateway: Gateway, result: Any) -> None:

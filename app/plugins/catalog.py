@@ -15,7 +15,7 @@ from app.plugins import states
 from app.plugins.contract import PluginDefinition, PluginHandler
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
 from app.plugins.registry import PluginRegistry
-from app.plugins.service import active_gateway_types
+from app.plugins.service import missing_gateways_of
 from app.plugins.versions import bring_forward
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,8 @@ async def _bring_installs_forward(plugin: Plugin, handler: PluginHandler, report
 async def _migrated(install: UserPlugin, plugin: Plugin, config: dict[str, object]) -> None:
     async with in_transaction():
         if install.status == InstallStatus.NEEDS_CONFIG:
-            missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(install.user_id))
-            target = states.settled(install.is_enabled, None, missing)
+            missing, refused = await missing_gateways_of(install.user_id, plugin.required_gateways)
+            target = states.settled(install.is_enabled, None, missing, refused)
             await states.change(
                 install, target, "plugin upgraded", plugin.slug, config=config, config_version=plugin.version
             )

@@ -1,6 +1,6 @@
 """Which installs an event goes to, cached per gateway owner.
 
-A process keeps each owner's routes (their active gateways and their installs that run) with the
+A process keeps each owner's routes (their connected, working gateways and their installs that run) with the
 owner's `routing_version`. Every change that affects routing raises that version in the same
 transaction (app/plugins/states.py), and the dispatcher compares versions once per claimed batch:
 one small query, however many events the batch holds, and correct across processes.
@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from app.accounts.models import Plan, User
 from app.gateways.models import Gateway, GatewayType
+from app.gateways.status import WORKING_STATUSES
 from app.plugins.models import InstallStatus, UserPlugin
 from app.plugins.states import RUNNING_STATES
 
@@ -74,7 +75,11 @@ async def load_owner(owner_id: str) -> OwnerRoutes | None:
     version = cast("list[int]", await User.filter(id=owner_id).values_list("routing_version", flat=True))  # tortoise types a flat values_list as tuples
     if not version:
         return None
-    gateways = await Gateway.filter(owner_id=owner_id, is_active=True).values_list("id", "type")
+    # Only gateways that work route: a bot whose token Telegram refused runs no plugin (whatever a
+    # webhook took in before every process knew is dropped here).
+    gateways = await Gateway.filter(owner_id=owner_id, is_active=True, status__in=WORKING_STATUSES).values_list(
+        "id", "type"
+    )
     return OwnerRoutes(
         owner_id=owner_id,
         version=version[0],

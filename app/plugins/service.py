@@ -25,7 +25,8 @@ from app.errors import (
     PluginFailed,
     Unauthenticated,
 )
-from app.gateways.models import EventKind, Gateway, GatewayEvent
+from app.gateways.models import EventKind, Gateway, GatewayEvent, GatewayStatus
+from app.gateways.status import WORKING_STATUSES
 from app.plugins import secrets, states
 from app.plugins.config import validate_config
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest, PluginEvent
@@ -41,11 +42,33 @@ from app.settings import Settings
 
 RUNS_PAGE_MAX = 100
 RETRYABLE = (RunOutcome.FAILED, RunOutcome.SKIPPED)
+WORKING = frozenset(status.value for status in WORKING_STATUSES)
+
+
+def _text(value: object) -> str:
+    return str(getattr(value, "value", value))
+
+
+async def gateway_types(user_id: str) -> tuple[set[str], set[str]]:
+    """The types of the user's connected gateways that work (WORKING_STATUSES), and the types whose
+    connected gateways Telegram all refused (TOKEN_REJECTED: the user reconnects them)."""
+    rows = await Gateway.filter(owner_id=user_id, is_active=True).distinct().values_list("type", "status")
+    working = {_text(kind) for kind, status in rows if _text(status) in WORKING}
+    refused = {_text(kind) for kind, status in rows if _text(status) == GatewayStatus.TOKEN_REJECTED.value}
+    return working, refused - working
 
 
 async def active_gateway_types(user_id: str) -> set[str]:
-    rows = await Gateway.filter(owner_id=user_id, is_active=True).distinct().values_list("type", flat=True)
-    return {str(getattr(row, "value", row)) for row in rows}
+    """The types of the user's gateways that are connected and working: what installs may run on."""
+    return (await gateway_types(user_id))[0]
+
+
+async def missing_gateways_of(user_id: str, required: list[str]) -> tuple[set[str], set[str]]:
+    """The gateway types in `required` the user has no working gateway of, and those of them whose
+    connected gateway Telegram refused (for states.settled's reason)."""
+    working, refused = await gateway_types(user_id)
+    missing = states.missing_gateways(required, working)
+    return missing, refused & missing
 
 
 class PluginService:
@@ -95,8 +118,8 @@ class PluginService:
         # The cheap refusals first: an install that cannot happen never pays for validating its config.
         await self._check_room(ctx, plugin, limit)
         config = validate_config(plugin.config_schema, secrets.merge_update(plugin.config_schema, None, request.config))
-        missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(ctx.user_id))
-        target = states.settled(True, None, missing)
+        missing, refused = await missing_gateways_of(ctx.user_id, plugin.required_gateways)
+        target = states.settled(True, None, missing, refused)
         try:
             async with in_transaction():
                 # Lock the user row: concurrent installs of one user queue here, so the count holds.
@@ -174,8 +197,8 @@ class PluginService:
         changes: dict[str, Any] = {"config": config, "config_version": plugin.version, "updated_at": now}
         async with in_transaction():
             if install.status in (InstallStatus.NEEDS_CONFIG, InstallStatus.FAILING):
-                missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(ctx.user_id))
-                target = states.settled(install.is_enabled, None, missing)
+                missing, refused = await missing_gateways_of(ctx.user_id, plugin.required_gateways)
+                target = states.settled(install.is_enabled, None, missing, refused)
                 changed = await states.change(install, target, "config updated", plugin.slug, **changes)
             else:
                 changed = bool(await UserPlugin.filter(id=install.id, status=install.status).update(**changes))
@@ -203,11 +226,11 @@ class PluginService:
         changes: dict[str, Any] = {"is_enabled": enabled}
         if enabled:
             await self._hook(install, "on_enable", ctx)
-            missing = states.missing_gateways(plugin.required_gateways, await active_gateway_types(ctx.user_id))
+            missing, refused = await missing_gateways_of(ctx.user_id, plugin.required_gateways)
             config, problem = bring_forward(install, plugin, self.executor.registry.get(plugin.slug))
             if config is not None and (config != install.config or install.config_version != plugin.version):
                 changes.update(config=config, config_version=plugin.version)
-            target = states.settled(True, problem, missing)
+            target = states.settled(True, problem, missing, refused)
         else:
             target = states.settled(False, None, set())
             if hook_error := await self._stopping_hook(ctx, install, "on_disable"):
@@ -225,16 +248,22 @@ class PluginService:
         return install
 
     async def gateways_changed(self, user_id: str) -> None:
-        """After the user's gateways changed: installs that wait for a gateway start, and running
-        ones whose gateway went away wait for one."""
-        types = await active_gateway_types(user_id)
+        """After the user's gateways changed (connected, disconnected, or working again or not, as a
+        bot whose token Telegram refused): installs that wait for a gateway start, and running ones
+        (a FAILING one too: waiting ranks first) whose gateway went away wait for one, with the reason.
+        Called in the transaction that changes the gateways."""
+        working, refused = await gateway_types(user_id)
         installs = await UserPlugin.filter(
-            user_id=user_id, status__in=(InstallStatus.ACTIVE, InstallStatus.WAITING_FOR_GATEWAY)
+            user_id=user_id,
+            status__in=(InstallStatus.ACTIVE, InstallStatus.FAILING, InstallStatus.WAITING_FOR_GATEWAY),
         ).select_related("plugin")
         async with in_transaction():
             for install in installs:
-                target = states.settled(True, None, states.missing_gateways(install.plugin.required_gateways, types))
-                if target.status != install.status:
+                missing = states.missing_gateways(install.plugin.required_gateways, working)
+                if install.status == InstallStatus.FAILING and not missing:
+                    continue  # its breaker stays as it is
+                target = states.settled(True, None, missing, refused & missing)
+                if (target.status, target.reason) != (install.status, install.status_reason):
                     await states.change(install, target, "gateways changed", install.plugin.slug)
             await states.routing_changed([user_id])
 

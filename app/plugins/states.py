@@ -4,7 +4,8 @@ process routes by the new state from its next claim on.
 
     DISABLED             its user turned it off
     NEEDS_CONFIG         its config does not validate against the plugin's version
-    WAITING_FOR_GATEWAY  a gateway type the plugin needs is not connected
+    WAITING_FOR_GATEWAY  a gateway type the plugin needs is not connected and working (a bot whose
+                         token Telegram refused does not count; the reason then says to reconnect it)
     FAILING              the circuit breaker is open: events are skipped until the next probe
     ACTIVE               runs
 
@@ -30,8 +31,21 @@ DISABLED_REASON = "Turned off by its user"
 RUNNING_STATES = (InstallStatus.ACTIVE, InstallStatus.FAILING)  # the states the router looks at
 
 
-def waiting_reason(missing: Iterable[str]) -> str:
+def waiting_reason(missing: Iterable[str], refused: Iterable[str] = ()) -> str:
+    """Why an install waits: the gateway types it needs that are missing. `refused`: those of them
+    whose connected gateway Telegram refused (TOKEN_REJECTED), which the user reconnects."""
+    missing, refused = set(missing), set(refused) & set(missing)
+    if refused and missing == {"TELEGRAM_BOT"}:
+        return (
+            "Waiting for the Telegram bot: Telegram refused its token (it was revoked in @BotFather, "
+            "or the bot was deleted). Reconnect the bot with its new token and this plugin starts"
+        )
     names = ", ".join(sorted(missing))
+    if refused:
+        return (
+            f"Waiting for a gateway of type {names}: Telegram refused the token of the connected "
+            f"{', '.join(sorted(refused))}. Reconnect it and this plugin starts"
+        )
     if names == "TELEGRAM_BOT":
         return "Waiting for a Telegram bot: connect one and this plugin starts"
     return f"Waiting for a gateway of type {names}: connect one and this plugin starts"
@@ -47,14 +61,15 @@ class Target:
     reason: str | None = None
 
 
-def settled(enabled: bool, config_problem: str | None, missing: set[str]) -> Target:
-    """The state an install settles in when nothing is failing (the breaker closed)."""
+def settled(enabled: bool, config_problem: str | None, missing: set[str], refused: Iterable[str] = ()) -> Target:
+    """The state an install settles in when nothing is failing (the breaker closed). `refused`: the
+    missing gateway types whose connected gateway Telegram refused (see waiting_reason)."""
     if not enabled:
         return Target(InstallStatus.DISABLED, DISABLED_REASON)
     if config_problem is not None:
         return Target(InstallStatus.NEEDS_CONFIG, config_problem)
     if missing:
-        return Target(InstallStatus.WAITING_FOR_GATEWAY, waiting_reason(missing))
+        return Target(InstallStatus.WAITING_FOR_GATEWAY, waiting_reason(missing, refused))
     return Target(InstallStatus.ACTIVE)
 
 
