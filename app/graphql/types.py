@@ -13,6 +13,7 @@ from app.audit.models import AuditLog
 from app.audit.service import cursor_of
 from app.gateways import models as gateway_models
 from app.gateways.service import webhook_url
+from app.gateways.status import WORKING_STATUSES
 from app.graphql.context import GraphQLContext
 from app.plugins import models as plugin_models
 from app.plugins import secrets
@@ -270,8 +271,11 @@ class Gateway:
     name: str
     bot_username: str | None
     webhook_url: str
-    is_active: bool
-    status: GatewayStatus = strawberry.field(description="DISCONNECTED whenever isActive is false.")
+    is_active: bool = strawberry.field(
+        description="Connected and working: its updates run its owner's plugins. False when it is "
+        "DISCONNECTED, and while Telegram refuses its token (TOKEN_REJECTED: reconnect it with the new one)."
+    )
+    status: GatewayStatus = strawberry.field(description="DISCONNECTED whenever the bot is not connected.")
     status_reason: str | None = strawberry.field(description="Why it is in its status, in words.")
     delivery: Delivery
     health: GatewayHealth | None = strawberry.field(description="Null when the bot was never checked with Telegram.")
@@ -287,7 +291,7 @@ class Gateway:
             name=row.name,
             bot_username=row.bot_username,
             webhook_url=webhook_url(public_url, row.id),
-            is_active=row.is_active,
+            is_active=row.is_active and row.status in WORKING_STATUSES,
             status=status,
             status_reason=row.status_reason if row.status == status else None,
             delivery=row.delivery,
