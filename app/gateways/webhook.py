@@ -2,7 +2,8 @@
 
 The hot path of ingest, so it is a plain ASGI app: no Request object, answers sent as prepared
 messages. Every check still runs on every update, in this order: the gateway id's form, the
-secret, the size, the depth, the JSON, the update's shape, whether it can be stored.
+secret, the size; then app/gateways/intake.py's, shared with polling: the depth, the JSON, the
+update's shape, whether it can be stored.
 """
 
 from __future__ import annotations
@@ -11,33 +12,20 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
 from app.db_errors import describe
-from app.gateways import inbox, storable
-from app.gateways.inbox import InboxWriter, RowRefused
-from app.gateways.models import EventKind
+from app.gateways.inbox import InboxWriter
+from app.gateways.intake import UPDATE_FIELDS, NotAnUpdate, take_update
 from app.gateways.secrets import GatewaySecrets
-from app.inputs import is_id, json_depth_exceeds
-from app.plugins.events import UPDATE_KINDS
+from app.inputs import is_id
 
 log = logging.getLogger(__name__)
 
+__all__ = ["UPDATE_FIELDS", "TelegramWebhook"]
+
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"
-# The kinds of update the Bot API sends (aiogram's `Update` fields less update_id; a test checks
-# them against aiogram). Written out so that taking an update in never imports aiogram's types.
-UPDATE_FIELDS = frozenset((
-    "message", "edited_message", "channel_post", "edited_channel_post", "business_connection",
-    "business_message", "edited_business_message", "deleted_business_messages", "guest_message",
-    "message_reaction", "message_reaction_count", "inline_query", "chosen_inline_result",
-    "callback_query", "shipping_query", "pre_checkout_query", "purchased_paid_media", "poll",
-    "poll_answer", "my_chat_member", "chat_member", "chat_join_request", "chat_boost",
-    "removed_chat_boost", "managed_bot", "subscription", "stopped_message_generation",
-))
-# Telegram nests an update a handful of levels deep; json.loads recurses once per level.
-MAX_JSON_DEPTH = 64
 OUTAGE_LOG_EVERY_SECONDS = 5.0
 
 
@@ -75,27 +63,6 @@ def header(scope: Scope, name: bytes) -> bytes:
         if key == name:
             return value
     return b""
-
-
-def update_type(data: dict[str, Any]) -> str | None:
-    """The kind of update, read from its keys (an update carries exactly one besides update_id)."""
-    for key in data:
-        if key in UPDATE_FIELDS:
-            return key
-    return None
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def chat_of(event: dict[str, Any]) -> int | None:
-    """The chat whose events must run in order: a message's chat, a callback's message's chat."""
-    chat = event.get("chat") or (event.get("message") or {}).get("chat") or {}
-    if _is_int(chat.get("id")):
-        return chat["id"]
-    sender = event.get("from") or {}
-    return sender.get("id") if _is_int(sender.get("id")) else None
 
 
 class Answer:
@@ -155,32 +122,9 @@ class TelegramWebhook:
         except BodyTooLarge:
             return TOO_LARGE
         try:
-            if json_depth_exceeds(body, MAX_JSON_DEPTH):
-                raise ValueError("nested too deep")
-            text = body.decode("utf-8")
-            data, suspect = storable.parse(text)
-            if not isinstance(data, dict) or not _is_int(data.get("update_id")):
-                raise ValueError("not an update")
-            kind = update_type(data)
-            if kind not in self.handled_update_types:
-                # Acknowledged unread: a kind no plugin handles, or one newer than this list.
-                return OK
-            known = UPDATE_KINDS.get(kind)  # the one table of update kinds: app/plugins/events.py
-            if known is not None and not known.shape(data[kind]):
-                raise ValueError(f"not a {kind}")
-        except ValueError:
+            await take_update(self.inbox, self.handled_update_types, gateway_id, body)
+        except NotAnUpdate:
             return NOT_AN_UPDATE
-        update_id = str(data["update_id"])
-        problem = storable.problem(data, MAX_JSON_DEPTH) if suspect else None
-        try:
-            if problem is None:
-                try:
-                    await self.inbox.put(gateway_id, EventKind.UPDATE, update_id, text, chat_id=chat_of(data[kind]))
-                    return OK
-                except RowRefused as refused:  # what the checks above did not foresee
-                    problem = f"refused by the database: {refused.reason}"
-            # It can never be stored: a 2xx stops Telegram resending it, the record keeps it.
-            await inbox.reject(gateway_id, update_id, problem, body)
         except Exception as exc:  # InboxUnavailable, or the record could not be written
             return self._try_again("the inbox write", exc)
         return OK
