@@ -1,20 +1,53 @@
-// The user's Telegram bots: connected ones with "Disconnect", and a form to connect one.
+// The user's Telegram bots: each connected one with its status and what to do about it (a rejected
+// token gets a Reconnect form, a failing webhook Telegram's error and a "Check now"), and a form to
+// connect one.
 
 import { graphql } from "./api.js";
 import { confirmAction } from "./confirm.js";
-import { h, mount } from "./dom.js";
+import { h } from "./dom.js";
+import { formatDateTime, formatNumber } from "./format.js";
 import { icon } from "./icons.js";
 import { describeError, sentence } from "./messages.js";
 import { toast } from "./toast.js";
 
+/** What the page asks for each gateway: myGateways { GATEWAY_FIELDS }. */
+export const GATEWAY_FIELDS = "id type name botUsername webhookUrl isActive status statusReason delivery health { pendingUpdates lastErrorAt lastErrorMessage checkedAt }";
+
 const CONNECT = `mutation Connect($token: String!, $name: String) {
-  connectTelegramBot(token: $token, name: $name) { id type name botUsername isActive }
+  connectTelegramBot(token: $token, name: $name) { id type name botUsername isActive status }
 }`;
 const DISCONNECT = "mutation Disconnect($id: ID!) { disconnectGateway(gatewayId: $id) }";
+const CHECK = `mutation Check($id: ID!) {
+  checkGateway(gatewayId: $id) { id status statusReason health { pendingUpdates lastErrorAt lastErrorMessage checkedAt } }
+}`;
+
+const STATUS = {
+  ACTIVE: { label: "Connected", tone: "badge--success", icon: "check" },
+  TOKEN_REJECTED: { label: "Token refused", tone: "badge--danger", icon: "alert" },
+  WEBHOOK_FAILING: { label: "Webhook failing", tone: "badge--warning", icon: "webhook" },
+  POLLING_CONFLICT: { label: "Polling conflict", tone: "badge--warning", icon: "alert" },
+};
+const DELIVERY = { WEBHOOK: "via webhook", POLLING: "via polling" };
+
+/** The connected bots (a disconnected or replaced gateway is history, not shown). */
+export function connectedBots(gateways) {
+  return gateways.filter((g) => g.status !== "DISCONNECTED");
+}
+
+/**
+ * Whether redrawing the section now would lose something its user is doing: a focused control, or
+ * a token typed and not yet sent.
+ */
+export function botsBusy(section) {
+  if (!section?.isConnected) return false;
+  const focused = document.activeElement;
+  if (focused && focused !== document.body && section.contains(focused)) return true;
+  return [...section.querySelectorAll("input")].some((input) => input.value);
+}
 
 /** @param {{gateways: object[], onChange: () => void}} options */
 export function botsSection({ gateways, onChange }) {
-  const active = gateways.filter((g) => g.isActive);
+  const connected = connectedBots(gateways);
   return h(
     "section",
     { class: "section", "aria-labelledby": "bots-title" },
@@ -22,15 +55,26 @@ export function botsSection({ gateways, onChange }) {
       h("h2", { id: "bots-title" }, "Telegram bots"),
       h("p", { class: "field__help" }, "Plugins that need a bot work on the updates your connected bot receives.")),
     h("div", { class: "bots" },
-      active.length
-        ? active.map((gateway) => botRow(gateway, onChange))
+      connected.length
+        ? connected.map((gateway) => botRow(gateway, onChange))
         : h("p", { class: "notice notice--warning" }, icon("info", 18),
           "No bot connected yet. Plugins that need one wait until you connect it."),
       connectForm(onChange)),
   );
 }
 
+function handle(gateway) {
+  return gateway.botUsername ? `@${gateway.botUsername}` : gateway.name;
+}
+
+export function botStatusBadge(gateway) {
+  const status = STATUS[gateway.status] ?? { label: gateway.status, tone: "", icon: "info" };
+  return h("span", { class: `badge bot-status ${status.tone}`, dataset: { status: gateway.status } },
+    icon(status.icon, 14), h("span", { class: "visually-hidden" }, "Status: "), status.label);
+}
+
 function botRow(gateway, onChange) {
+  const titleId = `bot-${gateway.id}-title`;
   async function disconnect(button) {
     const confirmed = await confirmAction({
       title: `Disconnect ${gateway.name}?`,
@@ -47,13 +91,148 @@ function botRow(gateway, onChange) {
     }
     onChange();
   }
+  const via = DELIVERY[gateway.delivery];
   return h(
-    "div",
-    { class: "bot-row" },
-    h("span", { class: "bot-row__name" }, icon("bot", 18), gateway.name,
-      gateway.botUsername && `@${gateway.botUsername}` !== gateway.name ? h("span", { class: "field__help" }, `@${gateway.botUsername}`) : null,
-      h("span", { class: "badge badge--success" }, "Connected")),
-    h("button", { class: "button button--danger button--small", type: "button", onclick: (e) => disconnect(e.currentTarget) }, "Disconnect"),
+    "article",
+    { class: "bot-row", "aria-labelledby": titleId, dataset: { status: gateway.status } },
+    h("div", { class: "bot-row__head" },
+      h("h3", { class: "bot-row__name", id: titleId }, icon("bot", 18), gateway.name,
+        gateway.botUsername && `@${gateway.botUsername}` !== gateway.name ? h("span", { class: "field__help" }, `@${gateway.botUsername}`) : null),
+      h("span", { class: "bot-row__status" },
+        botStatusBadge(gateway),
+        gateway.status === "ACTIVE" && via ? h("span", { class: "bot-row__via" }, via) : null),
+      h("button", { class: "button button--danger button--small bot-row__disconnect", type: "button", onclick: (e) => disconnect(e.currentTarget) }, "Disconnect")),
+    statusDetail(gateway, onChange),
+  );
+}
+
+function statusDetail(gateway, onChange) {
+  switch (gateway.status) {
+    case "TOKEN_REJECTED":
+      return [
+        h("div", { class: "notice notice--error" }, icon("alert", 18),
+          h("div", { class: "notice__body" },
+            h("p", { class: "notice__title" },
+              sentence(gateway.statusReason || "Telegram refused this bot's token: it was revoked in @BotFather, or the bot was deleted")),
+            h("p", {}, `In @BotFather, send /mybots, choose ${handle(gateway)}, then API Token, and paste the token it shows below. `
+              + "The bot keeps its plugins, history and analytics."))),
+        reconnectForm(gateway, onChange),
+      ];
+    case "WEBHOOK_FAILING":
+      return webhookFailing(gateway, onChange);
+    case "POLLING_CONFLICT":
+      return h("div", { class: "notice notice--warning" }, icon("alert", 18),
+        h("div", { class: "notice__body" },
+          h("p", { class: "notice__title" }, "Another program is reading this bot's updates"),
+          gateway.statusReason ? h("p", {}, sentence(gateway.statusReason)) : null,
+          h("p", {}, "Telegram gives a bot's updates to one reader at a time. Stop the other deployment or webhook "
+            + "that uses this token, or give it a bot of its own. Plugboard keeps trying and takes over once it is free.")));
+    default:
+      return null;
+  }
+}
+
+function webhookFailing(gateway, onChange) {
+  const health = gateway.health ?? {};
+  const facts = [];
+  if (health.lastErrorMessage) facts.push(["Telegram's last error", h("span", { class: "bot-health__error" }, health.lastErrorMessage)]);
+  if (health.lastErrorAt) facts.push(["Failed at", time(health.lastErrorAt)]);
+  if (health.pendingUpdates !== null && health.pendingUpdates !== undefined) {
+    const n = health.pendingUpdates;
+    facts.push(["Waiting at Telegram", `${formatNumber(n)} update${n === 1 ? "" : "s"}`]);
+  }
+  if (health.checkedAt) facts.push(["Last checked", time(health.checkedAt)]);
+  const reason = gateway.statusReason && !(health.lastErrorMessage && gateway.statusReason.includes(health.lastErrorMessage))
+    ? h("p", {}, sentence(gateway.statusReason))
+    : null;
+
+  async function check(button) {
+    button.disabled = true;
+    button.setAttribute("aria-busy", "true");
+    try {
+      const { checkGateway: checked } = await graphql(CHECK, { id: gateway.id });
+      if (checked.status === "ACTIVE") toast(`Telegram delivers ${gateway.name}'s updates again.`);
+      else if (checked.status === "WEBHOOK_FAILING") toast(`Still failing: ${checked.health?.lastErrorMessage ?? "Telegram cannot deliver to the webhook"}.`, { error: true });
+      onChange();
+    } catch (error) {
+      toast(describeError(error), { error: true });
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+    }
+  }
+
+  return h("div", { class: "notice notice--warning" }, icon("webhook", 18),
+    h("div", { class: "notice__body" },
+      h("p", { class: "notice__title" }, "Telegram cannot deliver this bot's updates to Plugboard"),
+      reason,
+      facts.length ? h("dl", { class: "bot-health" }, facts.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])) : null,
+      h("p", {}, "Check that PUBLIC_URL is this server's public HTTPS address and that it reaches this server: Telegram posts to ",
+        h("code", { class: "bot-health__url" }, gateway.webhookUrl), ". Telegram keeps the waiting updates for 24 hours."),
+      h("button", { class: "button button--secondary button--small", type: "button", onclick: (e) => check(e.currentTarget) },
+        icon("refresh", 16), "Check now")));
+}
+
+function time(iso) {
+  return h("time", { datetime: iso }, formatDateTime(iso));
+}
+
+function reconnectForm(gateway, onChange) {
+  const inputId = `reconnect-${gateway.id}`;
+  const helpId = `${inputId}-help`;
+  const errorId = `${inputId}-error`;
+  const error = h("p", { id: errorId, class: "field__error" });
+  const formError = h("p", { class: "notice notice--error", role: "alert", hidden: true });
+  const token = h("input", {
+    id: inputId, class: "input", type: "password", autocomplete: "off", spellcheck: "false",
+    "aria-describedby": `${helpId} ${errorId}`,
+    oninput: () => { error.textContent = ""; token.removeAttribute("aria-invalid"); },
+  });
+  const button = h("button", { class: "button", type: "submit" }, icon("refresh", 16), "Reconnect");
+
+  async function submit(event) {
+    event.preventDefault();
+    error.textContent = "";
+    token.removeAttribute("aria-invalid");
+    formError.hidden = true;
+    if (!token.value.trim()) {
+      error.textContent = `Paste the new token @BotFather gave you for ${handle(gateway)}.`;
+      token.setAttribute("aria-invalid", "true");
+      token.focus();
+      return;
+    }
+    button.disabled = true;
+    try {
+      const { connectTelegramBot: connected } = await graphql(CONNECT, { token: token.value.trim(), name: gateway.name });
+      if (connected.id !== gateway.id && gateway.botUsername && connected.botUsername !== gateway.botUsername) {
+        toast(`That token is for @${connected.botUsername}, which is now connected too. ${handle(gateway)} still needs its own new token.`, { error: true, seconds: 10 });
+      } else {
+        toast(`${gateway.name} is connected again.`);
+      }
+      onChange();
+    } catch (failure) {
+      const placed = failure.code === "BAD_USER_INPUT" && failure.fieldErrors.length;
+      if (placed) {
+        error.textContent = failure.fieldErrors.map((e) => sentence(e.message)).join(" ");
+        token.setAttribute("aria-invalid", "true");
+        token.focus();
+      } else {
+        formError.replaceChildren(icon("alert", 18), describeError(failure));
+        formError.hidden = false;
+      }
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  return h(
+    "form",
+    { class: "reconnect-form", onsubmit: submit, novalidate: true, "aria-label": `Reconnect ${gateway.name}` },
+    formError,
+    h("div", { class: "field" },
+      h("label", { class: "field__label", for: inputId }, "New token"),
+      h("p", { id: helpId, class: "field__help" }, `The token @BotFather shows for ${handle(gateway)}, like 123456:ABC-DEF…`),
+      h("div", { class: "reconnect-form__row" }, token, button),
+      error),
   );
 }
 

@@ -2,7 +2,7 @@
 
 import "../analytics/widget.js";
 import { graphql } from "../api.js";
-import { botsSection } from "../bots.js";
+import { botsBusy, botsSection, GATEWAY_FIELDS } from "../bots.js";
 import { h, mount } from "../dom.js";
 import { icon } from "../icons.js";
 import { describeError } from "../messages.js";
@@ -12,8 +12,9 @@ import { startPage } from "../shell.js";
 const PLUGIN_FIELDS = "id slug name description category version icon requiredGateways configSchema";
 const MINE = `query Mine {
   myPlugins { ${INSTALL_FIELDS} plugin { ${PLUGIN_FIELDS} } }
-  myGateways { id type name botUsername isActive }
+  myGateways { ${GATEWAY_FIELDS} }
 }`;
+const GATEWAYS = `query Gateways { myGateways { ${GATEWAY_FIELDS} } }`;
 // Everything but the config: a form being edited keeps what its user typed.
 const STATS = "query Stats { myPlugins { id isEnabled status statusReason consecutiveFailures executionCount lastExecutedAt lastError } }";
 const STATS_EVERY_MS = 10_000;
@@ -33,6 +34,8 @@ function render(main) {
 
   let cards = new Map();
   let timer = null;
+  let bots = null; // the bots section, and what it shows
+  let botsShown = "";
 
   async function load() {
     try {
@@ -64,8 +67,29 @@ function render(main) {
       h("section", { class: "section", "aria-labelledby": "installs-title" },
         h("div", { class: "section__head" }, h("h2", { id: "installs-title" }, "Installed plugins")),
         list),
-      botsSection({ gateways, onChange: load }),
+      drawBots(gateways),
     );
+  }
+
+  /** The bots section for `gateways`, in place of the one shown (if it is still on the page). */
+  function drawBots(gateways) {
+    const section = botsSection({ gateways, onChange: load });
+    if (bots?.isConnected) bots.replaceWith(section);
+    bots = section;
+    botsShown = JSON.stringify(gateways);
+    return section;
+  }
+
+  // A bot's status changes on Telegram's side too (a revoked token, a webhook it cannot reach):
+  // shown when it does, unless its user is typing in the section.
+  async function refreshBots() {
+    if (document.hidden || !bots || botsBusy(bots)) return;
+    try {
+      const { myGateways } = await graphql(GATEWAYS);
+      if (JSON.stringify(myGateways) !== botsShown && !botsBusy(bots)) drawBots(myGateways);
+    } catch {
+      // The next round tries again.
+    }
   }
 
   async function refreshStats({ always = false } = {}) {
@@ -78,7 +102,10 @@ function render(main) {
     }
   }
 
-  timer = setInterval(refreshStats, STATS_EVERY_MS);
+  timer = setInterval(() => {
+    refreshStats();
+    refreshBots();
+  }, STATS_EVERY_MS);
   window.addEventListener("plugboard:signed-out", () => clearInterval(timer), { once: true });
   load();
 }
