@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime
 
 from app.db import Database
 from app.gateways.inbox import InboxWriter
+from app.gateways.monitor import GatewayMonitor
+from app.gateways.registration import Registration
 from app.gateways.secrets import GatewaySecrets
 from app.gateways.sendqueue import SendQueue
 from app.gateways.service import GatewayService
@@ -57,14 +59,23 @@ class Platform:
             self.inbox.on_commit.append(lambda: self.live.notify(INBOX_CHANNEL))
         self._tasks: list[asyncio.Task[None]] = []
         self.gateway_secrets = GatewaySecrets(settings.gateway_cache_seconds)
+        # What each bot asks Telegram for, and how: the one place that decides and applies it.
+        self.registration = Registration(
+            self.telegram,
+            settings,
+            update_types_for=lambda user_id: self.plugins.update_types_for(user_id),
+            token_rejected=lambda gateway_id, token: self.gateways.token_rejected(gateway_id, token),
+        )
         self.gateways = GatewayService(
             self.telegram,
             self.inbox,
             SendQueue.of(settings),
             self.gateway_secrets,
-            settings.public_url,
-            update_types_for=lambda user_id: self.plugins.update_types_for(user_id),
+            self.registration,
             gateways_changed=lambda user_id: self.plugins.gateways_changed(user_id),
+        )
+        self.monitor = GatewayMonitor(
+            self.gateways, self.registration, settings.gateway_health_seconds, settings.heartbeat_grace_seconds
         )
         self.executor = Executor(
             self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify,
@@ -73,7 +84,7 @@ class Platform:
         self.router = EventRouter(self.registry, self.executor, RoutingCache())
         breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
         self.runs = RunRecorder(breaker, notify=self.executor.announce)
-        self.plugins = PluginService(settings, self.executor, self.runs, installs_changed=self.request_update_types)
+        self.plugins = PluginService(settings, self.executor, self.runs, installs_changed=self.registration.follow)
         self.dispatcher = Dispatcher(
             self.router,
             self.inbox,
@@ -96,10 +107,6 @@ class Platform:
             heartbeat_grace_seconds=settings.heartbeat_grace_seconds,
         )
 
-    async def request_update_types(self, user_id: str) -> None:
-        """Points the user's bots' webhooks at the update types their plugins now handle."""
-        await self.gateways.request_update_types(user_id)
-
     def today(self) -> date:
         """Today's UTC date, by the platform's clock."""
         return self.clock().astimezone(UTC).date()
@@ -110,6 +117,8 @@ class Platform:
         if self.subscriptions.shared is not None:
             self._tasks.append(start_supervised("subscription-slots", self.subscriptions.renew_forever))
         with self.db.bound():  # background tasks inherit the database context
+            # A catalog upgrade may change what bots must ask Telegram for (a plugin's events, installs
+            # sent to NEEDS_CONFIG): the monitor's start-up round, below, repairs their registrations.
             await sync_catalog(self.registry)
             self.inbox.start()
             if self.settings.inbox_concurrency > 0:
@@ -118,10 +127,12 @@ class Platform:
                     self._tasks.append(start_supervised("inbox-wake", self._wake_on_stored_events))
             if self.settings.scheduler_enabled:
                 self.scheduler.start()
+            if self.settings.inbox_concurrency > 0:  # a worker (it calls Telegram already); the lease makes it one
+                await self.monitor.start()
 
     def heartbeats(self) -> list[Heartbeat]:
         """The heartbeats of the background loops this process runs (none it does not run)."""
-        loops = (self.dispatcher, self.scheduler)
+        loops = (self.dispatcher, self.scheduler, self.monitor)
         return [loop.heartbeat for loop in loops if loop.running]
 
     @property
@@ -140,6 +151,7 @@ class Platform:
         await cancel(self._tasks)
         self._tasks = []
         with self.db.bound():
+            await self.monitor.stop()
             await self.scheduler.stop()
             await self.dispatcher.stop()
             await self.inbox.stop()

@@ -1,7 +1,7 @@
 """A loopback stand-in for the Telegram Bot API, for `python -m app demo`.
 
 It knows one bot and answers the methods Plugboard calls (getMe, setWebhook, deleteWebhook,
-sendMessage) the way Telegram does: `POST /bot{token}/{method}`, form or JSON parameters, and
+getWebhookInfo, sendMessage) the way Telegram does: `POST /bot{token}/{method}`, form or JSON parameters, and
 `{"ok": true, "result": …}`. It keeps the webhook address and secret that Plugboard registers, so
 the demo's traffic can be delivered the way Telegram delivers it.
 """
@@ -71,6 +71,8 @@ class BotApiStandIn:
             return _ok(True)
         if method == "sendmessage":
             return self._send_message(params)
+        if method == "getwebhookinfo":  # a healthy webhook: everything delivered
+            return self._webhook_info()
         return _error(404, "Not Found")
 
     async def _params(self, request: Request) -> dict[str, Any] | None:
@@ -90,6 +92,12 @@ class BotApiStandIn:
         self.bot.secret_token = params.get("secret_token") if url else None
         self.bot.allowed_updates = params.get("allowed_updates") if url else None
         return _ok(True)
+
+    def _webhook_info(self) -> JSONResponse:
+        info: dict[str, Any] = {"url": self.bot.webhook_url or "", "has_custom_certificate": False, "pending_update_count": 0}
+        if self.bot.webhook_url and self.bot.allowed_updates is not None:
+            info["allowed_updates"] = self.bot.allowed_updates
+        return _ok(info)
 
     def _send_message(self, params: dict[str, Any]) -> JSONResponse:
         text = str(params.get("text") or "")

@@ -294,6 +294,7 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
             database_url=database_url,
             telegram_api_url=f"http://127.0.0.1:{api_socket.getsockname()[1]}",
             public_url=local,  # the webhook address given to the stand-in: this machine
+            telegram_delivery="webhook",  # the stand-in posts to plain HTTP on loopback, as Telegram would not
             access_log=False,
         )
         app = create_app(settings)

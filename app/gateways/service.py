@@ -1,8 +1,8 @@
 """Connecting, listing and using a user's gateways (only the Telegram bot kind so far).
 
 `GatewayService` is built once per process with what it needs (the Bot API client, the inbox, the
-send queue, the webhook secret cache, this server's public URL, and a way to learn which update
-types a user's plugins handle); callers pass only what a request says.
+send queue, the webhook secret cache, and the bots' registration, which knows this server's public
+URL and what each bot must ask Telegram for); callers pass only what a request says.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, P
 from app.gateways import status as gateway_status
 from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind, Gateway, GatewayStatus, GatewayType
+from app.gateways.registration import WEBHOOK_PATH as WEBHOOK_PATH  # where app.main finds it
+from app.gateways.registration import Registration, bot_lock, webhook_url
 from app.gateways.secrets import GatewaySecrets
 from app.gateways.sendqueue import SendQueue
 from app.gateways.telegram import (
@@ -41,13 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_PATH = "/webhooks/telegram/{gateway_id}"
 MAX_NAME_LENGTH = 128  # the gateways.name column
 MAX_USERNAME_LENGTH = 64  # the gateways.bot_username column
-
-
-def webhook_url(public_url: str, gateway_id: str) -> str:
-    return public_url.rstrip("/") + WEBHOOK_PATH.format(gateway_id=gateway_id)
 
 
 def _checked_name(name: str | None) -> str | None:
@@ -69,18 +66,18 @@ def _storable_bot(me: User) -> tuple[int, str]:
     return me.id, username
 
 
-def _bot_lock(bot_id: int) -> str:
-    return f"telegram-bot:{bot_id}"
+_bot_lock = bot_lock
 
 
 class _WebhookSwitch:
-    """Points a bot's webhook at a new gateway; `back()` points it again at the gateway it served
-    before (or deletes it when there was none), for a connect that fails afterwards."""
+    """Points a bot's webhook at a new gateway (or deletes it, when the deployment polls); `back()`
+    points it again at the gateway it served before (or deletes it when there was none), for a
+    connect that fails afterwards."""
 
-    def __init__(self, api: TelegramApi, token: str, public_url: str, allowed_updates: list[str]) -> None:
-        self.api = api
+    def __init__(self, registration: Registration, token: str, allowed_updates: list[str]) -> None:
+        self.registration = registration
+        self.api = registration.api
         self.token = token
-        self.public_url = public_url
         self.allowed_updates = allowed_updates
         self.previous: Gateway | None = None
         self.switched = False
@@ -88,7 +85,7 @@ class _WebhookSwitch:
     async def to(self, gateway_id: str, secret: str, previous: Gateway | None) -> None:
         self.previous = previous
         try:
-            await self.api.set_webhook(self.token, webhook_url(self.public_url, gateway_id), secret, self.allowed_updates)
+            await self.registration.register(self.token, gateway_id, secret, self.allowed_updates)
         except WebhookOutcomeUnknown:
             self.switched = True  # it may have been applied
             raise
@@ -103,8 +100,7 @@ class _WebhookSwitch:
             if previous is None:
                 await self.api.delete_webhook(self.token)
             else:
-                url = webhook_url(self.public_url, previous.id)
-                await self.api.set_webhook(self.token, url, previous.webhook_secret, self.allowed_updates)
+                await self.registration.register(self.token, previous.id, previous.webhook_secret, self.allowed_updates)
         except Exception as exc:  # the connect's own error is the one to report
             reason = exc.message if isinstance(exc, PlugboardError) else type(exc).__name__
             log.error(
@@ -159,17 +155,16 @@ class GatewayService:
         inbox: InboxWriter,
         sends: SendQueue,
         secrets: GatewaySecrets,
-        public_url: str,
-        update_types_for: Callable[[str], Awaitable[list[str]]],
+        registration: Registration,
         gateways_changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
         self.inbox = inbox
         self.sends = sends
         self.secrets = secrets
-        self.public_url = public_url
-        # The update types a user's plugins handle: what their bots' webhooks ask Telegram for.
-        self.update_types_for = update_types_for
+        # What each bot must ask Telegram for, and how (app/gateways/registration.py).
+        self.registration = registration
+        self.public_url = registration.public_url
         # Told, in the transaction that changes them, whose active gateways changed (their installs'
         # states and routes depend on them).
         self.gateways_changed = gateways_changed
@@ -230,9 +225,9 @@ class GatewayService:
         except TokenRejected as exc:
             raise _token_argument(exc) from None
         bot_id, username = _storable_bot(me)
-        allowed_updates = await self.update_types_for(ctx.user_id)
+        allowed_updates = await self.registration.allowed_updates_for(ctx.user_id)
         gateway_id, secret = new_id(), new_secret()
-        switch = _WebhookSwitch(self.api, token, self.public_url, allowed_updates)
+        switch = _WebhookSwitch(self.registration, token, allowed_updates)
         try:
             async with in_transaction() as connection:
                 await serialize(connection, _bot_lock(bot_id))
@@ -258,6 +253,7 @@ class GatewayService:
                             bot_username=username,
                             webhook_secret=secret,
                             allowed_updates=allowed_updates,
+                            delivery=self.registration.delivery,
                         )
                     await _retire(ctx, active, username)
                     metadata = {"type": gateway.type.value, **({"reconnected": True} if back else {})}
@@ -275,6 +271,9 @@ class GatewayService:
             self.secrets.forget(back.id)  # and takes the reconnected one's at once
             if back.bot_token != token:
                 await self.api.forget(back.bot_token)
+        # The connect's setWebhook asked for what the user's installs needed before: those that
+        # waited for a bot run now, and may need more (a failure here is logged and repaired later).
+        await self.registration.follow(ctx.user_id)
         return gateway
 
     async def disconnect(self, ctx: ServiceContext, gateway_id: str) -> bool:
@@ -304,26 +303,6 @@ class GatewayService:
         self.secrets.forget(gateway.id)
         await self.api.forget(gateway.bot_token)
         return True
-
-    async def request_update_types(self, owner_id: str) -> None:
-        """Re-registers the webhook of each of the owner's bots that asks Telegram for other update
-        types than their plugins now handle. A bot Telegram cannot be told about now keeps its old
-        types (and its record says so), to be told with the next change."""
-        allowed_updates = await self.update_types_for(owner_id)
-        for gateway in await Gateway.filter(owner_id=owner_id, is_active=True):
-            if gateway.allowed_updates == allowed_updates or gateway.bot_id is None:
-                continue
-            try:
-                async with in_transaction() as connection:
-                    await serialize(connection, _bot_lock(gateway.bot_id))
-                    if not await Gateway.exists(id=gateway.id, is_active=True):
-                        continue  # replaced or disconnected meanwhile
-                    url = self.webhook_url(gateway.id)
-                    await self.api.set_webhook(gateway.bot_token, url, gateway.webhook_secret, allowed_updates)
-                    await Gateway.filter(id=gateway.id).update(allowed_updates=allowed_updates)
-            except Exception as exc:
-                reason = exc.message if isinstance(exc, PlugboardError) else type(exc).__name__
-                log.warning("gateway %s still asks Telegram for %s: %s", gateway.id, gateway.allowed_updates, reason)
 
     # --- using --------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import socket
@@ -24,17 +25,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from app.errors import BadUserInput, GatewayUnreachable, PlugboardError
+from app.gateways.intake import MAX_JSON_DEPTH as MAX_UPDATE_DEPTH
 from app.gateways.public_url import HTTPS_ADVICE
+from app.inputs import json_depth_exceeds
 from app.logs import redact
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.exceptions import TelegramAPIError
     from aiogram.methods import TelegramMethod
-    from aiogram.types import Message, User
+    from aiogram.types import Message, User, WebhookInfo
 
 TOKEN_PATTERN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,100}$")
-# getMe, setWebhook and deleteWebhook wait this long for Telegram: a user waits for them, and a
+# getMe, setWebhook, deleteWebhook and getWebhookInfo wait this long for Telegram: a user waits for them, and a
 # connect may hold a bot's lock (on SQLite, the database's write lock) across two such calls.
 CALL_TIMEOUT_SECONDS = 10
 MAX_DESCRIPTION = 300
@@ -71,6 +74,24 @@ class FloodControl(GatewayUnreachable):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class PollingConflict(TelegramRefused):
+    """getUpdates answered 409: a webhook is set for the bot, or another program polls it with the
+    same token. `webhook_set` tells which (Telegram's description says)."""
+
+    def __init__(self, message: str, webhook_set: bool) -> None:
+        super().__init__(message)
+        self.webhook_set = webhook_set
+
+
+class UnreadableUpdates(GatewayUnreachable):
+    """getUpdates answered 200 with a body that cannot be read as a list of updates (JSON nested
+    deeper than an update is, or not the Bot API's answer). `body` is the answer as it came."""
+
+    def __init__(self, message: str, body: bytes) -> None:
+        super().__init__(message)
+        self.body = body
 
 
 class WebhookOutcomeUnknown(GatewayUnreachable):
@@ -195,6 +216,16 @@ class TelegramApi:
                 raise
             raise failure from None
 
+    async def get_webhook_info(self, token: str) -> WebhookInfo:
+        """What Telegram knows of the bot's webhook: its URL, allowed_updates, pending updates and last error."""
+        try:
+            return await self.bot(token).get_webhook_info(request_timeout=self.timeout_seconds)
+        except Exception as exc:
+            failure = self.failure("getWebhookInfo", token, exc)
+            if failure is exc:
+                raise
+            raise failure from None
+
     async def delete_webhook(self, token: str) -> None:
         try:
             await self.bot(token).delete_webhook(request_timeout=self.timeout_seconds)
@@ -270,6 +301,68 @@ class TelegramApi:
             if failure is exc:
                 raise
             raise failure from None
+
+    async def get_updates(
+        self, token: str, offset: int | None, timeout: int, allowed_updates: list[str], limit: int = 100
+    ) -> list[Any]:
+        """One long poll: the updates Telegram holds for the bot from `offset` on (confirming every
+        one before it), waiting up to `timeout` seconds for one to come. Each update is the JSON
+        value Telegram sent, as parsed from its answer: never aiogram's model of it, which would
+        lose what the model does not know, and cost a validation per update.
+
+        Raises PollingConflict (409), TokenRejected, FloodControl, GatewayUnreachable (network,
+        5xx, and UnreadableUpdates), TelegramRefused (another 4xx)."""
+        import aiohttp
+
+        bot = self.bot(token)
+        params: dict[str, Any] = {"limit": limit, "timeout": timeout, "allowed_updates": allowed_updates}
+        if offset is not None:
+            params["offset"] = offset
+        try:
+            http = await bot.session.create_session()
+            url = bot.session.api.api_url(token=token, method="getUpdates")
+            wait = aiohttp.ClientTimeout(total=timeout + self.timeout_seconds)
+            async with http.post(url, json=params, timeout=wait) as response:
+                status, body = response.status, await response.read()
+            if status == 200:
+                return self._updates(body)
+            from aiogram.methods import GetUpdates
+
+            # Telegram's error, as aiogram reads one (TelegramConflictError, TelegramRetryAfter…).
+            bot.session.check_response(bot, GetUpdates(**params), status, body.decode("utf-8", "replace"))
+            raise UnreadableUpdates(  # an error status with "ok": true
+                f"The Telegram Bot API at {self.address} answered getUpdates with status {status}", body
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise GatewayUnreachable(
+                f"The Telegram Bot API at {self.address} could not be reached: {network_cause(exc)}"
+            ) from None
+        except Exception as exc:
+            from aiogram.exceptions import TelegramConflictError
+
+            if isinstance(exc, TelegramConflictError):
+                description = _description(exc, token)
+                raise PollingConflict(f"Telegram refused getUpdates: {description}", "webhook" in description) from None
+            failure = self.failure("getUpdates", token, exc)
+            if failure is exc:
+                raise
+            raise failure from None
+
+    def _updates(self, body: bytes) -> list[Any]:
+        """The `result` of a getUpdates answer (a JSON array), or UnreadableUpdates."""
+        unreadable = UnreadableUpdates(
+            f"The Telegram Bot API at {self.address} answered getUpdates with something that is not a list of updates",
+            body,
+        )
+        if json_depth_exceeds(body, MAX_UPDATE_DEPTH + 2):  # the answer's object and its array
+            raise unreadable
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            raise unreadable from None
+        if not isinstance(answer, dict) or answer.get("ok") is not True or not isinstance(answer.get("result"), list):
+            raise unreadable
+        return answer["result"]
 
     async def forget(self, token: str) -> None:
         bot = self._bots.pop(_token_key(token), None)

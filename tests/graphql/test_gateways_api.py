@@ -184,7 +184,7 @@ async def test_telegram_refusing_get_me_is_bad_user_input_with_its_words(app, us
 
 @pytest.mark.parametrize("public_url", ["http://127.0.0.1:8000", "http://plugboard.example", "https://plugboard.example:8000"])
 async def test_a_public_url_telegram_refuses_tells_the_user_to_set_public_url(make_app, telegram, public_url):
-    live = await make_app(public_url=public_url)
+    live = await make_app(public_url=public_url, telegram_delivery="webhook")  # auto would choose polling
     user = await live.create_user("newcomer@example.com")
     bot = telegram.add_bot(TOKEN, "plugboard_demo_bot")
     error = await live.graphql_error(CONNECT, {"token": TOKEN}, user=user)
