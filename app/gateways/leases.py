@@ -63,3 +63,18 @@ async def holder_of(name: str) -> str | None:
                 f"SELECT holder FROM leases WHERE name = ? AND until >= {_SQLITE_NOW}", [name]
             )
     return str(rows[0]["holder"]) if rows else None
+
+
+async def holders(prefix: str) -> dict[str, str]:
+    """The leases whose names start with `prefix` (no `%` or `_` in it) that are held now, by name:
+    their holders. One read, so that a process looking for free leases writes only to take one."""
+    async with in_transaction() as connection:
+        if _is_postgres(connection):
+            rows = await connection.execute_query_dict(
+                "SELECT name, holder FROM leases WHERE name LIKE $1 AND until >= clock_timestamp()", [prefix + "%"]
+            )
+        else:
+            rows = await connection.execute_query_dict(
+                f"SELECT name, holder FROM leases WHERE name LIKE ? AND until >= {_SQLITE_NOW}", [prefix + "%"]
+            )
+    return {str(row["name"]): str(row["holder"]) for row in rows}

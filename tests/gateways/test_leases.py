@@ -45,3 +45,18 @@ async def test_an_expired_lease_is_taken_over(db):
     await eventually(lambda: leases.take("work", "b", 30), "the lease taken over once it ran out")
     assert not await leases.take("work", "a", 30)
     assert (await Lease.get(name="work")).holder == "b"
+
+
+async def test_holders_lists_the_live_leases_under_a_prefix(db):
+    assert await leases.take("poll:a", "one", 30)
+    assert await leases.take("poll:b", "two", 30)
+    assert await leases.take("poll:gone", "two", 0.05)
+    assert await leases.take("gateway-health", "one", 30)
+
+    async def gone_ran_out() -> bool:
+        return "poll:gone" not in await leases.holders("poll:")
+
+    await eventually(gone_ran_out, "the short lease running out")
+    assert await leases.holders("poll:") == {"poll:a": "one", "poll:b": "two"}
+    await leases.release("poll:a", "one")
+    assert await leases.holders("poll:") == {"poll:b": "two"}
