@@ -315,6 +315,8 @@ class Settings:
     # How bots get their updates: `webhook` (Telegram posts them to PUBLIC_URL), `polling` (this
     # deployment long-polls getUpdates) or `auto`: webhooks when Telegram would accept PUBLIC_URL.
     telegram_delivery: str = "auto"
+    # A poller's getUpdates waits up to this many seconds for an update (a long poll; Telegram allows 0-50).
+    telegram_poll_timeout_seconds: int = 25
     # Each bot's registration and health are checked against Telegram (getWebhookInfo) this often.
     gateway_health_seconds: float = 300.0
 
@@ -389,6 +391,9 @@ class Settings:
                 env, "WEBSOCKET_SEND_BUFFER_BYTES", defaults.websocket_send_buffer_bytes, minimum=1
             ),
             telegram_delivery=_choice(env, "TELEGRAM_DELIVERY", defaults.telegram_delivery, TELEGRAM_DELIVERIES).lower(),
+            telegram_poll_timeout_seconds=_int(
+                env, "TELEGRAM_POLL_TIMEOUT_SECONDS", defaults.telegram_poll_timeout_seconds, maximum=50
+            ),
             gateway_health_seconds=_float(env, "GATEWAY_HEALTH_SECONDS", defaults.gateway_health_seconds),
         )
         return replace(settings, **overrides)
