@@ -21,7 +21,7 @@ import re
 import socket
 import ssl
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from app.errors import BadUserInput, GatewayUnreachable, PlugboardError
@@ -32,6 +32,7 @@ from app.logs import redact
 
 if TYPE_CHECKING:
     from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.exceptions import TelegramAPIError
     from aiogram.methods import TelegramMethod
     from aiogram.types import Message, User, WebhookInfo
@@ -318,9 +319,10 @@ class TelegramApi:
         params: dict[str, Any] = {"limit": limit, "timeout": timeout, "allowed_updates": allowed_updates}
         if offset is not None:
             params["offset"] = offset
+        session = cast("AiohttpSession", bot.session)  # the only session `bot` makes
         try:
-            http = await bot.session.create_session()
-            url = bot.session.api.api_url(token=token, method="getUpdates")
+            http = await session.create_session()
+            url = session.api.api_url(token=token, method="getUpdates")
             wait = aiohttp.ClientTimeout(total=timeout + self.timeout_seconds)
             async with http.post(url, json=params, timeout=wait) as response:
                 status, body = response.status, await response.read()
@@ -329,7 +331,7 @@ class TelegramApi:
             from aiogram.methods import GetUpdates
 
             # Telegram's error, as aiogram reads one (TelegramConflictError, TelegramRetryAfter…).
-            bot.session.check_response(bot, GetUpdates(**params), status, body.decode("utf-8", "replace"))
+            session.check_response(bot, GetUpdates(**params), status, body.decode("utf-8", "replace"))
             raise UnreadableUpdates(  # an error status with "ok": true
                 f"The Telegram Bot API at {self.address} answered getUpdates with status {status}", body
             )
@@ -342,7 +344,8 @@ class TelegramApi:
 
             if isinstance(exc, TelegramConflictError):
                 description = _description(exc, token)
-                raise PollingConflict(f"Telegram refused getUpdates: {description}", "webhook" in description) from None
+                webhook_set = "webhook" in description.lower()  # "…while webhook is active", "…by setWebhook request"
+                raise PollingConflict(f"Telegram refused getUpdates: {description}", webhook_set) from None
             failure = self.failure("getUpdates", token, exc)
             if failure is exc:
                 raise
