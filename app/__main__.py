@@ -168,7 +168,10 @@ async def _work(settings: Settings, level: str, create: bool) -> None:
         loop.add_signal_handler(signum, stop.set)
     await platform.start()
     freeze_heap()
-    log.info("worker started; database %s; pub/sub %s", database_line(settings), pubsub_line(settings))
+    log.info(
+        "worker started; database %s; pub/sub %s; telegram %s",
+        database_line(settings), pubsub_line(settings), platform.registration.why,
+    )
     try:
         await stop.wait()
     finally:
@@ -179,7 +182,16 @@ def _serve(settings: Settings, host: str, port: int, workers: int, level: str, c
     import logging.config
 
     from app.logs import log_config
-    from app.serve import CannotListen, listen, run_uvicorn, shown_url, start_up_lines, with_public_url
+    from app.serve import (
+        CannotListen,
+        listen,
+        public_url_warning,
+        run_uvicorn,
+        shown_url,
+        start_up_lines,
+        telegram_delivery,
+        with_public_url,
+    )
 
     if workers < 1:
         raise Failure(f"--workers must be 1 or more, not {workers}")
@@ -190,12 +202,14 @@ def _serve(settings: Settings, host: str, port: int, workers: int, level: str, c
     except CannotListen as exc:
         raise Failure(str(exc)) from exc
     with sock:
+        public_url_set = bool((os.environ.get("PUBLIC_URL") or "").strip())
         settings, problem = with_public_url(settings, shown_url(host, sock.getsockname()[1]))
-        if problem:
-            log.warning("%s Until then, connecting a bot fails.", problem)
+        delivery, why = telegram_delivery(settings, public_url_set)
+        if warning := public_url_warning(delivery, problem):
+            log.warning("%s", warning)
         asyncio.run(_apply_migrations_logged(settings, create))
         sock.listen(2048)  # uvicorn's backlog: from here a connection waits for the app instead of being refused
-        print("\n".join(start_up_lines(settings, shown_url(host, sock.getsockname()[1]))), flush=True)
+        print("\n".join(start_up_lines(settings, shown_url(host, sock.getsockname()[1]), why)), flush=True)
         if workers > 1 and settings.broadcast_url.startswith("memory://"):
             log.warning(
                 "BROADCAST_URL=memory:// with %d workers: a live subscription hears only changes made in its "

@@ -12,8 +12,12 @@ import socket
 from collections.abc import MutableMapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.gateways.models import Delivery
 
 
 class CannotListen(Exception):
@@ -63,6 +67,24 @@ def with_public_url(
     return replace(settings, public_url=served), public_url_problem(served, subject)
 
 
+def telegram_delivery(settings: Settings, public_url_set: bool = True) -> tuple[Delivery, str]:
+    """How bots get their updates under these settings, and why in words (the start-up line).
+    `public_url_set`: whether PUBLIC_URL was set, or is this server's address (with_public_url)."""
+    from app.gateways.registration import delivery_mode
+
+    subject = None if public_url_set else f"PUBLIC_URL is not set, and this server's address {settings.public_url}"
+    return delivery_mode(settings, subject)
+
+
+def public_url_warning(delivery: Delivery, problem: str | None) -> str | None:
+    """The PUBLIC_URL warning to log: only when webhooks are the plan (polling needs no address)."""
+    from app.gateways.models import Delivery
+
+    if problem is None or delivery != Delivery.WEBHOOK:
+        return None
+    return f"{problem} Until then, connecting a bot fails."
+
+
 def database_line(settings: Settings) -> str:
     shown = settings.database_shown
     if shown.startswith("sqlite://") and ":memory:" not in shown:
@@ -79,11 +101,13 @@ def pubsub_line(settings: Settings) -> str:
     return without_password(settings.broadcast_url)
 
 
-def start_up_lines(settings: Settings, url: str) -> list[str]:
+def start_up_lines(settings: Settings, url: str, telegram: str | None = None) -> list[str]:
+    """What serve prints once it listens; `telegram`: how bots get their updates (telegram_delivery)."""
     return [
         f"Plugboard: {url}/  (GraphiQL: {url}/graphql)",
         f"Database:  {database_line(settings)}",
         f"Pub/sub:   {pubsub_line(settings)}",
+        *([f"Telegram:  {telegram}"] if telegram else []),
     ]
 
 

@@ -479,7 +479,7 @@ async def test_serve_prints_the_addresses_the_database_without_its_password_and_
     )
     try:
         assert process.stdout is not None
-        lines = [(await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n") for _ in range(3)]
+        lines = [(await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n") for _ in range(4)]
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 60)
@@ -491,6 +491,8 @@ async def test_serve_prints_the_addresses_the_database_without_its_password_and_
         f"Plugboard: http://127.0.0.1:{port}/  (GraphiQL: http://127.0.0.1:{port}/graphql)",
         f"Database:  {shown}",
         "Pub/sub:   memory:// (live updates reach this process's subscribers only)",
+        "Telegram:  webhooks: Telegram posts each bot's updates to https://plugboard.example/webhooks/telegram/… "
+        "(PUBLIC_URL is an HTTPS address Telegram posts to)",
     ]
     assert "hunter2" not in err.decode()
 
@@ -700,12 +702,14 @@ async def test_healthz_answers_503_when_the_database_is_gone(backend, make_app):
     ("public_url", "warned"),
     [("http://127.0.0.1:8000", True), ("https://plugboard.example:8080", True), ("https://plugboard.example", False)],
 )
-async def test_serve_warns_at_start_up_when_telegram_would_refuse_public_url(database_url, backend, public_url, warned):
+async def test_serve_warns_at_start_up_when_telegram_would_refuse_public_url_for_webhooks(
+    database_url, backend, public_url, warned
+):
     if backend != "sqlite":
         pytest.skip("the warning does not depend on the database")
     from tests.support.serve_process import ServeProcess
 
-    env = {"DATABASE_URL": database_url, "PUBLIC_URL": public_url, "SCHEDULER_ENABLED": "false"}
+    env = {"DATABASE_URL": database_url, "PUBLIC_URL": public_url, "SCHEDULER_ENABLED": "false", "TELEGRAM_DELIVERY": "webhook"}
     async with ServeProcess(env) as server:
         log = await server.stop()
     warnings = [line for line in log.splitlines() if "WARNING" in line and "PUBLIC_URL" in line]
@@ -716,12 +720,57 @@ async def test_serve_warns_at_start_up_when_telegram_would_refuse_public_url(dat
         assert warnings == [], log
 
 
-async def test_without_public_url_the_warning_names_the_address_served_not_the_default(database_url, backend):
+POLLING_NOTE = "polling suits development and small deployments; webhooks suit production"
+
+
+@pytest.mark.parametrize(
+    ("public_url", "why"),
+    [("http://127.0.0.1:8000", "is not HTTPS"), ("https://plugboard.example:8080", "uses port 8080 (Telegram posts to 443, 80, 88 or 8443 only)")],
+)
+async def test_with_an_address_telegram_cannot_post_to_serve_polls_and_says_why_without_a_warning(
+    database_url, backend, public_url, why
+):
+    only_once(backend)
+    env = {"DATABASE_URL": database_url, "PUBLIC_URL": public_url}
+    _, lines, err = await first_lines_of_serve(4, env)
+    assert lines[3] == (
+        f"Telegram:  polling: PUBLIC_URL {public_url} {why}, so Telegram cannot post to it "
+        f"(set TELEGRAM_DELIVERY=webhook and an HTTPS PUBLIC_URL for webhooks); {POLLING_NOTE}"
+    )
+    assert [line for line in err.splitlines() if "WARNING" in line and "PUBLIC_URL" in line] == []
+
+
+async def test_serve_says_when_polling_or_webhooks_were_asked_for(database_url, backend):
+    only_once(backend)
+    _, lines, _ = await first_lines_of_serve(4, {"DATABASE_URL": database_url, "TELEGRAM_DELIVERY": "polling"})
+    assert lines[3] == (
+        f"Telegram:  polling: this server fetches each bot's updates with getUpdates (TELEGRAM_DELIVERY=polling); {POLLING_NOTE}"
+    )
+    env = {"DATABASE_URL": database_url, "TELEGRAM_DELIVERY": "webhook", "PUBLIC_URL": "https://bots.example:8443"}
+    _, lines, _ = await first_lines_of_serve(4, env)
+    assert lines[3] == (
+        "Telegram:  webhooks: Telegram posts each bot's updates to https://bots.example:8443/webhooks/telegram/… "
+        "(TELEGRAM_DELIVERY=webhook)"
+    )
+
+
+async def test_without_public_url_serve_polls_and_the_line_names_the_address_served_not_the_default(database_url, backend):
+    only_once(backend)
+    port, lines, err = await first_lines_of_serve(4, {"DATABASE_URL": database_url, "PUBLIC_URL": ""})  # not set
+    assert lines[3] == (
+        f"Telegram:  polling: PUBLIC_URL is not set, and this server's address http://127.0.0.1:{port} is not HTTPS, "
+        f"so Telegram cannot post to it (set TELEGRAM_DELIVERY=webhook and an HTTPS PUBLIC_URL for webhooks); {POLLING_NOTE}"
+    )
+    assert ":8000" not in lines[3]
+    assert [line for line in err.splitlines() if "WARNING" in line and "PUBLIC_URL" in line] == []
+
+
+async def test_without_public_url_the_webhook_warning_names_the_address_served_not_the_default(database_url, backend):
     if backend != "sqlite":
         pytest.skip("the warning does not depend on the database")
     from tests.support.serve_process import ServeProcess
 
-    server = ServeProcess({"DATABASE_URL": database_url, "SCHEDULER_ENABLED": "false"})
+    server = ServeProcess({"DATABASE_URL": database_url, "SCHEDULER_ENABLED": "false", "TELEGRAM_DELIVERY": "webhook"})
     server.env.pop("PUBLIC_URL", None)
     async with server:
         log = await server.stop()

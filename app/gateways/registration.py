@@ -77,21 +77,26 @@ def _why_unreachable(public_url: str) -> str:
     return f"names {parts.hostname}, which is not on the internet"
 
 
-def delivery_mode(settings: Settings) -> tuple[Delivery, str]:
+def delivery_mode(settings: Settings, subject: str | None = None) -> tuple[Delivery, str]:
     """How this deployment's bots get their updates, and why, in words (serve's start-up line).
 
     TELEGRAM_DELIVERY=webhook or polling decides; `auto` means webhooks when Telegram would accept
-    PUBLIC_URL (public_url_problem finds nothing), else polling."""
+    PUBLIC_URL (public_url_problem finds nothing), else polling. `subject` names the address in
+    the words (default: "PUBLIC_URL <url>")."""
     url = settings.public_url
     choice = settings.telegram_delivery.lower()
+    posts = f"Telegram posts each bot's updates to {url.rstrip('/')}/webhooks/telegram/…"
     if choice == "webhook":
-        return Delivery.WEBHOOK, f"webhooks: Telegram posts each bot's updates to {url}/webhooks/telegram/… (TELEGRAM_DELIVERY=webhook)"
+        return Delivery.WEBHOOK, f"webhooks: {posts} (TELEGRAM_DELIVERY=webhook)"
     if choice == "polling":
-        return Delivery.POLLING, f"polling: this server fetches each bot's updates with getUpdates (TELEGRAM_DELIVERY=polling); {POLLING_NOTE}"
+        return Delivery.POLLING, (
+            f"polling: this server fetches each bot's updates with getUpdates (TELEGRAM_DELIVERY=polling); {POLLING_NOTE}"
+        )
     if public_url_problem(url) is None:
-        return Delivery.WEBHOOK, f"webhooks: Telegram posts each bot's updates to {url}/webhooks/telegram/… (PUBLIC_URL is HTTPS on a port Telegram posts to)"
+        return Delivery.WEBHOOK, f"webhooks: {posts} (PUBLIC_URL is an HTTPS address Telegram posts to)"
+    subject = subject or f"PUBLIC_URL {url}"
     return Delivery.POLLING, (
-        f"polling: PUBLIC_URL {url} {_why_unreachable(url)}, so Telegram cannot post to it ({WEBHOOK_ADVICE}); {POLLING_NOTE}"
+        f"polling: {subject} {_why_unreachable(url)}, so Telegram cannot post to it ({WEBHOOK_ADVICE}); {POLLING_NOTE}"
     )
 
 
