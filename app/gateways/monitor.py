@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING
 
 from tortoise import timezone
 
+from app.accounts.context import ServiceContext
 from app.db_errors import describe, is_unavailable
-from app.errors import GatewayUnreachable, PlugboardError
+from app.errors import GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import leases
 from app.gateways.models import Delivery, Gateway, GatewayStatus
 from app.gateways.registration import Registration, Wanted
@@ -207,6 +208,16 @@ class GatewayMonitor:
         return checked
 
     # -- one bot -----------------------------------------------------------------------------
+
+    async def check_for(self, ctx: ServiceContext, gateway_id: str) -> Gateway:
+        """The `checkGateway` mutation: checks one of the caller's gateways now (a disconnected one
+        has nothing to check) and returns it; NotFound for any other."""
+        gateway = await Gateway.get_or_none(id=gateway_id, owner_id=ctx.user_id)
+        if gateway is None:
+            raise NotFound("No such gateway")
+        if gateway.is_active:
+            gateway = await self.check(gateway.id) or await Gateway.get(id=gateway.id)
+        return gateway
 
     async def check(self, gateway_id: str) -> Gateway | None:
         """Checks one connected bot now (see the module's doc) and returns it as it is after;

@@ -71,6 +71,15 @@ class Mutation:
         return await info.context.platform.gateways.disconnect(ctx, known_id(gateway_id, "gateway"))
 
     @strawberry.mutation(
+        description="Checks the bot with Telegram now, as the periodic health check does: its registration "
+        "(webhook URL, update types) is repaired when it drifted, and its status and health are brought up to date."
+    )
+    async def check_gateway(self, info: Info, gateway_id: strawberry.ID) -> Gateway:
+        ctx = info.context.require_user()
+        row = await info.context.platform.monitor.check_for(ctx, known_id(gateway_id, "gateway"))
+        return Gateway.of(row, info.context.settings.public_url)
+
+    @strawberry.mutation(
         description="Creates an API token for the caller. The answer is the only time the token is shown."
     )
     async def create_api_token(
