@@ -20,6 +20,7 @@ from app.gateways.models import Gateway, GatewayStatus
 from app.gateways.service import webhook_url
 from app.gateways.status import TOKEN_REJECTED_REASON
 from app.gateways.telegram import TokenRejected
+from app.plugins.models import InstallStatus, UserPlugin
 from tests.fakes.telegram import FakeTelegram
 from tests.gateways.test_connect_races import database_refusing_inserts
 from tests.support.eventually import eventually
@@ -323,3 +324,39 @@ async def test_a_rejected_gateway_can_be_disconnected(app, user, telegram):
 
     row = await gateway_row(app, gateway_id)
     assert (row.is_active, row.status) == (False, GatewayStatus.DISCONNECTED)
+
+
+# --- installs' states ------------------------------------------------------------------------
+
+
+async def test_an_install_made_while_the_token_is_refused_waits_with_the_reconnect_reason(app, user, telegram):
+    token = new_token()
+    telegram.add_bot(token, "later_bot")
+    gateway_id = (await connect(app, user, token))["id"]
+    with app.db():
+        await app.platform.gateways.token_rejected(gateway_id, token)
+
+    installed = await install_via_api(app, user, "welcome")
+
+    assert (installed["status"], installed["statusReason"]) == ("WAITING_FOR_GATEWAY", REFUSED_WAITING)
+
+
+async def test_a_failing_install_waits_while_the_token_is_refused_and_runs_after_the_reconnect(app, user, telegram):
+    old = new_token()
+    telegram.add_bot(old, "flaky_bot")
+    gateway_id = (await connect(app, user, old))["id"]
+    install_id = (await install_via_api(app, user, "welcome"))["id"]
+    with app.db():  # its circuit breaker open (as sends refused with 401 would leave it)
+        await UserPlugin.filter(id=install_id).update(
+            status=InstallStatus.FAILING, status_reason="Paused after 5 failed runs in a row", consecutive_failures=5
+        )
+        await app.platform.gateways.token_rejected(gateway_id, old)
+    waiting = await my_install(app, user, "welcome")
+    assert (waiting["status"], waiting["statusReason"]) == ("WAITING_FOR_GATEWAY", REFUSED_WAITING)
+
+    new = new_token(telegram.bot(old).bot_id)
+    telegram.replace_token(old, new)
+    await connect(app, user, new)
+
+    running = await my_install(app, user, "welcome")
+    assert (running["status"], running["statusReason"], running["consecutiveFailures"]) == ("ACTIVE", None, 0)
