@@ -111,6 +111,8 @@ class GatewayMonitor:
         self._renewed = float("-inf")  # time.monotonic() of the last renewal
         self._due = 0.0  # time.monotonic() when the next round is due, while holding the lease
         self._startup: list[str] | None = None  # the start-up round's bots, listed by start()
+        self.rounds = 0  # rounds this process completed
+        self.failed_turns = 0  # turns that failed (the database, mostly), since the start
 
     @property
     def running(self) -> bool:
@@ -153,9 +155,11 @@ class GatewayMonitor:
                 if await self._renew() and time.monotonic() >= self._due:
                     ids, self._startup = self._startup, None
                     await self.round(ids)
+                    self.rounds += 1
                     self._due = time.monotonic() + self.interval
             except Exception as exc:
                 failures += 1
+                self.failed_turns += 1
                 if time.monotonic() - logged_at >= QUIET_LOG_SECONDS:
                     logged_at = time.monotonic()
                     if is_unavailable(exc):
@@ -252,6 +256,7 @@ class GatewayMonitor:
         window_start = now - timedelta(seconds=self.interval)
         if gateway.checked_at is not None:
             window_start = min(window_start, gateway.checked_at)
+        window_start -= timedelta(seconds=1)  # Telegram's times are whole seconds
         recent_error = error_at is not None and error_at >= window_start and bool(info.last_error_message)
         message = " ".join((info.last_error_message or "").split())[:MAX_ERROR] or None
         if drift:
