@@ -21,7 +21,7 @@ from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import status as gateway_status
 from app.gateways.inbox import InboxWriter, RowRefused
-from app.gateways.models import EventKind, Gateway, GatewayStatus, GatewayType
+from app.gateways.models import Delivery, EventKind, Gateway, GatewayStatus, GatewayType
 from app.gateways.registration import WEBHOOK_PATH as WEBHOOK_PATH  # where app.main finds it
 from app.gateways.registration import Registration, bot_lock, webhook_url
 from app.gateways.secrets import GatewaySecrets
@@ -241,7 +241,9 @@ class GatewayService:
                     served = back if back and back.status in gateway_status.WORKING_STATUSES else None
                     await switch.to(gateway_id, secret, served if back else (active[0] if active else None))
                     if back:
-                        gateway = await _bring_back(ctx, back, token, name, username, allowed_updates)
+                        gateway = await _bring_back(
+                            ctx, back, token, name, username, allowed_updates, self.registration.delivery
+                        )
                     else:
                         gateway = await Gateway.create(
                             id=gateway_id,
@@ -350,7 +352,13 @@ class GatewayService:
 
 
 async def _bring_back(
-    ctx: ServiceContext, gateway: Gateway, token: str, name: str | None, username: str, allowed_updates: list[str]
+    ctx: ServiceContext,
+    gateway: Gateway,
+    token: str,
+    name: str | None,
+    username: str,
+    allowed_updates: list[str],
+    delivery: Delivery,
 ) -> Gateway:
     """The reconnect's write (under the bot's lock): the new token, ACTIVE, its reason cleared, and
     a `gateway.status` event when its status changes. Its id, secret, name (unless a new one is
@@ -363,6 +371,7 @@ async def _bring_back(
         "status": GatewayStatus.ACTIVE,
         "status_reason": None,
         "allowed_updates": allowed_updates,
+        "delivery": delivery,
         "is_active": True,
         "updated_at": timezone.now(),
     }

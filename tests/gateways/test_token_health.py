@@ -59,7 +59,7 @@ async def shown(app: LiveApp, user: TestUser) -> dict[str, dict[str, Any]]:
 
 async def status_events(app: LiveApp, gateway_id: str) -> list[dict[str, Any]]:
     with app.db():
-        rows = await AuditLog.filter(action="gateway.status", target_id=gateway_id).order_by("id")
+        rows = await AuditLog.filter(action="gateway.status", target_id=gateway_id).order_by("created_at", "id")
     return [row.metadata for row in rows]
 
 
