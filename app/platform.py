@@ -9,7 +9,9 @@ from datetime import UTC, date, datetime
 
 from app.db import Database
 from app.gateways.inbox import InboxWriter
+from app.gateways.models import Delivery
 from app.gateways.monitor import GatewayMonitor
+from app.gateways.polling import Polling
 from app.gateways.registration import Registration
 from app.gateways.secrets import GatewaySecrets
 from app.gateways.sendqueue import SendQueue
@@ -77,6 +79,16 @@ class Platform:
         self.monitor = GatewayMonitor(
             self.gateways, self.registration, settings.gateway_health_seconds, settings.heartbeat_grace_seconds
         )
+        # Long polling (app/gateways/polling.py), when the deployment polls: in every process, one per bot.
+        self.polling = Polling(
+            self.telegram,
+            self.inbox,
+            frozenset(self.update_types),
+            self.registration,
+            self.gateways,
+            settings.telegram_poll_timeout_seconds,
+            settings.heartbeat_grace_seconds,
+        )
         self.executor = Executor(
             self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify,
             http=OutboundHttp.from_settings(settings),
@@ -129,10 +141,12 @@ class Platform:
                 self.scheduler.start()
             if self.settings.inbox_concurrency > 0:  # a worker (it calls Telegram already); the lease makes it one
                 await self.monitor.start()
+            if self.registration.delivery == Delivery.POLLING:  # ingest: every process, leases make it one per bot
+                self.polling.start()
 
     def heartbeats(self) -> list[Heartbeat]:
         """The heartbeats of the background loops this process runs (none it does not run)."""
-        loops = (self.dispatcher, self.scheduler, self.monitor)
+        loops = (self.dispatcher, self.scheduler, self.monitor, self.polling)
         return [loop.heartbeat for loop in loops if loop.running]
 
     @property
@@ -152,6 +166,7 @@ class Platform:
         self._tasks = []
         with self.db.bound():
             await self.monitor.stop()
+            await self.polling.stop()  # before the inbox: its pollers store into it
             await self.scheduler.stop()
             await self.dispatcher.stop()
             await self.inbox.stop()

@@ -32,7 +32,10 @@ INGEST_ONLY = textwrap.dedent(
 
 
     async def main():
-        settings = Settings(database_url=database_url, inbox_concurrency=0, scheduler_enabled=False)
+        # Webhooks: a deployment that polls calls Telegram from every process, with aiogram.
+        settings = Settings(
+            database_url=database_url, inbox_concurrency=0, scheduler_enabled=False, telegram_delivery="webhook"
+        )
         app = create_app(settings)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
