@@ -94,6 +94,52 @@ async def test_a_failing_webhook_shows_telegrams_error_and_what_waits(app, tab, 
     tab.assert_no_console_errors()
 
 
+async def test_check_now_asks_telegram_and_shows_the_bot_connected_once_it_delivers_again(app, tab, telegram):
+    user = await app.create_user("ada@example.com", "pro")
+    bot = await connect_bot(app, user, telegram, username="greeter_bot")
+    # The page last saw a failing webhook; Telegram now reports none.
+    await arrange(
+        app,
+        bot.gateway_id,
+        status=GatewayStatus.WEBHOOK_FAILING,
+        pending_updates=3,
+        last_error_at=datetime(2025, 3, 1, 12, 30, tzinfo=UTC),
+        last_error_message="Connection timed out",
+        checked_at=datetime(2025, 3, 1, 12, 31, tzinfo=UTC),
+    )
+    await tab.sign_in(user.token)
+    card = bot_card(tab, "@greeter_bot")
+    await card.get_by_role("button", name="Check now").click()
+    await expect(card.locator(".bot-status")).to_have_text("Status: Connected")
+    await expect(card.get_by_text("Connection timed out")).to_have_count(0)
+    assert telegram.methods_called()[-1] == "getWebhookInfo"
+    tab.assert_no_console_errors()
+
+
+async def test_check_now_shows_what_telegram_reports_when_the_webhook_still_fails(app, tab, telegram):
+    user = await app.create_user("ada@example.com", "pro")
+    bot = await connect_bot(app, user, telegram, username="greeter_bot")
+    await arrange(
+        app,
+        bot.gateway_id,
+        status=GatewayStatus.WEBHOOK_FAILING,
+        pending_updates=1,
+        last_error_at=datetime(2025, 3, 1, 12, 30, tzinfo=UTC),
+        last_error_message="Connection refused",
+        checked_at=datetime(2025, 3, 1, 12, 31, tzinfo=UTC),
+    )
+    telegram.fail_webhook(bot.token, "Wrong response from the webhook: 502 Bad Gateway", pending=4)
+    await tab.sign_in(user.token)
+    card = bot_card(tab, "@greeter_bot")
+    await expect(card).to_contain_text("Connection refused")
+    await card.get_by_role("button", name="Check now").click()
+    await expect(card).to_contain_text("Wrong response from the webhook: 502 Bad Gateway")
+    await expect(card).to_contain_text("4 updates")
+    await expect(card.locator(".bot-status")).to_have_text("Status: Webhook failing")
+    await expect(tab.page.get_by_role("status").locator(".toast")).to_contain_text("Still failing")
+    tab.assert_no_console_errors()
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 async def test_every_status_at_a_phones_width_and_a_desktops(app, browser, telegram, viewport):
     """One bot in each status the list shows, and a disconnected one it does not: axe-core finds
