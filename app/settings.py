@@ -315,7 +315,7 @@ class Settings:
     # How bots get their updates: `webhook` (Telegram posts them to PUBLIC_URL), `polling` (this
     # deployment long-polls getUpdates) or `auto`: webhooks when Telegram would accept PUBLIC_URL.
     telegram_delivery: str = "auto"
-    # A poller's getUpdates waits up to this many seconds for an update (a long poll; Telegram allows 0-50).
+    # A poller's getUpdates waits up to this many seconds for an update (a long poll: 1-50; 0 would poll without pause).
     telegram_poll_timeout_seconds: int = 25
     # Each bot's registration and health are checked against Telegram (getWebhookInfo) this often.
     gateway_health_seconds: float = 300.0
@@ -392,7 +392,7 @@ class Settings:
             ),
             telegram_delivery=_choice(env, "TELEGRAM_DELIVERY", defaults.telegram_delivery, TELEGRAM_DELIVERIES).lower(),
             telegram_poll_timeout_seconds=_int(
-                env, "TELEGRAM_POLL_TIMEOUT_SECONDS", defaults.telegram_poll_timeout_seconds, maximum=50
+                env, "TELEGRAM_POLL_TIMEOUT_SECONDS", defaults.telegram_poll_timeout_seconds, minimum=1, maximum=50
             ),
             gateway_health_seconds=_float(env, "GATEWAY_HEALTH_SECONDS", defaults.gateway_health_seconds),
         )

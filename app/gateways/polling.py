@@ -202,7 +202,7 @@ class BotPoller:
     async def run(self) -> None:
         if not await self._switch():
             return
-        backoff = Backoff(self.polling.timing)
+        backoff, store_backoff = Backoff(self.polling.timing), Backoff(self.polling.timing)
         limit = MAX_BATCH
         while True:
             try:
@@ -237,8 +237,12 @@ class BotPoller:
             backoff.reset()
             limit = MAX_BATCH
             await self._working()
-            if updates and not await self._store(updates):
-                await self._sleep(backoff.next())
+            if not updates:
+                continue
+            if await self._store(updates):
+                store_backoff.reset()
+            else:  # fetched again after a pause that grows while the database stays away
+                await self._sleep(store_backoff.next())
 
     async def _switch(self) -> bool:
         """Makes sure no webhook is set (once, as the bot is taken), and the bot is recorded as
@@ -290,6 +294,8 @@ class BotPoller:
         batch = [(update["update_id"], update_body(update)) for update in updates if _has_id(update)]
         if len(batch) < len(updates):
             log.warning("gateway %s: %d updates without an update_id skipped", self.gateway_id, len(updates) - len(batch))
+            if not batch:
+                return False  # nothing to confirm them with: asked again after a pause
         outcomes = await asyncio.gather(*(self._take(body) for _, body in batch), return_exceptions=True)
         failed = [update_id for (update_id, _), outcome in zip(batch, outcomes, strict=True) if isinstance(outcome, BaseException)]
         if failed:
