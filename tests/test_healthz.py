@@ -18,7 +18,9 @@ async def test_healthz_names_the_database_and_each_loop_it_runs(make_app):
     live = await make_app(handlers=[RecordingPlugin(schedules=(Schedule("digest", every_seconds=60),))], scheduler_enabled=True)
     response = await live.http.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "dispatcher": "ok", "scheduler": "ok"}
+    assert response.json() == {
+        "status": "ok", "database": "ok", "dispatcher": "ok", "scheduler": "ok", "gateway-monitor": "ok"
+    }
 
 
 async def test_loops_a_process_does_not_run_are_never_reported_stuck(make_app):
@@ -65,7 +67,9 @@ async def test_a_dispatcher_stuck_on_the_database_makes_healthz_503_naming_it(ma
         assert body["dispatcher"].startswith("stalled: no heartbeat for")
         assert body["database"] == "ok"  # `SELECT 1` still answers: only the heartbeat tells
 
-    assert await wait_for_health(live.http, 200) == {"status": "ok", "database": "ok", "dispatcher": "ok"}
+    assert await wait_for_health(live.http, 200) == {
+        "status": "ok", "database": "ok", "dispatcher": "ok", "gateway-monitor": "ok"
+    }
     await wait_until_processed(live)
     assert await stored(live, installed.id, "seen:telegram.message") == 1
 
