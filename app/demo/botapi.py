@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+# What Telegram sends a bot that named no update types: everything but these.
+NOT_SENT_BY_DEFAULT = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 JSON_PARAMS = frozenset({"allowed_updates", "reply_markup", "entities", "link_preview_options", "reply_parameters"})
 
 
@@ -37,6 +39,13 @@ class DemoBot:
     @property
     def user(self) -> dict[str, Any]:
         return {"id": self.bot_id, "is_bot": True, "first_name": self.first_name, "username": self.username}
+
+    def wants(self, update: dict[str, Any]) -> bool:
+        """Whether Telegram would send this update to the bot, given the types it registered for."""
+        kind = next((key for key in update if key != "update_id"), "")
+        if self.allowed_updates:
+            return kind in self.allowed_updates
+        return kind not in NOT_SENT_BY_DEFAULT
 
 
 def _ok(result: Any) -> JSONResponse:
@@ -66,9 +75,11 @@ class BotApiStandIn:
             return _ok(self.bot.user)
         if method == "setwebhook":
             return self._set_webhook(params)
-        if method == "deletewebhook":
+        if method == "deletewebhook":  # as with Telegram, the update types asked for stay
             self.bot.webhook_url = self.bot.secret_token = None
             return _ok(True)
+        if method == "getupdates" and self.bot.webhook_url:
+            return _error(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
         if method == "sendmessage":
             return self._send_message(params)
         if method == "getwebhookinfo":  # a healthy webhook: everything delivered
@@ -88,9 +99,12 @@ class BotApiStandIn:
 
     def _set_webhook(self, params: dict[str, Any]) -> JSONResponse:
         url = str(params.get("url") or "")
+        if url and not url.startswith(("http://127.0.0.1:", "https://")):
+            return _error(400, "Bad Request: bad webhook: An HTTPS URL must be provided for webhook")
         self.bot.webhook_url = url or None
         self.bot.secret_token = params.get("secret_token") if url else None
-        self.bot.allowed_updates = params.get("allowed_updates") if url else None
+        if url and params.get("allowed_updates") is not None:  # left out: the previous setting stays
+            self.bot.allowed_updates = list(params["allowed_updates"])
         return _ok(True)
 
     def _webhook_info(self) -> JSONResponse:

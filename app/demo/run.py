@@ -178,10 +178,14 @@ class Webhook:
         self.http = http
         self.bot = bot
         self.delivered = 0
+        self.filtered = 0
 
     async def deliver(self, update: dict[str, Any]) -> None:
         if not self.bot.webhook_url:
             raise DemoError("the bot has no webhook")
+        if not self.bot.wants(update):  # Telegram never sends a kind the bot did not ask for
+            self.filtered += 1
+            return
         for attempt in range(5):  # Telegram retries until it gets a 2xx; so do we, briefly
             try:
                 response = await self.http.post(
@@ -243,8 +247,9 @@ async def live(present: Live, stop: asyncio.Event, status: Callable[[], str], ou
 
 def status_line(traffic: Traffic, webhook: Webhook) -> str:
     made = ", ".join(f"{n} {kind}" for kind, n in sorted(traffic.counts.items()))
-    return (f"{time.strftime('%H:%M:%S')}  {webhook.delivered} live updates delivered (all made so far: {made}); "
-            f"the bot sent {webhook.bot.sent} replies")
+    filtered = f", {webhook.filtered} of kinds the bot did not ask for (not sent)" if webhook.filtered else ""
+    return (f"{time.strftime('%H:%M:%S')}  {webhook.delivered} live updates delivered{filtered} "
+            f"(all made so far: {made}); the bot sent {webhook.bot.sent} replies")
 
 
 def pace_line(pace: Pace, now: float) -> str:
