@@ -140,7 +140,7 @@ class SendLimit(Model):
 
 class Lease(Model):
     # Work that exactly one process does at a time, across every process on one database: polling
-    # one bot (`poll:{gateway_id}`), the gateways' health checks (`gateway-health`). A holder
+    # one bot (`poll:{bot_id}`), the gateways' health checks (`gateway-health`). A holder
     # renews its lease well before `until`; a lease whose time has passed may be taken by another.
 
     name = fields.CharField(primary_key=True, max_length=96)

@@ -2,7 +2,7 @@
 Telegram cannot post to (TELEGRAM_DELIVERY=polling, or `auto` without an HTTPS PUBLIC_URL).
 
 Exactly one process of the deployment polls a bot at a time: the holder of the lease
-`poll:{gateway_id}` (app/gateways/leases.py, by the database's clock). Every process that runs
+`poll:{bot_id}` (app/gateways/leases.py, by the database's clock). Every process that runs
 (`serve`, its `--workers`, an ingest-only `serve`, a `worker`) takes part: every few seconds each
 renews the leases it holds, looks for connected bots whose token Telegram has not refused, and
 takes the leases nobody holds. One that stops gives its leases back, so another takes over at
@@ -36,7 +36,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from app.db_errors import describe, is_unavailable
@@ -103,10 +103,21 @@ class Timing:
 class PolledBot:
     gateway_id: str
     owner_id: str
+    bot_id: int | None
     token: str
     status: GatewayStatus
     reason: str | None
     delivery: Delivery
+
+    @property
+    def lease(self) -> str:
+        """The lease of polling this bot: Telegram hands a bot's updates to one poller, whichever
+        gateway the bot is connected through (a reconnect by another owner makes a new one)."""
+        return lease_name(self.bot_id, self.gateway_id)
+
+
+def lease_name(bot_id: int | None, gateway_id: str) -> str:
+    return f"{LEASE_PREFIX}{bot_id}" if bot_id is not None else f"{LEASE_PREFIX}gateway-{gateway_id}"
 
 
 class Backoff:
@@ -355,7 +366,7 @@ class BotPoller:
         except Exception as exc:  # shown with the next poll's outcome
             log.warning("gateway %s: its status could not be set to %s: %s", self.gateway_id, status.value, describe(exc))
             return
-        self.bot = PolledBot(self.gateway_id, self.bot.owner_id, self.token, status, reason, self.bot.delivery)
+        self.bot = replace(self.bot, status=status, reason=reason)
 
     async def _token_rejected(self) -> None:
         log.warning("gateway %s: Telegram refused the bot's token; polling of it stops", self.gateway_id)
@@ -437,7 +448,7 @@ class Polling:
         await cancel([p.task for p in pollers if p.task is not None])
         for poller in pollers:
             try:
-                await leases.release(LEASE_PREFIX + poller.gateway_id, self.holder)
+                await leases.release(poller.bot.lease, self.holder)
             except Exception as exc:
                 log.warning("polling leases not given back (they run out by themselves): %s", describe(exc))
                 break
@@ -462,57 +473,60 @@ class Polling:
     async def cycle(self) -> None:
         """Renews the leases held, takes free ones of bots to poll, lets go of bots not to poll."""
         bots = await self._bots_to_poll()
-        for gateway_id, poller in list(self.pollers.items()):
-            bot = bots.get(gateway_id)
-            if bot is None or bot.token != poller.token or poller.done:
-                await self._let_go(poller, release=True)
+        for name, poller in list(self.pollers.items()):
+            bot = bots.get(name)
+            if bot is None or (bot.gateway_id, bot.token) != (poller.gateway_id, poller.token) or poller.done:
+                await self._let_go(poller, release=True)  # disconnected, refused, reconnected, or ended
         held = await leases.holders(LEASE_PREFIX)
         owners: dict[str, list[str]] = {}
         taken: dict[str, float] = {}
-        for gateway_id, bot in bots.items():
-            name = LEASE_PREFIX + gateway_id
+        for name, bot in bots.items():
             if held.get(name, self.holder) != self.holder:  # another process polls it
-                if gateway_id in self.pollers:  # since this one's lease ran out
-                    await self._let_go(self.pollers[gateway_id], release=False)
+                if name in self.pollers:  # since this one's lease ran out
+                    await self._let_go(self.pollers[name], release=False)
                 continue
             sent = time.monotonic()
             if not await leases.take(name, self.holder, self.timing.lease_seconds):
-                if gateway_id in self.pollers:
-                    await self._let_go(self.pollers[gateway_id], release=False)
+                if name in self.pollers:
+                    await self._let_go(self.pollers[name], release=False)
                 continue
-            taken[gateway_id] = sent
+            taken[name] = sent
             if bot.owner_id not in owners:
                 owners[bot.owner_id] = await self.registration.allowed_updates_for(bot.owner_id)
-        for gateway_id, sent in taken.items():
-            bot = bots[gateway_id]
-            existing = self.pollers.get(gateway_id)
+        for name, sent in taken.items():
+            bot = bots[name]
+            existing = self.pollers.get(name)
             if existing is None:
-                poller = self.pollers[gateway_id] = BotPoller(self, bot)
+                poller = self.pollers[name] = BotPoller(self, bot)
                 poller.start(owners[bot.owner_id], sent)
-                log.info("polling gateway %s in this process", gateway_id)
+                log.info("polling gateway %s in this process", bot.gateway_id)
             else:
                 existing.renewed(sent)
                 existing.want(owners[bot.owner_id], bot)
 
     async def _bots_to_poll(self) -> dict[str, PolledBot]:
+        """The connected bots whose token Telegram has not refused, by their lease's name."""
         rows = await Gateway.filter(is_active=True, type=GatewayType.TELEGRAM_BOT).exclude(
             status=GatewayStatus.TOKEN_REJECTED
-        ).values("id", "owner_id", "bot_token", "status", "status_reason", "delivery")
-        return {
-            row["id"]: PolledBot(
-                row["id"], row["owner_id"], row["bot_token"], GatewayStatus(row["status"]), row["status_reason"],
-                Delivery(row["delivery"]),
+        ).order_by("created_at").values("id", "owner_id", "bot_id", "bot_token", "status", "status_reason", "delivery")
+        bots = (
+            PolledBot(
+                row["id"], row["owner_id"], row["bot_id"], row["bot_token"], GatewayStatus(row["status"]),
+                row["status_reason"], Delivery(row["delivery"]),
             )
             for row in rows
-        }
+        )
+        return {bot.lease: bot for bot in bots}  # a bot has one connected gateway (the newest, were there two)
 
     async def _let_go(self, poller: BotPoller, release: bool) -> None:
-        self.pollers.pop(poller.gateway_id, None)
+        name = poller.bot.lease
+        if self.pollers.get(name) is poller:
+            del self.pollers[name]
         poller.stop()
         if poller.task is not None:
             await cancel([poller.task])
         if release:
-            await leases.release(LEASE_PREFIX + poller.gateway_id, self.holder)
+            await leases.release(name, self.holder)
         log.info("gateway %s is no longer polled by this process", poller.gateway_id)
 
     def _cycle_worked(self) -> None:

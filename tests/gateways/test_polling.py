@@ -288,13 +288,13 @@ async def test_a_revoked_token_stops_polling_and_a_reconnect_with_the_new_token_
 
     async def let_go() -> bool:
         with app.db():
-            return LEASE_PREFIX + gateway_id not in await leases.holders(LEASE_PREFIX)
+            return not await leases.holders(LEASE_PREFIX)
 
     await eventually(let_go, "the bot's lease given back")
     calls, cycles = len(polls(telegram)), app.platform.polling.cycles
     await eventually(lambda: app.platform.polling.cycles >= cycles + 3, "three more cycles")
     assert len(polls(telegram)) == calls  # nobody polls it any more
-    assert gateway_id not in app.platform.polling.pollers
+    assert not app.platform.polling.pollers
 
     fresh = new_token()
     telegram.replace_token(token, fresh)
@@ -407,3 +407,30 @@ async def test_a_poller_stuck_on_the_database_makes_healthz_503_naming_it(make_a
     await confirmed(telegram, token, [1])
     await wait_until_processed(app)
     assert (await analytics_counts(app, analytics.id, -7))["received"] == 1
+
+
+async def test_a_bot_connected_again_by_another_owner_is_polled_for_its_new_gateway_without_a_conflict(
+    app, owner, telegram
+):
+    first_gateway, token = await connect(app, owner, telegram)
+    await long_polled(telegram, token)
+    other = await app.create_user("other@example.com", "pro")
+    analytics = await install(app, other, "analytics")
+    second_gateway, _ = await connect(app, other, telegram, token)  # the first one is retired
+    assert second_gateway != first_gateway
+    await eventually(
+        lambda: [p.gateway_id for p in app.platform.polling.pollers.values()] == [second_gateway],
+        "the bot polled for its new gateway",
+    )
+    await long_polled(telegram, token)
+    await telegram.deliver(token, message_update(1, chat_id=-7))
+    await confirmed(telegram, token, [1])
+    await wait_until_processed(app)
+    assert await stored_updates(app, second_gateway) == ["1"]
+    assert (await analytics_counts(app, analytics.id, -7))["received"] == 1
+    # One lease per bot: the new gateway's poller starts once the old one's has stopped, so no live
+    # poll is ever ended by another (the fake answers 409 to the old one's abandoned request, which
+    # nobody reads: it cannot tell that its client went away).
+    assert await status_of(app, second_gateway) == (GatewayStatus.ACTIVE, None)
+    with app.db():
+        assert not await AuditLog.filter(action="gateway.status").exists()

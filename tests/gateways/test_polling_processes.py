@@ -22,7 +22,8 @@ from app.accounts.service import create_user
 from app.analytics.models import AnalyticsChat
 from app.db import Database
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, Lease
-from app.gateways.polling import LEASE_PREFIX
+from app.gateways.polling import lease_name
+from app.gateways.telegram import bot_id_of as telegram_bot_id
 from tests.fakes.telegram import FakeTelegram
 from tests.support.databases import create_postgres_database, drop_postgres_database, migrated
 from tests.support.eventually import START_SECONDS, eventually
@@ -83,7 +84,7 @@ class Bot:
 
 async def holder_pid(db: Database, bot: Bot) -> int | None:
     with db.bound():
-        lease = await Lease.get_or_none(name=LEASE_PREFIX + bot.gateway_id)
+        lease = await Lease.get_or_none(name=lease_name(telegram_bot_id(bot.token), bot.gateway_id))
     return None if lease is None else int(lease.holder.split("-", 1)[0])
 
 
