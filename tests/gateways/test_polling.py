@@ -7,8 +7,10 @@ an update. (Several processes polling one database: test_polling_processes.py.)"
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -23,6 +25,7 @@ from tests.fakes.telegram import FakeTelegram, unreachable_url
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp, TestUser
 from tests.support.outage import database_locked, wait_for_health
+from tests.support.proxy import tcp_proxy
 from tests.support.runtime import analytics_counts, install, service_context, wait_until_processed
 from tests.support.telegram_updates import (
     channel_post_update,
@@ -434,3 +437,30 @@ async def test_a_bot_connected_again_by_another_owner_is_polled_for_its_new_gate
     assert await status_of(app, second_gateway) == (GatewayStatus.ACTIVE, None)
     with app.db():
         assert not await AuditLog.filter(action="gateway.status").exists()
+
+
+async def test_a_network_that_fails_is_backed_off_and_polling_resumes_when_it_returns(make_app, telegram, caplog):
+    api = urlsplit(telegram.url)
+    async with tcp_proxy(api.hostname or "127.0.0.1", api.port or 80) as proxy:
+        app = await polling_app(make_app, telegram_api_url=f"http://127.0.0.1:{proxy.port}")
+        owner = await app.create_user("network@example.com", "pro")
+        analytics = await install(app, owner, "analytics")
+        gateway_id, token = await connect(app, owner, telegram)
+        await long_polled(telegram, token)
+        with caplog.at_level(logging.WARNING, logger="app.gateways.polling"):
+            await proxy.cut()  # the poll waiting is reset, and every new connection with it
+
+            def unreachable() -> int:
+                return sum("could not be reached" in r.getMessage() for r in caplog.records)
+
+            await eventually(lambda: unreachable() >= 3, "getUpdates failing on the network, again and again")
+            for n in (1, 2):
+                await telegram.deliver(token, message_update(n, chat_id=-7))  # Telegram keeps them meanwhile
+            await proxy.restore()
+            await confirmed(telegram, token, [1, 2])
+        await wait_until_processed(app)
+        assert (await analytics_counts(app, analytics.id, -7))["received"] == 2
+        assert await status_of(app, gateway_id) == (GatewayStatus.ACTIVE, None)  # the network is no conflict
+        delays = [r.getMessage().rsplit("polling again in ", 1)[1] for r in caplog.records if "could not be reached" in r.getMessage()]
+        assert delays[:3] == ["0.05 s", "0.1 s", "0.2 s"]  # doubling
+        assert token not in caplog.text
