@@ -24,7 +24,13 @@ from app.gateways.telegram import GatewayUnreachable, TelegramApi
 from tests.fakes.telegram import FakeTelegram, unreachable_url
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp, TestUser
-from tests.support.outage import database_locked, wait_for_health
+from tests.support.outage import (
+    database_down,
+    database_locked,
+    own_postgres_database,
+    short_busy_timeout,
+    wait_for_health,
+)
 from tests.support.proxy import tcp_proxy
 from tests.support.runtime import analytics_counts, install, service_context, wait_until_processed
 from tests.support.telegram_updates import (
@@ -464,3 +470,37 @@ async def test_a_network_that_fails_is_backed_off_and_polling_resumes_when_it_re
         delays = [r.getMessage().rsplit("polling again in ", 1)[1] for r in caplog.records if "could not be reached" in r.getMessage()]
         assert delays[:3] == ["0.05 s", "0.1 s", "0.2 s"]  # doubling
         assert token not in caplog.text
+
+
+@pytest.fixture
+async def faulty_database_url(backend, database_url):
+    """The test's database, or on PostgreSQL one of its own, whose connections may be refused."""
+    if backend == "sqlite":
+        yield database_url
+        return
+    async with own_postgres_database() as url:
+        yield url
+
+
+async def test_polling_stops_during_a_database_outage_and_resumes_after_it_storing_each_update_once(
+    make_app, telegram, faulty_database_url, caplog
+):
+    app = await polling_app(make_app, database_url=faulty_database_url)
+    with app.db() as db:
+        await short_busy_timeout(db)
+    owner = await app.create_user("outage@example.com", "pro")
+    analytics = await install(app, owner, "analytics")
+    gateway_id, token = await connect(app, owner, telegram)
+    await long_polled(telegram, token)
+
+    with caplog.at_level(logging.WARNING, logger="app.gateways.polling"):
+        async with database_down(faulty_database_url):
+            for n in (1, 2, 3):
+                await telegram.deliver(token, message_update(n, chat_id=-7))
+            # Its leases cannot be renewed: the poller stops before they could run out.
+            await eventually(lambda: "could not be renewed in time" in caplog.text, "the poller stopping")
+        await confirmed(telegram, token, [1, 2, 3])
+    await wait_until_processed(app)
+    assert await stored_updates(app, gateway_id) == ["1", "2", "3"]
+    assert (await analytics_counts(app, analytics.id, -7))["received"] == 3
+    assert app.platform.polling.running
