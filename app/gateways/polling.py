@@ -127,7 +127,8 @@ class Backoff:
 
     def next(self) -> float:
         self.failures += 1
-        return min(self.timing.first_backoff * 2 ** (self.failures - 1), self.timing.max_backoff)
+        doublings = min(self.failures - 1, 40)  # a conflict may last for days: 2**n stays a float
+        return min(self.timing.first_backoff * 2**doublings, self.timing.max_backoff)
 
     def reset(self) -> None:
         self.failures = 0
@@ -262,9 +263,9 @@ class BotPoller:
         while True:
             self._expect(2 * CALL_TIMEOUT_SECONDS + self.polling.timing.store_seconds)
             try:
-                if self.bot.delivery != Delivery.POLLING:
-                    await self.polling.registration.apply(self.gateway_id, force=True)
-                    log.info("gateway %s moved to polling: its webhook is deleted", self.gateway_id)
+                if self.bot.delivery != Delivery.POLLING:  # registered for webhooks until now: moved over
+                    if await self.polling.registration.apply(self.gateway_id, force=True):
+                        log.info("gateway %s moved to polling: its webhook is deleted", self.gateway_id)
                 else:
                     await self.polling.api.delete_webhook(self.token)
                 return True
