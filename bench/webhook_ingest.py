@@ -216,7 +216,9 @@ def main() -> None:
     runs: list[tuple[Run, Run]] = []
     commit_ms: list[float] = []
     done_during = 0
-    server = serve([python, "-m", "app", "serve", "--port", str(port)], env, "/healthz", port)
+    # A scratch PostgreSQL database is made by the server (its first run), as the README says.
+    command = [python, "-m", "app", "serve", "--port", str(port), "--create-database"]
+    server = serve(command, env, "/healthz", port)
     try:
         gateway_id, secret = asyncio.run(prepare(database_url))
         path = f"/webhooks/telegram/{gateway_id}"
