@@ -154,7 +154,8 @@ async def test_edits_are_not_messages_and_bots_are_not_users(app, stats):
     anonymous = at(NOW, message_update(3, chat_id=-1, sender_id=1087968824))
     anonymous["message"]["sender_chat"] = {"id": -1, "type": "supergroup", "title": "Test chat"}
     for update in (edited, from_bot, anonymous):
-        assert (await deliver(app, bot, update)).status_code == 200
+        # Analytics does not ask for edits; one queued under an earlier registration still comes.
+        assert (await deliver(app, bot, update, lenient=True)).status_code == 200
     await wait_until_processed(app)
     figures = await summary(app, owner)
     assert figures["totalMessages"] == 2 and figures["uniqueUsers"] == 0

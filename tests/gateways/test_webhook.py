@@ -151,7 +151,9 @@ def test_the_update_kinds_are_those_of_the_bot_api_as_aiogram_knows_it():
 
 
 async def test_an_update_no_plugin_handles_is_acknowledged_and_ignored(live, bot):
-    response = await deliver(live, bot, poll_update(1))
+    # The bot did not ask for polls; Telegram still sends, for a short while, what it queued
+    # under a registration that asked for more.
+    response = await deliver(live, bot, poll_update(1), lenient=True)
     assert response.status_code == 200
     assert await events_recorded(live) == 0
 

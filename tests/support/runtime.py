@@ -13,7 +13,7 @@ from app.accounts.models import Plan, User
 from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.contract import InstallRequest
 from app.plugins.models import Plugin, PluginStorage, UserPlugin
-from tests.fakes.telegram import FakeTelegram
+from tests.fakes.telegram import UPDATE_TYPES, FakeTelegram
 from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.live import LiveApp, TestUser
 
@@ -25,6 +25,8 @@ class ConnectedBot:
     gateway_id: str
     token: str
     secret: str
+    # The fake Telegram the bot lives in: `deliver` posts only what it would send the bot.
+    telegram: FakeTelegram | None = None
 
     @property
     def webhook_path(self) -> str:
@@ -45,7 +47,7 @@ async def connect_bot(app: LiveApp, user: TestUser, telegram: FakeTelegram, user
         gateway = await app.platform.gateways.connect_telegram_bot(ctx, token)
     secret = telegram.bot(token).secret_token  # what Telegram will send with every update
     assert secret
-    return ConnectedBot(gateway_id=gateway.id, token=token, secret=secret)
+    return ConnectedBot(gateway_id=gateway.id, token=token, secret=secret, telegram=telegram)
 
 
 async def install(app: LiveApp, user: TestUser, slug: str, config: dict[str, Any] | None = None) -> UserPlugin:
@@ -55,8 +57,19 @@ async def install(app: LiveApp, user: TestUser, slug: str, config: dict[str, Any
         return await app.platform.plugins.install(ctx, InstallRequest(plugin_id=plugin.id, config=config))
 
 
-async def deliver(app: LiveApp, bot: ConnectedBot, update: dict[str, Any], secret: str | None = None) -> httpx.Response:
+async def deliver(
+    app: LiveApp, bot: ConnectedBot, update: dict[str, Any], secret: str | None = None, *, lenient: bool = False
+) -> httpx.Response:
+    """Posts `update` to the bot's webhook as Telegram does. Telegram never sends a kind of update
+    the bot did not ask for (its registration's allowed_updates): such an update fails the test,
+    unless it says `lenient=True` because it posts what Telegram would not (a hostile sender)."""
     assert app.http is not None
+    if not lenient and bot.telegram is not None and (fake := bot.telegram.bots.get(bot.token)) is not None:
+        kind = next((key for key in update if key != "update_id"), None)
+        if kind in UPDATE_TYPES:
+            assert kind in fake.allowed_types, (
+                f"Telegram would not send a {kind} update to this bot: it asked for {sorted(fake.allowed_types)}"
+            )
     return await app.http.post(
         bot.webhook_path, json=update, headers={SECRET_HEADER: bot.secret if secret is None else secret}
     )
