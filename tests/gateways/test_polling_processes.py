@@ -1,5 +1,5 @@
 """Long polling across processes: two `serve` and a `worker`, all polling (TELEGRAM_DELIVERY=polling)
-on one PostgreSQL, against the fake Bot API. Exactly one process polls each bot at a time (Telegram
+on one database (PostgreSQL, and a SQLite file), against the fake Bot API. Exactly one process polls each bot at a time (Telegram
 would answer the other's poll 409 "terminated by other getUpdates request": the fake never has to);
 the process that polls a bot is killed with SIGKILL after it committed a batch and before it
 confirmed it, another takes the bot over once the lease runs out, and every update is stored and
@@ -12,6 +12,7 @@ import secrets
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,12 +26,12 @@ from app.gateways.models import EventKind, EventStatus, GatewayEvent, Lease
 from app.gateways.polling import lease_name
 from app.gateways.telegram import bot_id_of as telegram_bot_id
 from tests.fakes.telegram import FakeTelegram
-from tests.support.databases import create_postgres_database, drop_postgres_database, migrated
+from tests.support.databases import drop_database, migrated, new_database_url
 from tests.support.eventually import START_SECONDS, eventually
 from tests.support.serve_process import ServeProcess, WorkerProcess
 from tests.support.telegram_updates import message_update
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(3 * START_SECONDS + 300)]  # hang guards
+pytestmark = pytest.mark.timeout(3 * START_SECONDS + 300)  # a hang guard
 
 PLUGINS = "{ plugins { id slug } }"
 INSTALL = "mutation($id: ID!) { installPlugin(pluginId: $id) { id } }"
@@ -40,8 +41,8 @@ FAILURES = 4
 
 
 @pytest.fixture
-async def database() -> AsyncIterator[Database]:
-    url = await create_postgres_database()
+async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    url = await new_database_url(backend, tmp_path)
     await migrated(url)
     db = Database(url)
     await db.open()
@@ -49,7 +50,7 @@ async def database() -> AsyncIterator[Database]:
         yield db
     finally:
         await db.close()
-        await drop_postgres_database(url)
+        await drop_database(backend, url)
 
 
 async def graphql(server: ServeProcess, api_token: str, query: str, **variables: Any) -> dict[str, Any]:
