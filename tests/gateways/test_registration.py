@@ -175,7 +175,11 @@ async def test_a_failed_set_webhook_leaves_the_install_done_and_the_next_monitor
 
     await make_app(gateway_health_seconds=0.2)  # a worker: its monitor's first round
     await eventually(lambda: asked(telegram, bot.token) == ANALYTICS_TYPES, "the registration repaired")
-    assert await recorded(api, bot.gateway_id) == (ANALYTICS_TYPES, Delivery.WEBHOOK)
+    # The record is written after Telegram answered: wait for it too.
+    async def record_repaired() -> bool:
+        return await recorded(api, bot.gateway_id) == (ANALYTICS_TYPES, Delivery.WEBHOOK)
+
+    await eventually(record_repaired, "the record repaired")
 
 
 async def test_someone_elses_set_webhook_is_repaired_by_check_gateway(app, user, telegram, caplog):
