@@ -7,6 +7,8 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 
+from app import secrets_at_rest
+from app.accounts.sessions import OpenSockets
 from app.db import Database
 from app.gateways.inbox import InboxWriter
 from app.gateways.models import Delivery
@@ -47,12 +49,16 @@ def utcnow() -> datetime:
 class Platform:
     def __init__(self, settings: Settings, handlers: Iterable[PluginHandler] | None = None) -> None:
         self.settings = settings
+        if settings.secret_keys:  # else the keyring installed already (python -m app, tests)
+            secrets_at_rest.configure(settings.secret_keys)
         self.clock: Callable[[], datetime] = utcnow  # tests set it to fix "today"
         self.db = Database(settings.database_url)
         self.live = LiveUpdates(create_broadcast(settings.broadcast_url))
         # Live subscriptions per user, and the reads their summaries may run at once (app/live_slots.py).
         self.subscriptions = SubscriptionSlots.of(settings.max_subscriptions_per_user, settings.broadcast_url)
         self.summary_reads = asyncio.Semaphore(settings.subscription_read_concurrency)
+        # Websockets signed in with a token, closed when it is revoked or expires (app/accounts/sessions.py).
+        self.sockets = OpenSockets(self.live.broadcast)
         self.registry = PluginRegistry(handlers if handlers is not None else [h() for h in BUILTIN_HANDLERS])
         self.update_types = needed_update_types(self.registry)
         self.telegram = TelegramApi(settings.telegram_api_url)
@@ -129,6 +135,8 @@ class Platform:
         if self.subscriptions.shared is not None:
             self._tasks.append(start_supervised("subscription-slots", self.subscriptions.renew_forever))
         with self.db.bound():  # background tasks inherit the database context
+            self._tasks.append(start_supervised("sessions-ended", self.sockets.listen_forever))
+            self._tasks.append(start_supervised("sessions-recheck", self.sockets.recheck_forever))
             # A catalog upgrade may change what bots must ask Telegram for (a plugin's events, installs
             # sent to NEEDS_CONFIG): the monitor's start-up round, below, repairs their registrations.
             await sync_catalog(self.registry)

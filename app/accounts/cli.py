@@ -1,4 +1,4 @@
-"""The operator's verbs for accounts: `create-user`, `users list|set-plan`, `tokens create|list|revoke`.
+"""The operator's verbs for accounts: `create-user`, `users list|set-plan|delete`, `tokens create|list|revoke`.
 
 Each runs against an open, migrated database and prints for a person. A token appears once, on
 the last line of `create-user` and `tokens create`; nothing else ever prints one.
@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from app.accounts import service as users
-from app.accounts import tokens
+from app.accounts import sessions, tokens
+from app.accounts.deletion import Footprint, delete_user, footprint
 from app.accounts.models import ApiToken, Plan
+from app.errors import BadUserInput
 from app.settings import Settings
 
 PLANS = [p.value for p in Plan]
@@ -32,8 +34,8 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
     create.add_argument("--plan", choices=PLANS, default=Plan.FREE.value, help="the user's plan (default: free)")
 
     user_commands = commands.add_parser(
-        "users", parents=parents, help="list users, change a user's plan",
-        description="Users: `users list`, `users set-plan EMAIL PLAN`.",
+        "users", parents=parents, help="list users, change a user's plan, delete a user",
+        description="Users: `users list`, `users set-plan EMAIL PLAN`, `users delete EMAIL`.",
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     user_commands.add_parser(
         "list", parents=parents, help="every user: email, plan, installed plugins, created",
@@ -46,6 +48,14 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
     )
     set_plan.add_argument("email", metavar="EMAIL")
     set_plan.add_argument("plan", choices=PLANS, metavar="PLAN", help=", ".join(PLANS))
+    delete = user_commands.add_parser(
+        "delete", parents=parents, help="delete a user and everything of theirs (asks first)",
+        description="Deletes a user: uninstalls their plugins (their uninstall hooks run), disconnects their "
+        "bots, deletes their tokens, data, analytics and audit log, and closes their open websockets in every "
+        "process. Asks for confirmation (y/N) unless given --yes.",
+    )
+    delete.add_argument("email", metavar="EMAIL")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     token_commands = commands.add_parser(
         "tokens", parents=parents, help="create, list and revoke a user's API tokens",
@@ -87,6 +97,8 @@ async def run_account_command(args: argparse.Namespace, settings: Settings) -> s
         print_users(await users.list_users(), settings)
     elif args.command == "users" and args.action == "set-plan":
         print_plan_change(await users.set_plan(args.email, Plan(args.plan), via="cli"), settings)
+    elif args.command == "users" and args.action == "delete":
+        await delete_user_command(args.email, args.yes, settings)
     elif args.command == "tokens" and args.action == "create":
         user = await users.find_user(args.email)
         row, token = await tokens.create_token(user.id, args.name, args.expires, via="cli")
@@ -103,8 +115,50 @@ async def run_account_command(args: argparse.Namespace, settings: Settings) -> s
         if revoked.already:
             print(f"Token {revoked.token.id} ({name}) was revoked already, at {when(revoked.token.revoked_at)}.")
         else:
+            await sessions.announce_to(settings.broadcast_url, [revoked.token.id])
             print(f"Revoked token {revoked.token.id} ({name}). It stops working now, in every process.")
     return None
+
+
+async def delete_user_command(email: str, yes: bool, settings: Settings) -> None:
+    found = await footprint(email)
+    if not yes:
+        confirm_deletion(found)
+    from app.platform import Platform  # its services: uninstall hooks, and bots' webhooks deleted
+
+    platform = Platform(settings)
+    try:
+        gone = await delete_user(found.email, platform.plugins, platform.gateways)
+    finally:
+        await platform.gateways.close()
+    await sessions.announce_to(settings.broadcast_url, gone.tokens, [gone.user_id])
+    print(
+        f"Deleted {shown(gone.email)} with {what_goes(gone)}: plugins uninstalled, bots disconnected, "
+        "data and analytics deleted. Their open websockets close now, in every process."
+    )
+
+
+def what_goes(found: Footprint) -> str:
+    """What a deletion takes, as "N plugins (a, b), N bots, N tokens"."""
+    plugins = plural(len(found.plugins), "plugin") + (f" ({', '.join(shown(p) for p in found.plugins)})" if found.plugins else "")
+    return f"{plugins}, {plural(found.bots, 'bot')}, {plural(len(found.tokens), 'token')}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def confirm_deletion(found: Footprint) -> None:
+    """Asks y/N on a terminal; refuses, in one line, where no one can answer."""
+    if not sys.stdin.isatty():
+        raise BadUserInput(f"users delete {shown(found.email)} asks for confirmation: run it in a terminal, or add --yes")
+    print(f"{shown(found.email)} has {what_goes(found)}: uninstalled, disconnected and deleted with all their data and analytics.")
+    try:
+        answer = input(f"Delete {shown(found.email)}? [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise BadUserInput("Not confirmed: nothing was deleted")
 
 
 def cli_command() -> str:

@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from datetime import datetime
 
 from app.accounts.models import Plan
 
@@ -10,3 +11,4 @@ class ServiceContext:
     user_id: str
     plan: Plan
     token_id: str | None = None  # the API token the request came with, when it came with one
+    expires_at: datetime | None = None  # when that token stops working, if it expires

@@ -85,14 +85,16 @@ async def authenticate(token: str) -> ServiceContext | None:
         return None
     now = utcnow()
     rows = await ApiToken.filter(valid_at(now), token_hash=hash_token(token)).values(
-        "id", "user_id", "user__plan", "last_used_at"
+        "id", "user_id", "user__plan", "last_used_at", "expires_at"
     )
     if not rows:
         return None
     row = rows[0]
     if row["last_used_at"] is None or row["last_used_at"] <= now - LAST_USED_GRANULARITY:
         await _mark_used(row["id"], now)
-    return ServiceContext(user_id=row["user_id"], plan=Plan(row["user__plan"]), token_id=row["id"])
+    return ServiceContext(
+        user_id=row["user_id"], plan=Plan(row["user__plan"]), token_id=row["id"], expires_at=row["expires_at"]
+    )
 
 
 async def _mark_used(token_id: str, now: datetime) -> None:

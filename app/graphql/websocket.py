@@ -14,6 +14,8 @@
   that takes nothing while one subscription's replaced summaries pass WEBSOCKET_SEND_BUFFER_BYTES,
   or whose other messages waiting pass it, is cut off (1008): its operations end, and their slots
   are free.
+- A socket signed in with an API token closes with 4403 Forbidden as soon as the token is revoked
+  or expires, or its user is deleted, whatever it is doing (app/accounts/sessions.py).
 
 Subscriptions of whole states (`SHARED_FIELDS`) with the same document, variables and API token
 share one execution in this process: each change is read, resolved and encoded once, then sent to
@@ -35,9 +37,10 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler, Operation
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from app.accounts.sessions import FORBIDDEN_CODE, FORBIDDEN_REASON, OpenSocket
 from app.errors import TooManySubscriptions
 from app.graphql.documents import query_size_error, utf8_size_exceeds, variables_size_error
 from app.graphql.outgoing import Gone, Outgoing
@@ -145,11 +148,25 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    _session: OpenSocket | None = None  # held while signed in with a token (app/accounts/sessions.py)
+
     async def handle(self) -> None:
         try:
             await super().handle()
         finally:
+            self.platform.sockets.remove(self._session)
             await self.websocket.outgoing.stop()  # type: ignore[attr-defined]
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """Once acknowledged with a token, the socket lasts only as long as the token does: its
+        revocation or expiry, or its user's deletion, closes it with 4403 Forbidden."""
+        await super().handle_connection_init(message)
+        service = self.context.service
+        if self.connection_acknowledged and self._session is None and service is not None:
+            self._session = self.platform.sockets.add(service, self._forbid)
+
+    async def _forbid(self) -> None:
+        await self.websocket.close(FORBIDDEN_CODE, FORBIDDEN_REASON)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")
