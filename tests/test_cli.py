@@ -511,7 +511,7 @@ async def test_help_points_to_the_settings_and_each_command_shows_its_defaults(b
         ("serve", "--help"): ["default: HOST from the environment, else 127.0.0.1", "else 8000", "default: 1"],
         ("create-user", "--help"): ["default: free"],
         ("tokens", "create", "--help"): ["default: cli", "default: never", "1 to 3650"],
-        ("users", "--help"): ["list", "set-plan"],
+        ("users", "--help"): ["list", "set-plan", "delete"],
         ("tokens", "--help"): ["create", "list", "revoke"],
     }
     for args, texts in expectations.items():

@@ -131,6 +131,7 @@ async def delete_user_command(email: str, yes: bool, settings: Settings) -> None
         gone = await delete_user(found.email, platform.plugins, platform.gateways)
     finally:
         await platform.gateways.close()
+        await platform.subscriptions.close()
     await sessions.announce_to(settings.broadcast_url, gone.tokens, [gone.user_id])
     print(
         f"Deleted {shown(gone.email)} with {what_goes(gone)}: plugins uninstalled, bots disconnected, "
