@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Prints the GraphQL SDL; schema/schema.graphql is this output.",
     )
     from app.demo.cli import add_demo_parser
+    from app.secrets_cli import add_secrets_parser
+
+    add_secrets_parser(commands, parents)
 
     add_demo_parser(commands, parents)
     return parser
@@ -112,10 +115,13 @@ async def migrated_database(settings: Settings, quiet: bool = False) -> AsyncIte
 
 
 async def _migrate(settings: Settings, create: bool) -> None:
+    from app.secrets_cli import check_stored
+
     db = Database(settings.database_url)
     await db.open(create=create)
     try:
         applied = await db.migrate()
+        await check_stored(db)
         existing = await db.applied_migrations()
     finally:
         await db.close()
@@ -141,11 +147,14 @@ async def _account_command(args: argparse.Namespace, settings: Settings) -> str 
 
 
 async def _apply_migrations_logged(settings: Settings, create: bool) -> None:
+    from app.secrets_cli import check_stored
+
     db = Database(settings.database_url)
     await db.open(create=create)
     try:
         for name in await db.migrate():
             log.info("applied migration %s", name)
+        await check_stored(db)  # a wrong SECRET_KEY stops start-up here
     finally:
         await db.close()
 
@@ -178,7 +187,9 @@ async def _work(settings: Settings, level: str, create: bool) -> None:
         await platform.stop()
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int, level: str, create: bool) -> int:
+def _serve(
+    settings: Settings, host: str, port: int, workers: int, level: str, create: bool, key_line: str | None = None
+) -> int:
     import logging.config
 
     from app.logs import log_config
@@ -209,7 +220,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int, level: str, c
             log.warning("%s", warning)
         asyncio.run(_apply_migrations_logged(settings, create))
         sock.listen(2048)  # uvicorn's backlog: from here a connection waits for the app instead of being refused
-        print("\n".join(start_up_lines(settings, shown_url(host, sock.getsockname()[1]), why)), flush=True)
+        lines = start_up_lines(settings, shown_url(host, sock.getsockname()[1]), why)
+        print("\n".join(lines + ([key_line] if key_line else [])), flush=True)
         if workers > 1 and settings.broadcast_url.startswith("memory://"):
             log.warning(
                 "BROADCAST_URL=memory:// with %d workers: a live subscription hears only changes made in its "
@@ -221,14 +233,22 @@ def _serve(settings: Settings, host: str, port: int, workers: int, level: str, c
 
 def run(args: argparse.Namespace, settings: Settings, debug: bool) -> int:
     level = "DEBUG" if debug else settings.log_level
+    if args.command == "secrets" and args.secrets_command == "generate-key":
+        from app.secrets_at_rest import generate_key
+
+        print(generate_key())
+        return 0
     if settings.uses_default_database and args.command != "export-schema":
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)  # DATA_DIR is ours to make
+    from app.secrets_cli import prepare
+
+    settings, key_line = prepare(settings, args.command)
     if args.command == "serve":
         host = args.host if args.host is not None else settings.host
         port = args.port if args.port is not None else settings.port
         if not 0 <= port <= 65535:
             raise Failure(f"--port must be 0 to 65535, not {port}")
-        return _serve(settings, host, port, args.workers, level, args.create_database)
+        return _serve(settings, host, port, args.workers, level, args.create_database, key_line)
     if args.command == "worker":
         asyncio.run(_work(settings, level, args.create_database))
     elif args.command == "migrate":
@@ -239,6 +259,10 @@ def run(args: argparse.Namespace, settings: Settings, debug: bool) -> int:
         token = asyncio.run(_account_command(args, settings))
         if token is not None:
             print(token)
+    elif args.command == "secrets":
+        from app.secrets_cli import rotate_command
+
+        print(asyncio.run(rotate_command(settings, args.batch_size)))
     elif args.command == "export-schema":
         from app.graphql.schema import export_sdl
 
@@ -270,10 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
     from app.errors import PlugboardError
+    from app.secrets_cli import KeyProblem
 
     try:
         return run(args, settings, debug)
-    except (Failure, MigrationFailed) as exc:
+    except (Failure, MigrationFailed, KeyProblem) as exc:
         return fail(str(exc), debug)
     except PlugboardError as exc:
         return fail(exc.message, debug)

@@ -19,7 +19,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext, _current_context
 from tortoise.exceptions import BaseORMException
 from tortoise.migrations.autodetector import MigrationAutodetector
-from tortoise.migrations.executor import MigrationExecutor
+from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 from tortoise.migrations.recorder import MigrationRecorder
 from tortoise.transactions import in_transaction
 
@@ -301,8 +301,9 @@ class Database:
     def unbind(token: Token[TortoiseContext | None]) -> None:
         _current_context.reset(token)
 
-    async def migrate(self) -> list[str]:
-        """Applies every pending migration; returns the names of those it applied, in order.
+    async def migrate(self, up_to: str | None = None) -> list[str]:
+        """Applies every pending migration (or those up to `up_to`, a migration's name, for tests
+        of a migration on a database filled before it); returns the names of those it applied, in order.
 
         One process at a time, across processes: all of it runs in one transaction that first takes
         `MIGRATE_LOCK` (PostgreSQL: an advisory lock; SQLite: the write lock every transaction takes
@@ -326,7 +327,8 @@ class Database:
                     # The table of applied migrations first: tortoise reads it before it makes it,
                     # and on PostgreSQL that failed read would abort the transaction.
                     await executor.recorder.ensure_schema(executor._schema_editor(atomic=False))
-                    await executor.migrate(progress=progress)
+                    targets = None if up_to is None else [MigrationTarget(app_label=APP_LABEL, name=up_to)]
+                    await executor.migrate(targets, progress=progress)
             except Exception as exc:
                 if _is_connection_failure(exc):
                     raise

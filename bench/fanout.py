@@ -155,7 +155,7 @@ def percentile(values: list[float], q: float) -> float:
 async def prepare(database_url: str, users: int) -> list[Account]:
     from app.accounts.service import create_user
     from app.db import Database
-    from app.gateways.models import Gateway, GatewayType
+    from app.gateways.models import Gateway, GatewayType, new_gateway_columns
     from app.ids import new_secret
     from app.plugins.models import Plugin, UserPlugin
 
@@ -169,8 +169,8 @@ async def prepare(database_url: str, users: int) -> list[Account]:
             user, token = await create_user(f"fanout-{run}-{n}@example.com", "pro")
             secret = new_secret()
             gateway = await Gateway.create(
-                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name=f"fanout {n}", bot_token=f"{n}:fanout",
-                webhook_secret=secret,
+                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name=f"fanout {n}",
+                **new_gateway_columns(f"{n}:fanout", secret),
             )
             await UserPlugin.create(user_id=user.id, plugin=plugin, config={"trackUsers": True, "retention": 30})
             accounts.append(Account(n, token, gateway.id, secret))

@@ -189,7 +189,7 @@ async def prepare(database_url: str, kase: Case) -> Setup:
     from app.accounts.models import Plan
     from app.accounts.service import create_user
     from app.db import Database
-    from app.gateways.models import Gateway, GatewayType
+    from app.gateways.models import Gateway, GatewayType, new_gateway_columns
     from app.plugins.catalog import sync_catalog
     from app.plugins.contract import PluginHandler
     from app.plugins.handlers import BUILTIN_HANDLERS
@@ -213,8 +213,8 @@ async def prepare(database_url: str, kase: Case) -> Setup:
             await sync_catalog(PluginRegistry(handlers))
             user, _ = await create_user(f"bench-{time.time_ns()}@example.com", plan=Plan.BUSINESS)
             gateway = await Gateway.create(
-                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench", bot_token="0:bench",
-                webhook_secret="bench-secret",
+                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench",
+                **new_gateway_columns("0:bench", "bench-secret"),
             )
             installs = {}
             for slug, config in configs.items():

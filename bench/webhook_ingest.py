@@ -30,7 +30,7 @@ import httpx
 
 from app.accounts.service import create_user
 from app.db import Database
-from app.gateways.models import EventStatus, Gateway, GatewayEvent, GatewayType
+from app.gateways.models import EventStatus, Gateway, GatewayEvent, GatewayType, new_gateway_columns
 from app.ids import new_secret
 from app.plugins.models import Plugin, UserPlugin
 
@@ -99,8 +99,7 @@ async def prepare(database_url: str) -> tuple[str, str]:
         user, _ = await create_user(f"bench-{time.time_ns()}@example.com")
         secret = new_secret()
         gateway = await Gateway.create(
-            owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench", bot_token="0:bench",
-            webhook_secret=secret,
+            owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench", **new_gateway_columns("0:bench", secret),
         )
         plugin = await Plugin.get_or_none(slug="analytics")
         if plugin is not None:

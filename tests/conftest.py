@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import hypothesis
 import pytest
 
+from app import secrets_at_rest
 from app.db import Database
 from app.plugins.contract import PluginHandler
 from app.settings import Settings
@@ -24,6 +26,12 @@ hypothesis.settings.register_profile("suite", deadline=None, suppress_health_che
 hypothesis.settings.load_profile("suite")
 
 BACKENDS = ["sqlite", "postgres"]
+
+# The key the tests seal secrets with: this process's (the migrations and apps run here) and,
+# through the environment, every `python -m app` process a test starts (SECRET_KEY).
+TEST_SECRET_KEY = "7dkhVlrODo0L_2ysjiLuFFt39FYrOxTMlidOghzN9TU"
+secrets_at_rest.configure([TEST_SECRET_KEY])
+os.environ.setdefault("SECRET_KEY", TEST_SECRET_KEY)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -74,6 +82,7 @@ def settings(database_url: str, telegram: FakeTelegram) -> Settings:
         public_url="https://plugboard.example",
         inbox_poll_seconds=0.2,
         scheduler_enabled=False,
+        secret_keys=(TEST_SECRET_KEY,),
     )
 
 

@@ -11,7 +11,7 @@ import textwrap
 
 from app.accounts.service import create_user
 from app.db import Database
-from app.gateways.models import Gateway, GatewayEvent, GatewayType
+from app.gateways.models import Gateway, GatewayEvent, GatewayType, new_gateway_columns
 from app.ids import new_secret
 from tests.support.telegram_updates import message_update
 
@@ -19,7 +19,7 @@ from tests.support.telegram_updates import message_update
 # update over HTTP and reports the answer and which of aiogram's modules got imported on the way.
 INGEST_ONLY = textwrap.dedent(
     """
-    import asyncio, json, socket, sys
+    import asyncio, json, os, socket, sys
 
     import httpx
     import uvicorn
@@ -34,7 +34,8 @@ INGEST_ONLY = textwrap.dedent(
     async def main():
         # Webhooks: a deployment that polls calls Telegram from every process, with aiogram.
         settings = Settings(
-            database_url=database_url, inbox_concurrency=0, scheduler_enabled=False, telegram_delivery="webhook"
+            database_url=database_url, inbox_concurrency=0, scheduler_enabled=False, telegram_delivery="webhook",
+            secret_keys=(os.environ["SECRET_KEY"],),
         )
         app = create_app(settings)
         sock = socket.socket()
@@ -72,7 +73,7 @@ async def a_gateway(database_url: str) -> tuple[str, str]:
             user, _ = await create_user("ingest@example.com")
             secret = new_secret()
             gateway = await Gateway.create(
-                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="ingest", bot_token="0:ingest", webhook_secret=secret
+                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="ingest", **new_gateway_columns("0:ingest", secret)
             )
     finally:
         await db.close()

@@ -40,6 +40,7 @@ from app.demo.pace import DAY, Pace, Schedule
 from app.demo.traffic import Traffic, chat_titles
 from app.errors import BadUserInput
 from app.logs import log_config
+from app.secrets_at_rest import generate_key
 from app.settings import Settings
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -294,9 +295,12 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
         api_socket = listen("127.0.0.1", 0)
         port = app_socket.getsockname()[1]
         local = f"http://127.0.0.1:{port}"
+        settings = settings or Settings.from_env()
         settings = replace(
-            settings or Settings.from_env(),
+            settings,
             database_url=database_url,
+            # The demo's own database holds its bot's token: sealed with the given key, or one of its own.
+            secret_keys=settings.secret_keys or (generate_key(),),
             telegram_api_url=f"http://127.0.0.1:{api_socket.getsockname()[1]}",
             public_url=local,  # the webhook address given to the stand-in: this machine
             telegram_delivery="webhook",  # the stand-in posts to plain HTTP on loopback, as Telegram would not

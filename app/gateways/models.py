@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise import fields
 from tortoise.models import Model
 
+from app import secrets_at_rest as at_rest
 from app.ids import new_id
 
 if TYPE_CHECKING:
@@ -37,7 +38,10 @@ class Gateway(Model):
     owner_id: str
     type = fields.CharEnumField(GatewayType, max_length=32)
     name = fields.CharField(max_length=128)
+    # Sealed (app/secrets_at_rest.py): read `token` and `secret`, write with `sealed_token()` and
+    # `sealed_secret()`. A gateway is found by its token through `bot_token_hash` (lookup_hashes).
     bot_token = fields.CharField(max_length=256)
+    bot_token_hash = fields.CharField(max_length=64, null=True, db_index=True)
     bot_id = fields.BigIntField(null=True, db_index=True)
     bot_username = fields.CharField(max_length=64, null=True)
     webhook_secret = fields.CharField(max_length=256)
@@ -63,7 +67,45 @@ class Gateway(Model):
     def __repr__(self) -> str:  # never show the token or the secret
         return f"<Gateway {self.id} {self.type} active={self.is_active}>"
 
+    @property
+    def token(self) -> str:
+        """The bot token, opened (raises SecretUnreadable)."""
+        return at_rest.open_sealed(self.bot_token, token_place(self.id))
+
+    @property
+    def secret(self) -> str:
+        """The webhook secret, opened (raises SecretUnreadable)."""
+        return at_rest.open_sealed(self.webhook_secret, secret_place(self.id))
+
     __str__ = __repr__
+
+
+def token_place(gateway_id: str) -> at_rest.Place:
+    return at_rest.Place("gateways", gateway_id, "bot_token")
+
+
+def secret_place(gateway_id: str) -> at_rest.Place:
+    return at_rest.Place("gateways", gateway_id, "webhook_secret")
+
+
+def sealed_token(gateway_id: str, token: str) -> dict[str, str]:
+    """The columns that store `token` for this gateway: sealed, and its lookup hash."""
+    return {"bot_token": at_rest.seal(token, token_place(gateway_id)), "bot_token_hash": at_rest.lookup_hash(token)}
+
+
+def sealed_secret(gateway_id: str, secret: str) -> dict[str, str]:
+    return {"webhook_secret": at_rest.seal(secret, secret_place(gateway_id))}
+
+
+def new_gateway_columns(token: str, secret: str) -> dict[str, Any]:
+    """A new gateway's id with its token and webhook secret sealed for it (Gateway.create(**…))."""
+    gateway_id = new_id()
+    return {"id": gateway_id, **sealed_token(gateway_id, token), **sealed_secret(gateway_id, secret)}
+
+
+def same_token(token: str) -> dict[str, list[str]]:
+    """A filter: the gateways whose token is `token` (by its lookup hash under any key)."""
+    return {"bot_token_hash__in": at_rest.lookup_hashes(token)}
 
 
 class EventStatus(str, Enum):

@@ -39,12 +39,14 @@ from app.accounts.context import ServiceContext
 from app.db_errors import describe, is_unavailable
 from app.errors import GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import leases
-from app.gateways.models import Delivery, Gateway, GatewayStatus
+from app.gateways.models import Delivery, Gateway, GatewayStatus, same_token
 from app.gateways.registration import Registration, Wanted
+from app.gateways.sealed import unreadable
 from app.gateways.status import set_status
 from app.gateways.telegram import CALL_TIMEOUT_SECONDS, TokenRejected
 from app.ids import new_id
 from app.logs import redact
+from app.secrets_at_rest import SecretUnreadable
 from app.supervision import Heartbeat, cancel, start_supervised
 
 if TYPE_CHECKING:
@@ -239,7 +241,11 @@ class GatewayMonitor:
         return await Gateway.get_or_none(id=gateway_id)
 
     async def _check_webhook(self, gateway: Gateway) -> None:
-        token = gateway.bot_token
+        try:
+            token = gateway.token
+        except SecretUnreadable as exc:
+            await unreadable(gateway.id, exc, gateways_changed=self.gateways.gateways_changed)
+            return
         try:
             info = await self.api.get_webhook_info(token)
         except TokenRejected:
@@ -263,7 +269,7 @@ class GatewayMonitor:
             await self._repair(gateway, drift)
         elif recent_error and message and message.startswith(SECRET_REFUSED):
             await self._repair(gateway, [f"the secret, as Telegram's last error says: {message}"])
-        await Gateway.filter(id=gateway.id, is_active=True, bot_token=token).update(
+        await Gateway.filter(id=gateway.id, is_active=True, **same_token(token)).update(
             pending_updates=info.pending_update_count,
             last_error_at=error_at,
             last_error_message=message,
@@ -293,7 +299,7 @@ class GatewayMonitor:
         reason = reason[:MAX_REASON]
         if gateway.status == GatewayStatus.WEBHOOK_FAILING and gateway.last_error_message == message:
             # Still failing the same way: the reason's figures are brought up to date, no new event.
-            await Gateway.filter(id=gateway.id, is_active=True, bot_token=token, status=gateway.status).update(
+            await Gateway.filter(id=gateway.id, is_active=True, status=gateway.status, **same_token(token)).update(
                 status_reason=reason
             )
             return

@@ -44,7 +44,8 @@ from app.errors import GatewayUnreachable, PlugboardError
 from app.gateways import inbox, leases
 from app.gateways.inbox import InboxWriter
 from app.gateways.intake import NotAnUpdate, is_int, take_update
-from app.gateways.models import Delivery, Gateway, GatewayStatus, GatewayType
+from app.gateways.models import Delivery, Gateway, GatewayStatus, GatewayType, token_place
+from app.gateways.sealed import unreadable
 from app.gateways.status import set_status
 from app.gateways.telegram import (
     CALL_TIMEOUT_SECONDS,
@@ -56,6 +57,7 @@ from app.gateways.telegram import (
     UnreadableUpdates,
 )
 from app.ids import new_id
+from app.secrets_at_rest import SecretUnreadable, open_sealed
 from app.supervision import Heartbeat, cancel, spawn, start_supervised
 
 if TYPE_CHECKING:
@@ -510,13 +512,17 @@ class Polling:
         rows = await Gateway.filter(is_active=True, type=GatewayType.TELEGRAM_BOT).exclude(
             status=GatewayStatus.TOKEN_REJECTED
         ).order_by("created_at").values("id", "owner_id", "bot_id", "bot_token", "status", "status_reason", "delivery")
-        bots = (
-            PolledBot(
-                row["id"], row["owner_id"], row["bot_id"], row["bot_token"], GatewayStatus(row["status"]),
+        bots = []
+        for row in rows:
+            try:
+                token = open_sealed(row["bot_token"], token_place(row["id"]))
+            except SecretUnreadable as exc:
+                await unreadable(row["id"], exc, gateways_changed=self.gateways.gateways_changed)
+                continue  # not polled: the gateway shows why
+            bots.append(PolledBot(
+                row["id"], row["owner_id"], row["bot_id"], token, GatewayStatus(row["status"]),
                 row["status_reason"], Delivery(row["delivery"]),
-            )
-            for row in rows
-        )
+            ))
         return {bot.lease: bot for bot in bots}  # a bot has one connected gateway (the newest, were there two)
 
     async def _let_go(self, poller: BotPoller, release: bool) -> None:

@@ -39,9 +39,11 @@ from tortoise.transactions import in_transaction
 
 from app.db import serialize
 from app.errors import PlugboardError
-from app.gateways.models import Delivery, Gateway, GatewayStatus
+from app.gateways.models import Delivery, Gateway, GatewayStatus, same_token
 from app.gateways.public_url import PORTS_IN_WORDS, public_url_problem
+from app.gateways.sealed import unreadable
 from app.gateways.telegram import TelegramApi, TokenRejected
+from app.secrets_at_rest import SecretUnreadable
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,8 @@ class Registration:
         gateway = await Gateway.get_or_none(id=gateway_id, is_active=True)
         if gateway is None or gateway.bot_id is None:
             return False
+        unreadable_error: SecretUnreadable | None = None
+        token = ""
         try:
             async with in_transaction() as connection:
                 await serialize(connection, bot_lock(gateway.bot_id))
@@ -179,13 +183,21 @@ class Registration:
                 # A polled bot that is polled already: getUpdates passes allowed_updates with every
                 # call, the record is enough. Anything else is told to Telegram.
                 told = force or not (wanted.delivery == gateway.delivery == Delivery.POLLING)
+                try:
+                    token, secret = gateway.token, gateway.secret
+                except SecretUnreadable as exc:
+                    unreadable_error = exc
+                    return False
                 if told:
-                    await self.register(gateway.bot_token, gateway.id, gateway.webhook_secret, wanted.allowed_updates)
-                await Gateway.filter(id=gateway.id, bot_token=gateway.bot_token).update(
+                    await self.register(token, gateway.id, secret, wanted.allowed_updates)
+                await Gateway.filter(id=gateway.id, **same_token(token)).update(
                     allowed_updates=wanted.allowed_updates, delivery=wanted.delivery
                 )
         except TokenRejected:
             if self.token_rejected is not None and gateway is not None:
-                await self.token_rejected(gateway.id, gateway.bot_token)  # after the lock's transaction
+                await self.token_rejected(gateway.id, token)  # after the lock's transaction
             raise
+        finally:
+            if unreadable_error is not None:
+                await unreadable(gateway_id, unreadable_error)  # after the lock's transaction
         return told

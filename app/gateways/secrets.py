@@ -9,11 +9,15 @@ there. The process that changes a gateway forgets its entry at once.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import cast
 
-from app.gateways.models import Gateway
+from app.gateways.models import Gateway, secret_place
 from app.gateways.status import WORKING_STATUSES
+from app.secrets_at_rest import SecretUnreadable, open_sealed
+
+log = logging.getLogger(__name__)
 
 
 class GatewaySecrets:
@@ -32,11 +36,17 @@ class GatewaySecrets:
         if not rows:
             self._cache.pop(gateway_id, None)
             return None
+        try:
+            secret = open_sealed(rows[0], secret_place(gateway_id))
+        except SecretUnreadable as exc:  # its webhook answers 401 until it is connected again
+            self._cache.pop(gateway_id, None)
+            log.error("gateway %s: %s", gateway_id, exc)
+            return None
         if self.ttl_seconds > 0:
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[gateway_id] = (rows[0], now + self.ttl_seconds)
-        return rows[0]
+            self._cache[gateway_id] = (secret, now + self.ttl_seconds)
+        return secret
 
     def forget(self, gateway_id: str) -> None:
         self._cache.pop(gateway_id, None)

@@ -21,9 +21,10 @@ from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import status as gateway_status
 from app.gateways.inbox import InboxWriter, RowRefused
-from app.gateways.models import Delivery, EventKind, Gateway, GatewayStatus, GatewayType
+from app.gateways.models import Delivery, EventKind, Gateway, GatewayStatus, GatewayType, sealed_secret, sealed_token
 from app.gateways.registration import WEBHOOK_PATH as WEBHOOK_PATH  # where app.main finds it
 from app.gateways.registration import Registration, bot_lock, webhook_url
+from app.gateways.sealed import unreadable
 from app.gateways.secrets import GatewaySecrets
 from app.gateways.sendqueue import SendQueue
 from app.gateways.telegram import (
@@ -37,6 +38,7 @@ from app.gateways.telegram import (
 )
 from app.ids import new_id, new_secret
 from app.inputs import INT64_MAX, INT64_MIN, is_id, text_problem
+from app.secrets_at_rest import SecretUnreadable
 
 if TYPE_CHECKING:
     from aiogram.types import User
@@ -100,7 +102,7 @@ class _WebhookSwitch:
             if previous is None:
                 await self.api.delete_webhook(self.token)
             else:
-                await self.registration.register(self.token, previous.id, previous.webhook_secret, self.allowed_updates)
+                await self.registration.register(self.token, previous.id, previous.secret, self.allowed_updates)
         except Exception as exc:  # the connect's own error is the one to report
             reason = exc.message if isinstance(exc, PlugboardError) else type(exc).__name__
             log.error(
@@ -137,9 +139,25 @@ def _reconnected(ctx: ServiceContext, active: list[Gateway], token: str) -> Gate
     if not mine:
         return None
     gateway = mine[0]
-    if gateway.status == GatewayStatus.TOKEN_REJECTED or gateway.bot_token != token:
+    if gateway.status == GatewayStatus.TOKEN_REJECTED or token_of(gateway) != token:
         return gateway
     return None
+
+
+def token_of(gateway: Gateway) -> str | None:
+    """The gateway's token, or None when it does not decrypt."""
+    try:
+        return gateway.token
+    except SecretUnreadable:
+        return None
+
+
+def _secret_or_new(gateway: Gateway) -> str:
+    """The gateway's webhook secret, or a new one when it does not decrypt (a reconnect repairs it)."""
+    try:
+        return gateway.secret
+    except SecretUnreadable:
+        return new_secret()
 
 
 def _token_argument(exc: MalformedToken | TokenRejected) -> BadUserInput:
@@ -233,7 +251,7 @@ class GatewayService:
                 await serialize(connection, _bot_lock(bot_id))
                 active = await Gateway.filter(bot_id=bot_id, is_active=True).order_by("-created_at")
                 if back := _reconnected(ctx, active, token):
-                    gateway_id, secret = back.id, back.webhook_secret
+                    gateway_id, secret = back.id, _secret_or_new(back)
                     active = [g for g in active if g.id != back.id]  # others (none, by the lock) retire
                 try:
                     # A failure after setWebhook points it back at the gateway that served the bot
@@ -242,18 +260,18 @@ class GatewayService:
                     await switch.to(gateway_id, secret, served if back else (active[0] if active else None))
                     if back:
                         gateway = await _bring_back(
-                            ctx, back, token, name, username, allowed_updates, self.registration.delivery
+                            ctx, back, token, secret, name, username, allowed_updates, self.registration.delivery
                         )
                     else:
+                        sealed: dict[str, Any] = {**sealed_token(gateway_id, token), **sealed_secret(gateway_id, secret)}
                         gateway = await Gateway.create(
                             id=gateway_id,
                             owner_id=ctx.user_id,
                             type=GatewayType.TELEGRAM_BOT,
                             name=name or f"@{username}",
-                            bot_token=token,
+                            **sealed,
                             bot_id=bot_id,
                             bot_username=username,
-                            webhook_secret=secret,
                             allowed_updates=allowed_updates,
                             delivery=self.registration.delivery,
                         )
@@ -271,8 +289,9 @@ class GatewayService:
             self.secrets.forget(old.id)  # this process refuses their updates at once
         if back:
             self.secrets.forget(back.id)  # and takes the reconnected one's at once
-            if back.bot_token != token:
-                await self.api.forget(back.bot_token)
+            old_token = token_of(back)
+            if old_token is not None and old_token != token:
+                await self.api.forget(old_token)
         # The connect's setWebhook asked for what the user's installs needed before: those that
         # waited for a bot run now, and may need more (a failure here is logged and repaired later).
         await self.registration.follow(ctx.user_id)
@@ -298,12 +317,15 @@ class GatewayService:
                 raise NotFound("No such gateway")  # deactivated meanwhile: disconnected, or the bot connected again
             await audit.record(ctx, "gateway.disconnect", "gateway", gateway.id)
             await self._changed([ctx.user_id])
+            token = token_of(gateway)
             try:
-                await self.api.delete_webhook(gateway.bot_token)
+                if token is not None:
+                    await self.api.delete_webhook(token)
             except PlugboardError as exc:
                 log.warning("deleteWebhook failed for gateway %s: %s", gateway.id, exc.message)
         self.secrets.forget(gateway.id)
-        await self.api.forget(gateway.bot_token)
+        if token is not None:
+            await self.api.forget(token)
         return True
 
     # --- using --------------------------------------------------------------------------------
@@ -331,7 +353,10 @@ class GatewayService:
             raise TokenRejected(f"{target}: {gateway.status_reason or gateway_status.TOKEN_REJECTED_REASON}")
         method = self.api.method(action, params)
         chat_id = getattr(method, "chat_id", None)
-        token = gateway.bot_token
+        try:
+            token = gateway.token
+        except SecretUnreadable as exc:
+            raise await unreadable(gateway.id, exc, gateways_changed=self.gateways_changed) from None
         try:
             result = await self.sends.send(
                 gateway.bot_id if gateway.bot_id is not None else bot_id_of(token),
@@ -355,6 +380,7 @@ async def _bring_back(
     ctx: ServiceContext,
     gateway: Gateway,
     token: str,
+    secret: str,
     name: str | None,
     username: str,
     allowed_updates: list[str],
@@ -365,7 +391,8 @@ async def _bring_back(
     given) and everything that hangs off it stay."""
     current = await Gateway.select_for_update().get(id=gateway.id)  # after a status change racing it
     changes: dict[str, Any] = {
-        "bot_token": token,
+        **sealed_token(gateway.id, token),
+        **sealed_secret(gateway.id, secret),
         "bot_username": username,
         "name": name or current.name,
         "status": GatewayStatus.ACTIVE,
@@ -377,7 +404,7 @@ async def _bring_back(
     }
     await Gateway.filter(id=gateway.id).update(**changes)
     if current.status != GatewayStatus.ACTIVE:
-        reason = "reconnected with a new token" if current.bot_token != token else "reconnected"
+        reason = "reconnected with a new token" if token_of(current) != token else "reconnected"
         await gateway_status.record_change(ctx.user_id, gateway.id, current.status, GatewayStatus.ACTIVE, reason)
     for field, value in changes.items():
         setattr(current, field, value)

@@ -17,6 +17,7 @@ from tortoise.transactions import in_transaction
 
 from app.audit import service as audit
 from app.gateways.models import Gateway, GatewayStatus
+from app.gateways.models import same_token as gateway_same_token
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ async def set_status(
     """
     if status == GatewayStatus.DISCONNECTED:
         raise ValueError("a gateway is disconnected by deactivating it, not by set_status")
-    same_token: dict[str, Any] = {} if token is None else {"bot_token": token}
+    same_token: dict[str, Any] = {} if token is None else gateway_same_token(token)
     async with in_transaction():
         gateway = await Gateway.get_or_none(id=gateway_id, is_active=True, **same_token)
         if gateway is None or (gateway.status, gateway.status_reason) == (status, reason):

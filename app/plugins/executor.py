@@ -32,7 +32,9 @@ from app.plugins.models import RunOutcome, UserPlugin
 from app.plugins.registry import PluginRegistry
 from app.plugins.routing import InstallRoute
 from app.plugins.runs import Origin, Run, apply_writes, describe_error
+from app.plugins.sealed_config import open_config
 from app.plugins.storage import InstallStorage
+from app.secrets_at_rest import SecretUnreadable
 
 log = logging.getLogger("app.plugins")
 
@@ -92,7 +94,7 @@ class Executor:
         return PluginContext(
             user_id=user_id,
             install_id=install_id,
-            config=dict(config),
+            config=dict(open_config(install_id, config)),  # raises SecretUnreadable
             execution=execution,
             gateways=GatewayAccess(user_id, self.gateways, asyncio.get_running_loop().time() + self.timeout_seconds),
             storage=InstallStorage(install_id, storage_before),
@@ -118,7 +120,12 @@ class Executor:
         service = ServiceContext(user_id=install.user_id, plan=install.plan)
         trigger: Trigger = origin.trigger  # type: ignore[assignment]
         execution = ExecutionContext(trigger, service)
-        ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
+        try:
+            ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
+        except SecretUnreadable as exc:
+            log.error("install %s not run: %s", install.id, exc)
+            return Run(install, origin, RunOutcome.FAILED, 0.0, f"A secret setting cannot be decrypted: {exc}",
+                       created_at=timezone.now())
         started = time.perf_counter()
         output, error = await self._call(lambda: handler.on_event(event, ctx), timed)
         duration_ms = (time.perf_counter() - started) * 1000
@@ -134,7 +141,12 @@ class Executor:
         handler = self.registry.get(install.plugin.slug)
         if handler is None:
             return
-        ctx = self.context(install.user_id, install.id, install.config, handler.slug, ExecutionContext("standalone", service))
+        try:
+            ctx = self.context(
+                install.user_id, install.id, install.config, handler.slug, ExecutionContext("standalone", service)
+            )
+        except SecretUnreadable as exc:
+            raise PluginFailed(f"A secret setting cannot be decrypted: {exc}") from None
         _, error = await self._call(lambda: getattr(handler, hook)(ctx))
         if error is not None:
             ctx.log.warning("%s failed: %s", hook, error)

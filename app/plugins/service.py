@@ -27,6 +27,7 @@ from app.errors import (
 )
 from app.gateways.models import EventKind, Gateway, GatewayEvent, GatewayStatus
 from app.gateways.status import WORKING_STATUSES
+from app.ids import new_id
 from app.plugins import secrets, states
 from app.plugins.config import validate_config
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest, PluginEvent
@@ -37,6 +38,7 @@ from app.plugins.reads import installs_with_plugins
 from app.plugins.registry import needed_update_types
 from app.plugins.routing import InstallRoute
 from app.plugins.runs import Origin, Run, RunRecorder
+from app.plugins.sealed_config import open_config, seal_config
 from app.plugins.versions import bring_forward
 from app.settings import Settings
 
@@ -127,10 +129,12 @@ class PluginService:
                 if user is None:
                     raise Unauthenticated("Unknown user")
                 await self._check_room(ctx, plugin, limit)
+                install_id = new_id()
                 install = await UserPlugin.create(
+                    id=install_id,
                     user_id=ctx.user_id,
                     plugin=plugin,
-                    config=config,
+                    config=seal_config(install_id, plugin.config_schema, config),
                     config_version=plugin.version,
                     status=target.status,
                     status_reason=target.reason,
@@ -191,10 +195,12 @@ class PluginService:
         and closes an open circuit breaker: the user changed what the plugin runs with."""
         install = await self._install_of(ctx, request.plugin_id)
         plugin = install.plugin
-        incoming = secrets.merge_update(plugin.config_schema, install.config, request.config)
+        stored = open_config(install.id, install.config, drop_unreadable=True)  # one altered is asked for again
+        incoming = secrets.merge_update(plugin.config_schema, stored, request.config)
         config = validate_config(plugin.config_schema, incoming)
         now = timezone.now()
-        changes: dict[str, Any] = {"config": config, "config_version": plugin.version, "updated_at": now}
+        sealed = seal_config(install.id, plugin.config_schema, config)
+        changes: dict[str, Any] = {"config": sealed, "config_version": plugin.version, "updated_at": now}
         async with in_transaction():
             if install.status in (InstallStatus.NEEDS_CONFIG, InstallStatus.FAILING):
                 missing, refused = await missing_gateways_of(ctx.user_id, plugin.required_gateways)
@@ -209,7 +215,7 @@ class PluginService:
                     raise NotInstalled("The plugin is not installed")
                 raise BadUserInput("The install changed meanwhile; read it again and retry")
             metadata: dict[str, Any] = {"slug": plugin.slug}
-            if changed_secrets := secrets.changed_secrets(plugin.config_schema, install.config, config):
+            if changed_secrets := secrets.changed_secrets(plugin.config_schema, stored, config):
                 metadata["secretsChanged"] = changed_secrets
             await audit.record(ctx, "plugin.config_update", "plugin", request.plugin_id, metadata)
         for name, value in changes.items():

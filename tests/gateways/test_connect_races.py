@@ -61,7 +61,7 @@ async def assert_telegram_points_at_the_active_gateway(app: LiveApp, bot: FakeBo
         assert bot.webhook_url is None
         return None
     assert bot.webhook_url == webhook_url(app.settings.public_url, active[0].id)
-    assert bot.secret_token == active[0].webhook_secret
+    assert bot.secret_token == active[0].secret
     return active[0]
 
 

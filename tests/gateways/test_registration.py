@@ -219,7 +219,7 @@ async def connect_polled(app: LiveApp, user: TestUser, telegram: FakeTelegram) -
     ctx = await service_context(app, user)
     with app.db():
         gateway = await app.platform.gateways.connect_telegram_bot(ctx, token)
-    return ConnectedBot(gateway_id=gateway.id, token=token, secret=gateway.webhook_secret)
+    return ConnectedBot(gateway_id=gateway.id, token=token, secret=gateway.secret)
 
 
 async def test_a_polled_bot_has_no_webhook_and_its_record_follows_the_installs(make_app, telegram):

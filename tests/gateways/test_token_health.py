@@ -191,7 +191,7 @@ async def test_reconnecting_with_the_new_token_brings_the_same_gateway_back_with
 
     assert back == {"id": gateway_id, "isActive": True, "status": "ACTIVE", "statusReason": None}
     row = await gateway_row(app, gateway_id)
-    assert (row.bot_token, row.status, row.status_reason, row.is_active) == (new, GatewayStatus.ACTIVE, None, True)
+    assert (row.token, row.status, row.status_reason, row.is_active) == (new, GatewayStatus.ACTIVE, None, True)
     with app.db():
         assert await Gateway.filter(owner_id=user.id).count() == 1
     # Telegram points at the same webhook, with the same secret.
@@ -231,7 +231,7 @@ async def test_a_new_token_brings_the_gateway_back_before_any_401_was_seen(app, 
     back = await connect(app, user, new)
 
     assert back["id"] == gateway_id and back["status"] == "ACTIVE"
-    assert (await gateway_row(app, gateway_id)).bot_token == new
+    assert (await gateway_row(app, gateway_id)).token == new
     assert await status_events(app, gateway_id) == []  # it was ACTIVE all along
 
 
@@ -253,7 +253,7 @@ async def test_a_reconnect_the_database_refuses_leaves_the_rejected_gateway_and_
     assert telegram.methods_called() == ["getMe", "setWebhook", "deleteWebhook"]
     assert bot.webhook_url is None
     row = await gateway_row(app, gateway_id)
-    assert (row.bot_token, row.status, row.is_active) == (old, GatewayStatus.TOKEN_REJECTED, True)
+    assert (row.token, row.status, row.is_active) == (old, GatewayStatus.TOKEN_REJECTED, True)
     # It can still be reconnected.
     assert (await connect(app, user, new))["id"] == gateway_id
 

@@ -116,6 +116,6 @@ async def test_no_new_field_shows_the_token_or_the_secret(app, user, telegram):
     gateway_id = await connected(app, user, telegram)
     await arrange(app, gateway_id, status=GatewayStatus.TOKEN_REJECTED, status_reason="refused", checked_at=datetime.now(UTC))
     with app.db():
-        secret = (await Gateway.get(id=gateway_id)).webhook_secret
+        secret = (await Gateway.get(id=gateway_id)).secret
     body = json.dumps(await app.graphql_response(MY_GATEWAYS, user=user))
     assert TOKEN not in body and secret not in body

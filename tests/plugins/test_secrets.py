@@ -16,6 +16,7 @@ from app.plugins.config import check_defaults, check_schema, validate_config
 from app.plugins.contract import PluginHandler
 from app.plugins.handlers.forward import ForwardHandler
 from app.plugins.models import UserPlugin
+from app.plugins.sealed_config import open_config
 from app.plugins.secrets import SET, UNSET, changed_secrets, merge_update, public_config, redact, secret_keys
 from tests.support.logs_seen import log_as_serve_does
 from tests.support.plugins import definition
@@ -186,8 +187,10 @@ async def keyed(make_app):
 
 
 async def stored_config(app, owner) -> dict[str, Any]:
+    """The stored config with its secrets decrypted (they are stored sealed: tests/test_secrets_at_rest.py)."""
     with app.db():
-        return (await UserPlugin.get(user_id=owner.id)).config
+        install = await UserPlugin.get(user_id=owner.id)
+    return open_config(install.id, install.config)
 
 
 async def test_a_secret_is_stored_but_the_api_shows_only_that_it_is_set(keyed):
