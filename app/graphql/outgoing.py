@@ -121,6 +121,11 @@ class Outgoing:
         self.cut_off.set()
         raise Gone
 
+    def cut(self, reason: str) -> None:
+        """Cuts the connection off from outside: for a close its client never takes."""
+        with contextlib.suppress(Gone):
+            self._cut(reason)
+
     async def close(self, code: int, reason: str) -> None:
         """Closes the connection once what was queued before has been sent, and waits until then
         (or until the connection has ended otherwise)."""

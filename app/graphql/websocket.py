@@ -166,7 +166,13 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             self._session = self.platform.sockets.add(service, self._forbid)
 
     async def _forbid(self) -> None:
-        await self.websocket.close(FORBIDDEN_CODE, FORBIDDEN_REASON)
+        """Closes the socket after what is queued; a client that takes none of it is cut off, so
+        that its operations end now all the same."""
+        try:
+            async with asyncio.timeout(CUT_OFF_CLOSE_WAIT_SECONDS):
+                await self.websocket.close(FORBIDDEN_CODE, FORBIDDEN_REASON)
+        except TimeoutError:
+            self.websocket.outgoing.cut(f"{FORBIDDEN_REASON}: its API token stopped working")  # type: ignore[attr-defined]
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         payload = message.get("payload")

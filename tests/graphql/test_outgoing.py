@@ -183,6 +183,31 @@ async def test_summaries_past_the_hard_bound_cut_the_client_off(make_app, telegr
     assert cut_off_reasons(caplog) == [f"Too slow: more than {8 * bound} bytes waiting to be sent"]
 
 
+def summaries_made(app: Any) -> int:
+    """The shared executions running that have made a summary (each then waits to be sent)."""
+    return sum(1 for state in app.platform.live.shared._states.values() if state.version > 0)
+
+
+async def test_a_revoked_tokens_socket_that_reads_nothing_is_cut_off_and_its_operations_end(make_app, telegram, caplog):
+    """The 4403 close waits behind what the client does not read: its operations end anyway, at once."""
+    caplog.set_level(logging.INFO, logger="app.graphql")
+    app = await make_app(websocket_send_buffer_bytes=4_000_000, max_subscriptions_per_user=40)
+    owner, _ = await analytics_owner(app, telegram, "stuck@example.com")
+    created = (await app.graphql(CREATE_TOKEN, {"name": "stuck"}, user=owner))["createApiToken"]
+    async with narrow_server(app) as server, reader(server, created["token"]) as client:
+        await client.subscribe("0", SUMMARY, {"days": 3650})
+        await client.first_messages(["0"])
+        for n in range(1, 20):  # nineteen summaries of about 200 KB, unread: within the bound, never all sent
+            await client.subscribe(str(n), SUMMARY, {"days": 3650 - n})
+        await eventually(lambda: summaries_made(app) == 20, "each subscription's first summary made")
+        await app.graphql(REVOKE_TOKEN, {"id": created["apiToken"]["id"]}, user=owner)
+        await eventually(lambda: held(app, owner) == 0, "the client cut off, its subscriptions ended")
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await client.message()
+    assert cut_off_reasons(caplog) == ["Forbidden: its API token stopped working"]
+
+
 async def test_results_that_nothing_replaces_cut_the_client_off_past_the_bound(make_app, telegram, caplog):
     caplog.set_level(logging.INFO, logger="app.graphql")
     bound = 200_000
