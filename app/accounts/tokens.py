@@ -2,8 +2,9 @@
 itself is returned once, by `create_token`, and never logged or shown again.
 
 A token is checked against the database on every authentication (no process-local cache), so a
-revoked or expired token stops working at once in every process. Its `last_used_at` is written at
-most once a minute (a conditional UPDATE), never on every request.
+revoked or expired token stops working at once in every process; a websocket it opened closes then
+too (app/accounts/sessions.py). Its `last_used_at` is written at most once a minute (a conditional
+UPDATE), never on every request.
 """
 
 from __future__ import annotations
