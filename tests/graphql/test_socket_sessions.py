@@ -27,7 +27,7 @@ from app.plugins.models import PluginStorage, UserPlugin
 from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.live import LiveApp, TestUser
 from tests.support.plugins import RecordingPlugin
-from tests.support.redis_server import shared_redis_url
+from tests.support.redis_server import RedisServer, shared_redis_url
 from tests.support.runtime import SECRET_HEADER, connect_bot, install, wait_until_processed
 from tests.support.subscriptions import Subscription, subscribe
 from tests.support.telegram_updates import message_update
@@ -134,6 +134,30 @@ async def test_a_revoke_missed_by_the_pub_sub_closes_the_socket_at_the_periodic_
             await ApiToken.filter(id=token_id).update(revoked_at=datetime.now(UTC))
         close, messages = await closed(live)
     assert close == FORBIDDEN and messages == []
+
+
+async def test_a_revoke_made_while_redis_was_down_closes_the_socket_once_it_returns(make_app, tmp_path):
+    """No notice could pass, and the periodic re-check is off: the resync after the outage checks
+    every socket again."""
+    redis = RedisServer(tmp_path)
+    await redis.start()
+    try:
+        app = await make_app(broadcast_url=redis.url)
+        await without_rechecks(app)
+        await eventually(lambda: listening(app), "the app listening for ended sessions")
+        user = await analytics_user(app)
+        token, token_id = await second_token(app, user)
+        async with live_socket(app, token) as live:
+            await redis.stop()
+            with app.db():
+                await ApiToken.filter(id=token_id).update(revoked_at=datetime.now(UTC))
+            await redis.start()
+            close, messages = await closed(live)
+        assert close == FORBIDDEN
+        # The outage's resync may wake the stream first: then it ends UNAUTHENTICATED, never with figures.
+        assert not [m for m in messages if m["type"] == "next" and m["payload"].get("data")], messages
+    finally:
+        await redis.stop()
 
 
 async def test_the_cli_revoke_closes_a_socket_of_another_process_through_redis(make_app, redis_url, database_url):
