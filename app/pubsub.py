@@ -32,15 +32,21 @@ class RedisPubSubBackend(BroadcastBackend):
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._pubsub: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.connected = asyncio.Event()
 
     async def connect(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name="pubsub-listener")
 
     async def disconnect(self) -> None:
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            # redis-py reads under a timeout of its own: a cancel that arrives as that timeout fires
+            # is swallowed (Python 3.11's timeouts turn it into a TimeoutError), and the listener
+            # would read on. It also stops at its next turn by the flag; the cancel is repeated.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
             self._task = None
         await self._publisher.aclose()
 
@@ -71,7 +77,7 @@ class RedisPubSubBackend(BroadcastBackend):
     async def _listen_forever(self) -> None:
         backoff = 0.1
         reconnecting = False
-        while True:
+        while not self._stopping:
             client = aioredis.Redis.from_url(
                 self._url, socket_connect_timeout=2, health_check_interval=5
             )
@@ -90,7 +96,7 @@ class RedisPubSubBackend(BroadcastBackend):
                     for channel in list(self._channels):
                         self._queue.put_nowait(Event(channel, RESYNC))
                 backoff = 0.1
-                while True:
+                while not self._stopping:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] == "message":
                         channel = message["channel"].decode()
