@@ -76,11 +76,13 @@ async def _gateways(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size:
         if not changed and token_hash == row["bot_token_hash"]:
             continue
         q = _placeholders(conn, 6)
-        await conn.execute_query(
+        updated, _ = await conn.execute_query(
             f"UPDATE gateways SET bot_token = {q[0]}, webhook_secret = {q[1]}, bot_token_hash = {q[2]} "
             f"WHERE id = {q[3]} AND bot_token = {q[4]} AND webhook_secret = {q[5]}",
             [token, secret, token_hash, gateway_id, row["bot_token"], row["webhook_secret"]],
         )
+        if not updated:
+            continue  # changed meanwhile (a reconnect sealed it anew): left for the next run
         moved.gateways += 1
         moved.values += changed
     return rows[-1]["id"] if rows else None
@@ -117,14 +119,15 @@ async def _installs(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size:
             changed += new[name] is not value
         if not changed:
             continue
-        q = _placeholders(conn, 2)
+        q = _placeholders(conn, 3)
         cast = "::jsonb" if conn.capabilities.dialect == "postgres" else ""
         before = row["config"] if isinstance(row["config"], str) else json.dumps(row["config"])
-        match = f"config = {q[1]}{cast}" if cast else f"config = {q[1]}"
-        await conn.execute_query(
-            f"UPDATE user_plugins SET config = {q[0]}{cast} WHERE id = {_placeholders(conn, 3)[2]} AND {match}",
-            [json.dumps(new), before, row["id"]],
+        updated, _ = await conn.execute_query(
+            f"UPDATE user_plugins SET config = {q[0]}{cast} WHERE id = {q[1]} AND config = {q[2]}{cast}",
+            [json.dumps(new), row["id"], before],
         )
+        if not updated:
+            continue
         moved.installs += 1
         moved.values += changed
     return rows[-1]["id"] if rows else None

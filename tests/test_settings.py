@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,11 @@ from app.settings import SettingError, Settings, without_password
 
 
 def test_an_empty_environment_gives_the_defaults():
-    assert Settings.from_env({}) == Settings()
+    # Secrets at rest: with no SECRET_KEY, the embedded key file beside the default database
+    # (its key, once the first start made it).
+    found = Settings.from_env({})
+    assert found.secret_key_file == str(Path(Settings().data_dir) / "secret.key")
+    assert replace(found, secret_keys=(), secret_key_file=None) == Settings()
 
 
 def test_the_default_database_is_one_absolute_file_in_the_project_or_in_data_dir():
