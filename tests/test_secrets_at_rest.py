@@ -32,7 +32,7 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.support.databases import drop_database, new_database_url
 from tests.support.runtime import connect_bot, deliver, install, service_context
 from tests.support.telegram_updates import message_update
-from tests.test_cli import one_error_line, run_cli
+from tests.test_cli import first_lines_of_serve, one_error_line, run_cli
 
 SIGNING_SECRET = "forward-signing-secret-7f3a9c"
 FORWARD_CONFIG = {"url": "https://hooks.example/in", "signingSecret": SIGNING_SECRET}
@@ -373,3 +373,14 @@ def test_key_file_of_is_beside_the_sqlite_file_or_in_data_dir(tmp_path: Path):
     assert at_rest.key_file_of(f"sqlite://{tmp_path}/x.sqlite3", "/data") == str(tmp_path / "secret.key")
     assert at_rest.key_file_of("sqlite://:memory:", str(tmp_path)) == str(tmp_path / "secret.key")
     assert at_rest.key_file_of("postgres://u@h/db", str(tmp_path)) is None
+
+
+async def test_serve_on_sqlite_without_a_key_makes_one_and_prints_where_it_is(tmp_path):
+    url = f"sqlite://{tmp_path / 'plugboard.sqlite3'}"
+    env = {"SECRET_KEY": "", "SECRET_KEYS": "", "DATABASE_URL": url}
+    _, lines, err = await first_lines_of_serve(5, env)
+    key_file = tmp_path / "secret.key"
+    assert lines[-1] == f"Secret key: {key_file} (generated now; keep it with the database's backups)", err
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    _, lines, err = await first_lines_of_serve(5, env)  # the next start uses it
+    assert lines[-1] == f"Secret key: {key_file}", err
