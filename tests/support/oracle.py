@@ -74,8 +74,9 @@ Snapshot = dict[str, Any]
 
 
 # Columns any authenticated call may touch without changing anything a user asked for: a token's
-# coarse last-use time (written at most once a minute).
-BOOKKEEPING = {"api_tokens": {"last_used_at"}}
+# coarse last-use time (written at most once a minute); and the background loops' leases, which a
+# process renews whoever calls (the gateway monitor's, the pollers').
+BOOKKEEPING = {"api_tokens": {"last_used_at"}, "leases": {"until"}}
 
 
 def without_bookkeeping(table: str, row: dict[str, Any]) -> dict[str, Any]:
