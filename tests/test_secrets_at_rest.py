@@ -384,3 +384,22 @@ async def test_serve_on_sqlite_without_a_key_makes_one_and_prints_where_it_is(tm
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     _, lines, err = await first_lines_of_serve(5, env)  # the next start uses it
     assert lines[-1] == f"Secret key: {key_file}", err
+
+
+async def test_a_rotation_cut_short_is_finished_by_running_it_again(app, user, telegram, restore_keyring):
+    """A crash after the first batch committed: the next run moves only what is left."""
+    from tortoise.transactions import in_transaction
+
+    from app.secrets_store import Moved, _gateways
+
+    bots = [await connect_bot(app, user, telegram, f"bot_{n}") for n in range(3)]
+    ring = at_rest.configure([at_rest.generate_key(), TEST_SECRET_KEY])
+    with app.db():
+        async with in_transaction() as conn:  # the first batch, committed; then the process died
+            await _gateways(conn, ring, "", 1, True, Moved())
+        resumed = await rotate(ring, batch_size=1)
+        gateways = await Gateway.all()
+    assert (resumed.gateways, resumed.values) == (2, 4)
+    assert all(ring.sealed_by_primary(g.bot_token) and ring.sealed_by_primary(g.webhook_secret) for g in gateways)
+    ring_new_only = Keyring(ring.keys[:1])
+    assert sorted(ring_new_only.open(g.bot_token, token_place(g.id)) for g in gateways) == sorted(b.token for b in bots)
