@@ -11,6 +11,8 @@ from playwright.async_api import expect
 
 from app.plugins.contract import PluginDefinition, PluginHandler
 from app.plugins.models import Plugin, UserPlugin
+from app.plugins.sealed_config import open_config
+from app.secrets_at_rest import is_sealed
 from tests.support.runtime import install
 from tests.web.browser import Tab
 
@@ -37,11 +39,13 @@ class NotifyPlugin(PluginHandler):
 
 
 async def stored_config(app, slug: str, user) -> dict[str, Any]:
-    """The config as the database holds it (secrets included)."""
+    """The config the database holds, its secrets opened (stored, each is sealed: never plain)."""
     with app.db():
         plugin = await Plugin.get(slug=slug)
         row = await UserPlugin.get(plugin_id=plugin.id, user_id=user.id)
-    return row.config
+    secret_names = [name for name, field in plugin.config_schema["properties"].items() if field.get("writeOnly")]
+    assert all(is_sealed(row.config[name]) for name in secret_names if name in row.config), row.config
+    return open_config(row.id, row.config)
 
 
 def record_saves(tab: Tab) -> list[dict[str, Any]]:
