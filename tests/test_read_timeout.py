@@ -15,6 +15,9 @@ from tests.support.serve_process import ServeProcess
 from tests.support.server import LiveServer
 
 BOUND = 0.5  # seconds: small, so that the tests wait little; nothing here depends on its being short
+# What arrives in time must arrive within the bound however loaded the machine is: a client that
+# sends at once may still take a while to be heard. Tests that show what is left alone use this one.
+ROOMY_BOUND = 5.0
 GENEROUS = 30  # how long a test waits for the server's answer before it calls the server hung
 
 
@@ -70,7 +73,7 @@ async def test_a_trickling_body_is_answered_408_and_closed(make_app):
 
 
 async def test_requests_that_arrive_in_time_are_unaffected(make_app):
-    live = await make_app(request_read_timeout_seconds=BOUND)
+    live = await make_app(request_read_timeout_seconds=ROOMY_BOUND)
     async with httpx.AsyncClient(base_url=live.url) as http:  # one kept-alive connection
         for _ in range(3):
             response = await http.post("/graphql", json={"query": "{ plugins { slug } }"})
@@ -88,11 +91,11 @@ async def test_a_handler_may_run_longer_than_the_bound_once_the_body_is_in():
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        await asyncio.sleep(BOUND * 4)  # the handler's own slow work
+        await asyncio.sleep(ROOMY_BOUND * 2)  # the handler's own slow work
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"got %d bytes" % len(body)})
 
-    async with LiveServer(ReadTimeout(slow, BOUND), lifespan="off") as server:
+    async with LiveServer(ReadTimeout(slow, ROOMY_BOUND), lifespan="off") as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=GENEROUS) as http:
             response = await http.post("/", content=b"x" * 100_000)
     assert response.status_code == 200 and response.text == "got 100000 bytes"
@@ -101,13 +104,24 @@ async def test_a_handler_may_run_longer_than_the_bound_once_the_body_is_in():
 # --- headers and body: app.read_timeout.TimedHttpToolsProtocol, as `serve` runs it --------------
 
 
+def serve_env(database_url: str, telegram, bound: float) -> dict[str, str]:
+    return {"DATABASE_URL": database_url, "TELEGRAM_API_URL": telegram.url, "PUBLIC_URL": "https://plugboard.example",
+            "SCHEDULER_ENABLED": "false", "REQUEST_READ_TIMEOUT_SECONDS": str(bound)}
+
+
 @pytest.fixture
 async def served(database_url, backend, telegram):
     if backend != "sqlite":
         pytest.skip("reading requests does not depend on the database")
-    env = {"DATABASE_URL": database_url, "TELEGRAM_API_URL": telegram.url, "PUBLIC_URL": "https://plugboard.example",
-           "SCHEDULER_ENABLED": "false", "REQUEST_READ_TIMEOUT_SECONDS": str(BOUND)}
-    async with ServeProcess(env) as server:
+    async with ServeProcess(serve_env(database_url, telegram, BOUND)) as server:
+        yield server
+
+
+@pytest.fixture
+async def served_roomy(database_url, backend, telegram):
+    if backend != "sqlite":
+        pytest.skip("reading requests does not depend on the database")
+    async with ServeProcess(serve_env(database_url, telegram, ROOMY_BOUND)) as server:
         yield server
 
 
@@ -127,7 +141,8 @@ async def test_serve_cuts_off_trickling_headers_an_idle_connection_and_a_trickli
     assert (await answer_to_trickled(served.port, webhook, b"{" * 10_000, keep_sending=True)).startswith(b"HTTP/1.1 401 ")
 
 
-async def test_serve_leaves_kept_alive_requests_and_websockets_alone(served):
+async def test_serve_leaves_kept_alive_requests_and_websockets_alone(served_roomy):
+    served = served_roomy
     async with httpx.AsyncClient(base_url=served.url) as http:
         for _ in range(3):
             assert (await http.post("/graphql", json={"query": "{ plugins { slug } }"})).status_code == 200
@@ -135,6 +150,6 @@ async def test_serve_leaves_kept_alive_requests_and_websockets_alone(served):
     async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        await asyncio.sleep(BOUND * 4)  # outlives the bound: a websocket is not a request being read
+        await asyncio.sleep(ROOMY_BOUND * 2)  # outlives the bound: a websocket is not a request being read
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await asyncio.wait_for(ws.recv(), GENEROUS))["type"] == "pong"
