@@ -36,6 +36,7 @@ class RedisPubSubBackend(BroadcastBackend):
         self.connected = asyncio.Event()
 
     async def connect(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._listen_forever(), name="pubsub-listener")
 
     async def disconnect(self) -> None:
