@@ -68,6 +68,18 @@ async def telegram_server() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
+async def faulty_database_url(backend: str, database_url: str) -> AsyncIterator[str]:
+    """The test's database, or on PostgreSQL one of its own, whose connections may be refused."""
+    if backend == "sqlite":
+        yield database_url
+        return
+    from tests.support.outage import own_postgres_database
+
+    async with own_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
 def telegram(telegram_server: FakeTelegram) -> FakeTelegram:
     """The fake Telegram Bot API, emptied for each test."""
     telegram_server.reset()

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import httpx
-import pytest
 
 from app.gateways import leases
 from app.gateways.models import Gateway, GatewayStatus
@@ -18,7 +17,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.support.eventually import eventually
 from tests.support.installs_api import audit_events, install_via_api
 from tests.support.live import LiveApp, TestUser
-from tests.support.outage import database_down, own_postgres_database, short_busy_timeout
+from tests.support.outage import database_down, short_busy_timeout
 from tests.support.runtime import ConnectedBot, connect_bot
 from tests.support.telegram_updates import message_update
 
@@ -221,16 +220,6 @@ async def test_a_monitor_whose_holder_died_is_taken_over_once_its_lease_runs_out
     await first.platform.monitor.stop()
     assert not other.holds_lease
     await eventually(lambda: other.holds_lease, "the lease taken over once it ran out")
-
-
-@pytest.fixture
-async def faulty_database_url(backend, database_url):
-    """The test's database, or on PostgreSQL one of its own, whose connections may be refused."""
-    if backend == "sqlite":
-        yield database_url
-        return
-    async with own_postgres_database() as url:
-        yield url
 
 
 async def test_the_monitor_works_again_once_the_database_is_back(make_app, telegram, faulty_database_url):

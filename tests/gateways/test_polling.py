@@ -27,7 +27,6 @@ from tests.support.live import LiveApp, TestUser
 from tests.support.outage import (
     database_down,
     database_locked,
-    own_postgres_database,
     short_busy_timeout,
     wait_for_health,
 )
@@ -470,16 +469,6 @@ async def test_a_network_that_fails_is_backed_off_and_polling_resumes_when_it_re
         delays = [r.getMessage().rsplit("polling again in ", 1)[1] for r in caplog.records if "could not be reached" in r.getMessage()]
         assert delays[:3] == ["0.05 s", "0.1 s", "0.2 s"]  # doubling
         assert token not in caplog.text
-
-
-@pytest.fixture
-async def faulty_database_url(backend, database_url):
-    """The test's database, or on PostgreSQL one of its own, whose connections may be refused."""
-    if backend == "sqlite":
-        yield database_url
-        return
-    async with own_postgres_database() as url:
-        yield url
 
 
 async def test_polling_stops_during_a_database_outage_and_resumes_after_it_storing_each_update_once(

@@ -13,7 +13,6 @@ from app.plugins.models import PluginExecution, ScheduleTick
 from tests.support.outage import (
     allow_connections,
     database_down,
-    own_postgres_database,
     refuse_connections,
     short_busy_timeout,
 )
@@ -54,16 +53,6 @@ async def test_a_schedule_skips_users_without_the_required_gateway(make_app):
     with live.db():
         assert await live.platform.scheduler.fire_due(1_800_000_000.0) == 1
     assert plugin.seen == []
-
-
-@pytest.fixture
-async def faulty_database_url(backend, database_url):
-    """The test's database, or on PostgreSQL one of its own, whose connections may be refused."""
-    if backend == "sqlite":
-        yield database_url
-        return
-    async with own_postgres_database() as url:
-        yield url
 
 
 async def test_a_tick_the_database_could_not_take_fires_once_it_is_back(make_app, telegram, faulty_database_url):
