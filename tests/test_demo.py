@@ -20,7 +20,7 @@ from app.demo.pace import DAY, Pace, Schedule
 from app.demo.run import Live
 from app.demo.traffic import CHATS, Traffic
 from tests.support.databases import create_postgres_database, drop_postgres_database
-from tests.support.eventually import START_SECONDS
+from tests.support.eventually import DEADLINE_SECONDS, START_SECONDS
 from tests.support.processes import free_port
 
 READY_LINE = "Press Ctrl+C to stop."
@@ -140,6 +140,26 @@ async def test_the_live_traffic_keeps_the_pace_of_the_past_hour_by_hour():
     assert past[WEDNESDAY + 3 * 3600] == pytest.approx(pace.expected(WEDNESDAY + 3 * 3600, WEDNESDAY + 4 * 3600), rel=0.25)
 
 
+async def test_the_live_traffic_opens_with_a_newcomer_at_any_hour():
+    """At night's pace the next thing may be minutes away: the first newcomer joins at once, so
+    Welcome's greeting and the counts move as soon as the demo is open."""
+    traffic = Traffic(random.Random(13))
+    night = WEDNESDAY + 3 * 3600
+    delivered: list[dict[str, Any]] = []
+
+    async def deliver(update: dict[str, Any]) -> None:
+        delivered.append(update)
+
+    present = Live(traffic, Schedule(Pace(0.01), night, random.Random(13)), deliver, clock=lambda: night)
+    await present.open()
+    joined, member = delivered
+    assert joined["message"]["new_chat_members"] == [joined["message"]["from"]]
+    assert joined["message"]["date"] == night
+    assert member["chat_member"]["new_chat_member"]["status"] == "member"
+    assert member["chat_member"]["new_chat_member"]["user"] == joined["message"]["from"]
+    assert traffic.counts == {"joins": 1}
+
+
 def test_the_past_counts_what_the_plugins_would_count():
     """Messages and channel posts are received, joins and leaves move the member counts (their
     service messages are received too), each newcomer gets Welcome's reply, edits count nothing."""
@@ -203,7 +223,7 @@ async def graphql(client: httpx.AsyncClient, token: str, query: str) -> dict[str
     return body["data"]
 
 
-async def eventually(check, deadline: float = 30) -> Any:
+async def eventually(check, deadline: float = DEADLINE_SECONDS) -> Any:
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline
     while True:
@@ -217,7 +237,9 @@ async def eventually(check, deadline: float = 30) -> Any:
 
 async def test_the_demo_sets_up_a_pro_user_with_a_simulated_bot_and_keeps_traffic_flowing(database_url):
     port = free_port()
-    demo = Demo("--port", str(port), "--rate", "1", "--history-days", "2", "--seed", "3", "--database-url", database_url)
+    # --rate 3: at night's pace (0.33 things a second) something still happens every few seconds; the
+    # first newcomer joins as the live traffic opens, so Welcome replies at any hour.
+    demo = Demo("--port", str(port), "--rate", "3", "--history-days", "2", "--seed", "3", "--database-url", database_url)
     address, token = await demo.start()
     try:
         assert address == f"http://127.0.0.1:{port}"

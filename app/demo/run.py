@@ -227,6 +227,11 @@ class Live:
         self.deliver = deliver
         self.clock = clock
 
+    async def open(self) -> None:
+        """Delivers the opening newcomer, at the clock's time."""
+        for update in self.traffic.updates(self.traffic.newcomer(), int(self.clock())):
+            await self.deliver(update)
+
     async def step(self) -> float:
         """Delivers what is due by now; the seconds until the next thing is due."""
         for at in self.schedule.until(self.clock()):
@@ -237,6 +242,7 @@ class Live:
 
 async def live(present: Live, stop: asyncio.Event, status: Callable[[], str], out: TextIO) -> None:
     next_status = time.monotonic() + STATUS_EVERY_SECONDS
+    await present.open()
     while not stop.is_set():
         wait = await present.step()
         if time.monotonic() >= next_status:

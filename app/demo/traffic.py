@@ -83,6 +83,13 @@ class Traffic:
         self.counts[thing.kind + "s"] += 1
         return thing
 
+    def newcomer(self) -> Thing:
+        """Someone joins a group now: how the live traffic opens, so that Welcome's greeting and the
+        counts move within seconds of the start at any hour, even at night's slow pace."""
+        thing = self.join()
+        self.counts[thing.kind + "s"] += 1
+        return thing
+
     def _choose(self) -> Thing:
         roll = self.rng.random()
         if roll < 0.04:
