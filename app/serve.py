@@ -121,6 +121,17 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+# An idle keep-alive connection is closed after this long. It must outlast the idle expiry of the
+# clients that reuse connections: with uvicorn's 5 s, equal to httpx's, a client sends its next
+# request at the instant the server closes the connection and gets a reset instead of an answer.
+# 65 s outlasts httpx's 5 s and the 60 s of nginx's upstream pools and AWS's load balancers.
+KEEP_ALIVE_SECONDS = 65
+# Under --workers N the supervisor kills a worker that does not answer its ping within this long.
+# uvicorn's 5 s is missed by a healthy worker on a loaded 2-core machine, and a worker killed then
+# drops its requests in flight; one that is truly hung is still replaced.
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def run_uvicorn(settings: Settings, sock: socket.socket, workers: int, log_config: dict[str, object]) -> bool:
     """Serves the app on `sock` until stopped; False when it failed to start."""
     import uvicorn
@@ -136,6 +147,8 @@ def run_uvicorn(settings: Settings, sock: socket.socket, workers: int, log_confi
         port=port,
         workers=workers,
         proxy_headers=True,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         log_config=log_config,
         access_log=settings.access_log,
         http=TimedHttpToolsProtocol,  # headers within REQUEST_READ_TIMEOUT_SECONDS (the body: app.read_timeout)

@@ -76,7 +76,9 @@ def listen(host: str, port: int) -> socket.socket:
 @contextlib.asynccontextmanager
 async def serving(app: ASGIApp, sock: socket.socket, **config: Any) -> AsyncIterator[None]:
     """Serves `app` on `sock` in this event loop until the block ends."""
-    server = _Server(uvicorn.Config(app, lifespan="on", log_config=None, access_log=False, **config))
+    server = _Server(uvicorn.Config(
+        app, lifespan="on", log_config=None, access_log=False, timeout_keep_alive=serve.KEEP_ALIVE_SECONDS, **config,
+    ))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
