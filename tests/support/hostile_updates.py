@@ -31,7 +31,7 @@ FRESH: Any = _Fresh()
 _update_ids = itertools.count(10_000_000)
 
 
-def _valid_updates() -> st.SearchStrategy[dict[str, Any]]:
+def valid_updates() -> st.SearchStrategy[dict[str, Any]]:
     """An update of each kind Telegram sends us (and some we do not handle), update_id FRESH."""
     member = telegram_updates.user(4242, "Newcomer")
     chat_ids = st.sampled_from([-100200, -100201, 7, -(10**12) - 5])
@@ -90,9 +90,9 @@ def _hostile_values() -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def _broken_updates(draw: st.DrawFn) -> Any:
+def broken_updates(draw: st.DrawFn) -> Any:
     """A valid update with one thing wrong in it."""
-    update = draw(_valid_updates())
+    update = draw(valid_updates())
     how = draw(st.sampled_from(["replace", "replace", "replace", "update_id", "remove", "add"]))
     if how == "update_id":
         return {**update, "update_id": draw(_hostile_values())}
@@ -206,9 +206,9 @@ class Delivery:
 def deliveries(draw: st.DrawFn) -> Delivery:
     family = draw(st.sampled_from(["valid", "broken", "broken", "broken", "raw"]))
     if family == "valid":
-        body = draw(_valid_updates())
+        body = draw(valid_updates())
     elif family == "broken":
-        body = draw(_broken_updates())
+        body = draw(broken_updates())
     else:
         body = draw(RAW_BODIES)
     # Most go through the door (the pro user's bot, the right secret), so the bodies get tested.
@@ -231,7 +231,7 @@ def deliveries(draw: st.DrawFn) -> Delivery:
 @st.composite
 def valid_deliveries(draw: st.DrawFn) -> Delivery:
     """What Telegram itself would send to the pro user's bot: every one must be stored."""
-    return Delivery(Ref("gateway:mine"), "right", "application/json", draw(_valid_updates()), "valid")
+    return Delivery(Ref("gateway:mine"), "right", "application/json", draw(valid_updates()), "valid")
 
 
 def parsed_update(body: bytes) -> dict[str, Any] | None:
