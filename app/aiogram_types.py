@@ -62,7 +62,7 @@ class _Loader(importlib.abc.Loader):
         def remember_namespace(cls: type[BaseModel], **kwargs: Any) -> bool | None:
             namespace = kwargs.get("_types_namespace")
             if namespace is None or cls.__pydantic_complete__ or not cls.__module__.startswith("aiogram."):
-                return rebuild.__func__(cls, **kwargs)  # type: ignore[no-any-return]
+                return rebuild.__func__(cls, **kwargs)
             cls.__pydantic_parent_namespace__ = dict(namespace)
             return None
 
