@@ -698,6 +698,7 @@ async def test_healthz_answers_503_when_the_database_is_gone(backend, make_app):
     assert (await live.http.get("/healthz")).status_code == 503
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("public_url", "warned"),
     [("http://127.0.0.1:8000", True), ("https://plugboard.example:8080", True), ("https://plugboard.example", False)],

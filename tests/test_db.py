@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from app.accounts.models import Plan
 from app.accounts.service import create_user
@@ -64,6 +65,7 @@ async def churn(client: Client, plugin_id: str, rounds: int) -> None:
         await client.call(UNINSTALL, id=plugin_id)
 
 
+@pytest.mark.slow
 async def test_four_server_processes_write_in_parallel_without_a_lock_error(database_url, telegram):
     pro_tokens = await make_users(database_url, Plan.PRO, 16, "churn")
     free_tokens = await make_users(database_url, Plan.FREE, 16, "race")
@@ -110,6 +112,7 @@ async def catalog_and_migrations(database_url: str) -> tuple[list[str], list[str
         await db.close()
 
 
+@pytest.mark.slow
 async def test_servers_and_a_worker_started_together_on_an_empty_database_all_come_up(backend, telegram, tmp_path):
     """Three `serve` and one `worker` at the same instant, on a database with no tables yet: one
     process migrates and syncs the catalog while the others wait for it, then find nothing to do."""

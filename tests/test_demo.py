@@ -235,6 +235,7 @@ async def eventually(check, deadline: float = DEADLINE_SECONDS) -> Any:
             await asyncio.sleep(0.3)
 
 
+@pytest.mark.slow
 async def test_the_demo_sets_up_a_pro_user_with_a_simulated_bot_and_keeps_traffic_flowing(database_url):
     port = free_port()
     # --rate 3: at night's pace (0.33 things a second) something still happens every few seconds; the

@@ -134,6 +134,7 @@ def test_query_logs_stay_quiet_even_at_debug():
     assert all("redact" in handler["filters"] for handler in config["handlers"].values())
 
 
+@pytest.mark.slow
 async def test_a_real_access_log_never_shows_a_token(database_url, backend, telegram):
     if backend != "sqlite":
         pytest.skip("the access log does not depend on the database")

@@ -48,6 +48,7 @@ async def store(key: str) -> None:
         await conn.execute_query("INSERT INTO marks (key) VALUES ($1)", [key])
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 async def test_a_transaction_cut_off_while_it_begins_leaves_the_task_a_transaction_of_its_own(proxied_database):
     db, proxy, url = proxied_database

@@ -141,6 +141,7 @@ async def test_serve_cuts_off_trickling_headers_an_idle_connection_and_a_trickli
     assert (await answer_to_trickled(served.port, webhook, b"{" * 10_000, keep_sending=True)).startswith(b"HTTP/1.1 401 ")
 
 
+@pytest.mark.slow
 async def test_serve_leaves_kept_alive_requests_and_websockets_alone(served_roomy):
     served = served_roomy
     async with httpx.AsyncClient(base_url=served.url) as http:

@@ -31,6 +31,7 @@ async def post_updates(url: str, bot, updates: list[dict]) -> list[int]:
     return [r.status_code for r in responses]
 
 
+@pytest.mark.slow
 async def test_acknowledged_updates_are_processed_after_a_crash(make_app, telegram, start_server):
     # An in-process app that only looks at the database: it processes nothing itself.
     observer = await make_app(handlers=[AnalyticsHandler()], inbox_concurrency=0)

@@ -128,6 +128,7 @@ async def deliver_batch(hooks: WebhookWorld, batch: list[Delivery], companions: 
     report_or_fail("a batch of " + ", ".join(repr(d) for d in batch), problems)
 
 
+@pytest.mark.slow
 @generated_settings(examples=150)
 @given(
     batch=st.lists(deliveries(), min_size=1, max_size=6),

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from app.gateways import leases
 from app.gateways.models import Gateway, GatewayStatus
@@ -188,6 +189,7 @@ async def test_the_monitor_repairs_a_drifted_registration_on_its_own(make_app, t
     assert health["gateway-monitor"] == "ok"
 
 
+@pytest.mark.slow
 async def test_the_monitor_runs_in_one_process_and_another_takes_over_when_it_stops(make_app, telegram):
     first = await make_app(gateway_health_seconds=0.2)
     second = await make_app(gateway_health_seconds=0.2)
@@ -211,6 +213,7 @@ async def test_the_monitor_runs_in_one_process_and_another_takes_over_when_it_st
         assert await leases.holder_of(LEASE) == other.holder
 
 
+@pytest.mark.slow
 async def test_a_monitor_whose_holder_died_is_taken_over_once_its_lease_runs_out(make_app, telegram):
     first = await make_app(gateway_health_seconds=0.2)
     second = await make_app(gateway_health_seconds=0.2)

@@ -106,6 +106,7 @@ async def received(db: Database, chat_id: int) -> int:
     return 0 if chat is None else chat.received
 
 
+@pytest.mark.slow
 async def test_one_poller_per_bot_across_processes_and_a_killed_poller_is_taken_over_without_loss(
     database: Database, telegram: FakeTelegram
 ):

@@ -40,6 +40,7 @@ def encodings(value: object) -> list[str]:
     return texts
 
 
+@pytest.mark.slow
 @settings(max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALUES)
 def test_whatever_the_full_walk_finds_the_cheap_test_suspects(value):

@@ -219,6 +219,7 @@ async def run_call(world: World, call: Call) -> None:
     report_or_fail(f"{call!r}\n{outcome.summary}", problems)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("root", ROOT_FIELDS, ids=lambda root: root.name)
 @generated_settings(examples=100)
 @given(data=st.data())

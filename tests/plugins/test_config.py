@@ -239,6 +239,7 @@ def pairwise_unique(items: list) -> bool:
     return not any(jsonschema_equal(a, b) for a, b in itertools.combinations(items, 2))
 
 
+@pytest.mark.slow
 @given(st.lists(JSON_VALUES, max_size=8))
 @settings(max_examples=3_000, deadline=None)
 def test_unique_items_agrees_with_jsonschema_on_generated_arrays(items):

@@ -128,6 +128,7 @@ def update(n: int) -> dict:
     return message_update(n, f"m{n}", chat_id=-(100 + n % CHATS), sender_id=1000 + n % SENDERS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", range(RUNS))
 async def test_a_flapping_database_loses_no_acknowledged_count_and_never_stops_processing(
     run, backend, make_app, telegram, tmp_path, caplog

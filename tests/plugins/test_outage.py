@@ -79,6 +79,7 @@ async def outage_database(backend):
         yield url
 
 
+@pytest.mark.slow
 async def test_after_a_database_outage_every_acknowledged_update_is_processed_exactly_once(
     outage_database, make_app, telegram, caplog
 ):
