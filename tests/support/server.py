@@ -11,6 +11,8 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
+from app.serve import KEEP_ALIVE_SECONDS
+
 
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
@@ -48,9 +50,11 @@ class LiveServer:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, **{"log_level": "warning", "lifespan": "on", "ws": "websockets-sansio", **self.options}
-        )
+        defaults = {
+            "log_level": "warning", "lifespan": "on", "ws": "websockets-sansio",
+            "timeout_keep_alive": KEEP_ALIVE_SECONDS,  # as `serve`: past clients' own idle expiry
+        }
+        config = uvicorn.Config(self.app, **{**defaults, **self.options})
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
