@@ -116,9 +116,13 @@ MINIMAL_UPDATE_TYPES = ("message",)
 
 
 def load_parsers() -> None:
-    """Imports aiogram's types now (seconds, and 165 MiB), for a process about to parse events:
-    at start-up rather than while its first events wait."""
-    import aiogram.types  # noqa: F401
+    """Imports aiogram's types and builds the parsers' models now, for a process about to parse
+    events: at start-up rather than while its first events wait (app/aiogram_types.py builds a
+    model on its first use)."""
+    from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
+
+    for model in (Message, CallbackQuery, ChatMemberUpdated):
+        model.model_rebuild()
 
 
 def update_kind_of(update: dict[str, Any]) -> UpdateKind | None:
