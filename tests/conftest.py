@@ -33,6 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     alone while the other workers sit idle."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: otherwise as written
 
+
 # The key the tests seal secrets with: this process's (the migrations and apps run here) and,
 # through the environment, every `python -m app` process a test starts (SECRET_KEY).
 TEST_SECRET_KEY = "7dkhVlrODo0L_2ysjiLuFFt39FYrOxTMlidOghzN9TU"
