@@ -17,14 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench.pg import DEFAULT_SERVER, with_database
-
 HERE = Path(__file__).parent
 
 # (module, arguments, whether it runs by default). Ingest is measured on both databases.
 JOBS: list[tuple[str, list[str], bool]] = [
     ("webhook_ingest", ["--ingest-only"], True),
-    ("webhook_ingest", ["--ingest-only", "--database-url", with_database(DEFAULT_SERVER, "plugboard_bench")], True),
+    ("webhook_ingest", ["--ingest-only", "--postgres"], True),
     ("processing", [], True),
     ("graphql_reads", [], True),
     ("fanout", [], True),

@@ -33,6 +33,7 @@ from app.db import Database
 from app.gateways.models import EventStatus, Gateway, GatewayEvent, GatewayType, new_gateway_columns
 from app.ids import new_secret
 from app.plugins.models import Plugin, UserPlugin
+from bench.pg import DEFAULT_SERVER, scratch_database_for
 
 HERE = Path(__file__).parent
 
@@ -197,9 +198,23 @@ def main() -> None:
         "--separate-worker", action="store_true",
         help="an ingest-only server plus one `python -m app worker` process working during its runs",
     )
+    parser.add_argument(
+        "--postgres", action="store_true",
+        help="on a scratch PostgreSQL database at BENCH_POSTGRES_URL's server, dropped afterwards "
+        "(a database kept from an earlier run holds secrets sealed with that run's SECRET_KEY)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get update && apt-get install -y wrk")
+    if not args.postgres:
+        measure(args)
+        return
+    with scratch_database_for(DEFAULT_SERVER) as url:
+        args.database_url = url
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
 
     workdir = tempfile.mkdtemp(prefix="plugboard-bench-")
     database_url = args.database_url or f"sqlite://{workdir}/bench.sqlite3"
