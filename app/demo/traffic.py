@@ -79,14 +79,14 @@ class Traffic:
 
     def next_thing(self) -> Thing:
         """What happens next (who joins or leaves which chat changes who is in it); no update yet."""
-        thing = self._choose()
-        self.counts[thing.kind + "s"] += 1
-        return thing
+        return self._counted(self._choose())
 
     def newcomer(self) -> Thing:
         """Someone joins a group now: how the live traffic opens, so that Welcome's greeting and the
         counts move within seconds of the start at any hour, even at night's slow pace."""
-        thing = self.join()
+        return self._counted(self.join())
+
+    def _counted(self, thing: Thing) -> Thing:
         self.counts[thing.kind + "s"] += 1
         return thing
 
