@@ -74,10 +74,11 @@ async def test_numbers_change_after_webhooks_without_a_reload_and_recover_after_
             assert (await deliver(again, bot, message_update(update_id, sender_id=1003))).status_code == 200
         await expect(figure(tab, "messagesToday")).to_have_text("5")
         await expect(figure(tab, "uniqueUsers")).to_have_text("3")
+        assert page_loads == []  # all of it live, without a reload
+        tab.assert_no_console_errors()  # checked while the server is up: once it stops, the page retries
     finally:
-        await again.stop()
-    assert page_loads == []  # all of it live, without a reload
-    tab.assert_no_console_errors()
+        with tab.server_down():
+            await again.stop()
 
 
 async def test_the_chart_has_a_30_day_view_and_the_csv_comes_with_the_token_in_a_header(app, tab, telegram):
