@@ -12,6 +12,12 @@ pydantic builds a model when it is first used (aiogram's models are `defer_build
 its annotations in its module's names. Importing the types then costs 0.9 s, an idle `worker`
 holds 128 MiB instead of 200 MiB, and an update parses exactly as before: tests/test_aiogram_types.py
 compares both over generated update shapes, and builds every type and method on first use.
+
+The Bot API methods (`aiogram.methods`, ~170 pydantic models, one per method) are built on first use
+too: their base is made `defer_build` before they are defined. Otherwise each method's class builds
+its validator, and with it the types it takes, as `import aiogram` runs: 1.1 s of CPU a process.
+With both, `import aiogram` costs 0.7 s, and a `serve` starts in 2.3 s of CPU (3.1 s with the
+types alone) and holds 123 MiB once up (150 MiB).
 """
 
 from __future__ import annotations
@@ -20,62 +26,83 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
 TYPES_MODULE = "aiogram.types"
+METHODS_BASE_MODULE = "aiogram.methods.base"
 
 
 def install() -> None:
-    """Makes the next import of `aiogram.types` (once per process) defer its models' builds."""
+    """Makes the next import of aiogram (once per process) defer its models' builds."""
     if TYPES_MODULE in sys.modules or any(isinstance(finder, _Finder) for finder in sys.meta_path):
         return
     sys.meta_path.insert(0, _Finder())
 
 
+Execute = Callable[[importlib.abc.Loader, ModuleType], None]
+
+
 class _Finder(importlib.abc.MetaPathFinder):
+    def __init__(self) -> None:
+        self.pending: dict[str, Execute] = {TYPES_MODULE: _exec_types, METHODS_BASE_MODULE: _exec_methods_base}
+
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != TYPES_MODULE:
+        execute = self.pending.pop(fullname, None)
+        if execute is None:
             return None
-        sys.meta_path.remove(self)  # one import; find the real module with the other finders
-        spec = importlib.util.find_spec(fullname)
+        if not self.pending:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # the real module, found by the other finders
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _Loader(spec.loader)
+        spec.loader = _Loader(spec.loader, execute)
         return spec
 
 
 class _Loader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader: importlib.abc.Loader, execute: Execute) -> None:
         self.loader = loader
+        self.execute = execute
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self.loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        from pydantic import BaseModel
+        self.execute(self.loader, module)
 
-        rebuild = BaseModel.__dict__["model_rebuild"]
-        namespaces: list[Mapping[str, Any]] = []
 
-        def remember_namespace(cls: type[BaseModel], **kwargs: Any) -> bool | None:
-            namespace = kwargs.get("_types_namespace")
-            if namespace is None or cls.__pydantic_complete__ or not cls.__module__.startswith(TYPES_MODULE):
-                return rebuild.__func__(cls, **kwargs)
-            if not namespaces:
-                namespaces.append(namespace)
-            return None
+def _exec_types(loader: importlib.abc.Loader, module: ModuleType) -> None:
+    """Runs `aiogram.types` with its closing rebuilds skipped, keeping the namespace they pass."""
+    from pydantic import BaseModel
 
-        BaseModel.model_rebuild = classmethod(remember_namespace)  # type: ignore[assignment,method-assign]
-        try:
-            self.loader.exec_module(module)
-        finally:
-            BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
-        for namespace in namespaces:
-            _resolvable_everywhere(namespace)
+    rebuild = BaseModel.__dict__["model_rebuild"]
+    namespaces: list[Mapping[str, Any]] = []
+
+    def remember_namespace(cls: type[BaseModel], **kwargs: Any) -> bool | None:
+        namespace = kwargs.get("_types_namespace")
+        if namespace is None or cls.__pydantic_complete__ or not cls.__module__.startswith(TYPES_MODULE):
+            return rebuild.__func__(cls, **kwargs)
+        if not namespaces:
+            namespaces.append(namespace)
+        return None
+
+    BaseModel.model_rebuild = classmethod(remember_namespace)  # type: ignore[assignment,method-assign]
+    try:
+        loader.exec_module(module)
+    finally:
+        BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
+    for namespace in namespaces:
+        _resolvable_everywhere(namespace)
+
+
+def _exec_methods_base(loader: importlib.abc.Loader, module: ModuleType) -> None:
+    """Runs `aiogram.methods.base`, then makes the methods defined after it `defer_build`."""
+    loader.exec_module(module)
+    module.TelegramMethod.model_config["defer_build"] = True
 
 
 def _resolvable_everywhere(namespace: Mapping[str, Any]) -> None:
