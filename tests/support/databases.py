@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from graphlib import TopologicalSorter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from tortoise.models import Model
 
 from app.db import Database
 
@@ -70,15 +72,27 @@ async def migrated(url: str) -> None:
 
 
 async def truncate_all(db: Database) -> None:
-    """Empties every table of the app (not the migration records), on either backend."""
+    """Empties every table of the app (not the migration records), on either backend.
+
+    DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE makes new files for each table and its indexes,
+    67 ms a test of the server's time against 1 ms for deleting the few rows a test leaves."""
     with db.bound() as ctx:
         conn = ctx.db()
-        tables = [model._meta.db_table for model in ctx.apps.get_models_iterable()]
+        tables = deletion_order(list(ctx.apps.get_models_iterable()))
+        deletes = "".join(f'DELETE FROM "{t}";' for t in tables)
         if "postgres" in type(conn).__module__ or "asyncpg" in type(conn).__module__:
-            await conn.execute_script("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+            async with conn._in_transaction() as transaction:
+                await transaction.execute_script(deletes)
         else:
-            await conn.execute_script(
-                "PRAGMA foreign_keys=OFF;"
-                + "".join(f'DELETE FROM "{t}";' for t in tables)
-                + "PRAGMA foreign_keys=ON;"
-            )
+            await conn.execute_script("PRAGMA foreign_keys=OFF;" + deletes + "PRAGMA foreign_keys=ON;")
+
+
+def deletion_order(models: list[type[Model]]) -> list[str]:
+    """The models' tables, each before the tables it references."""
+    references = {
+        model._meta.db_table: {
+            model._meta.fields_map[name].related_model._meta.db_table for name in model._meta.fk_fields
+        } - {model._meta.db_table}
+        for model in models
+    }
+    return list(reversed(list(TopologicalSorter(references).static_order())))
