@@ -213,6 +213,25 @@ class Call:
         return f"<{self.field.name}({args}){alias} {how} over {self.transport} as {self.caller}{extras}>"
 
 
+_ARGUMENT_VALUES: dict[tuple[str, str, bool], dict[str, st.SearchStrategy[Any]]] = {}
+
+
+def argument_values(root: RootField, signed_in: bool) -> dict[str, st.SearchStrategy[Any]]:
+    """The strategy of each argument of `root` (OMITTED for one left out). Built once per field:
+    building these strategies costs hypothesis more than drawing a value from them."""
+    key = (root.operation, root.name, signed_in)
+    if key not in _ARGUMENT_VALUES:
+        found = {}
+        for arg in root.arguments:
+            values = values_for(arg.type, arg.name, signed_in)
+            if not signed_in or arg.optional:
+                weight = 2 if arg.optional else 8  # leave out a required argument less often
+                values = hostile.weighted((weight, values), (1, st.just(OMITTED)))
+            found[arg.name] = values
+        _ARGUMENT_VALUES[key] = found
+    return _ARGUMENT_VALUES[key]
+
+
 @st.composite
 def calls(draw: st.DrawFn, root: RootField, signed_in: bool = False) -> Call:
     """A hostile call of `root`. With `signed_in`, always the pro user, over POST or the websocket,
@@ -220,14 +239,7 @@ def calls(draw: st.DrawFn, root: RootField, signed_in: bool = False) -> Call:
 
     Composite, so that hypothesis prints a failing call by its short repr.
     """
-    arguments = {}
-    for arg in root.arguments:
-        values = values_for(arg.type, arg.name, signed_in)
-        if signed_in and not arg.optional:
-            arguments[arg.name] = draw(values)
-        else:
-            weight = 2 if arg.optional else 8  # leave out a required argument less often
-            arguments[arg.name] = draw(hostile.weighted((weight, values), (1, st.just(OMITTED))))
+    arguments = {name: draw(values) for name, values in argument_values(root, signed_in).items()}
     aliases = st.sampled_from([1, 1, 1, 2, 30, 31]) if root.operation == "query" and not signed_in else st.just(1)
     return Call(
         field=root,
