@@ -14,6 +14,7 @@ Values are plain Python JSON values, with three additions that `json.dumps` cann
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -180,6 +181,10 @@ def to_graphql(value: Any, resolve: Callable[[Ref], Any] | None = None) -> str |
 
 # --- strategies ---------------------------------------------------------------------------------
 
+# The strategy builders below are cached: each strategy is built once and drawn from many times,
+# since building one costs hypothesis more than drawing a value from it.
+
+
 def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[Any]:
     """One of the strategies, chosen in proportion to its weight. (`st.one_of` drops repeated
     branches, so repeating a strategy there does not weigh it.)"""
@@ -190,6 +195,7 @@ def _sized(length: int, unit: str) -> str:
     return (unit * (length // len(unit) + 1))[:length]
 
 
+@functools.cache
 def strings_at_lengths(lengths: tuple[int, ...] = COLUMN_LENGTHS) -> st.SearchStrategy[str]:
     """Strings of an exact length around a column limit, made of ASCII, multi-byte or odd units."""
     units = st.sampled_from(["a", "é", "\U0001f600", "0123456789abcdef", "x\x00", "a\ud800"])
@@ -202,11 +208,13 @@ def _huge(wire_bytes: int, unit: str) -> str:
     return _sized(wire_bytes * len(unit) // escaped, unit)
 
 
+@functools.cache
 def huge_strings() -> st.SearchStrategy[str]:
     units = st.sampled_from(["x", "é", "ab\x00", "\ud800z"])
     return st.builds(_huge, st.sampled_from(HUGE_LENGTHS), units)
 
 
+@functools.cache
 def odd_strings() -> st.SearchStrategy[str]:
     """Short strings with NUL, lone surrogates and other characters that break careless code."""
     base = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
@@ -218,10 +226,12 @@ def odd_strings() -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def hostile_strings() -> st.SearchStrategy[str]:
     return weighted((4, odd_strings()), (2, strings_at_lengths()), (1, huge_strings()))
 
 
+@functools.cache
 def hex_ids() -> st.SearchStrategy[str]:
     """Strings shaped like our ids (32 hex digits) and near misses of that shape."""
     hex_digits = "0123456789abcdef"
@@ -234,10 +244,12 @@ def hex_ids() -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def hostile_ints() -> st.SearchStrategy[int]:
     return st.one_of(st.sampled_from(INT_EDGES), st.integers(), st.integers(-(2**80), 2**80))
 
 
+@functools.cache
 def hostile_floats() -> st.SearchStrategy[float]:
     return st.one_of(st.sampled_from(FLOAT_EDGES), st.floats(allow_nan=True, allow_infinity=True))
 
@@ -249,6 +261,7 @@ def _deep(kind: str, depth: int) -> RawJSON:
     return RawJSON('{"a":' * depth + "1" + "}" * depth, "{a: " * depth + "1" + "}" * depth, f"object nested {depth} deep")
 
 
+@functools.cache
 def deep_json() -> st.SearchStrategy[RawJSON]:
     """Nesting just under and over the limits (config depth 32, inputs 64), deep enough to recurse away."""
     return st.builds(
@@ -264,6 +277,7 @@ def _mixed_array(length: int, duplicate: bool) -> list[Any]:
     return items
 
 
+@functools.cache
 def large_arrays() -> st.SearchStrategy[list[Any]]:
     return st.one_of(
         st.builds(_mixed_array, st.sampled_from([100, 1_000, 5_000, 20_000]), st.booleans()),
@@ -283,10 +297,12 @@ RAW_TOKENS = (
 )
 
 
+@functools.cache
 def scalars() -> st.SearchStrategy[Any]:
     return st.one_of(st.none(), st.booleans(), hostile_ints(), hostile_floats(), odd_strings(), strings_at_lengths())
 
 
+@functools.cache
 def json_values(keys: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Any]:
     """Any JSON value, hostile at every level: odd keys and scalars, deep, large, raw tokens."""
     keys = keys if keys is not None else st.one_of(odd_strings(), st.sampled_from(["a", "b"]))
@@ -303,6 +319,7 @@ def json_values(keys: st.SearchStrategy[str] | None = None) -> st.SearchStrategy
     )
 
 
+@functools.cache
 def plausible_values() -> st.SearchStrategy[Any]:
     """Values a setting could well hold, so that some configs pass and the happy path runs too."""
     return st.one_of(
@@ -313,6 +330,7 @@ def plausible_values() -> st.SearchStrategy[Any]:
     )
 
 
+@functools.cache
 def configs(settings_keys: tuple[str, ...]) -> st.SearchStrategy[Any]:
     """Plugin configs: objects of real setting names with hostile (or plausible) values, and anything else."""
     key = weighted((3, st.sampled_from(settings_keys)), (1, odd_strings()))

@@ -10,6 +10,7 @@ A `FRESH` update_id is replaced, when the body is encoded, by one never used bef
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from typing import Any
@@ -31,6 +32,11 @@ FRESH: Any = _Fresh()
 _update_ids = itertools.count(10_000_000)
 
 
+# The strategies below are built once (functools.cache, module constants) and drawn from many times:
+# building a strategy costs hypothesis more than drawing from it.
+
+
+@functools.cache
 def valid_updates() -> st.SearchStrategy[dict[str, Any]]:
     """An update of each kind Telegram sends us (and some we do not handle), update_id FRESH."""
     member = telegram_updates.user(4242, "Newcomer")
@@ -80,6 +86,7 @@ def _removed(value: Any, path: tuple[Any, ...]) -> Any:
     return [(_removed(v, rest) if i == head else v) for i, v in enumerate(value)]
 
 
+@functools.cache
 def _hostile_values() -> st.SearchStrategy[Any]:
     return hostile.weighted(
         (3, hostile.scalars()),
@@ -202,6 +209,14 @@ class Delivery:
         return f"/webhooks/telegram/{gateway_id}", headers, body, update_id
 
 
+# Most go through the door (the pro user's bot, the right secret), so the bodies get tested.
+DOORS = hostile.weighted(
+    (7, st.just((Ref("gateway:mine"), "right"))),
+    (1, st.just((Ref("gateway:theirs"), "right"))),
+    (2, st.tuples(st.sampled_from(GATEWAY_IDS), st.sampled_from(SECRETS))),
+)
+
+
 @st.composite
 def deliveries(draw: st.DrawFn) -> Delivery:
     family = draw(st.sampled_from(["valid", "broken", "broken", "broken", "raw"]))
@@ -211,14 +226,7 @@ def deliveries(draw: st.DrawFn) -> Delivery:
         body = draw(broken_updates())
     else:
         body = draw(RAW_BODIES)
-    # Most go through the door (the pro user's bot, the right secret), so the bodies get tested.
-    door = draw(
-        hostile.weighted(
-            (7, st.just((Ref("gateway:mine"), "right"))),
-            (1, st.just((Ref("gateway:theirs"), "right"))),
-            (2, st.tuples(st.sampled_from(GATEWAY_IDS), st.sampled_from(SECRETS))),
-        )
-    )
+    door = draw(DOORS)
     return Delivery(
         gateway=door[0],
         secret=door[1],
