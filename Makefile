@@ -37,9 +37,10 @@ lint: install
 	$(PY) -m ruff check app tests bench migrations
 	$(PY) -m mypy app
 
-# The suite in TEST_WORKERS processes (pytest-xdist): it mostly waits on databases, sockets and
-# subprocesses, so more workers than cores. Browser tests share one worker (xdist_group "browser").
-TEST_WORKERS ?= 4
+# The suite in TEST_WORKERS processes (pytest-xdist): its tests wait on databases, sockets and
+# subprocesses, so more workers than cores. On 2 cores, 4 left them idle a fifth of the run and 6 a
+# twentieth (docs/benchmarks.md). Browser tests share one worker (xdist_group "browser").
+TEST_WORKERS ?= 6
 test: install lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
