@@ -215,7 +215,6 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace) -> None:
-
     workdir = tempfile.mkdtemp(prefix="plugboard-bench-")
     database_url = args.database_url or f"sqlite://{workdir}/bench.sqlite3"
     # Start the server once so the catalog (and analytics) exists, then make the bench user.

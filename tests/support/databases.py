@@ -11,8 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
-from app.db import Database
+from app.db import Database, connection_name
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -80,8 +81,8 @@ async def truncate_all(db: Database) -> None:
         conn = ctx.db()
         tables = deletion_order(list(ctx.apps.get_models_iterable()))
         deletes = "".join(f'DELETE FROM "{t}";' for t in tables)
-        if "postgres" in type(conn).__module__ or "asyncpg" in type(conn).__module__:
-            async with conn._in_transaction() as transaction:
+        if conn.capabilities.dialect == "postgres":
+            async with in_transaction(connection_name(db.url)) as transaction:
                 await transaction.execute_script(deletes)
         else:
             await conn.execute_script("PRAGMA foreign_keys=OFF;" + deletes + "PRAGMA foreign_keys=ON;")

@@ -9,6 +9,7 @@ or as inline literals, over POST, GET or the websocket, by one of several caller
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -213,23 +214,18 @@ class Call:
         return f"<{self.field.name}({args}){alias} {how} over {self.transport} as {self.caller}{extras}>"
 
 
-_ARGUMENT_VALUES: dict[tuple[str, str, bool], dict[str, st.SearchStrategy[Any]]] = {}
-
-
+@functools.cache
 def argument_values(root: RootField, signed_in: bool) -> dict[str, st.SearchStrategy[Any]]:
     """The strategy of each argument of `root` (OMITTED for one left out). Built once per field:
     building these strategies costs hypothesis more than drawing a value from them."""
-    key = (root.operation, root.name, signed_in)
-    if key not in _ARGUMENT_VALUES:
-        found = {}
-        for arg in root.arguments:
-            values = values_for(arg.type, arg.name, signed_in)
-            if not signed_in or arg.optional:
-                weight = 2 if arg.optional else 8  # leave out a required argument less often
-                values = hostile.weighted((weight, values), (1, st.just(OMITTED)))
-            found[arg.name] = values
-        _ARGUMENT_VALUES[key] = found
-    return _ARGUMENT_VALUES[key]
+    found = {}
+    for arg in root.arguments:
+        values = values_for(arg.type, arg.name, signed_in)
+        if not signed_in or arg.optional:
+            weight = 2 if arg.optional else 8  # leave out a required argument less often
+            values = hostile.weighted((weight, values), (1, st.just(OMITTED)))
+        found[arg.name] = values
+    return found
 
 
 @st.composite
