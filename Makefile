@@ -8,6 +8,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FRONTEND_STAMP := frontend/dist/.built
 
+# Python writes its bytecode caches here even where the environment says not to (this machine
+# sets PYTHONDONTWRITEBYTECODE): the suite starts hundreds of `python -m app` processes, and each
+# compiled app/ from source again, as each xdist worker did the tests.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: install run cli lint test migrate schema bench clean
 
 install: $(STAMP) $(FRONTEND_STAMP)

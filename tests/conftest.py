@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hypothesis
@@ -12,7 +15,7 @@ from app import secrets_at_rest
 from app.db import Database
 from app.plugins.contract import PluginHandler
 from app.settings import Settings
-from tests.support.databases import drop_database, migrated, new_database_url, truncate_all
+from tests.support.databases import TEMPLATES_VARIABLE, drop_database, drop_templates, migrated_copy, truncate_all
 from tests.support.live import LiveApp, TestUser
 
 if TYPE_CHECKING:
@@ -41,6 +44,21 @@ secrets_at_rest.configure([TEST_SECRET_KEY])
 os.environ.setdefault("SECRET_KEY", TEST_SECRET_KEY)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The process that starts the run (not an xdist worker) makes the directory where the run's
+    template databases are recorded; its workers inherit it through the environment."""
+    if not hasattr(config, "workerinput") and TEMPLATES_VARIABLE not in os.environ:
+        os.environ[TEMPLATES_VARIABLE] = tempfile.mkdtemp(prefix="plugboard-templates-")
+        config.add_cleanup(lambda: _drop_templates(Path(os.environ.pop(TEMPLATES_VARIABLE))))
+
+
+def _drop_templates(templates: Path) -> None:
+    try:
+        drop_templates(templates)
+    finally:
+        shutil.rmtree(templates, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -48,9 +66,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 async def migrated_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """One migrated database per backend for the whole run; tests empty it before they start."""
-    url = await new_database_url(backend, tmp_path_factory.mktemp(backend))
-    await migrated(url)
+    """One migrated database per backend for each worker; tests empty it before they start."""
+    url = await migrated_copy(backend, tmp_path_factory.mktemp(backend))
     yield url
     await drop_database(backend, url)
 

@@ -89,7 +89,7 @@ async def test_four_server_processes_write_in_parallel_without_a_lock_error(data
             churners = [Client(http, token) for token in pro_tokens]
             racers = [Client(http, token) for token in free_tokens]
             await asyncio.gather(
-                *(churn(client, ids["welcome"], 8) for client in churners),
+                *(churn(client, ids["welcome"], 5) for client in churners),
                 # Free users install two plugins at once: the plan allows one.
                 *(client.call(INSTALL, id=ids[slug]) for client in racers for slug in ("analytics", "welcome")),
             )

@@ -129,7 +129,7 @@ async def deliver_batch(hooks: WebhookWorld, batch: list[Delivery], companions: 
 
 
 @pytest.mark.slow
-@generated_settings(examples=150)
+@generated_settings(examples=100)
 @given(
     batch=st.lists(deliveries(), min_size=1, max_size=6),
     companions=st.lists(valid_deliveries(), min_size=1, max_size=3),

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.gateways import storable
 from app.inputs import json_problem
+from tests.support.hostile import scaled
 from tests.support.telegram_updates import callback_update, message_update
 
 ODD_TEXT = st.sampled_from(["\x00", "\ud800", "\udbff", "\udc00", "\udfff", "\ud83d\ude00", "\\", "\\u", "\\ud800", "é", "Ж", '"'])
@@ -41,7 +42,7 @@ def encodings(value: object) -> list[str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=scaled(1_500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALUES)
 def test_whatever_the_full_walk_finds_the_cheap_test_suspects(value):
     for text in encodings(value):

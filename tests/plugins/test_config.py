@@ -24,6 +24,7 @@ from app.plugins.config import (
 )
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
+from tests.support.hostile import scaled
 
 WELCOME = WelcomeHandler.definition.config_schema
 ANALYTICS = AnalyticsHandler.definition.config_schema
@@ -241,7 +242,7 @@ def pairwise_unique(items: list) -> bool:
 
 @pytest.mark.slow
 @given(st.lists(JSON_VALUES, max_size=8))
-@settings(max_examples=3_000, deadline=None)
+@settings(max_examples=scaled(1_500), deadline=None)
 def test_unique_items_agrees_with_jsonschema_on_generated_arrays(items):
     expected = pairwise_unique(items)
     assert (first_duplicate(items) is None) is expected
@@ -252,7 +253,7 @@ def test_unique_items_agrees_with_jsonschema_on_generated_arrays(items):
 
 
 @given(JSON_VALUES, JSON_VALUES)
-@settings(max_examples=2_000, deadline=None)
+@settings(max_examples=scaled(1_000), deadline=None)
 def test_canonical_forms_are_equal_exactly_when_the_values_are(a, b):
     assert (canonical(a) == canonical(b)) is jsonschema_equal(a, b)
     if canonical(a) == canonical(b):

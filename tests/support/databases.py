@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import os
+import sqlite3
 import uuid
+from collections.abc import AsyncIterator
 from graphlib import TopologicalSorter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -24,8 +29,9 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-async def create_postgres_database() -> str:
-    """A new, empty PostgreSQL database; fails under CI=true when the server is missing, else skips."""
+async def create_postgres_database(template: str | None = None) -> str:
+    """A new PostgreSQL database, empty or a copy of `template`'s; fails under CI=true when the
+    server is missing, else skips."""
     try:
         conn = await asyncpg.connect(POSTGRES_URL.replace("postgres://", "postgresql://", 1), timeout=30)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -35,7 +41,8 @@ async def create_postgres_database() -> str:
         pytest.skip(message)
     name = f"plugboard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        copied = f' TEMPLATE "{urlsplit(template).path.lstrip("/")}"' if template else ""
+        await conn.execute(f'CREATE DATABASE "{name}"{copied}')
     finally:
         await conn.close()
     return _with_database(POSTGRES_URL, name)
@@ -70,6 +77,58 @@ async def migrated(url: str) -> None:
         await db.migrate()
     finally:
         await db.close()
+
+
+# The directory this run's templates are recorded in: set once by the process that starts the run
+# (pytest's own, or xdist's controller) and inherited by its workers (tests/conftest.py).
+TEMPLATES_VARIABLE = "PLUGBOARD_TEST_TEMPLATES"
+
+
+async def migrated_copy(backend: str, directory: Path) -> str:
+    """A migrated database of the caller's own, copied from a template that this run migrates once
+    per backend (by whichever worker asks first) rather than once per worker: a migration costs
+    a second or two of CPU, a copy a few milliseconds."""
+    templates = Path(os.environ[TEMPLATES_VARIABLE])
+    async with _locked(templates / f"{backend}.lock"):
+        record = templates / f"{backend}.url"
+        if not record.exists():
+            template = await new_database_url(backend, templates)
+            await migrated(template)
+            record.write_text(template)
+        template = record.read_text()
+        if backend == "postgres":
+            return await create_postgres_database(template=template)
+        copy = sqlite_url(directory)
+        _copy_sqlite(_sqlite_path(template), _sqlite_path(copy))
+        return copy
+
+
+def drop_templates(templates: Path) -> None:
+    """Run by the process that made `templates`, once every worker is done with them."""
+    record = templates / "postgres.url"
+    if record.exists():
+        asyncio.run(drop_postgres_database(record.read_text()))
+
+
+@contextlib.asynccontextmanager
+async def _locked(path: Path) -> AsyncIterator[None]:
+    """An exclusive lock on `path` across processes, waited for off the event loop."""
+    with open(path, "a") as file:
+        await asyncio.to_thread(fcntl.flock, file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
+def _sqlite_path(url: str) -> str:
+    return url.removeprefix("sqlite://")
+
+
+def _copy_sqlite(source: str, target: str) -> None:
+    """SQLite's backup API: a consistent copy whatever the source's journal holds."""
+    with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
 
 
 async def truncate_all(db: Database) -> None:

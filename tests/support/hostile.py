@@ -87,18 +87,22 @@ def describe(value: Any, limit: int = 80) -> str:
     return repr(value)
 
 
+def scaled(examples: int) -> int:
+    """The suite's number of examples times HOSTILE_SCALE (a soak before a release takes more)."""
+    return max(1, int(examples * float(os.environ.get("HOSTILE_SCALE", "1"))))
+
+
 def generated_settings(examples: int) -> settings:
     """Hypothesis settings for the generated suites: the same examples on every run (CI can
     reproduce any failure), no deadline (a live server over HTTP is not a pure function), and no
     shrinking by default, since each step of it is a round trip; the failure message names the
     call in full instead. HOSTILE_SCALE=<factor> scales the examples, HOSTILE_SHRINK=1 shrinks.
     """
-    scale = float(os.environ.get("HOSTILE_SCALE", "1"))
     phases = [Phase.explicit, Phase.generate]
     if os.environ.get("HOSTILE_SHRINK") == "1":
         phases.append(Phase.shrink)
     return settings(
-        max_examples=max(1, int(examples * scale)),
+        max_examples=scaled(examples),
         deadline=None,
         derandomize=True,
         database=None,
