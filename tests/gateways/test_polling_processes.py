@@ -26,7 +26,7 @@ from app.gateways.models import EventKind, EventStatus, GatewayEvent, Lease
 from app.gateways.polling import lease_name
 from app.gateways.telegram import bot_id_of as telegram_bot_id
 from tests.fakes.telegram import FakeTelegram
-from tests.support.databases import drop_database, migrated, new_database_url
+from tests.support.databases import drop_database, migrated_copy
 from tests.support.eventually import START_SECONDS, eventually
 from tests.support.serve_process import ServeProcess, WorkerProcess
 from tests.support.telegram_updates import message_update
@@ -42,8 +42,7 @@ FAILURES = 4
 
 @pytest.fixture
 async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
-    url = await new_database_url(backend, tmp_path)
-    await migrated(url)
+    url = await migrated_copy(backend, tmp_path)
     db = Database(url)
     await db.open()
     try:

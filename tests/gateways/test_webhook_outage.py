@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from app.gateways.models import GatewayEvent
-from tests.support.databases import POSTGRES_URL, create_postgres_database, drop_postgres_database, migrated
+from tests.support.databases import POSTGRES_URL, drop_postgres_database, migrated_copy
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp
 from tests.support.outage import sqlite_locked
@@ -48,9 +48,8 @@ async def postgres_url(backend: str) -> AsyncIterator[str]:
     """A migrated PostgreSQL database of this test's own, so cutting it off touches no other test."""
     if backend != "postgres":
         pytest.skip("a PostgreSQL outage")
-    url = await create_postgres_database()
+    url = await migrated_copy("postgres")
     try:
-        await migrated(url)
         yield url
     finally:
         await _allow_connections(urlsplit(url).path.lstrip("/"), True)

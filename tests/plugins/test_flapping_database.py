@@ -27,7 +27,7 @@ import pytest
 from app.analytics.models import AnalyticsChat
 from app.gateways.models import EventKind, EventStatus, GatewayEvent
 from app.plugins.models import PluginExecution
-from tests.support.databases import migrated, sqlite_url
+from tests.support.databases import migrated_copy
 from tests.support.live import LiveApp
 from tests.support.outage import background_failures, own_postgres_database, sqlite_locked, wait_for_health
 from tests.support.proxy import tcp_proxy
@@ -60,8 +60,7 @@ async def flapping_postgres() -> AsyncIterator[tuple[str, object]]:
 
 @contextlib.asynccontextmanager
 async def flapping_sqlite(directory: Path) -> AsyncIterator[tuple[str, object]]:
-    url = sqlite_url(directory)
-    await migrated(url)
+    url = await migrated_copy("sqlite", directory)
 
     async def flap() -> None:
         loop = asyncio.get_running_loop()

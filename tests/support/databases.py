@@ -84,10 +84,10 @@ async def migrated(url: str) -> None:
 TEMPLATES_VARIABLE = "PLUGBOARD_TEST_TEMPLATES"
 
 
-async def migrated_copy(backend: str, directory: Path) -> str:
-    """A migrated database of the caller's own, copied from a template that this run migrates once
-    per backend (by whichever worker asks first) rather than once per worker: a migration costs
-    a second or two of CPU, a copy a few milliseconds."""
+async def migrated_copy(backend: str, directory: Path | None = None) -> str:
+    """A migrated database of the caller's own (a SQLite file in `directory`), copied from a
+    template that this run migrates once per backend, by whichever test asks first: a migration
+    costs a second or two of CPU, a copy a few milliseconds."""
     templates = Path(os.environ[TEMPLATES_VARIABLE])
     async with _locked(templates / f"{backend}.lock"):
         record = templates / f"{backend}.url"
@@ -98,6 +98,7 @@ async def migrated_copy(backend: str, directory: Path) -> str:
         template = record.read_text()
         if backend == "postgres":
             return await create_postgres_database(template=template)
+        assert directory is not None, "a SQLite copy needs a directory"
         copy = sqlite_url(directory)
         _copy_sqlite(_sqlite_path(template), _sqlite_path(copy))
         return copy

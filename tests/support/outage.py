@@ -169,11 +169,10 @@ async def short_busy_timeout(db: Any, milliseconds: int = 200) -> None:
 @contextlib.asynccontextmanager
 async def own_postgres_database() -> AsyncIterator[str]:
     """A migrated PostgreSQL database of its own, so refusing its connections touches no other test."""
-    from tests.support.databases import create_postgres_database, drop_postgres_database, migrated
+    from tests.support.databases import drop_postgres_database, migrated_copy
 
-    url = await create_postgres_database()
+    url = await migrated_copy("postgres")
     try:
-        await migrated(url)
         yield url
     finally:
         await allow_connections(url)
