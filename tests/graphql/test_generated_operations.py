@@ -221,7 +221,7 @@ async def run_call(world: World, call: Call) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("root", ROOT_FIELDS, ids=lambda root: root.name)
-@generated_settings(examples=50)
+@generated_settings(examples=30)
 @given(data=st.data())
 async def test_hostile_calls_never_fail_on_our_side_and_refused_calls_change_nothing(
     world: World, root: RootField, data: st.DataObject

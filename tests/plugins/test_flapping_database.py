@@ -35,7 +35,7 @@ from tests.support.runtime import SECRET_HEADER, ConnectedBot, connect_bot, inst
 from tests.support.telegram_updates import message_update
 
 RATE = 250  # updates a second
-FLAP_SECONDS = 8.0
+FLAP_SECONDS = 6.0
 DOWN_SECONDS = 0.27
 EVERY_SECONDS = 0.8
 CHATS = 20
