@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from app.gateways.models import GatewayEvent
-from tests.support.databases import POSTGRES_URL, drop_postgres_database, migrated_copy
+from tests.support.databases import POSTGRES_URL
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp
-from tests.support.outage import sqlite_locked
+from tests.support.outage import own_postgres_database, sqlite_locked
 from tests.support.plugins import RecordingPlugin
 from tests.support.runtime import SECRET_HEADER, ConnectedBot, connect_bot, deliver
 from tests.support.telegram_updates import message_update
@@ -48,12 +48,8 @@ async def postgres_url(backend: str) -> AsyncIterator[str]:
     """A migrated PostgreSQL database of this test's own, so cutting it off touches no other test."""
     if backend != "postgres":
         pytest.skip("a PostgreSQL outage")
-    url = await migrated_copy("postgres")
-    try:
+    async with own_postgres_database() as url:
         yield url
-    finally:
-        await _allow_connections(urlsplit(url).path.lstrip("/"), True)
-        await drop_postgres_database(url)
 
 
 @contextlib.asynccontextmanager
