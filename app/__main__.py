@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingError as exc:
         return fail(str(exc), debug)
     if args.command == "demo":
-        from app.demo.cli import DemoError, run_demo_command
+        from app.demo.cli import run_demo_command
+        from app.demo.errors import DemoError
 
         try:
             return run_demo_command(args, settings)

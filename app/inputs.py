@@ -23,6 +23,11 @@ def is_ascii_digits(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def is_int(value: object) -> bool:
+    """Whether `value` is a JSON integer (a bool is an int to Python, not to JSON)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def is_id(value: object) -> bool:
     """Whether `value` could be one of our ids; anything else names nothing, without a query."""
     return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None

@@ -27,13 +27,10 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpcore
-
-if TYPE_CHECKING:
-    from app.settings import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -121,16 +118,6 @@ class OutboundPolicy:
     timeout_seconds: float = 10.0
     max_response_bytes: int = 65_536
     ca_file: str | None = None  # trusted CAs instead of the system's (tests)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OutboundPolicy:
-        return cls(
-            allowed=parse_allow_list(settings.outbound_allowed_hosts),
-            connect_timeout_seconds=settings.outbound_connect_timeout_seconds,
-            timeout_seconds=settings.outbound_timeout_seconds,
-            max_response_bytes=settings.outbound_max_response_bytes,
-            ca_file=settings.outbound_ca_file,
-        )
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -341,10 +328,6 @@ class OutboundHttp:
         self.policy = policy or OutboundPolicy()
         self._guard = Guard(self.policy, resolver)
         self._ssl_context = ssl_context
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> OutboundHttp:
-        return cls(OutboundPolicy.from_settings(settings))
 
     @property
     def ssl_context(self) -> ssl.SSLContext:

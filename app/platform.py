@@ -97,7 +97,7 @@ class Platform:
         )
         self.executor = Executor(
             self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify,
-            http=OutboundHttp.from_settings(settings),
+            http=OutboundHttp(settings.outbound_policy()),
         )
         self.router = EventRouter(self.registry, self.executor, RoutingCache())
         breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)

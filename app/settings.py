@@ -12,8 +12,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
+
+if TYPE_CHECKING:
+    from app.outbound import OutboundPolicy
 
 DEFAULT_PLAN_LIMITS: dict[str, int | None] = {"free": 1, "pro": 10, "business": None}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -427,6 +430,18 @@ class Settings:
         )
         settings = replace(settings, **_secret_keys(env, settings))
         return replace(settings, **overrides)
+
+    def outbound_policy(self) -> OutboundPolicy:
+        """What plugins' outbound HTTPS may reach, and how long and how much it may take."""
+        from app.outbound import OutboundPolicy, parse_allow_list
+
+        return OutboundPolicy(
+            allowed=parse_allow_list(self.outbound_allowed_hosts),
+            connect_timeout_seconds=self.outbound_connect_timeout_seconds,
+            timeout_seconds=self.outbound_timeout_seconds,
+            max_response_bytes=self.outbound_max_response_bytes,
+            ca_file=self.outbound_ca_file,
+        )
 
     def plan_limit(self, plan: str) -> int | None:
         """The most plugins a plan may install; None means no limit."""

@@ -208,7 +208,7 @@ async def test_the_allow_list_lets_through_what_it_names_and_nothing_else(stand_
 
 def test_the_allow_list_is_empty_by_default_and_a_bad_entry_is_a_setting_error():
     assert Settings.from_env({}).outbound_allowed_hosts == ()
-    assert OutboundPolicy.from_settings(Settings.from_env({})).allowed == ()
+    assert Settings.from_env({}).outbound_policy().allowed == ()
     with pytest.raises(SettingError, match="OUTBOUND_ALLOWED_HOSTS"):
         Settings.from_env({"OUTBOUND_ALLOWED_HOSTS": "localhost, http://x/"})
 

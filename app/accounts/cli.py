@@ -15,10 +15,10 @@ from typing import Any
 
 from app.accounts import service as users
 from app.accounts import sessions, tokens
-from app.accounts.deletion import Footprint, delete_user, footprint
 from app.accounts.models import ApiToken, Plan
 from app.errors import BadUserInput
 from app.settings import Settings
+from app.user_deletion import Footprint, delete_user, footprint
 
 PLANS = [p.value for p in Plan]
 DEFAULT_TOKEN_NAME = "cli"

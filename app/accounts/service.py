@@ -14,7 +14,6 @@ from app.accounts.models import ApiToken, Plan, User
 from app.accounts.tokens import FIRST_TOKEN_NAME, TOKEN_PREFIX, authenticate, hash_token, new_token
 from app.audit import service as audit
 from app.errors import BadUserInput, FieldError, NotFound
-from app.plugins.models import UserPlugin
 
 __all__ = ["TOKEN_PREFIX", "authenticate", "create_user", "get_user", "hash_token", "list_users", "set_plan"]
 
@@ -69,6 +68,11 @@ async def list_users() -> list[UserSummary]:
     ]
 
 
+async def _installs_of(user_id: str) -> int:
+    rows = await User.filter(id=user_id).annotate(installs=Count("plugins")).values("installs")
+    return int(rows[0]["installs"] or 0) if rows else 0
+
+
 @dataclass(frozen=True)
 class PlanChange:
     user: User
@@ -90,7 +94,7 @@ async def set_plan(email: str, plan: Plan, via: str) -> PlanChange:
         locked = await User.filter(id=user.id).select_for_update().first()
         if locked is None:
             raise NotFound(f"No user with the email {user.email}")
-        installs = await UserPlugin.filter(user_id=user.id).count()
+        installs = await _installs_of(user.id)
         old = Plan(locked.plan)
         if old != plan:
             await User.filter(id=user.id).update(plan=plan)

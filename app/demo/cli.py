@@ -10,6 +10,8 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from app.demo.errors import DemoError
+
 if TYPE_CHECKING:
     from app.settings import Settings
 
@@ -18,10 +20,6 @@ MAX_RATE = 20.0
 DEFAULT_HISTORY_DAYS = 14
 MAX_HISTORY_DAYS = 30  # Channel Analytics keeps 30 days by default
 MAX_PAST_THINGS = 1_000_000  # the past is made before the demo starts: bound the work
-
-
-class DemoError(Exception):
-    """Something the person running the demo can fix, in one line."""
 
 
 def add_demo_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:

@@ -34,7 +34,7 @@ from app import serve
 from app.accounts.models import Plan
 from app.db import Database
 from app.demo.botapi import BotApiStandIn, DemoBot
-from app.demo.cli import DemoError
+from app.demo.errors import DemoError
 from app.demo.history import count_past, fill_in
 from app.demo.pace import DAY, Pace, Schedule
 from app.demo.traffic import Traffic, chat_titles

@@ -14,37 +14,15 @@ from typing import Any
 from app.gateways import inbox, storable
 from app.gateways.inbox import InboxWriter, RowRefused
 from app.gateways.models import EventKind
-from app.inputs import json_depth_exceeds
-from app.plugins.events import UPDATE_KINDS
+from app.inputs import is_int, json_depth_exceeds
+from app.telegram.updates import UPDATE_KINDS, update_type
 
-# The kinds of update the Bot API sends (aiogram's `Update` fields less update_id; a test checks
-# them against aiogram). Written out so that taking an update in never imports aiogram's types.
-UPDATE_FIELDS = frozenset((
-    "message", "edited_message", "channel_post", "edited_channel_post", "business_connection",
-    "business_message", "edited_business_message", "deleted_business_messages", "guest_message",
-    "message_reaction", "message_reaction_count", "inline_query", "chosen_inline_result",
-    "callback_query", "shipping_query", "pre_checkout_query", "purchased_paid_media", "poll",
-    "poll_answer", "my_chat_member", "chat_member", "chat_join_request", "chat_boost",
-    "removed_chat_boost", "managed_bot", "subscription", "stopped_message_generation",
-))
 # Telegram nests an update a handful of levels deep; json.loads recurses once per level.
 MAX_JSON_DEPTH = 64
 
 
 class NotAnUpdate(ValueError):
     """The body is not a Telegram update that Plugboard can read (the text says why)."""
-
-
-def update_type(data: dict[str, Any]) -> str | None:
-    """The kind of update, read from its keys (an update carries exactly one besides update_id)."""
-    for key in data:
-        if key in UPDATE_FIELDS:
-            return key
-    return None
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def chat_of(event: dict[str, Any]) -> int | None:
@@ -74,7 +52,7 @@ async def take_update(writer: InboxWriter, handled_update_types: frozenset[str],
         if kind not in handled_update_types:
             # Acknowledged unread: a kind no plugin handles, or one newer than this list.
             return False
-        known = UPDATE_KINDS.get(kind)  # the one table of update kinds: app/plugins/events.py
+        known = UPDATE_KINDS.get(kind)
         if known is not None and not known.shape(data[kind]):
             raise ValueError(f"not a {kind}")
     except UnicodeDecodeError:

@@ -43,7 +43,7 @@ from app.db_errors import describe, is_unavailable
 from app.errors import GatewayUnreachable, PlugboardError
 from app.gateways import inbox, leases
 from app.gateways.inbox import InboxWriter
-from app.gateways.intake import NotAnUpdate, is_int, take_update
+from app.gateways.intake import NotAnUpdate, take_update
 from app.gateways.models import Delivery, Gateway, GatewayStatus, GatewayType, token_place
 from app.gateways.sealed import unreadable
 from app.gateways.status import set_status
@@ -57,6 +57,7 @@ from app.gateways.telegram import (
     UnreadableUpdates,
 )
 from app.ids import new_id
+from app.inputs import is_int
 from app.secrets_at_rest import SecretUnreadable, open_sealed
 from app.supervision import Heartbeat, cancel, spawn, start_supervised
 

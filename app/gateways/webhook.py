@@ -17,13 +17,13 @@ from starlette.types import Receive, Scope, Send
 
 from app.db_errors import describe
 from app.gateways.inbox import InboxWriter
-from app.gateways.intake import UPDATE_FIELDS, NotAnUpdate, take_update
+from app.gateways.intake import NotAnUpdate, take_update
 from app.gateways.secrets import GatewaySecrets
 from app.inputs import is_id
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UPDATE_FIELDS", "TelegramWebhook"]
+__all__ = ["TelegramWebhook"]
 
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"
 OUTAGE_LOG_EVERY_SECONDS = 5.0

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, Typ
 from app.accounts.context import ServiceContext
 from app.gateways.models import GatewayType
 from app.outbound import OutboundHttp
+from app.telegram.updates import TELEGRAM_CALLBACK, TELEGRAM_CHAT_MEMBER, TELEGRAM_MESSAGE
 
 if TYPE_CHECKING:  # aiogram's types cost 165 MiB at import: loaded where events are parsed
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
@@ -60,10 +61,9 @@ class ConfigUpdateRequest:
 
 # --- events --------------------------------------------------------------------------------
 
-TELEGRAM_MESSAGE = "telegram.message"
-TELEGRAM_CALLBACK = "telegram.callback"
+# The event types: TELEGRAM_MESSAGE, TELEGRAM_CALLBACK and TELEGRAM_CHAT_MEMBER are what
+# Telegram's updates become (app/telegram/updates.py); these two come from elsewhere.
 TELEGRAM_MESSAGE_SENT = "telegram.message_sent"
-TELEGRAM_CHAT_MEMBER = "telegram.chat_member"
 SCHEDULE_TRIGGER = "schedule.trigger"
 
 

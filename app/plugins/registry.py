@@ -4,7 +4,7 @@ from collections.abc import Iterable, Iterator
 
 from app.plugins.config import check_defaults, check_schema
 from app.plugins.contract import PluginHandler
-from app.plugins.events import update_types_for
+from app.telegram.updates import update_types_for
 
 
 class PluginRegistry:

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from app.gateways.models import Gateway, GatewayEvent
-from app.gateways.webhook import UPDATE_FIELDS
 from app.ids import new_id
 from app.plugins.contract import TelegramMessageEvent
 from app.plugins.handlers.analytics import AnalyticsHandler
+from app.telegram.updates import UPDATE_FIELDS
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp
 from tests.support.plugins import RecordingPlugin, StallingPlugin

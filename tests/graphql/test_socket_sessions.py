@@ -18,12 +18,12 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from app.accounts import sessions
-from app.accounts.deletion import delete_user
 from app.accounts.models import ApiToken, User
 from app.analytics.models import AnalyticsChat
 from app.gateways.models import Gateway
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.models import PluginStorage, UserPlugin
+from app.user_deletion import delete_user
 from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.live import LiveApp, TestUser
 from tests.support.plugins import RecordingPlugin

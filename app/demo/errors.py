@@ -1,0 +1,2 @@
+class DemoError(Exception):
+    """Something the person running the demo can fix, in one line."""
