@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from app.errors import PlugboardError
+from app.errors import ErrorCode, PlugboardError
 from app.gateways.models import GatewayStatus
 from app.gateways.status import GatewaysChanged, set_status
 from app.secrets_at_rest import SecretUnreadable
@@ -25,7 +25,7 @@ UNREADABLE_REASON = (
 
 
 class GatewaySecretUnreadable(PlugboardError):
-    code = "SECRET_UNREADABLE"
+    code = ErrorCode.SECRET_UNREADABLE
 
 
 async def unreadable(

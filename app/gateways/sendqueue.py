@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from app.errors import GatewayUnreachable, PlugboardError
+from app.errors import ErrorCode, GatewayUnreachable, PlugboardError
 from app.gateways.limits import Reservation, SendLimits, SendRates, Slot, bot_slot, slots_for
 from app.gateways.limits_failover import create_limits
 from app.gateways.telegram import FloodControl
@@ -39,7 +39,7 @@ CLEANUP_SECONDS = 2.0
 class SendRateLimited(PlugboardError):
     """A call that would wait for its turn longer than its run has left."""
 
-    code = "RATE_LIMITED"
+    code = ErrorCode.RATE_LIMITED
 
 
 def _describe(target: str, chat_id: int | str | None) -> str:

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
 
-QUERY_TOO_LARGE_CODE = "GRAPHQL_PARSE_FAILED"
-VARIABLES_TOO_LARGE_CODE = "VARIABLES_TOO_LARGE"
+from app.errors import ErrorCode
 
 
 def utf8_size_exceeds(text: str, limit: int) -> bool:
@@ -39,7 +38,7 @@ def query_size_error(query: object, max_bytes: int) -> GraphQLError | None:
         return GraphQLError(
             f"The query document is larger than {max_bytes} bytes; send a smaller document "
             "and pass large values as variables.",
-            extensions={"code": QUERY_TOO_LARGE_CODE},
+            extensions={"code": ErrorCode.GRAPHQL_PARSE_FAILED},
         )
     return None
 
@@ -54,7 +53,7 @@ def variables_size_error(variables: object, max_bytes: int) -> GraphQLError | No
     if utf8_size_exceeds(text, max_bytes):
         return GraphQLError(
             f"The variables are larger than {max_bytes} bytes as JSON; send smaller values.",
-            extensions={"code": VARIABLES_TOO_LARGE_CODE},
+            extensions={"code": ErrorCode.VARIABLES_TOO_LARGE},
         )
     return None
 

@@ -10,8 +10,7 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from app.errors import PlugboardError
-from app.graphql.operations import OPERATION_RESOLUTION_FAILURE
+from app.errors import ErrorCode, PlugboardError
 
 log = logging.getLogger("app.graphql")
 
@@ -44,24 +43,24 @@ def _with_code(error: GraphQLError, message: str, extensions: dict[str, object])
     )
 
 
-def request_error_code(error: GraphQLError) -> str:
+def request_error_code(error: GraphQLError) -> ErrorCode:
     if error.message.startswith("Syntax Error") or "tokens" in error.message and "exceeded" in error.message:
-        return "GRAPHQL_PARSE_FAILED"
+        return ErrorCode.GRAPHQL_PARSE_FAILED
     if error.message.startswith("Variable "):
-        return "BAD_USER_INPUT"
-    return "GRAPHQL_VALIDATION_FAILED"
+        return ErrorCode.BAD_USER_INPUT
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED
 
 
 # What strawberry raises about the request itself: over HTTP the view answers these (400 or
 # OPERATION_RESOLUTION_FAILURE); over the websocket they arrive here, and are the client's mistakes.
-REQUEST_PROBLEMS: dict[type[Exception], str] = {
-    CannotGetOperationTypeError: OPERATION_RESOLUTION_FAILURE,
-    MissingQueryError: "GRAPHQL_PARSE_FAILED",
-    InvalidOperationTypeError: "GRAPHQL_VALIDATION_FAILED",
+REQUEST_PROBLEMS: dict[type[Exception], ErrorCode] = {
+    CannotGetOperationTypeError: ErrorCode.OPERATION_RESOLUTION_FAILURE,
+    MissingQueryError: ErrorCode.GRAPHQL_PARSE_FAILED,
+    InvalidOperationTypeError: ErrorCode.GRAPHQL_VALIDATION_FAILED,
 }
 
 
-def request_problem_code(error: GraphQLError) -> str | None:
+def request_problem_code(error: GraphQLError) -> ErrorCode | None:
     original = error.original_error
     return next((code for kind, code in REQUEST_PROBLEMS.items() if isinstance(original, kind)), None)
 
@@ -95,7 +94,7 @@ class ErrorCodes(MaskErrors):
             return _with_code(error, error.message, {"code": code})
         if is_unexpected(error) and original is not None:
             log.error("unexpected error in %s\n%s", error.path, bounded_traceback(original))
-            return _with_code(error, MASKED_MESSAGE, {"code": "INTERNAL_SERVER_ERROR"})
+            return _with_code(error, MASKED_MESSAGE, {"code": ErrorCode.INTERNAL_SERVER_ERROR})
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", request_error_code(error))
         return _with_code(error, error.message, extensions)

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
-OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
+from app.errors import ErrorCode
 
 
 def operation_resolution_error(message: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": OPERATION_RESOLUTION_FAILURE})
+    return GraphQLError(message, extensions={"code": ErrorCode.OPERATION_RESOLUTION_FAILURE})
 
 
 class OperationNameRequired(SchemaExtension):

@@ -5,11 +5,10 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import ErrorCode
 from app.graphql.view import FRONTEND_DIST, PlugboardGraphQL
 from app.platform import Platform
 from app.settings import Settings
-
-REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
 
 
 def graphql_body_bytes(settings: Settings) -> int:
@@ -28,7 +27,7 @@ class LimitBody:
 
     def too_large(self) -> JSONResponse:
         message = f"The request body is larger than {self.max_bytes} bytes; pass smaller variables."
-        return JSONResponse({"errors": [{"message": message, "extensions": {"code": REQUEST_TOO_LARGE}}]}, status_code=413)
+        return JSONResponse({"errors": [{"message": message, "extensions": {"code": ErrorCode.REQUEST_TOO_LARGE}}]}, status_code=413)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

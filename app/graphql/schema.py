@@ -18,6 +18,7 @@ from app.graphql.errors import ErrorCodes
 from app.graphql.mutations import Mutation
 from app.graphql.operations import OperationNameRequired
 from app.graphql.queries import Query
+from app.graphql.types import ERROR_CODE_TYPE
 from app.settings import Settings
 
 
@@ -60,6 +61,7 @@ def build_schema(settings: Settings) -> PlugboardSchema:
         query=merge_types("Query", (Query, AnalyticsQuery)),
         mutation=Mutation,
         subscription=Subscription,
+        types=[ERROR_CODE_TYPE],
         extensions=[
             ErrorCodes,
             FreshCachesPerOperation,

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from enum import Enum
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -11,6 +12,7 @@ from app.accounts import models as accounts
 from app.analytics.titles import chat_titles
 from app.audit.models import AuditLog
 from app.audit.service import cursor_of
+from app.errors import ErrorCode
 from app.gateways import models as gateway_models
 from app.gateways.service import webhook_url
 from app.gateways.status import WORKING_STATUSES
@@ -23,6 +25,18 @@ strawberry.enum(gateway_models.GatewayType, name="GatewayType")
 strawberry.enum(accounts.Plan, name="Plan")
 GatewayType = gateway_models.GatewayType
 Plan = accounts.Plan
+
+# The error codes (declared in app/errors.py), in the schema for clients to read: no field returns
+# one, they come in each error's `extensions.code`.
+_ERROR_CODES = cast(
+    type[Enum],
+    Enum("ErrorCode", {code.name: strawberry.enum_value(code.value, description=code.description) for code in ErrorCode}),
+)
+ERROR_CODE_TYPE = strawberry.enum(
+    _ERROR_CODES,
+    description="Every `extensions.code` an error of this API can carry. An error's `message` is for people; "
+    "its code is for programs.",
+)
 
 
 @strawberry.type

@@ -31,8 +31,9 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.errors import ErrorCode
 from app.graphql.context import GraphQLContext, build_context
-from app.graphql.documents import VARIABLES_TOO_LARGE_CODE, query_size_error, variables_size_error
+from app.graphql.documents import query_size_error, variables_size_error
 from app.graphql.errors import ensure_code
 from app.graphql.operations import operation_resolution_error
 from app.graphql.websocket import LimitedTransportWSHandler, LimitedWebSocketAdapter
@@ -40,8 +41,7 @@ from app.platform import Platform
 from app.web import SECURITY_HEADERS
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-SUBSCRIPTION_OVER_HTTP = "SUBSCRIPTION_OVER_HTTP"
-STATUS_OF_CODE = {SUBSCRIPTION_OVER_HTTP: 400, VARIABLES_TOO_LARGE_CODE: 413}
+STATUS_OF_CODE: dict[object, int] = {ErrorCode.SUBSCRIPTION_OVER_HTTP: 400, ErrorCode.VARIABLES_TOO_LARGE: 413}
 JSON = "application/json"
 FRONTEND_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
 GRAPHIQL_HTML = FRONTEND_DIST / "graphiql" / "index.html"
@@ -104,7 +104,7 @@ def error_response(exc: HTTPException) -> Response:
 def subscription_over_http_error() -> GraphQLError:
     return GraphQLError(
         "Subscriptions run over the websocket at /graphql (graphql-transport-ws), not over HTTP GET or POST.",
-        extensions={"code": SUBSCRIPTION_OVER_HTTP},
+        extensions={"code": ErrorCode.SUBSCRIPTION_OVER_HTTP},
     )
 
 

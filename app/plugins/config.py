@@ -218,21 +218,49 @@ def _value_free(error: ValidationError) -> str:
     return f"is not valid ({_printable(str(rule), 40)})"
 
 
+# The parameter each keyword's value is sent as, beside the message (named as Ajv names them), so
+# that a client words its own message: {"keyword": "minLength", "params": {"limit": 16}}.
+_PARAM_OF_KEYWORD = {
+    **dict.fromkeys(
+        ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
+         "minItems", "maxItems", "minProperties", "maxProperties", "multipleOf"),
+        "limit",
+    ),
+    "type": "type",
+    "pattern": "pattern",
+    "enum": "allowedValues",
+    "const": "allowedValue",
+}
+
+
+def _params(error: ValidationError) -> dict[str, Any]:
+    """The failed keyword's parameters, from the schema (never from the value, which may be a secret)."""
+    name = _PARAM_OF_KEYWORD.get(str(error.validator))
+    return {} if name is None else {name: error.validator_value}
+
+
 def _field_errors(error: ValidationError, secrets: frozenset[str] = frozenset()) -> list[FieldError]:
     path = list(error.absolute_path)
+    keyword = _printable(str(error.validator), 40)
     if error.validator == "required" and isinstance(error.validator_value, list) and isinstance(error.instance, dict):
         missing = [name for name in error.validator_value if name not in error.instance]
-        return [FieldError(_printable(_pointer([*path, name])), "is required") for name in missing]
+        return [
+            FieldError(_printable(_pointer([*path, name])), "is required", keyword, {"missingProperty": _printable(name)})
+            for name in missing
+        ]
     if error.validator == "additionalProperties" and isinstance(error.instance, dict) and isinstance(error.schema, dict):
         known = set(error.schema.get("properties", {}))
         return [
-            FieldError(_printable(_pointer([*path, name])), "is not a known setting")
+            FieldError(
+                _printable(_pointer([*path, name])), "is not a known setting", keyword,
+                {"additionalProperty": _printable(name)},
+            )
             for name in sorted(error.instance)
             if name not in known
         ]
     if secrets and (not path or path[0] in secrets):
-        return [FieldError(_printable(_pointer(path)), _value_free(error))]
-    return [FieldError(_printable(_pointer(path)), _printable(error.message))]
+        return [FieldError(_printable(_pointer(path)), _value_free(error), keyword, _params(error))]
+    return [FieldError(_printable(_pointer(path)), _printable(error.message), keyword, _params(error))]
 
 
 def check_schema(schema: dict[str, Any]) -> None:

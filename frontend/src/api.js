@@ -5,7 +5,7 @@ import { bearer, signOut } from "./auth.js";
 export class ApiError extends Error {
   /**
    * @param {string} message the server's message (or ours for network failures)
-   * @param {{code: string, fieldErrors?: {path: string, message: string}[]}} details
+   * @param {{code: string, fieldErrors?: {path: string, message: string, keyword?: string, params?: object}[]}} details
    */
   constructor(message, { code, fieldErrors = [] }) {
     super(message);

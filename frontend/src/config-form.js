@@ -17,25 +17,38 @@ import { sentence } from "./messages.js";
 
 const TYPE_WORDS = { integer: "a whole number", number: "a number", string: "text", boolean: "yes or no", array: "a list", object: "a group of settings" };
 
-/** The server's validation message in plainer words, as a sentence. */
-export function plainMessage(message) {
-  const rules = [
-    [/less than the minimum of (\S+)/, (m) => `Must be at least ${m[1]}.`],
-    [/greater than the maximum of (\S+)/, (m) => `Must be at most ${m[1]}.`],
-    [/is not of type '(\w+)'/, (m) => `Must be ${TYPE_WORDS[m[1]] ?? m[1]}.`],
-    [/should be non-empty|is too short/, () => "Must not be empty."],
-    [/is too long|expected at most/, () => "Is too long."],
-    [/non-unique elements/, () => "Each item must be different."],
-    [/is not one of/, () => "Choose one of the options."],
-    [/does not match '\^https:/, () => "Must be an https:// address."],
-    [/does not match/, () => "Is not in the expected form."],
-    [/is required/, () => "Is required."],
-  ];
-  for (const [pattern, words] of rules) {
-    const match = message.match(pattern);
-    if (match) return words(match);
+/** A type's name in words: "integer" is "a whole number". */
+function typeWords(type) {
+  const types = Array.isArray(type) ? type : [type];
+  return types.map((t) => TYPE_WORDS[t] ?? t).join(" or ");
+}
+
+/**
+ * What is wrong with a setting, in our own words from the JSON Schema keyword it failed and that
+ * keyword's params (`{keyword: "minLength", params: {limit: 16}}`); the server's message, as a
+ * sentence, for a problem that names no keyword.
+ */
+export function plainMessage({ message, keyword, params = {} }) {
+  const { limit } = params;
+  switch (keyword) {
+    case "minimum": return `Must be at least ${limit}.`;
+    case "exclusiveMinimum": return `Must be more than ${limit}.`;
+    case "maximum": return `Must be at most ${limit}.`;
+    case "exclusiveMaximum": return `Must be less than ${limit}.`;
+    case "multipleOf": return `Must be a multiple of ${limit}.`;
+    case "type": return `Must be ${typeWords(params.type)}.`;
+    case "minLength": return limit === 1 ? "Must not be empty." : `Must be at least ${limit} characters long.`;
+    case "maxLength": return `Must be at most ${limit} characters long.`;
+    case "minItems": return limit === 1 ? "Must not be empty." : `Must have at least ${limit} items.`;
+    case "maxItems": return `Must have at most ${limit} items.`;
+    case "uniqueItems": return "Each item must be different.";
+    case "enum":
+    case "const": return "Choose one of the options.";
+    case "pattern": return String(params.pattern ?? "").startsWith("^https:") ? "Must be an https:// address." : "Is not in the expected form.";
+    case "required": return "Is required.";
+    case "additionalProperties": return "Is not a known setting.";
+    default: return sentence(message);
   }
-  return sentence(message);
 }
 
 function humanize(key) {
@@ -127,13 +140,13 @@ export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCa
     clearErrors();
     const unplaced = [];
     let first = null;
-    for (const { path, message } of errors) {
-      const field = closestField(path);
+    for (const error of errors) {
+      const field = closestField(error.path);
       if (!field) {
-        unplaced.push(plainMessage(message));
+        unplaced.push(plainMessage(error));
         continue;
       }
-      field.error.textContent = [field.error.textContent, plainMessage(message)].filter(Boolean).join(" ");
+      field.error.textContent = [field.error.textContent, plainMessage(error)].filter(Boolean).join(" ");
       field.input.setAttribute("aria-invalid", "true");
       // The first invalid field on the page, whatever order the server listed them in.
       if (!first || first.compareDocumentPosition(field.input) & Node.DOCUMENT_POSITION_PRECEDING) first = field.input;

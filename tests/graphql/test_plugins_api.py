@@ -95,12 +95,24 @@ async def test_install_keeps_given_values_and_fills_the_rest(app, user):
 @pytest.mark.parametrize(
     ("config", "errors"),
     [
-        ({"retention": "long"}, [{"path": "/retention", "message": "'long' is not of type 'integer'"}]),
-        ({"retention": 0}, [{"path": "/retention", "message": "0 is less than the minimum of 1"}]),
-        ({"colour": "red"}, [{"path": "/colour", "message": "is not a known setting"}]),
+        (
+            {"retention": "long"},
+            [{"path": "/retention", "message": "'long' is not of type 'integer'", "keyword": "type", "params": {"type": "integer"}}],
+        ),
+        (
+            {"retention": 0},
+            [{"path": "/retention", "message": "0 is less than the minimum of 1", "keyword": "minimum", "params": {"limit": 1}}],
+        ),
+        (
+            {"colour": "red"},
+            [{"path": "/colour", "message": "is not a known setting", "keyword": "additionalProperties", "params": {"additionalProperty": "colour"}}],
+        ),
         (
             {"trackUsers": "yes", "extra": 1},
-            [{"path": "/extra", "message": "is not a known setting"}, {"path": "/trackUsers", "message": "'yes' is not of type 'boolean'"}],
+            [
+                {"path": "/extra", "message": "is not a known setting", "keyword": "additionalProperties", "params": {"additionalProperty": "extra"}},
+                {"path": "/trackUsers", "message": "'yes' is not of type 'boolean'", "keyword": "type", "params": {"type": "boolean"}},
+            ],
         ),
     ],
     ids=["wrong-type", "below-minimum", "unknown-key", "several"],

@@ -47,7 +47,7 @@ def test_the_reproduction_is_refused_by_the_array_limit_before_the_validator_run
 
 def test_a_thousand_item_mixed_array_is_validated_item_by_item():
     errors = refusal(WELCOME, {"chats": ["x", *range(999)]})
-    assert errors == [{"path": "/chats/0", "message": "'x' is not of type 'integer'"}]
+    assert errors == [{"path": "/chats/0", "message": "'x' is not of type 'integer'", "keyword": "type", "params": {"type": "integer"}}]
     assert validate_config(WELCOME, {"chats": list(range(1_000))})["chats"] == list(range(1_000))
 
 
@@ -70,7 +70,7 @@ def test_a_config_nested_exactly_to_the_limit_reaches_the_validator():
         config = {"x": config}
     assert limit_problem(config) is None
     errors = refusal(WELCOME, config)
-    assert errors == [{"path": "/x", "message": "is not a known setting"}]
+    assert errors == [{"path": "/x", "message": "is not a known setting", "keyword": "additionalProperties", "params": {"additionalProperty": "x"}}]
 
 
 def test_a_config_larger_than_the_size_limit_is_refused():
@@ -192,6 +192,36 @@ def test_many_errors_are_reported_up_to_a_bound():
 # --- uniqueItems: linear, with JSON Schema's equality -----------------------------------------
 
 
+KEYWORDS = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 3, "maxLength": 5},
+        "size": {"type": "integer", "maximum": 9, "exclusiveMinimum": 0},
+        "colour": {"enum": ["red", "green"]},
+        "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 1},
+    },
+    "required": ["name"],
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "keyword", "params"),
+    [
+        ({"name": "ab"}, "minLength", {"limit": 3}),
+        ({"name": "abcdef"}, "maxLength", {"limit": 5}),
+        ({"name": "abc", "size": 10}, "maximum", {"limit": 9}),
+        ({"name": "abc", "size": 0}, "exclusiveMinimum", {"limit": 0}),
+        ({"name": "abc", "colour": "blue"}, "enum", {"allowedValues": ["red", "green"]}),
+        ({"name": "abc", "tags": ["a", "b"]}, "maxItems", {"limit": 1}),
+        ({}, "required", {"missingProperty": "name"}),
+    ],
+)
+def test_each_error_names_its_keyword_and_the_schemas_parameters_for_a_client_to_word(config, keyword, params):
+    [error] = refusal(KEYWORDS, config)
+    assert (error["keyword"], error["params"]) == (keyword, params)
+    assert error["message"]  # the server's own words stay beside them
+
+
 @pytest.mark.parametrize(
     ("items", "unique"),
     [
@@ -214,7 +244,15 @@ def test_many_errors_are_reported_up_to_a_bound():
 )
 def test_unique_items_follows_json_schema_equality(items, unique):
     assert (first_duplicate(items) is None) is unique
-    errors = [] if unique else [{"path": "/items", "message": f"has non-unique elements (items {first_duplicate(items)[0]} and {first_duplicate(items)[1]} are equal)"}]
+    duplicate = first_duplicate(items)
+    errors = [] if duplicate is None else [
+        {
+            "path": "/items",
+            "message": f"has non-unique elements (items {duplicate[0]} and {duplicate[1]} are equal)",
+            "keyword": "uniqueItems",
+            "params": {},
+        }
+    ]
     if unique:
         validate_config(UNIQUE, {"items": items})
     else:

@@ -225,10 +225,14 @@ async def test_clearing_a_required_secret_or_sending_a_bad_one_changes_nothing(k
 
     cleared = await app.graphql_error(CONFIGURE, {"id": plugin_id, "config": {"apiKey": None}}, user=owner)
     assert cleared["extensions"]["code"] == "BAD_USER_INPUT"
-    assert cleared["extensions"]["errors"] == [{"path": "/apiKey", "message": "is required"}]
+    assert cleared["extensions"]["errors"] == [
+        {"path": "/apiKey", "message": "is required", "keyword": "required", "params": {"missingProperty": "apiKey"}}
+    ]
     bad_key = {"id": plugin_id, "config": {"apiKey": "Bad Key With Spaces!"}}
     bad = await app.graphql_error(CONFIGURE, bad_key, user=owner)
-    assert bad["extensions"]["errors"] == [{"path": "/apiKey", "message": "does not match the required pattern"}]
+    assert bad["extensions"]["errors"] == [
+        {"path": "/apiKey", "message": "does not match the required pattern", "keyword": "pattern", "params": {"pattern": "^[a-z0-9-]+$"}}
+    ]
     assert "Bad Key" not in json.dumps(bad)
     assert await stored_config(app, owner) == before
 
