@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 from app import secrets_at_rest
 from app.accounts.sessions import OpenSockets
+from app.clock import utcnow
 from app.db import Database
 from app.gateways.inbox import InboxWriter
 from app.gateways.models import Delivery
@@ -41,9 +42,6 @@ log = logging.getLogger(__name__)
 
 INBOX_CHANNEL = "plugboard:inbox"  # "events were stored": wakes the dispatchers of other processes
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Platform:

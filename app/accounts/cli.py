@@ -16,6 +16,7 @@ from typing import Any
 from app.accounts import service as users
 from app.accounts import sessions, tokens
 from app.accounts.models import ApiToken, Plan
+from app.clock import utcnow
 from app.errors import BadUserInput
 from app.settings import Settings
 from app.user_deletion import Footprint, delete_user, footprint
@@ -204,7 +205,7 @@ def print_tokens(email: str, rows: Sequence[ApiToken]) -> None:
     if not rows:
         print(f"{shown(email)} has no tokens. Create one: {cli_command()} tokens create {shown(email)}")
         return
-    now = tokens.utcnow()
+    now = utcnow()
     table = [
         [
             row.id,

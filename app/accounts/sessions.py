@@ -25,7 +25,8 @@ from broadcaster import Broadcast
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import ApiToken
-from app.accounts.tokens import utcnow, valid_at
+from app.accounts.tokens import valid_at
+from app.clock import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from app.accounts.context import ServiceContext
 from app.accounts.models import TOKEN_NAME_MAX, ApiToken, Plan, User
 from app.audit import service as audit
+from app.clock import utcnow
 from app.errors import BadUserInput, FieldError, NotFound
 from app.inputs import is_id, text_problem
 
@@ -36,9 +37,6 @@ MAX_EXPIRES_DAYS = 3650
 MAX_VALID_TOKENS = 50
 FIRST_TOKEN_NAME = "first token"
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_token() -> str:

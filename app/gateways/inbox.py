@@ -16,11 +16,12 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.expressions import F
 
+from app.clock import utcnow
 from app.db_errors import describe, is_unavailable, refusal, safe_text
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from app.ids import new_id
@@ -31,9 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class RowRefused(Exception):

@@ -10,7 +10,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from app.accounts.context import ServiceContext
 from app.gateways.models import GatewayType
@@ -119,7 +120,13 @@ PluginEvent = (
 
 # --- execution -----------------------------------------------------------------------------
 
-Trigger = Literal["standalone", "schedule", "event", "retry"]
+class Trigger(StrEnum):
+    """Why a plugin runs; a run's record keeps it (`PluginRun.trigger`)."""
+
+    EVENT = "event"  # an event it handles: a Telegram update, a message the bot sent
+    SCHEDULE = "schedule"  # one of its schedules fired
+    RETRY = "retry"  # a user retried a run that failed or was skipped
+    STANDALONE = "standalone"  # on its own: a lifecycle hook (install, configure, uninstall)
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
+from app.clock import utcnow
 from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
-from app.gateways.models import EventKind
-from app.plugins.contract import PluginEvent
-from app.plugins.events import load_parsers, message_sent_event, update_event
+from app.plugins.contract import Trigger
+from app.plugins.events import load_parsers, stored_event
 from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.router import EventRouter, Storages
 from app.plugins.runs import GroupCommit, Origin, Run
@@ -312,7 +312,7 @@ class Dispatcher:
     async def _prune_forever(self) -> None:
         while True:
             try:
-                now = datetime.now(UTC)
+                now = utcnow()
                 await prune_history(now - self.retention, now - self.run_retention)
             except Exception as exc:
                 log.warning("pruning old events failed, trying again in %d s: %s", PRUNE_RETRY_SECONDS, describe(exc))
@@ -414,7 +414,7 @@ class Dispatcher:
         ends = [event.lease_until for event in events if event.lease_until is not None]
         if not ends:
             return 0.0
-        return (min(ends) - datetime.now(UTC)).total_seconds()
+        return (min(ends) - utcnow()).total_seconds()
 
     async def _route_outcome(self, events: list[ClaimedEvent], replay: bool) -> BatchOutcome:
         """Runs the events' plugins, in order; returns how to record the runs and the outcomes.
@@ -449,18 +449,14 @@ class Dispatcher:
     async def _route(self, event: ClaimedEvent, replay: bool, storages: Storages) -> list[Run]:
         origin = Origin(
             key=f"{event.kind.value}:{event.gateway_id}:{event.key}",
-            trigger="event",
+            trigger=Trigger.EVENT,
             event_type="",
             chat_id=event.chat_id,
             gateway_event_id=event.id,
             replay=replay,
         )
-        plugin_event: PluginEvent | None
-        if event.kind == EventKind.MESSAGE_SENT:
-            plugin_event = message_sent_event(event.gateway_id, event.payload)
-        else:
-            plugin_event = update_event(event.gateway_id, event.payload)
-            if plugin_event is None:
-                return []
+        plugin_event = stored_event(event.gateway_id, event.kind, event.payload)
+        if plugin_event is None:
+            return []
         origin = replace(origin, event_type=plugin_event.type)
         return await self.router.gateway_event(event.gateway_id, plugin_event, origin, storages)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from app.gateways.models import EventKind
 from app.plugins.contract import (
     SCHEDULE_TRIGGER,
     TELEGRAM_MESSAGE_SENT,
@@ -84,6 +85,14 @@ def message_sent_event(gateway_id: str, message: dict[str, Any]) -> MessageSentE
     from aiogram.types import Message
 
     return MessageSentEvent(gateway_id, Message.model_validate(message))
+
+
+def stored_event(gateway_id: str, kind: EventKind, payload: dict[str, Any]) -> PluginEvent | None:
+    """The plugin event of an inbox row: a message the bot sent, or a Telegram update (None for a
+    kind of update no plugin takes)."""
+    if kind == EventKind.MESSAGE_SENT:
+        return message_sent_event(gateway_id, payload)
+    return update_event(gateway_id, payload)
 
 
 def schedule_event(schedule: str, fired_at: datetime) -> ScheduleTriggerEvent:

@@ -118,8 +118,7 @@ class Executor:
         record. `storage_before`: the storage of this install's run just before, in the same commit.
         `timed=False`: the caller bounds it (one timeout for several runs costs less than one each)."""
         service = ServiceContext(user_id=install.user_id, plan=install.plan)
-        trigger: Trigger = origin.trigger  # type: ignore[assignment]
-        execution = ExecutionContext(trigger, service)
+        execution = ExecutionContext(origin.trigger, service)
         try:
             ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
         except SecretUnreadable as exc:
@@ -143,7 +142,7 @@ class Executor:
             return
         try:
             ctx = self.context(
-                install.user_id, install.id, install.config, handler.slug, ExecutionContext("standalone", service)
+                install.user_id, install.id, install.config, handler.slug, ExecutionContext(Trigger.STANDALONE, service)
             )
         except SecretUnreadable as exc:
             raise PluginFailed(f"A secret setting cannot be decrypted: {exc}") from None

@@ -23,7 +23,7 @@ from app.db_errors import describe, is_unavailable
 from app.gateways.inbox import ClaimedEvent
 from app.gateways.models import EventStatus, GatewayEvent
 from app.ids import new_id
-from app.plugins.contract import BatchedWrite, PluginContext
+from app.plugins.contract import BatchedWrite, PluginContext, Trigger
 from app.plugins.models import InstallStatus, PluginExecution, RunOutcome, UserPlugin
 from app.plugins.routing import InstallRoute
 from app.plugins.states import Target, breaker_reason, change, routing_changed
@@ -42,7 +42,7 @@ class Origin:
     """What a run is for: its event, the key that makes it once-only, and what a retry needs."""
 
     key: str
-    trigger: str  # event, schedule or retry
+    trigger: Trigger
     event_type: str
     chat_id: int | None = None
     gateway_event_id: int | None = None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 
 from app.db_errors import describe, is_unavailable
-from app.plugins.contract import SCHEDULE_TRIGGER
+from app.plugins.contract import SCHEDULE_TRIGGER, Trigger
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
 from app.plugins.router import EventRouter
@@ -123,7 +123,7 @@ class Scheduler:
         # The tick row is unique, so this process alone fires it; a replay skips runs already recorded.
         origin = Origin(
             key=f"schedule:{name}:{tick}",
-            trigger="schedule",
+            trigger=Trigger.SCHEDULE,
             event_type=SCHEDULE_TRIGGER,
             schedule=name,
             fired_at=fired_at,

@@ -25,13 +25,13 @@ from app.errors import (
     PluginFailed,
     Unauthenticated,
 )
-from app.gateways.models import EventKind, Gateway, GatewayEvent, GatewayStatus
+from app.gateways.models import Gateway, GatewayEvent, GatewayStatus
 from app.gateways.status import WORKING_STATUSES
 from app.ids import new_id
 from app.plugins import secrets, states
 from app.plugins.config import validate_config
-from app.plugins.contract import ConfigUpdateRequest, InstallRequest, PluginEvent
-from app.plugins.events import message_sent_event, schedule_event, update_event
+from app.plugins.contract import ConfigUpdateRequest, InstallRequest, PluginEvent, Trigger
+from app.plugins.events import schedule_event, stored_event
 from app.plugins.executor import Executor
 from app.plugins.models import InstallStatus, Plugin, PluginExecution, RunOutcome, UserPlugin
 from app.plugins.reads import installs_with_plugins
@@ -342,7 +342,7 @@ class PluginService:
         event = await self._stored_event(ctx, run)
         origin = Origin(
             key=key,
-            trigger="retry",
+            trigger=Trigger.RETRY,
             event_type=run.event_type,
             chat_id=run.chat_id,
             gateway_event_id=run.gateway_event_id,
@@ -387,11 +387,7 @@ class PluginService:
         if row is None:
             hours = f"{self.settings.inbox_retention_hours:g}"
             raise BadUserInput(f"The event of this run is no longer kept (events are kept {hours} hours)")
-        event = (
-            message_sent_event(row.gateway_id, row.payload)
-            if row.kind == EventKind.MESSAGE_SENT
-            else update_event(row.gateway_id, row.payload)
-        )
+        event = stored_event(row.gateway_id, row.kind, row.payload)
         if event is None:
             raise BadUserInput("The event of this run is of a kind no plugin takes any more")
         return event

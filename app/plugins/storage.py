@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from app.clock import utcnow
 from app.ids import new_id
 from app.plugins.models import PluginStorage
 from app.sql import insert_rows
@@ -147,7 +147,7 @@ async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
     """One INSERT … ON CONFLICT for many (install, key)s: sets replace the value, adds sum into it."""
     conn = PluginStorage._meta.db
     table = PluginStorage._meta.db_table
-    now = datetime.now(UTC)
+    now = utcnow()
     if not add:
         new_value = "excluded.value"
     elif conn.capabilities.dialect == "postgres":

@@ -16,9 +16,9 @@ from app.accounts.tokens import (
     hash_token,
     list_tokens,
     revoke_token,
-    utcnow,
 )
 from app.audit.models import AuditLog
+from app.clock import utcnow
 from app.errors import BadUserInput, NotFound
 from tests.support.queries import counting_queries
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app.clock import utcnow
 from app.gateways import inbox
 from app.gateways.inbox import InboxUnavailable, InboxWriter, RowRefused
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
@@ -106,7 +107,7 @@ async def test_a_redelivered_row_in_a_group_with_a_refused_one_is_kept_once(live
 
 
 async def test_old_rejected_updates_are_pruned_with_finished_events(live, bot):
-    now = inbox.utcnow()
+    now = utcnow()
     with live.db():
         for age_hours, label in ((50, "old"), (1, "recent")):
             await inbox.reject(bot.gateway_id, label, "a reason", b'{"update_id":1}')
