@@ -23,6 +23,7 @@ from app.gateways.telegram import TelegramApi
 from app.live import LiveUpdates
 from app.live_slots import SubscriptionSlots
 from app.outbound import OutboundHttp
+from app.plugins.breaker import Breaker
 from app.plugins.catalog import sync_catalog
 from app.plugins.contract import PluginHandler
 from app.plugins.dispatcher import Dispatcher
@@ -31,7 +32,7 @@ from app.plugins.handlers import BUILTIN_HANDLERS
 from app.plugins.registry import PluginRegistry, needed_update_types
 from app.plugins.router import EventRouter
 from app.plugins.routing import RoutingCache
-from app.plugins.runs import Breaker, GroupCommit, RunRecorder
+from app.plugins.runs import GroupCommit, RunRecorder
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
 from app.pubsub import create_broadcast

@@ -13,7 +13,7 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tortoise import timezone
@@ -23,10 +23,10 @@ from app.db_errors import describe, is_unavailable
 from app.gateways.inbox import ClaimedEvent
 from app.gateways.models import EventStatus, GatewayEvent
 from app.ids import new_id
+from app.plugins.breaker import Breaker, Counted
 from app.plugins.contract import BatchedWrite, PluginContext, Trigger
 from app.plugins.models import InstallStatus, PluginExecution, RunOutcome, UserPlugin
 from app.plugins.routing import InstallRoute
-from app.plugins.states import Target, breaker_reason, change, routing_changed
 from app.plugins.storage import InstallStorage, flush_together
 from app.sql import insert_rows
 from app.supervision import start_supervised
@@ -70,13 +70,6 @@ class Run:
     @property
     def ran(self) -> bool:
         return self.outcome != RunOutcome.SKIPPED
-
-
-@dataclass(frozen=True)
-class Breaker:
-    failures: int = 5
-    backoff_seconds: float = 30.0
-    max_backoff_seconds: float = 3600.0
 
 
 _RUN_COLUMNS = (
@@ -184,33 +177,9 @@ class RunRecorder:
                 rows += await connection.execute_query_dict(_COUNT_SQLITE, params)
         for row in rows:
             tally = tallies[row["id"]]
-            if row["consecutive_failures"] >= self.breaker.failures or row["status"] == InstallStatus.FAILING.value:
-                await self._breaker(tally.route, row, tally.succeeded, tally.last_error, now)
-
-    async def _breaker(
-        self, route: InstallRoute, row: dict[str, Any], succeeded: bool, error: str | None, now: datetime
-    ) -> None:
-        status = InstallStatus(row["status"])
-        install = UserPlugin(id=route.id, user_id=route.user_id, plugin_id=route.plugin_id, status=status)
-        if status == InstallStatus.ACTIVE and row["consecutive_failures"] >= self.breaker.failures:
-            backoff = self.breaker.backoff_seconds
-            probe_at = now + timedelta(seconds=backoff)
-            target = Target(InstallStatus.FAILING, breaker_reason(row["consecutive_failures"], error, probe_at))
-            await change(install, target, "circuit breaker opened", route.slug, probe_at=probe_at, backoff_seconds=backoff)
-        elif status == InstallStatus.FAILING and succeeded:
-            trial = "a trial run" if route.status == InstallStatus.FAILING else "a run"
-            await change(install, Target(InstallStatus.ACTIVE), f"circuit breaker closed: {trial} succeeded", route.slug)
-        elif status == InstallStatus.FAILING and route.status == InstallStatus.FAILING:
-            # A failed trial (routed while FAILING, its probe due). Failures routed before the
-            # breaker opened, still running on an older route, are no trial: they change nothing.
-            backoff = min(max(float(row["backoff_seconds"]), self.breaker.backoff_seconds) * 2, self.breaker.max_backoff_seconds)
-            probe_at = now + timedelta(seconds=backoff)
-            await UserPlugin.filter(id=route.id, status=InstallStatus.FAILING).update(
-                probe_at=probe_at,
-                backoff_seconds=backoff,
-                status_reason=breaker_reason(row["consecutive_failures"], error, probe_at),
-            )
-            await routing_changed([route.user_id])
+            counted = Counted(row["consecutive_failures"], InstallStatus(row["status"]), float(row["backoff_seconds"]))
+            if self.breaker.concerns(counted):
+                await self.breaker.judge(tally.route, counted, tally.succeeded, tally.last_error, now)
 
 
 async def apply_writes(contexts: list[PluginContext]) -> None:

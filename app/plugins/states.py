@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from tortoise import timezone
@@ -114,9 +113,10 @@ async def change(
     return True
 
 
-def breaker_reason(failures: int, error: str | None, probe_at: datetime) -> str:
-    last = f" The last error: {error}" if error else ""
-    return (
-        f"Paused after {failures} failed runs in a row; its events are skipped until a trial run "
-        f"at {probe_at.isoformat(timespec='seconds')} succeeds.{last}"
-    )[:2000]
+async def keep_failing(install: UserPlugin, reason: str, **fields: Any) -> bool:
+    """A FAILING install stays FAILING with a new reason and `fields` (a failed trial: its next
+    probe is later), unless it left FAILING meanwhile. Call inside a transaction."""
+    changed = await UserPlugin.filter(id=install.id, status=InstallStatus.FAILING).update(status_reason=reason, **fields)
+    if changed:
+        await routing_changed([install.user_id])
+    return bool(changed)
