@@ -44,7 +44,8 @@ lint: install
 
 # The suite in TEST_WORKERS processes (pytest-xdist): its tests wait on databases, sockets and
 # subprocesses, so more workers than cores. On 2 cores, 4 left them idle a fifth of the run and 6 a
-# twentieth (docs/benchmarks.md). Browser tests share one worker (xdist_group "browser").
+# twentieth (docs/benchmarks.md). Each worker takes the next test as it is free (--dist loadgroup,
+# without groups), so the slow tests spread out as tests/conftest.py orders them.
 TEST_WORKERS ?= 6
 test: install lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup

@@ -11,7 +11,6 @@ from tests.support.browser import chromium_page
 from tests.support.databases import IN_CI
 
 BUILT_PAGE = Path(__file__).resolve().parents[2] / "frontend" / "dist" / "graphiql" / "index.html"
-pytestmark = pytest.mark.xdist_group("browser")  # with tests/web/: one Chromium at a time
 
 
 @pytest.fixture

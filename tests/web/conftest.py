@@ -28,8 +28,7 @@ def require_build() -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselects this directory's tests on backends other than SQLite; under pytest-xdist the others
-    run on one worker (`--dist loadgroup`), so one Chromium runs at a time."""
+    """Deselects this directory's tests on backends other than SQLite."""
     keep, drop = [], []
     for item in items:
         if not item.path.is_relative_to(WEB_TESTS):
@@ -37,7 +36,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         callspec = getattr(item, "callspec", None)
         other_backend = callspec is not None and callspec.params.get("backend", "sqlite") != "sqlite"
-        item.add_marker(pytest.mark.xdist_group("browser"))
         (drop if other_backend else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
