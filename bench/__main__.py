@@ -6,6 +6,10 @@ A benchmark whose module is not there is left out. One that fails does not stop 
 exit status is 1 if any failed. Each prints its own ratios; their short default runs are used
 here (run a module by itself, with its flags, for longer runs). PostgreSQL is BENCH_POSTGRES_URL
 (default postgres://postgres@127.0.0.1:5432/postgres); scratch databases are made there.
+
+Beside the benchmarks, two demos that print what happens rather than measure it:
+`python -m bench.show_breaker` (the circuit breaker under a 429) and `python -m bench.show_send_queue`
+(the send queue at Telegram's limits, from two processes).
 """
 
 from __future__ import annotations

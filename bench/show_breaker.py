@@ -4,7 +4,7 @@ greetings fail at once; the breaker opens after 3, the next joins are skipped (r
 queued), a trial after the backoff fails and doubles it, the pause ends, and the next trial
 succeeds and closes the breaker. Channel Analytics, installed beside it, counts every message.
 
-    .venv/bin/python -m tests.plugins.show_breaker [sqlite|postgres]
+    .venv/bin/python -m bench.show_breaker [sqlite|postgres]
 """
 
 from __future__ import annotations

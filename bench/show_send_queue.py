@@ -3,7 +3,7 @@ and answers the first message with 429 "retry after 2". Once that 429 has paused
 platforms (as two processes) on one database send for it at once, to one private chat, another
 and a group; one call has a deadline it cannot meet.
 
-    .venv/bin/python -m tests.gateways.show_send_queue [sqlite|postgres]
+    .venv/bin/python -m bench.show_send_queue [sqlite|postgres]
 
 Prints each request as the fake received it: seconds since the first, the chat, the status.
 """
