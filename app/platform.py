@@ -11,7 +11,7 @@ from app import secrets_at_rest
 from app.accounts.sessions import OpenSockets
 from app.clock import utcnow
 from app.db import Database
-from app.gateways.inbox import InboxWriter
+from app.gateways.inbox_writer import InboxWriter
 from app.gateways.models import Delivery
 from app.gateways.monitor import GatewayMonitor
 from app.gateways.polling import Polling
@@ -32,6 +32,7 @@ from app.plugins.handlers import BUILTIN_HANDLERS
 from app.plugins.registry import PluginRegistry, needed_update_types
 from app.plugins.router import EventRouter
 from app.plugins.routing import RoutingCache
+from app.plugins.run_history import RunHistory
 from app.plugins.runs import GroupCommit, RunRecorder
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
@@ -102,6 +103,7 @@ class Platform:
         breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
         self.runs = RunRecorder(breaker, notify=self.executor.announce)
         self.plugins = PluginService(settings, self.executor, self.runs, installs_changed=self.registration.follow)
+        self.run_history = RunHistory(settings, self.executor, self.runs)
         self.dispatcher = Dispatcher(
             self.router,
             self.inbox,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.gateways import inbox, storable
-from app.gateways.inbox import InboxWriter, RowRefused
+from app.gateways import storable
+from app.gateways.inbox_writer import InboxWriter, RowRefused, reject
 from app.gateways.models import EventKind
 from app.inputs import is_int, json_depth_exceeds
 from app.telegram.updates import UPDATE_KINDS, update_type
@@ -68,5 +68,5 @@ async def take_update(writer: InboxWriter, handled_update_types: frozenset[str],
         except RowRefused as refused:  # what the checks above did not foresee
             problem = f"refused by the database: {refused.reason}"
     # It can never be stored: acknowledged (a webhook's 2xx, a poller's offset), the record keeps it.
-    await inbox.reject(gateway_id, update_id, problem, body)
+    await reject(gateway_id, update_id, problem, body)
     return False

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.db_errors import describe, is_unavailable
 from app.errors import GatewayUnreachable, PlugboardError
-from app.gateways import inbox, leases
-from app.gateways.inbox import InboxWriter
+from app.gateways import leases
+from app.gateways.inbox_writer import InboxWriter, reject
 from app.gateways.intake import NotAnUpdate, take_update
 from app.gateways.models import Delivery, Gateway, GatewayStatus, GatewayType, token_place
 from app.gateways.sealed import unreadable
@@ -328,7 +328,7 @@ class BotPoller:
             await take_update(polling.inbox, polling.handled_update_types, self.gateway_id, body)
         except NotAnUpdate as exc:
             update_id = json.loads(body)["update_id"]
-            await inbox.reject(self.gateway_id, str(update_id), f"not an update Plugboard can read: {exc}", body)
+            await reject(self.gateway_id, str(update_id), f"not an update Plugboard can read: {exc}", body)
 
     async def _reject_unreadable(self, body: bytes) -> bool:
         """An answer of one update that cannot be read (nested deeper than any update): kept in
@@ -340,7 +340,7 @@ class BotPoller:
         update_id = int(match.group(1))
         self._expect(self.polling.timing.store_seconds)
         try:
-            await inbox.reject(self.gateway_id, str(update_id), "getUpdates answered with an update that cannot be read", body)
+            await reject(self.gateway_id, str(update_id), "getUpdates answered with an update that cannot be read", body)
         except Exception as exc:
             self.polling.store_failed(self.gateway_id, 1, exc)
             return False

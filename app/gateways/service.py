@@ -20,7 +20,7 @@ from app.audit import service as audit
 from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import status as gateway_status
-from app.gateways.inbox import InboxWriter, RowRefused
+from app.gateways.inbox_writer import InboxWriter, RowRefused
 from app.gateways.models import Delivery, EventKind, Gateway, GatewayStatus, GatewayType, sealed_secret, sealed_token
 from app.gateways.registration import WEBHOOK_PATH as WEBHOOK_PATH  # where app.main finds it
 from app.gateways.registration import Registration, bot_lock, webhook_url

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from starlette.types import Receive, Scope, Send
 
 from app.db_errors import describe
-from app.gateways.inbox import InboxWriter
+from app.gateways.inbox_writer import InboxWriter
 from app.gateways.intake import NotAnUpdate, take_update
 from app.gateways.secrets import GatewaySecrets
 from app.inputs import is_id

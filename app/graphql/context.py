@@ -12,6 +12,7 @@ from app.accounts.context import ServiceContext
 from app.accounts.service import authenticate
 from app.errors import Unauthenticated
 from app.platform import Platform
+from app.plugins import catalog
 from app.settings import Settings
 
 # The hint the CSV route gives too: a token sent without its scheme, or the scheme without a token.
@@ -40,7 +41,7 @@ class GraphQLContext:
     async def installed_plugin_ids(self) -> set[str]:
         """The caller's installed plugin ids, read once per request (resolvers ask concurrently)."""
         if self._installed_ids is None:
-            self._installed_ids = asyncio.ensure_future(self.platform.plugins.installed_plugin_ids(self.service))
+            self._installed_ids = asyncio.ensure_future(catalog.installed_plugin_ids(self.service))
         return await self._installed_ids
 
     def forget_cached(self) -> None:

@@ -54,7 +54,7 @@ class Mutation:
     )
     async def retry_run(self, info: Info, run_id: strawberry.ID) -> PluginRun:
         ctx = info.context.require_user()
-        run = await info.context.platform.plugins.retry_run(ctx, known_id(run_id, "run"))
+        run = await info.context.platform.run_history.retry_run(ctx, known_id(run_id, "run"))
         return PluginRun.of(run, await chat_titles(ctx.user_id, [run.chat_id] if run.chat_id is not None else []))
 
     @strawberry.mutation(description="Checks the token with Telegram and points the bot's webhook here.")

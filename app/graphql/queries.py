@@ -11,6 +11,7 @@ from app.errors import BadUserInput, FieldError
 from app.graphql.context import GraphQLContext
 from app.graphql.types import ApiToken, AuditEvent, Gateway, Me, Plugin, UserPlugin
 from app.inputs import is_id, text_problem
+from app.plugins import catalog
 
 Info = strawberry.Info[GraphQLContext, None]
 
@@ -30,13 +31,13 @@ class Query:
     async def plugins(self, info: Info, category: str | None = None) -> list[Plugin]:
         if category is not None and not could_be_catalog_key(category):
             return []
-        return [Plugin.of(row) for row in await info.context.platform.plugins.available(category)]
+        return [Plugin.of(row) for row in await catalog.available(category)]
 
     @strawberry.field(description="A catalog plugin by slug; null when unknown. Public.")
     async def plugin(self, info: Info, slug: str) -> Plugin | None:
         if not could_be_catalog_key(slug):
             return None
-        row = await info.context.platform.plugins.by_slug(slug)
+        row = await catalog.by_slug(slug)
         return None if row is None else Plugin.of(row)
 
     @strawberry.field(description="The caller's installs, with their plugins.")

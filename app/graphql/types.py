@@ -175,7 +175,7 @@ class UserPlugin:
         after: str | None = None,
     ) -> PluginRunConnection:
         ctx = info.context.require_user()
-        rows, more = await info.context.platform.plugins.runs_of(ctx, str(self.id), first, after)
+        rows, more = await info.context.platform.run_history.runs_of(ctx, str(self.id), first, after)
         titles = await chat_titles(ctx.user_id, (row.chat_id for row in rows if row.chat_id is not None))
         edges = [PluginRunEdge(cursor=cursors.encode(row.created_at, row.id), node=PluginRun.of(row, titles)) for row in rows]
         end = edges[-1].cursor if edges else None

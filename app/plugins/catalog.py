@@ -1,15 +1,16 @@
-"""Start-up sync of the catalog with the registered handlers, and of installs' configs with
-their plugins' versions."""
+"""The catalogue: synced at start-up with the registered handlers (and installs' configs with
+their plugins' versions), and read by the API."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from app.accounts.context import ServiceContext
 from app.db import serialize
 from app.plugins import states
 from app.plugins.contract import PluginDefinition, PluginHandler
@@ -121,3 +122,24 @@ async def _migrated(install: UserPlugin, plugin: Plugin, config: dict[str, objec
         else:
             await UserPlugin.filter(id=install.id).update(config=config, config_version=plugin.version)
             await states.routing_changed([install.user_id])
+
+
+# --- reading it ------------------------------------------------------------------------------
+
+
+async def available(category: str | None = None) -> list[Plugin]:
+    query = Plugin.filter(is_active=True)
+    if category is not None:
+        query = query.filter(category=category)
+    return await query.order_by("name", "slug")
+
+
+async def by_slug(slug: str) -> Plugin | None:
+    return await Plugin.get_or_none(slug=slug)
+
+
+async def installed_plugin_ids(ctx: ServiceContext | None) -> set[str]:
+    if ctx is None:
+        return set()
+    ids = await UserPlugin.filter(user_id=ctx.user_id).values_list("plugin_id", flat=True)
+    return set(cast("list[str]", ids))  # tortoise types a flat values_list as tuples

@@ -15,12 +15,13 @@ once, so the capacity count never drifts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pydantic import ValidationError
 
@@ -28,18 +29,17 @@ from app.clock import utcnow
 from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
+from app.gateways.inbox_writer import InboxWriter
 from app.plugins.contract import Trigger
+from app.plugins.database_watch import DatabaseWatch, always_answers
 from app.plugins.events import load_parsers, stored_event
-from app.plugins.models import PluginExecution, ScheduleTick
+from app.plugins.pruning import prune_forever
 from app.plugins.router import EventRouter, Storages
 from app.plugins.runs import GroupCommit, Origin, Run
 from app.supervision import Heartbeat, cancel, spawn, start_supervised
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_SECONDS = 3600
-PRUNE_RETRY_SECONDS = 60
-PROBE_TIMEOUT_SECONDS = 5.0
 QUIET_LOG_SECONDS = 30.0
 ODD_FAILURE_RETRIES = 3
 LEASE_MARGIN_SECONDS = 0.01
@@ -53,78 +53,6 @@ MISSED_BEATS = 3  # a loop is stalled once this many of its intervals (and the g
 LaneKey = tuple[str, int | None]
 Outcome = Callable[[ClaimedEvent], Awaitable[None]]
 BatchOutcome = Callable[[], Awaitable[None]]
-
-
-async def prune_history(older_than: datetime, runs_older_than: datetime | None = None) -> None:
-    """Old finished events and schedule ticks, and runs past the run history's retention (never
-    younger than the events they deduplicate)."""
-    runs_older_than = min(older_than, runs_older_than or older_than)
-    await inbox.prune(older_than)
-    await PluginExecution.filter(created_at__lt=runs_older_than).delete()
-    await ScheduleTick.filter(fired_at__lt=older_than).delete()
-
-
-async def _always_answers() -> bool:
-    return True
-
-
-class DatabaseWatch:
-    """While the database is unavailable, one probe asks it again every `interval`; lanes wait for it."""
-
-    def __init__(self, answers: Callable[[], Awaitable[bool]], interval: float) -> None:
-        self._answers = answers
-        self.interval = interval
-        self._up = asyncio.Event()
-        self._up.set()
-        self._probe: asyncio.Task[None] | None = None
-        self._logged_at = float("-inf")
-
-    def lost(self, error: BaseException) -> None:
-        if self._up.is_set():
-            self._up.clear()
-            now = time.monotonic()
-            if now - self._logged_at >= QUIET_LOG_SECONDS:
-                self._logged_at = now
-                log.warning("database unavailable, event processing waits for it: %s", describe(error))
-        if self._probe is None or self._probe.done():
-            self._probe = spawn(self._probe_until_back(), "database-probe")
-
-    @property
-    def up(self) -> bool:
-        return self._up.is_set()
-
-    async def back(self, within: float) -> bool:
-        """Waits at most `within` seconds for the database to answer again; whether it did."""
-        if self._up.is_set():
-            return True
-        if within <= 0:
-            return False
-        try:
-            async with asyncio.timeout(within):
-                await self._up.wait()
-        except TimeoutError:
-            return False
-        return True
-
-    async def answers(self) -> bool:
-        try:
-            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-                return await self._answers()
-        except Exception:  # TimeoutError, or a ping that raised instead of answering False
-            return False
-
-    async def _probe_until_back(self) -> None:
-        # A pause first, even when the database answers at once: lanes retry at most once an interval.
-        await asyncio.sleep(self.interval)
-        # Polling is the point: the database is outside, no Event can say it is back.
-        while not await self.answers():  # noqa: ASYNC110
-            await asyncio.sleep(self.interval)
-        self._up.set()
-
-    async def stop(self) -> None:
-        if self._probe is not None:
-            await cancel([self._probe])
-            self._probe = None
 
 
 @dataclass
@@ -145,14 +73,14 @@ class Dispatcher:
     def __init__(
         self,
         router: EventRouter,
-        writer: inbox.InboxWriter,
+        writer: InboxWriter,
         commits: GroupCommit,
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
         retention_hours: float = 48,
         run_history_days: float = 7,
-        database_answers: Callable[[], Awaitable[bool]] = _always_answers,
+        database_answers: Callable[[], Awaitable[bool]] = always_answers,
         run_timeout_seconds: float = 10.0,
         heartbeat_grace_seconds: float = 5.0,
     ) -> None:
@@ -189,7 +117,7 @@ class Dispatcher:
         self.commits.start()
         self._tasks = [
             start_supervised("inbox-dispatcher", self._run),
-            start_supervised("inbox-pruner", self._prune_forever),
+            start_supervised("inbox-pruner", functools.partial(prune_forever, self.retention, self.run_retention)),
         ]
 
     async def stop(self) -> None:
@@ -308,17 +236,6 @@ class Dispatcher:
             log.warning("claiming inbox events works again, after %d failures", self._claim_failures)
             self._claim_failures = 0
             self._claim_failure_logged = float("-inf")
-
-    async def _prune_forever(self) -> None:
-        while True:
-            try:
-                now = utcnow()
-                await prune_history(now - self.retention, now - self.run_retention)
-            except Exception as exc:
-                log.warning("pruning old events failed, trying again in %d s: %s", PRUNE_RETRY_SECONDS, describe(exc))
-                await asyncio.sleep(PRUNE_RETRY_SECONDS)
-                continue
-            await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     # -- lanes -------------------------------------------------------------------------------
 

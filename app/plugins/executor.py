@@ -16,7 +16,7 @@ from app import live
 from app.accounts.context import ServiceContext
 from app.db_errors import is_database_unavailable
 from app.errors import PluginFailed
-from app.gateways.inbox import InboxUnavailable
+from app.gateways.inbox_writer import InboxUnavailable
 from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
 from app.outbound import OutboundHttp

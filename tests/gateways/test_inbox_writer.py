@@ -12,7 +12,7 @@ import pytest
 
 from app.clock import utcnow
 from app.gateways import inbox
-from app.gateways.inbox import InboxUnavailable, InboxWriter, RowRefused
+from app.gateways.inbox_writer import InboxUnavailable, InboxWriter, RowRefused, reject
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp
@@ -110,7 +110,7 @@ async def test_old_rejected_updates_are_pruned_with_finished_events(live, bot):
     now = utcnow()
     with live.db():
         for age_hours, label in ((50, "old"), (1, "recent")):
-            await inbox.reject(bot.gateway_id, label, "a reason", b'{"update_id":1}')
+            await reject(bot.gateway_id, label, "a reason", b'{"update_id":1}')
             await RejectedUpdate.filter(update_id=label).update(received_at=now - timedelta(hours=age_hours))
         old_event = await GatewayEvent.create(
             gateway_id=bot.gateway_id, kind=EventKind.UPDATE, key="1", payload={}, status=EventStatus.DONE

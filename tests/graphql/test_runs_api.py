@@ -13,10 +13,10 @@ import pytest
 from app.gateways.models import GatewayEvent
 from app.ids import new_id
 from app.plugins.contract import Schedule
-from app.plugins.dispatcher import prune_history
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
 from app.plugins.models import PluginExecution, RunOutcome
+from app.plugins.pruning import prune_history
 from tests.support.flaky import FlakyPlugin
 from tests.support.installs_api import (
     RETRY,
@@ -176,7 +176,7 @@ async def test_each_user_sees_only_the_runs_of_their_own_installs(live, owner, t
     their_run = (await runs_of(live, other, "flaky"))[0]
     with live.db():
         their_install_id = (await PluginExecution.get(id=their_run["id"])).install_id
-        rows, more = await live.platform.plugins.runs_of(await service_context(live, owner), their_install_id)
+        rows, more = await live.platform.run_history.runs_of(await service_context(live, owner), their_install_id)
     assert (rows, more) == ([], False)
     assert their_install_id != mine["id"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, TelegramMessageEvent
-from app.plugins.dispatcher import prune_history
 from app.plugins.models import PluginExecution, ScheduleTick
+from app.plugins.pruning import prune_history
 from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.plugins import RecordingPlugin, definition
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
