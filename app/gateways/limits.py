@@ -302,11 +302,18 @@ REDIS_PREFIX = "plugboard:send:"
 
 # KEYS[1]: the pause key; KEYS[2..]: the slots' keys, then the turn's key when ARGV[2] is 1.
 # ARGV[1]: the budget (negative: none); ARGV[2]: 1 with a turn; ARGV[3]: not before (seconds from
-# now); then, for each key from KEYS[2], its interval and its tolerance. Returns {granted, wait, paused, keys moved, before1, after1, ...},
-# the times as text with microseconds, exactly as stored (giving back compares them). See plan().
+# now); then, for each key from KEYS[2], its interval and its tolerance; last, optionally, the time
+# to take as now (by default Redis's clock; a test sets it to hold the script to plan()). Returns
+# {granted, wait, paused, keys moved, before1, after1, ...}, the times as text with microseconds,
+# exactly as stored (giving back compares them). The rule is plan()'s, step for step.
 _RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now
+if ARGV[2 * #KEYS + 2] then
+  now = tonumber(ARGV[2 * #KEYS + 2])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local pause_until = tonumber(redis.call('GET', KEYS[1]) or '0')
 local earliest = now + tonumber(ARGV[3])
 local at = math.max(earliest, pause_until)
@@ -361,10 +368,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local untl = now + tonumber(ARGV[1])
 if untl > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], string.format('%.6f', untl), 'PX', math.ceil((untl - now + 60) * 1000))
+  redis.call('SET', KEYS[1], string.format('%.6f', untl), 'PX', math.ceil((untl - now + %(expired)s) * 1000))
 end
 return 1
-"""
+""".replace("%(expired)s", repr(EXPIRED_AFTER_SECONDS))
 
 # KEYS: keys; ARGV: for each, seconds from now: a key whose time is sooner is moved on to then.
 _HOLD_AT_LEAST = """
@@ -385,6 +392,28 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 return string.format('%.6f', math.max(0, tonumber(redis.call('GET', KEYS[1]) or '0') - now))
 """
+
+
+def reserve_arguments(
+    scope: str, slots: Sequence[Slot], budget: float | None, turn: Slot | None, not_before: float, now: float | None = None
+) -> tuple[list[str], list[float]]:
+    """The keys and arguments of _RESERVE for plan()'s inputs (`now`: the script reads Redis's clock)."""
+    every = [*slots, *([turn] if turn else [])]
+    keys = [REDIS_PREFIX + pause_key(scope)] + [REDIS_PREFIX + s.key for s in every]
+    args: list[float] = [-1.0 if budget is None else budget, 1 if turn else 0, not_before]  # the script reads "1"
+    for slot in every:
+        args += [slot.rate.interval, slot.rate.tolerance]
+    return keys, args if now is None else [*args, now]
+
+
+def reservation_of(result: Sequence[Any], slots: Sequence[Slot], turn: Slot | None) -> Reservation:
+    """_RESERVE's answer as a Reservation."""
+    every = [*slots, *([turn] if turn else [])]
+    granted, wait, paused, moved = bool(int(result[0])), float(result[1]), float(result[2]), int(result[3])
+    times = [float(value) for value in result[4:]]
+    held = tuple(Held(s.key, times[2 * i], times[2 * i + 1]) for i, s in enumerate(every[:moved])) if granted else ()
+    turn_taken = granted and (turn is None or moved == len(every))
+    return Reservation(granted=granted, wait=wait, held=held, turn_taken=turn_taken, paused=paused)
 
 
 class LimitsUnavailable(GatewayUnreachable):
@@ -418,17 +447,8 @@ class RedisLimits:
         turn: Slot | None = None,
         not_before: float = 0.0,
     ) -> Reservation:
-        every = [*slots, *([turn] if turn else [])]
-        keys = [REDIS_PREFIX + pause_key(scope)] + [REDIS_PREFIX + s.key for s in every]
-        args: list[float] = [-1.0 if budget is None else budget, 1 if turn else 0, not_before]  # the script reads "1"
-        for slot in every:
-            args += [slot.rate.interval, slot.rate.tolerance]
-        result = await self._run(self._reserve(keys=keys, args=args))
-        granted, wait, paused, moved = bool(int(result[0])), float(result[1]), float(result[2]), int(result[3])
-        times = [float(value) for value in result[4:]]
-        held = tuple(Held(s.key, times[2 * i], times[2 * i + 1]) for i, s in enumerate(every[:moved])) if granted else ()
-        turn_taken = granted and (turn is None or moved == len(every))
-        return Reservation(granted=granted, wait=wait, held=held, turn_taken=turn_taken, paused=paused)
+        keys, args = reserve_arguments(scope, slots, budget, turn, not_before)
+        return reservation_of(await self._run(self._reserve(keys=keys, args=args)), slots, turn)
 
     async def give_back(self, reservation: Reservation) -> None:
         if not reservation.held:

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.db import Database
 from app.gateways.limits import (
+    _RESERVE,
     DatabaseLimits,
     LimitsUnavailable,
     Rate,
@@ -24,11 +28,15 @@ from app.gateways.limits import (
     SendRates,
     Slot,
     bot_slot,
+    pause_key,
     plan,
+    reservation_of,
+    reserve_arguments,
     slots_for,
 )
 from app.gateways.models import SendLimit
-from tests.support.redis_server import RedisServer
+from tests.support.hostile import scaled
+from tests.support.redis_server import RedisServer, shared_redis_url
 
 RATES = SendRates()  # Telegram's: 1 a second per chat, 20 a minute per group, 30 a second per bot
 BOT = 7_000_001
@@ -135,6 +143,79 @@ class OwnConnection:
 
     async def close(self) -> None:
         return None
+
+
+
+# -- the Redis script is the same rule ------------------------------------------------------------
+
+TIMES = st.floats(-5, 5).map(lambda offset: round(offset, 6))
+BOT_IDS = itertools.count(8_000_000)
+
+
+@st.composite
+def reservation_cases(draw: st.DrawFn) -> dict:
+    now = round(draw(st.floats(1_000_000, 1_001_000)), 6)
+    bot = next(BOT_IDS)
+    slots = slots_for(bot, draw(st.sampled_from([CHAT, GROUP, "@channel", None])), RATES)
+    turn = draw(st.sampled_from([None, bot_slot(bot, RATES)]))
+    keys = [slot.key for slot in [*slots, *([turn] if turn else [])]]
+    current = {key: float(f"{now + offset:.6f}") for key in keys if (offset := draw(st.none() | TIMES)) is not None}
+    pause = draw(st.none() | TIMES)
+    return {
+        "now": now,
+        "scope": str(bot),
+        "pause_until": 0.0 if pause is None else float(f"{now + pause:.6f}"),
+        "current": current,
+        "slots": slots,
+        "turn": turn,
+        "budget": draw(st.none() | st.floats(0, 3)),
+        "not_before": draw(st.sampled_from([0.0, 0.1, 1.5])),
+    }
+
+
+def as_text(reservation: Reservation) -> tuple:
+    """What the script stores and answers, to the microsecond."""
+    return (
+        reservation.granted,
+        reservation.turn_taken,
+        f"{reservation.wait:.6f}",
+        f"{reservation.paused:.6f}",
+        [(held.key, f"{held.before:.6f}", f"{held.after:.6f}") for held in reservation.held],
+    )
+
+
+async def reserve_in_redis(url: str, case: dict) -> Reservation:
+    """_RESERVE run at `case`'s time, on `case`'s stored times (removed again after)."""
+    from redis import asyncio as aioredis
+
+    from app.gateways.limits import REDIS_PREFIX
+
+    client = aioredis.Redis.from_url(url)
+    stored = {REDIS_PREFIX + key: f"{time:.6f}" for key, time in case["current"].items()}
+    if case["pause_until"]:
+        stored[REDIS_PREFIX + pause_key(case["scope"])] = f"{case['pause_until']:.6f}"
+    keys, args = reserve_arguments(case["scope"], case["slots"], case["budget"], case["turn"], case["not_before"], now=case["now"])
+    try:
+        if stored:
+            await client.mset(stored)
+        return reservation_of(await client.register_script(_RESERVE)(keys=keys, args=args), case["slots"], case["turn"])
+    finally:
+        await client.delete(*keys)
+        await client.aclose()
+
+
+REDIS_URL: list[str] = []
+
+
+@settings(max_examples=scaled(60), deadline=None)
+@given(case=reservation_cases())
+def test_the_redis_script_reserves_exactly_as_plan_does(case: dict) -> None:
+    if not REDIS_URL:
+        REDIS_URL.append(asyncio.run(shared_redis_url()))
+    expected = plan(
+        case["now"], case["pause_until"], case["current"], case["slots"], case["budget"], case["turn"], case["not_before"]
+    )
+    assert as_text(asyncio.run(reserve_in_redis(REDIS_URL[0], case))) == as_text(expected)
 
 
 @pytest.fixture(params=["database", "redis"])
