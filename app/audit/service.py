@@ -50,11 +50,22 @@ def could_be_action(action: str) -> bool:
     return len(action) <= ACTION_MAX and text_problem(action) is None
 
 
+async def page_of_events(
+    ctx: ServiceContext, first: int, after: Position | None = None, action: str | None = None
+) -> tuple[list[AuditLog], bool]:
+    """A page of the caller's events, newest first, and whether more follow (`first` ≤ LIMIT_MAX)."""
+    rows = await _events(ctx, after, action, min(first, LIMIT_MAX) + 1)
+    return rows[:first], len(rows) > first
+
+
 async def list_events(
     ctx: ServiceContext, limit: int = 50, after: Position | None = None, action: str | None = None
 ) -> list[AuditLog]:
     """The caller's events, newest first (ties of created_at broken by id), after a position."""
-    limit = max(0, min(limit, LIMIT_MAX))
+    return await _events(ctx, after, action, max(0, min(limit, LIMIT_MAX)))
+
+
+async def _events(ctx: ServiceContext, after: Position | None, action: str | None, limit: int) -> list[AuditLog]:
     query = AuditLog.filter(actor_id=ctx.user_id)
     if action is not None:
         if not could_be_action(action):

@@ -9,7 +9,17 @@ from app.accounts import tokens
 from app.audit import service as audit
 from app.errors import BadUserInput, FieldError
 from app.graphql.context import GraphQLContext
-from app.graphql.types import ApiToken, AuditEvent, Gateway, Me, Plugin, UserPlugin
+from app.graphql.types import (
+    ApiToken,
+    AuditEvent,
+    AuditEventConnection,
+    AuditEventEdge,
+    Gateway,
+    Me,
+    PageInfo,
+    Plugin,
+    UserPlugin,
+)
 from app.inputs import is_id, text_problem
 from app.plugins import catalog
 
@@ -54,8 +64,29 @@ class Query:
         return None if row is None else UserPlugin.of(row)
 
     @strawberry.field(
+        description="The caller's own audit events, newest first, a page at a time: `pageInfo.endCursor` "
+        "as `after` gives the next page, until `pageInfo.hasNextPage` is false."
+    )
+    async def audit_events(
+        self,
+        info: Info,
+        first: Annotated[int, strawberry.argument(description="1 to 500.")] = 50,
+        after: Annotated[
+            str | None, strawberry.argument(description="An `endCursor` or an edge's `cursor`: the events older than that one.")
+        ] = None,
+        action: Annotated[
+            str | None, strawberry.argument(description='Only events of this action, e.g. "token.create".')
+        ] = None,
+    ) -> AuditEventConnection:
+        ctx = info.context.require_user()
+        rows, more = await audit.page_of_events(ctx, _audit_page_size(first, "/first"), _audit_position(after, "auditEvents"), action)
+        edges = [AuditEventEdge(cursor=audit.cursor_of(row), node=AuditEvent.of(row)) for row in rows]
+        return AuditEventConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None))
+
+    @strawberry.field(
         description="The caller's own audit events, newest first. For the next page, pass the last "
-        "event's `cursor` as `after`; a page shorter than `limit` is the last one."
+        "event's `cursor` as `after`; a page shorter than `limit` is the last one.",
+        deprecation_reason="Use auditEvents: the same events as a Connection, with pageInfo.",
     )
     async def audit_log(
         self,
@@ -69,16 +100,8 @@ class Query:
         ] = None,
     ) -> list[AuditEvent]:
         ctx = info.context.require_user()
-        if not 1 <= limit <= AUDIT_LIMIT_MAX:
-            message = f"must be between 1 and {AUDIT_LIMIT_MAX}"
-            raise BadUserInput(f"limit {message}", [FieldError("/limit", message)])
-        position = None
-        if after is not None:
-            position = audit.parse_cursor(after)
-            if position is None:
-                message = "is not a cursor from auditLog"
-                raise BadUserInput(f"after {message}", [FieldError("/after", message)])
-        return [AuditEvent.of(row) for row in await audit.list_events(ctx, limit, position, action)]
+        rows = await audit.list_events(ctx, _audit_page_size(limit, "/limit"), _audit_position(after, "auditLog"), action)
+        return [AuditEvent.of(row) for row in rows]
 
     @strawberry.field(description="The caller's valid API tokens (not revoked, not expired), newest first.")
     async def my_tokens(self, info: Info) -> list[ApiToken]:
@@ -97,3 +120,20 @@ class Query:
         user = await accounts.get_user(ctx)
         limit = info.context.settings.plan_limit(user.plan.value)
         return Me(id=strawberry.ID(user.id), email=user.email, plan=user.plan, plugin_limit=limit)
+
+
+def _audit_page_size(size: int, path: str) -> int:
+    if not 1 <= size <= AUDIT_LIMIT_MAX:
+        message = f"must be between 1 and {AUDIT_LIMIT_MAX}"
+        raise BadUserInput(f"{path.lstrip('/')} {message}", [FieldError(path, message)])
+    return size
+
+
+def _audit_position(after: str | None, field: str) -> audit.Position | None:
+    if after is None:
+        return None
+    position = audit.parse_cursor(after)
+    if position is None:
+        message = f"is not a cursor from {field}"
+        raise BadUserInput(f"after {message}", [FieldError("/after", message)])
+    return position

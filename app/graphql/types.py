@@ -201,6 +201,22 @@ class UserPlugin:
 
 
 @strawberry.type
+class AuditEventEdge:
+    cursor: str
+    node: AuditEvent
+
+
+@strawberry.type(description="A page of the caller's audit events, newest first.")
+class AuditEventConnection:
+    edges: list[AuditEventEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[AuditEvent]:
+        return [edge.node for edge in self.edges]
+
+
+@strawberry.type
 class AuditEvent:
     id: strawberry.ID
     action: str

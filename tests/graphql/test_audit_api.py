@@ -137,3 +137,71 @@ async def test_the_list_form_without_arguments_still_answers_as_before(app, user
 async def test_audit_log_needs_a_signed_in_caller(app):
     error = await app.graphql_error(PAGE, {"limit": 10})
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# -- auditEvents: the same events as a Connection --------------------------------------------------
+
+CONNECTION = """query($first: Int!, $after: String, $action: String) {
+  auditEvents(first: $first, after: $after, action: $action) {
+    edges { cursor node { id action } }
+    nodes { id }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+async def connection_pages(app: LiveApp, user: TestUser, first: int, action: str | None = None) -> list[dict]:
+    found, after = [], None
+    while True:
+        page = (await app.graphql(CONNECTION, {"first": first, "after": after, "action": action}, user=user))["auditEvents"]
+        found.append(page)
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_the_connection_pages_through_every_event_once_and_says_when_it_ends(app, user):
+    expected = await add_events(app, user, [f"a.{n}" for n in range(12)], tied=6)
+    for first in (1, 5, 12, 500):
+        found = await connection_pages(app, user, first)
+        assert [edge["node"]["id"] for page in found for edge in page["edges"]] == expected
+        assert [len(page["edges"]) for page in found[:-1]] == [first] * (len(found) - 1)
+        for page in found:
+            assert [node["id"] for node in page["nodes"]] == [edge["node"]["id"] for edge in page["edges"]]
+            assert page["pageInfo"]["endCursor"] == (page["edges"][-1]["cursor"] if page["edges"] else None)
+    exactly = await connection_pages(app, user, 12)
+    assert len(exactly) == 1  # twelve events, a page of twelve: no empty page after it
+
+
+async def test_the_connection_and_the_list_hand_out_the_same_cursors(app, user):
+    await add_events(app, user, [f"a.{n}" for n in range(4)])
+    listed = (await app.graphql(PAGE, {"limit": 2}, user=user))["auditLog"]
+    connected = (await app.graphql(CONNECTION, {"first": 2}, user=user))["auditEvents"]
+    assert [edge["cursor"] for edge in connected["edges"]] == [event["cursor"] for event in listed]
+    rest = (await app.graphql(CONNECTION, {"first": 10, "after": listed[-1]["cursor"]}, user=user))["auditEvents"]
+    assert len(rest["edges"]) == 2 and rest["pageInfo"] == {"hasNextPage": False, "endCursor": rest["edges"][-1]["cursor"]}
+
+
+async def test_the_connection_filters_by_action_and_sees_only_the_callers_events(app, user):
+    other = await app.create_user("other@example.com")
+    await add_events(app, other, ["token.create"] * 3)
+    mine = await add_events(app, user, ["token.create", "plugin.install", "token.create"])
+    page = (await app.graphql(CONNECTION, {"first": 10, "action": "token.create"}, user=user))["auditEvents"]
+    assert [edge["node"]["id"] for edge in page["edges"]] == [mine[0], mine[2]]
+    empty = (await app.graphql(CONNECTION, {"first": 10, "action": "nothing.like.this"}, user=user))["auditEvents"]
+    assert empty == {"edges": [], "nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+
+
+@pytest.mark.parametrize(("variables", "path"), [({"first": 0}, "/first"), ({"first": 501}, "/first"), ({"first": 5, "after": "nope"}, "/after")])
+async def test_the_connection_refuses_a_bad_page_size_or_cursor(app, user, variables, path):
+    error = await app.graphql_error(CONNECTION, variables, user=user)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert [e["path"] for e in error["extensions"]["errors"]] == [path]
+
+
+async def test_the_list_form_is_deprecated_in_favour_of_the_connection(app, user):
+    from app.graphql.schema import export_sdl
+
+    assert '@deprecated(reason: "Use auditEvents' in export_sdl()
+    error = await app.graphql_error(CONNECTION, {"first": 5})
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
