@@ -33,7 +33,7 @@ from app.plugins.registry import PluginRegistry, needed_update_types
 from app.plugins.router import EventRouter
 from app.plugins.routing import RoutingCache
 from app.plugins.run_history import RunHistory
-from app.plugins.runs import GroupCommit, RunRecorder
+from app.plugins.runs import RecordingGroups, RunRecorder
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
 from app.pubsub import create_broadcast
@@ -107,7 +107,7 @@ class Platform:
         self.dispatcher = Dispatcher(
             self.router,
             self.inbox,
-            GroupCommit(self.runs),
+            RecordingGroups(self.runs),
             concurrency=settings.inbox_concurrency,
             lease_seconds=settings.inbox_lease_seconds,
             poll_seconds=settings.inbox_poll_seconds,

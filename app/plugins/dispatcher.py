@@ -35,7 +35,7 @@ from app.plugins.database_watch import DatabaseWatch, always_answers
 from app.plugins.events import load_parsers, stored_event
 from app.plugins.pruning import prune_forever
 from app.plugins.router import EventRouter, Storages
-from app.plugins.runs import GroupCommit, Origin, Run
+from app.plugins.runs import Origin, RecordingGroups, Run
 from app.supervision import Heartbeat, cancel, spawn, start_supervised
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class Dispatcher:
         self,
         router: EventRouter,
         writer: InboxWriter,
-        commits: GroupCommit,
+        commits: RecordingGroups,
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,

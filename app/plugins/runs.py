@@ -265,7 +265,7 @@ class _Pending:
     future: asyncio.Future[list[Run]]
 
 
-class GroupCommit:
+class RecordingGroups:
     """Records the runs of many lanes together: each lane waits for its own result, and whatever
     lanes finished meanwhile are committed in one transaction (a group commit)."""
 
