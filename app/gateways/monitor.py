@@ -95,7 +95,7 @@ class GatewayMonitor:
         gateways: GatewayService,
         registration: Registration,
         interval_seconds: float,
-        heartbeat_grace_seconds: float = 5.0,
+        heartbeat_grace_seconds: float,
     ) -> None:
         self.gateways = gateways
         self.registration = registration

@@ -396,7 +396,7 @@ class Polling:
         registration: Registration,
         gateways: GatewayService,
         poll_timeout: int,
-        heartbeat_grace_seconds: float = 5.0,
+        heartbeat_grace_seconds: float,
         timing: Timing | None = None,
     ) -> None:
         self.api = api

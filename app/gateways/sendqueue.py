@@ -51,9 +51,10 @@ class SendQueue:
         self,
         limits: SendLimits,
         rates: SendRates,
-        retries: int = 3,
-        backoff_seconds: float = 0.5,
-        max_wait_seconds: float = 10.0,
+        *,
+        retries: int,
+        backoff_seconds: float,
+        max_wait_seconds: float,
     ) -> None:
         self.limits = limits
         self.rates = rates

@@ -34,9 +34,9 @@ class Counted:
 
 @dataclass(frozen=True)
 class Breaker:
-    failures: int = 5
-    backoff_seconds: float = 30.0
-    max_backoff_seconds: float = 3600.0
+    failures: int  # BREAKER_FAILURES, and so on: the defaults are the settings'
+    backoff_seconds: float
+    max_backoff_seconds: float
 
     def concerns(self, counted: Counted) -> bool:
         """Whether the breaker may change anything: enough failures in a row, or already open."""

@@ -78,11 +78,12 @@ class Dispatcher:
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
-        retention_hours: float = 48,
-        run_history_days: float = 7,
+        *,
+        retention_hours: float,
+        run_history_days: float,
+        run_timeout_seconds: float,
+        heartbeat_grace_seconds: float,
         database_answers: Callable[[], Awaitable[bool]] = always_answers,
-        run_timeout_seconds: float = 10.0,
-        heartbeat_grace_seconds: float = 5.0,
     ) -> None:
         self.router = router
         self.writer = writer

@@ -38,8 +38,9 @@ class Scheduler:
         router: EventRouter,
         recorder: RunRecorder,
         tick_seconds: float,
-        run_timeout_seconds: float = 10.0,
-        heartbeat_grace_seconds: float = 5.0,
+        *,
+        run_timeout_seconds: float,
+        heartbeat_grace_seconds: float,
     ) -> None:
         self.registry = registry
         self.router = router
