@@ -38,8 +38,10 @@ ME = "{ me { email } }"
 
 @contextlib.asynccontextmanager
 async def narrow_server(app: Any) -> AsyncIterator[LiveServer]:
-    """The app (already started) served again, from a socket with a small send buffer."""
-    server = LiveServer(app.app, lifespan="off", send_buffer_bytes=SMALL_BUFFER)
+    """The app (already started) served again, from a socket with a small send buffer, without
+    websocket keepalive pings: a client that reads nothing answers no ping either, and on a busy
+    machine the keepalive (40 s) could cut it off first, for another reason than the one under test."""
+    server = LiveServer(app.app, lifespan="off", send_buffer_bytes=SMALL_BUFFER, ws_ping_interval=None)
     await server.start()
     try:
         yield server

@@ -7,16 +7,19 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.eventually import eventually
+from tests.support.live import LiveApp
 from tests.support.memory import MIB, PeakMemory
 from tests.support.queries import counting_queries
 from tests.support.redis_server import shared_redis_url
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.server import LiveServer
 from tests.support.subscriptions import open_socket, subscribe
 from tests.support.telegram_updates import message_update
 
@@ -102,38 +105,52 @@ async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_a
     assert growth < 150 * MIB, f"RSS grew by {growth / MIB:.0f} MiB"
 
 
+
+@contextlib.asynccontextmanager
+async def unpinged(app: LiveApp) -> AsyncIterator[LiveServer]:
+    """The app (already started) served again without websocket keepalive pings: a client that
+    reads nothing answers no ping either, and on a busy machine the keepalive (40 s) could cut it
+    off first, for another reason than the one under test."""
+    server = LiveServer(app.app, lifespan="off", ws_ping_interval=None)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
 async def test_a_client_that_stops_reading_is_cut_off_and_holds_no_connection_meanwhile(app, telegram, caplog):
     caplog.set_level(logging.INFO, logger="app.graphql")
     owner, bot = await analytics_owner(app, telegram, "slow@example.com")
     other, other_bot = await analytics_owner(app, telegram, "reads@example.com")
     big = HEAVY.replace("daily(days: 31)", "daily(days: 3650)")  # about 200 KB a summary
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", app.server.port))
-    async with (
-        open_socket(app.url, owner.token, sock=sock, max_queue=1, compression=None, max_size=None) as slow,
-        subscribe(app.url, LIVE, token=other.token) as others,
-    ):
-        assert total(await others.next()) == 0
-        await slow.subscribe("1", big, {"chatId": "-1"})
-        assert (await slow.first_messages(["1"]))["1"]["type"] == "next"
-        # It reads nothing more: each change replaces the summary that waits for it, until more than
-        # the bound has been replaced while it took nothing.
-        update_id = 0
-        while app.platform.subscriptions.held(owner.id) > 0:
-            update_id += 1
-            assert update_id <= 500, "a client that reads nothing was never cut off"
-            await deliver(app, bot, message_update(update_id, chat_id=-1))
-            await wait_until_processed(app)
-            # Meanwhile the database answers everyone else: nothing waits for the client holding one.
-            figures = await app.graphql("{ analytics { totalMessages } }", user=owner)
-            assert figures["analytics"]["totalMessages"] == update_id
-            assert (await app.http.get("/healthz")).status_code == 200
-        with pytest.raises(ConnectionClosed):  # what was buffered, then the end of the connection
-            while True:
-                await slow.message(timeout=60)
-        await deliver(app, other_bot, message_update(1, chat_id=-1))  # another client's updates still come
-        await others.until(lambda d: total(d) == 1)
+    async with unpinged(app) as server:  # the app served again, without keepalive pings
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        async with (
+            open_socket(server.url, owner.token, sock=sock, max_queue=1, compression=None, max_size=None) as slow,
+            subscribe(app.url, LIVE, token=other.token) as others,
+        ):
+            assert total(await others.next()) == 0
+            await slow.subscribe("1", big, {"chatId": "-1"})
+            assert (await slow.first_messages(["1"]))["1"]["type"] == "next"
+            # It reads nothing more: each change replaces the summary that waits for it, until more than
+            # the bound has been replaced while it took nothing.
+            update_id = 0
+            while app.platform.subscriptions.held(owner.id) > 0:
+                update_id += 1
+                assert update_id <= 500, "a client that reads nothing was never cut off"
+                await deliver(app, bot, message_update(update_id, chat_id=-1))
+                await wait_until_processed(app)
+                # Meanwhile the database answers everyone else: nothing waits for the client holding one.
+                figures = await app.graphql("{ analytics { totalMessages } }", user=owner)
+                assert figures["analytics"]["totalMessages"] == update_id
+                assert (await app.http.get("/healthz")).status_code == 200
+            with pytest.raises(ConnectionClosed):  # what was buffered, then the end of the connection
+                while True:
+                    await slow.message(timeout=60)
+            await deliver(app, other_bot, message_update(1, chat_id=-1))  # another client's updates still come
+            await others.until(lambda d: total(d) == 1)
     limit = app.settings.websocket_send_buffer_bytes
     cut_off = [r.args[0] for r in caplog.records if r.msg.startswith("a websocket client was cut off")]  # type: ignore[index]
     assert cut_off == [f"Too slow: took nothing while more than {limit} bytes of updates were replaced"]
