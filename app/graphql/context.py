@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
 from app.accounts.context import ServiceContext
@@ -29,7 +29,11 @@ class GraphQLContext:
     # Set when the Authorization header is not `Bearer <token>`: what to tell the caller.
     authorization_hint: str | None = None
     connection_params: dict[str, object] | None = None  # graphql-transport-ws connection_init payload
-    _installed_ids: asyncio.Task[set[str]] | None = field(default=None, repr=False)
+    # Whether the caller installed a plugin, by its id: one query for all the plugins an operation asks about.
+    installed: DataLoader[str, bool] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.forget_cached()
 
     def require_user(self) -> ServiceContext:
         if self.service is None:
@@ -38,14 +42,12 @@ class GraphQLContext:
             raise Unauthenticated("The API token is not valid" if self.bad_token else "An API token is required")
         return self.service
 
-    async def installed_plugin_ids(self) -> set[str]:
-        """The caller's installed plugin ids, read once per request (resolvers ask concurrently)."""
-        if self._installed_ids is None:
-            self._installed_ids = asyncio.ensure_future(catalog.installed_plugin_ids(self.service))
-        return await self._installed_ids
-
     def forget_cached(self) -> None:
-        self._installed_ids = None
+        self.installed = DataLoader(load_fn=self._installed)
+
+    async def _installed(self, plugin_ids: list[str]) -> list[bool]:
+        installed = await catalog.installed_plugin_ids(self.service, plugin_ids)
+        return [plugin_id in installed for plugin_id in plugin_ids]
 
     async def recheck_token(self) -> bool:
         """Checks the connection's token again (a websocket outlives its token's revocation or

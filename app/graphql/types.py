@@ -57,7 +57,7 @@ class Plugin:
 
     @strawberry.field(description="Whether the caller has installed this plugin (false when anonymous).")
     async def installed(self, info: strawberry.Info[GraphQLContext, None]) -> bool:
-        return self.id in await info.context.installed_plugin_ids()
+        return await info.context.installed.load(str(self.id))
 
     @classmethod
     def of(cls, row: plugin_models.Plugin) -> Plugin:

@@ -138,8 +138,9 @@ async def by_slug(slug: str) -> Plugin | None:
     return await Plugin.get_or_none(slug=slug)
 
 
-async def installed_plugin_ids(ctx: ServiceContext | None) -> set[str]:
-    if ctx is None:
+async def installed_plugin_ids(ctx: ServiceContext | None, among: list[str]) -> set[str]:
+    """Which of the plugins `among` the caller has installed (none when anonymous)."""
+    if ctx is None or not among:
         return set()
-    ids = await UserPlugin.filter(user_id=ctx.user_id).values_list("plugin_id", flat=True)
+    ids = await UserPlugin.filter(user_id=ctx.user_id, plugin_id__in=among).values_list("plugin_id", flat=True)
     return set(cast("list[str]", ids))  # tortoise types a flat values_list as tuples
