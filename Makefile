@@ -40,7 +40,7 @@ cli: install
 # ruff (pyflakes, bugbear, import order, ...) and mypy; settings in pyproject.toml.
 lint: install
 	$(PY) -m ruff check app tests bench migrations
-	$(PY) -m mypy app
+	$(PY) -m mypy
 
 # The suite in TEST_WORKERS processes (pytest-xdist): its tests wait on databases, sockets and
 # subprocesses, so more workers than cores. On 2 cores, 4 left them idle a fifth of the run and 6 a

@@ -46,9 +46,9 @@ def wait_for_line(process: subprocess.Popen[bytes], log: Path, text: str, second
     deadline = time.monotonic() + seconds
     while text not in log.read_text(errors="replace"):
         if process.poll() is not None:
-            raise SystemExit(f"{process.args} exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+            raise SystemExit(f"{process.args!r} exited with {process.returncode}:\n{log.read_text()[-2000:]}")
         if time.monotonic() > deadline:
-            raise SystemExit(f"{process.args} did not print {text!r} in {seconds} s")
+            raise SystemExit(f"{process.args!r} did not print {text!r} in {seconds} s")
         time.sleep(0.1)
 
 
@@ -88,7 +88,7 @@ def main() -> None:
     def http_server(name: str, command: list[str], extra: dict[str, str], ready_path: str) -> subprocess.Popen[bytes]:
         port = free_port()
         process = start([*command, "--port", str(port)], {**env, **extra}, workdir / f"{name}.log")
-        wait_ready(f"http://127.0.0.1:{port}{ready_path}", process)  # type: ignore[arg-type]
+        wait_ready(f"http://127.0.0.1:{port}{ready_path}", process)
         process.port = port  # type: ignore[attr-defined]
         return process
 

@@ -164,16 +164,16 @@ async def commit_latency_ms(database_url: str, commits: int = 30) -> float:
         finally:
             connection.close()
     else:
-        connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+        server = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
         try:
-            await connection.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)")
+            await server.execute("CREATE TABLE IF NOT EXISTS bench_commit_probe (n int)")
             for n in range(commits):
                 started = time.perf_counter()
-                await connection.execute("INSERT INTO bench_commit_probe VALUES ($1)", n)
+                await server.execute("INSERT INTO bench_commit_probe VALUES ($1)", n)
                 times.append(time.perf_counter() - started)
-            await connection.execute("DROP TABLE bench_commit_probe")
+            await server.execute("DROP TABLE bench_commit_probe")
         finally:
-            await connection.close()
+            await server.close()
     return statistics.median(times) * 1000
 
 

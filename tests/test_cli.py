@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from tortoise.models import Model
 
 from app.accounts.models import ApiToken, User
 from app.accounts.service import authenticate, hash_token
@@ -65,7 +66,7 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
-async def rows(database_url: str, model: type, **filters: object) -> list:
+async def rows(database_url: str, model: type[Model], **filters: object) -> list:
     db = Database(database_url)
     await db.open()
     try:

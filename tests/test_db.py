@@ -111,7 +111,7 @@ async def catalog_and_migrations(database_url: str) -> tuple[list[str], list[str
     try:
         with db.bound():
             slugs = await Plugin.all().order_by("slug").values_list("slug", flat=True)
-        return list(slugs), await db.applied_migrations()
+        return [str(slug) for slug in slugs], await db.applied_migrations()
     finally:
         await db.close()
 

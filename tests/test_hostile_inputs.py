@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.support.hostile_world import World
 from tests.support.oracle import graphql_error_problems, graphql_http_problems, strict_json
@@ -50,7 +51,7 @@ async def post_graphql(world: World, body: bytes, token: str | None = None) -> S
 async def over_websocket(world: World, message: str, token: str) -> Sent:
     url = world.app.url.replace("http://", "ws://") + "/graphql"
     problems: list[str] = []
-    async with connect(url, subprotocols=["graphql-transport-ws"], max_size=None, compression=None) as ws:
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")], max_size=None, compression=None) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
         assert strict_json(await ws.recv())["type"] == "connection_ack"
         try:
@@ -119,7 +120,7 @@ def expensive_inputs(world: World) -> dict[str, Callable[[], Awaitable[Sent]]]:
 
 
 async def test_each_expensive_input_is_answered_without_a_fault(world: World):
-    faults = []
+    faults: list[str] = []
     for label, send in expensive_inputs(world).items():
         sent = await send()
         faults.extend(f"{label}: {problem}" for problem in sent.problems)

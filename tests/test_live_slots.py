@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from redis import asyncio as aioredis
@@ -100,7 +101,8 @@ async def test_a_live_process_renews_the_leases_of_its_slots(processes: list[Sub
 async def lease_end(url: str, user_id: str) -> float:
     client = aioredis.Redis.from_url(url)
     try:
-        ((_, score),) = await client.zrange(f"plugboard:subscriptions:{user_id}", 0, -1, withscores=True)
+        entries = await client.zrange(f"plugboard:subscriptions:{user_id}", 0, -1, withscores=True)
+        ((_, score),) = cast("list[tuple[bytes, float]]", entries)
         return score
     finally:
         await client.aclose()

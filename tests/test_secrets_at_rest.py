@@ -117,7 +117,7 @@ async def test_a_connected_bot_and_a_signing_secret_are_stored_sealed_and_plugin
         stored = (await UserPlugin.get(id=installed.id)).config
     assert (gateway.token, gateway.secret) == (bot.token, bot.secret)
     assert at_rest.is_sealed(stored["signingSecret"]) and stored["url"] == FORWARD_CONFIG["url"]
-    ctx = app.platform.executor.context(user.id, installed.id, stored, "forward", None)  # type: ignore[arg-type]
+    ctx = app.platform.executor.context(user.id, installed.id, stored, "forward", None)
     assert ctx.config["signingSecret"] == SIGNING_SECRET
 
 

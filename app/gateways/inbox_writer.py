@@ -25,7 +25,7 @@ from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUp
 from app.sql import insert_rows
 from app.sqlite import GroupCommit, insert_all
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("app.gateways.inbox")  # the inbox's lines, as before the writer had a module of its own
 
 
 class RowRefused(Exception):

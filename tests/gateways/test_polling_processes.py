@@ -8,6 +8,7 @@ counted exactly once."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import signal
 from collections import Counter
@@ -91,7 +92,7 @@ async def holder_pid(db: Database, bot: Bot) -> int | None:
 async def stored(db: Database, bot: Bot) -> list[int]:
     with db.bound():
         keys = await GatewayEvent.filter(gateway_id=bot.gateway_id, kind=EventKind.UPDATE).values_list("key", flat=True)
-    return sorted(int(key) for key in keys)
+    return sorted(int(str(key)) for key in keys)
 
 
 async def all_processed(db: Database) -> bool:
@@ -134,8 +135,8 @@ async def test_one_poller_per_bot_across_processes_and_a_killed_poller_is_taken_
             connected = (await graphql(servers[1], api_token, CONNECT, token=bot.token))["connectTelegramBot"]
             assert connected["delivery"] == "POLLING"
             bot.gateway_id = connected["id"]
-        for bot in bots:
-            await eventually(lambda bot=bot: telegram.polling(bot.token).is_set(), "the bot long-polled")
+        for token in [bot.token for bot in bots]:
+            await eventually(functools.partial(polled, telegram, token), "the bot long-polled")
 
         await asyncio.gather(*(bot.send(20) for bot in bots))
         await eventually(lambda: all(bot.all_confirmed() for bot in bots), "the first updates confirmed")
@@ -152,9 +153,7 @@ async def test_one_poller_per_bot_across_processes_and_a_killed_poller_is_taken_
                 telegram.fail_next("getUpdates", 500)
             first = target.sent + 1
             await target.send(5)
-            await eventually(
-                lambda first=first: _stored_through(database, target, first + 4), "bot 0's batch committed"
-            )
+            await eventually(functools.partial(_stored_through, database, target, first + 4), "bot 0's batch committed")
             if [u["update_id"] for u in telegram.bot(target.token).pending][:1] == [first]:
                 victim_pid = await holder_pid(database, target)
                 break
@@ -182,6 +181,10 @@ async def test_one_poller_per_bot_across_processes_and_a_killed_poller_is_taken_
         logs = [await process.stop() for process in processes]
     for log in logs:
         assert "Traceback" not in log, log[-5000:]  # the killed process logged nothing of its death
+
+
+def polled(telegram: Any, token: str) -> bool:
+    return telegram.polling(token).is_set()
 
 
 async def _stored_through(db: Database, bot: Bot, last: int) -> bool:

@@ -16,7 +16,7 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -84,7 +84,8 @@ def poisons(first_update_id: int) -> list[Poison]:
     found.append(Poison("nan", _body(u), str(n), "/message/extra must be a finite number"))
     n, u = update(extra=float("-inf"))
     found.append(Poison("minus-infinity", _body(u), str(n), "/message/extra must be a finite number"))
-    n, u = update(**{"key\u0000": 1})
+    nul_key: dict[str, Any] = {"key\u0000": 1}
+    n, u = update(**nul_key)
     found.append(Poison("nul-in-a-key", _body(u), str(n), "has a key that contains a NUL character"))
     # Passes the door (Python reads it as 0.0), but PostgreSQL's jsonb cannot hold the number.
     n, u = update(extra="NUMBER")
@@ -131,7 +132,7 @@ async def rejected_rows(live: LiveApp) -> list[RejectedUpdate]:
 
 async def stored_keys(live: LiveApp) -> list[str]:
     with live.db():
-        return await GatewayEvent.all().values_list("key", flat=True)
+        return cast("list[str]", await GatewayEvent.all().values_list("key", flat=True))
 
 
 async def test_poison_updates_among_hundreds_of_valid_ones_fail_only_themselves(live, owner, bot, recorder, backend, caplog):

@@ -288,7 +288,7 @@ async def test_two_processes_share_one_bots_limits_through_redis(redis_server, m
 class ChattyPlugin(PluginHandler):
     """Answers every message with three messages to its chat."""
 
-    definition = definition("chatty")  # type: ignore[assignment]
+    definition = definition("chatty")
     events = frozenset({TELEGRAM_MESSAGE})
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:

@@ -77,7 +77,7 @@ async def deliver_until_acknowledged(live: LiveApp, bot: ConnectedBot, update: d
 
 async def stored_keys(live: LiveApp) -> list[str]:
     with live.db():
-        return sorted(await GatewayEvent.all().values_list("key", flat=True), key=int)
+        return sorted((str(key) for key in await GatewayEvent.all().values_list("key", flat=True)), key=int)
 
 
 async def start(make_app, telegram, **settings) -> tuple[LiveApp, ConnectedBot]:

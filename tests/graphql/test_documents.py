@@ -3,6 +3,8 @@ small documents only, within its budget, so no stream of large queries can grow 
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphql import parse
 
 from app.graphql.documents import DocumentCache, query_size_error, utf8_size_exceeds
@@ -13,7 +15,7 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 def schema_of(app) -> PlugboardSchema:
     for route in app.app.routes:
-        view = getattr(route, "app", None)
+        view: Any = getattr(route, "app", None)
         view = getattr(view, "app", view)  # the HTTP route wraps the view in LimitBody
         if hasattr(view, "schema") and isinstance(view.schema, PlugboardSchema):
             return view.schema

@@ -23,6 +23,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from app.graphql.schema import build_schema
 from app.settings import Settings
@@ -54,7 +55,7 @@ READ_BACK = (
     "plugin { id slug configSchema installed } } myGateways { id name botUsername webhookUrl isActive } "
     "auditLog(limit: 200) { action targetType targetId metadata } }"
 )
-PROTOCOL = "graphql-transport-ws"
+PROTOCOL = Subprotocol("graphql-transport-ws")
 
 
 @dataclass
@@ -178,7 +179,7 @@ async def send_websocket(world: World, call: Call, prepared: Prepared) -> Outcom
 
 async def read_back_problems(world: World) -> list[str]:
     """What the users see after a call that went through must still be readable."""
-    problems = []
+    problems: list[str] = []
     assert world.app.http is not None
     for user in (world.mine, world.theirs):
         headers = {"Accept": ACCEPT, "Content-Type": "application/json", **user.auth}

@@ -230,6 +230,7 @@ async def user_with_everything(app: LiveApp, telegram: Any, email: str = "ada@ex
     """A user with a bot, analytics that counted a message, and a second token."""
     user = await analytics_user(app, email)
     bot = await connect_bot(app, user, telegram)
+    assert app.http is not None
     response = await app.http.post(bot.webhook_path, json=message_update(1, chat_id=-5), headers={SECRET_HEADER: bot.secret})
     assert response.status_code == 200
     await wait_until_processed(app)

@@ -152,7 +152,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_holds_no_connection_me
             await deliver(app, other_bot, message_update(1, chat_id=-1))  # another client's updates still come
             await others.until(lambda d: total(d) == 1)
     limit = app.settings.websocket_send_buffer_bytes
-    cut_off = [r.args[0] for r in caplog.records if r.msg.startswith("a websocket client was cut off")]  # type: ignore[index]
+    cut_off = [r.args[0] for r in caplog.records if r.msg.startswith("a websocket client was cut off")]
     assert cut_off == [f"Too slow: took nothing while more than {limit} bytes of updates were replaced"]
 
 

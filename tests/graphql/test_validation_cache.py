@@ -44,6 +44,7 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> Iterator[Validations]:
 
 
 async def post(live: LiveApp, query: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    assert live.http is not None
     response = await live.http.post(
         "/graphql", json={"query": query}, headers={"Accept": GRAPHQL_RESPONSE, **(headers or {})}
     )

@@ -9,10 +9,11 @@ import json
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.support.rows import all_rows
 
-PROTOCOL = "graphql-transport-ws"
+PROTOCOL = Subprotocol("graphql-transport-ws")
 
 
 def ws_url(app) -> str:
@@ -50,7 +51,7 @@ async def test_a_bad_token_closes_the_connection_as_forbidden(app):
 
 
 async def test_the_legacy_graphql_ws_protocol_is_not_offered(app):
-    async with connect(ws_url(app), subprotocols=["graphql-ws"]) as ws:
+    async with connect(ws_url(app), subprotocols=[Subprotocol("graphql-ws")]) as ws:
         assert ws.subprotocol is None
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()

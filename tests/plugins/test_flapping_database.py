@@ -119,8 +119,8 @@ class Telegram:
             if not waiting:
                 return
             await asyncio.gather(*(self.post(u) for u in waiting))
-        waiting = {n: s for n, s in self.statuses.items() if s != 200}
-        raise AssertionError(f"never acknowledged: {waiting}; errors: {self.errors[-5:]}")
+        unacknowledged = {n: s for n, s in self.statuses.items() if s != 200}
+        raise AssertionError(f"never acknowledged: {unacknowledged}; errors: {self.errors[-5:]}")
 
 
 def update(n: int) -> dict:

@@ -116,7 +116,7 @@ async def old_runs(app: LiveApp, install_id: str, ages: dict[str, timedelta]) ->
 
 async def kept(app: LiveApp, install_id: str) -> list[str]:
     with app.db():
-        return sorted(await PluginExecution.filter(install_id=install_id).values_list("event_key", flat=True))
+        return sorted(str(key) for key in await PluginExecution.filter(install_id=install_id).values_list("event_key", flat=True))
 
 
 async def test_runs_past_the_retention_are_pruned_but_never_before_the_events_they_deduplicate(make_app, telegram):

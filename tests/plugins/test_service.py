@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from tortoise.transactions import in_transaction
@@ -29,7 +29,7 @@ async def plugin_id(app: LiveApp, slug: str) -> str:
 
 async def audit_actions(app: LiveApp, user: TestUser) -> list[str]:
     with app.db():
-        return await AuditLog.filter(actor_id=user.id).order_by("created_at").values_list("action", flat=True)
+        return cast("list[str]", await AuditLog.filter(actor_id=user.id).order_by("created_at").values_list("action", flat=True))
 
 
 def codes(results: list[dict[str, Any]]) -> list[str]:

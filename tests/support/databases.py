@@ -11,10 +11,12 @@ import uuid
 from collections.abc import AsyncIterator
 from graphlib import TopologicalSorter
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from tortoise.fields.relational import ForeignKeyFieldInstance
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -139,6 +141,7 @@ async def truncate_all(db: Database) -> None:
     67 ms a test of the server's time against 1 ms for deleting the few rows a test leaves."""
     with db.bound() as ctx:
         conn = ctx.db()
+        assert ctx.apps is not None
         tables = deletion_order(list(ctx.apps.get_models_iterable()))
         deletes = "".join(f'DELETE FROM "{t}";' for t in tables)
         if conn.capabilities.dialect == "postgres":
@@ -152,7 +155,8 @@ def deletion_order(models: list[type[Model]]) -> list[str]:
     """The models' tables, each before the tables it references."""
     references = {
         model._meta.db_table: {
-            model._meta.fields_map[name].related_model._meta.db_table for name in model._meta.fk_fields
+            cast(ForeignKeyFieldInstance, model._meta.fields_map[name]).related_model._meta.db_table
+            for name in model._meta.fk_fields
         } - {model._meta.db_table}
         for model in models
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -21,18 +21,24 @@ DEADLINE_SECONDS = 60.0
 START_SECONDS = 180.0
 
 
+@overload
 async def eventually(
-    check: Callable[[], T | Awaitable[T]],
+    check: Callable[[], Awaitable[T]], what: str = ..., timeout: float = ..., interval: float = ...
+) -> T: ...
+@overload
+async def eventually(check: Callable[[], T], what: str = ..., timeout: float = ..., interval: float = ...) -> T: ...
+async def eventually(
+    check: Callable[[], Any],
     what: str = "the condition",
     timeout: float = DEADLINE_SECONDS,
     interval: float = 0.02,
-) -> T:
+) -> Any:
     """Calls `check` (plain or async) until it returns something true, and returns that."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while True:
         result = check()
-        value: T = await result if inspect.isawaitable(result) else result  # type: ignore[assignment]
+        value = await result if inspect.isawaitable(result) else result
         if value:
             return value
         if loop.time() > end:

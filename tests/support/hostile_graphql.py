@@ -156,6 +156,7 @@ def values_for(type_: Any, name: str = "", signed_in: bool = False) -> st.Search
     the services behind them."""
     nullable = not isinstance(type_, GraphQLNonNull)
     inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    proper: st.SearchStrategy[Any]
     if isinstance(inner, GraphQLList):
         proper = st.lists(values_for(inner.of_type, name, signed_in), max_size=4)
     elif isinstance(inner, GraphQLEnumType):

@@ -220,6 +220,7 @@ DOORS = hostile.weighted(
 @st.composite
 def deliveries(draw: st.DrawFn) -> Delivery:
     family = draw(st.sampled_from(["valid", "broken", "broken", "broken", "raw"]))
+    body: Any
     if family == "valid":
         body = draw(valid_updates())
     elif family == "broken":

@@ -12,6 +12,7 @@ BACKGROUND_TABLES = {"leases"}
 async def all_rows(app: LiveApp) -> dict[str, list[str]]:
     with app.db() as ctx:
         rows: dict[str, list[str]] = {}
+        assert ctx.apps is not None
         for model in ctx.apps.get_models_iterable():
             table = model._meta.db_table
             if table in BACKGROUND_TABLES:

@@ -6,6 +6,8 @@ import itertools
 import time
 from typing import Any
 
+from pydantic import BaseModel
+
 _message_ids = itertools.count(1)
 
 
@@ -23,7 +25,8 @@ def message(chat_id: int = -100200, kind: str = "supergroup", **fields: Any) -> 
 
 
 def message_update(update_id: int, text: str = "hello", chat_id: int = -100200, sender_id: int = 1001) -> dict[str, Any]:
-    return {"update_id": update_id, "message": message(chat_id, **{"from": user(sender_id), "text": text})}
+    fields: dict[str, Any] = {"from": user(sender_id), "text": text}
+    return {"update_id": update_id, "message": message(chat_id, **fields)}
 
 
 def channel_post_update(update_id: int, text: str = "news", chat_id: int = -100300) -> dict[str, Any]:
@@ -31,7 +34,7 @@ def channel_post_update(update_id: int, text: str = "news", chat_id: int = -1003
 
 
 def new_members_update(update_id: int, *members: dict[str, Any], chat_id: int = -100200) -> dict[str, Any]:
-    new_members = {"from": members[0], "new_chat_members": list(members)}
+    new_members: dict[str, Any] = {"from": members[0], "new_chat_members": list(members)}
     return {"update_id": update_id, "message": message(chat_id, **new_members)}
 
 
@@ -91,10 +94,11 @@ def chat_member(status: str, user_id: int = 1001, **fields: Any) -> dict[str, An
         ChatMemberRestricted,
     )
 
-    model = {
+    models: dict[str, type[BaseModel]] = {
         "creator": ChatMemberOwner, "administrator": ChatMemberAdministrator, "member": ChatMemberMember,
         "restricted": ChatMemberRestricted, "left": ChatMemberLeft, "kicked": ChatMemberBanned,
-    }[status]
+    }
+    model = models[status]
     member: dict[str, Any] = {"status": status, "user": user(user_id)}
     for name, info in model.model_fields.items():
         if info.is_required() and name not in member:

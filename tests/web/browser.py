@@ -10,15 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, ViewportSize, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "frontend" / "dist"
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(os.environ.get("PLUGBOARD_ARTIFACTS", ROOT / "tests" / "artifacts")) / "web"
 TOKEN_KEY = "plugboard:token"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 BLOCKING_IMPACTS = ("serious", "critical")
 
 AXE_RUN = """async () => {
@@ -61,7 +61,7 @@ class Tab:
         page.on("websocket", lambda ws: self.websockets.append(ws.url))
 
     @classmethod
-    async def open(cls, browser: Browser, base_url: str, viewport: dict[str, int] = DESKTOP) -> Tab:
+    async def open(cls, browser: Browser, base_url: str, viewport: ViewportSize = DESKTOP) -> Tab:
         context = await browser.new_context(viewport=viewport, base_url=base_url, accept_downloads=True)
         return cls(context, await context.new_page(), base_url)
 

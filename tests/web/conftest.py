@@ -29,7 +29,8 @@ def require_build() -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselects this directory's tests on backends other than SQLite."""
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         if not item.path.is_relative_to(WEB_TESTS):
             keep.append(item)

@@ -7,6 +7,7 @@ import asyncio
 import socket
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from tests.support.live import LiveApp
 from tests.support.server import LiveServer, _Server
@@ -15,7 +16,7 @@ from tests.support.server import LiveServer, _Server
 class SamePortServer(LiveServer):
     """A LiveServer on a given port, for a server that comes back where the old one was."""
 
-    def __init__(self, app: object, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, app: ASGIApp, port: int, host: str = "127.0.0.1") -> None:
         super().__init__(app, host)
         self.wanted_port = port
 
