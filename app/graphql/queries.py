@@ -12,11 +12,10 @@ from app.graphql.context import GraphQLContext
 from app.graphql.types import (
     ApiToken,
     AuditEvent,
-    AuditEventConnection,
-    AuditEventEdge,
+    Connection,
+    Edge,
     Gateway,
     Me,
-    PageInfo,
     Plugin,
     UserPlugin,
 )
@@ -77,11 +76,10 @@ class Query:
         action: Annotated[
             str | None, strawberry.argument(description='Only events of this action, e.g. "token.create".')
         ] = None,
-    ) -> AuditEventConnection:
+    ) -> Connection[AuditEvent]:
         ctx = info.context.require_user()
         rows, more = await audit.page_of_events(ctx, _audit_page_size(first, "/first"), _audit_position(after, "auditEvents"), action)
-        edges = [AuditEventEdge(cursor=audit.cursor_of(row), node=AuditEvent.of(row)) for row in rows]
-        return AuditEventConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None))
+        return Connection.of([Edge(cursor=audit.cursor_of(row), node=AuditEvent.of(row)) for row in rows], more)
 
     @strawberry.field(
         description="The caller's own audit events, newest first. For the next page, pass the last "

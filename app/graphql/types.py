@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, cast
+from typing import Annotated, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -132,20 +132,31 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(description="Pass it as `after` for the next page.")
 
 
+Node = TypeVar("Node")
+
+
 @strawberry.type
-class PluginRunEdge:
+class Edge(Generic[Node]):
+    """One item of a page, and the cursor that names its place (named e.g. PluginRunEdge)."""
+
     cursor: str
-    node: PluginRun
+    node: Node
 
 
-@strawberry.type(description="A page of runs, newest first.")
-class PluginRunConnection:
-    edges: list[PluginRunEdge]
+@strawberry.type
+class Connection(Generic[Node]):
+    """A page of items, newest first (named e.g. PluginRunConnection)."""
+
+    edges: list[Edge[Node]]
     page_info: PageInfo
 
     @strawberry.field
-    def nodes(self) -> list[PluginRun]:
+    def nodes(self) -> list[Node]:
         return [edge.node for edge in self.edges]
+
+    @classmethod
+    def of(cls, edges: list[Edge[Node]], more: bool) -> Connection[Node]:
+        return cls(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None))
 
 
 @strawberry.type
@@ -173,13 +184,12 @@ class UserPlugin:
         info: strawberry.Info[GraphQLContext, None],
         first: Annotated[int, strawberry.argument(description="1 to 100.")] = 20,
         after: str | None = None,
-    ) -> PluginRunConnection:
+    ) -> Connection[PluginRun]:
         ctx = info.context.require_user()
         rows, more = await info.context.platform.run_history.runs_of(ctx, str(self.id), first, after)
         titles = await chat_titles(ctx.user_id, (row.chat_id for row in rows if row.chat_id is not None))
-        edges = [PluginRunEdge(cursor=cursors.encode(row.created_at, row.id), node=PluginRun.of(row, titles)) for row in rows]
-        end = edges[-1].cursor if edges else None
-        return PluginRunConnection(edges=edges, page_info=PageInfo(has_next_page=more, end_cursor=end))
+        edges = [Edge(cursor=cursors.encode(row.created_at, row.id), node=PluginRun.of(row, titles)) for row in rows]
+        return Connection.of(edges, more)
 
     @classmethod
     def of(cls, row: plugin_models.UserPlugin) -> UserPlugin:
@@ -198,22 +208,6 @@ class UserPlugin:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
-
-
-@strawberry.type
-class AuditEventEdge:
-    cursor: str
-    node: AuditEvent
-
-
-@strawberry.type(description="A page of the caller's audit events, newest first.")
-class AuditEventConnection:
-    edges: list[AuditEventEdge]
-    page_info: PageInfo
-
-    @strawberry.field
-    def nodes(self) -> list[AuditEvent]:
-        return [edge.node for edge in self.edges]
 
 
 @strawberry.type
