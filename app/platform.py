@@ -102,7 +102,7 @@ class Platform:
         self.router = EventRouter(self.registry, self.executor, RoutingCache())
         breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
         self.runs = RunRecorder(breaker, notify=self.executor.announce)
-        self.plugins = PluginService(settings, self.executor, self.runs, installs_changed=self.registration.follow)
+        self.plugins = PluginService(settings, self.executor, installs_changed=self.registration.follow)
         self.run_history = RunHistory(settings, self.executor, self.runs)
         self.dispatcher = Dispatcher(
             self.router,

@@ -32,7 +32,6 @@ from app.plugins.executor import Executor
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
 from app.plugins.reads import installs_with_plugins
 from app.plugins.registry import needed_update_types
-from app.plugins.runs import RunRecorder
 from app.plugins.sealed_config import open_config, seal_config
 from app.plugins.versions import bring_forward
 from app.settings import Settings
@@ -71,12 +70,10 @@ class PluginService:
         self,
         settings: Settings,
         executor: Executor,
-        runs: RunRecorder,
         installs_changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.executor = executor
-        self.runs = runs
         # Called with the user's id after an install, uninstall or toggle (to re-register webhooks).
         self.installs_changed = installs_changed
 
