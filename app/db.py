@@ -23,6 +23,8 @@ from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 from tortoise.migrations.recorder import MigrationRecorder
 from tortoise.transactions import in_transaction
 
+from app.sql import is_postgres
+
 APP_LABEL = "plugboard"
 MODEL_MODULES = [
     "app.accounts.models",
@@ -112,7 +114,7 @@ async def serialize(connection: BaseDBAsyncClient, key: str) -> None:
     PostgreSQL: a transaction-scoped advisory lock. SQLite: every transaction holds the database's
     write lock from its start (app/sqlite.py), which already serializes them.
     """
-    if connection.capabilities.dialect == "postgres":
+    if is_postgres(connection):
         await connection.execute_query(f"SELECT pg_advisory_xact_lock({lock_id(key)})")
 
 

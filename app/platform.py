@@ -32,8 +32,9 @@ from app.plugins.handlers import BUILTIN_HANDLERS
 from app.plugins.registry import PluginRegistry, needed_update_types
 from app.plugins.router import EventRouter
 from app.plugins.routing import RoutingCache
+from app.plugins.run_groups import recording_groups
 from app.plugins.run_history import RunHistory
-from app.plugins.runs import RecordingGroups, RunRecorder
+from app.plugins.runs import RunRecorder
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
 from app.pubsub import create_broadcast
@@ -107,7 +108,7 @@ class Platform:
         self.dispatcher = Dispatcher(
             self.router,
             self.inbox,
-            RecordingGroups(self.runs),
+            recording_groups(self.runs),
             concurrency=settings.inbox_concurrency,
             lease_seconds=settings.inbox_lease_seconds,
             poll_seconds=settings.inbox_poll_seconds,

@@ -17,6 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app import secrets_at_rest as at_rest
 from app.secrets_at_rest import Keyring, Place, SecretUnreadable
+from app.sql import is_postgres, placeholders
 
 BATCH_SIZE = 200
 _CONFIG_FIELD = "config."
@@ -34,10 +35,6 @@ class Moved:
         if self.unreadable:
             text += f"; {self.unreadable} could not be decrypted (altered?) and were left as they are"
         return text
-
-
-def _placeholders(conn: BaseDBAsyncClient, count: int) -> list[str]:
-    return [f"${n + 1}" for n in range(count)] if conn.capabilities.dialect == "postgres" else ["?"] * count
 
 
 def _reseal(keyring: Keyring, stored: Any, place: Place, rotating: bool, moved: Moved) -> tuple[Any, str | None]:
@@ -62,7 +59,7 @@ def _reseal(keyring: Keyring, stored: Any, place: Place, rotating: bool, moved: 
 
 
 async def _gateways(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size: int, rotating: bool, moved: Moved) -> str | None:
-    p = _placeholders(conn, 2)
+    p = placeholders(conn, 2)
     rows = await conn.execute_query_dict(
         f"SELECT id, bot_token, webhook_secret, bot_token_hash FROM gateways WHERE id > {p[0]} ORDER BY id LIMIT {p[1]}",
         [after, size],
@@ -75,7 +72,7 @@ async def _gateways(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size:
         changed = (token != row["bot_token"]) + (secret != row["webhook_secret"])
         if not changed and token_hash == row["bot_token_hash"]:
             continue
-        q = _placeholders(conn, 6)
+        q = placeholders(conn, 6)
         updated, _ = await conn.execute_query(
             f"UPDATE gateways SET bot_token = {q[0]}, webhook_secret = {q[1]}, bot_token_hash = {q[2]} "
             f"WHERE id = {q[3]} AND bot_token = {q[4]} AND webhook_secret = {q[5]}",
@@ -95,7 +92,7 @@ def _config(value: Any) -> Any:
 async def _installs(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size: int, rotating: bool, moved: Moved) -> str | None:
     from app.plugins.secrets import secret_keys
 
-    p = _placeholders(conn, 2)
+    p = placeholders(conn, 2)
     rows = await conn.execute_query_dict(
         "SELECT u.id, u.config, p.config_schema FROM user_plugins u JOIN plugins p ON p.id = u.plugin_id "
         f"WHERE u.id > {p[0]} ORDER BY u.id LIMIT {p[1]}",
@@ -119,8 +116,8 @@ async def _installs(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size:
             changed += new[name] is not value
         if not changed:
             continue
-        q = _placeholders(conn, 3)
-        cast = "::jsonb" if conn.capabilities.dialect == "postgres" else ""
+        q = placeholders(conn, 3)
+        cast = "::jsonb" if is_postgres(conn) else ""
         before = row["config"] if isinstance(row["config"], str) else json.dumps(row["config"])
         updated, _ = await conn.execute_query(
             f"UPDATE user_plugins SET config = {q[0]}{cast} WHERE id = {q[1]} AND config = {q[2]}{cast}",
@@ -159,7 +156,7 @@ async def rotate(keyring: Keyring, batch_size: int = BATCH_SIZE, connection: str
 async def foreign_key_ids(conn: BaseDBAsyncClient, keyring: Keyring, sample: int = 50) -> set[str]:
     """The ids of keys that sealed stored values and that `keyring` lacks (a sample of the newest
     gateways and installs): non-empty means SECRET_KEY is not the key this database was sealed with."""
-    p = _placeholders(conn, 1)
+    p = placeholders(conn, 1)
     found: set[str] = set()
     rows = await conn.execute_query_dict(
         f"SELECT bot_token, webhook_secret FROM gateways ORDER BY created_at DESC LIMIT {p[0]}", [sample]

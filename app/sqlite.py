@@ -7,17 +7,15 @@ the busy timeout. Here every transaction begins with `BEGIN IMMEDIATE`: it takes
 front, waiting for it (the busy timeout) while another process holds it, so it cannot fail later on
 the upgrade. Readers are never blocked: the journal is a write-ahead log (WAL).
 
-Used as the tortoise engine `app.sqlite` (see app/db.py). `GroupCommit` gives a busy writer (the
-inbox's) a connection and a thread of its own beside it.
+Used as the tortoise engine `app.sqlite` (see app/db.py). `insert_all` writes rows on a connection of
+sqlite3's own (app.batching.CommitThread's).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from tortoise.backends.base.client import NestedTransactionContext, TransactionalDBClient, TransactionContext
 from tortoise.backends.sqlite.client import (
@@ -29,7 +27,7 @@ from tortoise.backends.sqlite.client import (
 from tortoise.connection import get_connections
 from tortoise.exceptions import OperationalError
 
-T = TypeVar("T")
+from app.sql import sqlite_value, values_insert
 
 
 class ImmediateTransactionContext(SqliteTransactionContext):
@@ -110,144 +108,28 @@ class ImmediateSqliteClient(SqliteClient):
 client_class = ImmediateSqliteClient
 
 
-class GroupCommit(Generic[T]):
-    """Group commit on a thread of its own, with a connection of its own to tortoise's SQLite file.
-
-    Each time the thread is free it takes every item queued (up to `max_group`), writes them with
-    `write(connection, items)` in one go, and reports `done(items, error)` on the event loop. It
-    starts on the next group as soon as one is written, without waiting for the event loop; groups
-    are written in the order their items were queued. It never waits for tortoise's connection lock
-    nor holds it: the two connections share the file as two processes would (BEGIN IMMEDIATE, the
-    busy timeout). The connection is opened on first use with tortoise's pragmas.
-    """
-
-    def __init__(
-        self,
-        filename: str,
-        pragmas: dict[str, Any],
-        write: Callable[[sqlite3.Connection, list[T]], None],
-        done: Callable[[list[T], Exception | None], None],
-        max_group: int,
-    ) -> None:
-        self.filename = filename
-        self.pragmas = dict(pragmas)
-        self._write = write
-        self._done = done
-        self._max_group = max_group
-        self._loop = asyncio.get_running_loop()
-        self._changed = threading.Condition()
-        self._queued: list[T] = []
-        self._writing: list[T] = []
-        self._jobs: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="sqlite-group-commit", daemon=True)
-        self._thread.start()
-
-    @staticmethod
-    def file_of(client: object) -> str | None:
-        """The file of tortoise's SQLite client; None for another database, or an in-memory one
-        (which a second connection would not see)."""
-        if not isinstance(client, SqliteClient):
-            return None
-        if client.filename in ("", ":memory:") or "mode=memory" in client.filename:
-            return None
-        return client.filename
-
-    def put(self, item: T) -> None:
-        if not self._thread.is_alive():  # stopped, or died: nobody would ever write it
-            raise RuntimeError("the group commit's thread is not running")
-        with self._changed:
-            self._queued.append(item)
-            self._changed.notify()
-
-    async def run(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """`work(connection)` on the thread, before its next group."""
-        future: asyncio.Future[Any] = self._loop.create_future()
-        with self._changed:
-            self._jobs.append((work, future))
-            self._changed.notify()
-        return await future
-
-    def stop(self) -> list[T]:
-        """Stops once the group being written is; returns the items not known to be written."""
-        with self._changed:
-            self._stopping = True
-            left = self._writing + self._queued
-            self._queued = []
-            self._changed.notify()
-        return left
-
-    def _work(self) -> None:
-        connection: sqlite3.Connection | None = None
-        try:
-            while True:
-                with self._changed:
-                    while not (self._queued or self._jobs or self._stopping):
-                        self._changed.wait()
-                    if self._stopping:
-                        for _, future in self._jobs:
-                            self._post(_resolve, future, None, RuntimeError("stopped"))
-                        return
-                    jobs, self._jobs = self._jobs, []
-                    self._writing = self._queued[: self._max_group]
-                    del self._queued[: self._max_group]
-                for work, future in jobs:
-                    try:
-                        connection = connection or self._connect()
-                        self._post(_resolve, future, work(connection), None)
-                    except Exception as exc:
-                        self._post(_resolve, future, None, exc)
-                if self._writing:
-                    error: Exception | None = None
-                    try:
-                        connection = connection or self._connect()
-                        self._write(connection, self._writing)
-                    except Exception as exc:
-                        error = exc
-                    self._post(self._done, self._writing, error)
-                    with self._changed:
-                        self._writing = []
-        finally:
-            if connection is not None:
-                connection.close()
-
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.filename, isolation_level=None, check_same_thread=False)
-        try:
-            for pragma, value in self.pragmas.items():  # busy_timeout first: app/db.py puts it there
-                connection.execute(f"PRAGMA {pragma}={value}")
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the event loop is closed: nobody is left to tell
-            pass
-
-
-def _resolve(future: asyncio.Future[Any], result: Any, error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(result)
-    else:
-        future.set_exception(error)
-
-
-def insert_all(connection: sqlite3.Connection, statement: Callable[[int], str], rows: Sequence[Sequence[object]]) -> None:
-    """`rows` in one transaction that takes the write lock up front (all or none), by multi-row
-    INSERTs: `statement(n)` inserts n rows, as many per statement as the parameter limit allows.
-    Not executemany: the driver lets go of the GIL and takes it back around every statement it
-    steps, and on a thread beside a busy event loop each time back costs a wait."""
-    per_statement = max(1, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // max(1, len(rows[0])))
+def insert_all(
+    connection: sqlite3.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    on_conflict: str,
+    constants: Mapping[str, object] | None = None,
+) -> None:
+    """app.sql.insert_rows on a connection of sqlite3's own, in one transaction that takes the write
+    lock up front (all or none): as many rows per INSERT as the parameter limit allows. Not
+    executemany: the driver lets go of the GIL and takes it back around every statement it steps,
+    and on a thread beside a busy event loop each time back costs a wait."""
+    fixed = dict(constants or {})
+    names = (*columns, *fixed)
+    extra = tuple(fixed.values())
+    per_statement = max(1, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names))
     connection.execute("BEGIN IMMEDIATE")
     try:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            connection.execute(statement(len(chunk)), [value for row in chunk for value in row])
+            sql = values_insert(table, names, len(chunk), on_conflict, numbered=False)
+            connection.execute(sql, [sqlite_value(value) for row in chunk for value in (*row, *extra)])
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from app.analytics.models import ALL_CHATS, AnalyticsHour
+from app.sql import is_postgres
 
 COUNTERS = ("received", "sent", "joins", "leaves")
 
@@ -89,7 +90,7 @@ class AnalyticsReader:
     async def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         """Runs hand-written SQL with `?` placeholders on the current database."""
         conn = AnalyticsHour._meta.db
-        if conn.capabilities.dialect == "postgres":
+        if is_postgres(conn):
             parts = sql.split("?")
             sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
         else:

@@ -10,14 +10,14 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.counting import Tally
 from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
-from app.sql import insert_rows
+from app.sql import insert_rows, is_postgres
 
 _COUNTERS = ("received", "sent", "joins", "leaves")
 
 
 def _day(conn: BaseDBAsyncClient, day: date) -> object:
     # asyncpg takes a date for a DATE column; tortoise keeps SQLite dates as ISO text.
-    return day if conn.capabilities.dialect == "postgres" else day.isoformat()
+    return day if is_postgres(conn) else day.isoformat()
 
 
 def _add_counters(table: str) -> str:

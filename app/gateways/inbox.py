@@ -6,6 +6,7 @@ once done. They come in through app/gateways/inbox_writer.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from tortoise.expressions import F
 from app.clock import utcnow
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, RejectedUpdate
 from app.ids import new_id
+from app.sql import is_postgres
 
 MAX_ATTEMPTS = 5
 
@@ -59,7 +61,7 @@ async def claim(limit: int, lease_seconds: float) -> list[ClaimedEvent]:
     conn = GatewayEvent._meta.db
     now = utcnow()
     token, lease = new_id(), now + timedelta(seconds=lease_seconds)
-    if conn.capabilities.dialect == "postgres":
+    if is_postgres(conn):
         sql = _CLAIM.format(token="$1", lease="$2", now="$3", limit="$4", lock=" FOR UPDATE SKIP LOCKED")
     else:
         # SQLite has one writer at a time: an idle worker only reads, and takes the write lock
@@ -94,6 +96,26 @@ async def complete(event: ClaimedEvent) -> None:
     await GatewayEvent.filter(id=event.id, claim=event.claim).update(
         status=EventStatus.DONE, processed_at=utcnow(), lease_until=None
     )
+
+
+async def complete_all(events: Sequence[ClaimedEvent], now: datetime) -> None:
+    """Marks the events done, if this process still holds them: one statement per claim (call it in
+    the transaction that records their runs)."""
+    by_claim: dict[str, list[int]] = {}
+    for event in events:
+        by_claim.setdefault(event.claim, []).append(event.id)
+    conn = GatewayEvent._meta.db
+    for claim, ids in by_claim.items():
+        if is_postgres(conn):
+            await conn.execute_query(
+                "UPDATE gateway_events SET status = 'done', processed_at = $1, lease_until = NULL "
+                "WHERE id = ANY($2::bigint[]) AND claim = $3",
+                [now, ids, claim],
+            )
+        else:
+            await GatewayEvent.filter(id__in=ids, claim=claim).update(
+                status=EventStatus.DONE, processed_at=now, lease_until=None
+            )
 
 
 async def fail(event: ClaimedEvent) -> None:

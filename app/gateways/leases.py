@@ -10,8 +10,9 @@ that dies is taken over once its lease has run out.
 
 from __future__ import annotations
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
+
+from app.sql import is_postgres, placeholders
 
 # SQLite keeps tortoise's datetimes as text ("2024-05-01 12:00:00.123456+00:00"): the database's
 # clock in the same form compares with them as text does.
@@ -19,15 +20,11 @@ _SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000+00:00'"
 _SQLITE_UNTIL = "strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || ? || ' seconds') || '000+00:00'"
 
 
-def _is_postgres(connection: BaseDBAsyncClient) -> bool:
-    return connection.capabilities.dialect == "postgres"
-
-
 async def take(name: str, holder: str, seconds: float) -> bool:
     """Takes (or renews) the lease `name` for `seconds` from now for `holder`, unless another holds
     it still; returns whether `holder` holds it now."""
     async with in_transaction() as connection:
-        if _is_postgres(connection):
+        if is_postgres(connection):
             rows = await connection.execute_query_dict(
                 "INSERT INTO leases (name, holder, until) VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))"
                 " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until"
@@ -47,14 +44,14 @@ async def take(name: str, holder: str, seconds: float) -> bool:
 async def release(name: str, holder: str) -> None:
     """Gives the lease up, if `holder` holds it: another process may take it at once."""
     async with in_transaction() as connection:
-        mark = ("$1", "$2") if _is_postgres(connection) else ("?", "?")
+        mark = placeholders(connection, 2)
         await connection.execute_query(f"DELETE FROM leases WHERE name = {mark[0]} AND holder = {mark[1]}", [name, holder])
 
 
 async def holder_of(name: str) -> str | None:
     """Who holds the lease now (None when nobody does, or its time has passed)."""
     async with in_transaction() as connection:
-        if _is_postgres(connection):
+        if is_postgres(connection):
             rows = await connection.execute_query_dict(
                 "SELECT holder FROM leases WHERE name = $1 AND until >= clock_timestamp()", [name]
             )
@@ -69,7 +66,7 @@ async def holders(prefix: str) -> dict[str, str]:
     """The leases whose names start with `prefix` (no `%` or `_` in it) that are held now, by name:
     their holders. One read, so that a process looking for free leases writes only to take one."""
     async with in_transaction() as connection:
-        if _is_postgres(connection):
+        if is_postgres(connection):
             rows = await connection.execute_query_dict(
                 "SELECT name, holder FROM leases WHERE name LIKE $1 AND until >= clock_timestamp()", [prefix + "%"]
             )

@@ -24,13 +24,12 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from app.db import serialize
 from app.errors import GatewayUnreachable
 from app.settings import Settings, without_password
-from app.sql import insert_rows
+from app.sql import dialect_of, insert_rows, placeholders
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -186,14 +185,6 @@ _NOW = {
 _GREATEST = {"postgres": "GREATEST", "sqlite": "MAX"}
 
 
-def _dialect(connection: BaseDBAsyncClient) -> str:
-    return "postgres" if connection.capabilities.dialect == "postgres" else "sqlite"
-
-
-def _placeholders(dialect: str, count: int, start: int = 1) -> list[str]:
-    return [f"${start + i}" for i in range(count)] if dialect == "postgres" else ["?"] * count
-
-
 class DatabaseLimits:
     """Reservations in the `send_limits` table, on SQLite or PostgreSQL.
 
@@ -217,8 +208,8 @@ class DatabaseLimits:
         keys = [pause_key(scope)] + [s.key for s in [*slots, *([turn] if turn else [])]]
         async with in_transaction() as connection:
             await serialize(connection, f"send-limits:{scope}")
-            dialect = _dialect(connection)
-            marks = ", ".join(_placeholders(dialect, len(keys)))
+            dialect = dialect_of(connection)
+            marks = ", ".join(placeholders(connection, len(keys)))
             rows = await connection.execute_query_dict(
                 f'SELECT "key", free_at FROM send_limits WHERE "key" IN ({marks})'
                 f" UNION ALL SELECT '', {_NOW[dialect]}",
@@ -243,9 +234,8 @@ class DatabaseLimits:
         if not reservation.held:
             return
         async with in_transaction() as connection:
-            dialect = _dialect(connection)
+            marks = placeholders(connection, 3)
             for held in reservation.held:
-                marks = _placeholders(dialect, 3)
                 await connection.execute_query(
                     f'UPDATE send_limits SET free_at = {marks[0]} WHERE "key" = {marks[1]} AND free_at = {marks[2]}',
                     [held.before, held.key, held.after],
@@ -253,8 +243,8 @@ class DatabaseLimits:
 
     async def pause(self, scope: str, seconds: float) -> None:
         async with in_transaction() as connection:
-            dialect = _dialect(connection)
-            key, wait = _placeholders(dialect, 2)
+            dialect = dialect_of(connection)
+            key, wait = placeholders(connection, 2)
             await connection.execute_query(
                 f'INSERT INTO send_limits ("key", free_at) VALUES ({key}, {_NOW[dialect]} + {wait})'
                 f' ON CONFLICT ("key") DO UPDATE SET free_at = {_GREATEST[dialect]}(send_limits.free_at, excluded.free_at)',
@@ -263,8 +253,8 @@ class DatabaseLimits:
 
     async def paused_for(self, scope: str) -> float:
         async with in_transaction() as connection:
-            dialect = _dialect(connection)
-            (key,) = _placeholders(dialect, 1)
+            dialect = dialect_of(connection)
+            (key,) = placeholders(connection, 1)
             rows = await connection.execute_query_dict(
                 f'SELECT free_at - {_NOW[dialect]} AS left_seconds FROM send_limits WHERE "key" = {key}',
                 [pause_key(scope)],
@@ -275,7 +265,7 @@ class DatabaseLimits:
         """The keys whose time is still to come, with the seconds until then (the furthest first):
         what another store taking over must hold too."""
         async with in_transaction() as connection:
-            dialect = _dialect(connection)
+            dialect = dialect_of(connection)
             rows = await connection.execute_query_dict(
                 f'SELECT "key", free_at - clock.seconds AS left_seconds FROM send_limits,'
                 f" (SELECT {_NOW[dialect]} AS seconds) AS clock WHERE free_at > clock.seconds"
@@ -286,8 +276,8 @@ class DatabaseLimits:
     async def prune(self) -> None:
         self._pruned_at = time.monotonic()
         async with in_transaction() as connection:
-            dialect = _dialect(connection)
-            (margin,) = _placeholders(dialect, 1)
+            dialect = dialect_of(connection)
+            (margin,) = placeholders(connection, 1)
             await connection.execute_query(
                 f"DELETE FROM send_limits WHERE free_at < {_NOW[dialect]} - {margin}", [EXPIRED_AFTER_SECONDS]
             )

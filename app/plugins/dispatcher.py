@@ -25,6 +25,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
+from app.batching import GroupCommit
 from app.clock import utcnow
 from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
@@ -35,7 +36,8 @@ from app.plugins.database_watch import DatabaseWatch, always_answers
 from app.plugins.events import load_parsers, stored_event
 from app.plugins.pruning import prune_forever
 from app.plugins.router import EventRouter, Storages
-from app.plugins.runs import Origin, RecordingGroups, Run
+from app.plugins.run_groups import Recording
+from app.plugins.runs import Origin, Run
 from app.supervision import Heartbeat, cancel, spawn, start_supervised
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ class Dispatcher:
         self,
         router: EventRouter,
         writer: InboxWriter,
-        commits: RecordingGroups,
+        commits: GroupCommit[Recording, list[Run]],
         concurrency: int,
         lease_seconds: float,
         poll_seconds: float,
@@ -358,7 +360,7 @@ class Dispatcher:
 
         async def record() -> None:
             if done:
-                await self.commits.record(runs, done)
+                await self.commits.put(Recording(runs, done))
             for event, outcome in others:
                 await outcome(event)
 

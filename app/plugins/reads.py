@@ -8,6 +8,7 @@ from functools import cache
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.plugins.models import Plugin, UserPlugin
+from app.sql import dialect_of
 
 PLUGIN_PREFIX = "plugin__"
 
@@ -18,7 +19,7 @@ def installs_sql(dialect: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     install_columns = tuple(UserPlugin._meta.fields_db_projection.values())
     plugin_columns = tuple(Plugin._meta.fields_db_projection.values())
     selected = [f'u."{c}"' for c in install_columns] + [f'p."{c}" AS "{PLUGIN_PREFIX}{c}"' for c in plugin_columns]
-    placeholder = "$1" if dialect == "postgres" else "?"
+    placeholder = "$1" if dialect == "postgres" else "?"  # app.sql.dialect_of
     sql = (
         f'SELECT {", ".join(selected)} FROM "user_plugins" u JOIN "plugins" p ON p."id" = u."plugin_id" '
         f'WHERE u."user_id" = {placeholder} ORDER BY u."created_at", u."id"'
@@ -29,7 +30,7 @@ def installs_sql(dialect: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
 async def installs_with_plugins(user_id: str, conn: BaseDBAsyncClient | None = None) -> list[UserPlugin]:
     """The user's installs, oldest first, each with its plugin loaded (as select_related does)."""
     conn = conn or UserPlugin._meta.db
-    sql, install_columns, plugin_columns = installs_sql(conn.capabilities.dialect)
+    sql, install_columns, plugin_columns = installs_sql(dialect_of(conn))
     installs = []
     for row in await conn.execute_query_dict(sql, [user_id]):
         plugin = Plugin._init_from_db(**{c: row[PLUGIN_PREFIX + c] for c in plugin_columns})

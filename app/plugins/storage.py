@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from app.clock import utcnow
 from app.ids import new_id
 from app.plugins.models import PluginStorage
-from app.sql import insert_rows
+from app.sql import insert_rows, is_postgres
 
 _DELETED = object()
 _MISSING = object()
@@ -150,7 +150,7 @@ async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
     now = utcnow()
     if not add:
         new_value = "excluded.value"
-    elif conn.capabilities.dialect == "postgres":
+    elif is_postgres(conn):
         new_value = f"to_jsonb(COALESCE(({table}.value #>> '{{}}')::numeric, 0) + (excluded.value #>> '{{}}')::numeric)"
     else:
         new_value = f"COALESCE({table}.value, 0) + excluded.value"

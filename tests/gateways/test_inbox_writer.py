@@ -148,9 +148,9 @@ async def test_stopping_answers_callers_whose_group_still_waits_for_the_database
         try:
             async with sqlite_locked(database_url):
                 waiting = asyncio.create_task(writer.put(bot.gateway_id, EventKind.UPDATE, "1", '{"n":1}'))
-                group = writer._sqlite
-                assert group is not None
-                await eventually(lambda: group._writing, "the writer's thread taking the row")  # and waiting for the lock
+                thread = writer.group.thread
+                assert thread is not None
+                await eventually(lambda: thread.writing, "the writer's thread taking the row")  # and waiting for the lock
                 assert not waiting.done()
                 await writer.stop()
                 with pytest.raises(InboxUnavailable):
