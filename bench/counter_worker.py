@@ -17,14 +17,20 @@ from typing import Any
 
 from app.gateways.models import GatewayType
 from app.platform import Platform
-from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginDefinition, PluginEvent, PluginHandler
+from app.plugins.contract import (
+    EventType,
+    PluginContext,
+    PluginDefinition,
+    PluginEvent,
+    PluginHandler,
+)
 from app.settings import Settings
 
 KEY = "messages"
 
 
 class CounterPlugin(PluginHandler):
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         await ctx.storage.increment(KEY)

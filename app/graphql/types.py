@@ -13,6 +13,7 @@ from app.analytics.titles import chat_titles
 from app.audit.models import AuditLog
 from app.audit.service import cursor_of
 from app.errors import ErrorCode
+from app.event_types import EventType
 from app.gateways import models as gateway_models
 from app.gateways.service import webhook_url
 from app.gateways.status import WORKING_STATUSES
@@ -95,6 +96,7 @@ class PluginRun:
     outcome: RunOutcome
     trigger: str = strawberry.field(description="event, schedule or retry.")
     event_type: str = strawberry.field(description="e.g. telegram.message or schedule.trigger.")
+    event_label: str = strawberry.field(description="The event in words, e.g. Message or Schedule.")
     chat_id: strawberry.ID | None
     chat_title: str | None = strawberry.field(
         description="The chat's title as Channel Analytics last saw it; null for a chat it has not counted."
@@ -114,6 +116,7 @@ class PluginRun:
             outcome=row.outcome,
             trigger=row.trigger,
             event_type=row.event_type,
+            event_label=EventType.label_of(row.event_type),
             chat_id=None if row.chat_id is None else strawberry.ID(str(row.chat_id)),
             chat_title=None if row.chat_id is None else (titles or {}).get(row.chat_id),
             schedule=row.schedule,

@@ -14,9 +14,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from app.accounts.context import ServiceContext
+from app.event_types import EventType
 from app.gateways.models import GatewayType
 from app.outbound import OutboundHttp
-from app.telegram.updates import TELEGRAM_CALLBACK, TELEGRAM_CHAT_MEMBER, TELEGRAM_MESSAGE
 
 if TYPE_CHECKING:  # aiogram's types cost 165 MiB at import: loaded where events are parsed
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
@@ -62,10 +62,7 @@ class ConfigUpdateRequest:
 
 # --- events --------------------------------------------------------------------------------
 
-# The event types: TELEGRAM_MESSAGE, TELEGRAM_CALLBACK and TELEGRAM_CHAT_MEMBER are what
-# Telegram's updates become (app/telegram/updates.py); these two come from elsewhere.
-TELEGRAM_MESSAGE_SENT = "telegram.message_sent"
-SCHEDULE_TRIGGER = "schedule.trigger"
+# The event types are app.event_types.EventType (re-exported here for plugins).
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class TelegramMessageEvent:
     update_id: int
     message: Message
     is_channel_post: bool = False
-    type: ClassVar[str] = TELEGRAM_MESSAGE
+    type: ClassVar[EventType] = EventType.TELEGRAM_MESSAGE
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class TelegramCallbackEvent:
     gateway_id: str
     update_id: int
     callback_query: CallbackQuery
-    type: ClassVar[str] = TELEGRAM_CALLBACK
+    type: ClassVar[EventType] = EventType.TELEGRAM_CALLBACK
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,7 @@ class ChatMemberEvent:
     gateway_id: str
     update_id: int
     chat_member: ChatMemberUpdated
-    type: ClassVar[str] = TELEGRAM_CHAT_MEMBER
+    type: ClassVar[EventType] = EventType.TELEGRAM_CHAT_MEMBER
 
 
 @dataclass(frozen=True)
@@ -103,14 +100,14 @@ class MessageSentEvent:
 
     gateway_id: str
     message: Message
-    type: ClassVar[str] = TELEGRAM_MESSAGE_SENT
+    type: ClassVar[EventType] = EventType.TELEGRAM_MESSAGE_SENT
 
 
 @dataclass(frozen=True)
 class ScheduleTriggerEvent:
     schedule: str
     fired_at: datetime
-    type: ClassVar[str] = SCHEDULE_TRIGGER
+    type: ClassVar[EventType] = EventType.SCHEDULE_TRIGGER
 
 
 PluginEvent = (

@@ -13,22 +13,15 @@ from typing import Any
 
 from app.gateways.models import EventKind
 from app.plugins.contract import (
-    SCHEDULE_TRIGGER,
-    TELEGRAM_MESSAGE_SENT,
     ChatMemberEvent,
+    EventType,
     MessageSentEvent,
     PluginEvent,
     ScheduleTriggerEvent,
     TelegramCallbackEvent,
     TelegramMessageEvent,
 )
-from app.telegram.updates import (
-    TELEGRAM_CALLBACK,
-    TELEGRAM_CHAT_MEMBER,
-    TELEGRAM_MESSAGE,
-    UPDATE_KINDS,
-    update_kind_of,
-)
+from app.telegram.updates import UPDATE_KINDS, update_kind_of
 
 
 def _message(gateway_id: str, update_id: int, value: dict[str, Any], field: str) -> PluginEvent:
@@ -54,9 +47,9 @@ def _chat_member(gateway_id: str, update_id: int, value: dict[str, Any], field: 
 Parser = Callable[[str, int, dict[str, Any], str], PluginEvent]
 
 PARSERS: dict[str, Parser] = {
-    TELEGRAM_MESSAGE: _message,
-    TELEGRAM_CALLBACK: _callback,
-    TELEGRAM_CHAT_MEMBER: _chat_member,
+    EventType.TELEGRAM_MESSAGE: _message,
+    EventType.TELEGRAM_CALLBACK: _callback,
+    EventType.TELEGRAM_CHAT_MEMBER: _chat_member,
 }
 _unparsed = {kind.event for kind in UPDATE_KINDS.values()} - PARSERS.keys()
 if _unparsed:
@@ -98,6 +91,3 @@ def stored_event(gateway_id: str, kind: EventKind, payload: dict[str, Any]) -> P
 def schedule_event(schedule: str, fired_at: datetime) -> ScheduleTriggerEvent:
     return ScheduleTriggerEvent(schedule=schedule, fired_at=fired_at)
 
-
-# Events that come from elsewhere than a Telegram update: every event type a plugin can handle.
-OTHER_EVENTS = (TELEGRAM_MESSAGE_SENT, SCHEDULE_TRIGGER)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from app.event_types import EventType
 from app.plugins.config import check_defaults, check_schema
 from app.plugins.contract import PluginHandler
 from app.telegram.updates import update_types_for
@@ -16,6 +17,9 @@ class PluginRegistry:
             definition = handler.definition
             if definition.slug in self._handlers:
                 raise ValueError(f"Plugin slug registered twice: {definition.slug}")
+            unknown = sorted(set(handler.events) - set(EventType))
+            if unknown:
+                raise ValueError(f"Plugin {definition.slug} handles unknown events: {unknown} (see app/event_types.py)")
             check_schema(definition.config_schema)
             check_defaults(definition.config_schema)  # each default fits its setting; required ones may have none
             self._handlers[definition.slug] = handler

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 
 from app.db_errors import describe, is_unavailable
-from app.plugins.contract import SCHEDULE_TRIGGER, Trigger
+from app.plugins.contract import EventType, Trigger
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
 from app.plugins.router import EventRouter
@@ -125,7 +125,7 @@ class Scheduler:
         origin = Origin(
             key=f"schedule:{name}:{tick}",
             trigger=Trigger.SCHEDULE,
-            event_type=SCHEDULE_TRIGGER,
+            event_type=EventType.SCHEDULE_TRIGGER,
             schedule=name,
             fired_at=fired_at,
             replay=replay,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from app.event_types import EventType
 from app.inputs import is_int
 
 # Every kind of update the Bot API sends (aiogram's `Update` fields less update_id; a test checks
@@ -26,10 +27,6 @@ UPDATE_FIELDS = frozenset((
     "removed_chat_boost", "managed_bot", "subscription", "stopped_message_generation",
 ))
 
-# The plugin events that Telegram's updates become.
-TELEGRAM_MESSAGE = "telegram.message"
-TELEGRAM_CALLBACK = "telegram.callback"
-TELEGRAM_CHAT_MEMBER = "telegram.chat_member"
 
 
 def is_message(value: object) -> bool:
@@ -74,17 +71,17 @@ def is_chat_member(value: object) -> bool:
 @dataclass(frozen=True)
 class UpdateKind:
     field: str  # the Update's field; also the name setWebhook's allowed_updates takes
-    event: str  # the plugin event type it becomes
+    event: EventType  # the plugin event type it becomes
     shape: Callable[[object], bool]  # what is checked before the update is acknowledged
 
 
 UPDATE_KINDS: dict[str, UpdateKind] = {
     kind.field: kind
     for kind in (
-        UpdateKind("message", TELEGRAM_MESSAGE, is_message),
-        UpdateKind("channel_post", TELEGRAM_MESSAGE, is_message),
-        UpdateKind("callback_query", TELEGRAM_CALLBACK, is_callback),
-        UpdateKind("chat_member", TELEGRAM_CHAT_MEMBER, is_chat_member),
+        UpdateKind("message", EventType.TELEGRAM_MESSAGE, is_message),
+        UpdateKind("channel_post", EventType.TELEGRAM_MESSAGE, is_message),
+        UpdateKind("callback_query", EventType.TELEGRAM_CALLBACK, is_callback),
+        UpdateKind("chat_member", EventType.TELEGRAM_CHAT_MEMBER, is_chat_member),
     )
 }
 

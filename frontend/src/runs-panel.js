@@ -12,7 +12,7 @@ import { icon } from "./icons.js";
 import { describeError } from "./messages.js";
 
 export const RUNS_PAGE = 10;
-const RUN_FIELDS = "id outcome trigger eventType chatId chatTitle error durationMs createdAt retryOf canRetry";
+const RUN_FIELDS = "id outcome trigger eventType eventLabel chatId chatTitle error durationMs createdAt retryOf canRetry";
 // No query reads one install: myPlugins it is, and this page keeps the one it shows.
 const RUNS = `query Runs($first: Int!, $after: String) {
   myPlugins { id runs(first: $first, after: $after) { edges { cursor node { ${RUN_FIELDS} } } pageInfo { hasNextPage endCursor } } }
@@ -23,14 +23,6 @@ const OUTCOMES = {
   SUCCEEDED: { label: "Succeeded", tone: "badge--success", icon: "check" },
   FAILED: { label: "Failed", tone: "badge--danger", icon: "alert" },
   SKIPPED: { label: "Skipped", tone: "badge--warning", icon: "skip" },
-};
-
-const EVENTS = {
-  "telegram.message": "Message",
-  "telegram.callback": "Button press",
-  "telegram.message_sent": "Message sent",
-  "telegram.chat_member": "Member change",
-  "schedule.trigger": "Schedule",
 };
 
 const TRIGGERS = { event: "From an event", schedule: "On its schedule", retry: "Retry" };
@@ -158,7 +150,7 @@ export function runsPanel({ install, plugin, id, onChanged, onStale }) {
     return h("li", { class: "run", tabindex: "-1", dataset: { runId: run.id, outcome: run.outcome } },
       h("div", { class: "run__head", id: headId },
         h("span", { class: `badge ${outcome.tone}` }, icon(outcome.icon, 14), outcome.label),
-        h("span", { class: "run__event" }, EVENTS[run.eventType] ?? run.eventType),
+        h("span", { class: "run__event" }, run.eventLabel),
         h("code", { class: "run__type" }, run.eventType)),
       action ? h("div", { class: "run__actions" }, action) : null,
       h("p", { class: "run__meta" }, `${meta.join(" · ")} · `,

@@ -24,7 +24,13 @@ from app.errors import GatewayUnreachable
 from app.gateways.models import SendLimit
 from app.gateways.sendqueue import SendRateLimited
 from app.gateways.telegram import TelegramRefused
-from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, TelegramMessageEvent
+from app.plugins.contract import (
+    EventType,
+    PluginContext,
+    PluginEvent,
+    PluginHandler,
+    TelegramMessageEvent,
+)
 from app.plugins.models import PluginExecution, RunOutcome
 from tests.fakes.telegram import FakeTelegram, SendLimits, unreachable_url
 from tests.support.eventually import eventually
@@ -289,7 +295,7 @@ class ChattyPlugin(PluginHandler):
     """Answers every message with three messages to its chat."""
 
     definition = definition("chatty")
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         assert isinstance(event, TelegramMessageEvent)

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.gateways.models import EventStatus, GatewayEvent
-from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, TelegramMessageEvent
+from app.plugins.contract import (
+    EventType,
+    PluginContext,
+    PluginEvent,
+    PluginHandler,
+    TelegramMessageEvent,
+)
 from app.plugins.models import PluginExecution, ScheduleTick
 from app.plugins.pruning import prune_history
 from tests.support.eventually import DEADLINE_SECONDS, eventually
@@ -84,7 +90,7 @@ async def test_an_event_that_failed_on_our_side_is_retried_after_a_backoff_then_
 class ChatStaller(PluginHandler):
     """Hangs on a "hang" message in one chat until the plugin timeout cuts it off; records the rest."""
 
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     def __init__(self, stalled_chat: int) -> None:
         self.definition = definition("staller")  # type: ignore[misc]

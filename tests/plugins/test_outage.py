@@ -11,7 +11,13 @@ import httpx
 import pytest
 
 from app.gateways.models import EventKind, EventStatus, GatewayEvent
-from app.plugins.contract import TELEGRAM_MESSAGE, PluginContext, PluginEvent, PluginHandler, TelegramMessageEvent
+from app.plugins.contract import (
+    EventType,
+    PluginContext,
+    PluginEvent,
+    PluginHandler,
+    TelegramMessageEvent,
+)
 from app.plugins.handlers.welcome import WelcomeHandler
 from app.plugins.models import PluginExecution
 from tests.support.eventually import eventually
@@ -162,7 +168,7 @@ async def test_after_a_database_outage_every_acknowledged_update_is_processed_ex
 class GatedPlugin(PluginHandler):
     """Holds every run until `gate` opens; remembers the order in which updates first ran."""
 
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     def __init__(self) -> None:
         self.definition = definition("gated")  # type: ignore[misc]

@@ -37,6 +37,7 @@ async def test_each_run_is_kept_with_its_event_outcome_error_and_duration(make_a
     [succeeded] = await runs_of(live, owner, "recorder")
     assert succeeded["outcome"] == "SUCCEEDED"
     assert (succeeded["trigger"], succeeded["eventType"], succeeded["chatId"]) == ("event", "telegram.message", "-7")
+    assert succeeded["eventLabel"] == "Message"  # the words the web app shows, from the server
     assert (succeeded["error"], succeeded["retryOf"], succeeded["canRetry"]) == (None, None, False)
     assert (succeeded["schedule"], succeeded["firedAt"]) == (None, None)
     assert succeeded["durationMs"] >= 0
@@ -98,7 +99,9 @@ async def test_a_schedule_run_is_kept_with_its_schedule_and_when_it_fired(make_a
         assert await live.platform.scheduler.fire_due(1_800_000_030.0) == 1
 
     [run] = await runs_of(live, owner, "flaky")
-    assert (run["trigger"], run["eventType"], run["outcome"]) == ("schedule", "schedule.trigger", "SUCCEEDED")
+    assert (run["trigger"], run["eventType"], run["eventLabel"], run["outcome"]) == (
+        "schedule", "schedule.trigger", "Schedule", "SUCCEEDED"
+    )
     assert (run["schedule"], parsed(run["firedAt"])) == ("digest", datetime.fromtimestamp(1_800_000_000, UTC))
     assert run["chatId"] is None
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.plugins.contract import (
-    TELEGRAM_MESSAGE,
+    EventType,
     PluginContext,
     PluginEvent,
     PluginHandler,
@@ -29,7 +29,7 @@ class FlakyPlugin(PluginHandler):
     """Raises for the users in `failing_for`, succeeds for the others; a success counts "done" in
     the install's storage (a failed run's writes must never land). Each run takes `seconds`."""
 
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     def __init__(self, slug: str = "flaky", schedules: tuple[Schedule, ...] = ()) -> None:
         self.definition = definition(slug)  # type: ignore[misc]

@@ -11,7 +11,7 @@ INSTALL_FIELDS = (
     "id isEnabled status statusReason configVersion consecutiveFailures executionCount lastError "
     "plugin { id slug }"
 )
-RUN_FIELDS = "id outcome trigger eventType chatId schedule firedAt error durationMs createdAt retryOf canRetry"
+RUN_FIELDS = "id outcome trigger eventType eventLabel chatId schedule firedAt error durationMs createdAt retryOf canRetry"
 MY_INSTALLS = f"{{ myPlugins {{ {INSTALL_FIELDS} }} }}"
 RUNS = (
     "query($first: Int!, $after: String) { myPlugins { plugin { slug } runs(first: $first, after: $after) { "

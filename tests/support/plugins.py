@@ -7,9 +7,7 @@ from typing import Any
 
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
-    TELEGRAM_CALLBACK,
-    TELEGRAM_MESSAGE,
-    TELEGRAM_MESSAGE_SENT,
+    EventType,
     PluginContext,
     PluginDefinition,
     PluginEvent,
@@ -31,7 +29,7 @@ def definition(slug: str, **extra: Any) -> PluginDefinition:
 class RecordingPlugin(PluginHandler):
     """Counts the events it sees in its storage, and keeps their types in memory."""
 
-    events = frozenset({TELEGRAM_MESSAGE, TELEGRAM_CALLBACK, TELEGRAM_MESSAGE_SENT})
+    events = frozenset({EventType.TELEGRAM_MESSAGE, EventType.TELEGRAM_CALLBACK, EventType.TELEGRAM_MESSAGE_SENT})
 
     def __init__(self, slug: str = "recorder", schedules: tuple[Schedule, ...] = ()) -> None:
         self.definition = definition(slug)  # type: ignore[misc]
@@ -61,7 +59,7 @@ class RecordingPlugin(PluginHandler):
 class FailingPlugin(PluginHandler):
     """Raises on every event until told to succeed; its storage writes must not land on failure."""
 
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     def __init__(self, slug: str = "failing") -> None:
         self.definition = definition(slug)  # type: ignore[misc]
@@ -77,7 +75,7 @@ class FailingPlugin(PluginHandler):
 class StallingPlugin(PluginHandler):
     """Waits on `release` before it finishes; with a short timeout it is cancelled instead."""
 
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     def __init__(self, slug: str = "stalling", only_chat: int | None = None) -> None:
         self.definition = definition(slug)  # type: ignore[misc]
@@ -94,7 +92,7 @@ class StallingPlugin(PluginHandler):
 
 
 class BrokenInstallPlugin(PluginHandler):
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     def __init__(self, slug: str = "broken-install") -> None:
         self.definition = definition(slug)  # type: ignore[misc]

@@ -12,11 +12,9 @@ from app.analytics import store
 from app.analytics.counting import Tally, tally_member_change, tally_received, tally_sent
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
-    TELEGRAM_CHAT_MEMBER,
-    TELEGRAM_MESSAGE,
-    TELEGRAM_MESSAGE_SENT,
     BatchedWrite,
     ChatMemberEvent,
+    EventType,
     MessageSentEvent,
     PluginContext,
     PluginDefinition,
@@ -59,7 +57,7 @@ class AnalyticsHandler(PluginHandler):
             },
         },
     )
-    events = frozenset({TELEGRAM_MESSAGE, TELEGRAM_MESSAGE_SENT, TELEGRAM_CHAT_MEMBER})
+    events = frozenset({EventType.TELEGRAM_MESSAGE, EventType.TELEGRAM_MESSAGE_SENT, EventType.TELEGRAM_CHAT_MEMBER})
     schedules = (Schedule("prune", every_seconds=3600),)
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 from app.gateways.models import GatewayType
 from app.outbound import OutboundError, parse_url
 from app.plugins.contract import (
-    TELEGRAM_MESSAGE,
+    EventType,
     PluginContext,
     PluginDefinition,
     PluginEvent,
@@ -63,7 +63,7 @@ def payload(event: TelegramMessageEvent) -> dict[str, Any]:
     message = event.message
     sender = message.from_user
     return {
-        "event": TELEGRAM_MESSAGE,
+        "event": EventType.TELEGRAM_MESSAGE,
         "gatewayId": event.gateway_id,
         "updateId": event.update_id,
         "isChannelPost": event.is_channel_post,
@@ -130,7 +130,7 @@ class ForwardHandler(PluginHandler):
             "required": ["url", "signingSecret"],
         },
     )
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         if not isinstance(event, TelegramMessageEvent):
@@ -144,7 +144,7 @@ class ForwardHandler(PluginHandler):
             "Content-Type": "application/json",
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(ctx.config["signingSecret"], timestamp, body),
-            EVENT_HEADER: TELEGRAM_MESSAGE,
+            EVENT_HEADER: EventType.TELEGRAM_MESSAGE,
             DELIVERY_HEADER: f"{ctx.install_id}:{event.gateway_id}:{event.update_id}",
         }
         try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
-    TELEGRAM_MESSAGE,
+    EventType,
     PluginContext,
     PluginDefinition,
     PluginEvent,
@@ -56,7 +56,7 @@ class WelcomeHandler(PluginHandler):
             },
         },
     )
-    events = frozenset({TELEGRAM_MESSAGE})
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         if not isinstance(event, TelegramMessageEvent) or not event.message.new_chat_members:
