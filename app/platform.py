@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
@@ -23,6 +24,7 @@ from app.gateways.telegram import TelegramApi
 from app.live import LiveUpdates
 from app.live_slots import SubscriptionSlots
 from app.outbound import OutboundHttp
+from app.plugins import gateway_needs
 from app.plugins.breaker import Breaker
 from app.plugins.catalog import sync_catalog
 from app.plugins.contract import PluginHandler
@@ -72,8 +74,7 @@ class Platform:
         self.registration = Registration(
             self.telegram,
             settings,
-            update_types_for=lambda user_id: self.plugins.update_types_for(user_id),
-            token_rejected=lambda gateway_id, token: self.gateways.token_rejected(gateway_id, token),
+            update_types_for=functools.partial(gateway_needs.update_types_for, self.registry),
         )
         self.gateways = GatewayService(
             self.telegram,
@@ -81,7 +82,7 @@ class Platform:
             SendQueue.of(settings),
             self.gateway_secrets,
             self.registration,
-            gateways_changed=lambda user_id: self.plugins.gateways_changed(user_id),
+            gateways_changed=gateway_needs.gateways_changed,
         )
         self.monitor = GatewayMonitor(
             self.gateways, self.registration, settings.gateway_health_seconds, settings.heartbeat_grace_seconds

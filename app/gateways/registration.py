@@ -123,7 +123,7 @@ class Registration:
         self.api = api
         self.public_url = settings.public_url
         self.delivery, self.why = delivery_mode(settings)
-        # The update types a user's running installs handle (PluginService.update_types_for).
+        # The update types a user's running installs handle (app.plugins.gateway_needs.update_types_for).
         self.update_types_for = update_types_for
         # Told (gateway id, token) when Telegram answers 401 for a bot (GatewayService.token_rejected).
         self.token_rejected = token_rejected

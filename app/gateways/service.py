@@ -182,6 +182,7 @@ class GatewayService:
         self.secrets = secrets
         # What each bot must ask Telegram for, and how (app/gateways/registration.py).
         self.registration = registration
+        registration.token_rejected = self.token_rejected  # a 401 to setWebhook and the like
         self.public_url = registration.public_url
         # Told, in the transaction that changes them, whose active gateways changed (their installs'
         # states and routes depend on them).
