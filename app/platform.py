@@ -9,7 +9,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 
 from app import secrets_at_rest
+from app.accounts.service import AccountService
 from app.accounts.sessions import OpenSockets
+from app.analytics.service import AnalyticsService
+from app.audit.service import AuditService
 from app.clock import utcnow
 from app.db import Database
 from app.gateways.inbox_writer import InboxWriter
@@ -104,6 +107,9 @@ class Platform:
         self.router = EventRouter(self.registry, self.executor, RoutingCache())
         breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
         self.runs = RunRecorder(breaker, notify=self.executor.announce)
+        self.accounts = AccountService()
+        self.audit = AuditService()
+        self.analytics = AnalyticsService(today=self.today)
         self.plugins = PluginService(settings, self.executor, installs_changed=self.registration.follow)
         self.run_history = RunHistory(settings, self.executor, self.runs)
         self.dispatcher = Dispatcher(

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import ApiToken, Plan, User
-from app.accounts.service import find_user
 from app.errors import NotFound, NotInstalled
 from app.gateways.models import Gateway
 from app.plugins.models import UserPlugin
 
 if TYPE_CHECKING:
+    from app.accounts.service import AccountService
     from app.gateways.service import GatewayService
     from app.plugins.service import PluginService
 
@@ -35,8 +35,8 @@ class Footprint:
     tokens: list[str]  # the ids of all their tokens, revoked ones too
 
 
-async def footprint(email: str) -> Footprint:
-    user = await find_user(email)
+async def footprint(accounts: AccountService, email: str) -> Footprint:
+    user = await accounts.find_user(email)
     installs = await UserPlugin.filter(user_id=user.id).order_by("created_at").values_list("plugin__slug", flat=True)
     return Footprint(
         user_id=user.id,
@@ -47,11 +47,13 @@ async def footprint(email: str) -> Footprint:
     )
 
 
-async def delete_user(email: str, plugins: PluginService, gateways: GatewayService) -> Footprint:
+async def delete_user(
+    email: str, accounts: AccountService, plugins: PluginService, gateways: GatewayService
+) -> Footprint:
     """Deletes the user and everything of theirs; returns what was there. Their sockets are the
     caller's to end (the notice goes where the caller's pub/sub reaches)."""
-    user = await find_user(email)
-    before = await footprint(user.email)
+    user = await accounts.find_user(email)
+    before = await footprint(accounts, user.email)
     ctx = ServiceContext(user_id=user.id, plan=Plan(user.plan))
     for plugin_id in await UserPlugin.filter(user_id=user.id).values_list("plugin_id", flat=True):
         try:

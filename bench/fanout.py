@@ -154,7 +154,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def prepare(database_url: str, users: int) -> list[Account]:
     from app.accounts.models import Plan
-    from app.accounts.service import create_user
+    from app.accounts.service import AccountService
     from app.db import Database
     from app.gateways.models import Gateway, GatewayType, new_gateway_columns
     from app.ids import new_secret
@@ -167,7 +167,7 @@ async def prepare(database_url: str, users: int) -> list[Account]:
     with db.bound():
         plugin = await Plugin.get(slug="analytics")
         for n in range(users):
-            user, token = await create_user(f"fanout-{run}-{n}@example.com", Plan.PRO)
+            user, token = await AccountService().create_user(f"fanout-{run}-{n}@example.com", Plan.PRO)
             secret = new_secret()
             gateway = await Gateway.create(
                 owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name=f"fanout {n}",

@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from app.accounts.models import Plan
-from app.accounts.service import create_user
+from app.accounts.service import AccountService
 from app.db import Database
 from app.plugins.models import Plugin, UserPlugin
 
@@ -120,7 +120,7 @@ async def prepare(database_url: str) -> dict[int, str]:
                 for n in range(10)
             ]
             for count in (5, 10):
-                user, token = await create_user(f"bench-{count}-{stamp}@example.com", Plan.BUSINESS)
+                user, token = await AccountService().create_user(f"bench-{count}-{stamp}@example.com", Plan.BUSINESS)
                 for plugin in plugins[:count]:
                     await UserPlugin.create(user_id=user.id, plugin=plugin, config={"message": "hi", "chats": [1, 2, 3]})
                 tokens[count] = token

@@ -187,7 +187,7 @@ class Setup:
 async def prepare(database_url: str, kase: Case) -> Setup:
     """Migrates, syncs the catalog, and makes a user with an active gateway and the case's installs."""
     from app.accounts.models import Plan
-    from app.accounts.service import create_user
+    from app.accounts.service import AccountService
     from app.db import Database
     from app.gateways.models import Gateway, GatewayType, new_gateway_columns
     from app.plugins.catalog import sync_catalog
@@ -211,7 +211,7 @@ async def prepare(database_url: str, kase: Case) -> Setup:
         await db.migrate()
         with db.bound():
             await sync_catalog(PluginRegistry(handlers))
-            user, _ = await create_user(f"bench-{time.time_ns()}@example.com", plan=Plan.BUSINESS)
+            user, _ = await AccountService().create_user(f"bench-{time.time_ns()}@example.com", plan=Plan.BUSINESS)
             gateway = await Gateway.create(
                 owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench",
                 **new_gateway_columns("0:bench", "bench-secret"),

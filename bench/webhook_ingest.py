@@ -28,7 +28,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from app.accounts.service import create_user
+from app.accounts.service import AccountService
 from app.db import Database
 from app.gateways.models import EventStatus, Gateway, GatewayEvent, GatewayType, new_gateway_columns
 from app.ids import new_secret
@@ -97,7 +97,7 @@ async def prepare(database_url: str) -> tuple[str, str]:
     await db.open(create=True)
     await db.migrate()
     with db.bound():
-        user, _ = await create_user(f"bench-{time.time_ns()}@example.com")
+        user, _ = await AccountService().create_user(f"bench-{time.time_ns()}@example.com")
         secret = new_secret()
         gateway = await Gateway.create(
             owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench", **new_gateway_columns("0:bench", secret),

@@ -19,7 +19,7 @@ import pytest
 from tortoise.models import Model
 
 from app.accounts.models import ApiToken, User
-from app.accounts.service import authenticate, hash_token
+from app.accounts.tokens import authenticate, hash_token
 from app.audit.models import AuditLog
 from app.db import Database
 from tests.support.databases import POSTGRES_URL, create_postgres_database, drop_postgres_database

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from app.accounts.models import Plan
-from app.accounts.service import create_user
+from app.accounts.service import AccountService
 from app.db import Database
 from app.plugins.handlers import BUILTIN_HANDLERS
 from app.plugins.models import Plugin
@@ -36,7 +36,7 @@ async def make_users(database_url: str, plan: Plan, count: int, prefix: str) -> 
     await db.open()
     try:
         with db.bound():
-            return [(await create_user(f"{prefix}{n}@example.com", plan))[1] for n in range(count)]
+            return [(await AccountService().create_user(f"{prefix}{n}@example.com", plan))[1] for n in range(count)]
     finally:
         await db.close()
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from app.accounts.service import create_user
+from app.accounts.service import AccountService
 from app.db import Database
 from app.gateways.models import Gateway, GatewayEvent, GatewayType, new_gateway_columns
 from app.ids import new_secret
@@ -70,7 +70,7 @@ async def a_gateway(database_url: str) -> tuple[str, str]:
     await db.open()
     try:
         with db.bound():
-            user, _ = await create_user("ingest@example.com")
+            user, _ = await AccountService().create_user("ingest@example.com")
             secret = new_secret()
             gateway = await Gateway.create(
                 owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="ingest", **new_gateway_columns("0:ingest", secret)

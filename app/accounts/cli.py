@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.accounts import service as users
 from app.accounts import sessions, tokens
 from app.accounts.models import ApiToken, Plan
+from app.accounts.service import AccountService, PlanChange, UserSummary
 from app.clock import utcnow
 from app.errors import BadUserInput
 from app.settings import Settings
@@ -90,6 +90,7 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
 
 async def run_account_command(args: argparse.Namespace, settings: Settings) -> str | None:
     """Runs the command; returns a token to print as the last line, if the command made one."""
+    users = AccountService()  # the one service these need; `users delete` builds the whole Platform
     if args.command == "create-user":
         user, token = await users.create_user(args.email, Plan(args.plan))
         print(f"Created user {shown(user.email)} ({user.plan.value} plan), id {user.id}. Their API token, shown this once:")
@@ -99,7 +100,7 @@ async def run_account_command(args: argparse.Namespace, settings: Settings) -> s
     elif args.command == "users" and args.action == "set-plan":
         print_plan_change(await users.set_plan(args.email, Plan(args.plan), via="cli"), settings)
     elif args.command == "users" and args.action == "delete":
-        await delete_user_command(args.email, args.yes, settings)
+        await delete_user_command(users, args.email, args.yes, settings)
     elif args.command == "tokens" and args.action == "create":
         user = await users.find_user(args.email)
         row, token = await tokens.create_token(user.id, args.name, args.expires, via="cli")
@@ -121,15 +122,15 @@ async def run_account_command(args: argparse.Namespace, settings: Settings) -> s
     return None
 
 
-async def delete_user_command(email: str, yes: bool, settings: Settings) -> None:
-    found = await footprint(email)
+async def delete_user_command(users: AccountService, email: str, yes: bool, settings: Settings) -> None:
+    found = await footprint(users, email)
     if not yes:
         confirm_deletion(found)
     from app.platform import Platform  # its services: uninstall hooks, and bots' webhooks deleted
 
     platform = Platform(settings)
     try:
-        gone = await delete_user(found.email, platform.plugins, platform.gateways)
+        gone = await delete_user(found.email, platform.accounts, platform.plugins, platform.gateways)
     finally:
         await platform.gateways.close()
         await platform.subscriptions.close()
@@ -174,7 +175,7 @@ def cli_command() -> str:
     return f"{python} -m app"
 
 
-def print_users(rows: Sequence[users.UserSummary], settings: Settings) -> None:
+def print_users(rows: Sequence[UserSummary], settings: Settings) -> None:
     if not rows:
         print(f"No users yet. Create one: {cli_command()} create-user EMAIL [--plan free|pro|business]")
         return
@@ -186,7 +187,7 @@ def print_users(rows: Sequence[users.UserSummary], settings: Settings) -> None:
     print_table(["EMAIL", "PLAN", "INSTALLS", "CREATED"], table)
 
 
-def print_plan_change(change: users.PlanChange, settings: Settings) -> None:
+def print_plan_change(change: PlanChange, settings: Settings) -> None:
     email = shown(change.user.email)
     if not change.changed:
         print(f"{email} is on the {change.new.value} plan already; nothing changed.")

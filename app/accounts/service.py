@@ -11,11 +11,9 @@ from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import ApiToken, Plan, User
-from app.accounts.tokens import FIRST_TOKEN_NAME, TOKEN_PREFIX, authenticate, hash_token, new_token
-from app.audit import service as audit
+from app.accounts.tokens import FIRST_TOKEN_NAME, hash_token, new_token
+from app.audit import writes as audit
 from app.errors import BadUserInput, FieldError, NotFound
-
-__all__ = ["TOKEN_PREFIX", "authenticate", "create_user", "get_user", "hash_token", "list_users", "set_plan"]
 
 
 def normalized_email(email: str) -> str:
@@ -25,30 +23,6 @@ def normalized_email(email: str) -> str:
     return email
 
 
-async def create_user(email: str, plan: Plan = Plan.FREE) -> tuple[User, str]:
-    """Creates a user and an API token; returns the token once (only its hash is stored)."""
-    email = normalized_email(email)
-    token = new_token()
-    try:
-        async with in_transaction():
-            user = await User.create(email=email, plan=plan)
-            await ApiToken.create(user=user, token_hash=hash_token(token), name=FIRST_TOKEN_NAME)
-    except IntegrityError:
-        raise BadUserInput("A user with this email already exists", [FieldError("/email", "already taken")]) from None
-    return user, token
-
-
-async def get_user(ctx: ServiceContext) -> User:
-    return await User.get(id=ctx.user_id)
-
-
-async def find_user(email: str) -> User:
-    user = await User.get_or_none(email=normalized_email(email))
-    if user is None:
-        raise NotFound(f"No user with the email {email.strip().lower()}")
-    return user
-
-
 @dataclass(frozen=True)
 class UserSummary:
     id: str
@@ -56,21 +30,6 @@ class UserSummary:
     plan: Plan
     installs: int
     created_at: datetime
-
-
-async def list_users() -> list[UserSummary]:
-    """Every user, oldest first, with their number of installed plugins."""
-    rows = await User.annotate(installs=Count("plugins")).order_by("created_at", "email").values(
-        "id", "email", "plan", "installs", "created_at"
-    )
-    return [
-        UserSummary(r["id"], r["email"], Plan(r["plan"]), int(r["installs"] or 0), r["created_at"]) for r in rows
-    ]
-
-
-async def _installs_of(user_id: str) -> int:
-    rows = await User.filter(id=user_id).annotate(installs=Count("plugins")).values("installs")
-    return int(rows[0]["installs"] or 0) if rows else 0
 
 
 @dataclass(frozen=True)
@@ -85,19 +44,57 @@ class PlanChange:
         return self.old != self.new
 
 
-async def set_plan(email: str, plan: Plan, via: str) -> PlanChange:
-    """Moves a user to another plan. Installs beyond the new plan's limit stay; the install check
-    refuses new ones until the user is under the limit again."""
-    user = await find_user(email)
-    async with in_transaction():
-        # The same lock an install takes: the count below and the new plan are seen together.
-        locked = await User.filter(id=user.id).select_for_update().first()
-        if locked is None:
-            raise NotFound(f"No user with the email {user.email}")
-        installs = await _installs_of(user.id)
-        old = Plan(locked.plan)
-        if old != plan:
-            await User.filter(id=user.id).update(plan=plan)
-            await audit.record_for(user.id, "user.set_plan", "user", user.id, {"from": old.value, "to": plan.value, "via": via})
-        locked.plan = plan
-    return PlanChange(user=locked, old=old, new=plan, installs=installs)
+class AccountService:
+    """Users: created, found, listed, moved between plans (built by app/platform.py, reached as
+    `platform.accounts`). Their tokens are app/accounts/tokens.py's."""
+
+    async def create_user(self, email: str, plan: Plan = Plan.FREE) -> tuple[User, str]:
+        """Creates a user and an API token; returns the token once (only its hash is stored)."""
+        email = normalized_email(email)
+        token = new_token()
+        try:
+            async with in_transaction():
+                user = await User.create(email=email, plan=plan)
+                await ApiToken.create(user=user, token_hash=hash_token(token), name=FIRST_TOKEN_NAME)
+        except IntegrityError:
+            raise BadUserInput("A user with this email already exists", [FieldError("/email", "already taken")]) from None
+        return user, token
+
+    async def get_user(self, ctx: ServiceContext) -> User:
+        return await User.get(id=ctx.user_id)
+
+    async def find_user(self, email: str) -> User:
+        user = await User.get_or_none(email=normalized_email(email))
+        if user is None:
+            raise NotFound(f"No user with the email {email.strip().lower()}")
+        return user
+
+    async def list_users(self) -> list[UserSummary]:
+        """Every user, oldest first, with their number of installed plugins."""
+        rows = await User.annotate(installs=Count("plugins")).order_by("created_at", "email").values(
+            "id", "email", "plan", "installs", "created_at"
+        )
+        return [
+            UserSummary(r["id"], r["email"], Plan(r["plan"]), int(r["installs"] or 0), r["created_at"]) for r in rows
+        ]
+
+    async def _installs_of(self, user_id: str) -> int:
+        rows = await User.filter(id=user_id).annotate(installs=Count("plugins")).values("installs")
+        return int(rows[0]["installs"] or 0) if rows else 0
+
+    async def set_plan(self, email: str, plan: Plan, via: str) -> PlanChange:
+        """Moves a user to another plan. Installs beyond the new plan's limit stay; the install check
+        refuses new ones until the user is under the limit again."""
+        user = await self.find_user(email)
+        async with in_transaction():
+            # The same lock an install takes: the count below and the new plan are seen together.
+            locked = await User.filter(id=user.id).select_for_update().first()
+            if locked is None:
+                raise NotFound(f"No user with the email {user.email}")
+            installs = await self._installs_of(user.id)
+            old = Plan(locked.plan)
+            if old != plan:
+                await User.filter(id=user.id).update(plan=plan)
+                await audit.record_for(user.id, "user.set_plan", "user", user.id, {"from": old.value, "to": plan.value, "via": via})
+            locked.plan = plan
+        return PlanChange(user=locked, old=old, new=plan, installs=installs)

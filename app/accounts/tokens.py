@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import TOKEN_NAME_MAX, ApiToken, Plan, User
-from app.audit import service as audit
+from app.audit import writes as audit
 from app.clock import utcnow
 from app.errors import BadUserInput, FieldError, NotFound
 from app.inputs import is_id, text_problem

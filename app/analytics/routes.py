@@ -4,14 +4,13 @@ sent in the Authorization header (never in the URL)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.accounts.service import authenticate
+from app.accounts.tokens import authenticate
 from app.analytics import service as analytics
-from app.analytics.reader import Window
+from app.analytics.service import AnalyticsService
 from app.db_errors import is_unavailable
 from app.errors import BadUserInput
 from app.inputs import is_ascii_digits
@@ -29,7 +28,7 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and 0 < len(token.strip()) <= 200 else None
 
 
-def analytics_csv(today: Callable[[], date]) -> Callable[[Request], object]:
+def analytics_csv(service: AnalyticsService) -> Callable[[Request], object]:
     async def export(request: Request) -> Response:
         try:
             return await _export(request)
@@ -55,19 +54,13 @@ def analytics_csv(today: Callable[[], date]) -> Callable[[Request], object]:
             chat_id = analytics.parse_chat_id(params.get("chatId"))
         except BadUserInput as exc:
             return _error(400, exc.message)
-        reader = await analytics.reader_for(ctx, chat_id)
-        if reader is None:
+        found = await service.csv(ctx, table, days, chat_id)
+        if found is None:
             return _error(404, "Channel Analytics is not installed")
-        window = Window.ending(today(), days)
-        if table == "daily":
-            body = analytics.daily_csv(await reader.daily(window))
-        else:
-            body = analytics.chats_csv(await reader.chats(window, analytics.MAX_CHATS))
-        filename = f"analytics-{table}-{window.end.isoformat()}.csv"
         return Response(
-            body,
+            found.body,
             media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+            headers={"Content-Disposition": f'attachment; filename="{found.filename}"', "Cache-Control": "no-store"},
         )
 
     return export

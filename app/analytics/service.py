@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import cast
@@ -34,6 +34,12 @@ class Period:
 
 
 @dataclass(frozen=True)
+class CsvFile:
+    filename: str
+    body: str
+
+
+@dataclass(frozen=True)
 class ActiveUsers:
     day: int
     week: int
@@ -53,54 +59,6 @@ def parse_chat_id(chat_id: str | None) -> int | None:
     if not (is_ascii_digits(text.removeprefix("-")) and len(text) <= 20) or not INT64_MIN <= int(text) <= INT64_MAX:
         raise BadUserInput("chatId must be a Telegram chat id", [FieldError("/chatId", "a whole number, e.g. -1001234567890")])
     return int(text)
-
-
-async def reader_for(
-    ctx: ServiceContext, chat_id: int | None = None, gate: asyncio.Semaphore | None = None
-) -> AnalyticsReader | None:
-    """The reader of the caller's analytics install, or None when it is not installed. `gate`:
-    what its reads wait for (AnalyticsReader)."""
-    query = UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
-    ids = cast("list[str]", await query)  # tortoise types a flat values_list as tuples
-    return AnalyticsReader(ids[0], chat_id, gate) if ids else None
-
-
-async def period(reader: AnalyticsReader, window: Window, today: date | None = None) -> Period:
-    """Sums, never a list of the window's days: a long window costs no more than a short one."""
-    ends_today = today is not None and window.end >= today
-    return Period(
-        window=window,
-        counts=await reader.counts(window),
-        unique_users=await (reader.active_since(window.start) if ends_today else reader.distinct_users(window)),
-        messages_today=(await reader.counts(Window(window.end, window.end))).messages,
-        messages_this_week=(await reader.counts(Window.ending(window.end, 7))).messages,
-    )
-
-
-async def previous_period(reader: AnalyticsReader, window: Window) -> Period:
-    """Each counter for the window just before its own: yesterday for today, the 7 days before
-    the last 7, and the `days` before the current `days` for the rest."""
-    before = window.before()
-    previous = await period(reader, before)
-    yesterday = window.end - timedelta(days=1)
-    week_before = Window.ending(window.end - timedelta(days=7), 7)
-    days = await reader.daily(Window(min(week_before.start, yesterday), yesterday))
-    return Period(
-        window=before,
-        counts=previous.counts,
-        unique_users=previous.unique_users,
-        messages_today=days[-1].counts.messages,
-        messages_this_week=sum(d.counts.messages for d in days if week_before.start <= d.day <= week_before.end),
-    )
-
-
-async def active_users(reader: AnalyticsReader, today: date) -> ActiveUsers:
-    daily = await reader.daily(Window(today, today))
-    return ActiveUsers(
-        day=daily[-1].users,
-        week=await reader.active_since(Window.ending(today, 7).start),
-        month=await reader.active_since(Window.ending(today, 30).start),
-    )
 
 
 def daily_csv(daily: list[DayStat]) -> str:
@@ -129,3 +87,68 @@ def _csv(header: list[str], rows: Iterable[list[object]]) -> str:
 def _safe_cell(text: str) -> str:
     """A chat title is someone else's text: never let a spreadsheet run it as a formula."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class AnalyticsService:
+    """The reads behind `Query.analytics` and the CSV export (built by app/platform.py, reached as
+    `platform.analytics`). `today`: the platform's clock's UTC date, which every window ends on."""
+
+    def __init__(self, today: Callable[[], date]) -> None:
+        self.today = today
+
+    async def reader_for(
+        self, ctx: ServiceContext, chat_id: int | None = None, gate: asyncio.Semaphore | None = None
+    ) -> AnalyticsReader | None:
+        """The reader of the caller's analytics install, or None when it is not installed. `gate`:
+        what its reads wait for (AnalyticsReader)."""
+        query = UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
+        ids = cast("list[str]", await query)  # tortoise types a flat values_list as tuples
+        return AnalyticsReader(ids[0], chat_id, gate) if ids else None
+
+    async def period(self, reader: AnalyticsReader, window: Window, today: date | None = None) -> Period:
+        """Sums, never a list of the window's days: a long window costs no more than a short one."""
+        ends_today = today is not None and window.end >= today
+        return Period(
+            window=window,
+            counts=await reader.counts(window),
+            unique_users=await (reader.active_since(window.start) if ends_today else reader.distinct_users(window)),
+            messages_today=(await reader.counts(Window(window.end, window.end))).messages,
+            messages_this_week=(await reader.counts(Window.ending(window.end, 7))).messages,
+        )
+
+    async def previous_period(self, reader: AnalyticsReader, window: Window) -> Period:
+        """Each counter for the window just before its own: yesterday for today, the 7 days before
+        the last 7, and the `days` before the current `days` for the rest."""
+        before = window.before()
+        previous = await self.period(reader, before)
+        yesterday = window.end - timedelta(days=1)
+        week_before = Window.ending(window.end - timedelta(days=7), 7)
+        days = await reader.daily(Window(min(week_before.start, yesterday), yesterday))
+        return Period(
+            window=before,
+            counts=previous.counts,
+            unique_users=previous.unique_users,
+            messages_today=days[-1].counts.messages,
+            messages_this_week=sum(d.counts.messages for d in days if week_before.start <= d.day <= week_before.end),
+        )
+
+    async def active_users(self, reader: AnalyticsReader, today: date) -> ActiveUsers:
+        daily = await reader.daily(Window(today, today))
+        return ActiveUsers(
+            day=daily[-1].users,
+            week=await reader.active_since(Window.ending(today, 7).start),
+            month=await reader.active_since(Window.ending(today, 30).start),
+        )
+
+    async def csv(self, ctx: ServiceContext, table: str, days: int, chat_id: int | None = None) -> CsvFile | None:
+        """The caller's daily series (`table` "daily") or per-chat table ("chats") over the `days`
+        ending today, or None when Channel Analytics is not installed."""
+        reader = await self.reader_for(ctx, chat_id)
+        if reader is None:
+            return None
+        window = Window.ending(self.today(), days)
+        if table == "daily":
+            body = daily_csv(await reader.daily(window))
+        else:
+            body = chats_csv(await reader.chats(window, MAX_CHATS))
+        return CsvFile(f"analytics-{table}-{window.end.isoformat()}.csv", body)

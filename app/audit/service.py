@@ -1,9 +1,7 @@
-"""The audit log: one event per change, in the log of the user whose things changed, read newest
-first a page at a time."""
+"""The audit log, read: the caller's events, newest first, a page at a time. Events are written by
+the service that made the change, inside its transaction (app/audit/writes.py)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from app import cursors
 from app.accounts.context import ServiceContext
@@ -12,26 +10,6 @@ from app.inputs import text_problem
 
 LIMIT_MAX = 500
 ACTION_MAX = 64  # the column's length (app/audit/models.py)
-
-
-async def record(
-    ctx: ServiceContext, action: str, target_type: str, target_id: str, metadata: dict[str, Any] | None = None
-) -> AuditLog:
-    return await record_for(ctx.user_id, action, target_type, target_id, metadata)
-
-
-async def record_for(
-    user_id: str, action: str, target_type: str, target_id: str, metadata: dict[str, Any] | None = None
-) -> AuditLog:
-    """An event in `user_id`'s audit log, for what happened to their things because of someone else."""
-    return await AuditLog.create(
-        actor_id=user_id,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        metadata=metadata or {},
-    )
-
 
 Position = cursors.Position
 
@@ -50,27 +28,28 @@ def could_be_action(action: str) -> bool:
     return len(action) <= ACTION_MAX and text_problem(action) is None
 
 
-async def page_of_events(
-    ctx: ServiceContext, first: int, after: Position | None = None, action: str | None = None
-) -> tuple[list[AuditLog], bool]:
-    """A page of the caller's events, newest first, and whether more follow (`first` ≤ LIMIT_MAX)."""
-    rows = await _events(ctx, after, action, min(first, LIMIT_MAX) + 1)
-    return rows[:first], len(rows) > first
+class AuditService:
+    """The caller's own audit events (built by app/platform.py, reached as `platform.audit`)."""
 
+    async def page_of_events(
+        self, ctx: ServiceContext, first: int, after: Position | None = None, action: str | None = None
+    ) -> tuple[list[AuditLog], bool]:
+        """A page of the caller's events, newest first, and whether more follow (`first` ≤ LIMIT_MAX)."""
+        rows = await self._events(ctx, after, action, min(first, LIMIT_MAX) + 1)
+        return rows[:first], len(rows) > first
 
-async def list_events(
-    ctx: ServiceContext, limit: int = 50, after: Position | None = None, action: str | None = None
-) -> list[AuditLog]:
-    """The caller's events, newest first (ties of created_at broken by id), after a position."""
-    return await _events(ctx, after, action, max(0, min(limit, LIMIT_MAX)))
+    async def list_events(
+        self, ctx: ServiceContext, limit: int = 50, after: Position | None = None, action: str | None = None
+    ) -> list[AuditLog]:
+        """The caller's events, newest first (ties of created_at broken by id), after a position."""
+        return await self._events(ctx, after, action, max(0, min(limit, LIMIT_MAX)))
 
-
-async def _events(ctx: ServiceContext, after: Position | None, action: str | None, limit: int) -> list[AuditLog]:
-    query = AuditLog.filter(actor_id=ctx.user_id)
-    if action is not None:
-        if not could_be_action(action):
-            return []
-        query = query.filter(action=action)
-    if after is not None:
-        query = query.filter(cursors.older_than(after))
-    return await query.order_by("-created_at", "-id").limit(limit)
+    async def _events(self, ctx: ServiceContext, after: Position | None, action: str | None, limit: int) -> list[AuditLog]:
+        query = AuditLog.filter(actor_id=ctx.user_id)
+        if action is not None:
+            if not could_be_action(action):
+                return []
+            query = query.filter(action=action)
+        if after is not None:
+            query = query.filter(cursors.older_than(after))
+        return await query.order_by("-created_at", "-id").limit(limit)

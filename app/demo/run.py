@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 import uvicorn
@@ -42,6 +42,9 @@ from app.errors import BadUserInput
 from app.logs import log_config
 from app.secrets_at_rest import generate_key
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.platform import Platform
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEMO_EMAIL = "demo@plugboard.local"
@@ -115,15 +118,13 @@ async def migrate(url: str) -> None:
         await db.close()
 
 
-async def create_demo_user(db: Database) -> tuple[str, str]:
+async def create_demo_user(platform: Platform) -> tuple[str, str]:
     """The demo user (pro plan) and its token; another address when a demo user exists already."""
-    from app.accounts.service import create_user
-
     email = DEMO_EMAIL
     for _ in range(5):
         try:
-            with db.bound():
-                user, token = await create_user(email, Plan.PRO)
+            with platform.db.bound():
+                user, token = await platform.accounts.create_user(email, Plan.PRO)
             return user.email, token
         except BadUserInput:
             email = f"demo+{secrets.token_hex(3)}@plugboard.local"
@@ -317,7 +318,7 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
         app = create_app(settings)
         async with serving(stand_in.app, api_socket), serving(app, app_socket, ws="websockets-sansio"):
             db = app.state.platform.db
-            email, token = await create_demo_user(db)
+            email, token = await create_demo_user(app.state.platform)
             async with httpx.AsyncClient(base_url=local, timeout=30) as http:
                 installs = await set_up(Api(http, token), bot)
                 traffic = Traffic(rng)

@@ -16,7 +16,7 @@ from tortoise import timezone
 from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
-from app.audit import service as audit
+from app.audit import writes as audit
 from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import status as gateway_status

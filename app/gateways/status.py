@@ -15,7 +15,7 @@ from typing import Any
 from tortoise import timezone
 from tortoise.transactions import in_transaction
 
-from app.audit import service as audit
+from app.audit import writes as audit
 from app.gateways.models import Gateway, GatewayStatus
 from app.gateways.models import same_token as gateway_same_token
 

@@ -123,8 +123,8 @@ class AnalyticsSummary:
         ]
 
     @strawberry.field
-    async def active_users(self) -> ActiveUsers:
-        figures = await analytics.active_users(self.reader, self.today)
+    async def active_users(self, info: Info) -> ActiveUsers:
+        figures = await info.context.platform.analytics.active_users(self.reader, self.today)
         return ActiveUsers(day=figures.day, week=figures.week, month=figures.month)
 
     @strawberry.field(description="24 message counts by UTC hour of day over the window.")
@@ -132,15 +132,15 @@ class AnalyticsSummary:
         return await self.reader.hourly(self.window)
 
     @strawberry.field(description="The counters over the window.")
-    async def period(self) -> AnalyticsPeriod:
-        return AnalyticsPeriod.of(await analytics.period(self.reader, self.window, self.today))
+    async def period(self, info: Info) -> AnalyticsPeriod:
+        return AnalyticsPeriod.of(await info.context.platform.analytics.period(self.reader, self.window, self.today))
 
     @strawberry.field(
         description="The same counters for the window before: yesterday for messagesToday, the 7 days "
         "before for messagesThisWeek, the `days` before the window for the rest."
     )
-    async def previous_period(self) -> AnalyticsPeriod:
-        return AnalyticsPeriod.of(await analytics.previous_period(self.reader, self.window))
+    async def previous_period(self, info: Info) -> AnalyticsPeriod:
+        return AnalyticsPeriod.of(await info.context.platform.analytics.previous_period(self.reader, self.window))
 
     @strawberry.field(description="Chats by messages in the window, busiest first.")
     async def chats(self, limit: int = 20) -> list[ChatStat]:
@@ -168,10 +168,11 @@ class AnalyticsQuery:
     async def analytics(self, info: Info, chat_id: strawberry.ID | None = None, days: int = 7) -> AnalyticsSummary | None:
         ctx = info.context.require_user()
         analytics.check_days(days)
-        reader = await analytics.reader_for(ctx, analytics.parse_chat_id(chat_id))
+        service = info.context.platform.analytics
+        reader = await service.reader_for(ctx, analytics.parse_chat_id(chat_id))
         if reader is None:
             return None
-        return AnalyticsSummary.of(reader, info.context.platform.today(), days)
+        return AnalyticsSummary.of(reader, service.today(), days)
 
 
 @strawberry.type
@@ -186,19 +187,20 @@ class Subscription:
         analytics.check_days(days)
         chat = analytics.parse_chat_id(chat_id)
         platform = info.context.platform
+        service = platform.analytics
         gate = platform.summary_reads  # every read of every summary, the token's check included
         async with platform.live.watch(*live_channels(ctx.user_id, chat)) as changes:
-            reader = await analytics.reader_for(ctx, chat, gate)
+            reader = await service.reader_for(ctx, chat, gate)
             if reader is None:
                 raise NotInstalled("Channel Analytics is not installed")
-            yield AnalyticsSummary.of(reader, platform.today(), days)
+            yield AnalyticsSummary.of(reader, service.today(), days)
             while True:
                 await changes.wait()  # the changes while a summary was read and sent count as one
                 async with gate:
                     signed_in = await info.context.recheck_token()
                 if not signed_in:  # revoked or expired meanwhile
                     raise Unauthenticated("The API token is not valid")
-                yield AnalyticsSummary.of(reader, platform.today(), days)
+                yield AnalyticsSummary.of(reader, service.today(), days)
                 await asyncio.sleep(MIN_PUSH_INTERVAL_SECONDS)
 
 

@@ -9,7 +9,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
 from app.accounts.context import ServiceContext
-from app.accounts.service import authenticate
+from app.accounts.tokens import authenticate
 from app.errors import Unauthenticated
 from app.platform import Platform
 from app.plugins import catalog

@@ -4,7 +4,6 @@ from typing import Annotated
 
 import strawberry
 
-from app.accounts import service as accounts
 from app.accounts import tokens
 from app.audit import service as audit
 from app.errors import BadUserInput, FieldError
@@ -78,7 +77,9 @@ class Query:
         ] = None,
     ) -> Connection[AuditEvent]:
         ctx = info.context.require_user()
-        rows, more = await audit.page_of_events(ctx, _audit_page_size(first, "/first"), _audit_position(after, "auditEvents"), action)
+        rows, more = await info.context.platform.audit.page_of_events(
+            ctx, _audit_page_size(first, "/first"), _audit_position(after, "auditEvents"), action
+        )
         return Connection.of([Edge(cursor=audit.cursor_of(row), node=AuditEvent.of(row)) for row in rows], more)
 
     @strawberry.field(
@@ -98,7 +99,9 @@ class Query:
         ] = None,
     ) -> list[AuditEvent]:
         ctx = info.context.require_user()
-        rows = await audit.list_events(ctx, _audit_page_size(limit, "/limit"), _audit_position(after, "auditLog"), action)
+        rows = await info.context.platform.audit.list_events(
+            ctx, _audit_page_size(limit, "/limit"), _audit_position(after, "auditLog"), action
+        )
         return [AuditEvent.of(row) for row in rows]
 
     @strawberry.field(description="The caller's valid API tokens (not revoked, not expired), newest first.")
@@ -115,7 +118,7 @@ class Query:
     @strawberry.field(description="The caller's account and plan.")
     async def me(self, info: Info) -> Me:
         ctx = info.context.require_user()
-        user = await accounts.get_user(ctx)
+        user = await info.context.platform.accounts.get_user(ctx)
         limit = info.context.settings.plan_limit(user.plan.value)
         return Me(id=strawberry.ID(user.id), email=user.email, plan=user.plan, plugin_limit=limit)
 

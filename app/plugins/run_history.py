@@ -8,7 +8,7 @@ from tortoise import timezone
 
 from app import cursors
 from app.accounts.context import ServiceContext
-from app.audit import service as audit
+from app.audit import writes as audit
 from app.errors import BadUserInput, FieldError, NotFound
 from app.gateways.models import GatewayEvent
 from app.plugins import states

@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import User
-from app.audit import service as audit
+from app.audit import writes as audit
 from app.errors import (
     AlreadyInstalled,
     BadUserInput,

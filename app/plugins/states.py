@@ -23,7 +23,7 @@ from tortoise import timezone
 from tortoise.expressions import F
 
 from app.accounts.models import User
-from app.audit import service as audit
+from app.audit import writes as audit
 from app.plugins.models import InstallStatus, UserPlugin
 
 DISABLED_REASON = "Turned off by its user"

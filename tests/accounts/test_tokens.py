@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from app.accounts.models import ApiToken, Plan
-from app.accounts.service import create_user
+from app.accounts.service import AccountService
 from app.accounts.tokens import (
     MAX_VALID_TOKENS,
     authenticate,
@@ -24,7 +24,7 @@ from tests.support.queries import counting_queries
 
 
 async def new_user(email: str = "ada@example.com") -> tuple[str, str]:
-    user, token = await create_user(email, Plan.PRO)
+    user, token = await AccountService().create_user(email, Plan.PRO)
     return user.id, token
 
 

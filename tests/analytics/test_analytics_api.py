@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.analytics import service as analytics
 from app.analytics.models import AnalyticsDayUser, AnalyticsHour
 from app.analytics.reader import AnalyticsReader, Window
 from app.plugins.models import UserPlugin
@@ -131,9 +130,9 @@ async def test_a_summarys_fields_share_their_reads_and_agree_with_separate_reads
         assert sum("analytics_hours" in s for s in statements) == 3
         with app.db():
             window = Window.ending(today, days)
-            period = await analytics.period(reader, window, today)
-            previous = await analytics.previous_period(reader, window)
-            active = await analytics.active_users(reader, today)
+            period = await app.platform.analytics.period(reader, window, today)
+            previous = await app.platform.analytics.previous_period(reader, window)
+            active = await app.platform.analytics.active_users(reader, today)
             assert figures["messagesToday"] == (await reader.counts(Window(today, today))).messages
             assert figures["messagesThisWeek"] == (await reader.counts(Window.ending(today, 7))).messages
             assert [d["messages"] for d in figures["daily"]] == [d.counts.messages for d in await reader.daily(Window.ending(today, 7))]

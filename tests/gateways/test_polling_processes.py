@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app.accounts.models import Plan
-from app.accounts.service import create_user
+from app.accounts.service import AccountService
 from app.analytics.models import AnalyticsChat
 from app.db import Database
 from app.gateways.models import EventKind, EventStatus, GatewayEvent, Lease
@@ -111,7 +111,7 @@ async def test_one_poller_per_bot_across_processes_and_a_killed_poller_is_taken_
     database: Database, telegram: FakeTelegram
 ):
     with database.bound():
-        _, api_token = await create_user("fleet@example.com", Plan.PRO)
+        _, api_token = await AccountService().create_user("fleet@example.com", Plan.PRO)
     env = {
         "DATABASE_URL": database.url,
         "TELEGRAM_API_URL": telegram.url,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.audit.models import AuditLog
-from app.audit.service import record_for
+from app.audit.writes import record_for
 from tests.support.live import LiveApp, TestUser
 
 PAGE = "query($limit: Int!, $after: String, $action: String) { auditLog(limit: $limit, after: $after, action: $action) { id action cursor } }"

@@ -268,7 +268,7 @@ async def test_deleting_a_user_runs_their_plugins_uninstall_hooks(make_app, tele
     await install(app, user, "recorder")
     async with live_socket(app, user.token) as live:
         with app.db():
-            gone = await delete_user(user.email, app.platform.plugins, app.platform.gateways)
+            gone = await delete_user(user.email, app.platform.accounts, app.platform.plugins, app.platform.gateways)
         await app.platform.sockets.ended(gone.tokens, [gone.user_id])
         close, _ = await closed(live)
     assert close == FORBIDDEN

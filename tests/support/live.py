@@ -11,7 +11,6 @@ import httpx
 from tortoise.context import TortoiseContext
 
 from app.accounts.models import Plan
-from app.accounts.service import create_user
 from app.main import create_app
 from app.platform import Platform
 from app.plugins.contract import PluginHandler
@@ -67,7 +66,7 @@ class LiveApp:
 
     async def create_user(self, email: str, plan: Plan | str = Plan.FREE) -> TestUser:
         with self.db():
-            user, token = await create_user(email, Plan(plan))
+            user, token = await self.platform.accounts.create_user(email, Plan(plan))
         return TestUser(id=user.id, email=user.email, token=token)
 
     async def graphql_response(
