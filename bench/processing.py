@@ -19,7 +19,7 @@ updates spread over 100 chats. Each worker first takes a warm-up batch of its ow
 are paused (SIGSTOP), so start-up and what a fresh worker does once are not measured (the time its
 first batch took is printed); then batches sized from the last rate so that one lasts about
 `--seconds`. The rate is the events done between the first poll that sees one of the batch done and
-the poll that sees all of it, over that time. Afterwards every event must be done, with exactly one execution record per install and
+the poll that sees all of it, over that time. Afterwards every event must be done, with exactly one run record per install and
 event, the install's counters equal to the number of messages, and `execution_count` likewise;
 the script exits 1 otherwise. Claims are counted from the events' claim tokens.
 
@@ -332,7 +332,7 @@ async def verify(store: Store, setup: Setup, kase: Case) -> list[str]:
     for install, slug in setup.installs.items():
         records, distinct, succeeded = runs.get(install, (0, 0, 0))
         if (records, distinct, succeeded) != (total, total, total):
-            problems.append(f"{slug}: {records} execution records, {distinct} distinct events, {succeeded} "
+            problems.append(f"{slug}: {records} run records, {distinct} distinct events, {succeeded} "
                             f"succeeded (expected {total} each)")
         if counts.get(install) != total:
             problems.append(f"{slug}: execution_count {counts.get(install)} (expected {total})")
@@ -583,7 +583,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 for problem in result.problems:
                     print(f"  {'':9}        EXACTLY-ONCE CHECK FAILED: {problem}")
             else:
-                print(f"  {'':9}        checked: all {result.total} events done, one execution record per install "
+                print(f"  {'':9}        checked: all {result.total} events done, one run record per install "
                       "and event, counters and execution_count equal to the messages")
             for log_line in result.log_lines[: args.log_lines]:
                 print(f"  {'':9}        worker log: {log_line[:300]}")

@@ -5,7 +5,7 @@ Per batch of `batch` events, in one transaction on one connection:
 1. claim: `UPDATE inbox SET status = 'processing' WHERE id IN (SELECT … pending … LIMIT n
    [FOR UPDATE SKIP LOCKED]) RETURNING …`;
 2. parse each event's JSON (the chat it belongs to);
-3. one multi-row insert of the execution records, one per install and event, `ON CONFLICT DO
+3. one multi-row insert of the run records, one per install and event, `ON CONFLICT DO
    NOTHING RETURNING` (the unique key keeps a replay from counting twice);
 4. one multi-row upsert of the counters of the runs that were inserted: with one install, one
    counter per chat (like analytics' chat totals); with several, one counter per install (like a
@@ -84,7 +84,7 @@ CREATE TABLE ref_inbox (
     status text NOT NULL, attempts int NOT NULL DEFAULT 0, claim text, processed_at timestamptz);
 CREATE INDEX ref_inbox_status ON ref_inbox (status, id);
 CREATE TABLE ref_counters (install_id text, key text, value bigint NOT NULL, PRIMARY KEY (install_id, key));
-CREATE TABLE ref_executions (
+CREATE TABLE ref_runs (
     id bigserial PRIMARY KEY, install_id text NOT NULL, event_key text NOT NULL, success boolean NOT NULL,
     created_at timestamptz NOT NULL, UNIQUE (install_id, event_key));
 """
@@ -94,8 +94,8 @@ UPDATE ref_inbox SET status = 'processing', attempts = attempts + 1, claim = $2
 WHERE id IN (SELECT id FROM ref_inbox WHERE status = 'pending' ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING id, key, payload::text
 """
-PG_EXECUTIONS = """
-INSERT INTO ref_executions (install_id, event_key, success, created_at)
+PG_RUNS = """
+INSERT INTO ref_runs (install_id, event_key, success, created_at)
 SELECT i, k, true, now() FROM unnest($1::text[], $2::text[]) AS t(i, k)
 ON CONFLICT (install_id, event_key) DO NOTHING RETURNING install_id, event_key
 """
@@ -113,7 +113,7 @@ async def _pg_batch(conn: asyncpg.Connection, installs: list[str], batch: int) -
         if not rows:
             return 0
         keys = [key for _, key, _ in rows]
-        inserted = await conn.fetch(PG_EXECUTIONS, [i for i in installs for _ in keys], keys * len(installs))
+        inserted = await conn.fetch(PG_RUNS, [i for i in installs for _ in keys], keys * len(installs))
         counts = _counters(rows, [(r[0], r[1]) for r in inserted], len(installs))
         if counts:
             await conn.execute(PG_COUNTERS, [i for i, _ in counts], [k for _, k in counts], list(counts.values()))
@@ -141,7 +141,7 @@ async def run_postgres(url: str, events: int, installs: int = 1, batch: int = BA
             await _check(
                 events, installs,
                 await conn.fetchval("SELECT count(*) FROM ref_inbox WHERE status = 'done'"),
-                await conn.fetchval("SELECT count(*) FROM ref_executions"),
+                await conn.fetchval("SELECT count(*) FROM ref_runs"),
                 await conn.fetchval("SELECT sum(value) FROM ref_counters"),
             )
         finally:
@@ -157,7 +157,7 @@ CREATE TABLE ref_inbox (
     status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, claim TEXT, processed_at TEXT);
 CREATE INDEX ref_inbox_status ON ref_inbox (status, id);
 CREATE TABLE ref_counters (install_id TEXT, key TEXT, value INTEGER NOT NULL, PRIMARY KEY (install_id, key));
-CREATE TABLE ref_executions (
+CREATE TABLE ref_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, install_id TEXT NOT NULL, event_key TEXT NOT NULL, success INTEGER NOT NULL,
     created_at TEXT NOT NULL, UNIQUE (install_id, event_key));
 """
@@ -186,7 +186,7 @@ async def _sqlite_batch(conn: aiosqlite.Connection, installs: list[str], batch: 
         now = datetime.now(UTC).isoformat()
         params = [v for install in installs for _, key, _ in rows for v in (install, key, 1, now)]
         async with conn.execute(
-            f"INSERT INTO ref_executions (install_id, event_key, success, created_at) VALUES {_values(len(params) // 4, 4)} "
+            f"INSERT INTO ref_runs (install_id, event_key, success, created_at) VALUES {_values(len(params) // 4, 4)} "
             "ON CONFLICT (install_id, event_key) DO NOTHING RETURNING install_id, event_key",
             params,
         ) as cursor:
@@ -238,7 +238,7 @@ async def run_sqlite(path: str, events: int, installs: int = 1, batch: int = BAT
         await _check(
             events, installs,
             await value("SELECT count(*) FROM ref_inbox WHERE status = 'done'"),
-            await value("SELECT count(*) FROM ref_executions"),
+            await value("SELECT count(*) FROM ref_runs"),
             await value("SELECT sum(value) FROM ref_counters"),
         )
     finally:
@@ -246,10 +246,10 @@ async def run_sqlite(path: str, events: int, installs: int = 1, batch: int = BAT
     return Result(events, seconds, installs)
 
 
-async def _check(events: int, installs: int, done: int, executions: int, counted: int) -> None:
-    if (done, executions, counted) != (events, events * installs, events * installs):
+async def _check(events: int, installs: int, done: int, runs: int, counted: int) -> None:
+    if (done, runs, counted) != (events, events * installs, events * installs):
         raise SystemExit(
-            f"reference check failed: {done} done, {executions} executions, counters {counted}; "
+            f"reference check failed: {done} done, {runs} runs, counters {counted}; "
             f"expected {events}, {events * installs}, {events * installs}"
         )
 

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.plugins.models import PluginExecution, UserPlugin
+from app.plugins.models import RunRecord, UserPlugin
 from app.settings import Settings
 from tests.fakes.telegram import FakeTelegram
 from tests.support.databases import drop_database, migrated, new_database_url
@@ -57,7 +57,7 @@ async def main(backend: str) -> None:
                     await wait_until_processed(app)
                     with app.db():
                         row = await UserPlugin.get(id=welcome.id)
-                        run = await PluginExecution.filter(install_id=welcome.id).order_by("-created_at", "-id").first()
+                        run = await RunRecord.filter(install_id=welcome.id).order_by("-created_at", "-id").first()
                     sent = [a.status for a in telegram.sends()]
                     outcome = run.outcome.value if run else "-"
                     print(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from app.db import Database
+from app.plugins.models import RunRecord, StoredValue, UserPlugin
 from tests.support.databases import drop_database, new_database_url
 
 MIGRATIONS_TABLE = "tortoise_migrations"
@@ -147,3 +149,45 @@ async def test_the_schema_keeps_the_constraints_the_data_model_needs(backend, em
     assert as_cols("gateway_id", "kind", "key") in unique["gateway_events"]
     cascade = "CASCADE"
     assert any(fk[0] == "user_id" and fk[-1] == cascade for fk in schema["user_plugins"]["foreign_keys"])
+
+
+async def test_migration_0011_renames_in_the_state_only(backend, empty_databases):
+    """0011 renames PluginExecution, PluginStorage and UserPlugin's execution_count and
+    last_executed_at in tortoise's state only: a database at 0010 keeps its schema, and what it
+    holds reads through the new names."""
+    db, _ = empty_databases
+    await db.migrate(up_to="0010_secrets_at_rest")
+    before = await introspect(backend, db)
+    with db.bound() as ctx:
+        conn = ctx.db()
+        pg = backend == "postgres"
+
+        async def insert(table: str, row: dict[str, Any]) -> None:
+            marks = ", ".join(f"${n + 1}" if pg else "?" for n in range(len(row)))
+            await conn.execute_query(f'INSERT INTO "{table}" ({", ".join(row)}) VALUES ({marks})', list(row.values()))
+
+        stamp: Any = datetime(2026, 1, 1, tzinfo=UTC) if pg else "2026-01-01 00:00:00+00:00"
+        await insert("users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp})
+        await insert("plugins", {
+            "id": "p" * 32, "slug": "counter", "name": "Counter", "description": "", "required_gateways": "[]",
+            "config_schema": "{}", "created_at": stamp, "updated_at": stamp,
+        })
+        await insert("user_plugins", {
+            "id": "i" * 32, "user_id": "u" * 32, "plugin_id": "p" * 32, "config": "{}",
+            "execution_count": 3, "last_executed_at": stamp, "created_at": stamp, "updated_at": stamp,
+        })
+        await insert("plugin_executions", {
+            "id": "r" * 32, "install_id": "i" * 32, "event_key": "update:1", "success": True, "duration_ms": 1.5,
+            "created_at": stamp,
+        })
+        await insert("plugin_storage", {"id": "s" * 32, "install_id": "i" * 32, "key": "seen", "value": "7", "updated_at": stamp})
+
+    assert await db.migrate() == ["0011_run_naming"]
+    assert await introspect(backend, db) == before
+    with db.bound():
+        install = await UserPlugin.get(id="i" * 32)
+        assert (install.run_count, install.last_run_at) == (3, datetime(2026, 1, 1, tzinfo=UTC))
+        assert [run.event_key for run in await install.runs.all()] == ["update:1"]
+        assert await RunRecord.filter(install_id=install.id).values_list("id", flat=True) == ["r" * 32]
+        assert await StoredValue.filter(install_id=install.id).values_list("key", "value") == [("seen", 7)]
+    assert await db.pending_model_changes() == []

@@ -110,7 +110,7 @@ class PluginRun:
     can_retry: bool = strawberry.field(description="Whether retryRun takes it: it failed or was skipped.")
 
     @classmethod
-    def of(cls, row: plugin_models.PluginExecution, titles: dict[int, str] | None = None) -> PluginRun:
+    def of(cls, row: plugin_models.RunRecord, titles: dict[int, str] | None = None) -> PluginRun:
         return cls(
             id=strawberry.ID(row.id),
             outcome=row.outcome,
@@ -174,9 +174,9 @@ class UserPlugin:
     is_enabled: bool = strawberry.field(description="Whether its user has it turned on; `status` says whether it runs.")
     status: InstallStatus
     status_reason: str | None = strawberry.field(description="Why it is in its status, in words.")
-    execution_count: int
+    run_count: int = strawberry.field(name="executionCount")
     consecutive_failures: int
-    last_executed_at: datetime | None
+    last_run_at: datetime | None = strawberry.field(name="lastExecutedAt")
     last_error: str | None
     created_at: datetime
     updated_at: datetime
@@ -204,9 +204,9 @@ class UserPlugin:
             is_enabled=row.is_enabled,
             status=row.status,
             status_reason=row.status_reason,
-            execution_count=row.execution_count,
+            run_count=row.run_count,
             consecutive_failures=row.consecutive_failures,
-            last_executed_at=row.last_executed_at,
+            last_run_at=row.last_run_at,
             last_error=row.last_error,
             created_at=row.created_at,
             updated_at=row.updated_at,

@@ -115,7 +115,7 @@ PluginEvent = (
 )
 
 
-# --- execution -----------------------------------------------------------------------------
+# --- a run -----------------------------------------------------------------------------------
 
 class Trigger(StrEnum):
     """Why a plugin runs; a run's record keeps it (`PluginRun.trigger`)."""
@@ -127,23 +127,23 @@ class Trigger(StrEnum):
 
 
 @dataclass(frozen=True)
-class ExecutionContext:
+class RunContext:
     trigger: Trigger
     service: ServiceContext
 
 
 @dataclass
-class ExecutionMetrics:
+class RunMetrics:
     duration_ms: float = 0.0
     api_calls: int = 0
 
 
 @dataclass
-class ExecutionResult:
+class RunResult:
     success: bool
     output: Any = None
     error: str | None = None
-    metrics: ExecutionMetrics = field(default_factory=ExecutionMetrics)
+    metrics: RunMetrics = field(default_factory=RunMetrics)
     skipped: bool = False  # not run: it had run for this event already, or the circuit breaker is open
 
 
@@ -207,7 +207,7 @@ class PluginContext:
     user_id: str
     install_id: str
     config: dict[str, Any]
-    execution: ExecutionContext
+    run: RunContext
     gateways: GatewayAccessor
     storage: PluginStorage
     log: logging.LoggerAdapter[logging.Logger]

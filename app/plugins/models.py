@@ -65,8 +65,9 @@ class UserPlugin(Model):
     status_reason: str | None = fields.TextField(null=True)
     # The plugin version the config last validated against (null: before versioned configs).
     config_version = fields.CharField(max_length=32, null=True)
-    execution_count = fields.IntField(default=0, db_default=0)
-    last_executed_at = fields.DatetimeField(null=True)
+    # Runs so far and the time of the last one; the columns (and GraphQL's names) keep the first names.
+    run_count = fields.IntField(default=0, db_default=0, source_field="execution_count")
+    last_run_at = fields.DatetimeField(null=True, source_field="last_executed_at")
     last_error: str | None = fields.TextField(null=True)
     # Circuit breaker: failures in a row; while FAILING, when the next probe may run and the backoff.
     consecutive_failures = fields.IntField(default=0, db_default=0)
@@ -80,8 +81,9 @@ class UserPlugin(Model):
         unique_together = (("user", "plugin"),)
 
 
-class PluginStorage(Model):
-    # Key-value storage scoped to one install.
+class StoredValue(Model):
+    # One key's value in an install's key-value storage (what plugins see as `ctx.storage`, the
+    # PluginStorage protocol of app/plugins/contract.py).
 
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
@@ -97,13 +99,13 @@ class PluginStorage(Model):
         unique_together = (("install", "key"),)
 
 
-class PluginExecution(Model):
-    # One run of an install for one event: the run history. The unique key keeps a replayed
-    # event from running twice; a retry has a key of its own (`retry:<run id>`).
+class RunRecord(Model):
+    # The record of one run of an install for one event: the run history. The unique key keeps a
+    # replayed event from running twice; a retry has a key of its own (`retry:<run id>`).
 
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
-        "plugboard.UserPlugin", related_name="executions", on_delete=fields.CASCADE
+        "plugboard.UserPlugin", related_name="runs", on_delete=fields.CASCADE
     )
     install_id: str
     event_key = fields.CharField(max_length=128)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from app.clock import utcnow
 from app.db_errors import describe
 from app.gateways import inbox
-from app.plugins.models import PluginExecution, ScheduleTick
+from app.plugins.models import RunRecord, ScheduleTick
 
 log = logging.getLogger("app.plugins.dispatcher")
 
@@ -23,7 +23,7 @@ async def prune_history(older_than: datetime, runs_older_than: datetime | None =
     younger than the events they deduplicate)."""
     runs_older_than = min(older_than, runs_older_than or older_than)
     await inbox.prune(older_than)
-    await PluginExecution.filter(created_at__lt=runs_older_than).delete()
+    await RunRecord.filter(created_at__lt=runs_older_than).delete()
     await ScheduleTick.filter(fired_at__lt=older_than).delete()
 
 

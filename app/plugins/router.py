@@ -15,7 +15,7 @@ from tortoise import timezone
 from app.plugins.contract import PluginEvent, PluginHandler
 from app.plugins.events import schedule_event
 from app.plugins.executor import Executor
-from app.plugins.models import PluginExecution, RunOutcome
+from app.plugins.models import RunOutcome, RunRecord
 from app.plugins.registry import PluginRegistry
 from app.plugins.routing import InstallRoute, RoutingCache, load_installs
 from app.plugins.runs import Origin, Run
@@ -117,7 +117,7 @@ class EventRouter:
 
 
 async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
-    rows = await PluginExecution.filter(install_id__in=list(install_ids), event_key=key).values_list("install_id", flat=True)
+    rows = await RunRecord.filter(install_id__in=list(install_ids), event_key=key).values_list("install_id", flat=True)
     return set(cast("list[str]", rows))  # tortoise types a flat values_list as tuples
 
 

@@ -15,7 +15,7 @@ from app.plugins import states
 from app.plugins.contract import PluginEvent, Trigger
 from app.plugins.events import schedule_event, stored_event
 from app.plugins.executor import Executor
-from app.plugins.models import PluginExecution, RunOutcome
+from app.plugins.models import RunOutcome, RunRecord
 from app.plugins.routing import InstallRoute
 from app.plugins.runs import Origin, Run, RunRecorder
 from app.settings import Settings
@@ -32,13 +32,13 @@ class RunHistory:
 
     async def runs_of(
         self, ctx: ServiceContext, install_id: str, first: int = 20, after: str | None = None
-    ) -> tuple[list[PluginExecution], bool]:
+    ) -> tuple[list[RunRecord], bool]:
         """A page of an install's runs, newest first, and whether more follow. Keyset paging on
         (created_at, id): the cost of a page does not grow with the history."""
         if not 1 <= first <= RUNS_PAGE_MAX:
             message = f"must be between 1 and {RUNS_PAGE_MAX}"
             raise BadUserInput(f"first {message}", [FieldError("/first", message)])
-        query = PluginExecution.filter(install_id=install_id, install__user_id=ctx.user_id)
+        query = RunRecord.filter(install_id=install_id, install__user_id=ctx.user_id)
         if after is not None:
             position = cursors.decode(after)
             if position is None:
@@ -48,10 +48,10 @@ class RunHistory:
         rows = await query.order_by("-created_at", "-id").limit(first + 1)
         return rows[:first], len(rows) > first
 
-    async def retry_run(self, ctx: ServiceContext, run_id: str) -> PluginExecution:
+    async def retry_run(self, ctx: ServiceContext, run_id: str) -> RunRecord:
         """Runs a failed (or skipped) run's plugin again on the run's stored event, once: a second
         call answers with the same retry. Audited."""
-        run = await PluginExecution.get_or_none(id=run_id, install__user_id=ctx.user_id).select_related(
+        run = await RunRecord.get_or_none(id=run_id, install__user_id=ctx.user_id).select_related(
             "install", "install__plugin"
         )
         if run is None:
@@ -59,7 +59,7 @@ class RunHistory:
         if run.outcome not in RETRYABLE:
             raise BadUserInput("Only a failed or skipped run can be retried", [FieldError("/runId", "succeeded")])
         key = f"retry:{run.id}"
-        earlier = await PluginExecution.get_or_none(install_id=run.install_id, event_key=key)
+        earlier = await RunRecord.get_or_none(install_id=run.install_id, event_key=key)
         if earlier is not None:
             return await self._finished_or_interrupted(earlier)
         install, plugin = run.install, run.install.plugin
@@ -86,28 +86,28 @@ class RunHistory:
         )
         claim = Run(route, origin, RunOutcome.RUNNING)
         if not await self.runs.claim(claim):  # a concurrent call claimed it first: it runs there
-            return await PluginExecution.get(install_id=install.id, event_key=key)
+            return await RunRecord.get(install_id=install.id, event_key=key)
         result = await self.executor.run(route, handler, event, origin)
         result.id = claim.id
         recorded = await self.runs.record([result], claimed=True)
-        retry = await PluginExecution.get(id=claim.id)
+        retry = await RunRecord.get(id=claim.id)
         if recorded:
             metadata = {"slug": plugin.slug, "runId": run.id, "retryRunId": retry.id, "outcome": retry.outcome.value}
             await audit.record(ctx, "plugin.run_retry", "plugin", plugin.id, metadata)
         return retry
 
-    async def _finished_or_interrupted(self, retry: PluginExecution) -> PluginExecution:
+    async def _finished_or_interrupted(self, retry: RunRecord) -> RunRecord:
         """A retry still RUNNING long after any run could last was cut short (its process died):
         it is recorded as failed."""
         stale = timezone.now() - timedelta(seconds=self.settings.plugin_timeout_seconds * 2 + 60)
         if retry.outcome == RunOutcome.RUNNING and retry.created_at < stale:
-            await PluginExecution.filter(id=retry.id, outcome=RunOutcome.RUNNING).update(
+            await RunRecord.filter(id=retry.id, outcome=RunOutcome.RUNNING).update(
                 outcome=RunOutcome.FAILED, error="Interrupted before it finished"
             )
-            return await PluginExecution.get(id=retry.id)
+            return await RunRecord.get(id=retry.id)
         return retry
 
-    async def _stored_event(self, ctx: ServiceContext, run: PluginExecution) -> PluginEvent:
+    async def _stored_event(self, ctx: ServiceContext, run: RunRecord) -> PluginEvent:
         if run.schedule is not None and run.fired_at is not None:
             return schedule_event(run.schedule, run.fired_at)
         row = None

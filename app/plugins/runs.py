@@ -22,7 +22,7 @@ from app.gateways.inbox import ClaimedEvent
 from app.ids import new_id
 from app.plugins.breaker import Breaker
 from app.plugins.contract import BatchedWrite, PluginContext, Trigger
-from app.plugins.models import PluginExecution, RunOutcome, UserPlugin
+from app.plugins.models import RunOutcome, RunRecord, UserPlugin
 from app.plugins.routing import InstallRoute
 from app.plugins.run_counts import count_runs
 from app.plugins.storage import InstallStorage, flush_together
@@ -110,7 +110,7 @@ class RunRecorder:
     async def _complete(self, runs: Sequence[Run], now: datetime) -> list[Run]:
         completed = []
         for run in runs:
-            if await PluginExecution.filter(id=run.id, outcome=RunOutcome.RUNNING).update(
+            if await RunRecord.filter(id=run.id, outcome=RunOutcome.RUNNING).update(
                 outcome=run.outcome, success=run.outcome == RunOutcome.SUCCEEDED, error=run.error,
                 duration_ms=run.duration_ms, created_at=now,
             ):
@@ -133,7 +133,7 @@ class RunRecorder:
                 for o in (run.origin,)
             ]
             inserted = await insert_rows(
-                conn, PluginExecution._meta.db_table, _RUN_COLUMNS, rows,
+                conn, RunRecord._meta.db_table, _RUN_COLUMNS, rows,
                 "ON CONFLICT (install_id, event_key) DO NOTHING", returning="id", types=_RUN_TYPES,
             )
             recorded.update(row["id"] for row in inserted)

@@ -1,5 +1,5 @@
 """Key-value storage of one install. A run's writes are buffered and land in one transaction
-with the run's execution record, so a run that fails, times out or is replayed after a crash
+with the run's record, so a run that fails, times out or is replayed after a crash
 leaves no half-written state and never counts twice."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 
 from app.clock import utcnow
 from app.ids import new_id
-from app.plugins.models import PluginStorage
+from app.plugins.models import StoredValue
 from app.sql import insert_rows, is_postgres
 
 _DELETED = object()
@@ -40,7 +40,7 @@ class InstallStorage:
         keys = list(keys)
         unread = [k for k in keys if self._view(k) is _UNKNOWN]
         if unread:
-            rows = await PluginStorage.filter(install_id=self.install_id, key__in=unread).values_list("key", "value")
+            rows = await StoredValue.filter(install_id=self.install_id, key__in=unread).values_list("key", "value")
             found = dict(rows)
             for key in unread:
                 self._root()._stored[key] = found.get(key, _MISSING)
@@ -89,7 +89,7 @@ class InstallStorage:
         deleted = [k for k, v in self._writes.items() if v is _DELETED]
         written = {k: v for k, v in self._writes.items() if v is not _DELETED}
         if deleted:
-            await PluginStorage.filter(install_id=self.install_id, key__in=deleted).delete()
+            await StoredValue.filter(install_id=self.install_id, key__in=deleted).delete()
         if written:
             await _upsert_one(self.install_id, written, add=False)
         if self._increments:
@@ -145,8 +145,8 @@ async def _upsert_one(install_id: str, values: dict[str, Any], add: bool) -> Non
 
 async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
     """One INSERT … ON CONFLICT for many (install, key)s: sets replace the value, adds sum into it."""
-    conn = PluginStorage._meta.db
-    table = PluginStorage._meta.db_table
+    conn = StoredValue._meta.db
+    table = StoredValue._meta.db_table
     now = utcnow()
     if not add:
         new_value = "excluded.value"

@@ -18,7 +18,7 @@ from app.db import Database
 from app.gateways.limits import DatabaseLimits, RedisLimits, Reservation, SendRates, bot_slot, slots_for
 from app.gateways.limits_failover import DATABASE, REDIS, FailoverLimits
 from app.gateways.models import SendLimit
-from app.plugins.models import PluginExecution, RunOutcome, UserPlugin
+from app.plugins.models import RunOutcome, RunRecord, UserPlugin
 from tests.fakes.telegram import SendLimits
 from tests.support.redis_server import RedisServer
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
@@ -196,7 +196,7 @@ async def test_a_greeting_for_a_join_while_redis_is_away_is_sent_once_within_the
     assert [a.status for a in arrivals] == [200] * 4  # Telegram never had to say "too many"
     assert all(b.at - a.at >= 1 - SLACK for a, b in zip(arrivals, arrivals[1:]))
     with app.db():
-        runs = await PluginExecution.filter(install_id=installed.id).values_list("outcome", "error")
+        runs = await RunRecord.filter(install_id=installed.id).values_list("outcome", "error")
         reason = (await UserPlugin.get(id=installed.id)).status_reason
     assert runs == [(RunOutcome.SUCCEEDED, None)] * 4
     assert reason is None or str(redis_server.port) not in reason

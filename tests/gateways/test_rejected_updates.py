@@ -169,7 +169,7 @@ async def test_poison_updates_among_hundreds_of_valid_ones_fail_only_themselves(
     seen = sorted(str(e.update_id) for e in recorder.seen if isinstance(e, TelegramMessageEvent))
     assert seen == sorted(expected_keys)  # processed exactly once each; no rejected update reached a plugin
     assert await stored(live, recorder_install.id, "seen:telegram.message") == len(expected_keys)
-    assert (await reload(live, recorder_install)).execution_count == len(expected_keys)
+    assert (await reload(live, recorder_install)).run_count == len(expected_keys)
 
     warnings = [r for r in caplog.records if r.name == "app.gateways.inbox" and r.levelno == logging.WARNING]
     assert len(warnings) == len(rejected)  # one line per rejected update

@@ -31,7 +31,7 @@ from app.plugins.contract import (
     PluginHandler,
     TelegramMessageEvent,
 )
-from app.plugins.models import PluginExecution, RunOutcome
+from app.plugins.models import RunOutcome, RunRecord
 from tests.fakes.telegram import FakeTelegram, SendLimits, unreachable_url
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp, TestUser
@@ -316,7 +316,7 @@ async def test_a_run_that_would_wait_past_its_timeout_fails_at_once_with_the_rea
     await wait_until_processed(app)
 
     with app.db():
-        runs = await PluginExecution.filter(install_id=installed.id).values_list("outcome", "error")
+        runs = await RunRecord.filter(install_id=installed.id).values_list("outcome", "error")
     [(outcome, error)] = runs
     assert outcome == RunOutcome.FAILED
     assert re.fullmatch(

@@ -170,8 +170,8 @@ async def test_a_message_reaches_the_owners_enabled_installs(live, owner, bot, r
     assert (await analytics_counts(live, analytics.id, -5))["users"] == 1
     assert await stored(live, recorder_install.id, "seen:telegram.message") == 1
     refreshed = await reload(live, analytics)
-    assert refreshed.execution_count == 1
-    assert refreshed.last_executed_at is not None
+    assert refreshed.run_count == 1
+    assert refreshed.last_run_at is not None
     assert refreshed.last_error is None
 
 
@@ -198,7 +198,7 @@ async def test_a_redelivered_update_is_processed_once(live, owner, bot):
 
     assert await events_recorded(live) == 1
     assert await messages_counted(live, analytics.id, -7) == 1
-    assert (await reload(live, analytics)).execution_count == 1
+    assert (await reload(live, analytics)).run_count == 1
 
 
 async def test_concurrent_redeliveries_are_kept_once(live, owner, bot):
@@ -232,7 +232,7 @@ async def test_disabled_installs_are_skipped(live, owner, bot, recorder):
     await wait_until_processed(live)
     assert await messages_counted(live, analytics.id, -3) == 1
     assert recorder.seen == []
-    assert (await reload(live, recorder_install)).execution_count == 0
+    assert (await reload(live, recorder_install)).run_count == 0
 
 
 async def test_other_users_installs_never_see_the_update(live, owner, bot, recorder):
@@ -283,7 +283,7 @@ async def test_an_update_of_a_disconnected_gateway_is_skipped(make_app, telegram
     worker = await make_app(handlers=[AnalyticsHandler()])
     await wait_until_processed(worker)
     assert await messages_counted(worker, analytics.id, -4) is None
-    assert (await reload(worker, analytics)).execution_count == 0
+    assert (await reload(worker, analytics)).run_count == 0
 
 
 async def test_an_update_aiogram_cannot_parse_is_failed_once_not_retried(live, owner, bot, recorder):

@@ -15,7 +15,7 @@ from app.ids import new_id
 from app.plugins.contract import Schedule
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
-from app.plugins.models import PluginExecution, RunOutcome
+from app.plugins.models import RunOutcome, RunRecord
 from app.plugins.pruning import prune_history
 from tests.support.flaky import FlakyPlugin
 from tests.support.installs_api import (
@@ -37,7 +37,7 @@ from tests.support.telegram_updates import message_update, new_members_update, u
 async def add_runs(app: LiveApp, install_id: str, moments: list[datetime]) -> list[str]:
     """Runs of the install recorded at `moments` (equal moments make ties); their ids."""
     rows = [
-        PluginExecution(
+        RunRecord(
             id=new_id(), install_id=install_id, event_key=f"k{n}", success=n % 3 != 0,
             outcome=RunOutcome.SUCCEEDED if n % 3 else RunOutcome.FAILED, event_type="telegram.message",
             chat_id=-n, duration_ms=float(n), created_at=moment,
@@ -45,10 +45,10 @@ async def add_runs(app: LiveApp, install_id: str, moments: list[datetime]) -> li
         for n, moment in enumerate(moments)
     ]
     with app.db():
-        await PluginExecution.bulk_create(rows, batch_size=500)
+        await RunRecord.bulk_create(rows, batch_size=500)
         # auto_now_add may have overwritten created_at: set it as asked.
         for row in rows:
-            await PluginExecution.filter(id=row.id).update(created_at=row.created_at)
+            await RunRecord.filter(id=row.id).update(created_at=row.created_at)
     return [row.id for row in rows]
 
 
@@ -175,7 +175,7 @@ async def test_each_user_sees_only_the_runs_of_their_own_installs(live, owner, t
     # Asked for another user's install by id, the service answers with no runs.
     their_run = (await runs_of(live, other, "flaky"))[0]
     with live.db():
-        their_install_id = (await PluginExecution.get(id=their_run["id"])).install_id
+        their_install_id = (await RunRecord.get(id=their_run["id"])).install_id
         rows, more = await live.platform.run_history.runs_of(await service_context(live, owner), their_install_id)
     assert (rows, more) == ([], False)
     assert their_install_id != mine["id"]
@@ -208,7 +208,7 @@ async def test_on_postgresql_a_page_reads_the_runs_index_not_the_history(backend
     start = datetime(2026, 1, 1, tzinfo=UTC)
     await add_runs(live, installed["id"], [start + timedelta(seconds=n) for n in range(3000)])
     with live.db():
-        client = PluginExecution._meta.db
+        client = RunRecord._meta.db
     sent: list[tuple[str, list]] = []  # the statements the app sends, with their values
     execute_query = type(client).execute_query
 
@@ -270,7 +270,7 @@ async def test_a_failed_run_is_retried_on_its_stored_event(live, owner, telegram
 
 async def install_id_of(live: LiveApp, run_id: str) -> str:
     with live.db():
-        return (await PluginExecution.get(id=run_id)).install_id
+        return (await RunRecord.get(id=run_id)).install_id
 
 
 async def test_retrying_again_answers_with_the_same_retry_and_runs_nothing(live, owner, telegram, flaky):
@@ -356,11 +356,11 @@ async def test_retrying_a_welcome_that_telegram_refused_sends_the_greeting_once(
 
 async def assert_refused(live: LiveApp, owner: TestUser, run_id: str, code: str) -> dict:
     with live.db():
-        runs_before = await PluginExecution.all().count()
+        runs_before = await RunRecord.all().count()
     error = await live.graphql_error(RETRY, {"id": run_id}, user=owner)
     assert error["extensions"]["code"] == code, error
     with live.db():
-        assert await PluginExecution.all().count() == runs_before
+        assert await RunRecord.all().count() == runs_before
     assert await audit_events(live, owner, "plugin.run_retry") == []
     return error
 

@@ -22,7 +22,7 @@ from app.accounts.models import ApiToken, User
 from app.analytics.models import AnalyticsChat
 from app.gateways.models import Gateway
 from app.plugins.handlers.analytics import AnalyticsHandler
-from app.plugins.models import PluginStorage, UserPlugin
+from app.plugins.models import StoredValue, UserPlugin
 from app.user_deletion import delete_user
 from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.live import LiveApp, TestUser
@@ -221,7 +221,7 @@ async def user_rows(app: LiveApp, user_id: str) -> dict[str, int]:
             "tokens": await ApiToken.filter(user_id=user_id).count(),
             "gateways": await Gateway.filter(owner_id=user_id).count(),
             "installs": await UserPlugin.filter(user_id=user_id).count(),
-            "storage": await PluginStorage.filter(install__user_id=user_id).count(),
+            "storage": await StoredValue.filter(install__user_id=user_id).count(),
             "analytics": await AnalyticsChat.filter(install__user_id=user_id).count(),
         }
 

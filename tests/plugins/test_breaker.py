@@ -17,7 +17,7 @@ from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.dispatcher import LANE_BATCH
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
-from app.plugins.models import PluginExecution, UserPlugin
+from app.plugins.models import RunRecord, UserPlugin
 from app.plugins.router import SKIPPED_ERROR
 from tests.support.flaky import FlakyPlugin
 from tests.support.installs_api import (
@@ -171,7 +171,7 @@ async def test_a_failed_trial_doubles_the_backoff_up_to_the_ceiling(make_app, te
         processed = datetime.now(UTC)  # every run so far is recorded (send waits for processing)
         row = await install_row(live, owner, "flaky")
         with live.db():
-            last_run = await PluginExecution.filter(install_id=row.id).exclude(outcome="SKIPPED").order_by("-created_at").first()
+            last_run = await RunRecord.filter(install_id=row.id).exclude(outcome="SKIPPED").order_by("-created_at").first()
         assert last_run is not None
         # the backoff counts from the commit that recorded the run, just after the run finished
         opened_at = row.probe_at - timedelta(seconds=row.backoff_seconds)

@@ -15,7 +15,7 @@ from app.plugins.contract import (
     PluginHandler,
     TelegramMessageEvent,
 )
-from app.plugins.models import PluginExecution, ScheduleTick
+from app.plugins.models import RunRecord, ScheduleTick
 from app.plugins.pruning import prune_history
 from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.plugins import RecordingPlugin, definition
@@ -56,16 +56,16 @@ async def test_history_older_than_the_retention_is_pruned(make_app, telegram):
         ]:
             event = await GatewayEvent.create(gateway_id=bot.gateway_id, kind="update", key=key, payload={}, status=status)
             await GatewayEvent.filter(id=event.id).update(received_at=received)
-        old_run = await PluginExecution.create(install_id=installed.id, event_key="old", success=True, duration_ms=1)
-        await PluginExecution.filter(id=old_run.id).update(created_at=long_ago)
-        await PluginExecution.create(install_id=installed.id, event_key="new", success=True, duration_ms=1)
+        old_run = await RunRecord.create(install_id=installed.id, event_key="old", success=True, duration_ms=1)
+        await RunRecord.filter(id=old_run.id).update(created_at=long_ago)
+        await RunRecord.create(install_id=installed.id, event_key="new", success=True, duration_ms=1)
         tick = await ScheduleTick.create(plugin_slug="recorder", schedule="s", tick=1)
         await ScheduleTick.filter(id=tick.id).update(fired_at=long_ago)
 
         await prune_history(datetime.now(UTC) - timedelta(hours=48))
 
         assert sorted(await GatewayEvent.all().values_list("key", flat=True)) == ["3", "4"]
-        assert await PluginExecution.all().values_list("event_key", flat=True) == ["new"]
+        assert await RunRecord.all().values_list("event_key", flat=True) == ["new"]
         assert await ScheduleTick.all().count() == 0
 
 
@@ -127,14 +127,14 @@ async def test_a_slow_plugin_holds_only_its_own_chat(make_app, telegram):
     await eventually(lambda: sorted(s for s in plugin.seen if s[0] != -1) == sorted(others), "every other chat served")
     assert (-1, "after") not in plugin.seen  # its chat waits behind the hanging run, in order
     with live.db():
-        assert not await PluginExecution.exists(install_id=installed.id, event_key=f"update:{bot.gateway_id}:1")
+        assert not await RunRecord.exists(install_id=installed.id, event_key=f"update:{bot.gateway_id}:1")
     assert (await live.http.get("/healthz")).status_code == 200  # a run within its timeout is not a stall
 
     plugin.release.set()
     await wait_until_processed(live)
     assert plugin.seen[-2:] == [(-1, "hang"), (-1, "after")]
     with live.db():
-        assert await PluginExecution.filter(install_id=installed.id, success=True).count() == 22
+        assert await RunRecord.filter(install_id=installed.id, success=True).count() == 22
     assert live.platform.dispatcher.in_flight == 0
 
 
@@ -151,7 +151,7 @@ async def test_a_hanging_run_is_cut_off_at_the_plugin_timeout_and_its_chat_goes_
 
     assert plugin.hanging.is_set() and plugin.seen == [(-1, "after")]
     with live.db():
-        hung = await PluginExecution.get(install_id=installed.id, event_key=f"update:{bot.gateway_id}:1")
-        assert await PluginExecution.filter(install_id=installed.id).count() == 2
+        hung = await RunRecord.get(install_id=installed.id, event_key=f"update:{bot.gateway_id}:1")
+        assert await RunRecord.filter(install_id=installed.id).count() == 2
     assert (hung.success, hung.error) == (False, "Timed out after 1 s")
     assert live.platform.dispatcher.in_flight == 0

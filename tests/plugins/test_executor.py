@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.errors import NotFound, PluginFailed
-from app.plugins.contract import ExecutionContext, Trigger
+from app.plugins.contract import RunContext, Trigger
 from app.plugins.handlers.analytics import AnalyticsHandler
-from app.plugins.models import PluginStorage, UserPlugin
+from app.plugins.models import StoredValue, UserPlugin
 from tests.support.live import LiveApp
 from tests.support.plugins import BrokenInstallPlugin, FailingPlugin, RecordingPlugin, StallingPlugin
 from tests.support.runtime import (
@@ -57,7 +57,7 @@ async def test_a_failing_plugin_does_not_stop_the_others(live, owner, bot, plugi
 
     assert await messages_counted(live, analytics.id, -1) == 1
     failed = await reload(live, failing)
-    assert failed.execution_count == 1
+    assert failed.run_count == 1
     assert failed.last_error == "RuntimeError: boom"
     assert await stored(live, failing.id, "attempted") is None  # a failed run writes nothing
 
@@ -73,7 +73,7 @@ async def test_the_next_success_clears_the_last_error(live, owner, bot, plugins)
     await wait_until_processed(live)
     recovered = await reload(live, failing)
     assert recovered.last_error is None
-    assert recovered.execution_count == 2
+    assert recovered.run_count == 2
     assert await stored(live, failing.id, "attempted") == 1
 
 
@@ -84,7 +84,7 @@ async def test_a_plugin_past_its_timeout_is_cancelled_and_recorded_as_failed(liv
     await wait_until_processed(live)
 
     result = await reload(live, stalled)
-    assert result.execution_count == 1
+    assert result.run_count == 1
     assert result.last_error == "Timed out after 0.5 s"
     assert await stored(live, stalled.id, "finished") is None
     assert await messages_counted(live, analytics.id, -2) == 1
@@ -111,7 +111,7 @@ async def test_a_failing_install_hook_leaves_no_install_behind(live, owner):
         await install(live, owner, "broken-install")
     with live.db():
         assert await UserPlugin.filter(user_id=owner.id).count() == 0
-        assert await PluginStorage.all().count() == 0
+        assert await StoredValue.all().count() == 0
 
 
 async def test_storage_is_scoped_to_the_install(live, owner, bot):
@@ -132,8 +132,8 @@ async def test_a_plugin_cannot_use_another_users_gateway(live, owner, bot, teleg
         plugin = live.platform.registry.get(row.plugin.slug)
         assert plugin is not None
         service = await service_context(live, intruder)
-        execution = ExecutionContext(trigger=Trigger.STANDALONE, service=service)
-        ctx = live.platform.executor.context(row.user_id, row.id, row.config, plugin.slug, execution)
+        run = RunContext(trigger=Trigger.STANDALONE, service=service)
+        ctx = live.platform.executor.context(row.user_id, row.id, row.config, plugin.slug, run)
         with pytest.raises(NotFound):
             await ctx.gateways.execute(bot.gateway_id, "sendMessage", {"chat_id": 1, "text": "spam"})
     assert telegram.bot(bot.token).sent_messages == []

@@ -26,7 +26,7 @@ import pytest
 
 from app.analytics.models import AnalyticsChat
 from app.gateways.models import EventKind, EventStatus, GatewayEvent
-from app.plugins.models import PluginExecution
+from app.plugins.models import RunRecord
 from tests.support.databases import migrated_copy
 from tests.support.live import LiveApp
 from tests.support.outage import background_failures, own_postgres_database, sqlite_locked, wait_for_health
@@ -169,7 +169,7 @@ async def test_a_flapping_database_loses_no_acknowledged_count_and_never_stops_p
         per_chat = Counter(updates[n]["message"]["chat"]["id"] for n in acknowledged)
         with live.db():
             events = await GatewayEvent.filter(kind=EventKind.UPDATE).values_list("key", "status")
-            runs = await PluginExecution.filter(install_id=analytics.id).values_list("event_key", "success")
+            runs = await RunRecord.filter(install_id=analytics.id).values_list("event_key", "success")
             counted = dict(await AnalyticsChat.filter(install_id=analytics.id).values_list("chat_id", "received"))
         assert sorted(int(key) for key, _ in events) == acknowledged
         assert {status for _, status in events} == {EventStatus.DONE}

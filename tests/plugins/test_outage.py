@@ -19,7 +19,7 @@ from app.plugins.contract import (
     TelegramMessageEvent,
 )
 from app.plugins.handlers.welcome import WelcomeHandler
-from app.plugins.models import PluginExecution
+from app.plugins.models import RunRecord
 from tests.support.eventually import eventually
 from tests.support.outage import (
     HealthWatch,
@@ -136,7 +136,7 @@ async def test_after_a_database_outage_every_acknowledged_update_is_processed_ex
 
     acknowledged = sorted(n for n, status in statuses.items() if status == 200)
     with live.db():
-        runs = await PluginExecution.filter(install_id=welcome.id).values("event_key", "success", "error")
+        runs = await RunRecord.filter(install_id=welcome.id).values("event_key", "success", "error")
         updates = await GatewayEvent.filter(kind=EventKind.UPDATE).values("key", "status")
         open_events = await GatewayEvent.filter(status__in=[EventStatus.PENDING, EventStatus.PROCESSING]).count()
     # Exactly once: one recorded run per acknowledged update, and no other.
@@ -217,7 +217,7 @@ async def test_runs_that_cannot_be_recorded_while_the_database_is_locked_are_rec
     await wait_for_health(live.http, 200)
     assert await stored(live, installed.id, "seen") == 20
     with live.db():
-        runs = await PluginExecution.filter(install_id=installed.id).values_list("event_key", "success")
+        runs = await RunRecord.filter(install_id=installed.id).values_list("event_key", "success")
     assert sorted(int(key.rsplit(":", 1)[1]) for key, _ in runs) == list(range(1, 21))
     assert all(success for _, success in runs)
     for chat, order in plugin.first_runs.items():

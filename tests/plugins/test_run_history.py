@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.plugins.contract import Schedule
-from app.plugins.models import PluginExecution, RunOutcome
+from app.plugins.models import RunOutcome, RunRecord
 from tests.support.eventually import eventually
 from tests.support.flaky import FlakyPlugin
 from tests.support.installs_api import install_via_api, my_install, runs_of
@@ -111,15 +111,15 @@ async def old_runs(app: LiveApp, install_id: str, ages: dict[str, timedelta]) ->
     now = datetime.now(UTC)
     with app.db():
         for key, age in ages.items():
-            run = await PluginExecution.create(
+            run = await RunRecord.create(
                 install_id=install_id, event_key=key, success=True, outcome=RunOutcome.SUCCEEDED, duration_ms=1
             )
-            await PluginExecution.filter(id=run.id).update(created_at=now - age)
+            await RunRecord.filter(id=run.id).update(created_at=now - age)
 
 
 async def kept(app: LiveApp, install_id: str) -> list[str]:
     with app.db():
-        return sorted(str(key) for key in await PluginExecution.filter(install_id=install_id).values_list("event_key", flat=True))
+        return sorted(str(key) for key in await RunRecord.filter(install_id=install_id).values_list("event_key", flat=True))
 
 
 async def test_runs_past_the_retention_are_pruned_but_never_before_the_events_they_deduplicate(make_app, telegram):

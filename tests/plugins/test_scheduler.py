@@ -9,7 +9,7 @@ import pytest
 
 from app.db_errors import is_unavailable
 from app.plugins.contract import PluginContext, PluginEvent, Schedule
-from app.plugins.models import PluginExecution, ScheduleTick
+from app.plugins.models import RunRecord, ScheduleTick
 from tests.support.outage import (
     allow_connections,
     database_down,
@@ -115,7 +115,7 @@ async def test_a_tick_cut_off_by_an_outage_is_routed_again_and_its_run_recorded_
 
     with live.db():
         assert await scheduler.fire_due(now + 1) == 0  # nothing new: the cut tick is routed again
-        runs = await PluginExecution.filter(install_id=installed.id).values_list("event_key", "success")
+        runs = await RunRecord.filter(install_id=installed.id).values_list("event_key", "success")
         assert await ScheduleTick.all().count() == 1
     assert plugin.runs == 2
     assert runs == [(f"schedule:digest:{int(now // 60)}", True)]

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.handlers.welcome import WelcomeHandler
-from app.plugins.models import PluginExecution
+from app.plugins.models import RunRecord
 from tests.support.flaky import FlakyPlugin
 from tests.support.installs_api import (
     CONNECT,
@@ -39,7 +39,7 @@ def new_token() -> str:
 
 async def runs_recorded(app: LiveApp, install_id: str) -> int:
     with app.db():
-        return await PluginExecution.filter(install_id=install_id).count()
+        return await RunRecord.filter(install_id=install_id).count()
 
 
 # --- waiting for a gateway ------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.audit.models import AuditLog
 from app.gateways.models import Gateway, GatewayEvent
-from app.plugins.models import Plugin, PluginExecution, PluginStorage, UserPlugin
+from app.plugins.models import Plugin, RunRecord, StoredValue, UserPlugin
 from tests.fakes.telegram import FakeTelegram
 from tests.support.hostile import Ref
 from tests.support.live import LiveApp, TestUser
@@ -54,7 +54,7 @@ class World:
     async def rebuild(self) -> None:
         """Back to the first state: each user with one bot and one install, no history."""
         with self.app.db():
-            for model in (AuditLog, PluginStorage, PluginExecution, UserPlugin, GatewayEvent, Gateway):
+            for model in (AuditLog, StoredValue, RunRecord, UserPlugin, GatewayEvent, Gateway):
                 await model.all().delete()
         self.telegram.reset()
         self.bots = {
@@ -94,7 +94,7 @@ class World:
     async def reinstall(self) -> None:
         """Back to the first installs (the pro user: analytics; the free user: welcome), no history."""
         with self.app.db():
-            for model in (AuditLog, PluginStorage, PluginExecution, UserPlugin):
+            for model in (AuditLog, StoredValue, RunRecord, UserPlugin):
                 await model.all().delete()
         self.refs["install:mine"] = (await install(self.app, self.mine, "analytics")).id
         self.refs["install:theirs"] = (await install(self.app, self.theirs, "welcome")).id

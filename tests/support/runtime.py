@@ -12,7 +12,7 @@ from app.accounts.context import ServiceContext
 from app.accounts.models import Plan, User
 from app.gateways.models import EventStatus, GatewayEvent
 from app.plugins.contract import InstallRequest
-from app.plugins.models import Plugin, PluginStorage, UserPlugin
+from app.plugins.models import Plugin, StoredValue, UserPlugin
 from tests.fakes.telegram import UPDATE_TYPES, FakeTelegram
 from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.live import LiveApp, TestUser
@@ -87,7 +87,7 @@ async def wait_until_processed(app: LiveApp, deadline_seconds: float = DEADLINE_
 
 async def stored(app: LiveApp, install_id: str, key: str) -> Any:
     with app.db():
-        row = await PluginStorage.get_or_none(install_id=install_id, key=key)
+        row = await StoredValue.get_or_none(install_id=install_id, key=key)
     return None if row is None else row.value
 
 
