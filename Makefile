@@ -13,7 +13,7 @@ FRONTEND_STAMP := frontend/dist/.built
 # compiled app/ from source again, as each xdist worker did the tests.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install run cli lint test migrate schema bench clean
+.PHONY: install run cli lint test migrate schema readme bench clean
 
 install: $(STAMP) $(FRONTEND_STAMP)
 
@@ -55,6 +55,10 @@ migrate: install
 
 schema: install
 	$(PY) -m app export-schema > schema/schema.graphql
+
+# The README's configuration table, from the settings' declarations (app/settings.py).
+readme: install
+	$(PY) -m app.settings_doc --write
 
 # Every benchmark in bench/ (bench/__main__.py); e.g. make bench ARGS="--only processing"
 bench: install

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from app.settings import SettingError, Settings, without_password
+from app.settings import SettingError, Settings, declared, without_password
+from app.settings_doc import README, configuration_table, table_span, with_configuration_table
 
 
 def test_an_empty_environment_gives_the_defaults():
@@ -70,6 +73,11 @@ def test_values_are_read_trimmed_and_typed():
         ("INBOX_LEASE_SECONDS", "nan", "a number of seconds above 0"),
         ("SCHEDULER_TICK_SECONDS", "inf", "a number of seconds above 0"),
         ("INBOX_RETENTION_HOURS", "-1", "a number of hours above 0"),
+        ("RUN_HISTORY_DAYS", "0", "a number of days above 0"),
+        ("SEND_CHAT_PER_SECOND", "0", "a number above 0"),
+        ("HEARTBEAT_GRACE_SECONDS", "-1", "a number, 0 or more"),
+        ("TELEGRAM_POLL_TIMEOUT_SECONDS", "0", "a whole number (1 to 50)"),
+        ("TELEGRAM_DELIVERY", "push", "one of AUTO, WEBHOOK, POLLING"),
         ("GATEWAY_CACHE_SECONDS", "-0.5", "a number, 0 or more"),
         ("ACCESS_LOG", "flase", "true or false (also 1/0, yes/no, on/off)"),
         ("LOG_LEVEL", "verbose", "one of DEBUG, INFO, WARNING, ERROR"),
@@ -142,3 +150,46 @@ def test_without_password(url, shown):
 def test_database_shown_hides_the_password():
     settings = Settings.from_env({"DATABASE_URL": "postgres://app:hunter2@db:5432/plugboard"})
     assert settings.database_shown == "postgres://app:***@db:5432/plugboard"
+
+
+class Reads(Mapping[str, str]):
+    """An environment that notes every variable looked up in it."""
+
+    def __init__(self) -> None:
+        self.looked_up: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        self.looked_up.add(name)
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_the_variables_read_are_the_variables_declared():
+    environment = Reads()
+    Settings.from_env(environment)
+    variables = [name for _, setting in declared(Settings) for name in setting.env]
+    assert len(variables) == len(set(variables))
+    assert environment.looked_up == set(variables)
+    assert [name for name, setting in declared(Settings) if setting.env and not setting.help] == []  # each has a row
+
+
+def test_the_readme_configuration_table_is_written_from_the_declarations():
+    readme = README.read_text(encoding="utf-8")
+    start, end = table_span(readme)
+    found, written = readme[start:end], configuration_table()
+    difference = "".join(difflib.unified_diff(found.splitlines(True), written.splitlines(True), "README.md", "declared"))
+    assert found == written, f"the README's configuration table is out of date: run `make readme`\n{difference}"
+
+
+def test_the_table_is_replaced_and_nothing_else():
+    readme = "# P\n\n## Configuration\n\nWords.\n\n| variable | default | meaning |\n| --- | --- | --- |\n| `X` | 1 | x |\n\nMore.\n\n## Layout\n"
+    rewritten = with_configuration_table(readme)
+    assert rewritten == readme.replace("| `X` | 1 | x |\n", configuration_table().split("\n", 2)[2])
+    assert with_configuration_table(rewritten) == rewritten
+    with pytest.raises(ValueError, match="no table"):
+        with_configuration_table("## Configuration\n\nWords.\n\n## Layout\n\n| variable | default | meaning |\n")
