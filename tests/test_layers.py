@@ -1,6 +1,7 @@
 """The import graph of app/ runs one way: down the layers written in the README's Layout section,
 and without a cycle. Every import counts, a function's own and a TYPE_CHECKING one too: each is a
-dependency someone reading the code has to know of."""
+dependency someone reading the code has to know of. And the Layout names every module, in its
+package's entry, so that it stays whole."""
 
 from __future__ import annotations
 
@@ -134,3 +135,33 @@ def test_the_checks_see_an_upward_import_and_a_cycle() -> None:
     assert cycles(graph) == [["app.high.b", "app.low.a"]]
     assert layer_of("app.low.a", [["app.low"], ["app.low.a"]]) == 1  # the longest prefix decides
     assert layer_of("app.lower", layers) is None  # a prefix names a module or a package, not a stem
+
+
+def layout_entries() -> dict[str, str]:
+    """The README's Layout block: each package's entry (`gateways/` and its continuation lines), by
+    its path under app/; top-level modules under ""."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    entries: dict[str, str] = {"": ""}
+    current = ""
+    for line in block.splitlines():
+        head = re.match(r"  (\S+/)\s", line + " ")
+        if head:
+            current = head.group(1)
+        elif re.match(r"  \S", line):
+            current = ""
+        entries[current] = entries.get(current, "") + line + "\n"
+    return entries
+
+
+def test_the_readme_layout_names_every_module_of_app_in_its_package():
+    entries = layout_entries()
+    unnamed = []
+    for path in sorted(APP.rglob("*.py")):
+        if path.stem == "__init__":
+            continue
+        package = path.parent.relative_to(APP).as_posix()
+        text = entries.get(f"{package}/" if package != "." else "", "")
+        if not re.search(rf"\b{re.escape(path.stem)}\b", text):
+            unnamed.append(path.relative_to(ROOT).as_posix())
+    assert unnamed == [], "name these in the README's Layout, in their package's entry"
