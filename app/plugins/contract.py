@@ -126,24 +126,26 @@ class Trigger(StrEnum):
     STANDALONE = "standalone"  # on its own: a lifecycle hook (install, configure, uninstall)
 
 
+# A run's context, result and metrics keep the product spec's names (ExecutionContext, `ctx.execution`,
+# ExecutionResult): plugins are written against them. Everywhere else in code it is a run.
 @dataclass(frozen=True)
-class RunContext:
+class ExecutionContext:
     trigger: Trigger
     service: ServiceContext
 
 
 @dataclass
-class RunMetrics:
+class ExecutionMetrics:
     duration_ms: float = 0.0
     api_calls: int = 0
 
 
 @dataclass
-class RunResult:
+class ExecutionResult:
     success: bool
     output: Any = None
     error: str | None = None
-    metrics: RunMetrics = field(default_factory=RunMetrics)
+    metrics: ExecutionMetrics = field(default_factory=ExecutionMetrics)
     skipped: bool = False  # not run: it had run for this event already, or the circuit breaker is open
 
 
@@ -207,7 +209,7 @@ class PluginContext:
     user_id: str
     install_id: str
     config: dict[str, Any]
-    run: RunContext
+    execution: ExecutionContext
     gateways: GatewayAccessor
     storage: PluginStorage
     log: logging.LoggerAdapter[logging.Logger]

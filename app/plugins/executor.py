@@ -21,11 +21,11 @@ from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
 from app.outbound import OutboundHttp
 from app.plugins.contract import (
+    ExecutionContext,
     GatewayInfo,
     PluginContext,
     PluginEvent,
     PluginHandler,
-    RunContext,
     Trigger,
 )
 from app.plugins.models import RunOutcome, UserPlugin
@@ -88,14 +88,14 @@ class Executor:
         install_id: str,
         config: dict[str, Any],
         slug: str,
-        run: RunContext,
+        execution: ExecutionContext,
         storage_before: InstallStorage | None = None,
     ) -> PluginContext:
         return PluginContext(
             user_id=user_id,
             install_id=install_id,
             config=dict(open_config(install_id, config)),  # raises SecretUnreadable
-            run=run,
+            execution=execution,
             gateways=GatewayAccess(user_id, self.gateways, asyncio.get_running_loop().time() + self.timeout_seconds),
             storage=InstallStorage(install_id, storage_before),
             log=PluginLogger(log, {"plugin": slug, "user_id": user_id}),
@@ -118,9 +118,9 @@ class Executor:
         record. `storage_before`: the storage of this install's run just before, in the same commit.
         `timed=False`: the caller bounds it (one timeout for several runs costs less than one each)."""
         service = ServiceContext(user_id=install.user_id, plan=install.plan)
-        run_context = RunContext(origin.trigger, service)
+        execution = ExecutionContext(origin.trigger, service)
         try:
-            ctx = self.context(install.user_id, install.id, install.config, handler.slug, run_context, storage_before)
+            ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
         except SecretUnreadable as exc:
             log.error("install %s not run: %s", install.id, exc)
             return Run(install, origin, RunOutcome.FAILED, 0.0, f"A secret setting cannot be decrypted: {exc}",
@@ -142,7 +142,7 @@ class Executor:
             return
         try:
             ctx = self.context(
-                install.user_id, install.id, install.config, handler.slug, RunContext(Trigger.STANDALONE, service)
+                install.user_id, install.id, install.config, handler.slug, ExecutionContext(Trigger.STANDALONE, service)
             )
         except SecretUnreadable as exc:
             raise PluginFailed(f"A secret setting cannot be decrypted: {exc}") from None

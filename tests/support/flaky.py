@@ -43,7 +43,7 @@ class FlakyPlugin(PluginHandler):
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         text = event.message.text if isinstance(event, TelegramMessageEvent) else None
-        self.calls.append(FlakyCall(ctx.user_id, ctx.run.trigger, event.type, text))
+        self.calls.append(FlakyCall(ctx.user_id, ctx.execution.trigger, event.type, text))
         if self.seconds:
             await asyncio.sleep(self.seconds)
         await ctx.storage.increment("done")
