@@ -100,7 +100,7 @@ def create_app(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route(WEBHOOK_PATH, webhook, methods=["POST"]),
-            Route(CSV_PATH, analytics_csv(platform.analytics), methods=["GET"]),
+            Route(CSV_PATH, analytics_csv(platform.analytics, platform.tokens), methods=["GET"]),
             *graphql_routes(platform),
             *web_routes(),
         ],

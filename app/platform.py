@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from app import secrets_at_rest
 from app.accounts.service import AccountService
 from app.accounts.sessions import OpenSockets
+from app.accounts.tokens import TokenService
 from app.analytics.service import AnalyticsService
 from app.audit.service import AuditService
 from app.clock import utcnow
@@ -29,7 +30,7 @@ from app.live_slots import SubscriptionSlots
 from app.outbound import OutboundHttp
 from app.plugins import gateway_needs
 from app.plugins.breaker import Breaker
-from app.plugins.catalog import sync_catalog
+from app.plugins.catalog import CatalogService
 from app.plugins.contract import PluginHandler
 from app.plugins.dispatcher import Dispatcher
 from app.plugins.executor import Executor
@@ -108,6 +109,8 @@ class Platform:
         breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
         self.runs = RunRecorder(breaker, notify=self.executor.announce)
         self.accounts = AccountService()
+        self.tokens = TokenService()  # the one instance this process authenticates with
+        self.catalog = CatalogService(self.registry)
         self.audit = AuditService()
         self.analytics = AnalyticsService(today=self.today)
         self.plugins = PluginService(settings, self.executor, installs_changed=self.registration.follow)
@@ -148,7 +151,7 @@ class Platform:
             self._tasks.append(start_supervised("sessions-recheck", self.sockets.recheck_forever))
             # A catalog upgrade may change what bots must ask Telegram for (a plugin's events, installs
             # sent to NEEDS_CONFIG): the monitor's start-up round, below, repairs their registrations.
-            await sync_catalog(self.registry)
+            await self.catalog.sync()
             self.inbox.start()
             if self.settings.inbox_concurrency > 0:
                 self.dispatcher.start()

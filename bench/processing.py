@@ -190,7 +190,7 @@ async def prepare(database_url: str, kase: Case) -> Setup:
     from app.accounts.service import AccountService
     from app.db import Database
     from app.gateways.models import Gateway, GatewayType, new_gateway_columns
-    from app.plugins.catalog import sync_catalog
+    from app.plugins.catalog import CatalogService
     from app.plugins.contract import PluginHandler
     from app.plugins.handlers import BUILTIN_HANDLERS
     from app.plugins.models import Plugin, UserPlugin
@@ -210,7 +210,7 @@ async def prepare(database_url: str, kase: Case) -> Setup:
     try:
         await db.migrate()
         with db.bound():
-            await sync_catalog(PluginRegistry(handlers))
+            await CatalogService(PluginRegistry(handlers)).sync()
             user, _ = await AccountService().create_user(f"bench-{time.time_ns()}@example.com", plan=Plan.BUSINESS)
             gateway = await Gateway.create(
                 owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench",

@@ -19,7 +19,7 @@ import pytest
 from tortoise.models import Model
 
 from app.accounts.models import ApiToken, User
-from app.accounts.tokens import authenticate, hash_token
+from app.accounts.tokens import TokenService, hash_token
 from app.audit.models import AuditLog
 from app.db import Database
 from tests.support.databases import POSTGRES_URL, create_postgres_database, drop_postgres_database
@@ -81,7 +81,7 @@ async def token_user(database_url: str, token: str) -> str | None:
     await db.open()
     try:
         with db.bound():
-            ctx = await authenticate(token)
+            ctx = await TokenService().authenticate(token)
     finally:
         await db.close()
     return None if ctx is None else ctx.user_id
@@ -167,9 +167,10 @@ async def test_create_user_prints_a_token_that_authenticates_and_stores_only_its
             stored = await ApiToken.filter(user_id=user.id).values_list("token_hash", flat=True)
             assert stored == [hash_token(token)]
             assert token not in stored
-            ctx = await authenticate(token)
+            tokens = TokenService()
+            ctx = await tokens.authenticate(token)
             assert ctx is not None and ctx.user_id == user.id
-            assert await authenticate(token + "x") is None
+            assert await tokens.authenticate(token + "x") is None
     finally:
         await db.close()
 

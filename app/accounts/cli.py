@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.accounts import sessions, tokens
+from app.accounts import sessions
 from app.accounts.models import ApiToken, Plan
 from app.accounts.service import AccountService, PlanChange, UserSummary
+from app.accounts.tokens import MAX_EXPIRES_DAYS, TokenService
 from app.clock import utcnow
 from app.errors import BadUserInput
 from app.settings import Settings
@@ -73,7 +74,7 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
     )
     create_token.add_argument(
         "--expires", type=int, metavar="DAYS",
-        help=f"days until it stops working, 1 to {tokens.MAX_EXPIRES_DAYS} (default: never)",
+        help=f"days until it stops working, 1 to {MAX_EXPIRES_DAYS} (default: never)",
     )
     list_tokens = token_commands.add_parser(
         "list", parents=parents, help="a user's tokens: id, name, created, last used, expires, status",
@@ -90,7 +91,8 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
 
 async def run_account_command(args: argparse.Namespace, settings: Settings) -> str | None:
     """Runs the command; returns a token to print as the last line, if the command made one."""
-    users = AccountService()  # the one service these need; `users delete` builds the whole Platform
+    # The services these need; `users delete` builds the whole Platform.
+    users, tokens = AccountService(), TokenService()
     if args.command == "create-user":
         user, token = await users.create_user(args.email, Plan(args.plan))
         print(f"Created user {shown(user.email)} ({user.plan.value} plan), id {user.id}. Their API token, shown this once:")

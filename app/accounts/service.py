@@ -46,7 +46,7 @@ class PlanChange:
 
 class AccountService:
     """Users: created, found, listed, moved between plans (built by app/platform.py, reached as
-    `platform.accounts`). Their tokens are app/accounts/tokens.py's."""
+    `platform.accounts`). Their tokens are `platform.tokens`'s (app/accounts/tokens.py)."""
 
     async def create_user(self, email: str, plan: Plan = Plan.FREE) -> tuple[User, str]:
         """Creates a user and an API token; returns the token once (only its hash is stored)."""

@@ -1,5 +1,5 @@
 """API tokens: made, checked, listed and revoked. Only a token's SHA-256 is stored; the token
-itself is returned once, by `create_token`, and never logged or shown again.
+itself is returned once, by `TokenService.create_token`, and never logged or shown again.
 
 A token is checked against the database on every authentication (no process-local cache), so a
 revoked or expired token stops working at once in every process; a websocket it opened closes then
@@ -78,99 +78,99 @@ def expiry(now: datetime, days: int | None, path: str = "/expiresInDays") -> dat
     return now + timedelta(days=days)
 
 
-async def authenticate(token: str) -> ServiceContext | None:
-    """The service context for a valid API token, or None (unknown, revoked, expired, malformed)."""
-    if TOKEN_PATTERN.fullmatch(token) is None:
-        return None
-    now = utcnow()
-    rows = await ApiToken.filter(valid_at(now), token_hash=hash_token(token)).values(
-        "id", "user_id", "user__plan", "last_used_at", "expires_at"
-    )
-    if not rows:
-        return None
-    row = rows[0]
-    if row["last_used_at"] is None or row["last_used_at"] <= now - LAST_USED_GRANULARITY:
-        await _mark_used(row["id"], now)
-    return ServiceContext(
-        user_id=row["user_id"], plan=Plan(row["user__plan"]), token_id=row["id"], expires_at=row["expires_at"]
-    )
-
-
-async def _mark_used(token_id: str, now: datetime) -> None:
-    """Sets last_used_at unless another request (in any process) did within the last minute.
-    Bookkeeping only: a failure here never fails the request that authenticated."""
-    stale = Q(last_used_at=None) | Q(last_used_at__lte=now - LAST_USED_GRANULARITY)
-    try:
-        await ApiToken.filter(stale, id=token_id).update(last_used_at=now)
-    except Exception as exc:  # noqa: BLE001 - the request goes on; the next one tries again
-        log.warning("could not record a token's last use (%s)", type(exc).__name__)
-
-
-async def create_token(user_id: str, name: str, expires_in_days: int | None, via: str) -> tuple[ApiToken, str]:
-    """A new token for the user; returns its row and the token, which is never available again."""
-    name = token_name(name)
-    now = utcnow()
-    expires_at = expiry(now, expires_in_days)
-    token = new_token()
-    async with in_transaction():
-        # The user's row locked: concurrent creations queue here, so the count holds.
-        if await User.filter(id=user_id).select_for_update().first() is None:
-            raise NotFound("No such user")
-        if await ApiToken.filter(valid_at(now), user_id=user_id).count() >= MAX_VALID_TOKENS:
-            message = f"already has {MAX_VALID_TOKENS} valid tokens, the most allowed: revoke one first"
-            raise BadUserInput(f"The account {message}", [FieldError("/name", message)])
-        row = await ApiToken.create(user_id=user_id, token_hash=hash_token(token), name=name, expires_at=expires_at)
-        await audit.record_for(
-            user_id, "token.create", "api_token", row.id,
-            {"name": name, "expiresAt": _iso(expires_at), "via": via},
-        )
-    return row, token
-
-
-async def list_tokens(user_id: str, valid_only: bool = True) -> list[ApiToken]:
-    """The user's tokens, newest first: the valid ones, or all of them (revoked and expired too)."""
-    query = ApiToken.filter(user_id=user_id)
-    if valid_only:
-        query = query.filter(valid_at(utcnow()))
-    return await query.order_by("-created_at", "-id")
-
-
 @dataclass(frozen=True)
 class Revoked:
     token: ApiToken
     already: bool  # it was revoked before: nothing changed
 
 
-async def revoke_token(token_id: str, via: str, owner_id: str | None = None, keep_last: bool = False) -> Revoked:
-    """Revokes a token. With `owner_id`, only that user's token, and a revoked one is unknown (the
-    self-service form); with `keep_last`, the owner's last valid token is refused."""
-    if not is_id(token_id):
-        raise NotFound("No such token")
-    query = ApiToken.filter(id=token_id)
-    if owner_id is not None:
-        query = query.filter(user_id=owner_id, revoked_at=None)
-    found = await query.first()
-    if found is None:
-        raise NotFound("No such token")
-    async with in_transaction():
-        await User.filter(id=found.user_id).select_for_update().first()
-        token = await ApiToken.get_or_none(id=token_id)
-        if token is None:
-            raise NotFound("No such token")
-        if token.revoked_at is not None:
-            if owner_id is not None:
-                raise NotFound("No such token")
-            return Revoked(token, already=True)
+class TokenService:
+    """API tokens: made, checked, listed and revoked (built by app/platform.py, reached as
+    `platform.tokens`). Everything that authenticates in a process goes through its one instance."""
+
+    async def authenticate(self, token: str) -> ServiceContext | None:
+        """The service context for a valid API token, or None (unknown, revoked, expired, malformed)."""
+        if TOKEN_PATTERN.fullmatch(token) is None:
+            return None
         now = utcnow()
-        if keep_last and is_valid(token, now):
-            others = await ApiToken.filter(valid_at(now), user_id=token.user_id).exclude(id=token.id).count()
-            if others == 0:
-                message = "is your last valid token: create another one first, or you could not sign in again"
-                raise BadUserInput(f"This token {message}", [FieldError("/id", message)])
-        token.revoked_at = now
-        await token.save(update_fields=["revoked_at"])
-        await audit.record_for(token.user_id, "token.revoke", "api_token", token.id, {"name": token.name, "via": via})
-    return Revoked(token, already=False)
+        rows = await ApiToken.filter(valid_at(now), token_hash=hash_token(token)).values(
+            "id", "user_id", "user__plan", "last_used_at", "expires_at"
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        if row["last_used_at"] is None or row["last_used_at"] <= now - LAST_USED_GRANULARITY:
+            await self._mark_used(row["id"], now)
+        return ServiceContext(
+            user_id=row["user_id"], plan=Plan(row["user__plan"]), token_id=row["id"], expires_at=row["expires_at"]
+        )
+
+    async def _mark_used(self, token_id: str, now: datetime) -> None:
+        """Sets last_used_at unless another request (in any process) did within the last minute.
+        Bookkeeping only: a failure here never fails the request that authenticated."""
+        stale = Q(last_used_at=None) | Q(last_used_at__lte=now - LAST_USED_GRANULARITY)
+        try:
+            await ApiToken.filter(stale, id=token_id).update(last_used_at=now)
+        except Exception as exc:  # noqa: BLE001 - the request goes on; the next one tries again
+            log.warning("could not record a token's last use (%s)", type(exc).__name__)
+
+    async def create_token(self, user_id: str, name: str, expires_in_days: int | None, via: str) -> tuple[ApiToken, str]:
+        """A new token for the user; returns its row and the token, which is never available again."""
+        name = token_name(name)
+        now = utcnow()
+        expires_at = expiry(now, expires_in_days)
+        token = new_token()
+        async with in_transaction():
+            # The user's row locked: concurrent creations queue here, so the count holds.
+            if await User.filter(id=user_id).select_for_update().first() is None:
+                raise NotFound("No such user")
+            if await ApiToken.filter(valid_at(now), user_id=user_id).count() >= MAX_VALID_TOKENS:
+                message = f"already has {MAX_VALID_TOKENS} valid tokens, the most allowed: revoke one first"
+                raise BadUserInput(f"The account {message}", [FieldError("/name", message)])
+            row = await ApiToken.create(user_id=user_id, token_hash=hash_token(token), name=name, expires_at=expires_at)
+            await audit.record_for(
+                user_id, "token.create", "api_token", row.id,
+                {"name": name, "expiresAt": _iso(expires_at), "via": via},
+            )
+        return row, token
+
+    async def list_tokens(self, user_id: str, valid_only: bool = True) -> list[ApiToken]:
+        """The user's tokens, newest first: the valid ones, or all of them (revoked and expired too)."""
+        query = ApiToken.filter(user_id=user_id)
+        if valid_only:
+            query = query.filter(valid_at(utcnow()))
+        return await query.order_by("-created_at", "-id")
+
+    async def revoke_token(self, token_id: str, via: str, owner_id: str | None = None, keep_last: bool = False) -> Revoked:
+        """Revokes a token. With `owner_id`, only that user's token, and a revoked one is unknown (the
+        self-service form); with `keep_last`, the owner's last valid token is refused."""
+        if not is_id(token_id):
+            raise NotFound("No such token")
+        query = ApiToken.filter(id=token_id)
+        if owner_id is not None:
+            query = query.filter(user_id=owner_id, revoked_at=None)
+        found = await query.first()
+        if found is None:
+            raise NotFound("No such token")
+        async with in_transaction():
+            await User.filter(id=found.user_id).select_for_update().first()
+            token = await ApiToken.get_or_none(id=token_id)
+            if token is None:
+                raise NotFound("No such token")
+            if token.revoked_at is not None:
+                if owner_id is not None:
+                    raise NotFound("No such token")
+                return Revoked(token, already=True)
+            now = utcnow()
+            if keep_last and is_valid(token, now):
+                others = await ApiToken.filter(valid_at(now), user_id=token.user_id).exclude(id=token.id).count()
+                if others == 0:
+                    message = "is your last valid token: create another one first, or you could not sign in again"
+                    raise BadUserInput(f"This token {message}", [FieldError("/id", message)])
+            token.revoked_at = now
+            await token.save(update_fields=["revoked_at"])
+            await audit.record_for(token.user_id, "token.revoke", "api_token", token.id, {"name": token.name, "via": via})
+        return Revoked(token, already=False)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from app.accounts.tokens import authenticate
+from app.accounts.tokens import TokenService
 from app.analytics import service as analytics
 from app.analytics.service import AnalyticsService
 from app.db_errors import is_unavailable
@@ -28,7 +28,7 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and 0 < len(token.strip()) <= 200 else None
 
 
-def analytics_csv(service: AnalyticsService) -> Callable[[Request], object]:
+def analytics_csv(service: AnalyticsService, tokens: TokenService) -> Callable[[Request], object]:
     async def export(request: Request) -> Response:
         try:
             return await _export(request)
@@ -39,7 +39,7 @@ def analytics_csv(service: AnalyticsService) -> Callable[[Request], object]:
 
     async def _export(request: Request) -> Response:
         token = _bearer(request)
-        ctx = await authenticate(token) if token else None
+        ctx = await tokens.authenticate(token) if token else None
         if ctx is None:
             return _error(401, "send your API token as 'Authorization: Bearer <token>'")
         params = request.query_params

@@ -6,7 +6,7 @@ deployment: the holder of the lease `gateway-health` (app/gateways/leases.py), w
 while it runs and gives back when it stops; another process takes over once it is gone. The
 start-up round is what repairs a registration left behind while no process watched: a crash
 between a change and its setWebhook, or a catalog upgrade that changed a plugin's events or sent
-installs to NEEDS_CONFIG (sync_catalog runs at start-up, before the round). `check` is one bot's
+installs to NEEDS_CONFIG (CatalogService.sync runs at start-up, before the round). `check` is one bot's
 check, also run at once by the `checkGateway` mutation.
 
 With webhooks, a check calls getWebhookInfo and

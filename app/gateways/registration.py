@@ -16,7 +16,7 @@ left out. So the registration is applied again (`follow`) after every change tha
 - install, uninstall, toggle and config change, which are also the changes that move an install
   to or from NEEDS_CONFIG or DISABLED (PluginService.installs_changed);
 - a catalog upgrade that changes a plugin's events, or sends installs to NEEDS_CONFIG, happens at
-  start-up (sync_catalog): the start-up check of app/gateways/monitor.py compares every bot with
+  start-up (CatalogService.sync): the start-up check of app/gateways/monitor.py compares every bot with
   Telegram and repairs it. The circuit breaker changes nothing here: a FAILING install still runs
   (states.RUNNING_STATES), its events are skipped at routing.
 

@@ -9,10 +9,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
 from app.accounts.context import ServiceContext
-from app.accounts.tokens import authenticate
 from app.errors import Unauthenticated
 from app.platform import Platform
-from app.plugins import catalog
 from app.settings import Settings
 
 # The hint the CSV route gives too: a token sent without its scheme, or the scheme without a token.
@@ -46,7 +44,7 @@ class GraphQLContext:
         self.installed = DataLoader(load_fn=self._installed)
 
     async def _installed(self, plugin_ids: list[str]) -> list[bool]:
-        installed = await catalog.installed_plugin_ids(self.service, plugin_ids)
+        installed = await self.platform.catalog.installed_plugin_ids(self.service, plugin_ids)
         return [plugin_id in installed for plugin_id in plugin_ids]
 
     async def recheck_token(self) -> bool:
@@ -59,7 +57,7 @@ class GraphQLContext:
         if authorization is None:
             authorization = self.request.headers.get("authorization")
         token = bearer_token(str(authorization) if authorization is not None else None)
-        service = await authenticate(token) if token else None
+        service = await self.platform.tokens.authenticate(token) if token else None
         if service is None:
             self.service, self.bad_token = None, True
             return False
@@ -89,7 +87,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 async def build_context(request: HTTPConnection, platform: Platform, authorization: str | None) -> GraphQLContext:
     token = bearer_token(authorization)
-    service = await authenticate(token) if token else None
+    service = await platform.tokens.authenticate(token) if token else None
     return GraphQLContext(
         request=request,
         platform=platform,

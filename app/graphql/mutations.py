@@ -91,7 +91,7 @@ class Mutation:
         ] = None,
     ) -> CreatedApiToken:
         ctx = info.context.require_user()
-        row, token = await tokens.create_token(ctx.user_id, name, expires_in_days, via="api")
+        row, token = await info.context.platform.tokens.create_token(ctx.user_id, name, expires_in_days, via="api")
         return CreatedApiToken(token=token, api_token=ApiToken.of(row, ctx.token_id))
 
     @strawberry.mutation(
@@ -100,6 +100,7 @@ class Mutation:
     )
     async def revoke_api_token(self, info: Info, id: strawberry.ID) -> bool:
         ctx = info.context.require_user()
-        revoked = await tokens.revoke_token(known_id(id, "token"), via="api", owner_id=ctx.user_id, keep_last=True)
-        await info.context.platform.sockets.ended([revoked.token.id])  # its open websockets, in every process
+        platform = info.context.platform
+        revoked = await platform.tokens.revoke_token(known_id(id, "token"), via="api", owner_id=ctx.user_id, keep_last=True)
+        await platform.sockets.ended([revoked.token.id])  # its open websockets, in every process
         return True

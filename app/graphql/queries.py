@@ -4,7 +4,6 @@ from typing import Annotated
 
 import strawberry
 
-from app.accounts import tokens
 from app.audit import service as audit
 from app.errors import BadUserInput, FieldError
 from app.graphql.context import GraphQLContext
@@ -19,7 +18,6 @@ from app.graphql.types import (
     UserPlugin,
 )
 from app.inputs import is_id, text_problem
-from app.plugins import catalog
 
 Info = strawberry.Info[GraphQLContext, None]
 
@@ -39,13 +37,13 @@ class Query:
     async def plugins(self, info: Info, category: str | None = None) -> list[Plugin]:
         if category is not None and not could_be_catalog_key(category):
             return []
-        return [Plugin.of(row) for row in await catalog.available(category)]
+        return [Plugin.of(row) for row in await info.context.platform.catalog.available(category)]
 
     @strawberry.field(description="A catalog plugin by slug; null when unknown. Public.")
     async def plugin(self, info: Info, slug: str) -> Plugin | None:
         if not could_be_catalog_key(slug):
             return None
-        row = await catalog.by_slug(slug)
+        row = await info.context.platform.catalog.by_slug(slug)
         return None if row is None else Plugin.of(row)
 
     @strawberry.field(description="The caller's installs, with their plugins.")
@@ -107,7 +105,7 @@ class Query:
     @strawberry.field(description="The caller's valid API tokens (not revoked, not expired), newest first.")
     async def my_tokens(self, info: Info) -> list[ApiToken]:
         ctx = info.context.require_user()
-        return [ApiToken.of(row, ctx.token_id) for row in await tokens.list_tokens(ctx.user_id)]
+        return [ApiToken.of(row, ctx.token_id) for row in await info.context.platform.tokens.list_tokens(ctx.user_id)]
 
     @strawberry.field(description="The caller's gateways (connected bots).")
     async def my_gateways(self, info: Info) -> list[Gateway]:

@@ -8,7 +8,7 @@ import pytest
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
 from app.accounts.models import ApiToken
-from app.accounts.tokens import authenticate, hash_token, new_token
+from app.accounts.tokens import TokenService, hash_token, new_token
 from app.db import APP_LABEL, Database
 from tests.support.databases import drop_database, new_database_url
 
@@ -42,7 +42,7 @@ async def test_a_token_made_before_0004_still_authenticates_after_it(at_0003, ba
     applied = await at_0003.migrate()  # 0004, then every later migration
     assert applied[0] == "0004_api_tokens"
     with at_0003.bound():
-        ctx = await authenticate(token)
+        ctx = await TokenService().authenticate(token)
         assert ctx is not None and ctx.user_id == "0123456789abcdef0123456789abcdef"
         row = await ApiToken.get(id="fedcba9876543210fedcba9876543210")
         assert (row.name, row.expires_at, row.revoked_at) == ("", None, None)

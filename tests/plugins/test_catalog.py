@@ -9,7 +9,7 @@ from typing import Any
 
 from app.audit.models import AuditLog
 from app.db import Database
-from app.plugins.catalog import SyncReport, sync_catalog
+from app.plugins.catalog import CatalogService, SyncReport
 from app.plugins.handlers import BUILTIN_HANDLERS
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.models import InstallStatus, Plugin
@@ -155,7 +155,7 @@ async def test_syncs_running_at_once_take_turns_and_the_first_does_all_the_work(
 
         async def sync(db: Database) -> SyncReport:
             with db.bound():
-                return await sync_catalog(registry)
+                return await CatalogService(registry).sync()
 
         reports = await asyncio.gather(*(sync(db) for db in databases))
         with databases[0].bound():
