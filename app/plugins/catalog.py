@@ -16,7 +16,7 @@ from app.plugins import states
 from app.plugins.contract import PluginDefinition, PluginHandler
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
 from app.plugins.registry import PluginRegistry
-from app.plugins.service import missing_gateways_of
+from app.plugins.gateway_needs import missing_gateways_of
 from app.plugins.versions import bring_forward
 
 log = logging.getLogger(__name__)
