@@ -14,9 +14,9 @@ from app.accounts.context import ServiceContext
 from app.db import serialize
 from app.plugins import states
 from app.plugins.contract import PluginDefinition, PluginHandler
+from app.plugins.gateway_needs import missing_gateways_of
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
 from app.plugins.registry import PluginRegistry
-from app.plugins.gateway_needs import missing_gateways_of
 from app.plugins.versions import bring_forward
 
 log = logging.getLogger(__name__)
