@@ -37,8 +37,9 @@ run: install
 cli: install
 	$(PY) -m app $(or $(ARGS),--help)
 
-# ruff (pyflakes, bugbear, import order, ...) and mypy; settings in pyproject.toml.
+# ruff's formatter and linter (pyflakes, bugbear, import order, ...) and mypy; settings in pyproject.toml.
 lint: install
+	$(PY) -m ruff format --check app tests bench
 	$(PY) -m ruff check app tests bench migrations
 	$(PY) -m mypy
 

@@ -55,31 +55,36 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
-        "serve", parents=parents, help="apply pending migrations, then serve HTTP and GraphQL",
+        "serve",
+        parents=parents,
+        help="apply pending migrations, then serve HTTP and GraphQL",
         description="Binds the address, applies pending migrations, then serves. Prints the app's and "
         "GraphiQL's addresses, the database and the pub/sub backend.",
     )
     serve.add_argument("--host", help="address to listen on (default: HOST from the environment, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT from the environment, else 8000)")
-    serve.add_argument(
-        "--workers", type=int, default=1, help="server processes sharing the port (default: 1)"
-    )
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default: 1)")
     serve.add_argument("--create-database", action="store_true", help=CREATE_DATABASE_HELP)
     worker = commands.add_parser(
-        "worker", parents=parents,
+        "worker",
+        parents=parents,
         help="process events and schedules without serving HTTP (pair with INBOX_CONCURRENCY=0 servers)",
         description="Applies pending migrations, then processes events and fires schedules until stopped.",
     )
     worker.add_argument("--create-database", action="store_true", help=CREATE_DATABASE_HELP)
     migrate = commands.add_parser(
-        "migrate", parents=parents, help="apply pending migrations and say which",
+        "migrate",
+        parents=parents,
+        help="apply pending migrations and say which",
         description="Applies pending migrations and prints their names (or that none was pending). "
         "Several processes migrating at once take turns: the others wait, then find nothing pending.",
     )
     migrate.add_argument("--create-database", action="store_true", help=CREATE_DATABASE_HELP)
     make = commands.add_parser(
-        "makemigrations", parents=parents, help="write a migration for model changes",
-        description="Writes a migration into migrations/ for model changes (\"No changes detected\" otherwise).",
+        "makemigrations",
+        parents=parents,
+        help="write a migration for model changes",
+        description='Writes a migration into migrations/ for model changes ("No changes detected" otherwise).',
     )
     make.add_argument("--name", help="name of the migration, e.g. add_gateway_region (default: tortoise's auto name)")
 
@@ -87,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_account_parsers(commands, parents)
     commands.add_parser(
-        "export-schema", parents=parents, help="print the GraphQL SDL",
+        "export-schema",
+        parents=parents,
+        help="print the GraphQL SDL",
         description="Prints the GraphQL SDL; schema/schema.graphql is this output.",
     )
     from app.demo.cli import add_demo_parser
@@ -179,7 +186,9 @@ async def _work(settings: Settings, level: str, create: bool) -> None:
     freeze_heap()
     log.info(
         "worker started; database %s; pub/sub %s; telegram %s",
-        database_line(settings), pubsub_line(settings), platform.registration.why,
+        database_line(settings),
+        pubsub_line(settings),
+        platform.registration.why,
     )
     try:
         await stop.wait()
@@ -225,7 +234,8 @@ def _serve(
         if workers > 1 and settings.broadcast_url.startswith("memory://"):
             log.warning(
                 "BROADCAST_URL=memory:// with %d workers: a live subscription hears only changes made in its "
-                "own worker. Set BROADCAST_URL=redis://… for subscriptions across workers.", workers
+                "own worker. Set BROADCAST_URL=redis://… for subscriptions across workers.",
+                workers,
             )
         started = run_uvicorn(settings, sock, workers, config)
     return 0 if started else EXIT_STARTUP_FAILURE

@@ -219,7 +219,9 @@ def _missing_postgres_database(exc: BaseException) -> bool:
 
 def _postgres_credentials(database_url: str) -> dict[str, Any]:
     credentials = expand_db_url(database_url)["credentials"]
-    return {key: credentials[key] for key in ("host", "port", "user", "password", "ssl") if credentials.get(key) is not None}
+    return {
+        key: credentials[key] for key in ("host", "port", "user", "password", "ssl") if credentials.get(key) is not None
+    }
 
 
 def _createdb_command(database_url: str) -> str:

@@ -27,7 +27,7 @@ class ErrorCode(StrEnum):
         "BAD_USER_INPUT",
         "An argument or a variable is invalid; nothing changed. `extensions.errors` lists each problem: its "
         "`path` (a JSON Pointer), a `message`, and for a setting checked against its JSON Schema the "
-        "`keyword` it failed and that keyword's `params` (for example `minLength` with `{\"limit\": 16}`).",
+        '`keyword` it failed and that keyword\'s `params` (for example `minLength` with `{"limit": 16}`).',
     )
     NOT_FOUND = ("NOT_FOUND", "No such thing, or none of the caller's: the two are not told apart.")
     NOT_INSTALLED = ("NOT_INSTALLED", "The caller has not installed that plugin.")

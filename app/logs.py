@@ -22,7 +22,9 @@ def _either(raw: str, *hex_codes: str) -> str:
 _TOKEN_CHAR = _either(r"[A-Za-z0-9_-]", "5F", "2D")
 # A colon, also the fullwidth one (U+FF1A): raw, as `%uFF1A`, as UTF-8 percent-encoded (`%EF%BC%9A`),
 # or as uvicorn logs raw UTF-8 bytes of a path (read as Latin-1: `ï¼\x9a`).
-_FULLWIDTH_COLON = rf"(?:\uff1a|{_PERCENT}[uU][fF][fF]1[aA]|(?i:{_PERCENT}EF{_PERCENT}BC{_PERCENT}9A)|\u00ef\u00bc\u009a)"
+_FULLWIDTH_COLON = (
+    rf"(?:\uff1a|{_PERCENT}[uU][fF][fF]1[aA]|(?i:{_PERCENT}EF{_PERCENT}BC{_PERCENT}9A)|\u00ef\u00bc\u009a)"
+)
 _COLON = rf"(?:{_either(':', '3A')}|{_FULLWIDTH_COLON})"
 _UNDERSCORE = _either("_", "5F")
 _SPACE = _either(r"[ \t+]", "20", "2B")  # a form-encoded space is `+`
@@ -41,7 +43,9 @@ SECRET_PATTERNS = (
     re.compile(rf"(?i:pb){_UNDERSCORE}{_TOKEN_CHAR}{{20,}}"),  # Plugboard API tokens, `PB_…` too
     re.compile(rf"(?i)(bearer{_SPACE}+){_BEARER_CHAR}+"),  # whatever follows "Bearer"
     # ?authorization=… in a URL, or in a URL encoded inside another one
-    re.compile(rf"(?i)((?:[?&;]|{_PERCENT}(?:3F|26))authorization(?:=|{_PERCENT}3D))(?:[^&;#\s\"'%]|{_PERCENT}(?!26)[0-9A-Fa-f]{{2}})+"),
+    re.compile(
+        rf"(?i)((?:[?&;]|{_PERCENT}(?:3F|26))authorization(?:=|{_PERCENT}3D))(?:[^&;#\s\"'%]|{_PERCENT}(?!26)[0-9A-Fa-f]{{2}})+"
+    ),
     re.compile(_LONE_SECRET),
 )
 REDACTED = "[redacted]"
@@ -54,7 +58,9 @@ _JS_ESCAPE = re.compile(r"%[uU]([0-9A-Fa-f]{4})")
 # A record's message, and its exception text, are cut to this many characters.
 MAX_RECORD_CHARS = 4096
 # Characters a secret (or its encoding) is made of: a cut never leaves part of one behind.
-_SECRET_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:%+.~/=\uff1a\u00ef\u00bc\u009a")
+_SECRET_ALPHABET = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-:%+.~/=\uff1a\u00ef\u00bc\u009a"
+)
 _LONGEST_SECRET = 1024
 
 

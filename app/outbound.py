@@ -184,8 +184,9 @@ class Guard:
             async with asyncio.timeout(self.policy.connect_timeout_seconds):
                 found = await self.resolver(host, port)
         except TimeoutError:
-            raise OutboundTimeout(f"{shown}: the name lookup took longer than "
-                                  f"{self.policy.connect_timeout_seconds:g} s") from None
+            raise OutboundTimeout(
+                f"{shown}: the name lookup took longer than {self.policy.connect_timeout_seconds:g} s"
+            ) from None
         except OSError as exc:
             raise OutboundError(f"{shown}: the name does not resolve ({exc.strerror or exc})") from None
         try:
@@ -367,8 +368,9 @@ class OutboundHttp:
             "write": policy.timeout_seconds,
             "pool": policy.timeout_seconds,
         }
-        url_parts = httpcore.URL(scheme=b"https", host=target.host.encode("ascii"), port=target.port,
-                                 target=target.path.encode("ascii"))
+        url_parts = httpcore.URL(
+            scheme=b"https", host=target.host.encode("ascii"), port=target.port, target=target.path.encode("ascii")
+        )
         try:
             async with asyncio.timeout(policy.timeout_seconds):
                 async with httpcore.AsyncConnectionPool(
@@ -379,7 +381,10 @@ class OutboundHttp:
                     keepalive_expiry=0,
                 ) as pool:
                     async with pool.stream(
-                        method.encode("ascii"), url_parts, headers=sent, content=content,
+                        method.encode("ascii"),
+                        url_parts,
+                        headers=sent,
+                        content=content,
                         extensions={"timeout": timeouts},
                     ) as response:
                         body = await self._read(response, target)

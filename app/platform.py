@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 INBOX_CHANNEL = "plugboard:inbox"  # "events were stored": wakes the dispatchers of other processes
 
 
-
 class Platform:
     def __init__(self, settings: Settings, handlers: Iterable[PluginHandler] | None = None) -> None:
         self.settings = settings
@@ -102,11 +101,16 @@ class Platform:
             settings.heartbeat_grace_seconds,
         )
         self.executor = Executor(
-            self.registry, self.gateways, settings.plugin_timeout_seconds, notify=self.live.notify,
+            self.registry,
+            self.gateways,
+            settings.plugin_timeout_seconds,
+            notify=self.live.notify,
             http=OutboundHttp(settings.outbound_policy()),
         )
         self.router = EventRouter(self.registry, self.executor, RoutingCache())
-        breaker = Breaker(settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds)
+        breaker = Breaker(
+            settings.breaker_failures, settings.breaker_backoff_seconds, settings.breaker_max_backoff_seconds
+        )
         self.runs = RunRecorder(breaker, notify=self.executor.announce)
         self.accounts = AccountService()
         self.tokens = TokenService()  # the one instance this process authenticates with

@@ -79,9 +79,7 @@ class RedisPubSubBackend(BroadcastBackend):
         backoff = 0.1
         reconnecting = False
         while not self._stopping:
-            client = aioredis.Redis.from_url(
-                self._url, socket_connect_timeout=2, health_check_interval=5
-            )
+            client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2, health_check_interval=5)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 # Subscribed before listening; the keep-alive channel holds the connection open

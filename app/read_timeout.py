@@ -99,10 +99,17 @@ class ReadTimeout:
             if not reading.expired or reading.task is None:
                 raise
             reading.task.uncancel()
-            await send({"type": "http.response.start", "status": 408, "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
-                (b"content-length", str(len(TIMED_OUT)).encode()),
-            ]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"connection", b"close"),
+                        (b"content-length", str(len(TIMED_OUT)).encode()),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": TIMED_OUT})
         finally:
             self._reading.pop(key, None)

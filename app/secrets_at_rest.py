@@ -139,7 +139,7 @@ class Keyring:
         """The plain value of a sealed one. Raises SecretUnreadable."""
         if not is_sealed(stored):
             raise SecretUnreadable(f"the secret in {place} is not sealed")
-        key_id, _, body = stored[len(PREFIX):].partition(":")
+        key_id, _, body = stored[len(PREFIX) :].partition(":")
         key = self._by_id.get(key_id)
         if key is None:
             raise SecretUnreadable(
@@ -177,7 +177,7 @@ def is_sealed(stored: object) -> bool:
 def key_id_of(stored: str) -> str | None:
     if not is_sealed(stored):
         return None
-    return stored[len(PREFIX):].partition(":")[0]
+    return stored[len(PREFIX) :].partition(":")[0]
 
 
 def key_file_of(database_url: str, data_dir: str) -> str | None:

@@ -26,14 +26,18 @@ class KeyProblem(Exception):
 
 def add_secrets_parser(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
     secrets = commands.add_parser(
-        "secrets", parents=parents, help="make a SECRET_KEY, or re-seal stored secrets with the first key",
+        "secrets",
+        parents=parents,
+        help="make a SECRET_KEY, or re-seal stored secrets with the first key",
         description="Bot tokens, webhook secrets and secret plugin settings are stored encrypted with "
         "SECRET_KEY (or SECRET_KEYS=new,old,…: the first encrypts, any decrypts).",
     )
     actions = secrets.add_subparsers(dest="secrets_command", required=True, metavar="ACTION")
     actions.add_parser("generate-key", parents=parents, help="print a new random key for SECRET_KEY")
     rotate = actions.add_parser(
-        "rotate", parents=parents, help="re-encrypt every stored secret with the first key of SECRET_KEYS",
+        "rotate",
+        parents=parents,
+        help="re-encrypt every stored secret with the first key of SECRET_KEYS",
         description="Re-encrypts, in batches each committed on its own, every stored secret that another "
         "key sealed, with the first key of SECRET_KEYS; run it again after a crash. Then drop the old key.",
     )

@@ -58,7 +58,9 @@ def _reseal(keyring: Keyring, stored: Any, place: Place, rotating: bool, moved: 
     return keyring.seal(plain, place), plain
 
 
-async def _gateways(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size: int, rotating: bool, moved: Moved) -> str | None:
+async def _gateways(
+    conn: BaseDBAsyncClient, keyring: Keyring, after: str, size: int, rotating: bool, moved: Moved
+) -> str | None:
     p = placeholders(conn, 2)
     rows = await conn.execute_query_dict(
         f"SELECT id, bot_token, webhook_secret, bot_token_hash FROM gateways WHERE id > {p[0]} ORDER BY id LIMIT {p[1]}",
@@ -66,8 +68,12 @@ async def _gateways(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size:
     )
     for row in rows:
         gateway_id = row["id"]
-        token, token_plain = _reseal(keyring, row["bot_token"], Place("gateways", gateway_id, "bot_token"), rotating, moved)
-        secret, _ = _reseal(keyring, row["webhook_secret"], Place("gateways", gateway_id, "webhook_secret"), rotating, moved)
+        token, token_plain = _reseal(
+            keyring, row["bot_token"], Place("gateways", gateway_id, "bot_token"), rotating, moved
+        )
+        secret, _ = _reseal(
+            keyring, row["webhook_secret"], Place("gateways", gateway_id, "webhook_secret"), rotating, moved
+        )
         token_hash = keyring.lookup_hash(token_plain) if token_plain is not None else row["bot_token_hash"]
         changed = (token != row["bot_token"]) + (secret != row["webhook_secret"])
         if not changed and token_hash == row["bot_token_hash"]:
@@ -89,7 +95,9 @@ def _config(value: Any) -> Any:
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-async def _installs(conn: BaseDBAsyncClient, keyring: Keyring, after: str, size: int, rotating: bool, moved: Moved) -> str | None:
+async def _installs(
+    conn: BaseDBAsyncClient, keyring: Keyring, after: str, size: int, rotating: bool, moved: Moved
+) -> str | None:
     from app.plugins.secrets import secret_keys
 
     p = placeholders(conn, 2)

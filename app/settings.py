@@ -336,7 +336,9 @@ def _allowed_hosts(name: str, raw: str) -> tuple[str, ...]:
         try:
             parse_allow_rule(entry)
         except ValueError:
-            raise SettingError(name, raw, "comma-separated host, host:port or CIDR entries, e.g. 127.0.0.1/32") from None
+            raise SettingError(
+                name, raw, "comma-separated host, host:port or CIDR entries, e.g. 127.0.0.1/32"
+            ) from None
     return entries
 
 
@@ -470,7 +472,7 @@ class Settings:
         env="REQUEST_READ_TIMEOUT_SECONDS",
         parse=number("seconds"),
         help="a request, headers and body, must arrive within this of the connection opening (or of the request's"
-        " first byte): otherwise 408 and the connection is closed, at most a quarter of it later (see \"Behind a"
+        ' first byte): otherwise 408 and the connection is closed, at most a quarter of it later (see "Behind a'
         ' reverse proxy")',
     )
     max_query_depth: int = setting(
@@ -496,7 +498,7 @@ class Settings:
         env="MAX_SUBSCRIPTIONS_PER_USER",
         parse=whole(1),
         help="live subscriptions one user may hold at once, over all their connections (and all processes, with a"
-        " `redis://` `BROADCAST_URL`); one more is refused with `TOO_MANY_SUBSCRIPTIONS` (see \"Reading it\")",
+        ' `redis://` `BROADCAST_URL`); one more is refused with `TOO_MANY_SUBSCRIPTIONS` (see "Reading it")',
     )
     subscription_read_concurrency: int = setting(
         2,

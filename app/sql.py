@@ -98,7 +98,9 @@ def unnest_insert(
 ) -> str:
     """PostgreSQL's INSERT of one array per column (`$1` … `$n`), then one parameter per constant."""
     arrays = ", ".join(f"${n + 1}::{'text' if kind == 'jsonb' else kind}[]" for n, kind in enumerate(types))
-    selected = [f"v.{name}::jsonb" if kind == "jsonb" else f"v.{name}" for name, kind in zip(columns, types, strict=True)]
+    selected = [
+        f"v.{name}::jsonb" if kind == "jsonb" else f"v.{name}" for name, kind in zip(columns, types, strict=True)
+    ]
     selected += [f"${len(columns) + n + 1}" for n in range(len(constants))]
     names = ", ".join(columns)
     return (

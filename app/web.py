@@ -45,7 +45,9 @@ def _page(name: str, dist: Path) -> Callable[[Request], Awaitable[Response]]:
         try:
             html = page_file(name, dist).read_text(encoding="utf-8")
         except FileNotFoundError:
-            return HTMLResponse(NOT_BUILT.replace("{page}", name), status_code=503, headers={"Cache-Control": "no-store"})
+            return HTMLResponse(
+                NOT_BUILT.replace("{page}", name), status_code=503, headers={"Cache-Control": "no-store"}
+            )
         return HTMLResponse(html, headers=SECURITY_HEADERS)
 
     return serve

@@ -47,8 +47,10 @@ def main() -> None:
     only = set(args.only.split(",")) if args.only else None
     skip = set(filter(None, args.skip.split(",")))
     jobs = [
-        (module, job_args) for module, job_args, default in JOBS
-        if (HERE / f"{module}.py").exists() and module not in skip
+        (module, job_args)
+        for module, job_args, default in JOBS
+        if (HERE / f"{module}.py").exists()
+        and module not in skip
         and (module in only if only is not None else default or args.all)
     ]
     if args.list:

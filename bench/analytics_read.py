@@ -49,7 +49,10 @@ async def populate(install_id: str, messages: int, today: date, seed: int) -> No
             last_day[(scope, user)] = max(day, last_day.get((scope, user), day))
     day_users = Counter((scope, day) for scope, day, _ in seen)
     await AnalyticsChat.bulk_create(
-        [AnalyticsChat(install_id=install_id, chat_id=c, title=f"Chat {c}", type="supergroup", received=n) for c, n in totals.items()]
+        [
+            AnalyticsChat(install_id=install_id, chat_id=c, title=f"Chat {c}", type="supergroup", received=n)
+            for c, n in totals.items()
+        ]
     )
     await AnalyticsHour.bulk_create(
         [AnalyticsHour(install_id=install_id, chat_id=c, day=d, hour=h, received=n) for (c, d, h), n in hours.items()],
@@ -59,7 +62,8 @@ async def populate(install_id: str, messages: int, today: date, seed: int) -> No
         [AnalyticsDayUser(install_id=install_id, chat_id=c, day=d, user_id=u) for (c, d, u) in seen], batch_size=5_000
     )
     await AnalyticsDay.bulk_create(
-        [AnalyticsDay(install_id=install_id, chat_id=c, day=d, users=n) for (c, d), n in day_users.items()], batch_size=5_000
+        [AnalyticsDay(install_id=install_id, chat_id=c, day=d, users=n) for (c, d), n in day_users.items()],
+        batch_size=5_000,
     )
     await AnalyticsUser.bulk_create(
         [AnalyticsUser(install_id=install_id, chat_id=c, user_id=u, last_day=d) for (c, u), d in last_day.items()],
@@ -98,7 +102,11 @@ async def main(database_url: str, reads: int) -> None:
     today = datetime.now(UTC).date()
     try:
         with db.bound():
-            plugin = await Plugin.get(slug="analytics") if await Plugin.exists(slug="analytics") else await Plugin.create(slug="analytics", name="Channel Analytics")
+            plugin = (
+                await Plugin.get(slug="analytics")
+                if await Plugin.exists(slug="analytics")
+                else await Plugin.create(slug="analytics", name="Channel Analytics")
+            )
             installs = {}
             for size in (1_000, 1_000_000):
                 user, _ = await AccountService().create_user(f"bench-{size}-{time.time_ns()}@example.com")
@@ -109,10 +117,15 @@ async def main(database_url: str, reads: int) -> None:
                 installs[size] = install.id
             small = await timed_reads(AnalyticsReader(installs[1_000]), today, reads)
             large = await timed_reads(AnalyticsReader(installs[1_000_000]), today, reads)
-            rows = await AnalyticsHour.filter(install_id=installs[1_000_000]).count(), await AnalyticsDayUser.filter(install_id=installs[1_000_000]).count()
+            rows = (
+                await AnalyticsHour.filter(install_id=installs[1_000_000]).count(),
+                await AnalyticsDayUser.filter(install_id=installs[1_000_000]).count(),
+            )
     finally:
         await db.close()
-    print(f"read at 1k messages: {small * 1000:.1f} ms; at 1M: {large * 1000:.1f} ms ({rows[0]} hour rows, {rows[1]} day-user rows)")
+    print(
+        f"read at 1k messages: {small * 1000:.1f} ms; at 1M: {large * 1000:.1f} ms ({rows[0]} hour rows, {rows[1]} day-user rows)"
+    )
     print(f"ratio 1M / 1k: {large / small:.2f}")
 
 

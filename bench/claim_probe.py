@@ -45,7 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--limit", type=int, default=128)
-    parser.add_argument("--start", type=float, default=0.0, help="wall-clock time to begin at, so processes start together")
+    parser.add_argument(
+        "--start", type=float, default=0.0, help="wall-clock time to begin at, so processes start together"
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(probe(args.database_url, args.limit, args.start))))
 

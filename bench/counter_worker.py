@@ -46,7 +46,9 @@ def counter_handlers(count: int) -> list[PluginHandler]:
     handlers: list[PluginHandler] = []
     for n in range(count):
         definition = PluginDefinition(
-            slug=slug(n), name=f"Bench counter {n}", description="Counts messages (benchmark)",
+            slug=slug(n),
+            name=f"Bench counter {n}",
+            description="Counts messages (benchmark)",
             required_gateways=(GatewayType.TELEGRAM_BOT,),
         )
         handlers.append(type(f"CounterPlugin{n}", (CounterPlugin,), {"definition": definition})())

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from bench.webhook_ingest import free_port, serve
 
@@ -110,7 +111,8 @@ class Connections:
         head = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         request = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{head}"
-            f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
         )
         for attempt in range(2):
             reader, writer = self._streams[group]
@@ -170,7 +172,9 @@ async def prepare(database_url: str, users: int) -> list[Account]:
             user, token = await AccountService().create_user(f"fanout-{run}-{n}@example.com", Plan.PRO)
             secret = new_secret()
             gateway = await Gateway.create(
-                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name=f"fanout {n}",
+                owner_id=user.id,
+                type=GatewayType.TELEGRAM_BOT,
+                name=f"fanout {n}",
                 **new_gateway_columns(f"{n}:fanout", secret),
             )
             await UserPlugin.create(user_id=user.id, plugin=plugin, config={"trackUsers": True, "retention": 30})
@@ -229,7 +233,8 @@ class Plugboard(Side):
         self.http = Connections(int(base.rsplit(":", 1)[1]))
 
     async def connect(self, listener: Listener) -> None:
-        ws = await connect(self.ws_base.replace("http://", "ws://") + "/graphql", subprotocols=[PROTOCOL], max_size=None)  # type: ignore[list-item]
+        url = self.ws_base.replace("http://", "ws://") + "/graphql"
+        ws = await connect(url, subprotocols=[Subprotocol(PROTOCOL)], max_size=None)
         token = self.accounts[listener.group].token
         await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
@@ -261,9 +266,11 @@ class Plugboard(Side):
         update = {
             "update_id": update_id,
             "message": {
-                "message_id": update_id, "date": int(time.time()),
+                "message_id": update_id,
+                "date": int(time.time()),
                 "chat": {"id": -1000 - group, "type": "supergroup", "title": "Fan-out"},
-                "from": {"id": 5000 + update_id % 50, "is_bot": False, "first_name": "Ada"}, "text": "hello",
+                "from": {"id": 5000 + update_id % 50, "is_bot": False, "first_name": "Ada"},
+                "text": "hello",
             },
         }
         path = f"/webhooks/telegram/{account.gateway_id}"
@@ -304,7 +311,6 @@ class Reference(Side):
         if status != 200:
             raise SystemExit(f"reference answered {status}")
 
-
     def expected(self, group: int) -> int:
         return self.sent[group]  # the n-th message a listener gets answers the n-th trigger
 
@@ -334,16 +340,20 @@ async def run_round(side: Side, groups: list[int], verbose: bool = False, timeou
         last[l.group] = max(last.get(l.group, 0.0), l.arrivals[target(l.group)])
     if verbose:
         acks, events = sorted(acknowledged.values()), sorted(l.arrivals[target(l.group)] for l in members)
-        print(f"  {side.name:<10} from the first request: 200s {(acks[0] - started) * 1000:6.0f}..{(acks[-1] - started) * 1000:6.0f} ms, "
-              f"events {(events[0] - started) * 1000:6.0f} / {(events[len(events) // 2] - started) * 1000:6.0f} / "
-              f"{(events[-1] - started) * 1000:6.0f} ms (first / median / last)")
+        print(
+            f"  {side.name:<10} from the first request: 200s {(acks[0] - started) * 1000:6.0f}..{(acks[-1] - started) * 1000:6.0f} ms, "
+            f"events {(events[0] - started) * 1000:6.0f} / {(events[len(events) // 2] - started) * 1000:6.0f} / "
+            f"{(events[-1] - started) * 1000:6.0f} ms (first / median / last)"
+        )
     return [last[g] - acknowledged[g] for g in groups]
 
 
 def report(name: str, samples: list[float], cpu: float, rounds: int) -> tuple[float, float]:
     p50, p99 = statistics.median(samples) * 1000, percentile(samples, 99) * 1000
-    print(f"{name:<11} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {max(samples) * 1000:8.1f} ms   "
-          f"server CPU {cpu / rounds * 1000:7.1f} ms/round   ({len(samples)} samples)")
+    print(
+        f"{name:<11} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {max(samples) * 1000:8.1f} ms   "
+        f"server CPU {cpu / rounds * 1000:7.1f} ms/round   ({len(samples)} samples)"
+    )
     return p50, p99
 
 
@@ -364,8 +374,10 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
         connected = time.perf_counter() - started
         await asyncio.sleep(1)
         memory[side.name] = (rss_kib(side.pid) - before) / len(side.listeners)
-        print(f"{side.name:<11} {len(side.listeners)} subscribers in {connected:.1f} s, "
-              f"RSS {before / 1024:.0f} -> {rss_kib(side.pid) / 1024:.0f} MiB")
+        print(
+            f"{side.name:<11} {len(side.listeners)} subscribers in {connected:.1f} s, "
+            f"RSS {before / 1024:.0f} -> {rss_kib(side.pid) / 1024:.0f} MiB"
+        )
 
     for side in (ours, ref):  # one unmeasured round: a separate worker may still be starting up
         await run_round(side, [0])
@@ -374,9 +386,19 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
     profiler = None
     if args.profile:  # py-spy on our server during the rounds (pip install py-spy)
         profiler = subprocess.Popen(
-            [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(ours.pid), "-f", "raw", "-o", args.profile,
-             "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "-p",
+                str(ours.pid),
+                "-f",
+                "raw",
+                "-o",
+                args.profile,
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         await asyncio.sleep(1)
     samples: dict[str, list[float]] = {"plugboard": [], "reference": []}
@@ -392,13 +414,19 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
         profiler.send_signal(signal.SIGINT)
         profiler.wait()
     print()
-    print(f"mode: {args.mode} ({'one webhook per user at once' if args.mode == 'burst' else 'one webhook per round'}), "
-          f"query: {args.query}, {args.rounds} rounds, {users} users x {args.per_user} subscribers")
+    print(
+        f"mode: {args.mode} ({'one webhook per user at once' if args.mode == 'burst' else 'one webhook per round'}), "
+        f"query: {args.query}, {args.rounds} rounds, {users} users x {args.per_user} subscribers"
+    )
     ours_p50, ours_p99 = report("plugboard", samples["plugboard"], cpu["plugboard"], args.rounds)
     ref_p50, ref_p99 = report("reference", samples["reference"], cpu["reference"], args.rounds)
-    print(f"ratio       p50 {ours_p50 / ref_p50:8.2f}      p99 {ours_p99 / ref_p99:8.2f}      (aim: p99 <= 3)   "
-          f"server CPU {cpu['plugboard'] / max(cpu['reference'], 1e-9):.1f}x")
-    print(f"memory      plugboard {memory['plugboard']:.1f} KiB/subscriber, reference {memory['reference']:.1f} KiB/subscriber")
+    print(
+        f"ratio       p50 {ours_p50 / ref_p50:8.2f}      p99 {ours_p99 / ref_p99:8.2f}      (aim: p99 <= 3)   "
+        f"server CPU {cpu['plugboard'] / max(cpu['reference'], 1e-9):.1f}x"
+    )
+    print(
+        f"memory      plugboard {memory['plugboard']:.1f} KiB/subscriber, reference {memory['reference']:.1f} KiB/subscriber"
+    )
     await asyncio.gather(ours.close(), ref.close(), ours.http.close(), ref.http.close())
 
 
@@ -413,11 +441,15 @@ def main() -> None:
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--separate-worker", action="store_true", help="ingest-only serve + a worker, Redis pub/sub")
     shape.add_argument(
-        "--two-servers", action="store_true", help="webhooks to one serve, subscribers on another (ingest-only), Redis pub/sub"
+        "--two-servers",
+        action="store_true",
+        help="webhooks to one serve, subscribers on another (ingest-only), Redis pub/sub",
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--verbose", action="store_true", help="print each round's timeline")
-    parser.add_argument("--profile", metavar="FILE", help="record our server with py-spy during the rounds (raw format)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="record our server with py-spy during the rounds (raw format)"
+    )
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -438,20 +470,43 @@ def main() -> None:
     processes = [serve([python, "-m", "app", "serve", "--port", str(port)], server_env, "/healthz", port)]
     try:
         if args.two_servers:
-            processes.insert(0, serve(
-                [python, "-m", "app", "serve", "--port", str(ws_port)], env | {"INBOX_CONCURRENCY": "0"}, "/healthz", ws_port
-            ))
+            processes.insert(
+                0,
+                serve(
+                    [python, "-m", "app", "serve", "--port", str(ws_port)],
+                    env | {"INBOX_CONCURRENCY": "0"},
+                    "/healthz",
+                    ws_port,
+                ),
+            )
         else:
             ws_port = port
         if args.separate_worker:
-            processes.append(subprocess.Popen(
-                [python, "-m", "app", "worker"], env={**os.environ, **env},
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
-        processes.append(serve(
-            [python, "-m", "uvicorn", "bench.fanout_reference:app", "--port", str(ref_port), "--log-level", "warning"],
-            {}, "/", ref_port,
-        ))
+            processes.append(
+                subprocess.Popen(
+                    [python, "-m", "app", "worker"],
+                    env={**os.environ, **env},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        processes.append(
+            serve(
+                [
+                    python,
+                    "-m",
+                    "uvicorn",
+                    "bench.fanout_reference:app",
+                    "--port",
+                    str(ref_port),
+                    "--log-level",
+                    "warning",
+                ],
+                {},
+                "/",
+                ref_port,
+            )
+        )
         accounts = asyncio.run(prepare(database_url, args.users))
         asyncio.run(run(args, accounts, processes[0].pid, processes[-1].pid, port, ref_port, ws_port))
     finally:

@@ -43,7 +43,9 @@ def create_app() -> Starlette:
 
     async def trigger(request: Request) -> Response:
         text = (await request.body()).decode()
-        return Response(status_code=200, background=BackgroundTask(groups.broadcast, request.path_params["group"], text))
+        return Response(
+            status_code=200, background=BackgroundTask(groups.broadcast, request.path_params["group"], text)
+        )
 
     async def ready(request: Request) -> Response:
         return Response("ok")

@@ -113,16 +113,24 @@ async def prepare(database_url: str) -> dict[int, str]:
             stamp = time.time_ns()
             plugins = [
                 await Plugin.create(
-                    slug=f"bench-{stamp}-{n}", name=f"Bench plugin {n}", description="A plugin of the read bench. " * 4,
-                    required_gateways=["TELEGRAM_BOT"], config_schema=CONFIG_SCHEMA, category="bench",
-                    icon="chart", is_builtin=False, is_active=True,
+                    slug=f"bench-{stamp}-{n}",
+                    name=f"Bench plugin {n}",
+                    description="A plugin of the read bench. " * 4,
+                    required_gateways=["TELEGRAM_BOT"],
+                    config_schema=CONFIG_SCHEMA,
+                    category="bench",
+                    icon="chart",
+                    is_builtin=False,
+                    is_active=True,
                 )
                 for n in range(10)
             ]
             for count in (5, 10):
                 user, token = await AccountService().create_user(f"bench-{count}-{stamp}@example.com", Plan.BUSINESS)
                 for plugin in plugins[:count]:
-                    await UserPlugin.create(user_id=user.id, plugin=plugin, config={"message": "hi", "chats": [1, 2, 3]})
+                    await UserPlugin.create(
+                        user_id=user.id, plugin=plugin, config={"message": "hi", "chats": [1, 2, 3]}
+                    )
                 tokens[count] = token
     finally:
         await db.close()
@@ -163,7 +171,10 @@ def run_wrk(base: str, case: Case, seconds: int, connections: int, server_pid: i
     cpu_before = cpu_seconds(server_pid)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "graphql_post.lua"), base],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     cpu = cpu_seconds(server_pid) - cpu_before
     result = re.search(r"RESULT requests=(\d+) non2xx=(\d+) errors=(\d+)", out)
@@ -203,9 +214,20 @@ def main() -> None:
     try:
         tokens = asyncio.run(prepare(database_url))
         reference = serve(
-            [python, "-m", "uvicorn", "bench.graphql_reference_app:app", "--port", str(ports["reference"]),
-             "--log-level", "warning", "--no-access-log"],
-            {}, f"{bases['reference']}/graphql?query=%7Bhello%7D", cwd=HERE.parent,
+            [
+                python,
+                "-m",
+                "uvicorn",
+                "bench.graphql_reference_app:app",
+                "--port",
+                str(ports["reference"]),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            {},
+            f"{bases['reference']}/graphql?query=%7Bhello%7D",
+            cwd=HERE.parent,
         )
         cases = [
             Case("reference { hello }", "reference", HELLO),

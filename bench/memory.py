@@ -78,7 +78,11 @@ def main() -> None:
     rows: list[tuple[str, float]] = []
 
     def script(name: str, code: str) -> None:
-        process = start([python, "-c", f"{code}\nprint('ready', flush=True)\nimport time; time.sleep(600)"], {}, workdir / f"{name}.log")
+        process = start(
+            [python, "-c", f"{code}\nprint('ready', flush=True)\nimport time; time.sleep(600)"],
+            {},
+            workdir / f"{name}.log",
+        )
         try:
             wait_for_line(process, workdir / f"{name}.log", "ready")
             rows.append((name, settled_rss(process, args.settle)))
@@ -115,7 +119,9 @@ def main() -> None:
             rows.append(("worker, idle", settled_rss(worker, args.settle)))
             response = httpx.post(
                 f"http://127.0.0.1:{serve.port}/webhooks/telegram/{gateway_id}",  # type: ignore[attr-defined]
-                content=UPDATE, headers={"X-Telegram-Bot-Api-Secret-Token": secret}, timeout=10,
+                content=UPDATE,
+                headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+                timeout=10,
             )
             response.raise_for_status()
             deadline = time.monotonic() + 30
@@ -129,7 +135,9 @@ def main() -> None:
             stop(worker)
     finally:
         stop(serve)
-    processing = http_server("serve-processing", [python, "-m", "app", "serve"], {"INBOX_CONCURRENCY": "16"}, "/healthz")
+    processing = http_server(
+        "serve-processing", [python, "-m", "app", "serve"], {"INBOX_CONCURRENCY": "16"}, "/healthz"
+    )
     try:
         rows.append(("serve with processing (INBOX_CONCURRENCY=16), idle", settled_rss(processing, args.settle)))
     finally:

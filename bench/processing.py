@@ -123,7 +123,9 @@ class Store:
         if self.postgres:
             self._pg = await asyncpg.connect(pg.dsn(self.url))
         else:
-            self._sqlite = await aiosqlite.connect(self.url.removeprefix("sqlite://").split("?", 1)[0], isolation_level=None)
+            self._sqlite = await aiosqlite.connect(
+                self.url.removeprefix("sqlite://").split("?", 1)[0], isolation_level=None
+            )
             await self._sqlite.execute("PRAGMA busy_timeout=30000")
 
     async def close(self) -> None:
@@ -146,10 +148,12 @@ class Store:
         return found[0][0] if found else None
 
     async def done(self) -> tuple[int, int]:
-        row = (await self.rows(
-            "SELECT sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END), sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) "
-            "FROM gateway_events"
-        ))[0]
+        row = (
+            await self.rows(
+                "SELECT sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END), sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) "
+                "FROM gateway_events"
+            )
+        )[0]
         return int(row[0] or 0), int(row[1] or 0)
 
     async def fill(self, gateway_id: str, first: int, count: int, date: int) -> int:
@@ -160,7 +164,10 @@ class Store:
         if self._pg is not None:
             await self._pg.copy_records_to_table(
                 "gateway_events",
-                records=[(gateway_id, "update", str(n), chat_id(n, CHATS), update_json(n, CHATS, date), "pending", 0, now) for n in numbers],
+                records=[
+                    (gateway_id, "update", str(n), chat_id(n, CHATS), update_json(n, CHATS, date), "pending", 0, now)
+                    for n in numbers
+                ],
                 columns=["gateway_id", "kind", "key", "chat_id", "payload", "status", "attempts", "received_at"],
             )
             return before
@@ -213,7 +220,9 @@ async def prepare(database_url: str, kase: Case) -> Setup:
             await CatalogService(PluginRegistry(handlers)).sync()
             user, _ = await AccountService().create_user(f"bench-{time.time_ns()}@example.com", plan=Plan.BUSINESS)
             gateway = await Gateway.create(
-                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench",
+                owner_id=user.id,
+                type=GatewayType.TELEGRAM_BOT,
+                name="bench",
                 **new_gateway_columns("0:bench", "bench-secret"),
             )
             installs = {}
@@ -250,14 +259,21 @@ def worker_env(database_url: str, concurrency: int | None) -> dict[str, str]:
     return env
 
 
-def start_workers(kase: Case, database_url: str, concurrency: int | None, logdir: Path) -> list[tuple[subprocess.Popen[bytes], Path]]:
-    command = [sys.executable, "-m", "app", "worker"] if kase.plugin == "analytics" else \
-        [sys.executable, "-m", "bench.counter_worker", "--plugins", str(kase.installs)]
+def start_workers(
+    kase: Case, database_url: str, concurrency: int | None, logdir: Path
+) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    command = (
+        [sys.executable, "-m", "app", "worker"]
+        if kase.plugin == "analytics"
+        else [sys.executable, "-m", "bench.counter_worker", "--plugins", str(kase.installs)]
+    )
     workers = []
     for n in range(kase.workers):
         log = logdir / f"worker-{n}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(command, env=worker_env(database_url, concurrency), stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                command, env=worker_env(database_url, concurrency), stdout=out, stderr=subprocess.STDOUT
+            )
         workers.append((process, log))
     return workers
 
@@ -282,8 +298,9 @@ def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[st
 # --- measuring --------------------------------------------------------------------------------
 
 
-async def batch(store: Store, setup: Setup, first: int, count: int, date: int,
-                workers: list[tuple[subprocess.Popen[bytes], Path]]) -> tuple[float, float, float, int]:
+async def batch(
+    store: Store, setup: Setup, first: int, count: int, date: int, workers: list[tuple[subprocess.Popen[bytes], Path]]
+) -> tuple[float, float, float, int]:
     """Fills `count` events and waits until all are done; (rate, seconds measured, seconds from the
     fill's commit to the last done, largest id before)."""
     done_before, failed_before = await store.done()
@@ -309,7 +326,9 @@ async def batch(store: Store, setup: Setup, first: int, count: int, date: int,
             raise RuntimeError(f"no event done for {STALL_SECONDS:.0f} s ({done} of {count} done)")
         for process, log in workers:
             if process.poll() is not None:
-                raise RuntimeError(f"a worker exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"a worker exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}"
+                )
         await asyncio.sleep(POLL_SECONDS)
     assert seen_at is not None
     seconds = now - seen_at
@@ -324,16 +343,21 @@ async def verify(store: Store, setup: Setup, kase: Case) -> list[str]:
     statuses = dict(await store.rows("SELECT status, count(*) FROM gateway_events GROUP BY status"))
     if statuses.get("done", 0) != total:
         problems.append(f"events by status: {statuses} (expected all {total} done)")
-    runs = {row[0]: row[1:] for row in await store.rows(
-        "SELECT install_id, count(*), count(DISTINCT event_key), sum(CASE WHEN success THEN 1 ELSE 0 END) "
-        "FROM plugin_executions GROUP BY install_id"
-    )}
+    runs = {
+        row[0]: row[1:]
+        for row in await store.rows(
+            "SELECT install_id, count(*), count(DISTINCT event_key), sum(CASE WHEN success THEN 1 ELSE 0 END) "
+            "FROM plugin_executions GROUP BY install_id"
+        )
+    }
     counts = dict(await store.rows("SELECT id, execution_count FROM user_plugins"))
     for install, slug in setup.installs.items():
         records, distinct, succeeded = runs.get(install, (0, 0, 0))
         if (records, distinct, succeeded) != (total, total, total):
-            problems.append(f"{slug}: {records} run records, {distinct} distinct events, {succeeded} "
-                            f"succeeded (expected {total} each)")
+            problems.append(
+                f"{slug}: {records} run records, {distinct} distinct events, {succeeded} "
+                f"succeeded (expected {total} each)"
+            )
         if counts.get(install) != total:
             problems.append(f"{slug}: execution_count {counts.get(install)} (expected {total})")
         if slug == "analytics":
@@ -345,15 +369,18 @@ async def verify(store: Store, setup: Setup, kase: Case) -> list[str]:
             if users != distinct_senders(total):
                 problems.append(f"analytics: {users} distinct users today (expected {distinct_senders(total)})")
         else:
-            value = await store.value("SELECT value FROM plugin_storage WHERE install_id = ? AND key = 'messages'", install)
+            value = await store.value(
+                "SELECT value FROM plugin_storage WHERE install_id = ? AND key = 'messages'", install
+            )
             counted = json.loads(value) if isinstance(value, str) else value
             if counted is None or float(counted) != total:
                 problems.append(f"{slug}: counter {counted} (expected {total})")
     return problems
 
 
-async def measure_product(kase: Case, database_url: str, seconds: float, concurrency: int | None,
-                          max_events: int, logdir: Path) -> Measurement:
+async def measure_product(
+    kase: Case, database_url: str, seconds: float, concurrency: int | None, max_events: int, logdir: Path
+) -> Measurement:
     setup = await prepare(database_url, kase)
     store = Store(database_url)
     await store.open()
@@ -372,9 +399,10 @@ async def measure_product(kase: Case, database_url: str, seconds: float, concurr
             pace = events / elapsed
             if took >= seconds / 2 or events >= max_events:
                 break
-        claims = Counter(size for (size,) in await store.rows(
-            "SELECT count(*) FROM gateway_events WHERE id > ? GROUP BY claim", before
-        ))
+        claims = Counter(
+            size
+            for (size,) in await store.rows("SELECT count(*) FROM gateway_events WHERE id > ? GROUP BY claim", before)
+        )
         reclaimed = int(await store.value("SELECT count(*) FROM gateway_events WHERE id > ? AND attempts > 1", before))
     finally:
         log_lines = stop_workers(workers)
@@ -386,8 +414,9 @@ async def measure_product(kase: Case, database_url: str, seconds: float, concurr
     return Measurement(rate, events, took, total, claims, reclaimed, problems, log_lines, firsts)
 
 
-async def warm_up(store: Store, setup: Setup, workers: list[tuple[subprocess.Popen[bytes], Path]],
-                  date: int) -> tuple[float, list[float], int]:
+async def warm_up(
+    store: Store, setup: Setup, workers: list[tuple[subprocess.Popen[bytes], Path]], date: int
+) -> tuple[float, list[float], int]:
     """Each worker in turn takes a warm-up batch while the others are paused (SIGSTOP), so that
     what a fresh worker does once (imports, caches) is never measured, and every worker has done
     it. Returns the last warm-up's pace (events a second, pick-up included), each worker's seconds
@@ -410,7 +439,9 @@ async def warm_up(store: Store, setup: Setup, workers: list[tuple[subprocess.Pop
     return pace, firsts, first
 
 
-async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], Path]], total: int) -> tuple[float, float]:
+async def _wait_warm(
+    store: Store, workers: list[tuple[subprocess.Popen[bytes], Path]], total: int
+) -> tuple[float, float]:
     """Waits until `total` events are done (the worker may still be starting); (pace, seconds from
     the warm-up batch's claim to its last event done)."""
     started = time.perf_counter()
@@ -430,7 +461,9 @@ async def _wait_warm(store: Store, workers: list[tuple[subprocess.Popen[bytes], 
             raise RuntimeError(f"the warm-up did not finish: {done} of {total} done after {now - started:.0f} s")
         for process, log in workers:
             if process.poll() is not None:
-                raise RuntimeError(f"a worker exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
+                raise RuntimeError(
+                    f"a worker exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}"
+                )
         await asyncio.sleep(POLL_SECONDS)
     if failed:
         raise RuntimeError(f"{failed} warm-up events failed")
@@ -444,8 +477,9 @@ async def run_case(kase: Case, args: argparse.Namespace, logdir: Path) -> Measur
             return await measure_product(kase, url, args.seconds, args.concurrency, args.max_events, logdir)
     workdir = tempfile.mkdtemp(prefix="sqlite-", dir=logdir)
     try:
-        return await measure_product(kase, f"sqlite://{workdir}/bench.sqlite3", args.seconds, args.concurrency,
-                                     args.max_events, logdir)
+        return await measure_product(
+            kase, f"sqlite://{workdir}/bench.sqlite3", args.seconds, args.concurrency, args.max_events, logdir
+        )
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -460,10 +494,21 @@ async def probe_claims(kase: Case, database_url: str) -> tuple[str, bool]:
     try:
         await store.fill(setup.gateway_id, 1, events, int(time.time()))
         start = time.time() + 4  # after both have imported the app and connected
-        command = [sys.executable, "-m", "bench.claim_probe", "--database-url", database_url,
-                   "--limit", str(CLAIM_LIMIT), "--start", str(start)]
-        probes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                  for _ in range(kase.workers)]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.claim_probe",
+            "--database-url",
+            database_url,
+            "--limit",
+            str(CLAIM_LIMIT),
+            "--start",
+            str(start),
+        ]
+        probes = [
+            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(kase.workers)
+        ]
         outputs = [p.communicate(timeout=300) for p in probes]
         for process, (_, err) in zip(probes, outputs):
             if process.returncode != 0:
@@ -476,10 +521,12 @@ async def probe_claims(kase: Case, database_url: str) -> tuple[str, bool]:
     partial = sum(1 for size in sizes if size < CLAIM_LIMIT)
     empty = sum(f["empty_while_pending"] for f in found)
     held = sum(sizes) == events and twice == 0
-    line = (f"{kase.workers} processes claiming {events} events, {CLAIM_LIMIT} at a time: {len(sizes)} claims; "
-            f"{partial + empty} got less than asked while events were pending ({partial} partial, {empty} empty); "
-            f"claims per process {'/'.join(str(len(f['sizes'])) for f in found)}; {sum(sizes)} claimed, "
-            f"{twice} events claimed other than once")
+    line = (
+        f"{kase.workers} processes claiming {events} events, {CLAIM_LIMIT} at a time: {len(sizes)} claims; "
+        f"{partial + empty} got less than asked while events were pending ({partial} partial, {empty} empty); "
+        f"claims per process {'/'.join(str(len(f['sizes'])) for f in found)}; {sum(sizes)} claimed, "
+        f"{twice} events claimed other than once"
+    )
     return line, held
 
 
@@ -521,7 +568,9 @@ def machine() -> str:
     except OSError:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} cores ({cpu}), Python {host.python_version()}, SQLite {sqlite3.sqlite_version}, load {load}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {host.python_version()}, SQLite {sqlite3.sqlite_version}, load {load}"
+    )
 
 
 def claims_line(claims: Counter[int]) -> str:
@@ -529,7 +578,9 @@ def claims_line(claims: Counter[int]) -> str:
         return "no claims seen"
     count = sum(claims.values())
     sizes = sum(size * n for size, n in claims.items())
-    return f"{count} claims (claim tokens) in the measured batch, mean {sizes / count:.1f} events, largest {max(claims)}"
+    return (
+        f"{count} claims (claim tokens) in the measured batch, mean {sizes / count:.1f} events, largest {max(claims)}"
+    )
 
 
 def median(values: Sequence[float]) -> float:
@@ -577,14 +628,18 @@ async def main_async(args: argparse.Namespace) -> int:
             print(line)
             print(f"  {'':9}        {claims_line(result.claims)}; {result.reclaimed} events claimed more than once")
             firsts = ", ".join(f"{seconds:.2f} s" for seconds in result.first_batches)
-            print(f"  {'':9}        a fresh worker's first {WARM_UP} events (warm-up, not measured), claimed to done: {firsts}")
+            print(
+                f"  {'':9}        a fresh worker's first {WARM_UP} events (warm-up, not measured), claimed to done: {firsts}"
+            )
             if result.problems:
                 failed = True
                 for problem in result.problems:
                     print(f"  {'':9}        EXACTLY-ONCE CHECK FAILED: {problem}")
             else:
-                print(f"  {'':9}        checked: all {result.total} events done, one run record per install "
-                      "and event, counters and execution_count equal to the messages")
+                print(
+                    f"  {'':9}        checked: all {result.total} events done, one run record per install "
+                    "and event, counters and execution_count equal to the messages"
+                )
             for log_line in result.log_lines[: args.log_lines]:
                 print(f"  {'':9}        worker log: {log_line[:300]}")
             if len(result.log_lines) > args.log_lines:
@@ -599,12 +654,18 @@ async def main_async(args: argparse.Namespace) -> int:
         if kase.name in ratios:
             ratio = median(ratios[kase.name])
             target = TARGETS[kase.plugin]
-            print(f"  {kase.describe():40} {rate:9,.1f} events/s, reference {median(refs[kase.name]):9,.0f}: "
-                  f"ratio {ratio:.3f} (target >= {target}: {'met' if ratio >= target else 'NOT MET'})")
+            print(
+                f"  {kase.describe():40} {rate:9,.1f} events/s, reference {median(refs[kase.name]):9,.0f}: "
+                f"ratio {ratio:.3f} (target >= {target}: {'met' if ratio >= target else 'NOT MET'})"
+            )
         else:
             single = rates.get(kase.name.replace("-2w", ""))
-            scale = f", {rate / median(single):.2f}x one worker (target >= {SCALE_TARGET}: " \
-                f"{'met' if rate / median(single) >= SCALE_TARGET else 'NOT MET'})" if single else ""
+            scale = (
+                f", {rate / median(single):.2f}x one worker (target >= {SCALE_TARGET}: "
+                f"{'met' if rate / median(single) >= SCALE_TARGET else 'NOT MET'})"
+                if single
+                else ""
+            )
             print(f"  {kase.describe():40} {rate:9,.1f} events/s{scale}")
     if failed or args.keep:
         print(f"worker logs{' and SQLite files' if args.keep else ''}: {logdir}")
@@ -615,15 +676,25 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=lambda s: [c.strip() for c in s.split(",") if c.strip()], default=list(CASES),
-                        help=f"comma-separated, of {', '.join(KNOWN_CASES)} (default: {','.join(CASES)})")
+    parser.add_argument(
+        "--cases",
+        type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+        default=list(CASES),
+        help=f"comma-separated, of {', '.join(KNOWN_CASES)} (default: {','.join(CASES)})",
+    )
     parser.add_argument("--runs", type=int, default=1, help="runs of every case, interleaved; medians are printed")
     parser.add_argument("--seconds", type=float, default=5.0, help="about how long the measured batch lasts")
     parser.add_argument("--concurrency", type=int, help="INBOX_CONCURRENCY of the workers (default: the app's)")
     parser.add_argument("--max-events", type=int, default=100_000, help="the largest measured batch")
-    parser.add_argument("--reference-events", type=int, default=20_000,
-                        help="events of the reference, half before the product and half after (a third with 10 installs)")
-    parser.add_argument("--postgres-url", default=pg.DEFAULT_SERVER, help="the PostgreSQL server (scratch databases are made there)")
+    parser.add_argument(
+        "--reference-events",
+        type=int,
+        default=20_000,
+        help="events of the reference, half before the product and half after (a third with 10 installs)",
+    )
+    parser.add_argument(
+        "--postgres-url", default=pg.DEFAULT_SERVER, help="the PostgreSQL server (scratch databases are made there)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases, SQLite files and worker logs")
     parser.add_argument("--log-lines", type=int, default=5, help="worker log lines shown per run")
     args = parser.parse_args()

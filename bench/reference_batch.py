@@ -58,7 +58,9 @@ def _installs(count: int) -> list[str]:
     return [f"install-{i}" for i in range(count)]
 
 
-def _counters(rows: list[tuple[int, str, str]], inserted: list[tuple[str, str]], installs: int) -> Counter[tuple[str, str]]:
+def _counters(
+    rows: list[tuple[int, str, str]], inserted: list[tuple[str, str]], installs: int
+) -> Counter[tuple[str, str]]:
     """What the runs that were inserted add: per chat (one install) or per install (several)."""
     chats = {key: chat for _, key, chat in rows}
     counts: Counter[tuple[str, str]] = Counter()
@@ -130,7 +132,9 @@ async def run_postgres(url: str, events: int, installs: int = 1, batch: int = BA
             date = int(time.time())
             await conn.copy_records_to_table(
                 "ref_inbox",
-                records=[(chat_id(n, chats), str(n), update_json(n, chats, date), "pending") for n in range(1, events + 1)],
+                records=[
+                    (chat_id(n, chats), str(n), update_json(n, chats, date), "pending") for n in range(1, events + 1)
+                ],
                 columns=["chat_id", "key", "payload", "status"],
             )
             names = _installs(installs)
@@ -139,7 +143,8 @@ async def run_postgres(url: str, events: int, installs: int = 1, batch: int = BA
                 pass
             seconds = time.perf_counter() - started
             await _check(
-                events, installs,
+                events,
+                installs,
                 await conn.fetchval("SELECT count(*) FROM ref_inbox WHERE status = 'done'"),
                 await conn.fetchval("SELECT count(*) FROM ref_runs"),
                 await conn.fetchval("SELECT sum(value) FROM ref_counters"),
@@ -236,7 +241,8 @@ async def run_sqlite(path: str, events: int, installs: int = 1, batch: int = BAT
             return int(row[0]) if row and row[0] is not None else 0
 
         await _check(
-            events, installs,
+            events,
+            installs,
             await value("SELECT count(*) FROM ref_inbox WHERE status = 'done'"),
             await value("SELECT count(*) FROM ref_runs"),
             await value("SELECT sum(value) FROM ref_counters"),
@@ -264,15 +270,19 @@ async def run(database_url: str | None, events: int, installs: int = 1, batch: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", help="postgres://… (a scratch database is made on that server); default: SQLite")
+    parser.add_argument(
+        "--database-url", help="postgres://… (a scratch database is made on that server); default: SQLite"
+    )
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--installs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=BATCH)
     args = parser.parse_args()
     result = asyncio.run(run(args.database_url, args.events, args.installs, args.batch))
     backend = "postgres" if args.database_url and pg.is_postgres(args.database_url) else "sqlite"
-    print(f"reference ({backend}, {args.installs} installs, batches of {args.batch}): "
-          f"{result.rate:,.0f} events/s ({result.events} events in {result.seconds:.2f} s)")
+    print(
+        f"reference ({backend}, {args.installs} installs, batches of {args.batch}): "
+        f"{result.rate:,.0f} events/s ({result.events} events in {result.seconds:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,14 @@ async def main(backend: str) -> None:
         await migrated(url)
         async with FakeTelegram() as telegram:
             settings = Settings(
-                database_url=url, telegram_api_url=telegram.url, public_url="https://plugboard.example",
-                scheduler_enabled=False, breaker_failures=3, breaker_backoff_seconds=2,
-                breaker_max_backoff_seconds=8, plugin_timeout_seconds=5,
+                database_url=url,
+                telegram_api_url=telegram.url,
+                public_url="https://plugboard.example",
+                scheduler_enabled=False,
+                breaker_failures=3,
+                breaker_backoff_seconds=2,
+                breaker_max_backoff_seconds=8,
+                plugin_timeout_seconds=5,
             )
             app = LiveApp(settings)
             await app.start()
@@ -68,7 +73,9 @@ async def main(backend: str) -> None:
                         print(f"          error: {run.error}")
                     if n == 3:
                         print(f"          statusReason: {row.status_reason}")
-                print(f"Channel Analytics counted {await messages_counted(app, analytics.id, CHAT)} messages in the chat")
+                print(
+                    f"Channel Analytics counted {await messages_counted(app, analytics.id, CHAT)} messages in the chat"
+                )
             finally:
                 await app.stop()
         await drop_database(backend, url)

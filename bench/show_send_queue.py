@@ -24,7 +24,9 @@ from tests.support.live import LiveApp, TestUser
 from tests.support.runtime import ConnectedBot, connect_bot
 
 
-async def send(app: LiveApp, user: TestUser, bot: ConnectedBot, chat_id: int, text: str, deadline: float | None = None) -> str:
+async def send(
+    app: LiveApp, user: TestUser, bot: ConnectedBot, chat_id: int, text: str, deadline: float | None = None
+) -> str:
     try:
         with app.db():
             await app.platform.gateways.execute(
@@ -40,8 +42,12 @@ async def main(backend: str) -> None:
         url = await new_database_url(backend, Path(directory))
         await migrated(url)
         async with FakeTelegram() as telegram:
-            settings = Settings(database_url=url, telegram_api_url=telegram.url, public_url="https://plugboard.example",
-                                scheduler_enabled=False)
+            settings = Settings(
+                database_url=url,
+                telegram_api_url=telegram.url,
+                public_url="https://plugboard.example",
+                scheduler_enabled=False,
+            )
             one, two = LiveApp(settings), LiveApp(settings)
             await one.start()
             await two.start()
@@ -69,7 +75,9 @@ async def main(backend: str) -> None:
                 await one.stop()
         await drop_database(backend, url)
     start = telegram.arrivals[0].at if telegram.arrivals else 0.0
-    print(f"backend: {backend}; limits: 1/s per chat, 20/min per group, 30/s per bot; first send flooded (429, retry after 2)")
+    print(
+        f"backend: {backend}; limits: 1/s per chat, 20/min per group, 30/s per bot; first send flooded (429, retry after 2)"
+    )
     print("   t (s)   chat   status  text")
     for arrival in telegram.sends():
         print(f"{arrival.at - start:8.3f}  {arrival.chat_id:>5}   {arrival.status}     {arrival.params.get('text')}")

@@ -76,7 +76,10 @@ def run_wrk(url: str, pid: int, path: str, secret: str, seconds: int, connection
     before = cpu_seconds(pid)
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(HERE / "post_update.lua"), url],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     used = cpu_seconds(pid) - before
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -100,7 +103,10 @@ async def prepare(database_url: str) -> tuple[str, str]:
         user, _ = await AccountService().create_user(f"bench-{time.time_ns()}@example.com")
         secret = new_secret()
         gateway = await Gateway.create(
-            owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="bench", **new_gateway_columns("0:bench", secret),
+            owner_id=user.id,
+            type=GatewayType.TELEGRAM_BOT,
+            name="bench",
+            **new_gateway_columns("0:bench", secret),
         )
         plugin = await Plugin.get_or_none(slug="analytics")
         if plugin is not None:
@@ -121,7 +127,12 @@ async def count_done(database_url: str) -> int:
 def measure_drain(database_url: str, env: dict[str, str], seconds: int) -> float:
     """Events per second one server process takes from the backlog, with analytics installed."""
     port = free_port()
-    server = serve([sys.executable, "-m", "app", "serve", "--port", str(port)], {**env, "INBOX_CONCURRENCY": "16"}, "/healthz", port)
+    server = serve(
+        [sys.executable, "-m", "app", "serve", "--port", str(port)],
+        {**env, "INBOX_CONCURRENCY": "16"},
+        "/healthz",
+        port,
+    )
     try:
         time.sleep(2)  # let the dispatcher reach its pace
         before = asyncio.run(count_done(database_url))
@@ -179,8 +190,10 @@ async def commit_latency_ms(database_url: str, commits: int = 30) -> float:
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     worker = subprocess.Popen(
-        [sys.executable, "-m", "app", "worker"], env={**os.environ, **env, "INBOX_CONCURRENCY": "16"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "app", "worker"],
+        env={**os.environ, **env, "INBOX_CONCURRENCY": "16"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(3)
     return worker
@@ -195,11 +208,13 @@ def main() -> None:
     parser.add_argument("--ingest-only", action="store_true", help="no processing in the server (INBOX_CONCURRENCY=0)")
     parser.add_argument("--drain", action="store_true", help="then measure how fast one process works off the backlog")
     parser.add_argument(
-        "--separate-worker", action="store_true",
+        "--separate-worker",
+        action="store_true",
         help="an ingest-only server plus one `python -m app worker` process working during its runs",
     )
     parser.add_argument(
-        "--postgres", action="store_true",
+        "--postgres",
+        action="store_true",
         help="on a scratch PostgreSQL database at BENCH_POSTGRES_URL's server, dropped afterwards "
         "(a database kept from an earlier run holds secrets sealed with that run's SECRET_KEY)",
     )
@@ -224,7 +239,9 @@ def measure(args: argparse.Namespace) -> None:
         "DATABASE_URL": database_url,
         "SCHEDULER_ENABLED": "false",
         "ACCESS_LOG": "false",  # the reference logs no requests either
-        "INBOX_CONCURRENCY": "0" if args.ingest_only or args.separate_worker else os.environ.get("INBOX_CONCURRENCY", "16"),
+        "INBOX_CONCURRENCY": "0"
+        if args.ingest_only or args.separate_worker
+        else os.environ.get("INBOX_CONCURRENCY", "16"),
     }
     runs: list[tuple[Run, Run]] = []
     commit_ms: list[float] = []
@@ -237,7 +254,9 @@ def measure(args: argparse.Namespace) -> None:
         path = f"/webhooks/telegram/{gateway_id}"
         reference = serve(
             [python, "-m", "uvicorn", "bench.reference_app:app", "--port", str(ref_port), "--log-level", "warning"],
-            {}, "/", ref_port,
+            {},
+            "/",
+            ref_port,
         )
         try:
             # Interleaved, so that both sides see the same load from whatever else the machine runs.
@@ -250,7 +269,12 @@ def measure(args: argparse.Namespace) -> None:
                 done_before = asyncio.run(count_done(database_url))
                 try:
                     ours = run_wrk(
-                        f"http://127.0.0.1:{port}", server.pid, path, secret, args.seconds, args.connections,
+                        f"http://127.0.0.1:{port}",
+                        server.pid,
+                        path,
+                        secret,
+                        args.seconds,
+                        args.connections,
                         (number + 1) * 1_000_000_000,
                     )
                 finally:
@@ -268,8 +292,16 @@ def measure(args: argparse.Namespace) -> None:
     acknowledged = sum(ours.requests - ours.non2xx for _, ours in runs)
     stored = asyncio.run(count_events(database_url, gateway_id))
     backend = database_url.split(":", 1)[0]
-    mode = " (ingest only)" if args.ingest_only else " (ingest server + worker process)" if args.separate_worker else " (ingest + processing in one process)"
-    print(f"database:            {backend}{mode}; {args.rounds} rounds of {args.seconds} s, {args.connections} connections")
+    mode = (
+        " (ingest only)"
+        if args.ingest_only
+        else " (ingest server + worker process)"
+        if args.separate_worker
+        else " (ingest + processing in one process)"
+    )
+    print(
+        f"database:            {backend}{mode}; {args.rounds} rounds of {args.seconds} s, {args.connections} connections"
+    )
     for number, ((ref, ours), commit) in enumerate(zip(runs, commit_ms), 1):
         print(
             f"round {number}: reference {ref.rate:7.0f} req/s ({ref.cpu_us:4.0f} µs CPU/request)   "
@@ -288,7 +320,9 @@ def measure(args: argparse.Namespace) -> None:
     if args.drain:
         drained = measure_drain(database_url, env, args.seconds)
         rate = statistics.median(ours.rate for _, ours in runs)
-        print(f"processing:          {drained:10.0f} events/s  (one process, analytics installed; {drained / rate:.2f} of ingest)")
+        print(
+            f"processing:          {drained:10.0f} events/s  (one process, analytics installed; {drained / rate:.2f} of ingest)"
+        )
 
 
 if __name__ == "__main__":

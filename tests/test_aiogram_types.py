@@ -53,7 +53,10 @@ def test_every_update_parses_and_is_refused_exactly_as_with_aiograms_own_import(
     eager = subprocess.run(
         [sys.executable, "-c", EAGER_PARSER],
         input="".join(text + "\n" for text in corpus),
-        capture_output=True, text=True, timeout=300, check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     expected = [json.loads(line) for line in eager.stdout.splitlines()]
     assert len(expected) == len(corpus)

@@ -41,7 +41,10 @@ async def run_cli(
         extra["DATABASE_URL"] = database_url
     environ = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", *args,
+        sys.executable,
+        "-m",
+        "app",
+        *args,
         env={**environ, **extra},
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
@@ -122,13 +125,23 @@ async def first_lines_of_serve(count: int, env: dict[str, str], cwd: Path | None
     port = free_port()
     environ = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "serve", "--port", str(port),
-        env={**environ, **QUIET, "PYTHONUNBUFFERED": "1", **env}, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--port",
+        str(port),
+        env={**environ, **QUIET, "PYTHONUNBUFFERED": "1", **env},
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
-        lines = [(await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n") for _ in range(count)]
+        lines = [
+            (await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n")
+            for _ in range(count)
+        ]
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 60)
@@ -227,7 +240,10 @@ async def test_two_migrates_at_once_take_turns_and_both_succeed(fresh_database_u
     assert first[2] == second[2] == ""
     outputs = sorted([first[1].splitlines(), second[1].splitlines()], key=len)
     assert outputs == [
-        [f"Database: {fresh_database_url}", f"No pending migrations: the database is up to date (latest: {MIGRATIONS[-1]})."],
+        [
+            f"Database: {fresh_database_url}",
+            f"No pending migrations: the database is up to date (latest: {MIGRATIONS[-1]}).",
+        ],
         [f"Database: {fresh_database_url}", *(f"Applied {name}" for name in MIGRATIONS)],
     ]
 
@@ -266,11 +282,17 @@ async def test_an_unknown_postgres_database_is_one_line_saying_how_to_create_it_
     name = urlsplit(unknown_postgres_url).path.lstrip("/")
     parts = urlsplit(POSTGRES_URL)
     expected = (
-        f"error: cannot use the database at DATABASE_URL={unknown_postgres_url}: the database \"{name}\" does not "
+        f'error: cannot use the database at DATABASE_URL={unknown_postgres_url}: the database "{name}" does not '
         f"exist (create it: createdb -h {parts.hostname} -p {parts.port or 5432} -U {parts.username} {name}, "
         "or run `python -m app migrate --create-database`)"
     )
-    for command in (("migrate",), ("users", "list"), ("create-user", "ada@example.com"), ("worker",), ("serve", "--port", "0")):
+    for command in (
+        ("migrate",),
+        ("users", "list"),
+        ("create-user", "ada@example.com"),
+        ("worker",),
+        ("serve", "--port", "0"),
+    ):
         code, out, err = await run_cli(*command, database_url=unknown_postgres_url)
         assert code == 1, (command, err)
         assert one_error_line(err) == expected, command
@@ -374,7 +396,11 @@ async def test_a_login_the_server_refuses_is_named(backend, database_url):
 
 @pytest.mark.parametrize(
     ("url", "found"),
-    [("nonsense", "found no scheme"), ("mysql://root@db/plugboard", "found the scheme 'mysql'"), ("sqlite://", "no file path")],
+    [
+        ("nonsense", "found no scheme"),
+        ("mysql://root@db/plugboard", "found the scheme 'mysql'"),
+        ("sqlite://", "no file path"),
+    ],
 )
 async def test_a_database_url_that_is_not_one_is_one_line(backend, url, found):
     only_once(backend)
@@ -408,7 +434,9 @@ async def test_a_file_that_is_not_a_sqlite_database_is_one_line_not_a_hang(backe
         ("PORT", "eighty", "a whole number (0 to 65535)"),
     ],
 )
-async def test_a_bad_setting_is_one_line_naming_the_variable_and_what_it_expected(backend, database_url, name, value, expected):
+async def test_a_bad_setting_is_one_line_naming_the_variable_and_what_it_expected(
+    backend, database_url, name, value, expected
+):
     only_once(backend)
     for command in (("migrate",), ("users", "list"), ("serve",)):
         code, _, err = await run_cli(*command, database_url=database_url, env={name: value})
@@ -475,13 +503,21 @@ async def test_serve_prints_the_addresses_the_database_without_its_password_and_
     url = database_url.replace("postgres://postgres@", "postgres://postgres:hunter2@", 1)  # trust: any password
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "serve", "--port", str(port),
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--port",
+        str(port),
         env={**os.environ, **QUIET, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
-        lines = [(await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n") for _ in range(4)]
+        lines = [
+            (await asyncio.wait_for(process.stdout.readline(), START_SECONDS)).decode().rstrip("\n") for _ in range(4)
+        ]
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(process.communicate(), 60)
@@ -542,7 +578,9 @@ async def install_all(app, user) -> list[dict]:
 async def test_users_list_shows_email_plan_installs_and_created(app, database_url):
     code, out, _ = await run_cli("users", "list", database_url=database_url)
     assert code == 0
-    assert out.strip() == f"No users yet. Create one: {this_python()} -m app create-user EMAIL [--plan free|pro|business]"
+    assert (
+        out.strip() == f"No users yet. Create one: {this_python()} -m app create-user EMAIL [--plan free|pro|business]"
+    )
 
     ada = await app.create_user("ada@example.com", "pro")
     await app.create_user("grace@example.com", "free")
@@ -580,7 +618,7 @@ async def test_set_plan_below_the_install_count_keeps_the_installs_refuses_new_o
     assert len((await app.graphql("{ myPlugins { id } }", user=ada))["myPlugins"]) == 2
     assert (await app.graphql("{ me { plan pluginLimit } }", user=ada))["me"] == {"plan": "FREE", "pluginLimit": 1}
     welcome = (await app.graphql('{ plugin(slug: "welcome") { id } }'))["plugin"]["id"]
-    await app.graphql('mutation($id: ID!) { uninstallPlugin(pluginId: $id) }', {"id": welcome}, user=ada)
+    await app.graphql("mutation($id: ID!) { uninstallPlugin(pluginId: $id) }", {"id": welcome}, user=ada)
     refused = await app.graphql_error(INSTALL, {"id": welcome}, user=ada)
     assert refused["extensions"]["code"] == "PLAN_LIMIT_REACHED"
 
@@ -654,9 +692,15 @@ async def test_a_lost_token_is_replaced_listed_without_secrets_and_revoked(datab
     ("args", "message"),
     [
         (("tokens", "create", "nobody@example.com"), "error: No user with the email nobody@example.com"),
-        (("tokens", "create", "ada@example.com", "--expires", "0"), "error: Expiry must be between 1 and 3650 days (or null: never)"),
+        (
+            ("tokens", "create", "ada@example.com", "--expires", "0"),
+            "error: Expiry must be between 1 and 3650 days (or null: never)",
+        ),
         (("tokens", "create", "ada@example.com", "--name", " "), "error: Token name must be 1 to 64 characters"),
-        (("tokens", "create", "ada@example.com", "--name", "a\x1b[2Jb"), "error: Token name must not contain control characters (line breaks, tabs, escapes)"),
+        (
+            ("tokens", "create", "ada@example.com", "--name", "a\x1b[2Jb"),
+            "error: Token name must not contain control characters (line breaks, tabs, escapes)",
+        ),
         (("tokens", "list", "nobody@example.com"), "error: No user with the email nobody@example.com"),
         (("tokens", "revoke", "not-an-id"), "error: No such token"),
         (("tokens", "revoke", "0123456789abcdef0123456789abcdef"), "error: No such token"),
@@ -712,7 +756,12 @@ async def test_serve_warns_at_start_up_when_telegram_would_refuse_public_url_for
         pytest.skip("the warning does not depend on the database")
     from tests.support.serve_process import ServeProcess
 
-    env = {"DATABASE_URL": database_url, "PUBLIC_URL": public_url, "SCHEDULER_ENABLED": "false", "TELEGRAM_DELIVERY": "webhook"}
+    env = {
+        "DATABASE_URL": database_url,
+        "PUBLIC_URL": public_url,
+        "SCHEDULER_ENABLED": "false",
+        "TELEGRAM_DELIVERY": "webhook",
+    }
     async with ServeProcess(env) as server:
         log = await server.stop()
     warnings = [line for line in log.splitlines() if "WARNING" in line and "PUBLIC_URL" in line]
@@ -728,7 +777,10 @@ POLLING_NOTE = "polling suits development and small deployments; webhooks suit p
 
 @pytest.mark.parametrize(
     ("public_url", "why"),
-    [("http://127.0.0.1:8000", "is not HTTPS"), ("https://plugboard.example:8080", "uses port 8080 (Telegram posts to 443, 80, 88 or 8443 only)")],
+    [
+        ("http://127.0.0.1:8000", "is not HTTPS"),
+        ("https://plugboard.example:8080", "uses port 8080 (Telegram posts to 443, 80, 88 or 8443 only)"),
+    ],
 )
 async def test_with_an_address_telegram_cannot_post_to_serve_polls_and_says_why_without_a_warning(
     database_url, backend, public_url, why
@@ -757,7 +809,9 @@ async def test_serve_says_when_polling_or_webhooks_were_asked_for(database_url, 
     )
 
 
-async def test_without_public_url_serve_polls_and_the_line_names_the_address_served_not_the_default(database_url, backend):
+async def test_without_public_url_serve_polls_and_the_line_names_the_address_served_not_the_default(
+    database_url, backend
+):
     only_once(backend)
     port, lines, err = await first_lines_of_serve(4, {"DATABASE_URL": database_url, "PUBLIC_URL": ""})  # not set
     assert lines[3] == (

@@ -137,7 +137,9 @@ async def test_servers_and_a_worker_started_together_on_an_empty_database_all_co
                 *(server.start(deadline_seconds=180) for server in servers), worker.start(), return_exceptions=True
             )
             logs = [await process.stop() for process in (*servers, worker)]
-            failed = [(result, log) for result, log in zip(started, logs, strict=True) if isinstance(result, BaseException)]
+            failed = [
+                (result, log) for result, log in zip(started, logs, strict=True) if isinstance(result, BaseException)
+            ]
             assert not failed, f"round {round_}: {failed}"
             for log in logs:
                 assert " ERROR " not in log and "Traceback" not in log, f"round {round_}: {log}"

@@ -37,7 +37,9 @@ async def error_of(database_url: str, sql: str, params: list) -> Exception:
     ],
     ids=["int-2**70", "lone-surrogate", "nul", "nul-in-jsonb"],
 )
-async def test_a_value_the_database_refuses_is_a_refusal_naming_no_value(backend, database_url, column, value, refused_on):
+async def test_a_value_the_database_refuses_is_a_refusal_naming_no_value(
+    backend, database_url, column, value, refused_on
+):
     if backend not in refused_on:
         pytest.skip(f"{backend} takes it")
     placeholder = "?" if backend == "sqlite" else "$1::jsonb" if column == "payload" else "$1"

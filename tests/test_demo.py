@@ -39,6 +39,7 @@ ANALYTICS = """{ analytics(days: 7) {
 
 # --- the simulated traffic ---------------------------------------------------------------------
 
+
 def test_the_traffic_is_valid_telegram_updates_with_consistent_joins_and_leaves():
     traffic = Traffic(random.Random(7))
     members = {chat_id: set(people) for chat_id, people in traffic.members.items()}
@@ -74,7 +75,9 @@ def test_the_traffic_is_valid_telegram_updates_with_consistent_joins_and_leaves(
     assert kinds["channel_post"] > 50 and kinds["edited_message"] > 10
     senders = {u["message"]["from"]["id"] for u in [traffic.message_update(0) for _ in range(500)]}
     assert len(senders) >= 30  # a few dozen people
-    assert {c.id for c in CHATS} >= {u["message"]["chat"]["id"] for u in [traffic.message_update(0) for _ in range(500)]}
+    assert {c.id for c in CHATS} >= {
+        u["message"]["chat"]["id"] for u in [traffic.message_update(0) for _ in range(500)]
+    }
 
 
 # --- one pace for the past and the present ----------------------------------------------------
@@ -137,7 +140,9 @@ async def test_the_live_traffic_keeps_the_pace_of_the_past_hour_by_hour():
         assert live[start] == pytest.approx(yesterday, rel=0.15), hour  # no spike against yesterday
         assert past[start - 2 * DAY] == pytest.approx(expected, rel=0.1), hour
     # the quiet night before, in the past, at the same pace
-    assert past[WEDNESDAY + 3 * 3600] == pytest.approx(pace.expected(WEDNESDAY + 3 * 3600, WEDNESDAY + 4 * 3600), rel=0.25)
+    assert past[WEDNESDAY + 3 * 3600] == pytest.approx(
+        pace.expected(WEDNESDAY + 3 * 3600, WEDNESDAY + 4 * 3600), rel=0.25
+    )
 
 
 async def test_the_live_traffic_opens_with_a_newcomer_at_any_hour():
@@ -180,6 +185,7 @@ def test_the_past_counts_what_the_plugins_would_count():
 
 # --- the command ---------------------------------------------------------------------------------
 
+
 class Demo:
     def __init__(self, *args: str) -> None:
         self.args = args
@@ -189,9 +195,14 @@ class Demo:
     async def start(self) -> tuple[str, str]:
         """Starts the demo and returns (address, token) as it printed them."""
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "demo", *self.args,
+            sys.executable,
+            "-m",
+            "app",
+            "demo",
+            *self.args,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         assert self.process.stdout is not None
         while READY_LINE not in self.lines:
@@ -240,7 +251,9 @@ async def test_the_demo_sets_up_a_pro_user_with_a_simulated_bot_and_keeps_traffi
     port = free_port()
     # --rate 3: at night's pace (0.33 things a second) something still happens every few seconds; the
     # first newcomer joins as the live traffic opens, so Welcome replies at any hour.
-    demo = Demo("--port", str(port), "--rate", "3", "--history-days", "2", "--seed", "3", "--database-url", database_url)
+    demo = Demo(
+        "--port", str(port), "--rate", "3", "--history-days", "2", "--seed", "3", "--database-url", database_url
+    )
     address, token = await demo.start()
     try:
         assert address == f"http://127.0.0.1:{port}"
@@ -301,8 +314,13 @@ async def test_a_port_in_use_is_a_clear_error(database_url):
         demo = Demo("--port", str(taken.getsockname()[1]), "--database-url", database_url)
         assert demo.process is None
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "demo", *demo.args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "app",
+            "demo",
+            *demo.args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 1
@@ -312,10 +330,16 @@ async def test_a_port_in_use_is_a_clear_error(database_url):
 
 # --- mistakes: one line each, as `serve` gives ---------------------------------------------------
 
+
 async def run_demo_cli(*args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "demo", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "app",
+        "demo",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 90)
     assert process.returncode is not None
@@ -332,22 +356,34 @@ def one_error_line(err: str) -> str:
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (("--database-url", "mysql://x/y"),
-         "error: --database-url='mysql://x/y' is not valid: expected sqlite://PATH or "
-         "postgres://USER[:PASSWORD]@HOST[:PORT]/NAME (found the scheme 'mysql')"),
-        (("--database-url", "postgres://postgres:hunter2@127.0.0.1:1/plugboard"),
-         "error: cannot use the database at --database-url=postgres://postgres:***@127.0.0.1:1/plugboard: "
-         "connection refused at 127.0.0.1:1 (is PostgreSQL running there?)"),
-        (("--database-url", "postgres://postgres@no-such-host.invalid:5432/plugboard"),
-         "error: cannot use the database at --database-url=postgres://postgres@no-such-host.invalid:5432/plugboard: "
-         "the host name no-such-host.invalid is not known"),
+        (
+            ("--database-url", "mysql://x/y"),
+            "error: --database-url='mysql://x/y' is not valid: expected sqlite://PATH or "
+            "postgres://USER[:PASSWORD]@HOST[:PORT]/NAME (found the scheme 'mysql')",
+        ),
+        (
+            ("--database-url", "postgres://postgres:hunter2@127.0.0.1:1/plugboard"),
+            "error: cannot use the database at --database-url=postgres://postgres:***@127.0.0.1:1/plugboard: "
+            "connection refused at 127.0.0.1:1 (is PostgreSQL running there?)",
+        ),
+        (
+            ("--database-url", "postgres://postgres@no-such-host.invalid:5432/plugboard"),
+            "error: cannot use the database at --database-url=postgres://postgres@no-such-host.invalid:5432/plugboard: "
+            "the host name no-such-host.invalid is not known",
+        ),
         (("--port", "99999"), "error: --port must be 0 to 65535, not 99999"),
         (("--host", "no-such-host.invalid", "--port", "0"), "error: cannot listen on no-such-host.invalid:0: "),
         (("--rate", "0"), "error: --rate must be more than 0 and at most 20 things a second, not 0"),
         (("--rate", "-1"), "error: --rate must be more than 0 and at most 20 things a second, not -1"),
         (("--history-days", "-3"), "error: --history-days must be 0 to 30, not -3"),
-        (("--rate", "5", "--history-days", "14"), "error: --rate 5 with --history-days 14 means about 6,480,000 past updates"),
-        (("--rate", "21", "--history-days", "0"), "error: --rate must be more than 0 and at most 20 things a second, not 21"),
+        (
+            ("--rate", "5", "--history-days", "14"),
+            "error: --rate 5 with --history-days 14 means about 6,480,000 past updates",
+        ),
+        (
+            ("--rate", "21", "--history-days", "0"),
+            "error: --rate must be more than 0 and at most 20 things a second, not 21",
+        ),
     ],
     ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
 )
@@ -401,7 +437,14 @@ async def test_help_shows_every_default_and_what_the_rate_means(backend):
     code, out, _ = await run_demo_cli("--help")
     flat = " ".join(out.split())
     assert code == 0
-    for text in ("default: HOST from the environment, else 127.0.0.1", "else 8000", "(default: 0.2, about 17,280 a day",
-                 "averaged over a weekday", "the same daily pattern", "default: 14", "default: a fresh SQLite database",
-                 "default: a new one each run"):
+    for text in (
+        "default: HOST from the environment, else 127.0.0.1",
+        "else 8000",
+        "(default: 0.2, about 17,280 a day",
+        "averaged over a weekday",
+        "the same daily pattern",
+        "default: 14",
+        "default: a fresh SQLite database",
+        "default: a new one each run",
+    ):
         assert text in flat, out

@@ -13,8 +13,13 @@ from app.telegram.updates import UPDATE_KINDS
 
 
 def test_every_event_class_and_update_kind_is_one_of_the_declared_types():
-    classes = [contract.TelegramMessageEvent, contract.TelegramCallbackEvent, contract.ChatMemberEvent,
-               contract.MessageSentEvent, contract.ScheduleTriggerEvent]
+    classes = [
+        contract.TelegramMessageEvent,
+        contract.TelegramCallbackEvent,
+        contract.ChatMemberEvent,
+        contract.MessageSentEvent,
+        contract.ScheduleTriggerEvent,
+    ]
     assert {cls.type for cls in classes} == set(EventType)
     assert {kind.event for kind in UPDATE_KINDS.values()} <= set(EventType)
 

@@ -15,11 +15,17 @@ from tests.support.telegram_updates import message_update
 
 
 async def test_healthz_names_the_database_and_each_loop_it_runs(make_app):
-    live = await make_app(handlers=[RecordingPlugin(schedules=(Schedule("digest", every_seconds=60),))], scheduler_enabled=True)
+    live = await make_app(
+        handlers=[RecordingPlugin(schedules=(Schedule("digest", every_seconds=60),))], scheduler_enabled=True
+    )
     response = await live.http.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {
-        "status": "ok", "database": "ok", "dispatcher": "ok", "scheduler": "ok", "gateway-monitor": "ok"
+        "status": "ok",
+        "database": "ok",
+        "dispatcher": "ok",
+        "scheduler": "ok",
+        "gateway-monitor": "ok",
     }
 
 
@@ -54,8 +60,14 @@ async def test_a_dispatcher_stuck_on_the_database_makes_healthz_503_naming_it(ma
     # An event of a process that died: its lease runs out in a moment, and claiming it must write.
     with live.db():
         await GatewayEvent.create(
-            gateway_id=bot.gateway_id, kind="update", key="1", chat_id=-1, payload=message_update(1, chat_id=-1),
-            status=EventStatus.PROCESSING, attempts=1, claim="gone",
+            gateway_id=bot.gateway_id,
+            kind="update",
+            key="1",
+            chat_id=-1,
+            payload=message_update(1, chat_id=-1),
+            status=EventStatus.PROCESSING,
+            attempts=1,
+            claim="gone",
             lease_until=datetime.now(UTC) + timedelta(seconds=3),
         )
 
@@ -68,7 +80,10 @@ async def test_a_dispatcher_stuck_on_the_database_makes_healthz_503_naming_it(ma
         assert body["database"] == "ok"  # `SELECT 1` still answers: only the heartbeat tells
 
     assert await wait_for_health(live.http, 200) == {
-        "status": "ok", "database": "ok", "dispatcher": "ok", "gateway-monitor": "ok"
+        "status": "ok",
+        "database": "ok",
+        "dispatcher": "ok",
+        "gateway-monitor": "ok",
     }
     await wait_until_processed(live)
     assert await stored(live, installed.id, "seen:telegram.message") == 1

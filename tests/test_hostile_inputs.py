@@ -44,7 +44,9 @@ async def post_graphql(world: World, body: bytes, token: str | None = None) -> S
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     response = await world.app.http.post("/graphql", content=body, headers=headers)
-    problems, _ = graphql_http_problems(response.status_code, response.headers.get("content-type", ""), response.content)
+    problems, _ = graphql_http_problems(
+        response.status_code, response.headers.get("content-type", ""), response.content
+    )
     return Sent(response.status_code, problems)
 
 
@@ -87,14 +89,27 @@ def expensive_inputs(world: World) -> dict[str, Callable[[], Awaitable[Sent]]]:
     wide_config = graphql_body(UPDATE_CONFIG, {"id": analytics, "config": {f"k{i}": i for i in range(60_000)}})
     near_limit_query = graphql_body('{ plugins(category: "' + "x" * 99_000 + '") { id } }')
     huge_query = graphql_body("{ me { id } }" + " #" + "x" * 990_000)
-    many_aliases = graphql_body("{ " + " ".join(f"a{i}: myPlugins {{ plugin {{ configSchema }} }}" for i in range(30)) + " }")
+    many_aliases = graphql_body(
+        "{ " + " ".join(f"a{i}: myPlugins {{ plugin {{ configSchema }} }}" for i in range(30)) + " }"
+    )
     too_many_aliases = graphql_body("{ " + " ".join(f"a{i}: plugins {{ id }}" for i in range(5_000)) + " }")
     many_variables = json.dumps({"query": "{ me { id } }", "variables": {f"v{i}": i for i in range(60_000)}}).encode()
     huge_ws_config = json.dumps(
-        {"type": "subscribe", "id": "1", "payload": {"query": UPDATE_CONFIG, "variables": {"id": welcome, "config": {"chats": ["x", *range(700_000)]}}}}
+        {
+            "type": "subscribe",
+            "id": "1",
+            "payload": {
+                "query": UPDATE_CONFIG,
+                "variables": {"id": welcome, "config": {"chats": ["x", *range(700_000)]}},
+            },
+        }
     )
     mixed_ws_config = json.dumps(
-        {"type": "subscribe", "id": "1", "payload": {"query": UPDATE_CONFIG, "variables": {"id": welcome, "config": MIXED_CHATS}}}
+        {
+            "type": "subscribe",
+            "id": "1",
+            "payload": {"query": UPDATE_CONFIG, "variables": {"id": welcome, "config": MIXED_CHATS}},
+        }
     )
     deep_webhook = b'{"update_id": 1, "message": ' + b"[" * 2_000 + b"]" * 2_000 + b"}"
     big_webhook = (

@@ -73,7 +73,10 @@ async def a_gateway(database_url: str) -> tuple[str, str]:
             user, _ = await AccountService().create_user("ingest@example.com")
             secret = new_secret()
             gateway = await Gateway.create(
-                owner_id=user.id, type=GatewayType.TELEGRAM_BOT, name="ingest", **new_gateway_columns("0:ingest", secret)
+                owner_id=user.id,
+                type=GatewayType.TELEGRAM_BOT,
+                name="ingest",
+                **new_gateway_columns("0:ingest", secret),
             )
     finally:
         await db.close()
@@ -97,7 +100,9 @@ async def test_an_ingest_only_server_takes_an_update_without_importing_aiogram_t
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-c", INGEST_ONLY, database_url, gateway_id, secret, body],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]

@@ -86,7 +86,9 @@ async def test_the_slots_of_a_process_that_died_are_free_once_their_lease_ends(
     assert await alive.acquire("orphan") is not None
 
 
-async def test_a_live_process_renews_the_leases_of_its_slots(processes: list[SubscriptionSlots], redis_url: str) -> None:
+async def test_a_live_process_renews_the_leases_of_its_slots(
+    processes: list[SubscriptionSlots], redis_url: str
+) -> None:
     holder, _ = processes
     assert await holder.acquire("kept") is not None
     first_lease_end = await lease_end(redis_url, "kept")

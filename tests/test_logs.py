@@ -138,8 +138,13 @@ def test_query_logs_stay_quiet_even_at_debug():
 async def test_a_real_access_log_never_shows_a_token(database_url, backend, telegram):
     if backend != "sqlite":
         pytest.skip("the access log does not depend on the database")
-    env = {"DATABASE_URL": database_url, "TELEGRAM_API_URL": telegram.url, "ACCESS_LOG": "true",
-           "PUBLIC_URL": "https://plugboard.example", "SCHEDULER_ENABLED": "false"}
+    env = {
+        "DATABASE_URL": database_url,
+        "TELEGRAM_API_URL": telegram.url,
+        "ACCESS_LOG": "true",
+        "PUBLIC_URL": "https://plugboard.example",
+        "SCHEDULER_ENABLED": "false",
+    }
     query = "query($token: String!) { plugin(slug: $token) { id } }"
     raw_queries = [
         "authorization=" + quote(f"Bearer {API_TOKEN}", safe=""),
@@ -167,8 +172,13 @@ async def test_a_real_access_log_never_shows_a_token(database_url, backend, tele
 async def test_a_real_access_log_blanks_tokens_in_unusual_forms(database_url, backend, telegram):
     if backend != "sqlite":
         pytest.skip("the access log does not depend on the database")
-    env = {"DATABASE_URL": database_url, "TELEGRAM_API_URL": telegram.url, "ACCESS_LOG": "true",
-           "PUBLIC_URL": "https://plugboard.example", "SCHEDULER_ENABLED": "false"}
+    env = {
+        "DATABASE_URL": database_url,
+        "TELEGRAM_API_URL": telegram.url,
+        "ACCESS_LOG": "true",
+        "PUBLIC_URL": "https://plugboard.example",
+        "SCHEDULER_ENABLED": "false",
+    }
     async with ServeProcess(env) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
             for form in UNUSUAL_FORMS.values():

@@ -47,9 +47,7 @@ async def sqlite_schema(db: Database) -> dict[str, Any]:
             }
             indexes = set()
             for index in await conn.execute_query_dict(f'PRAGMA index_list("{table}")'):
-                cols = tuple(
-                    i["name"] for i in await conn.execute_query_dict(f'PRAGMA index_info("{index["name"]}")')
-                )
+                cols = tuple(i["name"] for i in await conn.execute_query_dict(f'PRAGMA index_info("{index["name"]}")'))
                 indexes.add((cols, bool(index["unique"])))
             foreign_keys = {
                 (fk["from"], fk["table"], fk["to"], fk["on_delete"])
@@ -108,9 +106,24 @@ async def test_migrating_an_empty_database_gives_the_models_schema(backend, empt
 
     migrated_schema = await introspect(backend, migrated)
     assert set(migrated_schema) == {
-        "users", "api_tokens", "audit_log", "gateways", "gateway_events",
-        "plugins", "user_plugins", "plugin_storage", "plugin_executions", "schedule_ticks",
-        "rejected_updates", "send_limits", "leases", "analytics_chats", "analytics_hours", "analytics_days", "analytics_users", "analytics_day_users",
+        "users",
+        "api_tokens",
+        "audit_log",
+        "gateways",
+        "gateway_events",
+        "plugins",
+        "user_plugins",
+        "plugin_storage",
+        "plugin_executions",
+        "schedule_ticks",
+        "rejected_updates",
+        "send_limits",
+        "leases",
+        "analytics_chats",
+        "analytics_hours",
+        "analytics_days",
+        "analytics_users",
+        "analytics_day_users",
     }
     # Migration 0007's partial index of claimable events is raw SQL, as no model can declare a
     # partial index: the migrated schema has it (remove fails otherwise), and nothing else more.
@@ -168,19 +181,46 @@ async def test_migration_0011_renames_in_the_state_only(backend, empty_databases
 
         stamp: Any = datetime(2026, 1, 1, tzinfo=UTC) if pg else "2026-01-01 00:00:00+00:00"
         await insert("users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp})
-        await insert("plugins", {
-            "id": "p" * 32, "slug": "counter", "name": "Counter", "description": "", "required_gateways": "[]",
-            "config_schema": "{}", "created_at": stamp, "updated_at": stamp,
-        })
-        await insert("user_plugins", {
-            "id": "i" * 32, "user_id": "u" * 32, "plugin_id": "p" * 32, "config": "{}",
-            "execution_count": 3, "last_executed_at": stamp, "created_at": stamp, "updated_at": stamp,
-        })
-        await insert("plugin_executions", {
-            "id": "r" * 32, "install_id": "i" * 32, "event_key": "update:1", "success": True, "duration_ms": 1.5,
-            "created_at": stamp,
-        })
-        await insert("plugin_storage", {"id": "s" * 32, "install_id": "i" * 32, "key": "seen", "value": "7", "updated_at": stamp})
+        await insert(
+            "plugins",
+            {
+                "id": "p" * 32,
+                "slug": "counter",
+                "name": "Counter",
+                "description": "",
+                "required_gateways": "[]",
+                "config_schema": "{}",
+                "created_at": stamp,
+                "updated_at": stamp,
+            },
+        )
+        await insert(
+            "user_plugins",
+            {
+                "id": "i" * 32,
+                "user_id": "u" * 32,
+                "plugin_id": "p" * 32,
+                "config": "{}",
+                "execution_count": 3,
+                "last_executed_at": stamp,
+                "created_at": stamp,
+                "updated_at": stamp,
+            },
+        )
+        await insert(
+            "plugin_executions",
+            {
+                "id": "r" * 32,
+                "install_id": "i" * 32,
+                "event_key": "update:1",
+                "success": True,
+                "duration_ms": 1.5,
+                "created_at": stamp,
+            },
+        )
+        await insert(
+            "plugin_storage", {"id": "s" * 32, "install_id": "i" * 32, "key": "seen", "value": "7", "updated_at": stamp}
+        )
 
     assert await db.migrate() == ["0011_run_naming"]
     assert await introspect(backend, db) == before

@@ -80,4 +80,3 @@ async def test_a_transaction_whose_connection_is_cut_leaves_the_task_a_transacti
         await proxy.restore()
         await store("after")
     assert await committed_keys(url) == ["after", "before"]
-

@@ -105,8 +105,13 @@ async def test_a_handler_may_run_longer_than_the_bound_once_the_body_is_in():
 
 
 def serve_env(database_url: str, telegram, bound: float) -> dict[str, str]:
-    return {"DATABASE_URL": database_url, "TELEGRAM_API_URL": telegram.url, "PUBLIC_URL": "https://plugboard.example",
-            "SCHEDULER_ENABLED": "false", "REQUEST_READ_TIMEOUT_SECONDS": str(bound)}
+    return {
+        "DATABASE_URL": database_url,
+        "TELEGRAM_API_URL": telegram.url,
+        "PUBLIC_URL": "https://plugboard.example",
+        "SCHEDULER_ENABLED": "false",
+        "REQUEST_READ_TIMEOUT_SECONDS": str(bound),
+    }
 
 
 @pytest.fixture
@@ -138,7 +143,9 @@ async def test_serve_cuts_off_trickling_headers_an_idle_connection_and_a_trickli
 
     # Answered before its body was read (no such gateway), the client trickling on: cut off too.
     webhook = post_head("/webhooks/telegram/" + "0" * 32, 10_000)
-    assert (await answer_to_trickled(served.port, webhook, b"{" * 10_000, keep_sending=True)).startswith(b"HTTP/1.1 401 ")
+    assert (await answer_to_trickled(served.port, webhook, b"{" * 10_000, keep_sending=True)).startswith(
+        b"HTTP/1.1 401 "
+    )
 
 
 @pytest.mark.slow

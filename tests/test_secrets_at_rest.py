@@ -274,16 +274,23 @@ async def test_migration_0010_seals_what_a_database_at_0009_holds(backend, tmp_p
     try:
         await db.migrate(up_to="0009_gateway_health")
         token, secret = "4242:AAplain-token-from-before-encryption", "plain-webhook-secret"
-        schema = {"type": "object", "properties": {"url": {"type": "string"}, "signingSecret": {"type": "string", "writeOnly": True}}}
+        schema = {
+            "type": "object",
+            "properties": {"url": {"type": "string"}, "signingSecret": {"type": "string", "writeOnly": True}},
+        }
         with db.bound() as ctx:
             conn = ctx.db()
             pg = conn.capabilities.dialect == "postgres"
 
             async def insert(table: str, row: dict[str, Any]) -> None:
                 marks = [f"${n + 1}" if pg else "?" for n in range(len(row))]
-                casts = ["::jsonb" if pg and isinstance(v, str) and v.startswith(("{", "[")) else "" for v in row.values()]
+                casts = [
+                    "::jsonb" if pg and isinstance(v, str) and v.startswith(("{", "[")) else "" for v in row.values()
+                ]
                 values = ", ".join(m + c for m, c in zip(marks, casts, strict=True))
-                await conn.execute_query(f'INSERT INTO "{table}" ({", ".join(row)}) VALUES ({values})', list(row.values()))
+                await conn.execute_query(
+                    f'INSERT INTO "{table}" ({", ".join(row)}) VALUES ({values})', list(row.values())
+                )
 
             now = "2026-01-01 00:00:00+00:00"
             from datetime import UTC, datetime
@@ -291,20 +298,44 @@ async def test_migration_0010_seals_what_a_database_at_0009_holds(backend, tmp_p
             stamp: Any = datetime(2026, 1, 1, tzinfo=UTC) if pg else now
             await insert("users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp})
             for n in range(3):
-                await insert("gateways", {
-                    "id": f"{n}" * 32, "owner_id": "u" * 32, "type": "TELEGRAM_BOT", "name": f"old {n}",
-                    "bot_token": f"{token}{n}", "webhook_secret": f"{secret}{n}", "bot_id": 4242 + n,
-                    "created_at": stamp, "updated_at": stamp,
-                })
-            await insert("plugins", {
-                "id": "p" * 32, "slug": "forward", "name": "Forward", "description": "", "required_gateways": "[]",
-                "config_schema": json.dumps(schema), "created_at": stamp, "updated_at": stamp,
-            })
-            await insert("user_plugins", {
-                "id": "i" * 32, "user_id": "u" * 32, "plugin_id": "p" * 32,
-                "config": json.dumps({"url": "https://hooks.example/in", "signingSecret": SIGNING_SECRET}),
-                "created_at": stamp, "updated_at": stamp,
-            })
+                await insert(
+                    "gateways",
+                    {
+                        "id": f"{n}" * 32,
+                        "owner_id": "u" * 32,
+                        "type": "TELEGRAM_BOT",
+                        "name": f"old {n}",
+                        "bot_token": f"{token}{n}",
+                        "webhook_secret": f"{secret}{n}",
+                        "bot_id": 4242 + n,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    },
+                )
+            await insert(
+                "plugins",
+                {
+                    "id": "p" * 32,
+                    "slug": "forward",
+                    "name": "Forward",
+                    "description": "",
+                    "required_gateways": "[]",
+                    "config_schema": json.dumps(schema),
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                },
+            )
+            await insert(
+                "user_plugins",
+                {
+                    "id": "i" * 32,
+                    "user_id": "u" * 32,
+                    "plugin_id": "p" * 32,
+                    "config": json.dumps({"url": "https://hooks.example/in", "signingSecret": SIGNING_SECRET}),
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                },
+            )
 
         assert await db.migrate() == ["0010_secrets_at_rest"]
         with db.bound():
@@ -336,7 +367,7 @@ def encodings(value: str) -> set[str]:
         for encode in (base64.b64encode, base64.urlsafe_b64encode):
             text = encode(padded).decode()
             # the characters made of `value`'s bits alone (those at its edges mix in others')
-            forms.add(text[-(-8 * shift // 6): 8 * (shift + len(raw)) // 6])
+            forms.add(text[-(-8 * shift // 6) : 8 * (shift + len(raw)) // 6])
     return {form for form in forms if len(form) >= 8}
 
 

@@ -182,7 +182,9 @@ def test_the_readme_configuration_table_is_written_from_the_declarations():
     readme = README.read_text(encoding="utf-8")
     start, end = table_span(readme)
     found, written = readme[start:end], configuration_table()
-    difference = "".join(difflib.unified_diff(found.splitlines(True), written.splitlines(True), "README.md", "declared"))
+    difference = "".join(
+        difflib.unified_diff(found.splitlines(True), written.splitlines(True), "README.md", "declared")
+    )
     assert found == written, f"the README's configuration table is out of date: run `make readme`\n{difference}"
 
 

@@ -72,9 +72,15 @@ async def test_serve_prints_the_apps_address_and_graphiqls(database_url):
 
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "serve", "--port", str(port),
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--port",
+        str(port),
         env={**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         assert process.stdout is not None

@@ -28,7 +28,9 @@ DEFAULT_TOKEN_NAME = "cli"
 
 def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     create = commands.add_parser(
-        "create-user", parents=parents, help="create a user and print an API token (last line)",
+        "create-user",
+        parents=parents,
+        help="create a user and print an API token (last line)",
         description="Creates a user with a first API token. The token is the last line of the output, "
         "shown this once: only its hash is stored.",
     )
@@ -36,22 +38,30 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
     create.add_argument("--plan", choices=PLANS, default=Plan.FREE.value, help="the user's plan (default: free)")
 
     user_commands = commands.add_parser(
-        "users", parents=parents, help="list users, change a user's plan, delete a user",
+        "users",
+        parents=parents,
+        help="list users, change a user's plan, delete a user",
         description="Users: `users list`, `users set-plan EMAIL PLAN`, `users delete EMAIL`.",
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     user_commands.add_parser(
-        "list", parents=parents, help="every user: email, plan, installed plugins, created",
+        "list",
+        parents=parents,
+        help="every user: email, plan, installed plugins, created",
         description="Lists every user, oldest first: email, plan, installed plugins, when created.",
     )
     set_plan = user_commands.add_parser(
-        "set-plan", parents=parents, help="move a user to another plan",
+        "set-plan",
+        parents=parents,
+        help="move a user to another plan",
         description="Moves a user to another plan at once. On a downgrade below their install count, "
         "the installs stay and new ones are refused until they are under the new limit.",
     )
     set_plan.add_argument("email", metavar="EMAIL")
     set_plan.add_argument("plan", choices=PLANS, metavar="PLAN", help=", ".join(PLANS))
     delete = user_commands.add_parser(
-        "delete", parents=parents, help="delete a user and everything of theirs (asks first)",
+        "delete",
+        parents=parents,
+        help="delete a user and everything of theirs (asks first)",
         description="Deletes a user: uninstalls their plugins (their uninstall hooks run), disconnects their "
         "bots, deletes their tokens, data, analytics and audit log, and closes their open websockets in every "
         "process. Asks for confirmation (y/N) unless given --yes.",
@@ -60,11 +70,15 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     token_commands = commands.add_parser(
-        "tokens", parents=parents, help="create, list and revoke a user's API tokens",
+        "tokens",
+        parents=parents,
+        help="create, list and revoke a user's API tokens",
         description="API tokens: `tokens create EMAIL`, `tokens list EMAIL`, `tokens revoke ID`.",
     ).add_subparsers(dest="action", required=True, metavar="ACTION")
     create_token = token_commands.add_parser(
-        "create", parents=parents, help="create a token for a user; the token is the last line",
+        "create",
+        parents=parents,
+        help="create a token for a user; the token is the last line",
         description="Creates an API token for a user (a lost one cannot be recovered: make a new one and "
         "revoke the old). The token is the last line of the output, shown this once.",
     )
@@ -73,17 +87,23 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
         "--name", default=DEFAULT_TOKEN_NAME, help=f"a label, 1 to 64 characters (default: {DEFAULT_TOKEN_NAME})"
     )
     create_token.add_argument(
-        "--expires", type=int, metavar="DAYS",
+        "--expires",
+        type=int,
+        metavar="DAYS",
         help=f"days until it stops working, 1 to {MAX_EXPIRES_DAYS} (default: never)",
     )
     list_tokens = token_commands.add_parser(
-        "list", parents=parents, help="a user's tokens: id, name, created, last used, expires, status",
+        "list",
+        parents=parents,
+        help="a user's tokens: id, name, created, last used, expires, status",
         description="Lists a user's tokens, newest first, revoked and expired ones included. "
         "Never the tokens themselves: only their hashes are stored.",
     )
     list_tokens.add_argument("email", metavar="EMAIL")
     revoke = token_commands.add_parser(
-        "revoke", parents=parents, help="revoke a token by its id; it stops working at once",
+        "revoke",
+        parents=parents,
+        help="revoke a token by its id; it stops working at once",
         description="Revokes a token by the id `tokens list` shows. It stops working at once, in every process.",
     )
     revoke.add_argument("id", metavar="ID", help="the token's id, as `tokens list` shows it")
@@ -95,7 +115,9 @@ async def run_account_command(args: argparse.Namespace, settings: Settings) -> s
     users, tokens = AccountService(), TokenService()
     if args.command == "create-user":
         user, token = await users.create_user(args.email, Plan(args.plan))
-        print(f"Created user {shown(user.email)} ({user.plan.value} plan), id {user.id}. Their API token, shown this once:")
+        print(
+            f"Created user {shown(user.email)} ({user.plan.value} plan), id {user.id}. Their API token, shown this once:"
+        )
         return token
     if args.command == "users" and args.action == "list":
         print_users(await users.list_users(), settings)
@@ -107,7 +129,9 @@ async def run_account_command(args: argparse.Namespace, settings: Settings) -> s
         user = await users.find_user(args.email)
         row, token = await tokens.create_token(user.id, args.name, args.expires, via="cli")
         expires = f"expires {when(row.expires_at)}" if row.expires_at else "never expires"
-        print(f'Created token {row.id} ("{shown(row.name)}") for {shown(user.email)}; it {expires}. The token, shown this once:')
+        print(
+            f'Created token {row.id} ("{shown(row.name)}") for {shown(user.email)}; it {expires}. The token, shown this once:'
+        )
         return token
     elif args.command == "tokens" and args.action == "list":
         user = await users.find_user(args.email)
@@ -145,7 +169,9 @@ async def delete_user_command(users: AccountService, email: str, yes: bool, sett
 
 def what_goes(found: Footprint) -> str:
     """What a deletion takes, as "N plugins (a, b), N bots, N tokens"."""
-    plugins = plural(len(found.plugins), "plugin") + (f" ({', '.join(shown(p) for p in found.plugins)})" if found.plugins else "")
+    plugins = plural(len(found.plugins), "plugin") + (
+        f" ({', '.join(shown(p) for p in found.plugins)})" if found.plugins else ""
+    )
     return f"{plugins}, {plural(found.bots, 'bot')}, {plural(len(found.tokens), 'token')}"
 
 
@@ -156,8 +182,12 @@ def plural(count: int, noun: str) -> str:
 def confirm_deletion(found: Footprint) -> None:
     """Asks y/N on a terminal; refuses, in one line, where no one can answer."""
     if not sys.stdin.isatty():
-        raise BadUserInput(f"users delete {shown(found.email)} asks for confirmation: run it in a terminal, or add --yes")
-    print(f"{shown(found.email)} has {what_goes(found)}: uninstalled, disconnected and deleted with all their data and analytics.")
+        raise BadUserInput(
+            f"users delete {shown(found.email)} asks for confirmation: run it in a terminal, or add --yes"
+        )
+    print(
+        f"{shown(found.email)} has {what_goes(found)}: uninstalled, disconnected and deleted with all their data and analytics."
+    )
     try:
         answer = input(f"Delete {shown(found.email)}? [y/N] ")
     except EOFError:

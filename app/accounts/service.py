@@ -57,7 +57,9 @@ class AccountService:
                 user = await User.create(email=email, plan=plan)
                 await ApiToken.create(user=user, token_hash=hash_token(token), name=FIRST_TOKEN_NAME)
         except IntegrityError:
-            raise BadUserInput("A user with this email already exists", [FieldError("/email", "already taken")]) from None
+            raise BadUserInput(
+                "A user with this email already exists", [FieldError("/email", "already taken")]
+            ) from None
         return user, token
 
     async def get_user(self, ctx: ServiceContext) -> User:
@@ -71,8 +73,10 @@ class AccountService:
 
     async def list_users(self) -> list[UserSummary]:
         """Every user, oldest first, with their number of installed plugins."""
-        rows = await User.annotate(installs=Count("plugins")).order_by("created_at", "email").values(
-            "id", "email", "plan", "installs", "created_at"
+        rows = (
+            await User.annotate(installs=Count("plugins"))
+            .order_by("created_at", "email")
+            .values("id", "email", "plan", "installs", "created_at")
         )
         return [
             UserSummary(r["id"], r["email"], Plan(r["plan"]), int(r["installs"] or 0), r["created_at"]) for r in rows
@@ -95,6 +99,8 @@ class AccountService:
             old = Plan(locked.plan)
             if old != plan:
                 await User.filter(id=user.id).update(plan=plan)
-                await audit.record_for(user.id, "user.set_plan", "user", user.id, {"from": old.value, "to": plan.value, "via": via})
+                await audit.record_for(
+                    user.id, "user.set_plan", "user", user.id, {"from": old.value, "to": plan.value, "via": via}
+                )
             locked.plan = plan
         return PlanChange(user=locked, old=old, new=plan, installs=installs)

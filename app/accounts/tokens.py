@@ -38,7 +38,6 @@ MAX_VALID_TOKENS = 50
 FIRST_TOKEN_NAME = "first token"
 
 
-
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
@@ -114,7 +113,9 @@ class TokenService:
         except Exception as exc:  # noqa: BLE001 - the request goes on; the next one tries again
             log.warning("could not record a token's last use (%s)", type(exc).__name__)
 
-    async def create_token(self, user_id: str, name: str, expires_in_days: int | None, via: str) -> tuple[ApiToken, str]:
+    async def create_token(
+        self, user_id: str, name: str, expires_in_days: int | None, via: str
+    ) -> tuple[ApiToken, str]:
         """A new token for the user; returns its row and the token, which is never available again."""
         name = token_name(name)
         now = utcnow()
@@ -129,7 +130,10 @@ class TokenService:
                 raise BadUserInput(f"The account {message}", [FieldError("/name", message)])
             row = await ApiToken.create(user_id=user_id, token_hash=hash_token(token), name=name, expires_at=expires_at)
             await audit.record_for(
-                user_id, "token.create", "api_token", row.id,
+                user_id,
+                "token.create",
+                "api_token",
+                row.id,
                 {"name": name, "expiresAt": _iso(expires_at), "via": via},
             )
         return row, token
@@ -141,7 +145,9 @@ class TokenService:
             query = query.filter(valid_at(utcnow()))
         return await query.order_by("-created_at", "-id")
 
-    async def revoke_token(self, token_id: str, via: str, owner_id: str | None = None, keep_last: bool = False) -> Revoked:
+    async def revoke_token(
+        self, token_id: str, via: str, owner_id: str | None = None, keep_last: bool = False
+    ) -> Revoked:
         """Revokes a token. With `owner_id`, only that user's token, and a revoked one is unknown (the
         self-service form); with `keep_last`, the owner's last valid token is refused."""
         if not is_id(token_id):
@@ -169,7 +175,9 @@ class TokenService:
                     raise BadUserInput(f"This token {message}", [FieldError("/id", message)])
             token.revoked_at = now
             await token.save(update_fields=["revoked_at"])
-            await audit.record_for(token.user_id, "token.revoke", "api_token", token.id, {"name": token.name, "via": via})
+            await audit.record_for(
+                token.user_id, "token.revoke", "api_token", token.id, {"name": token.name, "via": via}
+            )
         return Revoked(token, already=False)
 
 

@@ -140,7 +140,10 @@ class AnalyticsReader:
             [*params, window.start, window.end],
         )
         users = {_as_date(row["day"]): int(row["users"]) for row in user_rows}
-        return {day: DayStat(day, counts.get(day, Counts()), users.get(day, 0)) for day in sorted(counts.keys() | users.keys())}
+        return {
+            day: DayStat(day, counts.get(day, Counts()), users.get(day, 0))
+            for day in sorted(counts.keys() | users.keys())
+        }
 
     async def hourly(self, window: Window) -> list[int]:
         """Messages by UTC hour of day, 0 to 23, over the window."""

@@ -34,7 +34,9 @@ def analytics_csv(service: AnalyticsService, tokens: TokenService) -> Callable[[
             return await _export(request)
         except Exception as exc:
             if is_unavailable(exc):
-                return JSONResponse({"error": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"})
+                return JSONResponse(
+                    {"error": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"}
+                )
             raise
 
     async def _export(request: Request) -> Response:

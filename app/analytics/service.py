@@ -57,22 +57,37 @@ def parse_chat_id(chat_id: str | None) -> int | None:
         return None
     text = str(chat_id).strip()
     if not (is_ascii_digits(text.removeprefix("-")) and len(text) <= 20) or not INT64_MIN <= int(text) <= INT64_MAX:
-        raise BadUserInput("chatId must be a Telegram chat id", [FieldError("/chatId", "a whole number, e.g. -1001234567890")])
+        raise BadUserInput(
+            "chatId must be a Telegram chat id", [FieldError("/chatId", "a whole number, e.g. -1001234567890")]
+        )
     return int(text)
 
 
 def daily_csv(daily: list[DayStat]) -> str:
     return _csv(
         ["date", "messages", "received", "sent", "users", "joins", "leaves"],
-        ([d.day.isoformat(), d.counts.messages, d.counts.received, d.counts.sent, d.users, d.counts.joins, d.counts.leaves]
-         for d in daily),
+        (
+            [
+                d.day.isoformat(),
+                d.counts.messages,
+                d.counts.received,
+                d.counts.sent,
+                d.users,
+                d.counts.joins,
+                d.counts.leaves,
+            ]
+            for d in daily
+        ),
     )
 
 
 def chats_csv(chats: list[ChatStat]) -> str:
     return _csv(
         ["chat_id", "title", "type", "messages", "users", "total_messages"],
-        ([c.chat_id, _safe_cell(c.title or ""), c.type or "", c.counts.messages, c.users, c.total.messages] for c in chats),
+        (
+            [c.chat_id, _safe_cell(c.title or ""), c.type or "", c.counts.messages, c.users, c.total.messages]
+            for c in chats
+        ),
     )
 
 

@@ -44,7 +44,9 @@ class AuditService:
         """The caller's events, newest first (ties of created_at broken by id), after a position."""
         return await self._events(ctx, after, action, max(0, min(limit, LIMIT_MAX)))
 
-    async def _events(self, ctx: ServiceContext, after: Position | None, action: str | None, limit: int) -> list[AuditLog]:
+    async def _events(
+        self, ctx: ServiceContext, after: Position | None, action: str | None, limit: int
+    ) -> list[AuditLog]:
         query = AuditLog.filter(actor_id=ctx.user_id)
         if action is not None:
             if not could_be_action(action):

@@ -79,7 +79,10 @@ class BotApiStandIn:
             self.bot.webhook_url = self.bot.secret_token = None
             return _ok(True)
         if method == "getupdates" and self.bot.webhook_url:
-            return _error(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+            return _error(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            )
         if method == "sendmessage":
             return self._send_message(params)
         if method == "getwebhookinfo":  # a healthy webhook: everything delivered
@@ -108,7 +111,11 @@ class BotApiStandIn:
         return _ok(True)
 
     def _webhook_info(self) -> JSONResponse:
-        info: dict[str, Any] = {"url": self.bot.webhook_url or "", "has_custom_certificate": False, "pending_update_count": 0}
+        info: dict[str, Any] = {
+            "url": self.bot.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": 0,
+        }
         if self.bot.webhook_url and self.bot.allowed_updates is not None:
             info["allowed_updates"] = self.bot.allowed_updates
         return _ok(info)
@@ -125,10 +132,12 @@ class BotApiStandIn:
             return _error(400, "Bad Request: message text is empty")
         kind, title = self.chat_titles.get(chat_id, ("supergroup", f"Chat {chat_id}"))
         self.bot.sent += 1
-        return _ok({
-            "message_id": next(self.bot._message_ids),
-            "from": self.bot.user,
-            "chat": {"id": chat_id, "type": kind, "title": title},
-            "date": int(time.time()),
-            "text": text,
-        })
+        return _ok(
+            {
+                "message_id": next(self.bot._message_ids),
+                "from": self.bot.user,
+                "chat": {"id": chat_id, "type": kind, "title": title},
+                "date": int(time.time()),
+                "text": text,
+            }
+        )

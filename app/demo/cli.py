@@ -24,7 +24,8 @@ MAX_PAST_THINGS = 1_000_000  # the past is made before the demo starts: bound th
 
 def add_demo_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     demo = commands.add_parser(
-        "demo", parents=parents,
+        "demo",
+        parents=parents,
         help="serve with a simulated Telegram bot and live traffic; prints the address and a token",
         description="Serves Plugboard with a simulated Telegram bot, fills in past activity and keeps "
         "posting live updates through the real webhook, at one pace: --rate things a second on an "
@@ -34,13 +35,17 @@ def add_demo_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
     demo.add_argument("--host", help="address to listen on (default: HOST from the environment, else 127.0.0.1)")
     demo.add_argument("--port", type=int, help="port to listen on (default: PORT from the environment, else 8000)")
     demo.add_argument(
-        "--rate", type=float, default=DEFAULT_RATE,
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE,
         help=f"how busy the community is: things happening a second, averaged over a weekday; the past "
         f"and the live traffic follow the same daily pattern (default: {DEFAULT_RATE:g}, about "
         f"{DEFAULT_RATE * 86400:,.0f} a day; more than 0, at most {MAX_RATE:g})",
     )
     demo.add_argument(
-        "--history-days", type=int, default=DEFAULT_HISTORY_DAYS,
+        "--history-days",
+        type=int,
+        default=DEFAULT_HISTORY_DAYS,
         help=f"days before today to fill in, and today until now (default: {DEFAULT_HISTORY_DAYS}; 0 for no "
         f"past, at most {MAX_HISTORY_DAYS})",
     )
@@ -49,7 +54,9 @@ def add_demo_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
         help="sqlite://PATH or postgres://USER@HOST:PORT/NAME (default: a fresh SQLite database in a "
         "temporary directory, removed when the demo stops)",
     )
-    demo.add_argument("--seed", type=int, help="seed for the simulated traffic, to repeat it (default: a new one each run)")
+    demo.add_argument(
+        "--seed", type=int, help="seed for the simulated traffic, to repeat it (default: a new one each run)"
+    )
 
 
 def check_options(args: argparse.Namespace, settings: Settings) -> None:
@@ -81,7 +88,10 @@ def run_demo_command(args: argparse.Namespace, settings: Settings) -> int:
     options = DemoOptions(
         host=args.host if args.host is not None else settings.host,
         port=args.port if args.port is not None else settings.port,
-        rate=args.rate, history_days=args.history_days, database_url=args.database_url, seed=args.seed,
+        rate=args.rate,
+        history_days=args.history_days,
+        database_url=args.database_url,
+        seed=args.seed,
     )
     try:
         asyncio.run(run_demo(options, settings))

@@ -55,8 +55,15 @@ def count_past(traffic: Traffic, moments: Iterable[float], track_users: bool, gr
 def tallies(sums: Sums) -> list[Tally]:
     return [
         Tally(
-            chat_id, CHAT_BY_ID[chat_id].title, CHAT_BY_ID[chat_id].kind, datetime.fromtimestamp(hour, UTC),
-            received=received, sent=sent, joins=joins, leaves=leaves, user_id=user,
+            chat_id,
+            CHAT_BY_ID[chat_id].title,
+            CHAT_BY_ID[chat_id].kind,
+            datetime.fromtimestamp(hour, UTC),
+            received=received,
+            sent=sent,
+            joins=joins,
+            leaves=leaves,
+            user_id=user,
         )
         for (chat_id, hour, user), (received, sent, joins, leaves) in sums.items()
     ]
@@ -67,4 +74,4 @@ async def fill_in(install_id: str, sums: Sums, batch: int = 5_000) -> None:
     found = tallies(sums)
     async with in_transaction():
         for start in range(0, len(found), batch):
-            await store.record_many([(install_id, tally) for tally in found[start:start + batch]])
+            await store.record_many([(install_id, tally) for tally in found[start : start + batch]])

@@ -15,8 +15,30 @@ from dataclasses import dataclass
 
 # Relative activity by UTC hour: quiet nights, a morning peak and a bigger evening one.
 HOUR_WEIGHTS = (
-    1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 10, 9,
-    8, 9, 9, 8, 8, 9, 11, 12, 11, 8, 5, 2,
+    1,
+    1,
+    1,
+    1,
+    1,
+    2,
+    3,
+    5,
+    8,
+    10,
+    10,
+    9,
+    8,
+    9,
+    9,
+    8,
+    8,
+    9,
+    11,
+    12,
+    11,
+    8,
+    5,
+    2,
 )
 WEEKEND_FACTOR = 0.7  # Saturdays and Sundays, UTC
 HOUR = 3600

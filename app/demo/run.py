@@ -79,9 +79,16 @@ def listen(host: str, port: int) -> socket.socket:
 @contextlib.asynccontextmanager
 async def serving(app: ASGIApp, sock: socket.socket, **config: Any) -> AsyncIterator[None]:
     """Serves `app` on `sock` in this event loop until the block ends."""
-    server = _Server(uvicorn.Config(
-        app, lifespan="on", log_config=None, access_log=False, timeout_keep_alive=serve.KEEP_ALIVE_SECONDS, **config,
-    ))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_keep_alive=serve.KEEP_ALIVE_SECONDS,
+            **config,
+        )
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -139,7 +146,9 @@ class Api:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     async def __call__(self, query: str, variables: dict[str, Any] | None = None, allow: tuple[str, ...] = ()) -> Any:
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers)
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=self.headers
+        )
         body = response.json()
         for error in body.get("errors") or []:
             if error.get("extensions", {}).get("code") not in allow:
@@ -161,12 +170,16 @@ class Installs:
 
 async def set_up(api: Api, bot: DemoBot) -> Installs:
     await api(
-        "mutation($token: String!) { connectTelegramBot(token: $token, name: \"Demo bot\") { id } }",
+        'mutation($token: String!) { connectTelegramBot(token: $token, name: "Demo bot") { id } }',
         {"token": bot.token},
     )
     catalog = {p["slug"]: p["id"] for p in (await api("{ plugins { id slug } }"))["plugins"]}
     for slug in PLUGINS:
-        await api("mutation($id: ID!) { installPlugin(pluginId: $id) { id } }", {"id": catalog[slug]}, allow=("ALREADY_INSTALLED",))
+        await api(
+            "mutation($id: ID!) { installPlugin(pluginId: $id) { id } }",
+            {"id": catalog[slug]},
+            allow=("ALREADY_INSTALLED",),
+        )
     mine = {i["plugin"]["slug"]: i for i in (await api("{ myPlugins { id config plugin { slug } } }"))["myPlugins"]}
     return Installs(
         analytics_id=mine["analytics"]["id"],
@@ -258,30 +271,36 @@ async def live(present: Live, stop: asyncio.Event, status: Callable[[], str], ou
 def status_line(traffic: Traffic, webhook: Webhook) -> str:
     made = ", ".join(f"{n} {kind}" for kind, n in sorted(traffic.counts.items()))
     filtered = f", {webhook.filtered} of kinds the bot did not ask for (not sent)" if webhook.filtered else ""
-    return (f"{time.strftime('%H:%M:%S')}  {webhook.delivered} live updates delivered{filtered} "
-            f"(all made so far: {made}); the bot sent {webhook.bot.sent} replies")
+    return (
+        f"{time.strftime('%H:%M:%S')}  {webhook.delivered} live updates delivered{filtered} "
+        f"(all made so far: {made}); the bot sent {webhook.bot.sent} replies"
+    )
 
 
 def pace_line(pace: Pace, now: float) -> str:
-    return (f"Now posting live updates at the same pace: about {pace.per_second(now):.2g} a second at this hour "
-            f"(from {pace.quietest():.2g} at night to {pace.busiest():.2g} in the evening, UTC).")
+    return (
+        f"Now posting live updates at the same pace: about {pace.per_second(now):.2g} a second at this hour "
+        f"(from {pace.quietest():.2g} at night to {pace.busiest():.2g} in the evening, UTC)."
+    )
 
 
 def banner(url: str, email: str, token: str, bot: DemoBot) -> str:
-    return "\n".join([
-        "",
-        "Plugboard demo is running (no Telegram needed).",
-        f"  Open:      {url}/",
-        f"  GraphiQL:  {url}/graphql",
-        f"  User:      {email} (pro plan)",
-        f"  Bot:       @{bot.username}, simulated; its updates arrive through the real webhook",
-        "  Paste this API token into the \"API token\" field:",
-        "",
-        f"  {token}",
-        "",
-        "Press Ctrl+C to stop.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            "Plugboard demo is running (no Telegram needed).",
+            f"  Open:      {url}/",
+            f"  GraphiQL:  {url}/graphql",
+            f"  User:      {email} (pro plan)",
+            f"  Bot:       @{bot.username}, simulated; its updates arrive through the real webhook",
+            '  Paste this API token into the "API token" field:',
+            "",
+            f"  {token}",
+            "",
+            "Press Ctrl+C to stop.",
+            "",
+        ]
+    )
 
 
 async def run_demo(options: DemoOptions, settings: Settings | None = None, out: TextIO = sys.stdout) -> None:
@@ -296,7 +315,12 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
         loop.add_signal_handler(signum, stop.set)
 
     bot_id = rng.randint(6_000_000_000, 6_999_999_999)
-    bot = DemoBot(token=f"{bot_id}:{secrets.token_urlsafe(33)}", bot_id=bot_id, username="plugboard_demo_bot", first_name="Plugboard Demo")
+    bot = DemoBot(
+        token=f"{bot_id}:{secrets.token_urlsafe(33)}",
+        bot_id=bot_id,
+        username="plugboard_demo_bot",
+        first_name="Plugboard Demo",
+    )
     stand_in = BotApiStandIn(bot, chat_titles())
     app_socket = listen(options.host, options.port)  # first: an address in use fails before anything is made
     with app_socket, demo_database(options.database_url) as database_url:
@@ -323,12 +347,22 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
                 installs = await set_up(Api(http, token), bot)
                 traffic = Traffic(rng)
                 now = time.time()
-                schedule = Schedule(pace, history_start(now, options.history_days) if options.history_days else now, rng)
+                schedule = Schedule(
+                    pace, history_start(now, options.history_days) if options.history_days else now, rng
+                )
                 if options.history_days:
-                    print(f"Filling in {options.history_days} days of past activity and today's until now…", file=out, flush=True)
+                    print(
+                        f"Filling in {options.history_days} days of past activity and today's until now…",
+                        file=out,
+                        flush=True,
+                    )
                     await fill_in_the_past(db, traffic, schedule, installs, now)
-                    print(f"Filled in {sum(traffic.counts.values()):,} things that happened "
-                          f"({', '.join(f'{n:,} {kind}' for kind, n in sorted(traffic.counts.items()))}).", file=out, flush=True)
+                    print(
+                        f"Filled in {sum(traffic.counts.values()):,} things that happened "
+                        f"({', '.join(f'{n:,} {kind}' for kind, n in sorted(traffic.counts.items()))}).",
+                        file=out,
+                        flush=True,
+                    )
                 print(banner(serve.shown_url(options.host, port), email, token, bot), file=out, flush=True)
                 print(pace_line(pace, time.time()), file=out, flush=True)
                 webhook = Webhook(http, bot)

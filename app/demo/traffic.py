@@ -12,20 +12,75 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 FIRST_NAMES = (
-    "Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Radia", "Guido", "Frances", "Tim",
-    "Katherine", "Donald", "Hedy", "Edsger", "Sophie", "Yukihiro", "Jean", "Bjarne", "Anita", "John", "Mary",
-    "Niklaus", "Adele", "Leslie", "Joan", "Brian", "Carol", "Vint", "Lynn", "Whitfield", "Evelyn", "Rasmus",
-    "Shafi", "Ward", "Elena", "Rob", "Ida", "Jim",
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Dennis",
+    "Barbara",
+    "Ken",
+    "Radia",
+    "Guido",
+    "Frances",
+    "Tim",
+    "Katherine",
+    "Donald",
+    "Hedy",
+    "Edsger",
+    "Sophie",
+    "Yukihiro",
+    "Jean",
+    "Bjarne",
+    "Anita",
+    "John",
+    "Mary",
+    "Niklaus",
+    "Adele",
+    "Leslie",
+    "Joan",
+    "Brian",
+    "Carol",
+    "Vint",
+    "Lynn",
+    "Whitfield",
+    "Evelyn",
+    "Rasmus",
+    "Shafi",
+    "Ward",
+    "Elena",
+    "Rob",
+    "Ida",
+    "Jim",
 )
 
 PHRASES = (
-    "Good morning everyone!", "Has anyone tried the new release?", "Thanks, that fixed it 🙌", "Meeting at 3?",
-    "Here's the link to the doc", "Can someone review my PR?", "I'll take a look after lunch", "+1",
-    "Agreed, let's ship it", "What time zone are we using?", "Photos from Saturday are up", "Great idea!",
-    "Is the trail open this weekend?", "Any recommendations for a good keyboard?", "brb", "lol 😄",
-    "Welcome aboard!", "Can we move this to Thursday?", "Done ✅", "Looks good to me", "Who's in?",
-    "The build is green again", "Coffee first ☕", "Let me check and get back to you",
+    "Good morning everyone!",
+    "Has anyone tried the new release?",
+    "Thanks, that fixed it 🙌",
+    "Meeting at 3?",
+    "Here's the link to the doc",
+    "Can someone review my PR?",
+    "I'll take a look after lunch",
+    "+1",
+    "Agreed, let's ship it",
+    "What time zone are we using?",
+    "Photos from Saturday are up",
+    "Great idea!",
+    "Is the trail open this weekend?",
+    "Any recommendations for a good keyboard?",
+    "brb",
+    "lol 😄",
+    "Welcome aboard!",
+    "Can we move this to Thursday?",
+    "Done ✅",
+    "Looks good to me",
+    "Who's in?",
+    "The build is green again",
+    "Coffee first ☕",
+    "Let me check and get back to you",
 )
+
 
 @dataclass(frozen=True)
 class DemoChat:
@@ -61,8 +116,10 @@ class Traffic:
         self.rng = rng
         self.update_ids = itertools.count(1)
         self.message_ids = itertools.count(1)
-        self.people: list[dict[str, Any]] = [{"id": 6_100_000 + i, "is_bot": False, "first_name": FIRST_NAMES[i % len(FIRST_NAMES)]}
-                       for i in range(people)]
+        self.people: list[dict[str, Any]] = [
+            {"id": 6_100_000 + i, "is_bot": False, "first_name": FIRST_NAMES[i % len(FIRST_NAMES)]}
+            for i in range(people)
+        ]
         self.by_id = {person["id"]: person for person in self.people}
         self.groups = [chat for chat in CHATS if chat.kind != "channel"]
         self.channels = [chat for chat in CHATS if chat.kind == "channel"]
@@ -119,7 +176,12 @@ class Traffic:
             return [self._update("channel_post", self._message(chat, at, sender_chat=self._chat(chat), text=text))]
         if thing.kind == "edit":
             original = thing.original or {}
-            return [self._update("edited_message", {**original, "edit_date": max(at, original["date"]), "text": original["text"] + " (edited)"})]
+            return [
+                self._update(
+                    "edited_message",
+                    {**original, "edit_date": max(at, original["date"]), "text": original["text"] + " (edited)"},
+                )
+            ]
         assert person is not None  # a join or a leave names who
         if thing.kind == "join":
             return [
@@ -175,13 +237,16 @@ class Traffic:
         return {"message_id": next(self.message_ids), "date": at, "chat": self._chat(chat), **fields}
 
     def _member_change(self, chat: DemoChat, person: dict[str, Any], at: int, old: str, new: str) -> dict[str, Any]:
-        return self._update("chat_member", {
-            "chat": self._chat(chat),
-            "from": person,
-            "date": at,
-            "old_chat_member": {"status": old, "user": person},
-            "new_chat_member": {"status": new, "user": person},
-        })
+        return self._update(
+            "chat_member",
+            {
+                "chat": self._chat(chat),
+                "from": person,
+                "date": at,
+                "old_chat_member": {"status": old, "user": person},
+                "new_chat_member": {"status": new, "user": person},
+            },
+        )
 
     def _update(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"update_id": next(self.update_ids), kind: body}

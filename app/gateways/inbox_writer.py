@@ -65,8 +65,13 @@ def _every_row() -> tuple[str, int, datetime]:
 async def insert_events(group: list[_Event]) -> list[None]:
     """One INSERT of every row that skips events already there (same gateway, kind and key)."""
     await insert_rows(
-        GatewayEvent._meta.db, GatewayEvent._meta.db_table, _COLUMNS, [event.row() for event in group],
-        "ON CONFLICT DO NOTHING", types=_TYPES, constants=dict(zip(_EVERY_ROW, _every_row(), strict=True)),
+        GatewayEvent._meta.db,
+        GatewayEvent._meta.db_table,
+        _COLUMNS,
+        [event.row() for event in group],
+        "ON CONFLICT DO NOTHING",
+        types=_TYPES,
+        constants=dict(zip(_EVERY_ROW, _every_row(), strict=True)),
     )
     return [None] * len(group)
 
@@ -74,8 +79,12 @@ async def insert_events(group: list[_Event]) -> list[None]:
 def insert_events_here(connection: sqlite3.Connection, group: list[_Event]) -> list[None]:
     """insert_events on the writer's own SQLite connection (app.sqlite.CommitThread)."""
     insert_all(
-        connection, GatewayEvent._meta.db_table, _COLUMNS, [event.row() for event in group],
-        "ON CONFLICT DO NOTHING", constants=dict(zip(_EVERY_ROW, _every_row(), strict=True)),
+        connection,
+        GatewayEvent._meta.db_table,
+        _COLUMNS,
+        [event.row() for event in group],
+        "ON CONFLICT DO NOTHING",
+        constants=dict(zip(_EVERY_ROW, _every_row(), strict=True)),
     )
     return [None] * len(group)
 
@@ -94,7 +103,9 @@ def _refused(exc: Exception) -> RowRefused | None:
     return None if reason is None else RowRefused(reason)
 
 
-_FAILURES = Failures(refused=_refused, unavailable=_unavailable, stopping=lambda: InboxUnavailable("the inbox is stopping"))
+_FAILURES = Failures(
+    refused=_refused, unavailable=_unavailable, stopping=lambda: InboxUnavailable("the inbox is stopping")
+)
 
 
 class InboxWriter:
@@ -109,7 +120,9 @@ class InboxWriter:
 
     def __init__(self, max_batch: int = 500, max_in_flight: int = 2) -> None:
         self.max_batch = max_batch
-        self.group: GroupCommit[_Event, None] = GroupCommit("inbox-writer", insert_events, _FAILURES, max_batch, max_in_flight)
+        self.group: GroupCommit[_Event, None] = GroupCommit(
+            "inbox-writer", insert_events, _FAILURES, max_batch, max_in_flight
+        )
         self.written = asyncio.Event()  # set after each commit; the dispatcher waits on it
         self.on_commit = self.group.on_commit  # called after each commit (to wake other processes)
         self.on_commit.append(self.written.set)
@@ -141,5 +154,8 @@ async def reject(gateway_id: str, update_id: str | None, reason: str, body: byte
     await RejectedUpdate.create(gateway_id=gateway_id, update_id=update_id, reason=safe_text(reason, 255), body=body)
     log.warning(
         "update %s of gateway %s rejected, kept in rejected_updates (%d bytes): %s",
-        safe_text(update_id or "-", 40), gateway_id, len(body), safe_text(reason),
+        safe_text(update_id or "-", 40),
+        gateway_id,
+        len(body),
+        safe_text(reason),
     )

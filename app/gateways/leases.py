@@ -45,7 +45,9 @@ async def release(name: str, holder: str) -> None:
     """Gives the lease up, if `holder` holds it: another process may take it at once."""
     async with in_transaction() as connection:
         mark = placeholders(connection, 2)
-        await connection.execute_query(f"DELETE FROM leases WHERE name = {mark[0]} AND holder = {mark[1]}", [name, holder])
+        await connection.execute_query(
+            f"DELETE FROM leases WHERE name = {mark[0]} AND holder = {mark[1]}", [name, holder]
+        )
 
 
 async def holder_of(name: str) -> str | None:

@@ -148,7 +148,9 @@ def plan(
     held = tuple(
         Held(s.key, current.get(s.key, 0.0), max(current.get(s.key, 0.0), at) + s.rate.interval) for s in taken
     )
-    return Reservation(granted=True, wait=wait, held=held, turn_taken=turn is None or len(taken) > len(slots), paused=paused)
+    return Reservation(
+        granted=True, wait=wait, held=held, turn_taken=turn is None or len(taken) > len(slots), paused=paused
+    )
 
 
 class SendLimits(Protocol):
@@ -385,7 +387,12 @@ return string.format('%.6f', math.max(0, tonumber(redis.call('GET', KEYS[1]) or 
 
 
 def reserve_arguments(
-    scope: str, slots: Sequence[Slot], budget: float | None, turn: Slot | None, not_before: float, now: float | None = None
+    scope: str,
+    slots: Sequence[Slot],
+    budget: float | None,
+    turn: Slot | None,
+    not_before: float,
+    now: float | None = None,
 ) -> tuple[list[str], list[float]]:
     """The keys and arguments of _RESERVE for plan()'s inputs (`now`: the script reads Redis's clock)."""
     every = [*slots, *([turn] if turn else [])]
@@ -458,7 +465,9 @@ class RedisLimits:
         """Moves each key's time on to at least the given seconds from now (by Redis's clock)."""
         for start in range(0, len(times), batch):
             chunk = times[start : start + batch]
-            await self._run(self._hold_at_least(keys=[REDIS_PREFIX + key for key, _ in chunk], args=[left for _, left in chunk]))
+            await self._run(
+                self._hold_at_least(keys=[REDIS_PREFIX + key for key, _ in chunk], args=[left for _, left in chunk])
+            )
 
     async def answers(self) -> bool:
         """Whether Redis answers now (a PING); a failure is not logged."""

@@ -81,7 +81,9 @@ def _drift(info: WebhookInfo, wanted: Wanted, token: str) -> list[str]:
         drift.append(f"url {_shown_url(info.url, token)} (wanted {wanted.url or 'none: polling'})")
     asked = sorted(info.allowed_updates) if info.allowed_updates is not None else None
     if wanted.url is not None and asked != wanted.allowed_updates:
-        drift.append(f"allowed_updates {asked if asked is not None else 'Telegram default'} (wanted {wanted.allowed_updates})")
+        drift.append(
+            f"allowed_updates {asked if asked is not None else 'Telegram default'} (wanted {wanted.allowed_updates})"
+        )
     return drift
 
 
@@ -165,7 +167,9 @@ class GatewayMonitor:
                 if time.monotonic() - logged_at >= QUIET_LOG_SECONDS:
                     logged_at = time.monotonic()
                     if is_unavailable(exc):
-                        log.warning("gateway health check failed (%d times), database unavailable: %s", failures, describe(exc))
+                        log.warning(
+                            "gateway health check failed (%d times), database unavailable: %s", failures, describe(exc)
+                        )
                     else:
                         log.error("gateway health check failed (%d times)", failures, exc_info=exc)
             else:
@@ -196,9 +200,12 @@ class GatewayMonitor:
 
     async def _connected(self) -> list[str]:
         """The connected bots whose token Telegram has not refused, oldest first."""
-        ids = await Gateway.filter(is_active=True).exclude(status=GatewayStatus.TOKEN_REJECTED).order_by(
-            "created_at"
-        ).values_list("id", flat=True)
+        ids = (
+            await Gateway.filter(is_active=True)
+            .exclude(status=GatewayStatus.TOKEN_REJECTED)
+            .order_by("created_at")
+            .values_list("id", flat=True)
+        )
         return [str(gateway_id) for gateway_id in ids]
 
     async def round(self, ids: list[str] | None = None) -> int:
@@ -304,7 +311,11 @@ class GatewayMonitor:
             )
             return
         await set_status(
-            gateway.id, GatewayStatus.WEBHOOK_FAILING, reason, gateways_changed=self.gateways.gateways_changed, token=token
+            gateway.id,
+            GatewayStatus.WEBHOOK_FAILING,
+            reason,
+            gateways_changed=self.gateways.gateways_changed,
+            token=token,
         )
 
     async def _repair(self, gateway: Gateway, drift: list[str]) -> None:
@@ -317,4 +328,3 @@ class GatewayMonitor:
             pass  # the registration told the token helper
         except PlugboardError as exc:
             log.warning("gateway %s could not be registered again: %s", gateway.id, exc.message)
-

@@ -84,7 +84,9 @@ POLLER_CONFLICT = (
     "by itself."
 )
 # A getUpdates answer Telegram writes with update_id first in each update: found without parsing.
-_FIRST_UPDATE_ID = re.compile(rb'^\s*\{\s*"ok"\s*:\s*true\s*,\s*"result"\s*:\s*\[\s*\{\s*"update_id"\s*:\s*(-?\d{1,30})\s*[,}]')
+_FIRST_UPDATE_ID = re.compile(
+    rb'^\s*\{\s*"ok"\s*:\s*true\s*,\s*"result"\s*:\s*\[\s*\{\s*"update_id"\s*:\s*(-?\d{1,30})\s*[,}]'
+)
 
 
 @dataclass
@@ -279,7 +281,9 @@ class BotPoller:
             except Exception as exc:
                 delay = backoff.next()
                 reason = exc.message if isinstance(exc, PlugboardError) else describe(exc)
-                log.warning("gateway %s: deleting its webhook failed: %s; trying again in %g s", self.gateway_id, reason, delay)
+                log.warning(
+                    "gateway %s: deleting its webhook failed: %s; trying again in %g s", self.gateway_id, reason, delay
+                )
                 await self._sleep(delay)
 
     async def _poll(self, limit: int) -> list[Any] | None:
@@ -308,11 +312,17 @@ class BotPoller:
         self._expect(self.polling.timing.store_seconds)
         batch = [(update["update_id"], update_body(update)) for update in updates if _has_id(update)]
         if len(batch) < len(updates):
-            log.warning("gateway %s: %d updates without an update_id skipped", self.gateway_id, len(updates) - len(batch))
+            log.warning(
+                "gateway %s: %d updates without an update_id skipped", self.gateway_id, len(updates) - len(batch)
+            )
             if not batch:
                 return False  # nothing to confirm them with: asked again after a pause
         outcomes = await asyncio.gather(*(self._take(body) for _, body in batch), return_exceptions=True)
-        failed = [update_id for (update_id, _), outcome in zip(batch, outcomes, strict=True) if isinstance(outcome, BaseException)]
+        failed = [
+            update_id
+            for (update_id, _), outcome in zip(batch, outcomes, strict=True)
+            if isinstance(outcome, BaseException)
+        ]
         if failed:
             error = next(o for o in outcomes if isinstance(o, BaseException))
             self.offset = min(failed)
@@ -340,7 +350,9 @@ class BotPoller:
         update_id = int(match.group(1))
         self._expect(self.polling.timing.store_seconds)
         try:
-            await reject(self.gateway_id, str(update_id), "getUpdates answered with an update that cannot be read", body)
+            await reject(
+                self.gateway_id, str(update_id), "getUpdates answered with an update that cannot be read", body
+            )
         except Exception as exc:
             self.polling.store_failed(self.gateway_id, 1, exc)
             return False
@@ -368,7 +380,9 @@ class BotPoller:
                 self.gateway_id, status, reason, gateways_changed=gateways.gateways_changed, token=self.token
             )
         except Exception as exc:  # shown with the next poll's outcome
-            log.warning("gateway %s: its status could not be set to %s: %s", self.gateway_id, status.value, describe(exc))
+            log.warning(
+                "gateway %s: its status could not be set to %s: %s", self.gateway_id, status.value, describe(exc)
+            )
             return
         self.bot = replace(self.bot, status=status, reason=reason)
 
@@ -510,9 +524,12 @@ class Polling:
 
     async def _bots_to_poll(self) -> dict[str, PolledBot]:
         """The connected bots whose token Telegram has not refused, by their lease's name."""
-        rows = await Gateway.filter(is_active=True, type=GatewayType.TELEGRAM_BOT).exclude(
-            status=GatewayStatus.TOKEN_REJECTED
-        ).order_by("created_at").values("id", "owner_id", "bot_id", "bot_token", "status", "status_reason", "delivery")
+        rows = (
+            await Gateway.filter(is_active=True, type=GatewayType.TELEGRAM_BOT)
+            .exclude(status=GatewayStatus.TOKEN_REJECTED)
+            .order_by("created_at")
+            .values("id", "owner_id", "bot_id", "bot_token", "status", "status_reason", "delivery")
+        )
         bots = []
         for row in rows:
             try:
@@ -520,10 +537,17 @@ class Polling:
             except SecretUnreadable as exc:
                 await unreadable(row["id"], exc, gateways_changed=self.gateways.gateways_changed)
                 continue  # not polled: the gateway shows why
-            bots.append(PolledBot(
-                row["id"], row["owner_id"], row["bot_id"], token, GatewayStatus(row["status"]),
-                row["status_reason"], Delivery(row["delivery"]),
-            ))
+            bots.append(
+                PolledBot(
+                    row["id"],
+                    row["owner_id"],
+                    row["bot_id"],
+                    token,
+                    GatewayStatus(row["status"]),
+                    row["status_reason"],
+                    Delivery(row["delivery"]),
+                )
+            )
         return {bot.lease: bot for bot in bots}  # a bot has one connected gateway (the newest, were there two)
 
     async def _let_go(self, poller: BotPoller, release: bool) -> None:
@@ -558,7 +582,9 @@ class Polling:
             return
         self._logged_at = now
         if is_unavailable(exc):
-            log.warning("polling's lease renewal failed (%d times), database unavailable: %s", self._failures, describe(exc))
+            log.warning(
+                "polling's lease renewal failed (%d times), database unavailable: %s", self._failures, describe(exc)
+            )
         else:
             log.error("polling's lease renewal failed (%d times)", self._failures, exc_info=exc)
 
@@ -568,4 +594,6 @@ class Polling:
         if now - self._store_logged_at < QUIET_LOG_SECONDS:
             return
         self._store_logged_at = now
-        log.warning("gateway %s: %d polled updates not stored, fetched again later: %s", gateway_id, count, describe(error))
+        log.warning(
+            "gateway %s: %d polled updates not stored, fetched again later: %s", gateway_id, count, describe(error)
+        )

@@ -89,7 +89,9 @@ class SendQueue:
         scope, slots, turn = str(bot_id), slots_for(bot_id, chat_id, self.rates), bot_slot(bot_id, self.rates)
         failures = floods = 0
         while True:
-            await self._turn(scope, slots, turn, deadline, functools.partial(self._too_long, target, chat_id, floods=floods))
+            await self._turn(
+                scope, slots, turn, deadline, functools.partial(self._too_long, target, chat_id, floods=floods)
+            )
             try:
                 return await call()
             except FloodControl as exc:
@@ -111,7 +113,9 @@ class SendQueue:
             return self.max_wait_seconds
         return max(0.0, deadline - asyncio.get_running_loop().time())
 
-    def _too_long(self, target: str, chat_id: int | str | None, wait: float, left: float, floods: int) -> SendRateLimited:
+    def _too_long(
+        self, target: str, chat_id: int | str | None, wait: float, left: float, floods: int
+    ) -> SendRateLimited:
         why = " (Telegram asked the bot to wait)" if floods else ""
         return SendRateLimited(
             f"rate limited: {_describe(target, chat_id)} would wait {wait:.1f} s for its turn{why}, "

@@ -264,7 +264,10 @@ class GatewayService:
                             ctx, back, token, secret, name, username, allowed_updates, self.registration.delivery
                         )
                     else:
-                        sealed: dict[str, Any] = {**sealed_token(gateway_id, token), **sealed_secret(gateway_id, secret)}
+                        sealed: dict[str, Any] = {
+                            **sealed_token(gateway_id, token),
+                            **sealed_secret(gateway_id, secret),
+                        }
                         gateway = await Gateway.create(
                             id=gateway_id,
                             owner_id=ctx.user_id,

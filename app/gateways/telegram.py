@@ -289,7 +289,8 @@ class TelegramApi:
             return method_type.model_validate(params)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}" for error in exc.errors()[:3]
+                f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+                for error in exc.errors()[:3]
             )
             raise BadUserInput(f"Bad parameters for {action}: {problems}") from None
 

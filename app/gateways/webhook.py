@@ -134,7 +134,11 @@ class TelegramWebhook:
         now = time.monotonic()
         self._outage_unlogged += 1
         if now - self._outage_logged_at >= OUTAGE_LOG_EVERY_SECONDS:
-            log.warning("webhook answered 503 (%d times since the last line): %s failed: %s",
-                        self._outage_unlogged, what, describe(exc))
+            log.warning(
+                "webhook answered 503 (%d times since the last line): %s failed: %s",
+                self._outage_unlogged,
+                what,
+                describe(exc),
+            )
             self._outage_logged_at, self._outage_unlogged = now, 0
         return TRY_AGAIN

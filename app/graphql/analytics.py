@@ -47,8 +47,12 @@ class AnalyticsPeriod:
     unique_users: int
     joins: int
     leaves: int
-    messages_today: int = strawberry.field(description="Messages on the window's last day (yesterday, for previousPeriod).")
-    messages_this_week: int = strawberry.field(description="Messages in the 7 days ending on the window's last day's week.")
+    messages_today: int = strawberry.field(
+        description="Messages on the window's last day (yesterday, for previousPeriod)."
+    )
+    messages_this_week: int = strawberry.field(
+        description="Messages in the 7 days ending on the window's last day's week."
+    )
 
     @classmethod
     def of(cls, period: analytics.Period) -> AnalyticsPeriod:
@@ -85,7 +89,9 @@ class AnalyticsSummary:
     @classmethod
     def of(cls, reader: AnalyticsReader, today: date, days: int) -> AnalyticsSummary:
         """Its fields resolve concurrently and share their reads (each one once per summary)."""
-        return cls(reader=SharedReads(reader, summary_span(today, days)), today=today, window=Window.ending(today, days))
+        return cls(
+            reader=SharedReads(reader, summary_span(today, days)), today=today, window=Window.ending(today, days)
+        )
 
     async def lifetime(self) -> Counts:
         return await self.reader.lifetime()
@@ -118,7 +124,9 @@ class AnalyticsSummary:
     async def daily(self, days: int = 7) -> list[DailyStat]:
         window = Window.ending(self.today, analytics.check_days(days))
         return [
-            DailyStat(date=d.day, messages=d.counts.messages, users=d.users, joins=d.counts.joins, leaves=d.counts.leaves)
+            DailyStat(
+                date=d.day, messages=d.counts.messages, users=d.users, joins=d.counts.joins, leaves=d.counts.leaves
+            )
             for d in await self.reader.daily(window)
         ]
 
@@ -165,7 +173,9 @@ class AnalyticsQuery:
         description="The caller's Channel Analytics, optionally for one chat: null when the plugin is not "
         "installed, zeros before the first message."
     )
-    async def analytics(self, info: Info, chat_id: strawberry.ID | None = None, days: int = 7) -> AnalyticsSummary | None:
+    async def analytics(
+        self, info: Info, chat_id: strawberry.ID | None = None, days: int = 7
+    ) -> AnalyticsSummary | None:
         ctx = info.context.require_user()
         analytics.check_days(days)
         service = info.context.platform.analytics
@@ -177,9 +187,7 @@ class AnalyticsQuery:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(
-        description="The caller's analytics now, then again after each change (bursts coalesced)."
-    )
+    @strawberry.subscription(description="The caller's analytics now, then again after each change (bursts coalesced).")
     async def analytics_updated(
         self, info: Info, chat_id: strawberry.ID | None = None, days: int = 7
     ) -> AsyncGenerator[AnalyticsSummary, None]:

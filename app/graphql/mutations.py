@@ -101,6 +101,8 @@ class Mutation:
     async def revoke_api_token(self, info: Info, id: strawberry.ID) -> bool:
         ctx = info.context.require_user()
         platform = info.context.platform
-        revoked = await platform.tokens.revoke_token(known_id(id, "token"), via="api", owner_id=ctx.user_id, keep_last=True)
+        revoked = await platform.tokens.revoke_token(
+            known_id(id, "token"), via="api", owner_id=ctx.user_id, keep_last=True
+        )
         await platform.sockets.ended([revoked.token.id])  # its open websockets, in every process
         return True

@@ -68,7 +68,8 @@ class Query:
         info: Info,
         first: Annotated[int, strawberry.argument(description="1 to 500.")] = 50,
         after: Annotated[
-            str | None, strawberry.argument(description="An `endCursor` or an edge's `cursor`: the events older than that one.")
+            str | None,
+            strawberry.argument(description="An `endCursor` or an edge's `cursor`: the events older than that one."),
         ] = None,
         action: Annotated[
             str | None, strawberry.argument(description='Only events of this action, e.g. "token.create".')

@@ -27,7 +27,9 @@ class LimitBody:
 
     def too_large(self) -> JSONResponse:
         message = f"The request body is larger than {self.max_bytes} bytes; pass smaller variables."
-        return JSONResponse({"errors": [{"message": message, "extensions": {"code": ErrorCode.REQUEST_TOO_LARGE}}]}, status_code=413)
+        return JSONResponse(
+            {"errors": [{"message": message, "extensions": {"code": ErrorCode.REQUEST_TOO_LARGE}}]}, status_code=413
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -31,7 +31,9 @@ Plan = accounts.Plan
 # one, they come in each error's `extensions.code`.
 _ERROR_CODES = cast(
     type[Enum],
-    Enum("ErrorCode", {code.name: strawberry.enum_value(code.value, description=code.description) for code in ErrorCode}),
+    Enum(
+        "ErrorCode", {code.name: strawberry.enum_value(code.value, description=code.description) for code in ErrorCode}
+    ),
 )
 ERROR_CODE_TYPE = strawberry.enum(
     _ERROR_CODES,
@@ -181,7 +183,9 @@ class UserPlugin:
     created_at: datetime
     updated_at: datetime
 
-    @strawberry.field(description="The install's runs, newest first. For the next page, pass `pageInfo.endCursor` as `after`.")
+    @strawberry.field(
+        description="The install's runs, newest first. For the next page, pass `pageInfo.endCursor` as `after`."
+    )
     async def runs(
         self,
         info: strawberry.Info[GraphQLContext, None],
@@ -284,7 +288,9 @@ Delivery = gateway_models.Delivery
 @strawberry.type(description="The bot's delivery as Telegram showed it at the last check (getWebhookInfo).")
 class GatewayHealth:
     pending_updates: int | None = strawberry.field(description="Updates Telegram holds, not yet delivered.")
-    last_error_at: datetime | None = strawberry.field(description="When Telegram last failed to deliver to the webhook.")
+    last_error_at: datetime | None = strawberry.field(
+        description="When Telegram last failed to deliver to the webhook."
+    )
     last_error_message: str | None = strawberry.field(
         description="Telegram's words for that failure, e.g. 'Connection timed out'."
     )

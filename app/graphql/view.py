@@ -182,7 +182,9 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
                 raise HTTPException(400, "The request body must be a JSON object")
         return await super().parse_http_body(request)
 
-    async def execute_operation(self, request: Request, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any) -> Any:
+    async def execute_operation(
+        self, request: Request, request_adapter: Any, request_data: Any, *args: Any, **kwargs: Any
+    ) -> Any:
         if isinstance(request_data, GraphQLRequestData):
             settings = self.platform.settings
             # Request errors, before the parser or its cache sees the document, and before

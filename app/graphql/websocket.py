@@ -180,7 +180,9 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             await self.websocket.close(code=4400, reason="A subscribe message needs a payload with a query")
             return
         settings = self.view.platform.settings  # type: ignore[attr-defined]
-        query, variables = (payload.get("query"), payload.get("variables")) if isinstance(payload, dict) else (None, None)
+        query, variables = (
+            (payload.get("query"), payload.get("variables")) if isinstance(payload, dict) else (None, None)
+        )
         error = query_size_error(query, settings.max_query_bytes) or variables_size_error(
             variables, settings.max_variables_bytes
         )
@@ -243,7 +245,9 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         if not isinstance(error, WebSocketDisconnected):  # a client gone or cut off is no error of ours
             await super().handle_task_exception(error)
 
-    async def _share_key(self, operation: Operation[Any, None], definition: OperationDefinitionNode | None) -> Hashable | None:
+    async def _share_key(
+        self, operation: Operation[Any, None], definition: OperationDefinitionNode | None
+    ) -> Hashable | None:
         """The key of the execution this operation may share, or None when it runs alone."""
         if definition is None or not shares(definition):
             return None

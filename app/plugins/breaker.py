@@ -42,7 +42,9 @@ class Breaker:
         """Whether the breaker may change anything: enough failures in a row, or already open."""
         return counted.consecutive_failures >= self.failures or counted.status == InstallStatus.FAILING
 
-    async def judge(self, route: InstallRoute, counted: Counted, succeeded: bool, error: str | None, now: datetime) -> None:
+    async def judge(
+        self, route: InstallRoute, counted: Counted, succeeded: bool, error: str | None, now: datetime
+    ) -> None:
         """Opens, closes or re-arms the breaker after a commit of the install's runs (inside its
         transaction). `succeeded`: any of those runs succeeded; `error`: the last run's."""
         install = UserPlugin(id=route.id, user_id=route.user_id, plugin_id=route.plugin_id, status=counted.status)
@@ -50,11 +52,18 @@ class Breaker:
             probe_at = now + timedelta(seconds=self.backoff_seconds)
             target = Target(InstallStatus.FAILING, breaker_reason(counted.consecutive_failures, error, probe_at))
             await change(
-                install, target, "circuit breaker opened", route.slug, probe_at=probe_at, backoff_seconds=self.backoff_seconds
+                install,
+                target,
+                "circuit breaker opened",
+                route.slug,
+                probe_at=probe_at,
+                backoff_seconds=self.backoff_seconds,
             )
         elif counted.status == InstallStatus.FAILING and succeeded:
             trial = "a trial run" if route.status == InstallStatus.FAILING else "a run"
-            await change(install, Target(InstallStatus.ACTIVE), f"circuit breaker closed: {trial} succeeded", route.slug)
+            await change(
+                install, Target(InstallStatus.ACTIVE), f"circuit breaker closed: {trial} succeeded", route.slug
+            )
         elif counted.status == InstallStatus.FAILING and route.status == InstallStatus.FAILING:
             # A failed trial (routed while FAILING, its probe due). Failures routed before the
             # breaker opened, still running on an older route, are no trial: they change nothing.

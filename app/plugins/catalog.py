@@ -73,7 +73,8 @@ class CatalogService:
             new = [handler.definition for handler in self.registry if handler.slug not in rows]
             if new:
                 await Plugin.bulk_create(
-                    [Plugin(slug=definition.slug, **_row_values(definition)) for definition in new], ignore_conflicts=True
+                    [Plugin(slug=definition.slug, **_row_values(definition)) for definition in new],
+                    ignore_conflicts=True,
                 )
                 rows.update({row.slug: row for row in await Plugin.filter(slug__in=[d.slug for d in new])})
                 report.created.extend(definition.slug for definition in new)
@@ -94,7 +95,13 @@ class CatalogService:
                 report.deactivated.extend(stale)
             for handler in self.registry:
                 await self._bring_installs_forward(rows[handler.slug], handler, report)
-        if report.created or report.updated or report.deactivated or report.installs_migrated or report.installs_need_config:
+        if (
+            report.created
+            or report.updated
+            or report.deactivated
+            or report.installs_migrated
+            or report.installs_need_config
+        ):
             log.info("catalog sync: %s", report)
         return report
 
@@ -114,7 +121,9 @@ class CatalogService:
                     if install.status == InstallStatus.DISABLED:
                         continue  # it shows NEEDS_CONFIG once its user enables it
                 else:
-                    await states.change(install, states.Target(InstallStatus.NEEDS_CONFIG, problem), "plugin upgraded", plugin.slug)
+                    await states.change(
+                        install, states.Target(InstallStatus.NEEDS_CONFIG, problem), "plugin upgraded", plugin.slug
+                    )
             report.installs_need_config += 1
             log.warning("install %s of %s needs its config changed: %s", install.id, plugin.slug, problem)
 

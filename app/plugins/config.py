@@ -170,7 +170,9 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: dict[str, 
 # --- the validator ----------------------------------------------------------------------------
 
 
-def _fill_defaults(validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+def _fill_defaults(
+    validator: Any, properties: dict[str, Any], instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
     if isinstance(instance, dict):
         for name, subschema in properties.items():
             if isinstance(subschema, dict) and "default" in subschema and name not in instance:
@@ -222,8 +224,19 @@ def _value_free(error: ValidationError) -> str:
 # that a client words its own message: {"keyword": "minLength", "params": {"limit": 16}}.
 _PARAM_OF_KEYWORD = {
     **dict.fromkeys(
-        ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
-         "minItems", "maxItems", "minProperties", "maxProperties", "multipleOf"),
+        (
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "minLength",
+            "maxLength",
+            "minItems",
+            "maxItems",
+            "minProperties",
+            "maxProperties",
+            "multipleOf",
+        ),
         "limit",
     ),
     "type": "type",
@@ -245,14 +258,22 @@ def _field_errors(error: ValidationError, secrets: frozenset[str] = frozenset())
     if error.validator == "required" and isinstance(error.validator_value, list) and isinstance(error.instance, dict):
         missing = [name for name in error.validator_value if name not in error.instance]
         return [
-            FieldError(_printable(_pointer([*path, name])), "is required", keyword, {"missingProperty": _printable(name)})
+            FieldError(
+                _printable(_pointer([*path, name])), "is required", keyword, {"missingProperty": _printable(name)}
+            )
             for name in missing
         ]
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict) and isinstance(error.schema, dict):
+    if (
+        error.validator == "additionalProperties"
+        and isinstance(error.instance, dict)
+        and isinstance(error.schema, dict)
+    ):
         known = set(error.schema.get("properties", {}))
         return [
             FieldError(
-                _printable(_pointer([*path, name])), "is not a known setting", keyword,
+                _printable(_pointer([*path, name])),
+                "is not a known setting",
+                keyword,
                 {"additionalProperty": _printable(name)},
             )
             for name in sorted(error.instance)

@@ -110,12 +110,11 @@ class ScheduleTriggerEvent:
     type: ClassVar[EventType] = EventType.SCHEDULE_TRIGGER
 
 
-PluginEvent = (
-    TelegramMessageEvent | TelegramCallbackEvent | ChatMemberEvent | MessageSentEvent | ScheduleTriggerEvent
-)
+PluginEvent = TelegramMessageEvent | TelegramCallbackEvent | ChatMemberEvent | MessageSentEvent | ScheduleTriggerEvent
 
 
 # --- a run -----------------------------------------------------------------------------------
+
 
 class Trigger(StrEnum):
     """Why a plugin runs; a run's record keeps it (`PluginRun.trigger`)."""

@@ -138,7 +138,8 @@ class Dispatcher:
             except Exception as exc:
                 log.warning(
                     "%d claimed events not given back, claimed again when their lease ends: %s",
-                    len(waiting) - n, describe(exc),
+                    len(waiting) - n,
+                    describe(exc),
                 )
                 break
 
@@ -223,7 +224,9 @@ class Dispatcher:
             return
         self._claim_failure_logged = now
         if is_unavailable(exc):
-            log.warning("claiming inbox events failed (%d times), database unavailable: %s", self._claim_failures, describe(exc))
+            log.warning(
+                "claiming inbox events failed (%d times), database unavailable: %s", self._claim_failures, describe(exc)
+            )
         else:
             log.error("claiming inbox events failed (%d times)", self._claim_failures, exc_info=exc)
 
@@ -300,9 +303,12 @@ class Dispatcher:
                     self.database.lost(exc)
                     if not await self.database.back(within=self._lease_left(events)):
                         if self.database.up:  # it answered all along: no outage kept this from working
-                            log.error("recording the outcome of gateway events %s kept failing while the database "
-                                      "answered; claimed again now that their lease ended",
-                                      [event.id for event in events], exc_info=exc)
+                            log.error(
+                                "recording the outcome of gateway events %s kept failing while the database "
+                                "answered; claimed again now that their lease ended",
+                                [event.id for event in events],
+                                exc_info=exc,
+                            )
                         await self._wait_out_lease(events)
                         return False
                     continue
@@ -311,13 +317,21 @@ class Dispatcher:
                 # the events to their lease.
                 odd_failures += 1
                 if odd_failures == 1:
-                    log.error("recording the outcome of gateway events %s failed, though the database answers; "
-                              "trying again", [event.id for event in events], exc_info=exc)
+                    log.error(
+                        "recording the outcome of gateway events %s failed, though the database answers; trying again",
+                        [event.id for event in events],
+                        exc_info=exc,
+                    )
                 if odd_failures <= ODD_FAILURE_RETRIES:
                     await asyncio.sleep(self.poll_seconds)
                     continue
-                log.error("recording the outcome of gateway events %s failed %d times; claimed again when their "
-                          "lease ends: %s", [event.id for event in events], odd_failures, describe(exc))
+                log.error(
+                    "recording the outcome of gateway events %s failed %d times; claimed again when their "
+                    "lease ends: %s",
+                    [event.id for event in events],
+                    odd_failures,
+                    describe(exc),
+                )
                 await self._wait_out_lease(events)  # the events behind them wait
                 return False
 

@@ -90,4 +90,3 @@ def stored_event(gateway_id: str, kind: EventKind, payload: dict[str, Any]) -> P
 
 def schedule_event(schedule: str, fired_at: datetime) -> ScheduleTriggerEvent:
     return ScheduleTriggerEvent(schedule=schedule, fired_at=fired_at)
-

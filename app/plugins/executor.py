@@ -123,8 +123,14 @@ class Executor:
             ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
         except SecretUnreadable as exc:
             log.error("install %s not run: %s", install.id, exc)
-            return Run(install, origin, RunOutcome.FAILED, 0.0, f"A secret setting cannot be decrypted: {exc}",
-                       created_at=timezone.now())
+            return Run(
+                install,
+                origin,
+                RunOutcome.FAILED,
+                0.0,
+                f"A secret setting cannot be decrypted: {exc}",
+                created_at=timezone.now(),
+            )
         started = time.perf_counter()
         output, error = await self._call(lambda: handler.on_event(event, ctx), timed)
         duration_ms = (time.perf_counter() - started) * 1000

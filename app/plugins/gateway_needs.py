@@ -47,9 +47,9 @@ async def update_types_for(registry: PluginRegistry, user_id: str) -> list[str]:
     """The Telegram update types the user's running installs handle."""
     slugs = cast(
         "list[str]",  # tortoise types a flat values_list as tuples
-        await UserPlugin.filter(
-            user_id=user_id, status__in=states.RUNNING_STATES, plugin__is_active=True
-        ).values_list("plugin__slug", flat=True),
+        await UserPlugin.filter(user_id=user_id, status__in=states.RUNNING_STATES, plugin__is_active=True).values_list(
+            "plugin__slug", flat=True
+        ),
     )
     return needed_update_types(h for h in (registry.get(slug) for slug in slugs) if h is not None)
 

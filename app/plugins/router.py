@@ -95,7 +95,12 @@ class EventRouter:
         tasks = [
             asyncio.ensure_future(
                 self.executor.run(
-                    install, handler, event, origin, storages.get(install.id) if storages is not None else None, timed=False
+                    install,
+                    handler,
+                    event,
+                    origin,
+                    storages.get(install.id) if storages is not None else None,
+                    timed=False,
                 )
             )
             for install, handler in targets

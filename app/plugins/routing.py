@@ -72,7 +72,9 @@ async def load_installs(**filters: Any) -> list[InstallRoute]:
 async def load_owner(owner_id: str) -> OwnerRoutes | None:
     # The version first: routes read after it are at least as new, so a change in between only
     # costs a second load, never a stale route kept.
-    version = cast("list[int]", await User.filter(id=owner_id).values_list("routing_version", flat=True))  # tortoise types a flat values_list as tuples
+    version = cast(
+        "list[int]", await User.filter(id=owner_id).values_list("routing_version", flat=True)
+    )  # tortoise types a flat values_list as tuples
     if not version:
         return None
     # Only gateways that work route: a bot whose token Telegram refused runs no plugin (whatever a

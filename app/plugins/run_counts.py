@@ -14,7 +14,9 @@ from app.plugins.routing import InstallRoute
 from app.sql import is_postgres
 
 
-async def count_runs(ran: Iterable[tuple[InstallRoute, RunOutcome, str | None]], now: datetime, breaker: Breaker) -> None:
+async def count_runs(
+    ran: Iterable[tuple[InstallRoute, RunOutcome, str | None]], now: datetime, breaker: Breaker
+) -> None:
     """Each install's run count, last error and failures in a row (one statement on PostgreSQL,
     one per install on SQLite), from the (install, outcome, error) of the runs that ran, in their
     order; then opens or closes breakers."""

@@ -32,7 +32,9 @@ def _refused(exc: Exception) -> Exception | None:
 
 
 _FAILURES = Failures(
-    refused=_refused, unavailable=lambda exc, count: exc, stopping=lambda: RecorderStopping("the run recorder is stopping")
+    refused=_refused,
+    unavailable=lambda exc, count: exc,
+    stopping=lambda: RecorderStopping("the run recorder is stopping"),
 )
 
 
@@ -40,7 +42,9 @@ def recording_groups(recorder: RunRecorder, max_runs: int = MAX_RUNS_PER_GROUP) 
     """`put(Recording(runs, done))` answers the runs of that lane recorded now."""
 
     async def commit(group: list[Recording]) -> list[list[Run]]:
-        recorded = await recorder.record([run for r in group for run in r.runs], [event for r in group for event in r.done])
+        recorded = await recorder.record(
+            [run for r in group for run in r.runs], [event for r in group for event in r.done]
+        )
         ids = {run.id for run in recorded}
         return [[run for run in r.runs if run.id in ids] for r in group]
 

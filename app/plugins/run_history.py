@@ -81,8 +81,14 @@ class RunHistory:
             replay=False,
         )
         route = InstallRoute(
-            install.id, install.user_id, install.plugin_id, plugin.slug, ctx.plan, install.config,
-            install.status, install.probe_at,
+            install.id,
+            install.user_id,
+            install.plugin_id,
+            plugin.slug,
+            ctx.plan,
+            install.config,
+            install.status,
+            install.probe_at,
         )
         claim = Run(route, origin, RunOutcome.RUNNING)
         if not await self.runs.claim(claim):  # a concurrent call claimed it first: it runs there

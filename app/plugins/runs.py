@@ -68,12 +68,38 @@ class Run:
 
 
 _RUN_COLUMNS = (
-    "id", "install_id", "event_key", "success", "outcome", "trigger", "event_type", "chat_id",
-    "gateway_event_id", "schedule", "fired_at", "retry_of", "error", "duration_ms", "created_at",
+    "id",
+    "install_id",
+    "event_key",
+    "success",
+    "outcome",
+    "trigger",
+    "event_type",
+    "chat_id",
+    "gateway_event_id",
+    "schedule",
+    "fired_at",
+    "retry_of",
+    "error",
+    "duration_ms",
+    "created_at",
 )
 _RUN_TYPES = (
-    "text", "text", "text", "boolean", "text", "text", "text", "bigint",
-    "bigint", "text", "timestamptz", "text", "text", "double precision", "timestamptz",
+    "text",
+    "text",
+    "text",
+    "boolean",
+    "text",
+    "text",
+    "text",
+    "bigint",
+    "bigint",
+    "text",
+    "timestamptz",
+    "text",
+    "text",
+    "double precision",
+    "timestamptz",
 )
 
 
@@ -88,9 +114,7 @@ class RunRecorder:
         claimed = Run(run.install, run.origin, RunOutcome.RUNNING, id=run.id)
         return bool(await self._insert(UserPlugin._meta.db, [claimed], timezone.now()))
 
-    async def record(
-        self, runs: Sequence[Run], done: Sequence[ClaimedEvent] = (), claimed: bool = False
-    ) -> list[Run]:
+    async def record(self, runs: Sequence[Run], done: Sequence[ClaimedEvent] = (), claimed: bool = False) -> list[Run]:
         """Records `runs` and marks `done` events finished, in one transaction; returns the runs
         recorded now (not those recorded before). `claimed`: the runs were claimed (`claim`), and
         their RUNNING records are completed."""
@@ -111,8 +135,11 @@ class RunRecorder:
         completed = []
         for run in runs:
             if await RunRecord.filter(id=run.id, outcome=RunOutcome.RUNNING).update(
-                outcome=run.outcome, success=run.outcome == RunOutcome.SUCCEEDED, error=run.error,
-                duration_ms=run.duration_ms, created_at=now,
+                outcome=run.outcome,
+                success=run.outcome == RunOutcome.SUCCEEDED,
+                error=run.error,
+                duration_ms=run.duration_ms,
+                created_at=now,
             ):
                 run.created_at = now
                 completed.append(run)
@@ -125,22 +152,40 @@ class RunRecorder:
             chunk = runs[start : start + MAX_ROWS_PER_INSERT]
             rows = [
                 [
-                    run.id, run.install.id, o.key, run.outcome == RunOutcome.SUCCEEDED, run.outcome.value,
-                    o.trigger, o.event_type, o.chat_id, o.gateway_event_id, o.schedule, o.fired_at,
-                    o.retry_of, run.error, run.duration_ms, run.created_at or now,
+                    run.id,
+                    run.install.id,
+                    o.key,
+                    run.outcome == RunOutcome.SUCCEEDED,
+                    run.outcome.value,
+                    o.trigger,
+                    o.event_type,
+                    o.chat_id,
+                    o.gateway_event_id,
+                    o.schedule,
+                    o.fired_at,
+                    o.retry_of,
+                    run.error,
+                    run.duration_ms,
+                    run.created_at or now,
                 ]
                 for run in chunk
                 for o in (run.origin,)
             ]
             inserted = await insert_rows(
-                conn, RunRecord._meta.db_table, _RUN_COLUMNS, rows,
-                "ON CONFLICT (install_id, event_key) DO NOTHING", returning="id", types=_RUN_TYPES,
+                conn,
+                RunRecord._meta.db_table,
+                _RUN_COLUMNS,
+                rows,
+                "ON CONFLICT (install_id, event_key) DO NOTHING",
+                returning="id",
+                types=_RUN_TYPES,
             )
             recorded.update(row["id"] for row in inserted)
         result = [by_id[run_id] for run_id in by_id if run_id in recorded]
         for run in result:
             run.created_at = run.created_at or now
         return result
+
 
 async def apply_writes(contexts: list[PluginContext]) -> None:
     """The runs' storage writes merged, then their own writes: batched ones one call per kind

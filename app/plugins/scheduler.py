@@ -78,7 +78,9 @@ class Scheduler:
                 if time.monotonic() - logged_at >= QUIET_LOG_SECONDS:
                     logged_at = time.monotonic()
                     if is_unavailable(exc):
-                        log.warning("scheduler tick failed (%d times), database unavailable: %s", failures, describe(exc))
+                        log.warning(
+                            "scheduler tick failed (%d times), database unavailable: %s", failures, describe(exc)
+                        )
                     else:
                         log.error("scheduler tick failed (%d times)", failures, exc_info=exc)
             else:

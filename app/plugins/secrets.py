@@ -23,8 +23,19 @@ UNSET: dict[str, str] = {MARKER_KEY: "unset"}
 
 # Keywords whose value is one subschema, a list of them, or a map of names to them (Draft 2020-12
 # and the older names). Any other keyword's value is data (default, const, enum, examples, ...).
-_ONE = ("additionalProperties", "items", "additionalItems", "contains", "propertyNames", "not", "if", "then",
-        "else", "unevaluatedItems", "unevaluatedProperties")
+_ONE = (
+    "additionalProperties",
+    "items",
+    "additionalItems",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
 _LIST = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
 _MAP = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 

@@ -175,8 +175,9 @@ class PluginService:
                 changes["last_error"] = hook_error
                 metadata["hookError"] = hook_error
         async with in_transaction():
-            changed = await states.change(install, target, "enabled by its user" if enabled else "disabled by its user",
-                                          plugin.slug, **changes)
+            changed = await states.change(
+                install, target, "enabled by its user" if enabled else "disabled by its user", plugin.slug, **changes
+            )
             if changed:
                 await audit.record(ctx, "plugin.toggle", "plugin", plugin_id, metadata)
         if not changed:

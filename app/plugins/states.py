@@ -116,7 +116,9 @@ async def change(
 async def keep_failing(install: UserPlugin, reason: str, **fields: Any) -> bool:
     """A FAILING install stays FAILING with a new reason and `fields` (a failed trial: its next
     probe is later), unless it left FAILING meanwhile. Call inside a transaction."""
-    changed = await UserPlugin.filter(id=install.id, status=InstallStatus.FAILING).update(status_reason=reason, **fields)
+    changed = await UserPlugin.filter(id=install.id, status=InstallStatus.FAILING).update(
+        status_reason=reason, **fields
+    )
     if changed:
         await routing_changed([install.user_id])
     return bool(changed)

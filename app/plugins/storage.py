@@ -157,6 +157,11 @@ async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
     rows = [[new_id(), install_id, key, json.dumps(value), now] for (install_id, key), value in values.items()]
     on_conflict = f"ON CONFLICT (install_id, key) DO UPDATE SET value = {new_value}, updated_at = excluded.updated_at"
     await insert_rows(
-        conn, table, ("id", "install_id", "key", "value", "updated_at"), rows, on_conflict, jsonb={"value"},
+        conn,
+        table,
+        ("id", "install_id", "key", "value", "updated_at"),
+        rows,
+        on_conflict,
+        jsonb={"value"},
         types=("text", "text", "text", "jsonb", "timestamptz"),
     )

@@ -17,7 +17,9 @@ def describe_config_errors(exc: BadUserInput) -> str:
     return "; ".join(f"{e.path or '/'} {e.message}" for e in exc.errors)
 
 
-def bring_forward(install: UserPlugin, plugin: Plugin, handler: PluginHandler | None) -> tuple[dict[str, Any] | None, str | None]:
+def bring_forward(
+    install: UserPlugin, plugin: Plugin, handler: PluginHandler | None
+) -> tuple[dict[str, Any] | None, str | None]:
     """The install's config at `plugin.version` (its secrets sealed, to store), or None and the
     reason it cannot be (a secret that does not decrypt is left out: validation asks for it)."""
     config = open_config(install.id, install.config, drop_unreadable=True)
@@ -29,4 +31,6 @@ def bring_forward(install: UserPlugin, plugin: Plugin, handler: PluginHandler | 
     try:
         return seal_config(install.id, plugin.config_schema, validate_config(plugin.config_schema, config)), None
     except BadUserInput as exc:
-        return None, f"Plugin upgraded to {plugin.version}; the config needs changes: {describe_config_errors(exc)}"[:2000]
+        return None, f"Plugin upgraded to {plugin.version}; the config needs changes: {describe_config_errors(exc)}"[
+            :2000
+        ]

@@ -18,15 +18,37 @@ from app.inputs import is_int
 
 # Every kind of update the Bot API sends (aiogram's `Update` fields less update_id; a test checks
 # them against aiogram). Written out so that taking an update in never imports aiogram's types.
-UPDATE_FIELDS = frozenset((
-    "message", "edited_message", "channel_post", "edited_channel_post", "business_connection",
-    "business_message", "edited_business_message", "deleted_business_messages", "guest_message",
-    "message_reaction", "message_reaction_count", "inline_query", "chosen_inline_result",
-    "callback_query", "shipping_query", "pre_checkout_query", "purchased_paid_media", "poll",
-    "poll_answer", "my_chat_member", "chat_member", "chat_join_request", "chat_boost",
-    "removed_chat_boost", "managed_bot", "subscription", "stopped_message_generation",
-))
-
+UPDATE_FIELDS = frozenset(
+    (
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "guest_message",
+        "message_reaction",
+        "message_reaction_count",
+        "inline_query",
+        "chosen_inline_result",
+        "callback_query",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll",
+        "poll_answer",
+        "my_chat_member",
+        "chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+        "managed_bot",
+        "subscription",
+        "stopped_message_generation",
+    )
+)
 
 
 def is_message(value: object) -> bool:

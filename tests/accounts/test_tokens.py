@@ -61,7 +61,16 @@ async def test_an_expired_token_stops_working(db, tokens):
 
 @pytest.mark.parametrize(
     "token",
-    ["", "pb_", "pb_short", "Bearer pb_x", "pb_" + "a" * 101, "pb_\x00" + "a" * 40, "pb_\ud800" + "a" * 40, "pb_" + "é" * 43],
+    [
+        "",
+        "pb_",
+        "pb_short",
+        "Bearer pb_x",
+        "pb_" + "a" * 101,
+        "pb_\x00" + "a" * 40,
+        "pb_\ud800" + "a" * 40,
+        "pb_" + "é" * 43,
+    ],
 )
 async def test_a_malformed_token_is_refused_without_a_query(db, tokens, token):
     with counting_queries() as statements:
@@ -167,7 +176,11 @@ async def test_list_tokens_gives_the_valid_ones_or_all(db, tokens):
     await tokens.revoke_token(revoked.id, via="test")
     await ApiToken.filter(id=expired.id).update(expires_at=utcnow() - timedelta(seconds=1))
     assert [t.name for t in await tokens.list_tokens(user_id)] == ["first token"]
-    assert sorted(t.name for t in await tokens.list_tokens(user_id, valid_only=False)) == ["expired", "first token", "revoked"]
+    assert sorted(t.name for t in await tokens.list_tokens(user_id, valid_only=False)) == [
+        "expired",
+        "first token",
+        "revoked",
+    ]
 
 
 async def test_self_service_cannot_revoke_the_last_valid_token(db, tokens):
@@ -180,7 +193,9 @@ async def test_self_service_cannot_revoke_the_last_valid_token(db, tokens):
     assert raised.value.errors[0].path == "/id"
     assert "last valid token" in raised.value.errors[0].message
     assert await tokens.authenticate(token) is not None
-    await tokens.revoke_token(expired.id, via="api", owner_id=user_id, keep_last=True)  # not valid: not the last valid one
+    await tokens.revoke_token(
+        expired.id, via="api", owner_id=user_id, keep_last=True
+    )  # not valid: not the last valid one
     second, _ = await tokens.create_token(user_id, "second", None, via="test")
     await tokens.revoke_token(first.id, via="api", owner_id=user_id, keep_last=True)
     assert await tokens.authenticate(token) is None

@@ -96,7 +96,12 @@ async def test_messages_users_and_the_daily_series(app, stats):
     assert figures["hourly"][12] == 5 and sum(figures["hourly"]) == 5  # the 7-day window
     assert figures["previousPeriod"]["messagesToday"] == 1  # yesterday
     assert figures["chats"][0] == {
-        "chatId": "-1", "title": "Test chat", "type": "supergroup", "messages": 3, "users": 2, "totalMessages": 3,
+        "chatId": "-1",
+        "title": "Test chat",
+        "type": "supergroup",
+        "messages": 3,
+        "users": 2,
+        "totalMessages": 3,
     }
 
 
@@ -117,7 +122,9 @@ async def test_the_previous_period_is_the_window_before(app, stats):
 async def test_a_summarys_fields_share_their_reads_and_agree_with_separate_reads(app, stats):
     owner, bot = stats
     for n, days_ago in enumerate([0, 0, 1, 6, 7, 13, 14, 29, 30, 59, 61], start=1):
-        await deliver(app, bot, at(NOW - days_ago * DAY, message_update(n, chat_id=-(n % 3) - 1, sender_id=100 + n % 5)))
+        await deliver(
+            app, bot, at(NOW - days_ago * DAY, message_update(n, chat_id=-(n % 3) - 1, sender_id=100 + n % 5))
+        )
     await wait_until_processed(app)
     today = NOW.date()
     with app.db():
@@ -135,12 +142,17 @@ async def test_a_summarys_fields_share_their_reads_and_agree_with_separate_reads
             active = await app.platform.analytics.active_users(reader, today)
             assert figures["messagesToday"] == (await reader.counts(Window(today, today))).messages
             assert figures["messagesThisWeek"] == (await reader.counts(Window.ending(today, 7))).messages
-            assert [d["messages"] for d in figures["daily"]] == [d.counts.messages for d in await reader.daily(Window.ending(today, 7))]
+            assert [d["messages"] for d in figures["daily"]] == [
+                d.counts.messages for d in await reader.daily(Window.ending(today, 7))
+            ]
         assert figures["activeUsers"] == {"day": active.day, "week": active.week, "month": active.month}
-        assert (figures["period"]["totalMessages"], figures["period"]["uniqueUsers"]) == (period.counts.messages, period.unique_users)
-        assert [figures["previousPeriod"][k] for k in ("totalMessages", "uniqueUsers", "messagesToday", "messagesThisWeek")] == [
-            previous.counts.messages, previous.unique_users, previous.messages_today, previous.messages_this_week
-        ]
+        assert (figures["period"]["totalMessages"], figures["period"]["uniqueUsers"]) == (
+            period.counts.messages,
+            period.unique_users,
+        )
+        assert [
+            figures["previousPeriod"][k] for k in ("totalMessages", "uniqueUsers", "messagesToday", "messagesThisWeek")
+        ] == [previous.counts.messages, previous.unique_users, previous.messages_today, previous.messages_this_week]
         assert figures["period"]["messagesThisWeek"] == period.messages_this_week
 
 
@@ -226,7 +238,9 @@ async def test_numbers_are_ascii_digits_only(app, stats):
             error = await app.graphql_error(SUMMARY, variables, user=owner)
             assert error["extensions"]["code"] == "BAD_USER_INPUT", variables
         for query in (f"days={number}", f"chatId={number}", f"chatId=-{number}", f"table=chats&chatId=-{number}"):
-            response = await app.http.get("/analytics.csv", params=dict(p.split("=") for p in query.split("&")), headers=owner.auth)
+            response = await app.http.get(
+                "/analytics.csv", params=dict(p.split("=") for p in query.split("&")), headers=owner.auth
+            )
             assert response.status_code == 400, (query, response.text)
             assert "must be" in response.json()["error"]
     assert (await app.http.get("/analytics.csv?chatId=--12", headers=owner.auth)).status_code == 400
@@ -278,7 +292,9 @@ async def test_csv_export_needs_the_token_in_a_header(app, stats):
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text)))
     assert rows[0] == ["date", "messages", "received", "sent", "users", "joins", "leaves"]
-    assert [r[:2] for r in rows[1:]] == [[(NOW - n * DAY).date().isoformat(), m] for n, m in ((2, "0"), (1, "1"), (0, "1"))]
+    assert [r[:2] for r in rows[1:]] == [
+        [(NOW - n * DAY).date().isoformat(), m] for n, m in ((2, "0"), (1, "1"), (0, "1"))
+    ]
     chats = list(csv.reader(io.StringIO((await app.http.get("/analytics.csv?table=chats", headers=owner.auth)).text)))
     assert chats[1][:4] == ["-1", "Test chat", "supergroup", "2"]
     assert (await app.http.get(f"/analytics.csv?token={owner.token}")).status_code == 401

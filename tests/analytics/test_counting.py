@@ -24,7 +24,9 @@ def test_bots_never_count_as_users():
 
 
 def test_messages_on_behalf_of_a_chat_count_as_messages_not_users():
-    anonymous_admin = parse({"from": user(1087968824, "Group"), "sender_chat": {"id": -100200, "type": "supergroup", "title": "T"}})
+    anonymous_admin = parse(
+        {"from": user(1087968824, "Group"), "sender_chat": {"id": -100200, "type": "supergroup", "title": "T"}}
+    )
     tally = tally_received(anonymous_admin, track_users=True)
     assert tally.received == 1 and tally.user_id is None
 

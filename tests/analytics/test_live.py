@@ -193,7 +193,9 @@ async def test_a_revoked_token_closes_its_streaming_socket_and_the_one_about_to_
     async with subscribe(app.url, LIVE, token=created["token"]) as live:
         await live.next()
         async with connect(ws_url(app.url), subprotocols=[PROTOCOL]) as joining:  # signed in, not yet subscribed
-            await joining.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {created['token']}"}}))
+            await joining.send(
+                json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {created['token']}"}})
+            )
             assert json.loads(await joining.recv())["type"] == "connection_ack"
             await app.graphql(REVOKE_TOKEN, {"id": created["apiToken"]["id"]}, user=owner)
             await joining.wait_closed()

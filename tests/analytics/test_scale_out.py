@@ -40,7 +40,9 @@ async def each_update_reaches(web_url: str, live, bot) -> None:
     """Posts updates one at a time; each must show in the subscriber's count before the next."""
     async with httpx.AsyncClient(base_url=web_url, timeout=30) as client:
         for n in range(1, UPDATES + 1):
-            response = await client.post(bot.webhook_path, json=message_update(n, chat_id=-1), headers={SECRET_HEADER: bot.secret})
+            response = await client.post(
+                bot.webhook_path, json=message_update(n, chat_id=-1), headers={SECRET_HEADER: bot.secret}
+            )
             assert response.status_code == 200
             await live.until(lambda d, n=n: d["analyticsUpdated"]["totalMessages"] == n)
 
@@ -71,7 +73,9 @@ def listening(app: LiveApp, channel: str) -> bool:
     return broadcast._backend.connected.is_set() and bool(broadcast._subscribers.get(channel))  # type: ignore[attr-defined]
 
 
-async def test_a_worker_claims_events_another_process_stored_without_waiting_for_its_poll(make_app, owner_and_bot, redis_url):
+async def test_a_worker_claims_events_another_process_stored_without_waiting_for_its_poll(
+    make_app, owner_and_bot, redis_url
+):
     """The ingest process says "events stored" over Redis; the worker, polling only every 60 s,
     claims them at once."""
     owner, bot = owner_and_bot
@@ -79,7 +83,9 @@ async def test_a_worker_claims_events_another_process_stored_without_waiting_for
     worker = await make_app(inbox_poll_seconds=60, broadcast_url=redis_url)
     await eventually(lambda: listening(worker, INBOX_CHANNEL), "the worker listening for stored events")
     for n in range(1, 4):
-        response = await ingest.http.post(bot.webhook_path, json=message_update(n, chat_id=-7), headers={SECRET_HEADER: bot.secret})
+        response = await ingest.http.post(
+            bot.webhook_path, json=message_update(n, chat_id=-7), headers={SECRET_HEADER: bot.secret}
+        )
         assert response.status_code == 200
         # well within the poll interval: only the wake-up can make it
         await wait_until_processed(worker)

@@ -92,11 +92,31 @@ UNRESOLVED_HOST = "Failed to resolve host: Name or service not known"
 
 # Update types in the Bot API server's order (which getWebhookInfo's allowed_updates follows).
 UPDATE_TYPES = (
-    "message", "edited_message", "channel_post", "edited_channel_post", "inline_query", "chosen_inline_result",
-    "callback_query", "shipping_query", "pre_checkout_query", "poll", "poll_answer", "my_chat_member",
-    "chat_member", "chat_join_request", "chat_boost", "removed_chat_boost", "message_reaction",
-    "message_reaction_count", "business_connection", "business_message", "edited_business_message",
-    "deleted_business_messages", "purchased_paid_media", "managed_bot", "guest_message",
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "inline_query",
+    "chosen_inline_result",
+    "callback_query",
+    "shipping_query",
+    "pre_checkout_query",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "chat_boost",
+    "removed_chat_boost",
+    "message_reaction",
+    "message_reaction_count",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "purchased_paid_media",
+    "managed_bot",
+    "guest_message",
 )
 # What a bot gets when its registration names no types.
 DEFAULT_ALLOWED_UPDATES = frozenset(UPDATE_TYPES) - {"chat_member", "message_reaction", "message_reaction_count"}
@@ -510,7 +530,7 @@ class FakeTelegram:
         if not matches:
             return None
         base, to = max(matches, key=lambda route: len(route[0]))
-        return to + url[len(base):]
+        return to + url[len(base) :]
 
     async def _post(self, client: httpx.AsyncClient, bot: FakeBot, update: dict[str, Any]) -> Delivery:
         assert bot.webhook_url is not None
@@ -563,7 +583,8 @@ class FakeTelegram:
     def sends(self, chat_id: int | str | None = None) -> list[Arrival]:
         """The sendMessage requests that arrived (to `chat_id` only, when given), in order."""
         return [
-            a for a in self.arrivals
+            a
+            for a in self.arrivals
             if a.method.lower() == "sendmessage" and (chat_id is None or str(a.chat_id) == str(chat_id))
         ]
 

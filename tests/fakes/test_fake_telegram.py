@@ -128,7 +128,12 @@ async def test_get_me_answers_the_bot_user(tg: FakeTelegram, make_bot) -> None:
     tg.add_bot(TOKEN, "plugboard_demo_bot")
     me = await make_bot().get_me()
     assert isinstance(me, User)
-    assert (me.id, me.is_bot, me.username, me.first_name) == (123456789, True, "plugboard_demo_bot", "plugboard_demo_bot")
+    assert (me.id, me.is_bot, me.username, me.first_name) == (
+        123456789,
+        True,
+        "plugboard_demo_bot",
+        "plugboard_demo_bot",
+    )
     assert me.can_join_groups is True
     assert tg.calls == [("plugboard_demo_bot", "getMe", {})]
 
@@ -168,7 +173,12 @@ async def test_method_names_are_case_insensitive(tg: FakeTelegram) -> None:
 
 async def test_set_webhook_stores_url_secret_and_allowed_updates(tg: FakeTelegram, make_bot) -> None:
     bot = tg.add_bot(TOKEN, "demo_bot")
-    assert await make_bot().set_webhook("https://plugboard.test/webhooks/telegram/g1", secret_token="s3cr3t_-X", allowed_updates=UPDATES) is True
+    assert (
+        await make_bot().set_webhook(
+            "https://plugboard.test/webhooks/telegram/g1", secret_token="s3cr3t_-X", allowed_updates=UPDATES
+        )
+        is True
+    )
     assert bot.webhook_url == "https://plugboard.test/webhooks/telegram/g1"
     assert bot.secret_token == "s3cr3t_-X"
     assert bot.allowed_updates == UPDATES  # sent as a JSON string inside the form, stored parsed
@@ -198,10 +208,15 @@ async def test_set_webhook_rejects_a_secret_with_unallowed_characters(tg: FakeTe
     [
         ("http://plugboard.test/hook", "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"),
         ("http://127.0.0.1:8000/hook", "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"),
-        ("https://plugboard.test:8000/hook", "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"),
+        (
+            "https://plugboard.test:8000/hook",
+            "Bad Request: bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443",
+        ),
     ],
 )
-async def test_set_webhook_refuses_what_telegram_refuses(tg: FakeTelegram, make_bot, url: str, description: str) -> None:
+async def test_set_webhook_refuses_what_telegram_refuses(
+    tg: FakeTelegram, make_bot, url: str, description: str
+) -> None:
     bot = tg.add_bot(TOKEN, "demo_bot")
     with pytest.raises(TelegramBadRequest) as caught:
         await make_bot().set_webhook(url, secret_token="abc")
@@ -242,7 +257,9 @@ async def test_set_webhook_again_unchanged_is_already_set(tg: FakeTelegram) -> N
     again = await post(tg, TOKEN, "setWebhook", data={"url": "https://plugboard.test/hook", "secret_token": "s"})
     other = await post(tg, TOKEN, "setWebhook", data={"url": "https://plugboard.test/hook", "secret_token": "t"})
     assert [r.json()["description"] for r in (first, again, other)] == [
-        "Webhook was set", "Webhook is already set", "Webhook was set",
+        "Webhook was set",
+        "Webhook is already set",
+        "Webhook was set",
     ]
 
 
@@ -275,12 +292,15 @@ async def test_send_message_returns_a_full_message(tg: FakeTelegram, make_bot) -
 async def test_message_ids_count_per_chat(tg: FakeTelegram, make_bot) -> None:
     tg.add_bot(TOKEN, "demo_bot")
     api = make_bot()
-    ids = [(m.chat.id, m.message_id) for m in [
-        await api.send_message(1, "a"),
-        await api.send_message(1, "b"),
-        await api.send_message(-100200, "c"),
-        await api.send_message(1, "d"),
-    ]]
+    ids = [
+        (m.chat.id, m.message_id)
+        for m in [
+            await api.send_message(1, "a"),
+            await api.send_message(1, "b"),
+            await api.send_message(-100200, "c"),
+            await api.send_message(1, "d"),
+        ]
+    ]
     assert ids == [(1, 1), (1, 2), (-100200, 1), (1, 3)]
 
 
@@ -313,7 +333,9 @@ async def test_send_message_needs_a_chat(tg: FakeTelegram) -> None:
 
 async def test_json_and_multipart_bodies_are_accepted_too(tg: FakeTelegram) -> None:
     bot = tg.add_bot(TOKEN, "demo_bot")
-    as_json = await post(tg, TOKEN, "sendMessage", json={"chat_id": 5, "text": "json", "reply_markup": {"inline_keyboard": []}})
+    as_json = await post(
+        tg, TOKEN, "sendMessage", json={"chat_id": 5, "text": "json", "reply_markup": {"inline_keyboard": []}}
+    )
     as_multipart = await post(tg, TOKEN, "sendMessage", data={"chat_id": "5", "text": "multipart"}, files={"doc": b"x"})
     assert [r.json()["result"]["text"] for r in (as_json, as_multipart)] == ["json", "multipart"]
     assert [m["chat_id"] for m in bot.sent_messages] == [5, 5]
@@ -456,7 +478,11 @@ async def test_enforced_limits_refuse_a_second_message_to_a_chat_within_a_second
     await asyncio.sleep(1)
     await api.send_message(1, "a second later")
     assert [a.status for a in tg.sends(1)] == [200, 429, 200]
-    assert [m["text"] for m in tg.bot(TOKEN).sent_messages] == ["first", "another chat is not held back", "a second later"]
+    assert [m["text"] for m in tg.bot(TOKEN).sent_messages] == [
+        "first",
+        "another chat is not held back",
+        "a second later",
+    ]
 
 
 async def test_enforced_limits_hold_a_group_to_its_messages_a_minute(tg: FakeTelegram, make_bot) -> None:
@@ -501,7 +527,9 @@ async def test_every_429_carries_retry_after(tg: FakeTelegram) -> None:
 # -- allowed_updates: what a registration lets through ----------------------------------------
 
 
-async def test_a_webhook_gets_only_the_types_its_registration_names(tg: FakeTelegram, make_bot, receiver: Receiver) -> None:
+async def test_a_webhook_gets_only_the_types_its_registration_names(
+    tg: FakeTelegram, make_bot, receiver: Receiver
+) -> None:
     tg.add_bot(TOKEN, "demo_bot")
     tg.route_webhooks(PUBLIC, receiver.server.url)
     await make_bot().set_webhook(HOOK, allowed_updates=["message", "chat_member"])
@@ -512,7 +540,10 @@ async def test_a_webhook_gets_only_the_types_its_registration_names(tg: FakeTele
         await tg.deliver(TOKEN, reaction_update(4)),
     ]
     assert [(d.update_id, d.status) for d in deliveries] == [
-        (1, "delivered"), (2, "filtered"), (3, "delivered"), (4, "filtered"),
+        (1, "delivered"),
+        (2, "filtered"),
+        (3, "delivered"),
+        (4, "filtered"),
     ]
     assert [u["update_id"] for u in receiver.updates] == [1, 3]
     assert tg.bot(TOKEN).pending_update_count == 0
@@ -528,10 +559,18 @@ async def test_without_allowed_updates_telegrams_default_applies(
     for update in [message_update(1), joined_update(2), reaction_update(3), callback_update(4), poll_update(5)]:
         await tg.deliver(TOKEN, update)
     assert [u["update_id"] for u in receiver.updates] == [1, 4, 5]  # no chat_member, no message_reaction
-    assert [d.status for d in tg.bot(TOKEN).deliveries] == ["delivered", "filtered", "filtered", "delivered", "delivered"]
+    assert [d.status for d in tg.bot(TOKEN).deliveries] == [
+        "delivered",
+        "filtered",
+        "filtered",
+        "delivered",
+        "delivered",
+    ]
 
 
-async def test_getupdates_registers_allowed_updates_and_a_call_without_them_keeps_them(tg: FakeTelegram, make_bot) -> None:
+async def test_getupdates_registers_allowed_updates_and_a_call_without_them_keeps_them(
+    tg: FakeTelegram, make_bot
+) -> None:
     bot = tg.add_bot(TOKEN, "demo_bot")
     api = make_bot()
     assert await api.get_updates(allowed_updates=["chat_member"]) == []
@@ -587,7 +626,9 @@ async def test_update_ids_are_given_when_missing(tg: FakeTelegram) -> None:
 # -- webhook delivery -------------------------------------------------------------------------
 
 
-async def test_delivery_posts_json_to_the_routed_webhook_with_the_secret(tg: FakeTelegram, make_bot, receiver: Receiver) -> None:
+async def test_delivery_posts_json_to_the_routed_webhook_with_the_secret(
+    tg: FakeTelegram, make_bot, receiver: Receiver
+) -> None:
     bot = tg.add_bot(TOKEN, "demo_bot")
     tg.route_webhooks("https://elsewhere.example", unreachable_url())
     tg.route_webhooks(PUBLIC, receiver.server.url)
@@ -709,7 +750,10 @@ async def test_reset_forgets_webhook_routes(tg: FakeTelegram, make_bot, receiver
 async def test_webhook_info_without_a_webhook(tg: FakeTelegram, make_bot) -> None:
     tg.add_bot(TOKEN, "demo_bot")
     response = await post(tg, TOKEN, "getWebhookInfo")
-    assert response.json() == {"ok": True, "result": {"url": "", "has_custom_certificate": False, "pending_update_count": 0}}
+    assert response.json() == {
+        "ok": True,
+        "result": {"url": "", "has_custom_certificate": False, "pending_update_count": 0},
+    }
     info = await make_bot().get_webhook_info()
     assert isinstance(info, WebhookInfo) and (info.url, info.pending_update_count) == ("", 0)
 
@@ -845,7 +889,8 @@ async def test_arrivals_record_getupdates_and_getwebhookinfo(tg: FakeTelegram, m
     await api.get_updates(offset=3, limit=5)
     await api.get_webhook_info()
     assert [(a.bot, a.method, a.status) for a in tg.arrivals] == [
-        ("demo_bot", "getUpdates", 200), ("demo_bot", "getWebhookInfo", 200),
+        ("demo_bot", "getUpdates", 200),
+        ("demo_bot", "getWebhookInfo", 200),
     ]
     assert {k: tg.calls[0].params[k] for k in ("offset", "limit")} == {"offset": "3", "limit": "5"}
 
@@ -859,8 +904,12 @@ async def test_a_revoked_token_is_unauthorized_for_every_method(tg: FakeTelegram
     await api.set_webhook(HOOK)
     tg.revoke(TOKEN)
     calls = [
-        api.get_me(), api.get_updates(), api.get_webhook_info(), api.set_webhook(HOOK),
-        api.delete_webhook(), api.send_message(1, "hi"),
+        api.get_me(),
+        api.get_updates(),
+        api.get_webhook_info(),
+        api.set_webhook(HOOK),
+        api.delete_webhook(),
+        api.send_message(1, "hi"),
     ]
     for call in calls:
         with pytest.raises(TelegramUnauthorizedError):

@@ -35,7 +35,7 @@ async def database_refusing_inserts(app: LiveApp, backend: str, table: str) -> A
             )
         else:
             await conn.execute_script(
-                f'CREATE TRIGGER refuse_row BEFORE INSERT ON "{table}" BEGIN SELECT RAISE(ABORT, \'refused by the test\'); END;'
+                f"CREATE TRIGGER refuse_row BEFORE INSERT ON \"{table}\" BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
             )
     try:
         yield

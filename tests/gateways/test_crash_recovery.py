@@ -73,10 +73,19 @@ async def test_a_worker_process_handles_what_an_ingest_only_server_accepted(make
     assert await post_updates(web.url, bot, [message_update(n, chat_id=-3) for n in range(1, 11)]) == [200] * 10
 
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "worker",
-        env={**os.environ, "DATABASE_URL": settings.database_url, "TELEGRAM_API_URL": settings.telegram_api_url,
-             "SCHEDULER_ENABLED": "false", "INBOX_POLL_SECONDS": "0.2"},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "app",
+        "worker",
+        env={
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "TELEGRAM_API_URL": settings.telegram_api_url,
+            "SCHEDULER_ENABLED": "false",
+            "INBOX_POLL_SECONDS": "0.2",
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         await wait_until_processed(observer)

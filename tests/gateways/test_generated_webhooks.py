@@ -116,7 +116,7 @@ async def deliver_batch(hooks: WebhookWorld, batch: list[Delivery], companions: 
                     problems.append(f"acknowledged but kept nowhere (lost): {where}")
         elif update_id is not None and (str(update_id) in events or str(update_id) in rejected):
             problems.append(f"refused with {response.status_code} but kept: {where}")
-    for delivery, (_, _, _, update_id), response in zip(companions, encoded[len(batch):], responses[len(batch):]):
+    for delivery, (_, _, _, update_id), response in zip(companions, encoded[len(batch) :], responses[len(batch) :]):
         if expected_to_keep(hooks, delivery.body) and str(update_id) not in events:
             problems.append(f"a valid update beside hostile ones was not stored ({response.status_code}): {delivery!r}")
         elif response.status_code != 200:

@@ -61,7 +61,13 @@ async def test_refused_rows_fail_alone_and_the_rest_of_their_group_commits(live,
     with live.db():
         tasks = [
             asyncio.create_task(
-                writer.put(row.get("gateway_id", bot.gateway_id), EventKind.UPDATE, row["key"], row["payload"], row.get("chat_id"))
+                writer.put(
+                    row.get("gateway_id", bot.gateway_id),
+                    EventKind.UPDATE,
+                    row["key"],
+                    row["payload"],
+                    row.get("chat_id"),
+                )
             )
             for _, row in calls
         ]
@@ -150,7 +156,9 @@ async def test_stopping_answers_callers_whose_group_still_waits_for_the_database
                 waiting = asyncio.create_task(writer.put(bot.gateway_id, EventKind.UPDATE, "1", '{"n":1}'))
                 thread = writer.group.thread
                 assert thread is not None
-                await eventually(lambda: thread.writing, "the writer's thread taking the row")  # and waiting for the lock
+                await eventually(
+                    lambda: thread.writing, "the writer's thread taking the row"
+                )  # and waiting for the lock
                 assert not waiting.done()
                 await writer.stop()
                 with pytest.raises(InboxUnavailable):

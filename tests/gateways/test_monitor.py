@@ -76,7 +76,10 @@ async def test_a_webhook_telegram_cannot_reach_is_failing_with_its_words_and_rec
     assert (healthy["status"], healthy["statusReason"]) == ("ACTIVE", None)
     assert healthy["health"]["pendingUpdates"] == 0
     assert healthy["health"]["lastErrorMessage"] == "Connection refused"  # Telegram still reports its last error
-    assert await status_events(app, user) == [("ACTIVE", "WEBHOOK_FAILING", reason), ("WEBHOOK_FAILING", "ACTIVE", None)]
+    assert await status_events(app, user) == [
+        ("ACTIVE", "WEBHOOK_FAILING", reason),
+        ("WEBHOOK_FAILING", "ACTIVE", None),
+    ]
 
 
 async def test_failing_the_same_way_again_updates_the_figures_without_another_event(app, user, telegram):

@@ -101,7 +101,11 @@ async def status_of(app: LiveApp, gateway_id: str) -> tuple[GatewayStatus, str |
 
 async def stored_updates(app: LiveApp, gateway_id: str) -> list[str]:
     with app.db():
-        keys = await GatewayEvent.filter(gateway_id=gateway_id, kind=EventKind.UPDATE).order_by("id").values_list("key", flat=True)
+        keys = (
+            await GatewayEvent.filter(gateway_id=gateway_id, kind=EventKind.UPDATE)
+            .order_by("id")
+            .values_list("key", flat=True)
+        )
     return [str(key) for key in keys]
 
 
@@ -208,7 +212,8 @@ async def test_a_webhook_set_elsewhere_shows_polling_conflict_without_a_fight_an
     with app.db():
         changes = await AuditLog.filter(action="gateway.status", target_id=gateway_id).order_by("created_at")
     assert [(c.metadata["from"], c.metadata["to"]) for c in changes] == [
-        ("ACTIVE", "POLLING_CONFLICT"), ("POLLING_CONFLICT", "ACTIVE")
+        ("ACTIVE", "POLLING_CONFLICT"),
+        ("POLLING_CONFLICT", "ACTIVE"),
     ]
 
 
@@ -292,7 +297,9 @@ async def test_a_revoked_token_stops_polling_and_a_reconnect_with_the_new_token_
     gateway_id, token = await connect(app, owner, telegram)
     await long_polled(telegram, token)
     telegram.revoke(token)  # the poll waiting is answered 401
-    await eventually(lambda: _is(status_of(app, gateway_id), (GatewayStatus.TOKEN_REJECTED, _reason())), "TOKEN_REJECTED")
+    await eventually(
+        lambda: _is(status_of(app, gateway_id), (GatewayStatus.TOKEN_REJECTED, _reason())), "TOKEN_REJECTED"
+    )
 
     async def let_go() -> bool:
         with app.db():
@@ -466,7 +473,11 @@ async def test_a_network_that_fails_is_backed_off_and_polling_resumes_when_it_re
         await wait_until_processed(app)
         assert (await analytics_counts(app, analytics.id, -7))["received"] == 2
         assert await status_of(app, gateway_id) == (GatewayStatus.ACTIVE, None)  # the network is no conflict
-        delays = [r.getMessage().rsplit("polling again in ", 1)[1] for r in caplog.records if "could not be reached" in r.getMessage()]
+        delays = [
+            r.getMessage().rsplit("polling again in ", 1)[1]
+            for r in caplog.records
+            if "could not be reached" in r.getMessage()
+        ]
         assert delays[:3] == ["0.05 s", "0.1 s", "0.2 s"]  # doubling
         assert token not in caplog.text
 

@@ -73,7 +73,9 @@ async def test_install_first_then_connect_asks_for_every_type_and_joins_and_chan
     assert await recorded(app, bot.gateway_id) == (ANALYTICS_TYPES, Delivery.WEBHOOK)
 
     telegram.route_webhooks(PUBLIC, to=app.url)
-    joined = await telegram.deliver(bot.token, chat_member_update(1, chat_member("left"), chat_member("member"), chat_id=GROUP))
+    joined = await telegram.deliver(
+        bot.token, chat_member_update(1, chat_member("left"), chat_member("member"), chat_id=GROUP)
+    )
     posted = await telegram.deliver(bot.token, channel_post_update(2, chat_id=CHANNEL))
     assert (joined.status, posted.status) == ("delivered", "delivered")
     await wait_until_processed(app)
@@ -117,7 +119,9 @@ async def test_each_change_of_the_installs_updates_the_registration_and_only_tho
     assert asked(telegram, bot.token) == ANALYTICS_TYPES
 
     analytics = await my_install(app, user, "analytics")
-    await app.graphql("mutation($id: ID!) { uninstallPlugin(pluginId: $id) }", {"id": analytics["plugin"]["id"]}, user=user)
+    await app.graphql(
+        "mutation($id: ID!) { uninstallPlugin(pluginId: $id) }", {"id": analytics["plugin"]["id"]}, user=user
+    )
     assert asked(telegram, bot.token) == WELCOME_TYPES
     await toggle(app, user, "welcome", False)
     assert asked(telegram, bot.token) == MINIMAL
@@ -175,6 +179,7 @@ async def test_a_failed_set_webhook_leaves_the_install_done_and_the_next_monitor
 
     await make_app(gateway_health_seconds=0.2)  # a worker: its monitor's first round
     await eventually(lambda: asked(telegram, bot.token) == ANALYTICS_TYPES, "the registration repaired")
+
     # The record is written after Telegram answered: wait for it too.
     async def record_repaired() -> bool:
         return await recorded(api, bot.gateway_id) == (ANALYTICS_TYPES, Delivery.WEBHOOK)
@@ -267,27 +272,60 @@ TO_POLLING = "so Telegram cannot post to it (set TELEGRAM_DELIVERY=webhook and a
 @pytest.mark.parametrize(
     ("public_url", "choice", "delivery", "why"),
     [
-        ("https://plugboard.example", "auto", Delivery.WEBHOOK,
-         "webhooks: Telegram posts each bot's updates to https://plugboard.example/webhooks/telegram/… "
-         "(PUBLIC_URL is an HTTPS address Telegram posts to)"),
-        ("https://plugboard.example:8443/", "auto", Delivery.WEBHOOK,
-         "webhooks: Telegram posts each bot's updates to https://plugboard.example:8443/webhooks/telegram/… "
-         "(PUBLIC_URL is an HTTPS address Telegram posts to)"),
-        ("http://127.0.0.1:8000", "auto", Delivery.POLLING,
-         f"polling: PUBLIC_URL http://127.0.0.1:8000 is not HTTPS, {TO_POLLING}; {POLLING_NOTE}"),
-        ("https://plugboard.example:8000", "auto", Delivery.POLLING,
-         "polling: PUBLIC_URL https://plugboard.example:8000 uses port 8000 (Telegram posts to 443, 80, 88 or 8443 "
-         f"only), {TO_POLLING}; {POLLING_NOTE}"),
-        ("https://192.168.1.5", "auto", Delivery.POLLING,
-         f"polling: PUBLIC_URL https://192.168.1.5 names 192.168.1.5, which is not on the internet, {TO_POLLING}; "
-         f"{POLLING_NOTE}"),
-        ("https://localhost", "auto", Delivery.POLLING,
-         f"polling: PUBLIC_URL https://localhost names localhost, which is not on the internet, {TO_POLLING}; "
-         f"{POLLING_NOTE}"),
-        ("http://127.0.0.1:8000", "webhook", Delivery.WEBHOOK,
-         "webhooks: Telegram posts each bot's updates to http://127.0.0.1:8000/webhooks/telegram/… (TELEGRAM_DELIVERY=webhook)"),
-        ("https://plugboard.example", "polling", Delivery.POLLING,
-         "polling: this server fetches each bot's updates with getUpdates (TELEGRAM_DELIVERY=polling); " + POLLING_NOTE),
+        (
+            "https://plugboard.example",
+            "auto",
+            Delivery.WEBHOOK,
+            "webhooks: Telegram posts each bot's updates to https://plugboard.example/webhooks/telegram/… "
+            "(PUBLIC_URL is an HTTPS address Telegram posts to)",
+        ),
+        (
+            "https://plugboard.example:8443/",
+            "auto",
+            Delivery.WEBHOOK,
+            "webhooks: Telegram posts each bot's updates to https://plugboard.example:8443/webhooks/telegram/… "
+            "(PUBLIC_URL is an HTTPS address Telegram posts to)",
+        ),
+        (
+            "http://127.0.0.1:8000",
+            "auto",
+            Delivery.POLLING,
+            f"polling: PUBLIC_URL http://127.0.0.1:8000 is not HTTPS, {TO_POLLING}; {POLLING_NOTE}",
+        ),
+        (
+            "https://plugboard.example:8000",
+            "auto",
+            Delivery.POLLING,
+            "polling: PUBLIC_URL https://plugboard.example:8000 uses port 8000 (Telegram posts to 443, 80, 88 or 8443 "
+            f"only), {TO_POLLING}; {POLLING_NOTE}",
+        ),
+        (
+            "https://192.168.1.5",
+            "auto",
+            Delivery.POLLING,
+            f"polling: PUBLIC_URL https://192.168.1.5 names 192.168.1.5, which is not on the internet, {TO_POLLING}; "
+            f"{POLLING_NOTE}",
+        ),
+        (
+            "https://localhost",
+            "auto",
+            Delivery.POLLING,
+            f"polling: PUBLIC_URL https://localhost names localhost, which is not on the internet, {TO_POLLING}; "
+            f"{POLLING_NOTE}",
+        ),
+        (
+            "http://127.0.0.1:8000",
+            "webhook",
+            Delivery.WEBHOOK,
+            "webhooks: Telegram posts each bot's updates to http://127.0.0.1:8000/webhooks/telegram/… (TELEGRAM_DELIVERY=webhook)",
+        ),
+        (
+            "https://plugboard.example",
+            "polling",
+            Delivery.POLLING,
+            "polling: this server fetches each bot's updates with getUpdates (TELEGRAM_DELIVERY=polling); "
+            + POLLING_NOTE,
+        ),
     ],
 )
 def test_delivery_mode(public_url, choice, delivery, why):
@@ -296,7 +334,9 @@ def test_delivery_mode(public_url, choice, delivery, why):
 
 def test_delivery_mode_from_the_environment_defaults_to_auto():
     assert Settings.from_env({}).telegram_delivery == "auto"
-    assert delivery_mode(Settings.from_env({}))[0] == Delivery.POLLING  # the default PUBLIC_URL is http://127.0.0.1:8000
+    assert (
+        delivery_mode(Settings.from_env({}))[0] == Delivery.POLLING
+    )  # the default PUBLIC_URL is http://127.0.0.1:8000
     settings = Settings.from_env({"TELEGRAM_DELIVERY": "Webhook", "PUBLIC_URL": "http://127.0.0.1:8000"})
     assert delivery_mode(settings)[0] == Delivery.WEBHOOK
 
@@ -304,5 +344,6 @@ def test_delivery_mode_from_the_environment_defaults_to_auto():
 def test_delivery_mode_names_the_address_as_told():
     settings = Settings(public_url="http://127.0.0.1:5000")
     _, why = delivery_mode(settings, "PUBLIC_URL is not set, and this server's address http://127.0.0.1:5000")
-    assert why.startswith("polling: PUBLIC_URL is not set, and this server's address http://127.0.0.1:5000 is not HTTPS")
-
+    assert why.startswith(
+        "polling: PUBLIC_URL is not set, and this server's address http://127.0.0.1:5000 is not HTTPS"
+    )

@@ -73,10 +73,14 @@ def poisons(first_update_id: int) -> list[Poison]:
     found.append(Poison("chat-id-2**70", _body(u), str(n), "/message/chat/id is outside the 64-bit integer range"))
     n, u = update()
     u["message"]["from"]["id"] = -(2**63) - 1
-    found.append(Poison("sender-id-below-int64", _body(u), str(n), "/message/from/id is outside the 64-bit integer range"))
+    found.append(
+        Poison("sender-id-below-int64", _body(u), str(n), "/message/from/id is outside the 64-bit integer range")
+    )
     _, u = update()
     u["update_id"] = 10**69 + 7  # 70 digits
-    found.append(Poison("70-digit-update-id", _body(u), str(10**69 + 7), "/update_id is outside the 64-bit integer range"))
+    found.append(
+        Poison("70-digit-update-id", _body(u), str(10**69 + 7), "/update_id is outside the 64-bit integer range")
+    )
     _, u = update()
     u["update_id"] = 2**63  # 19 digits, one past the largest BIGINT
     found.append(Poison("update-id-2**63", _body(u), str(2**63), "/update_id is outside the 64-bit integer range"))
@@ -91,8 +95,11 @@ def poisons(first_update_id: int) -> list[Poison]:
     n, u = update(extra="NUMBER")
     found.append(
         Poison(
-            "number-jsonb-cannot-hold", _body(u, ('"NUMBER"', "1e-20000")), str(n),
-            "refused by the database: value overflows numeric format", stored_on_sqlite=True,
+            "number-jsonb-cannot-hold",
+            _body(u, ('"NUMBER"', "1e-20000")),
+            str(n),
+            "refused by the database: value overflows numeric format",
+            stored_on_sqlite=True,
         )
     )
     return found
@@ -135,7 +142,9 @@ async def stored_keys(live: LiveApp) -> list[str]:
         return cast("list[str]", await GatewayEvent.all().values_list("key", flat=True))
 
 
-async def test_poison_updates_among_hundreds_of_valid_ones_fail_only_themselves(live, owner, bot, recorder, backend, caplog):
+async def test_poison_updates_among_hundreds_of_valid_ones_fail_only_themselves(
+    live, owner, bot, recorder, backend, caplog
+):
     caplog.set_level(logging.INFO)
     recorder_install = await install(live, owner, "recorder")
     valid = {n: _body(message_update(n, text=f"valid {n}", chat_id=-(n % 20) - 1)) for n in range(1, 301)}

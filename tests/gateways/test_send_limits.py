@@ -145,7 +145,6 @@ class OwnConnection:
         return None
 
 
-
 # -- the Redis script is the same rule ------------------------------------------------------------
 
 TIMES = st.floats(-5, 5).map(lambda offset: round(offset, 6))
@@ -194,7 +193,9 @@ async def reserve_in_redis(url: str, case: dict) -> Reservation:
     stored = {REDIS_PREFIX + key: f"{time:.6f}" for key, time in case["current"].items()}
     if case["pause_until"]:
         stored[REDIS_PREFIX + pause_key(case["scope"])] = f"{case['pause_until']:.6f}"
-    keys, args = reserve_arguments(case["scope"], case["slots"], case["budget"], case["turn"], case["not_before"], now=case["now"])
+    keys, args = reserve_arguments(
+        case["scope"], case["slots"], case["budget"], case["turn"], case["not_before"], now=case["now"]
+    )
     try:
         if stored:
             await client.mset(stored)
@@ -213,7 +214,13 @@ def test_the_redis_script_reserves_exactly_as_plan_does(case: dict) -> None:
     if not REDIS_URL:
         REDIS_URL.append(asyncio.run(shared_redis_url()))
     expected = plan(
-        case["now"], case["pause_until"], case["current"], case["slots"], case["budget"], case["turn"], case["not_before"]
+        case["now"],
+        case["pause_until"],
+        case["current"],
+        case["slots"],
+        case["budget"],
+        case["turn"],
+        case["not_before"],
     )
     assert as_text(asyncio.run(reserve_in_redis(REDIS_URL[0], case))) == as_text(expected)
 

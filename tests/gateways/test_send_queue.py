@@ -72,7 +72,12 @@ async def bot(app: LiveApp, owner: TestUser, telegram: FakeTelegram) -> Connecte
 
 
 async def send(
-    app: LiveApp, owner: TestUser, bot: ConnectedBot, chat_id: int = CHAT, deadline: float | None = None, text: str = "hi"
+    app: LiveApp,
+    owner: TestUser,
+    bot: ConnectedBot,
+    chat_id: int = CHAT,
+    deadline: float | None = None,
+    text: str = "hi",
 ) -> Any:
     with app.db():
         return await app.platform.gateways.execute(
@@ -300,7 +305,9 @@ class ChattyPlugin(PluginHandler):
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         assert isinstance(event, TelegramMessageEvent)
         for i in range(3):
-            await ctx.gateways.execute(event.gateway_id, "sendMessage", {"chat_id": event.message.chat.id, "text": f"reply {i}"})
+            await ctx.gateways.execute(
+                event.gateway_id, "sendMessage", {"chat_id": event.message.chat.id, "text": f"reply {i}"}
+            )
 
 
 async def test_a_run_that_would_wait_past_its_timeout_fails_at_once_with_the_reason_in_its_history(make_app, telegram):

@@ -15,7 +15,9 @@ from app.inputs import json_problem
 from tests.support.hostile import scaled
 from tests.support.telegram_updates import callback_update, message_update
 
-ODD_TEXT = st.sampled_from(["\x00", "\ud800", "\udbff", "\udc00", "\udfff", "\ud83d\ude00", "\\", "\\u", "\\ud800", "é", "Ж", '"'])
+ODD_TEXT = st.sampled_from(
+    ["\x00", "\ud800", "\udbff", "\udc00", "\udfff", "\ud83d\ude00", "\\", "\\u", "\\ud800", "é", "Ж", '"']
+)
 STRINGS = st.lists(st.one_of(ODD_TEXT, st.text(max_size=4)), max_size=5).map("".join)
 INTEGERS = st.one_of(
     st.integers(min_value=-(2**63) - 2, max_value=2**63 + 2),
@@ -55,9 +57,23 @@ def test_whatever_the_full_walk_finds_the_cheap_test_suspects(value):
 @pytest.mark.parametrize(
     "text",
     [
-        r'"\ud800"', r'"\udc00"', r'"a\ud800b"', r'"\ud800\ud800\udc00"', r'"\ud83d\\ude00"', r'"\\\ud800"',
-        r'"\u0000"', r'{"\u0000": 1}', r'{"\udfff": 1}', '9223372036854775808', '-9223372036854775809',
-        '1e400', '-1e400', '1' + '0' * 400 + '.0', 'NaN', '[Infinity]', '{"a": -Infinity}',
+        r'"\ud800"',
+        r'"\udc00"',
+        r'"a\ud800b"',
+        r'"\ud800\ud800\udc00"',
+        r'"\ud83d\\ude00"',
+        r'"\\\ud800"',
+        r'"\u0000"',
+        r'{"\u0000": 1}',
+        r'{"\udfff": 1}',
+        "9223372036854775808",
+        "-9223372036854775809",
+        "1e400",
+        "-1e400",
+        "1" + "0" * 400 + ".0",
+        "NaN",
+        "[Infinity]",
+        '{"a": -Infinity}',
     ],
 )
 def test_each_way_a_problem_can_be_written_is_suspected(text):

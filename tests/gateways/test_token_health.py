@@ -101,12 +101,16 @@ async def test_a_send_refused_with_401_makes_the_bot_token_rejected_and_its_inst
 
     telegram.revoke(token)  # revoked in @BotFather: Telegram answers 401 to every call
     # An update the webhook took before (or whatever Telegram still had): Welcome greets, and its send gets 401.
-    assert await post_to_webhook(app, gateway_id, secret, new_members_update(2, tg_user(7, "Grace"), chat_id=CHAT)) == 200
+    assert (
+        await post_to_webhook(app, gateway_id, secret, new_members_update(2, tg_user(7, "Grace"), chat_id=CHAT)) == 200
+    )
     await wait_until_processed(app)
 
     row = await gateway_row(app, gateway_id)
     assert (row.is_active, row.status, row.status_reason) == (True, GatewayStatus.TOKEN_REJECTED, TOKEN_REJECTED_REASON)
-    assert await status_events(app, gateway_id) == [{"from": "ACTIVE", "to": "TOKEN_REJECTED", "reason": TOKEN_REJECTED_REASON}]
+    assert await status_events(app, gateway_id) == [
+        {"from": "ACTIVE", "to": "TOKEN_REJECTED", "reason": TOKEN_REJECTED_REASON}
+    ]
     # The run that got the 401 failed with Telegram's refusal in words.
     [greeting, _first] = await runs_of(app, user, "welcome")
     assert greeting["outcome"] == "FAILED" and "rejected the bot token" in greeting["error"]
@@ -117,7 +121,12 @@ async def test_a_send_refused_with_401_makes_the_bot_token_rejected_and_its_inst
     assert [e["to"] for e in await audit_events(app, user, "plugin.status")] == ["WAITING_FOR_GATEWAY"] * 2
     # Connected, but not working: isActive false, the status says why.
     gateway = (await shown(app, user))[gateway_id]
-    assert gateway == {"id": gateway_id, "isActive": False, "status": "TOKEN_REJECTED", "statusReason": TOKEN_REJECTED_REASON}
+    assert gateway == {
+        "id": gateway_id,
+        "isActive": False,
+        "status": "TOKEN_REJECTED",
+        "statusReason": TOKEN_REJECTED_REASON,
+    }
     # Its webhook refuses updates, even with the right secret.
     assert await post_to_webhook(app, gateway_id, secret, message_update(3, chat_id=CHAT)) == 401
     # A plugin's send through it fails at once, without calling Telegram.
@@ -143,7 +152,9 @@ async def test_concurrent_sends_refused_with_401_change_the_status_once(app, use
 
     errors = await asyncio.gather(*(send(n) for n in range(1, 6)))
     assert all(isinstance(e, TokenRejected) for e in errors), errors
-    assert await status_events(app, gateway_id) == [{"from": "ACTIVE", "to": "TOKEN_REJECTED", "reason": TOKEN_REJECTED_REASON}]
+    assert await status_events(app, gateway_id) == [
+        {"from": "ACTIVE", "to": "TOKEN_REJECTED", "reason": TOKEN_REJECTED_REASON}
+    ]
 
 
 async def test_another_process_refuses_the_webhook_within_its_cache_time(make_app, user, telegram):
@@ -164,7 +175,10 @@ async def test_another_process_refuses_the_webhook_within_its_cache_time(make_ap
     async def refused() -> bool:
         return await post_to_webhook(second, gateway_id, bot.secret_token, message_update(3)) == 401
 
-    await eventually(refused, f"the second process refuses within GATEWAY_CACHE_SECONDS ({second.settings.gateway_cache_seconds:g} s)")
+    await eventually(
+        refused,
+        f"the second process refuses within GATEWAY_CACHE_SECONDS ({second.settings.gateway_cache_seconds:g} s)",
+    )
 
 
 # --- reconnecting with the new token ---------------------------------------------------------
@@ -235,7 +249,9 @@ async def test_a_new_token_brings_the_gateway_back_before_any_401_was_seen(app, 
     assert await status_events(app, gateway_id) == []  # it was ACTIVE all along
 
 
-async def test_a_reconnect_the_database_refuses_leaves_the_rejected_gateway_and_no_webhook(app, user, telegram, backend):
+async def test_a_reconnect_the_database_refuses_leaves_the_rejected_gateway_and_no_webhook(
+    app, user, telegram, backend
+):
     old = new_token()
     telegram.add_bot(old, "fragile_bot")
     gateway_id = (await connect(app, user, old))["id"]
@@ -305,7 +321,11 @@ async def test_disconnecting_sets_disconnected_and_a_later_connect_is_a_new_gate
     assert (await app.graphql(DISCONNECT, {"id": gateway_id}, user=user))["disconnectGateway"] is True
 
     row = await gateway_row(app, gateway_id)
-    assert (row.is_active, row.status, row.status_reason) == (False, GatewayStatus.DISCONNECTED, "Disconnected by its owner")
+    assert (row.is_active, row.status, row.status_reason) == (
+        False,
+        GatewayStatus.DISCONNECTED,
+        "Disconnected by its owner",
+    )
     gateway = (await shown(app, user))[gateway_id]
     assert (gateway["isActive"], gateway["status"]) == (False, "DISCONNECTED")
     # A disconnect is deliberate: connecting again is a new connection (see _reconnected).

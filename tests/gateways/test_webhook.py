@@ -93,7 +93,14 @@ async def test_an_inactive_gateway_is_refused(live, bot):
 
 @pytest.mark.parametrize(
     "body",
-    [b"{not json", b"[1, 2]", b'{"message": {}}', b'{"update_id": "7"}', b'{"update_id": true, "message": {}}', b'{"update_id": 7, "message": {"text": 1}}'],
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'{"message": {}}',
+        b'{"update_id": "7"}',
+        b'{"update_id": true, "message": {}}',
+        b'{"update_id": 7, "message": {"text": 1}}',
+    ],
     ids=["malformed", "array", "no-update-id", "string-update-id", "boolean-update-id", "invalid-message"],
 )
 async def test_a_body_that_is_not_an_update_is_a_bad_request(live, bot, body):
@@ -349,7 +356,9 @@ async def test_json_nested_within_the_limit_is_taken(live, bot):
 async def test_a_gateway_id_that_cannot_be_ours_is_unauthorized(live, bot, gateway_id):
     assert live.http is not None
     response = await live.http.post(
-        f"/webhooks/telegram/{gateway_id}", json=message_update(1), headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret}
+        f"/webhooks/telegram/{gateway_id}",
+        json=message_update(1),
+        headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret},
     )
     assert response.status_code == 401
     assert response.json() == {"error": "unauthorized"}

@@ -62,7 +62,9 @@ async def refusing_connections(url: str) -> AsyncIterator[None]:
         await _allow_connections(name, True)
 
 
-async def deliver_until_acknowledged(live: LiveApp, bot: ConnectedBot, update: dict, deadline_seconds: float = 30) -> None:
+async def deliver_until_acknowledged(
+    live: LiveApp, bot: ConnectedBot, update: dict, deadline_seconds: float = 30
+) -> None:
     """What Telegram does: sends again after a non-2xx, until one is acknowledged."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_seconds

@@ -130,7 +130,9 @@ async def test_the_limit_stays_between_1_and_500(app, user, limit):
 
 async def test_the_list_form_without_arguments_still_answers_as_before(app, user):
     expected = await add_events(app, user, [f"a.{n}" for n in range(60)])
-    events = (await app.graphql("{ auditLog { id action targetType targetId metadata createdAt } }", user=user))["auditLog"]
+    events = (await app.graphql("{ auditLog { id action targetType targetId metadata createdAt } }", user=user))[
+        "auditLog"
+    ]
     assert [e["id"] for e in events] == expected[:50]
 
 
@@ -153,7 +155,9 @@ CONNECTION = """query($first: Int!, $after: String, $action: String) {
 async def connection_pages(app: LiveApp, user: TestUser, first: int, action: str | None = None) -> list[dict]:
     found, after = [], None
     while True:
-        page = (await app.graphql(CONNECTION, {"first": first, "after": after, "action": action}, user=user))["auditEvents"]
+        page = (await app.graphql(CONNECTION, {"first": first, "after": after, "action": action}, user=user))[
+            "auditEvents"
+        ]
         found.append(page)
         if not page["pageInfo"]["hasNextPage"]:
             return found
@@ -179,7 +183,10 @@ async def test_the_connection_and_the_list_hand_out_the_same_cursors(app, user):
     connected = (await app.graphql(CONNECTION, {"first": 2}, user=user))["auditEvents"]
     assert [edge["cursor"] for edge in connected["edges"]] == [event["cursor"] for event in listed]
     rest = (await app.graphql(CONNECTION, {"first": 10, "after": listed[-1]["cursor"]}, user=user))["auditEvents"]
-    assert len(rest["edges"]) == 2 and rest["pageInfo"] == {"hasNextPage": False, "endCursor": rest["edges"][-1]["cursor"]}
+    assert len(rest["edges"]) == 2 and rest["pageInfo"] == {
+        "hasNextPage": False,
+        "endCursor": rest["edges"][-1]["cursor"],
+    }
 
 
 async def test_the_connection_filters_by_action_and_sees_only_the_callers_events(app, user):
@@ -192,7 +199,10 @@ async def test_the_connection_filters_by_action_and_sees_only_the_callers_events
     assert empty == {"edges": [], "nodes": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
 
 
-@pytest.mark.parametrize(("variables", "path"), [({"first": 0}, "/first"), ({"first": 501}, "/first"), ({"first": 5, "after": "nope"}, "/after")])
+@pytest.mark.parametrize(
+    ("variables", "path"),
+    [({"first": 0}, "/first"), ({"first": 501}, "/first"), ({"first": 5, "after": "nope"}, "/after")],
+)
 async def test_the_connection_refuses_a_bad_page_size_or_cursor(app, user, variables, path):
     error = await app.graphql_error(CONNECTION, variables, user=user)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"

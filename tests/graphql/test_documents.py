@@ -49,7 +49,9 @@ async def test_a_query_over_max_query_bytes_is_a_request_error_before_parsing(ma
 
 async def test_a_query_over_max_query_bytes_is_refused_over_get_too(make_app):
     live = await make_app(max_query_bytes=100)
-    response = await live.http.get("/graphql", params={"query": "{ plugins { slug } }" + " " * 100}, headers={"Accept": GRAPHQL_RESPONSE})
+    response = await live.http.get(
+        "/graphql", params={"query": "{ plugins { slug } }" + " " * 100}, headers={"Accept": GRAPHQL_RESPONSE}
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
 
@@ -59,7 +61,9 @@ async def test_a_mutation_over_max_query_bytes_is_refused_before_it_runs(make_ap
     user = await live.create_user("ada@example.com")
     welcome = (await live.graphql('{ plugin(slug: "welcome") { id } }'))["plugin"]["id"]
     query = f'mutation {{ installPlugin(pluginId: "{welcome}") {{ id }} }}' + " " * 200
-    response = await live.http.post("/graphql", json={"query": query}, headers={"Accept": GRAPHQL_RESPONSE, **user.auth})
+    response = await live.http.post(
+        "/graphql", json={"query": query}, headers={"Accept": GRAPHQL_RESPONSE, **user.auth}
+    )
     assert response.status_code == 400
     assert (await live.graphql("{ myPlugins { id } }", user=user))["myPlugins"] == []
 

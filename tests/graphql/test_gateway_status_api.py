@@ -42,14 +42,20 @@ async def test_a_newly_connected_bot_is_active_by_webhook(app, user, telegram):
     assert (gateway["status"], gateway["statusReason"], gateway["delivery"]) == ("ACTIVE", None, "WEBHOOK")
 
 
-@pytest.mark.parametrize("status", [GatewayStatus.TOKEN_REJECTED, GatewayStatus.WEBHOOK_FAILING, GatewayStatus.POLLING_CONFLICT])
+@pytest.mark.parametrize(
+    "status", [GatewayStatus.TOKEN_REJECTED, GatewayStatus.WEBHOOK_FAILING, GatewayStatus.POLLING_CONFLICT]
+)
 async def test_status_and_its_reason_are_the_gateways(app, user, telegram, status):
     gateway_id = await connected(app, user, telegram)
     await arrange(app, gateway_id, status=status, status_reason=f"because {status.value}")
     gateway = await shown(app, user)
     # isActive: connected and working; a bot whose token Telegram refuses is connected but works no more.
     working = status != GatewayStatus.TOKEN_REJECTED
-    assert (gateway["isActive"], gateway["status"], gateway["statusReason"]) == (working, status.value, f"because {status.value}")
+    assert (gateway["isActive"], gateway["status"], gateway["statusReason"]) == (
+        working,
+        status.value,
+        f"because {status.value}",
+    )
 
 
 async def test_a_gateway_that_is_not_active_is_disconnected_whatever_its_last_status(app, user, telegram):
@@ -114,7 +120,9 @@ async def test_health_is_null_until_the_bot_is_checked(app, user, telegram):
 
 async def test_no_new_field_shows_the_token_or_the_secret(app, user, telegram):
     gateway_id = await connected(app, user, telegram)
-    await arrange(app, gateway_id, status=GatewayStatus.TOKEN_REJECTED, status_reason="refused", checked_at=datetime.now(UTC))
+    await arrange(
+        app, gateway_id, status=GatewayStatus.TOKEN_REJECTED, status_reason="refused", checked_at=datetime.now(UTC)
+    )
     with app.db():
         secret = (await Gateway.get(id=gateway_id)).secret
     body = json.dumps(await app.graphql_response(MY_GATEWAYS, user=user))

@@ -182,7 +182,9 @@ async def test_telegram_refusing_get_me_is_bad_user_input_with_its_words(app, us
     assert await gateways_saved(app) == 0
 
 
-@pytest.mark.parametrize("public_url", ["http://127.0.0.1:8000", "http://plugboard.example", "https://plugboard.example:8000"])
+@pytest.mark.parametrize(
+    "public_url", ["http://127.0.0.1:8000", "http://plugboard.example", "https://plugboard.example:8000"]
+)
 async def test_a_public_url_telegram_refuses_tells_the_user_to_set_public_url(make_app, telegram, public_url):
     live = await make_app(public_url=public_url, telegram_delivery="webhook")  # auto would choose polling
     user = await live.create_user("newcomer@example.com")
@@ -212,9 +214,7 @@ async def test_an_unreachable_bot_api_is_named_with_the_cause_in_words(make_app)
 async def test_a_name_no_database_can_store_is_refused_before_telegram_is_asked(app, user, telegram, name, problem):
     telegram.add_bot(TOKEN, "plugboard_demo_bot")
     body = json.dumps({"query": CONNECT, "variables": {"token": TOKEN, "name": name}})  # \ud800 escaped, as JSON allows
-    response = await app.http.post(
-        "/graphql", content=body, headers={**user.auth, "Content-Type": "application/json"}
-    )
+    response = await app.http.post("/graphql", content=body, headers={**user.auth, "Content-Type": "application/json"})
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["errors"] == [{"path": "/name", "message": problem}]

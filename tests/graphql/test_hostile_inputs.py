@@ -44,16 +44,30 @@ HOSTILE_TEXT = st.one_of(
     st.builds(lambda c, n: c * n, st.sampled_from("a0fFé\x00"), st.sampled_from([31, 32, 33, 63, 64, 65, 10_000])),
     st.builds(
         lambda text, bad, at: text[:at] + bad + text[at:],
-        st.text(max_size=70), st.sampled_from(BAD_CHARACTERS), st.integers(0, 70),
+        st.text(max_size=70),
+        st.sampled_from(BAD_CHARACTERS),
+        st.integers(0, 70),
     ),
-    st.builds(lambda hexes, bad: hexes + bad, st.from_regex(r"[0-9a-f]{31,33}", fullmatch=True), st.sampled_from(["", *BAD_CHARACTERS])),
+    st.builds(
+        lambda hexes, bad: hexes + bad,
+        st.from_regex(r"[0-9a-f]{31,33}", fullmatch=True),
+        st.sampled_from(["", *BAD_CHARACTERS]),
+    ),
     st.sampled_from(HUGE),
 )
 NOT_OUR_IDS = HOSTILE_TEXT.filter(lambda value: not is_id(value))
-BAD_CATALOG_KEYS = HOSTILE_TEXT.filter(lambda value: len(value) > 64 or "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value))
+BAD_CATALOG_KEYS = HOSTILE_TEXT.filter(
+    lambda value: len(value) > 64 or "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+)
 GENERATED = settings(
-    max_examples=25, deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
 )
 
 
@@ -97,7 +111,9 @@ async def installed(app: LiveApp, pro_user: TestUser) -> dict[str, str]:
 
 
 def touches_the_catalog(statements: list[str]) -> bool:
-    return any(table in statement for statement in statements for table in ('"plugins"', '"user_plugins"', '"gateways"'))
+    return any(
+        table in statement for statement in statements for table in ('"plugins"', '"user_plugins"', '"gateways"')
+    )
 
 
 @GENERATED
@@ -119,7 +135,10 @@ async def test_an_id_that_is_not_ours_is_not_found_without_a_query(app, pro_user
 
 
 async def test_a_well_formed_unknown_id_gets_the_same_answer(app, pro_user, installed):
-    for query, variables, what in [(UPDATE, {"id": "0" * 32, "config": {}}, "plugin"), (DISCONNECT, {"id": "f" * 32}, "gateway")]:
+    for query, variables, what in [
+        (UPDATE, {"id": "0" * 32, "config": {}}, "plugin"),
+        (DISCONNECT, {"id": "f" * 32}, "gateway"),
+    ]:
         error = only_error(await call(app, query, variables, pro_user))
         assert (error["extensions"]["code"], error["message"]) == ("NOT_FOUND", f"No such {what}")
 
@@ -142,7 +161,10 @@ async def test_slugs_and_categories_up_to_their_column_still_find_plugins(app):
 @pytest.mark.parametrize("limit", [0, -1, 501, 2**31 - 1, -(2**31)])
 async def test_an_audit_log_limit_outside_1_to_500_is_bad_user_input(app, pro_user, installed, limit):
     error = only_error(await call(app, "query($n: Int!) { auditLog(limit: $n) { action } }", {"n": limit}, pro_user))
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "errors": [{"path": "/limit", "message": "must be between 1 and 500"}]}
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "errors": [{"path": "/limit", "message": "must be between 1 and 500"}],
+    }
 
 
 async def test_audit_log_limits_at_the_edges_are_served(app, pro_user, installed):
@@ -183,13 +205,27 @@ async def test_the_reproduction_is_refused_by_the_array_limit_and_changes_nothin
 
 
 async def test_a_thousand_item_array_is_validated_and_stored(app, pro_user, installed):
-    mixed = only_error(await call(app, UPDATE, {"id": installed["welcome"], "config": {"chats": ["x", *range(999)]}}, pro_user))
+    mixed = only_error(
+        await call(app, UPDATE, {"id": installed["welcome"], "config": {"chats": ["x", *range(999)]}}, pro_user)
+    )
     assert mixed["extensions"]["errors"] == [
-        {"path": "/chats/0", "message": "'x' is not of type 'integer'", "keyword": "type", "params": {"type": "integer"}}
+        {
+            "path": "/chats/0",
+            "message": "'x' is not of type 'integer'",
+            "keyword": "type",
+            "params": {"type": "integer"},
+        }
     ]
-    duplicate = only_error(await call(app, UPDATE, {"id": installed["welcome"], "config": {"chats": [*range(999), 1.0]}}, pro_user))
+    duplicate = only_error(
+        await call(app, UPDATE, {"id": installed["welcome"], "config": {"chats": [*range(999), 1.0]}}, pro_user)
+    )
     assert duplicate["extensions"]["errors"] == [
-        {"path": "/chats", "message": "has non-unique elements (items 1 and 999 are equal)", "keyword": "uniqueItems", "params": {}}
+        {
+            "path": "/chats",
+            "message": "has non-unique elements (items 1 and 999 are equal)",
+            "keyword": "uniqueItems",
+            "params": {},
+        }
     ]
     stored = await call(app, UPDATE, {"id": installed["welcome"], "config": {"chats": list(range(1_000))}}, pro_user)
     assert stored["data"]["updatePluginConfig"]["config"]["chats"] == list(range(1_000))
@@ -204,7 +240,9 @@ async def test_a_thousand_item_array_is_validated_and_stored(app, pro_user, inst
     ],
     ids=["size", "items", "depth"],
 )
-async def test_configs_over_the_limits_are_bad_user_input_with_a_pointer(app, pro_user, installed, config, path, message):
+async def test_configs_over_the_limits_are_bad_user_input_with_a_pointer(
+    app, pro_user, installed, config, path, message
+):
     before = await all_rows(app)
     error = only_error(await call(app, UPDATE, {"id": installed["welcome"], "config": config}, pro_user))
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "errors": [{"path": path, "message": message}]}
@@ -242,7 +280,10 @@ async def test_nan_infinity_nul_and_lone_surrogates_are_bad_user_input_and_never
 
 
 async def test_a_nan_written_as_a_graphql_literal_is_refused_too(app, pro_user, installed):
-    literal = 'mutation { updatePluginConfig(pluginId: "%s", config: {retention: 1e999}) { config } }' % installed["analytics"]
+    literal = (
+        'mutation { updatePluginConfig(pluginId: "%s", config: {retention: 1e999}) { config } }'
+        % installed["analytics"]
+    )
     error = only_error(await call(app, literal, {}, pro_user))
     assert error["extensions"] == {"code": "BAD_USER_INPUT", "errors": [{"path": "/retention", "message": NOT_FINITE}]}
 

@@ -60,7 +60,9 @@ async def reader(server: LiveServer, token: str) -> AsyncIterator[Socket]:
 
 
 def cut_off_reasons(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage().split("): ", 1)[1] for r in caplog.records if r.msg.startswith("a websocket client was cut off")]
+    return [
+        r.getMessage().split("): ", 1)[1] for r in caplog.records if r.msg.startswith("a websocket client was cut off")
+    ]
 
 
 def total(message: dict[str, Any]) -> int:

@@ -23,7 +23,7 @@ AUDIT = "{ auditLog { action targetType targetId metadata createdAt } }"
 
 
 async def plugin_id(app: LiveApp, slug: str) -> str:
-    data = await app.graphql('query($slug: String!) { plugin(slug: $slug) { id } }', {"slug": slug})
+    data = await app.graphql("query($slug: String!) { plugin(slug: $slug) { id } }", {"slug": slug})
     return data["plugin"]["id"]
 
 
@@ -88,7 +88,9 @@ async def test_install_fills_in_config_defaults(app, user):
 
 
 async def test_install_keeps_given_values_and_fills_the_rest(app, user):
-    install = (await app.graphql(INSTALL, {"id": await plugin_id(app, "analytics"), "config": {"retention": 7}}, user=user))
+    install = await app.graphql(
+        INSTALL, {"id": await plugin_id(app, "analytics"), "config": {"retention": 7}}, user=user
+    )
     assert install["installPlugin"]["config"] == {"trackUsers": True, "retention": 7}
 
 
@@ -97,21 +99,52 @@ async def test_install_keeps_given_values_and_fills_the_rest(app, user):
     [
         (
             {"retention": "long"},
-            [{"path": "/retention", "message": "'long' is not of type 'integer'", "keyword": "type", "params": {"type": "integer"}}],
+            [
+                {
+                    "path": "/retention",
+                    "message": "'long' is not of type 'integer'",
+                    "keyword": "type",
+                    "params": {"type": "integer"},
+                }
+            ],
         ),
         (
             {"retention": 0},
-            [{"path": "/retention", "message": "0 is less than the minimum of 1", "keyword": "minimum", "params": {"limit": 1}}],
+            [
+                {
+                    "path": "/retention",
+                    "message": "0 is less than the minimum of 1",
+                    "keyword": "minimum",
+                    "params": {"limit": 1},
+                }
+            ],
         ),
         (
             {"colour": "red"},
-            [{"path": "/colour", "message": "is not a known setting", "keyword": "additionalProperties", "params": {"additionalProperty": "colour"}}],
+            [
+                {
+                    "path": "/colour",
+                    "message": "is not a known setting",
+                    "keyword": "additionalProperties",
+                    "params": {"additionalProperty": "colour"},
+                }
+            ],
         ),
         (
             {"trackUsers": "yes", "extra": 1},
             [
-                {"path": "/extra", "message": "is not a known setting", "keyword": "additionalProperties", "params": {"additionalProperty": "extra"}},
-                {"path": "/trackUsers", "message": "'yes' is not of type 'boolean'", "keyword": "type", "params": {"type": "boolean"}},
+                {
+                    "path": "/extra",
+                    "message": "is not a known setting",
+                    "keyword": "additionalProperties",
+                    "params": {"additionalProperty": "extra"},
+                },
+                {
+                    "path": "/trackUsers",
+                    "message": "'yes' is not of type 'boolean'",
+                    "keyword": "type",
+                    "params": {"type": "boolean"},
+                },
             ],
         ),
     ],
@@ -189,9 +222,13 @@ async def test_update_config_validates_and_fills_defaults(app, user):
 async def test_toggle_disables_and_enables(app, user):
     analytics = await plugin_id(app, "analytics")
     await app.graphql(INSTALL, {"id": analytics}, user=user)
-    assert (await app.graphql(TOGGLE, {"id": analytics, "enabled": False}, user=user))["togglePlugin"] == {"isEnabled": False}
+    assert (await app.graphql(TOGGLE, {"id": analytics, "enabled": False}, user=user))["togglePlugin"] == {
+        "isEnabled": False
+    }
     assert (await installs_of(app, user))[0]["isEnabled"] is False
-    assert (await app.graphql(TOGGLE, {"id": analytics, "enabled": True}, user=user))["togglePlugin"] == {"isEnabled": True}
+    assert (await app.graphql(TOGGLE, {"id": analytics, "enabled": True}, user=user))["togglePlugin"] == {
+        "isEnabled": True
+    }
 
 
 async def test_every_change_is_in_the_callers_audit_log(app, user):
@@ -202,13 +239,20 @@ async def test_every_change_is_in_the_callers_audit_log(app, user):
     await app.graphql(UNINSTALL, {"id": analytics}, user=user)
     events = (await app.graphql(AUDIT, user=user))["auditLog"]
     assert [e["action"] for e in events] == [
-        "plugin.uninstall", "plugin.toggle", "plugin.status", "plugin.config_update", "plugin.install",
+        "plugin.uninstall",
+        "plugin.toggle",
+        "plugin.status",
+        "plugin.config_update",
+        "plugin.install",
     ]
     assert {(e["targetType"], e["targetId"]) for e in events} == {("plugin", analytics)}
     assert events[1]["metadata"] == {"slug": "analytics", "enabled": False}
     assert events[2]["metadata"] == {
-        "slug": "analytics", "from": "WAITING_FOR_GATEWAY", "to": "DISABLED",
-        "reason": "Turned off by its user", "why": "disabled by its user",
+        "slug": "analytics",
+        "from": "WAITING_FOR_GATEWAY",
+        "to": "DISABLED",
+        "reason": "Turned off by its user",
+        "why": "disabled by its user",
     }
     assert events[4]["metadata"] == {"slug": "analytics", "status": "WAITING_FOR_GATEWAY"}
 
@@ -294,7 +338,9 @@ async def test_users_cannot_see_or_touch_each_others_installs(app, user):
 
 async def test_me_shows_the_plan_and_its_limit(app, user, pro_user):
     assert (await app.graphql("{ me { email plan pluginLimit } }", user=user))["me"] == {
-        "email": "ada@example.com", "plan": "FREE", "pluginLimit": 1,
+        "email": "ada@example.com",
+        "plan": "FREE",
+        "pluginLimit": 1,
     }
     assert (await app.graphql("{ me { plan pluginLimit } }", user=pro_user))["me"] == {"plan": "PRO", "pluginLimit": 10}
 

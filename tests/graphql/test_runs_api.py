@@ -38,9 +38,15 @@ async def add_runs(app: LiveApp, install_id: str, moments: list[datetime]) -> li
     """Runs of the install recorded at `moments` (equal moments make ties); their ids."""
     rows = [
         RunRecord(
-            id=new_id(), install_id=install_id, event_key=f"k{n}", success=n % 3 != 0,
-            outcome=RunOutcome.SUCCEEDED if n % 3 else RunOutcome.FAILED, event_type="telegram.message",
-            chat_id=-n, duration_ms=float(n), created_at=moment,
+            id=new_id(),
+            install_id=install_id,
+            event_key=f"k{n}",
+            success=n % 3 != 0,
+            outcome=RunOutcome.SUCCEEDED if n % 3 else RunOutcome.FAILED,
+            event_type="telegram.message",
+            chat_id=-n,
+            duration_ms=float(n),
+            created_at=moment,
         )
         for n, moment in enumerate(moments)
     ]
@@ -122,7 +128,9 @@ async def test_runs_made_by_events_page_newest_first(live, owner, telegram, flak
 
     paged = await runs_of(live, owner, "flaky", first=2)
     assert len(paged) == 5 and len({run["id"] for run in paged}) == 5
-    assert [run["id"] for run in paged] == [node["id"] for node in (await runs_page(live, owner, "flaky", 100))["nodes"]]
+    assert [run["id"] for run in paged] == [
+        node["id"] for node in (await runs_page(live, owner, "flaky", 100))["nodes"]
+    ]
     moments = [run["createdAt"] for run in paged]
     assert moments == sorted(moments, reverse=True)
 
@@ -183,7 +191,10 @@ async def test_each_user_sees_only_the_runs_of_their_own_installs(live, owner, t
 
 async def test_a_page_costs_the_same_queries_with_10_or_1000_runs(make_app):
     live = await make_app(handlers=[FlakyPlugin()], inbox_concurrency=0)  # no background queries in the count
-    small, large = await live.create_user("small@example.com", "pro"), await live.create_user("large@example.com", "pro")
+    small, large = (
+        await live.create_user("small@example.com", "pro"),
+        await live.create_user("large@example.com", "pro"),
+    )
     start = datetime(2026, 1, 1, tzinfo=UTC)
     for who, count in ((small, 10), (large, 1000)):
         installed = await install_via_api(live, who, "flaky")
@@ -258,7 +269,12 @@ async def test_a_failed_run_is_retried_on_its_stored_event(live, owner, telegram
     retry = await retry_run(live, owner, failed["id"])
 
     assert retry["id"] != failed["id"]
-    assert (retry["outcome"], retry["trigger"], retry["retryOf"], retry["canRetry"]) == ("SUCCEEDED", "retry", failed["id"], False)
+    assert (retry["outcome"], retry["trigger"], retry["retryOf"], retry["canRetry"]) == (
+        "SUCCEEDED",
+        "retry",
+        failed["id"],
+        False,
+    )
     assert (retry["eventType"], retry["chatId"]) == ("telegram.message", "-9")
     assert [(c.text, c.trigger) for c in flaky.calls] == [("try me", "event"), ("try me", "retry")]
     runs = await runs_of(live, owner, "flaky")
@@ -328,9 +344,15 @@ async def test_a_schedule_run_is_retried_on_its_schedule(make_app, telegram):
     retry = await retry_run(live, owner, failed["id"])
 
     assert (retry["outcome"], retry["eventType"], retry["schedule"], retry["firedAt"]) == (
-        "SUCCEEDED", "schedule.trigger", "digest", failed["firedAt"],
+        "SUCCEEDED",
+        "schedule.trigger",
+        "digest",
+        failed["firedAt"],
     )
-    assert [(c.event_type, c.trigger) for c in flaky.calls] == [("schedule.trigger", "schedule"), ("schedule.trigger", "retry")]
+    assert [(c.event_type, c.trigger) for c in flaky.calls] == [
+        ("schedule.trigger", "schedule"),
+        ("schedule.trigger", "retry"),
+    ]
 
 
 async def test_retrying_a_welcome_that_telegram_refused_sends_the_greeting_once(make_app, telegram):
@@ -385,7 +407,9 @@ async def test_another_users_run_is_not_found(live, owner, telegram, flaky):
 
 
 # A well-formed id that names no run is a constant: every pytest-xdist worker must collect the same ids.
-@pytest.mark.parametrize("run_id", ["nope", "", "x" * 10_000, "../../etc/passwd", "0123456789abcdef0123456789abcdef", "1 OR 1=1"])
+@pytest.mark.parametrize(
+    "run_id", ["nope", "", "x" * 10_000, "../../etc/passwd", "0123456789abcdef0123456789abcdef", "1 OR 1=1"]
+)
 async def test_an_id_that_names_no_run_is_not_found(live, owner, run_id):
     await assert_refused(live, owner, run_id, "NOT_FOUND")
 

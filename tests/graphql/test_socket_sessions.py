@@ -165,7 +165,9 @@ async def test_the_cli_revoke_closes_a_socket_of_another_process_through_redis(m
     user = await analytics_user(second)
     token, token_id = await second_token(second, user)
     async with live_socket(second, token) as live:
-        code, out, err = await run_cli("tokens", "revoke", token_id, database_url=database_url, env={"BROADCAST_URL": redis_url})
+        code, out, err = await run_cli(
+            "tokens", "revoke", token_id, database_url=database_url, env={"BROADCAST_URL": redis_url}
+        )
         assert code == 0, err
         assert f"Revoked token {token_id}" in out
         close, messages = await closed(live)
@@ -231,7 +233,9 @@ async def user_with_everything(app: LiveApp, telegram: Any, email: str = "ada@ex
     user = await analytics_user(app, email)
     bot = await connect_bot(app, user, telegram)
     assert app.http is not None
-    response = await app.http.post(bot.webhook_path, json=message_update(1, chat_id=-5), headers={SECRET_HEADER: bot.secret})
+    response = await app.http.post(
+        bot.webhook_path, json=message_update(1, chat_id=-5), headers={SECRET_HEADER: bot.secret}
+    )
     assert response.status_code == 200
     await wait_until_processed(app)
     await second_token(app, user, "spare")
@@ -294,7 +298,10 @@ async def run_cli_on_a_terminal(answer: str, *args: str, database_url: str) -> t
     environ = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
     try:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", *args,
+            sys.executable,
+            "-m",
+            "app",
+            *args,
             env={**environ, **QUIET, "DATABASE_URL": database_url},
             stdin=terminal,
             stdout=asyncio.subprocess.PIPE,

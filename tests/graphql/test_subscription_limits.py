@@ -105,7 +105,6 @@ async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_a
     assert growth < 150 * MIB, f"RSS grew by {growth / MIB:.0f} MiB"
 
 
-
 @contextlib.asynccontextmanager
 async def unpinged(app: LiveApp) -> AsyncIterator[LiveServer]:
     """The app (already started) served again without websocket keepalive pings: a client that
@@ -117,6 +116,7 @@ async def unpinged(app: LiveApp) -> AsyncIterator[LiveServer]:
         yield server
     finally:
         await server.stop()
+
 
 async def test_a_client_that_stops_reading_is_cut_off_and_holds_no_connection_meanwhile(app, telegram, caplog):
     caplog.set_level(logging.INFO, logger="app.graphql")
@@ -223,7 +223,9 @@ async def test_subscriptions_that_end_in_an_error_hold_no_slot(make_app, telegra
             errors = ended[n]["payload"] if ended[n]["type"] == "error" else ended[n]["payload"]["errors"]
             assert errors[0]["extensions"]["code"] == "NOT_INSTALLED"
         for n, days in (("d", 3651), ("e", 0)):  # a window beyond the longest retention, as the query refuses it
-            await ws.subscribe(n, "subscription($d: Int!) { analyticsUpdated(days: $d) { totalMessages } }", {"d": days})
+            await ws.subscribe(
+                n, "subscription($d: Int!) { analyticsUpdated(days: $d) { totalMessages } }", {"d": days}
+            )
             ended = (await ws.first_messages([n]))[n]
             errors = ended["payload"] if ended["type"] == "error" else ended["payload"]["errors"]
             assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
@@ -297,7 +299,11 @@ async def reads_until_shown(app, bot, ws, update_id: int, chat_id: int, operatio
         await deliver(app, bot, message_update(update_id, chat_id=chat_id))
         while True:
             message = await ws.message()
-            if message.get("id") == operation_id and message["type"] == "next" and total(message["payload"]["data"]) == shown:
+            if (
+                message.get("id") == operation_id
+                and message["type"] == "next"
+                and total(message["payload"]["data"]) == shown
+            ):
                 break
     return sum(1 for s in statements if "SELECT" in s.upper() and "analytics_" in s)
 

@@ -66,7 +66,12 @@ async def test_create_api_token_returns_the_token_once_and_it_signs_in(app, user
     # Never again: no field of any type holds a token or its hash.
     fields = await app.graphql('{ __type(name: "ApiToken") { fields { name } } }')
     assert {f["name"] for f in fields["__type"]["fields"]} == {
-        "id", "name", "createdAt", "lastUsedAt", "expiresAt", "isCurrent",
+        "id",
+        "name",
+        "createdAt",
+        "lastUsedAt",
+        "expiresAt",
+        "isCurrent",
     }
     with app.db():
         stored = await ApiToken.get(id=made["id"])
@@ -128,7 +133,9 @@ async def test_the_last_valid_token_cannot_be_revoked_through_the_api(app, user)
     assert (await app.graphql_error(ME, user=as_user(user, token)))["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-@pytest.mark.parametrize("token_id", ["nope", "0123456789abcdef0123456789abcdef", "", "x" * 10_000, "'; DROP TABLE api_tokens; --"])
+@pytest.mark.parametrize(
+    "token_id", ["nope", "0123456789abcdef0123456789abcdef", "", "x" * 10_000, "'; DROP TABLE api_tokens; --"]
+)
 async def test_revoking_an_unknown_or_someone_elses_token_is_not_found_and_changes_nothing(app, user, token_id):
     other = await app.create_user("other@example.com", "free")
     (theirs,) = (await app.graphql(MY_TOKENS, user=other))["myTokens"]
@@ -167,7 +174,9 @@ async def test_a_token_is_never_logged(app, user, caplog):
     caplog.set_level(logging.DEBUG)
     token, _ = await create(app, user, "secret-keeper")
     await app.graphql(ME, user=as_user(user, token))
-    await app.graphql_error('mutation { createApiToken(name: "x", expiresInDays: 0) { token } }', user=as_user(user, token))
+    await app.graphql_error(
+        'mutation { createApiToken(name: "x", expiresInDays: 0) { token } }', user=as_user(user, token)
+    )
     assert caplog.records, "the server logged nothing: the check would prove nothing"
     assert all(token not in record.getMessage() for record in caplog.records)
     assert token not in caplog.text

@@ -50,7 +50,9 @@ async def test_a_query_over_post(app):
 
 
 async def test_a_query_over_get(app):
-    response = await app.http.get("/graphql", params={"query": "{ plugins { slug } }"}, headers={"Accept": "application/json"})
+    response = await app.http.get(
+        "/graphql", params={"query": "{ plugins { slug } }"}, headers={"Accept": "application/json"}
+    )
     assert response.status_code == 200
     assert len(response.json()["data"]["plugins"]) == 3
 
@@ -84,7 +86,9 @@ async def test_a_subscription_over_post_is_a_client_error_pointing_at_the_websoc
 
 
 async def test_a_subscription_over_get_is_the_same_client_error(app, user):
-    response = await app.http.get("/graphql", params={"query": SUBSCRIPTION}, headers={"Accept": "application/json", **user.auth})
+    response = await app.http.get(
+        "/graphql", params={"query": SUBSCRIPTION}, headers={"Accept": "application/json", **user.auth}
+    )
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "SUBSCRIPTION_OVER_HTTP"
 
@@ -110,7 +114,9 @@ async def test_a_named_subscription_beside_a_query_is_refused_only_when_chosen(a
 )
 async def test_a_token_not_sent_as_bearer_gets_a_hint(app, user, authorization, message):
     response = await app.http.post(
-        "/graphql", json={"query": "{ me { email } }"}, headers={"Authorization": authorization.format(token=user.token)}
+        "/graphql",
+        json={"query": "{ me { email } }"},
+        headers={"Authorization": authorization.format(token=user.token)},
     )
     [error] = response.json()["errors"]
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
@@ -176,11 +182,24 @@ async def test_variables_of_the_wrong_type_are_bad_user_input(app):
         (b"{ plugins { slug } }", "text/plain", 415),
         (b"", "application/json", 400),
         (b'{"query": "{ plugins { slug } }", "x": "\xff\xfe"}', "application/json", 400),
-        (b'{"query": "{ plugins { slug } }", "variables": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}", "application/json", 400),
+        (
+            b'{"query": "{ plugins { slug } }", "variables": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
+            "application/json",
+            400,
+        ),
     ],
     ids=[
-        "malformed", "array", "string", "no-query", "query-not-string", "variables-not-object", "form", "text",
-        "empty", "not-utf8", "nested-too-deeply",
+        "malformed",
+        "array",
+        "string",
+        "no-query",
+        "query-not-string",
+        "variables-not-object",
+        "form",
+        "text",
+        "empty",
+        "not-utf8",
+        "nested-too-deeply",
     ],
 )
 async def test_a_malformed_request_is_a_client_error_never_a_500(app, body, content_type, status):
@@ -240,7 +259,10 @@ async def test_variables_over_max_variables_bytes_are_refused_with_413_before_an
 
 async def test_variables_over_the_limit_are_refused_over_get_too(make_app):
     live = await make_app(max_variables_bytes=1_000)
-    params = {"query": "query($slug: String!) { plugin(slug: $slug) { id } }", "variables": json.dumps({"slug": "s" * 1_001})}
+    params = {
+        "query": "query($slug: String!) { plugin(slug: $slug) { id } }",
+        "variables": json.dumps({"slug": "s" * 1_001}),
+    }
     response = await live.http.get("/graphql", params=params, headers={"Accept": "application/json"})
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "VARIABLES_TOO_LARGE"
@@ -268,7 +290,9 @@ async def test_a_body_beyond_a_document_and_its_variables_is_refused_before_its_
 async def test_a_malformed_get_is_a_client_error(app):
     no_query = await app.http.get("/graphql", headers={"Accept": "application/json"})
     bad_variables = await app.http.get(
-        "/graphql", params={"query": "{ plugins { slug } }", "variables": "{nope"}, headers={"Accept": "application/json"}
+        "/graphql",
+        params={"query": "{ plugins { slug } }", "variables": "{nope"},
+        headers={"Accept": "application/json"},
     )
     assert (no_query.status_code, bad_variables.status_code) == (400, 400)
 
@@ -298,7 +322,10 @@ async def test_too_deep_a_query_is_refused(make_app):
 
 async def test_introspection_stays_on_within_the_limits(app):
     query = get_introspection_query(
-        descriptions=True, specified_by_url=True, directive_is_repeatable=True, schema_description=True,
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
         input_value_deprecation=True,
     )
     response = await post(app, {"query": query}, accept=GRAPHQL_RESPONSE)

@@ -71,7 +71,7 @@ async def test_get_post_and_other_callers_share_the_cached_validation(app, user,
 async def test_every_request_validates_with_the_same_rule_classes(app, validations):
     """What Strawberry's own ValidationCache keys on, besides the document: rule classes built anew
     per request would make every lookup a miss."""
-    for query in ["{ plugins { slug } }", "{ __typename }", "{ plugin(slug: \"welcome\") { name } }"]:
+    for query in ["{ plugins { slug } }", "{ __typename }", '{ plugin(slug: "welcome") { name } }']:
         assert (await post(app, query))["status"] == 200
 
     assert len(validations) == 3

@@ -94,7 +94,9 @@ class Session:
         await self.ws.send(message if isinstance(message, str) else json.dumps(message))
 
     async def subscribe(self, operation_id: str, query: str, variables: dict | None = None) -> None:
-        await self.send({"type": "subscribe", "id": operation_id, "payload": {"query": query, "variables": variables or {}}})
+        await self.send(
+            {"type": "subscribe", "id": operation_id, "payload": {"query": query, "variables": variables or {}}}
+        )
 
     async def answer(self) -> dict:
         """The first message for an operation: `next` (then `complete`) or `error`."""
@@ -120,7 +122,7 @@ async def session(app, user=None):
 
 
 async def plugin_id(app, slug: str) -> str:
-    return (await app.graphql('query($s: String!) { plugin(slug: $s) { id } }', {"s": slug}))["plugin"]["id"]
+    return (await app.graphql("query($s: String!) { plugin(slug: $s) { id } }", {"s": slug}))["plugin"]["id"]
 
 
 async def test_a_message_over_the_body_limit_closes_the_socket_with_1009_and_changes_nothing(app, pro_user):
@@ -174,7 +176,9 @@ async def test_the_token_depth_and_alias_limits_hold_over_the_websocket(make_app
     too_many_aliases = "{ " + " ".join(f"a{n}: plugins {{ slug }}" for n in range(31)) + " }"
     async with session(live) as ws:
         for operation_id, query, words in [
-            ("tokens", too_many_tokens, "tokens"), ("depth", too_deep, "depth"), ("aliases", too_many_aliases, "aliases"),
+            ("tokens", too_many_tokens, "tokens"),
+            ("depth", too_deep, "depth"),
+            ("aliases", too_many_aliases, "aliases"),
         ]:
             await ws.subscribe(operation_id, query)
             refused = await ws.answer()
@@ -193,7 +197,8 @@ async def test_the_reproduction_is_refused_over_the_websocket_by_the_array_limit
         answer = await ws.answer()
     [error] = answer["payload"]["errors"]
     assert error["extensions"] == {
-        "code": "BAD_USER_INPUT", "errors": [{"path": "/chats", "message": "has 20001 items; at most 1000 are allowed"}],
+        "code": "BAD_USER_INPUT",
+        "errors": [{"path": "/chats", "message": "has 20001 items; at most 1000 are allowed"}],
     }
     assert await all_rows(app) == before
 

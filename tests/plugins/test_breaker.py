@@ -80,8 +80,14 @@ async def flaky() -> FlakyPlugin:
 async def test_failures_in_a_row_open_the_breaker_and_later_events_are_skipped_not_queued(make_app, telegram, flaky):
     recorder = RecordingPlugin()
     live = await make_app(handlers=[flaky, recorder], breaker_failures=3, breaker_backoff_seconds=600)
-    owner, other = await live.create_user("owner@example.com", "pro"), await live.create_user("other@example.com", "pro")
-    bot, other_bot = await connect_bot(live, owner, telegram, "owner_bot"), await connect_bot(live, other, telegram, "other_bot")
+    owner, other = (
+        await live.create_user("owner@example.com", "pro"),
+        await live.create_user("other@example.com", "pro"),
+    )
+    bot, other_bot = (
+        await connect_bot(live, owner, telegram, "owner_bot"),
+        await connect_bot(live, other, telegram, "other_bot"),
+    )
     for slug in ("flaky", "recorder"):
         await install_via_api(live, owner, slug)
     await install_via_api(live, other, "flaky")
@@ -93,7 +99,9 @@ async def test_failures_in_a_row_open_the_breaker_and_later_events_are_skipped_n
 
     paused = await my_install(live, owner, "flaky")
     assert (paused["status"], paused["consecutiveFailures"], paused["executionCount"]) == ("FAILING", 3, 3)
-    assert paused["statusReason"].startswith("Paused after 3 failed runs in a row; its events are skipped until a trial run at ")
+    assert paused["statusReason"].startswith(
+        "Paused after 3 failed runs in a row; its events are skipped until a trial run at "
+    )
     assert paused["statusReason"].endswith("The last error: RuntimeError: flaky failure on 'm3'")
     assert await status_changes(live, owner, "flaky") == [("ACTIVE", "FAILING", OPENED)]
 
@@ -171,7 +179,9 @@ async def test_a_failed_trial_doubles_the_backoff_up_to_the_ceiling(make_app, te
         processed = datetime.now(UTC)  # every run so far is recorded (send waits for processing)
         row = await install_row(live, owner, "flaky")
         with live.db():
-            last_run = await RunRecord.filter(install_id=row.id).exclude(outcome="SKIPPED").order_by("-created_at").first()
+            last_run = (
+                await RunRecord.filter(install_id=row.id).exclude(outcome="SKIPPED").order_by("-created_at").first()
+            )
         assert last_run is not None
         # the backoff counts from the commit that recorded the run, just after the run finished
         opened_at = row.probe_at - timedelta(seconds=row.backoff_seconds)
@@ -184,7 +194,9 @@ async def test_a_failed_trial_doubles_the_backoff_up_to_the_ceiling(make_app, te
     assert [c.text for c in flaky.calls_for(owner.id)] == ["bad", "bad", "trial 0", "trial 1", "trial 2", "trial 3"]
     install = await my_install(live, owner, "flaky")
     assert (install["status"], install["consecutiveFailures"]) == ("FAILING", 6)
-    assert await status_changes(live, owner, "flaky") == [("ACTIVE", "FAILING", OPENED)]  # one change: it stayed FAILING
+    assert await status_changes(live, owner, "flaky") == [
+        ("ACTIVE", "FAILING", OPENED)
+    ]  # one change: it stayed FAILING
 
 
 async def test_a_burst_of_failures_opens_the_breaker_with_the_first_backoff(make_app, telegram, flaky):
@@ -246,7 +258,10 @@ async def test_a_config_change_closes_the_breaker(make_app, telegram, flaky):
     await send(live, bot, "runs at once")
 
     assert [c.text for c in flaky.calls_for(owner.id)] == ["bad", "bad", "runs at once"]
-    assert await status_changes(live, owner, "flaky") == [("ACTIVE", "FAILING", OPENED), ("FAILING", "ACTIVE", "config updated")]
+    assert await status_changes(live, owner, "flaky") == [
+        ("ACTIVE", "FAILING", OPENED),
+        ("FAILING", "ACTIVE", "config updated"),
+    ]
 
 
 async def test_a_successful_retry_of_a_skipped_run_closes_the_breaker(make_app, telegram, flaky):
@@ -281,7 +296,9 @@ async def setup_welcome(live: LiveApp, telegram) -> tuple[TestUser, ConnectedBot
 
 
 async def greet(live: LiveApp, bot: ConnectedBot, update_id: int, name: str, chat_id: int) -> None:
-    assert (await deliver(live, bot, new_members_update(update_id, user(update_id, name), chat_id=chat_id))).status_code == 200
+    assert (
+        await deliver(live, bot, new_members_update(update_id, user(update_id, name), chat_id=chat_id))
+    ).status_code == 200
     await wait_until_processed(live)
     await wait_until_processed(live)  # a greeting's own message_sent event
 
@@ -342,7 +359,9 @@ async def test_welcome_server_errors_past_the_send_retries_count_as_failures(mak
 
 
 async def test_welcome_waits_out_a_short_flood_wait_and_it_is_no_failure(make_app, telegram):
-    live = await make_app(handlers=[WelcomeHandler(), AnalyticsHandler()], breaker_failures=1, breaker_backoff_seconds=600)
+    live = await make_app(
+        handlers=[WelcomeHandler(), AnalyticsHandler()], breaker_failures=1, breaker_backoff_seconds=600
+    )
     owner, bot, _ = await setup_welcome(live, telegram)
     telegram.flood(retry_after=1)
 

@@ -78,7 +78,9 @@ async def test_an_upgrade_fills_new_defaults_and_holds_configs_that_no_longer_fi
         "Plugin upgraded to 2.0.0; the config needs changes: /retention 365 is greater than the maximum of 90"
     )
     with v2.db():
-        [event] = await AuditLog.filter(actor_id=held.user_id, action="plugin.status").values_list("metadata", flat=True)
+        [event] = await AuditLog.filter(actor_id=held.user_id, action="plugin.status").values_list(
+            "metadata", flat=True
+        )
     assert (event["from"], event["to"]) == ("WAITING_FOR_GATEWAY", "NEEDS_CONFIG")
 
     # Its user fixes the config: it runs again (here: waits for a bot), checked against 2.0.0.

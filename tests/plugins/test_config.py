@@ -48,7 +48,14 @@ def test_the_reproduction_is_refused_by_the_array_limit_before_the_validator_run
 
 def test_a_thousand_item_mixed_array_is_validated_item_by_item():
     errors = refusal(WELCOME, {"chats": ["x", *range(999)]})
-    assert errors == [{"path": "/chats/0", "message": "'x' is not of type 'integer'", "keyword": "type", "params": {"type": "integer"}}]
+    assert errors == [
+        {
+            "path": "/chats/0",
+            "message": "'x' is not of type 'integer'",
+            "keyword": "type",
+            "params": {"type": "integer"},
+        }
+    ]
     assert validate_config(WELCOME, {"chats": list(range(1_000))})["chats"] == list(range(1_000))
 
 
@@ -71,11 +78,20 @@ def test_a_config_nested_exactly_to_the_limit_reaches_the_validator():
         config = {"x": config}
     assert limit_problem(config) is None
     errors = refusal(WELCOME, config)
-    assert errors == [{"path": "/x", "message": "is not a known setting", "keyword": "additionalProperties", "params": {"additionalProperty": "x"}}]
+    assert errors == [
+        {
+            "path": "/x",
+            "message": "is not a known setting",
+            "keyword": "additionalProperties",
+            "params": {"additionalProperty": "x"},
+        }
+    ]
 
 
 def test_a_config_larger_than_the_size_limit_is_refused():
-    assert refusal(WELCOME, {"message": "x" * 70_000}) == [{"path": "", "message": "is larger than 65536 bytes as JSON"}]
+    assert refusal(WELCOME, {"message": "x" * 70_000}) == [
+        {"path": "", "message": "is larger than 65536 bytes as JSON"}
+    ]
     # many small values, each within the item limit, add up too
     errors = refusal(WELCOME, {f"k{n}": ["y" * 60] * 999 for n in range(3)})
     assert errors == [{"path": "", "message": "is larger than 65536 bytes as JSON"}]
@@ -134,7 +150,11 @@ def pointer(parts: list) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-@given(SAFE_JSON, st.sampled_from([math.nan, math.inf, -math.inf, "a\x00b", "\ud800", "x\udfff"]), st.randoms(use_true_random=False))
+@given(
+    SAFE_JSON,
+    st.sampled_from([math.nan, math.inf, -math.inf, "a\x00b", "\ud800", "x\udfff"]),
+    st.randoms(use_true_random=False),
+)
 @settings(max_examples=300, deadline=None)
 def test_a_bad_value_anywhere_is_refused_with_its_pointer(document, bad, rnd):
     config = {"root": document}
@@ -160,7 +180,9 @@ def test_a_bad_value_anywhere_is_refused_with_its_pointer(document, bad, rnd):
     [error] = raised.value.errors
     assert error.path == pointer(path)
     assert error.message in (
-        "must be a finite number (not NaN or Infinity)", "contains a NUL character", "contains an unpaired surrogate",
+        "must be a finite number (not NaN or Infinity)",
+        "contains a NUL character",
+        "contains an unpaired surrogate",
     )
 
 
@@ -246,14 +268,18 @@ def test_each_error_names_its_keyword_and_the_schemas_parameters_for_a_client_to
 def test_unique_items_follows_json_schema_equality(items, unique):
     assert (first_duplicate(items) is None) is unique
     duplicate = first_duplicate(items)
-    errors = [] if duplicate is None else [
-        {
-            "path": "/items",
-            "message": f"has non-unique elements (items {duplicate[0]} and {duplicate[1]} are equal)",
-            "keyword": "uniqueItems",
-            "params": {},
-        }
-    ]
+    errors = (
+        []
+        if duplicate is None
+        else [
+            {
+                "path": "/items",
+                "message": f"has non-unique elements (items {duplicate[0]} and {duplicate[1]} are equal)",
+                "keyword": "uniqueItems",
+                "params": {},
+            }
+        ]
+    )
     if unique:
         validate_config(UNIQUE, {"items": items})
     else:
@@ -269,7 +295,9 @@ JSON_SCALARS = (
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c"]), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c"]), children, max_size=3)
+    ),
     max_leaves=8,
 )
 

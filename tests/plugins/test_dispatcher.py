@@ -31,7 +31,9 @@ async def test_one_chats_updates_run_in_the_order_they_arrived(make_app, telegra
     await install(live, owner, "recorder")
 
     for n in range(1, 31):
-        assert (await deliver(live, bot, message_update(n, text=f"m{n}", chat_id=-1 if n % 3 else -2))).status_code == 200
+        assert (
+            await deliver(live, bot, message_update(n, text=f"m{n}", chat_id=-1 if n % 3 else -2))
+        ).status_code == 200
     await wait_until_processed(live)
 
     texts_by_chat: dict[int, list[str]] = {}
@@ -54,7 +56,9 @@ async def test_history_older_than_the_retention_is_pruned(make_app, telegram):
             ("3", EventStatus.PENDING, long_ago),  # never processed: kept whatever its age
             ("4", EventStatus.DONE, datetime.now(UTC)),
         ]:
-            event = await GatewayEvent.create(gateway_id=bot.gateway_id, kind="update", key=key, payload={}, status=status)
+            event = await GatewayEvent.create(
+                gateway_id=bot.gateway_id, kind="update", key=key, payload={}, status=status
+            )
             await GatewayEvent.filter(id=event.id).update(received_at=received)
         old_run = await RunRecord.create(install_id=installed.id, event_key="old", success=True, duration_ms=1)
         await RunRecord.filter(id=old_run.id).update(created_at=long_ago)

@@ -183,4 +183,6 @@ async def test_a_flapping_database_loses_no_acknowledged_count_and_never_stops_p
     messages = [record.getMessage() for record in caplog.records]
     assert not [m for m in messages if "released back to the pool" in m], messages
     assert not background_failures(messages), messages
-    print(f"{backend}: {total} updates, {refused_while_flapping} refused while flapping and sent again, all counted once")
+    print(
+        f"{backend}: {total} updates, {refused_while_flapping} refused while flapping and sent again, all counted once"
+    )

@@ -143,8 +143,11 @@ def test_the_payload_carries_the_message():
 def context(certificates: Certificates, stand_in: HttpsStandIn, **config: Any) -> SimpleNamespace:
     """What the executor gives a run, as far as this plugin uses it."""
     http = OutboundHttp(
-        OutboundPolicy(allowed=parse_allow_list(f"localhost:{stand_in.port}"), ca_file=certificates.ca_file,
-                       timeout_seconds=config.pop("timeout_seconds", 10.0))
+        OutboundPolicy(
+            allowed=parse_allow_list(f"localhost:{stand_in.port}"),
+            ca_file=certificates.ca_file,
+            timeout_seconds=config.pop("timeout_seconds", 10.0),
+        )
     )
     full = validate_config(SCHEMA, {"url": stand_in.url("/in"), "signingSecret": SECRET, **config})
     return SimpleNamespace(install_id="install-1", config=full, http=http, log=logging.getLogger("test"))
@@ -179,8 +182,10 @@ async def test_only_messages_with_a_matching_text_are_posted(certificates, stand
     ("answer", "error"),
     [
         ({"status": 500}, "Not delivered: localhost:{port} answered 500"),
-        ({"status": 302, "headers": {"Location": "https://elsewhere.example/"}},
-         "Not delivered: localhost:{port} answered 302 (redirects are not followed)"),
+        (
+            {"status": 302, "headers": {"Location": "https://elsewhere.example/"}},
+            "Not delivered: localhost:{port} answered 302 (redirects are not followed)",
+        ),
         ({"status": 200, "delay_seconds": 30}, "Not delivered: localhost:{port} did not answer within 0.3 s"),
     ],
 )

@@ -100,7 +100,10 @@ async def test_a_schedule_run_is_kept_with_its_schedule_and_when_it_fired(make_a
 
     [run] = await runs_of(live, owner, "flaky")
     assert (run["trigger"], run["eventType"], run["eventLabel"], run["outcome"]) == (
-        "schedule", "schedule.trigger", "Schedule", "SUCCEEDED"
+        "schedule",
+        "schedule.trigger",
+        "Schedule",
+        "SUCCEEDED",
     )
     assert (run["schedule"], parsed(run["firedAt"])) == ("digest", datetime.fromtimestamp(1_800_000_000, UTC))
     assert run["chatId"] is None
@@ -119,7 +122,9 @@ async def old_runs(app: LiveApp, install_id: str, ages: dict[str, timedelta]) ->
 
 async def kept(app: LiveApp, install_id: str) -> list[str]:
     with app.db():
-        return sorted(str(key) for key in await RunRecord.filter(install_id=install_id).values_list("event_key", flat=True))
+        return sorted(
+            str(key) for key in await RunRecord.filter(install_id=install_id).values_list("event_key", flat=True)
+        )
 
 
 async def test_runs_past_the_retention_are_pruned_but_never_before_the_events_they_deduplicate(make_app, telegram):

@@ -45,8 +45,10 @@ def test_secrets_are_the_top_level_properties_marked_write_only():
 @pytest.mark.parametrize(
     ("schema", "where"),
     [
-        ({"properties": {"nested": {"type": "object", "properties": {"key": {"writeOnly": True}}}}},
-         "/properties/nested/properties/key"),
+        (
+            {"properties": {"nested": {"type": "object", "properties": {"key": {"writeOnly": True}}}}},
+            "/properties/nested/properties/key",
+        ),
         ({"properties": {"list": {"type": "array", "items": {"writeOnly": True}}}}, "/properties/list/items"),
         ({"$defs": {"key": {"writeOnly": True}}, "properties": {"key": {"$ref": "#/$defs/key"}}}, "/$defs/key"),
         ({"allOf": [{"properties": {"key": {"writeOnly": True}}}]}, "/allOf/0/properties/key"),
@@ -91,7 +93,9 @@ STORED = {"endpoint": "https://api.example.com", "apiKey": SECRET, "token": "tok
 
 def test_an_update_that_omits_a_secret_keeps_it():
     assert merge_update(SCHEMA, STORED, {"endpoint": "https://b.example"}) == {
-        "endpoint": "https://b.example", "apiKey": SECRET, "token": "tok-1"
+        "endpoint": "https://b.example",
+        "apiKey": SECRET,
+        "token": "tok-1",
     }
 
 
@@ -101,7 +105,10 @@ def test_null_clears_a_secret_and_a_value_replaces_it():
 
 def test_the_config_as_read_sent_back_keeps_every_secret():
     shown = public_config(SCHEMA, STORED)
-    assert merge_update(SCHEMA, STORED, {**shown, "endpoint": "https://c.example"}) == {**STORED, "endpoint": "https://c.example"}
+    assert merge_update(SCHEMA, STORED, {**shown, "endpoint": "https://c.example"}) == {
+        **STORED,
+        "endpoint": "https://c.example",
+    }
 
 
 def test_a_marker_for_a_secret_never_set_stays_unset():
@@ -231,7 +238,12 @@ async def test_clearing_a_required_secret_or_sending_a_bad_one_changes_nothing(k
     bad_key = {"id": plugin_id, "config": {"apiKey": "Bad Key With Spaces!"}}
     bad = await app.graphql_error(CONFIGURE, bad_key, user=owner)
     assert bad["extensions"]["errors"] == [
-        {"path": "/apiKey", "message": "does not match the required pattern", "keyword": "pattern", "params": {"pattern": "^[a-z0-9-]+$"}}
+        {
+            "path": "/apiKey",
+            "message": "does not match the required pattern",
+            "keyword": "pattern",
+            "params": {"pattern": "^[a-z0-9-]+$"},
+        }
     ]
     assert "Bad Key" not in json.dumps(bad)
     assert await stored_config(app, owner) == before

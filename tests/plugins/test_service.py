@@ -29,7 +29,9 @@ async def plugin_id(app: LiveApp, slug: str) -> str:
 
 async def audit_actions(app: LiveApp, user: TestUser) -> list[str]:
     with app.db():
-        return cast("list[str]", await AuditLog.filter(actor_id=user.id).order_by("created_at").values_list("action", flat=True))
+        return cast(
+            "list[str]", await AuditLog.filter(actor_id=user.id).order_by("created_at").values_list("action", flat=True)
+        )
 
 
 def codes(results: list[dict[str, Any]]) -> list[str]:
@@ -54,7 +56,10 @@ async def test_parallel_uninstalls_of_one_install_succeed_once(make_app, pro_use
     await first.graphql(INSTALL, {"id": welcome}, user=pro_user)
 
     results = await asyncio.gather(
-        *((first if n % 2 else second).graphql_response(UNINSTALL, {"id": welcome}, user=pro_user) for n in range(PARALLEL))
+        *(
+            (first if n % 2 else second).graphql_response(UNINSTALL, {"id": welcome}, user=pro_user)
+            for n in range(PARALLEL)
+        )
     )
     assert [r["data"]["uninstallPlugin"] for r in results if not r.get("errors")] == [True]
     assert codes(results) == ["NOT_INSTALLED"] * (PARALLEL - 1)
@@ -121,7 +126,9 @@ INVALID_CONFIG = {"chats": ["x", *range(5000)]}  # costly to validate, and inval
 
 async def test_a_plan_limit_is_reached_before_the_config_is_validated(app, user):
     await app.graphql(INSTALL, {"id": await plugin_id(app, "analytics")}, user=user)  # free: one plugin
-    error = await app.graphql_error(INSTALL, {"id": await plugin_id(app, "welcome"), "config": INVALID_CONFIG}, user=user)
+    error = await app.graphql_error(
+        INSTALL, {"id": await plugin_id(app, "welcome"), "config": INVALID_CONFIG}, user=user
+    )
     assert error["extensions"]["code"] == "PLAN_LIMIT_REACHED"
 
 
@@ -133,5 +140,7 @@ async def test_an_install_that_exists_is_refused_before_the_config_is_validated(
 
 
 async def test_an_install_with_room_still_has_its_config_validated(app, pro_user):
-    error = await app.graphql_error(INSTALL, {"id": await plugin_id(app, "welcome"), "config": INVALID_CONFIG}, user=pro_user)
+    error = await app.graphql_error(
+        INSTALL, {"id": await plugin_id(app, "welcome"), "config": INVALID_CONFIG}, user=pro_user
+    )
     assert error["extensions"]["code"] == "BAD_USER_INPUT"

@@ -151,7 +151,13 @@ async def test_a_disabled_install_does_not_run_and_runs_again_once_enabled(make_
 
     changes = [e for e in await audit_events(live, owner, "plugin.status") if e["slug"] == "flaky"]
     assert changes == [
-        {"slug": "flaky", "from": "ACTIVE", "to": "DISABLED", "reason": "Turned off by its user", "why": "disabled by its user"},
+        {
+            "slug": "flaky",
+            "from": "ACTIVE",
+            "to": "DISABLED",
+            "reason": "Turned off by its user",
+            "why": "disabled by its user",
+        },
         {"slug": "flaky", "from": "DISABLED", "to": "ACTIVE", "reason": None, "why": "enabled by its user"},
     ]
 

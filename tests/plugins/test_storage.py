@@ -85,7 +85,10 @@ async def test_concurrent_increments_add_up_exactly(live, install_id):
 
     await asyncio.gather(*(one_run(n) for n in range(20)))
     assert await read(live, install_id, "hits", "bucket:0", "bucket:1", "bucket:2") == {
-        "hits": 20, "bucket:0": 14, "bucket:1": 14, "bucket:2": 12,
+        "hits": 20,
+        "bucket:0": 14,
+        "bucket:1": 14,
+        "bucket:2": 12,
     }
 
 

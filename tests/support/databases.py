@@ -157,7 +157,8 @@ def deletion_order(models: list[type[Model]]) -> list[str]:
         model._meta.db_table: {
             cast(ForeignKeyFieldInstance, model._meta.fields_map[name]).related_model._meta.db_table
             for name in model._meta.fk_fields
-        } - {model._meta.db_table}
+        }
+        - {model._meta.db_table}
         for model in models
     }
     return list(reversed(list(TopologicalSorter(references).static_order())))

@@ -33,14 +33,47 @@ COLUMN_LENGTHS = (0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 31
 HUGE_LENGTHS = (4_096, 65_536, 255_000, 900_000, 1_000_001)
 
 INT_EDGES = (
-    0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**53, 2**53 + 1,
-    2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64, 2**70, -(2**70), 10**30, 10**70,
+    0,
+    1,
+    -1,
+    2**31 - 1,
+    2**31,
+    -(2**31),
+    -(2**31) - 1,
+    2**53,
+    2**53 + 1,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    2**64,
+    2**70,
+    -(2**70),
+    10**30,
+    10**70,
 )
 FLOAT_EDGES = (0.0, -0.0, 0.5, 1e308, -1e308, 5e-324, 1e-320, 2.0**63, math.nan, math.inf, -math.inf)
 
 ODD_CHARACTERS = (
-    "\x00", "\ud800", "\udfff", "\ufeff", "\u202e", "\u0301", "\U0001f600", "\x7f", "\n", "\\", '"',
-    "%00", "'", "{first_name}", "{0}", "{first_name!r:>99999}", "$", "\t", "\u2028",
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "\ufeff",
+    "\u202e",
+    "\u0301",
+    "\U0001f600",
+    "\x7f",
+    "\n",
+    "\\",
+    '"',
+    "%00",
+    "'",
+    "{first_name}",
+    "{0}",
+    "{first_name!r:>99999}",
+    "$",
+    "\t",
+    "\u2028",
 )
 
 
@@ -132,6 +165,7 @@ def report_or_fail(subject: str, problems: list[str]) -> None:
 
 
 # --- encoding -----------------------------------------------------------------------------------
+
 
 def to_json(value: Any, resolve: Callable[[Ref], Any] | None = None) -> str:
     """JSON text with NaN/Infinity as bare tokens and non-ASCII as escapes (lone surrogates too)."""
@@ -262,14 +296,18 @@ def _deep(kind: str, depth: int) -> RawJSON:
     if kind == "array":
         text = "[" * depth + "]" * depth
         return RawJSON(text, text, f"array nested {depth} deep")
-    return RawJSON('{"a":' * depth + "1" + "}" * depth, "{a: " * depth + "1" + "}" * depth, f"object nested {depth} deep")
+    return RawJSON(
+        '{"a":' * depth + "1" + "}" * depth, "{a: " * depth + "1" + "}" * depth, f"object nested {depth} deep"
+    )
 
 
 @functools.cache
 def deep_json() -> st.SearchStrategy[RawJSON]:
     """Nesting just under and over the limits (config depth 32, inputs 64), deep enough to recurse away."""
     return st.builds(
-        _deep, st.sampled_from(["array", "object"]), st.sampled_from([31, 32, 33, 63, 64, 65, 200, 1_000, 2_000, 50_000])
+        _deep,
+        st.sampled_from(["array", "object"]),
+        st.sampled_from([31, 32, 33, 63, 64, 65, 200, 1_000, 2_000, 50_000]),
     )
 
 

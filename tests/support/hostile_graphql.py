@@ -99,12 +99,23 @@ def root_fields(schema: GraphQLSchema) -> list[RootField]:
 
 # Ids and strings of real things; the test resolves each name before sending a call.
 ID_REFS = (
-    "plugin:analytics", "plugin:welcome", "gateway:mine", "gateway:theirs",
-    "install:mine", "install:theirs", "user:mine", "user:theirs",
+    "plugin:analytics",
+    "plugin:welcome",
+    "gateway:mine",
+    "gateway:theirs",
+    "install:mine",
+    "install:theirs",
+    "user:mine",
+    "user:theirs",
 )
 STRING_REFS = (
-    "slug:analytics", "slug:welcome", "category:analytics", "category:engagement",
-    "token:mine", "token:theirs", "token:unknown",
+    "slug:analytics",
+    "slug:welcome",
+    "category:analytics",
+    "category:engagement",
+    "token:mine",
+    "token:theirs",
+    "token:unknown",
 )
 CONFIG_KEYS = ("retention", "trackUsers", "message", "chats")
 CALLERS = ("mine", "mine", "mine", "theirs", "anonymous", "bad token", "empty bearer", "basic auth")
@@ -112,9 +123,20 @@ TRANSPORTS = ("post", "post", "post", "get", "websocket")
 # Telegram refusing a call the way the real API does; None: it answers.
 TELEGRAM_FAULTS = (
     *[None] * 14,  # half the calls: Telegram answers
-    ("getMe", 400), ("getMe", 401), ("getMe", 404), ("getMe", 429), ("getMe", 500), ("getMe", 502),
-    ("setWebhook", 400), ("setWebhook", 401), ("setWebhook", 403), ("setWebhook", 429), ("setWebhook", 502),
-    ("deleteWebhook", 400), ("deleteWebhook", 401), ("deleteWebhook", 502),
+    ("getMe", 400),
+    ("getMe", 401),
+    ("getMe", 404),
+    ("getMe", 429),
+    ("getMe", 500),
+    ("getMe", 502),
+    ("setWebhook", 400),
+    ("setWebhook", 401),
+    ("setWebhook", 403),
+    ("setWebhook", 429),
+    ("setWebhook", 502),
+    ("deleteWebhook", 400),
+    ("deleteWebhook", 401),
+    ("deleteWebhook", 502),
 )
 
 
@@ -182,6 +204,7 @@ def values_for(type_: Any, name: str = "", signed_in: bool = False) -> st.Search
 
 
 # --- calls ------------------------------------------------------------------------------------------
+
 
 class Call:
     """One call of a root field. A plain class: hypothesis prints a failing one by its short repr."""
@@ -302,6 +325,15 @@ def websocket_message(call: Call, resolve: Any, operation_id: str = "1") -> str:
 
 
 __all__ = [
-    "OMITTED", "Argument", "Call", "RawJSON", "RootField", "calls", "document", "get_params",
-    "request_text", "root_fields", "websocket_message",
+    "OMITTED",
+    "Argument",
+    "Call",
+    "RawJSON",
+    "RootField",
+    "calls",
+    "document",
+    "get_params",
+    "request_text",
+    "root_fields",
+    "websocket_message",
 ]

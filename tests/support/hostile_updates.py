@@ -113,7 +113,9 @@ def broken_updates(draw: st.DrawFn) -> Any:
 
 
 def _deep_update(depth: int) -> RawJSON:
-    return RawJSON('{"update_id": 1, "message": ' + "[" * depth + "]" * depth + "}", None, f"update nested {depth} deep")
+    return RawJSON(
+        '{"update_id": 1, "message": ' + "[" * depth + "]" * depth + "}", None, f"update nested {depth} deep"
+    )
 
 
 def _padded_update(target: int) -> RawJSON:
@@ -148,14 +150,37 @@ RAW_BODIES = st.one_of(
 
 # The gateway id in the path: real ones, and ones the route must refuse without a database error.
 GATEWAY_IDS = (
-    Ref("gateway:mine"), Ref("gateway:theirs"), Ref("gateway:inactive"),
-    "0" * 32, "f" * 31, "a" * 33, "b" * 40, "c" * 64, "d" * 65, "e" * 5_000,
-    "%00", "abc%00def", "%F0%9F%98%80", "%ED%A0%80", "..", "%2e%2e", "x%20y", "0x1", "-1", "99999999999999999999999",
+    Ref("gateway:mine"),
+    Ref("gateway:theirs"),
+    Ref("gateway:inactive"),
+    "0" * 32,
+    "f" * 31,
+    "a" * 33,
+    "b" * 40,
+    "c" * 64,
+    "d" * 65,
+    "e" * 5_000,
+    "%00",
+    "abc%00def",
+    "%F0%9F%98%80",
+    "%ED%A0%80",
+    "..",
+    "%2e%2e",
+    "x%20y",
+    "0x1",
+    "-1",
+    "99999999999999999999999",
 )
 SECRETS = ("right", "wrong", "empty", "missing", "huge", "latin-1")
 CONTENT_TYPES = (
-    "application/json", "application/json", "application/json", None, "text/plain",
-    "application/x-www-form-urlencoded", "application/json; charset=latin-1", "multipart/form-data; boundary=x",
+    "application/json",
+    "application/json",
+    "application/json",
+    None,
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "application/json; charset=latin-1",
+    "multipart/form-data; boundary=x",
 )
 
 

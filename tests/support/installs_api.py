@@ -8,20 +8,21 @@ from app.accounts.models import User
 from tests.support.live import LiveApp, TestUser
 
 INSTALL_FIELDS = (
-    "id isEnabled status statusReason configVersion consecutiveFailures executionCount lastError "
-    "plugin { id slug }"
+    "id isEnabled status statusReason configVersion consecutiveFailures executionCount lastError plugin { id slug }"
 )
-RUN_FIELDS = "id outcome trigger eventType eventLabel chatId schedule firedAt error durationMs createdAt retryOf canRetry"
+RUN_FIELDS = (
+    "id outcome trigger eventType eventLabel chatId schedule firedAt error durationMs createdAt retryOf canRetry"
+)
 MY_INSTALLS = f"{{ myPlugins {{ {INSTALL_FIELDS} }} }}"
 RUNS = (
     "query($first: Int!, $after: String) { myPlugins { plugin { slug } runs(first: $first, after: $after) { "
     f"edges {{ cursor node {{ {RUN_FIELDS} }} }} nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }} }} }}"
 )
-INSTALL = f"mutation($id: ID!, $config: JSON) {{ installPlugin(pluginId: $id, config: $config) {{ {INSTALL_FIELDS} }} }}"
-TOGGLE = f"mutation($id: ID!, $enabled: Boolean!) {{ togglePlugin(pluginId: $id, enabled: $enabled) {{ {INSTALL_FIELDS} }} }}"
-UPDATE_CONFIG = (
-    f"mutation($id: ID!, $config: JSON!) {{ updatePluginConfig(pluginId: $id, config: $config) {{ {INSTALL_FIELDS} }} }}"
+INSTALL = (
+    f"mutation($id: ID!, $config: JSON) {{ installPlugin(pluginId: $id, config: $config) {{ {INSTALL_FIELDS} }} }}"
 )
+TOGGLE = f"mutation($id: ID!, $enabled: Boolean!) {{ togglePlugin(pluginId: $id, enabled: $enabled) {{ {INSTALL_FIELDS} }} }}"
+UPDATE_CONFIG = f"mutation($id: ID!, $config: JSON!) {{ updatePluginConfig(pluginId: $id, config: $config) {{ {INSTALL_FIELDS} }} }}"
 RETRY = f"mutation($id: ID!) {{ retryRun(runId: $id) {{ {RUN_FIELDS} }} }}"
 CONNECT = "mutation($token: String!) { connectTelegramBot(token: $token) { id isActive } }"
 DISCONNECT = "mutation($id: ID!) { disconnectGateway(gatewayId: $id) }"
@@ -34,7 +35,9 @@ async def plugin_id(app: LiveApp, slug: str) -> str:
     return data["plugin"]["id"]
 
 
-async def install_via_api(app: LiveApp, user: TestUser, slug: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+async def install_via_api(
+    app: LiveApp, user: TestUser, slug: str, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
     variables = {"id": await plugin_id(app, slug), "config": config}
     return (await app.graphql(INSTALL, variables, user=user))["installPlugin"]
 
@@ -94,4 +97,3 @@ async def status_changes(app: LiveApp, user: TestUser, slug: str) -> list[tuple[
 async def routing_version(app: LiveApp, user: TestUser) -> int:
     with app.db():
         return (await User.get(id=user.id)).routing_version
-

@@ -26,10 +26,7 @@ ASYNCPG_ORPHANED_TLS_PROBE = "exception=ConnectionError('unexpected connection_l
 
 def background_failures(messages: Iterable[str]) -> list[str]:
     """The log lines saying a task or future of ours failed with nobody to see it, or a loop crashed."""
-    return [
-        m for m in messages
-        if ("never retrieved" in m and ASYNCPG_ORPHANED_TLS_PROBE not in m) or "crashed" in m
-    ]
+    return [m for m in messages if ("never retrieved" in m and ASYNCPG_ORPHANED_TLS_PROBE not in m) or "crashed" in m]
 
 
 def database_name(url: str) -> str:
@@ -146,7 +143,9 @@ class HealthWatch:
         return {status for status, _ in self.answers}
 
 
-async def wait_for_health(http: httpx.AsyncClient, status: int, deadline_seconds: float = DEADLINE_SECONDS) -> dict[str, Any]:
+async def wait_for_health(
+    http: httpx.AsyncClient, status: int, deadline_seconds: float = DEADLINE_SECONDS
+) -> dict[str, Any]:
     """Waits until /healthz answers `status`; returns its body (fails after the deadline)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_seconds

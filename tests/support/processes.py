@@ -53,8 +53,15 @@ class Processes:
     async def server(self, **env: str) -> Running:
         port = free_port()
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "serve", "--port", str(port),
-            env=self._env(env), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            "--port",
+            str(port),
+            env=self._env(env),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         running = Running(process, f"http://127.0.0.1:{port}")
         self.running.append(running)
@@ -72,8 +79,13 @@ class Processes:
 
     async def worker(self, **env: str) -> Running:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "worker",
-            env=self._env(env), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "app",
+            "worker",
+            env=self._env(env),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         running = Running(process)
         self.running.append(running)

@@ -121,7 +121,9 @@ class TcpProxy:
             self._pipe(server_reader, client_writer, server_writer),
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, other: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, other: asyncio.StreamWriter
+    ) -> None:
         try:
             while data := await reader.read(CHUNK):
                 await self._flowing.wait()

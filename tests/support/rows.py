@@ -17,5 +17,7 @@ async def all_rows(app: LiveApp) -> dict[str, list[str]]:
             table = model._meta.db_table
             if table in BACKGROUND_TABLES:
                 continue
-            rows[table] = sorted(repr(sorted(without_bookkeeping(table, row).items())) for row in await model.all().values())
+            rows[table] = sorted(
+                repr(sorted(without_bookkeeping(table, row).items())) for row in await model.all().values()
+            )
         return rows

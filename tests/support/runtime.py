@@ -105,8 +105,17 @@ async def analytics_counts(app: LiveApp, install_id: str, chat_id: int) -> dict[
         chat = await AnalyticsChat.get_or_none(install_id=install_id, chat_id=chat_id)
         if chat is None:
             return None
-        users = await AnalyticsDayUser.filter(install_id=install_id, chat_id=chat_id).distinct().values_list("user_id", flat=True)
-    return {"received": chat.received, "sent": chat.sent, "messages": chat.received + chat.sent, "users": len(set(users))}
+        users = (
+            await AnalyticsDayUser.filter(install_id=install_id, chat_id=chat_id)
+            .distinct()
+            .values_list("user_id", flat=True)
+        )
+    return {
+        "received": chat.received,
+        "sent": chat.sent,
+        "messages": chat.received + chat.sent,
+        "users": len(set(users)),
+    }
 
 
 async def messages_counted(app: LiveApp, install_id: str, chat_id: int) -> int | None:

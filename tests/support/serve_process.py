@@ -30,8 +30,13 @@ class ServeProcess:
     async def start(self, ready_path: str = "/healthz", deadline_seconds: float = START_SECONDS) -> ServeProcess:
         with self._stderr.open("wb") as stderr:
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "app", *self.args,
-                env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+                sys.executable,
+                "-m",
+                "app",
+                *self.args,
+                env=self.env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
             )
         loop = asyncio.get_running_loop()
         end = loop.time() + deadline_seconds
@@ -90,8 +95,13 @@ class WorkerProcess:
 
     async def start(self) -> WorkerProcess:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app", "worker",
-            env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "app",
+            "worker",
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         self._reader = asyncio.create_task(self._read())
         ready = asyncio.create_task(self._ready.wait())

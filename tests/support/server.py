@@ -51,7 +51,9 @@ class LiveServer:
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         defaults = {
-            "log_level": "warning", "lifespan": "on", "ws": "websockets-sansio",
+            "log_level": "warning",
+            "lifespan": "on",
+            "ws": "websockets-sansio",
             "timeout_keep_alive": KEEP_ALIVE_SECONDS,  # as `serve`: past clients' own idle expiry
         }
         config = uvicorn.Config(self.app, **{**defaults, **self.options})

@@ -24,7 +24,9 @@ def message(chat_id: int = -100200, kind: str = "supergroup", **fields: Any) -> 
     return {"message_id": next(_message_ids), "date": int(time.time()), "chat": chat(chat_id, kind), **fields}
 
 
-def message_update(update_id: int, text: str = "hello", chat_id: int = -100200, sender_id: int = 1001) -> dict[str, Any]:
+def message_update(
+    update_id: int, text: str = "hello", chat_id: int = -100200, sender_id: int = 1001
+) -> dict[str, Any]:
     fields: dict[str, Any] = {"from": user(sender_id), "text": text}
     return {"update_id": update_id, "message": message(chat_id, **fields)}
 
@@ -95,8 +97,12 @@ def chat_member(status: str, user_id: int = 1001, **fields: Any) -> dict[str, An
     )
 
     models: dict[str, type[BaseModel]] = {
-        "creator": ChatMemberOwner, "administrator": ChatMemberAdministrator, "member": ChatMemberMember,
-        "restricted": ChatMemberRestricted, "left": ChatMemberLeft, "kicked": ChatMemberBanned,
+        "creator": ChatMemberOwner,
+        "administrator": ChatMemberAdministrator,
+        "member": ChatMemberMember,
+        "restricted": ChatMemberRestricted,
+        "left": ChatMemberLeft,
+        "kicked": ChatMemberBanned,
     }
     model = models[status]
     member: dict[str, Any] = {"status": status, "user": user(user_id)}

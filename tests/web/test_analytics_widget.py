@@ -92,12 +92,16 @@ async def test_the_chart_has_a_30_day_view_and_the_csv_comes_with_the_token_in_a
     await expect(periods.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "true")
     await expect(widget.get_by_text("Messages and users per day, last 7 days")).to_be_visible()
     daily = widget.get_by_role("img", name=re.compile("^Messages and users per day"))
-    await expect(daily).to_have_attribute("aria-label", re.compile(r"^(?:[^;]+: 0 messages, 0 users; ){6}[^;]+: 1 message, 1 user\.$"))
+    await expect(daily).to_have_attribute(
+        "aria-label", re.compile(r"^(?:[^;]+: 0 messages, 0 users; ){6}[^;]+: 1 message, 1 user\.$")
+    )
 
     await periods.get_by_role("button", name="30 days").click()
     await expect(periods.get_by_role("button", name="30 days")).to_have_attribute("aria-pressed", "true")
     await expect(widget.get_by_text("Messages and users per day, last 30 days")).to_be_visible()
-    await expect(daily).to_have_attribute("aria-label", re.compile(r"^(?:[^;]+: 0 messages, 0 users; ){29}[^;]+: 1 message, 1 user\.$"))
+    await expect(daily).to_have_attribute(
+        "aria-label", re.compile(r"^(?:[^;]+: 0 messages, 0 users; ){29}[^;]+: 1 message, 1 user\.$")
+    )
     await expect(widget.get_by_role("img", name=re.compile("^Messages by hour of day"))).to_have_attribute(
         "aria-label", re.compile("with 1")
     )

@@ -168,7 +168,7 @@ async def test_every_status_at_a_phones_width_and_a_desktops(app, browser, teleg
         status=GatewayStatus.POLLING_CONFLICT,
         status_reason="Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
     )
-    await app.graphql('mutation($id: ID!) { disconnectGateway(gatewayId: $id) }', {"id": gone.gateway_id}, user=user)
+    await app.graphql("mutation($id: ID!) { disconnectGateway(gatewayId: $id) }", {"id": gone.gateway_id}, user=user)
 
     tab = await Tab.open(browser, app.url, viewport)
     try:

@@ -33,6 +33,8 @@ async def test_a_plugin_waits_for_a_bot_until_one_is_connected_from_the_page(app
 
     await bots.get_by_role("button", name="Disconnect").click()
     await tab.page.get_by_role("dialog").get_by_role("button", name="Disconnect").click()
-    await expect(tab.page.get_by_role("article", name="Welcome Messages").get_by_text("Waiting for a Telegram bot")).to_be_visible()
+    await expect(
+        tab.page.get_by_role("article", name="Welcome Messages").get_by_text("Waiting for a Telegram bot")
+    ).to_be_visible()
     assert (await app.graphql(GATEWAYS, user=user))["myGateways"] == [{"isActive": False, "botUsername": "greeter_bot"}]
     tab.assert_no_console_errors()

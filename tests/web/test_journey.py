@@ -67,7 +67,11 @@ async def test_a_user_installs_configures_watches_and_tidies_up(app, tab, telegr
         await switch.click()
         await expect(switch).to_be_checked()
         await welcome.get_by_role("button", name="Uninstall").click()
-        await page.get_by_role("dialog", name="Uninstall Welcome Messages?").get_by_role("button", name="Uninstall").click()
+        await (
+            page.get_by_role("dialog", name="Uninstall Welcome Messages?")
+            .get_by_role("button", name="Uninstall")
+            .click()
+        )
         await expect(welcome).to_have_count(0)
 
         mine = await again.graphql("{ myPlugins { isEnabled config plugin { slug } } }", user=user)

@@ -101,7 +101,6 @@ async def test_my_plugins_page_with_nothing_installed(app, browser, viewport):
         await tab.close()
 
 
-
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 async def test_plugins_page_with_an_install_form_and_its_errors(app, browser, viewport):
     user = await app.create_user("new@example.com", "pro")
@@ -123,7 +122,9 @@ async def failing(app, telegram):
     and whose welcome plugin is off."""
     user = await app.create_user("ops@example.com", "pro")
     bot = await connect_bot(app, user, telegram)
-    await install(app, user, "forward", {"url": "https://127.0.0.1/hook", "signingSecret": "a-signing-secret-0123456789"})
+    await install(
+        app, user, "forward", {"url": "https://127.0.0.1/hook", "signingSecret": "a-signing-secret-0123456789"}
+    )
     await install(app, user, "welcome")
     await app.graphql(
         'mutation { togglePlugin(pluginId: "%s", enabled: false) { id } }'

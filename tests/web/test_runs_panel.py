@@ -33,7 +33,9 @@ async def hook(tmp_path) -> AsyncIterator[HttpsStandIn]:
 @pytest.fixture
 async def forwarding(make_app, hook):
     """The app, allowed to reach the stand-in (and nothing else inside)."""
-    return await make_app(outbound_allowed_hosts=(f"localhost:{hook.port}",), outbound_ca_file=hook.certificates.ca_file)
+    return await make_app(
+        outbound_allowed_hosts=(f"localhost:{hook.port}",), outbound_ca_file=hook.certificates.ca_file
+    )
 
 
 def chat_of(update_id: int) -> int:
@@ -62,7 +64,9 @@ async def test_runs_page_newest_first_and_a_failed_run_is_retried_from_the_page(
         assert (await deliver(app, bot, update)).status_code == 200
     await wait_until_processed(app)
     status, runs = await runs_of(app, user)
-    assert status == "FAILING"  # the breaker opened after 5 failures in a row (or more: a lane runs its events back to back)
+    assert (
+        status == "FAILING"
+    )  # the breaker opened after 5 failures in a row (or more: a lane runs its events back to back)
     assert len(runs) == 12
     failed = [run for run in runs if run["outcome"] == "FAILED"]
     assert failed and failed[-1] is runs[-1]  # the oldest run failed

@@ -25,7 +25,9 @@ async def test_an_unknown_token_is_refused_in_words_and_not_kept(app, tab):
     await tab.page.get_by_label("API token").fill("pb_not-a-real-token-at-all")
     await tab.page.get_by_role("button", name="Sign in").click()
 
-    await expect(tab.page.get_by_role("alert")).to_have_text("That token was not recognised. Check that you copied all of it.")
+    await expect(tab.page.get_by_role("alert")).to_have_text(
+        "That token was not recognised. Check that you copied all of it."
+    )
     await expect(tab.page.get_by_label("API token")).to_have_attribute("aria-invalid", "true")
     assert await tab.stored_token() is None
 
@@ -39,7 +41,7 @@ async def test_the_hint_says_how_to_make_a_token_with_the_projects_interpreter(a
     """The system python3 lacks the dependencies: the hint names .venv/bin/python, or make cli."""
     await tab.goto("/sign-in")
     await expect(tab.page.get_by_label("API token")).to_have_accessible_description(
-        'Create one in Plugboard\'s folder with .venv/bin/python -m app create-user you@example.com '
+        "Create one in Plugboard's folder with .venv/bin/python -m app create-user you@example.com "
         '(or make cli ARGS="create-user you@example.com"), or try .venv/bin/python -m app demo. '
         "It stays in this browser until you sign out."
     )
