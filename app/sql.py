@@ -62,12 +62,15 @@ async def insert_rows(
         params += fixed.values()
     else:
         names = (*columns, *fixed)
-        jsonb_at = tuple(n for n, name in enumerate(names) if name in jsonb)
+        jsonb_at = tuple(n for n, name in enumerate(names) if name in jsonb) if jsonb else ()
         sql = values_insert(table, names, len(rows), on_conflict, is_postgres(conn), jsonb_at)
-        extra = tuple(fixed.values())
-        params = [value for row in rows for value in (*row, *extra)]
-        if not is_postgres(conn):
-            params = [sqlite_value(value) for value in params]
+        if fixed:
+            extra = tuple(fixed.values())
+            rows = [(*row, *extra) for row in rows]
+        if is_postgres(conn):
+            params = [value for row in rows for value in row]
+        else:  # one pass: on the hot path of the runs' records
+            params = [str(value) if isinstance(value, datetime) else value for row in rows for value in row]
     if not returning:
         await conn.execute_query(sql, params)
         return []

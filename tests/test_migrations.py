@@ -222,7 +222,7 @@ async def test_migration_0011_renames_in_the_state_only(backend, empty_databases
             "plugin_storage", {"id": "s" * 32, "install_id": "i" * 32, "key": "seen", "value": "7", "updated_at": stamp}
         )
 
-    assert await db.migrate() == ["0011_run_naming"]
+    assert await db.migrate(up_to="0011_run_naming") == ["0011_run_naming"]
     assert await introspect(backend, db) == before
     with db.bound():
         install = await UserPlugin.get(id="i" * 32)

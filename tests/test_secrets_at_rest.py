@@ -337,7 +337,7 @@ async def test_migration_0010_seals_what_a_database_at_0009_holds(backend, tmp_p
                 },
             )
 
-        assert await db.migrate() == ["0010_secrets_at_rest"]
+        assert await db.migrate(up_to="0010_secrets_at_rest") == ["0010_secrets_at_rest"]
         with db.bound():
             gateways = await Gateway.all().order_by("id")
             install_row = await UserPlugin.get(id="i" * 32)
