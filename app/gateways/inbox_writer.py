@@ -77,7 +77,7 @@ async def insert_events(group: list[_Event]) -> list[None]:
 
 
 def insert_events_here(connection: sqlite3.Connection, group: list[_Event]) -> list[None]:
-    """insert_events on the writer's own SQLite connection (app.sqlite.CommitThread)."""
+    """insert_events on the writer's own SQLite connection (app.batching.CommitThread)."""
     insert_all(
         connection,
         GatewayEvent._meta.db_table,
@@ -113,7 +113,7 @@ class InboxWriter:
 
     On a SQLite file, a thread of the writer's own takes every event queued each time it is free
     and commits them at once, in the order they came, without waiting for the event loop in between
-    (app.sqlite.CommitThread). On PostgreSQL a task takes them, with up to `max_in_flight` groups
+    (app.batching.CommitThread). On PostgreSQL a task takes them, with up to `max_in_flight` groups
     being written at once on pooled connections, so that the next group is under way while one
     commits.
     """
