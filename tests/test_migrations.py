@@ -11,6 +11,7 @@ import pytest
 from app.db import Database
 from app.plugins.models import RunRecord, StoredValue, UserPlugin
 from tests.support.databases import drop_database, new_database_url
+from tests.support.rows import insert_raw
 
 MIGRATIONS_TABLE = "tortoise_migrations"
 
@@ -175,13 +176,12 @@ async def test_migration_0011_renames_in_the_state_only(backend, empty_databases
         conn = ctx.db()
         pg = backend == "postgres"
 
-        async def insert(table: str, row: dict[str, Any]) -> None:
-            marks = ", ".join(f"${n + 1}" if pg else "?" for n in range(len(row)))
-            await conn.execute_query(f'INSERT INTO "{table}" ({", ".join(row)}) VALUES ({marks})', list(row.values()))
-
         stamp: Any = datetime(2026, 1, 1, tzinfo=UTC) if pg else "2026-01-01 00:00:00+00:00"
-        await insert("users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp})
-        await insert(
+        await insert_raw(
+            conn, "users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp}
+        )
+        await insert_raw(
+            conn,
             "plugins",
             {
                 "id": "p" * 32,
@@ -194,7 +194,8 @@ async def test_migration_0011_renames_in_the_state_only(backend, empty_databases
                 "updated_at": stamp,
             },
         )
-        await insert(
+        await insert_raw(
+            conn,
             "user_plugins",
             {
                 "id": "i" * 32,
@@ -207,7 +208,8 @@ async def test_migration_0011_renames_in_the_state_only(backend, empty_databases
                 "updated_at": stamp,
             },
         )
-        await insert(
+        await insert_raw(
+            conn,
             "plugin_executions",
             {
                 "id": "r" * 32,
@@ -218,8 +220,10 @@ async def test_migration_0011_renames_in_the_state_only(backend, empty_databases
                 "created_at": stamp,
             },
         )
-        await insert(
-            "plugin_storage", {"id": "s" * 32, "install_id": "i" * 32, "key": "seen", "value": "7", "updated_at": stamp}
+        await insert_raw(
+            conn,
+            "plugin_storage",
+            {"id": "s" * 32, "install_id": "i" * 32, "key": "seen", "value": "7", "updated_at": stamp},
         )
 
     assert await db.migrate(up_to="0011_run_naming") == ["0011_run_naming"]

@@ -30,6 +30,7 @@ from app.secrets_store import rotate
 from app.settings import SettingError, Settings
 from tests.conftest import TEST_SECRET_KEY
 from tests.support.databases import drop_database, new_database_url
+from tests.support.rows import insert_raw
 from tests.support.runtime import connect_bot, deliver, install, service_context
 from tests.support.telegram_updates import message_update
 from tests.test_cli import first_lines_of_serve, one_error_line, run_cli
@@ -282,23 +283,16 @@ async def test_migration_0010_seals_what_a_database_at_0009_holds(backend, tmp_p
             conn = ctx.db()
             pg = conn.capabilities.dialect == "postgres"
 
-            async def insert(table: str, row: dict[str, Any]) -> None:
-                marks = [f"${n + 1}" if pg else "?" for n in range(len(row))]
-                casts = [
-                    "::jsonb" if pg and isinstance(v, str) and v.startswith(("{", "[")) else "" for v in row.values()
-                ]
-                values = ", ".join(m + c for m, c in zip(marks, casts, strict=True))
-                await conn.execute_query(
-                    f'INSERT INTO "{table}" ({", ".join(row)}) VALUES ({values})', list(row.values())
-                )
-
             now = "2026-01-01 00:00:00+00:00"
             from datetime import UTC, datetime
 
             stamp: Any = datetime(2026, 1, 1, tzinfo=UTC) if pg else now
-            await insert("users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp})
+            await insert_raw(
+                conn, "users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp}
+            )
             for n in range(3):
-                await insert(
+                await insert_raw(
+                    conn,
                     "gateways",
                     {
                         "id": f"{n}" * 32,
@@ -312,7 +306,8 @@ async def test_migration_0010_seals_what_a_database_at_0009_holds(backend, tmp_p
                         "updated_at": stamp,
                     },
                 )
-            await insert(
+            await insert_raw(
+                conn,
                 "plugins",
                 {
                     "id": "p" * 32,
@@ -325,7 +320,8 @@ async def test_migration_0010_seals_what_a_database_at_0009_holds(backend, tmp_p
                     "updated_at": stamp,
                 },
             )
-            await insert(
+            await insert_raw(
+                conn,
                 "user_plugins",
                 {
                     "id": "i" * 32,
