@@ -15,7 +15,6 @@ import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from app.batching import CommitThread, Failures, GroupCommit
@@ -55,11 +54,11 @@ class _Event:
 # The columns that vary by event; the rest is the same for every row of a group.
 _COLUMNS = ("gateway_id", "kind", "key", "chat_id", "payload")
 _TYPES = ("text", "text", "text", "bigint", "jsonb")
-_EVERY_ROW = ("status", "attempts", "received_at")
 
 
-def _every_row() -> tuple[str, int, datetime]:
-    return (EventStatus.PENDING.value, 0, utcnow())
+def _every_row() -> dict[str, object]:
+    """The columns with one value for every row of a group."""
+    return {"status": EventStatus.PENDING.value, "attempts": 0, "received_at": utcnow()}
 
 
 async def insert_events(group: list[_Event]) -> list[None]:
@@ -71,7 +70,7 @@ async def insert_events(group: list[_Event]) -> list[None]:
         [event.row() for event in group],
         "ON CONFLICT DO NOTHING",
         types=_TYPES,
-        constants=dict(zip(_EVERY_ROW, _every_row(), strict=True)),
+        constants=_every_row(),
     )
     return [None] * len(group)
 
@@ -84,7 +83,7 @@ def insert_events_here(connection: sqlite3.Connection, group: list[_Event]) -> l
         _COLUMNS,
         [event.row() for event in group],
         "ON CONFLICT DO NOTHING",
-        constants=dict(zip(_EVERY_ROW, _every_row(), strict=True)),
+        constants=_every_row(),
     )
     return [None] * len(group)
 
