@@ -43,7 +43,8 @@ class ErrorCode(StrEnum):
     )
     RATE_LIMITED = (
         "RATE_LIMITED",
-        "Telegram's limits for the bot would hold the call longer than it may wait; try again later.",
+        "A limit was reached: Telegram's limits for the bot would hold the call longer than it may wait, or the "
+        "caller started more runs on demand (runPlugin, runChain) than RUNS_PER_MINUTE allows; try again later.",
     )
     PLUGIN_ERROR = ("PLUGIN_ERROR", "A plugin's lifecycle hook failed; the operation was undone.")
     TOO_MANY_SUBSCRIPTIONS = (
@@ -119,6 +120,10 @@ class TooManySubscriptions(PlugboardError):
     """A user's live subscriptions, over all their connections, are at MAX_SUBSCRIPTIONS_PER_USER."""
 
     code = ErrorCode.TOO_MANY_SUBSCRIPTIONS
+
+
+class RateLimited(PlugboardError):
+    code = ErrorCode.RATE_LIMITED
 
 
 class PluginFailed(PlugboardError):

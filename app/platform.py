@@ -43,6 +43,7 @@ from app.plugins.run_history import RunHistory
 from app.plugins.runs import RunRecorder
 from app.plugins.scheduler import Scheduler
 from app.plugins.service import PluginService
+from app.plugins.steps import StepRunner
 from app.pubsub import create_broadcast
 from app.settings import Settings
 from app.supervision import Heartbeat, cancel, start_supervised
@@ -106,6 +107,7 @@ class Platform:
             settings.plugin_timeout_seconds,
             notify=self.live.notify,
             http=OutboundHttp(settings.outbound_policy()),
+            clock=lambda: self.clock(),  # read at each call: tests set the platform's clock
         )
         self.router = EventRouter(self.registry, self.executor, RoutingCache())
         breaker = Breaker(
@@ -119,6 +121,7 @@ class Platform:
         self.analytics = AnalyticsService(today=self.today)
         self.plugins = PluginService(settings, self.executor, installs_changed=self.registration.follow)
         self.run_history = RunHistory(settings, self.executor, self.runs)
+        self.steps = StepRunner(settings, self.executor, self.runs, self.gateways.sends.limits)
         self.dispatcher = Dispatcher(
             self.router,
             self.inbox,

@@ -438,6 +438,19 @@ class Settings:
         parse=number("seconds"),
         help="a plugin run or hook longer than this is cancelled and recorded as failed",
     )
+    runs_per_minute: int = setting(
+        30,
+        env="RUNS_PER_MINUTE",
+        parse=whole(1, 10_000),
+        help="runs on demand one user may start a minute, over all processes: `runPlugin` counts one, "
+        "`runChain` one for each of its steps (RATE_LIMITED beyond)",
+    )
+    chain_max_seconds: float = setting(
+        60.0,
+        env="CHAIN_MAX_SECONDS",
+        parse=number("seconds"),
+        help="the longest a `runChain` may take: its steps' timeouts added up, but never more than this",
+    )
     max_body_bytes: int = setting(
         1_000_000,
         env="MAX_BODY_BYTES",

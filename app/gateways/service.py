@@ -342,12 +342,14 @@ class GatewayService:
         params: dict[str, Any],
         *,
         deadline: float | None = None,
+        attempted: Callable[[], None] | None = None,
     ) -> Any:
         """Calls an action on one of the owner's active gateways, in its turn in the bot's send
         queue; a sent message becomes a `message_sent` event in the inbox.
 
         `deadline` (the running loop's clock) is when the caller gives up: a call whose turn would
         come later fails at once with `SendRateLimited`. Without one, the queue's longest wait holds.
+        `attempted` is told of each call made to Telegram, retries included.
         """
         gateway = await Gateway.get_or_none(id=gateway_id, owner_id=owner_id, is_active=True)
         if gateway is None:
@@ -361,11 +363,17 @@ class GatewayService:
             token = gateway.token
         except SecretUnreadable as exc:
             raise await unreadable(gateway.id, exc, gateways_changed=self.gateways_changed) from None
+
+        async def send() -> Any:
+            if attempted is not None:
+                attempted()
+            return await self.api.send(token, method)
+
         try:
             result = await self.sends.send(
                 gateway.bot_id if gateway.bot_id is not None else bot_id_of(token),
                 chat_id,
-                lambda: self.api.send(token, method),
+                send,
                 deadline=deadline,
                 target=target,
             )

@@ -9,9 +9,10 @@ from app.accounts import tokens
 from app.analytics.titles import chat_titles
 from app.errors import BadUserInput, FieldError, NotFound
 from app.graphql.context import GraphQLContext
-from app.graphql.types import ApiToken, CreatedApiToken, Gateway, PluginRun, UserPlugin
+from app.graphql.types import ApiToken, ChainRun, CreatedApiToken, Gateway, PluginRun, UserPlugin
 from app.inputs import is_id, text_problem
 from app.plugins.contract import ConfigUpdateRequest, InstallRequest
+from app.plugins.steps import MAX_STEPS, ChainStep
 
 Info = strawberry.Info[GraphQLContext, None]
 
@@ -22,6 +23,14 @@ def known_id(value: strawberry.ID, what: str) -> str:
     if not is_id(value):
         raise NotFound(f"No such {what}")
     return str(value)
+
+
+@strawberry.input(description="One step of runChain.")
+class ChainStepInput:
+    plugin_id: strawberry.ID
+    input: JSON | None = strawberry.field(
+        default=None, description="The step's input; when null, the output of the step before."
+    )
 
 
 @strawberry.type
@@ -56,6 +65,42 @@ class Mutation:
         ctx = info.context.require_user()
         run = await info.context.platform.run_history.retry_run(ctx, known_id(run_id, "run"))
         return PluginRun.of(run, await chat_titles(ctx.user_id, [run.chat_id] if run.chat_id is not None else []))
+
+    @strawberry.mutation(
+        description="Runs the caller's install of the plugin now (trigger STANDALONE) on `input`, checked against "
+        "the plugin's inputSchema (defaults filled in), and answers the finished run: its outcome, output and "
+        "figures. Runs on demand are limited to RUNS_PER_MINUTE a user (RATE_LIMITED)."
+    )
+    async def run_plugin(self, info: Info, plugin_id: strawberry.ID, input: JSON | None = None) -> PluginRun:
+        ctx = info.context.require_user()
+        run = await info.context.platform.steps.run_plugin(ctx, known_id(plugin_id, "plugin"), input)
+        return PluginRun.of(run)
+
+    @strawberry.mutation(
+        description=f"Runs 1 to {MAX_STEPS} of the caller's installs in order (trigger WORKFLOW_STEP): a step "
+        "without `input` takes the output of the step before. The first failure stops the chain; the steps "
+        "after it are recorded as not run. Each step counts against RUNS_PER_MINUTE."
+    )
+    async def run_chain(
+        self,
+        info: Info,
+        steps: list[ChainStepInput],
+        variables: Annotated[
+            JSON | None, strawberry.argument(description="A JSON object every step sees as ctx.execution.variables.")
+        ] = None,
+    ) -> ChainRun:
+        ctx = info.context.require_user()
+        if not 1 <= len(steps) <= MAX_STEPS:
+            message = f"must list 1 to {MAX_STEPS} steps"
+            raise BadUserInput(f"steps {message}", [FieldError("/steps", message)])
+        chain = [ChainStep(known_id(step.plugin_id, "plugin"), step.input) for step in steps]
+        result = await info.context.platform.steps.run_chain(ctx, chain, variables)
+        return ChainRun(
+            id=strawberry.ID(result.id),
+            status=result.status,
+            steps=[PluginRun.of(run) for run in result.steps],
+            output=None if result.output is None else JSON(result.output),
+        )
 
     @strawberry.mutation(description="Checks the token with Telegram and points the bot's webhook here.")
     async def connect_telegram_bot(self, info: Info, token: str, name: str | None = None) -> Gateway:

@@ -51,6 +51,10 @@ class Plugin:
     version: str
     required_gateways: list[GatewayType]
     config_schema: JSON
+    input_schema: JSON | None = strawberry.field(
+        description="What `runPlugin` and a chain's step take (JSON Schema); null: it runs only on its events."
+    )
+    output_schema: JSON | None = strawberry.field(description="What a run on demand answers (JSON Schema).")
     icon: str | None
     category: str
     is_builtin: bool
@@ -72,6 +76,8 @@ class Plugin:
             version=row.version,
             required_gateways=[gateway_models.GatewayType(g) for g in row.required_gateways],
             config_schema=JSON(row.config_schema),
+            input_schema=None if row.input_schema is None else JSON(row.input_schema),
+            output_schema=None if row.output_schema is None else JSON(row.output_schema),
             icon=row.icon,
             category=row.category,
             is_builtin=row.is_builtin,
@@ -88,17 +94,29 @@ strawberry.enum(
     "NEEDS_CONFIG until its config fits the plugin's version; FAILING: paused by the circuit breaker.",
 )
 strawberry.enum(plugin_models.RunOutcome, name="RunOutcome")
+strawberry.enum(
+    plugin_models.RunTrigger,
+    name="RunTrigger",
+    description="Why a plugin ran: EVENT (a Telegram update or a message the bot sent), SCHEDULE, RETRY (retryRun), "
+    "STANDALONE (runPlugin) or WORKFLOW_STEP (a step of runChain).",
+)
 InstallStatus = plugin_models.InstallStatus
 RunOutcome = plugin_models.RunOutcome
+RunTrigger = plugin_models.RunTrigger
+ON_DEMAND = (RunTrigger.STANDALONE, RunTrigger.WORKFLOW_STEP)
 
 
 @strawberry.type(description="One run of an installed plugin, for one event or schedule.")
 class PluginRun:
     id: strawberry.ID
     outcome: RunOutcome
-    trigger: str = strawberry.field(description="event, schedule or retry.")
-    event_type: str = strawberry.field(description="e.g. telegram.message or schedule.trigger.")
-    event_label: str = strawberry.field(description="The event in words, e.g. Message or Schedule.")
+    trigger: RunTrigger
+    event_type: str = strawberry.field(
+        description="e.g. telegram.message or schedule.trigger; empty for a run on demand (STANDALONE, WORKFLOW_STEP)."
+    )
+    event_label: str = strawberry.field(
+        description="The event in words, e.g. Message or Schedule; for a run on demand, Run now or Chain step."
+    )
     chat_id: strawberry.ID | None
     chat_title: str | None = strawberry.field(
         description="The chat's title as Channel Analytics last saw it; null for a chat it has not counted."
@@ -109,16 +127,33 @@ class PluginRun:
     duration_ms: float
     created_at: datetime
     retry_of: strawberry.ID | None = strawberry.field(description="The run this one retried.")
-    can_retry: bool = strawberry.field(description="Whether retryRun takes it: it failed or was skipped.")
+    can_retry: bool = strawberry.field(
+        description="Whether retryRun takes it: it failed or was skipped, and ran for an event or a schedule."
+    )
+    output: JSON | None = strawberry.field(
+        description="What the run answered, as JSON: at most 16 KB (larger is cut, marked with "
+        '"$truncated": true), with tokens and secret settings redacted. Null when it answered nothing.'
+    )
+    api_calls: int = strawberry.field(
+        description="The calls the run made to Telegram and over HTTPS, retries included."
+    )
+    tokens_used: int | None = strawberry.field(
+        description="The model tokens the plugin reported using; null when it reported none."
+    )
+    workflow_run_id: strawberry.ID | None = strawberry.field(
+        description="The chain (ChainRun.id) this run was a step of; null otherwise."
+    )
+    step_index: int | None = strawberry.field(description="Its place in the chain, from 0; null outside a chain.")
 
     @classmethod
     def of(cls, row: plugin_models.RunRecord, titles: dict[int, str] | None = None) -> PluginRun:
+        trigger = RunTrigger(row.trigger)
         return cls(
             id=strawberry.ID(row.id),
             outcome=row.outcome,
-            trigger=row.trigger,
+            trigger=trigger,
             event_type=row.event_type,
-            event_label=EventType.label_of(row.event_type),
+            event_label=EventType.label_of(row.event_type) if row.event_type else trigger.label,
             chat_id=None if row.chat_id is None else strawberry.ID(str(row.chat_id)),
             chat_title=None if row.chat_id is None else (titles or {}).get(row.chat_id),
             schedule=row.schedule,
@@ -127,8 +162,23 @@ class PluginRun:
             duration_ms=row.duration_ms,
             created_at=row.created_at,
             retry_of=None if row.retry_of is None else strawberry.ID(row.retry_of),
-            can_retry=row.outcome in (plugin_models.RunOutcome.FAILED, plugin_models.RunOutcome.SKIPPED),
+            can_retry=row.outcome in (RunOutcome.FAILED, RunOutcome.SKIPPED) and trigger not in ON_DEMAND,
+            output=None if row.output is None else JSON(row.output),
+            api_calls=row.api_calls,
+            tokens_used=row.tokens_used,
+            workflow_run_id=None if row.workflow_run_id is None else strawberry.ID(row.workflow_run_id),
+            step_index=row.step_index,
         )
+
+
+@strawberry.type(description="A chain's run (runChain): its steps in order, each also in its install's runs.")
+class ChainRun:
+    id: strawberry.ID = strawberry.field(description="Each step's workflowRunId.")
+    status: RunOutcome = strawberry.field(description="SUCCEEDED when every step did; FAILED otherwise.")
+    steps: list[PluginRun] = strawberry.field(
+        description="One run per step, in order: those after the first failure were not run (SKIPPED)."
+    )
+    output: JSON | None = strawberry.field(description="The last step's output, when every step succeeded.")
 
 
 @strawberry.type

@@ -40,6 +40,8 @@ def _row_values(definition: PluginDefinition) -> dict[str, Any]:
         "version": definition.version,
         "required_gateways": [g.value for g in definition.required_gateways],
         "config_schema": definition.config_schema,
+        "input_schema": definition.input_schema,
+        "output_schema": definition.output_schema,
         "icon": definition.icon,
         "category": definition.category,
         "is_builtin": True,

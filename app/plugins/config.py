@@ -30,6 +30,18 @@ class ConfigLimits:
 
 
 DEFAULT_LIMITS = ConfigLimits()
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What is validated, as its errors name it: an install's config, or a run's input."""
+
+    name: str
+    invalid: str
+
+
+CONFIG = Subject("Config", "Invalid plugin config")
+INPUT = Subject("Input", "Invalid input")
 MAX_DEPTH = DEFAULT_LIMITS.max_depth
 MAX_REPORTED_ERRORS = 50
 MAX_MESSAGE_CHARS = 200
@@ -101,23 +113,23 @@ def _clean_json(config: Any) -> str | None:
     return None if "\\u0000" in text else text
 
 
-def checked_json(config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> str:
+def checked_json(config: Any, limits: ConfigLimits = DEFAULT_LIMITS, subject: Subject = CONFIG) -> str:
     """The config as compact JSON, once it is known to be within the limits and to hold nothing a
     database would refuse or store lossily (NaN, ±Infinity, NUL, a lone surrogate); otherwise
     BadUserInput with a JSON Pointer to the first problem."""
     problem = limit_problem(config, limits)
     if problem is not None:
-        raise BadUserInput(f"Config too large: {problem.path or '/'} {problem.message}", [problem])
+        raise BadUserInput(f"{subject.name} too large: {problem.path or '/'} {problem.message}", [problem])
     text = _clean_json(config)
     if text is None:
-        text = _json_or_raise(config, limits.max_depth)
+        text = _json_or_raise(config, limits.max_depth, subject)
     if len(text) > limits.max_bytes / 4 and len(text.encode("utf-8")) > limits.max_bytes:
         error = FieldError("", f"is larger than {limits.max_bytes} bytes as JSON")
-        raise BadUserInput(f"Config too large: / {error.message}", [error])
+        raise BadUserInput(f"{subject.name} too large: / {error.message}", [error])
     return text
 
 
-def _json_or_raise(config: Any, max_depth: int) -> str:
+def _json_or_raise(config: Any, max_depth: int, subject: Subject) -> str:
     """The config as JSON when the fast check refused it; BadUserInput naming what JSON cannot hold."""
     found = json_problem(config, max_depth=max_depth)
     if found is None:  # a backslash before "u0000" in some string, or an integer of 4,300+ digits
@@ -126,7 +138,7 @@ def _json_or_raise(config: Any, max_depth: int) -> str:
         except ValueError:
             found = ("", "cannot be written as JSON")
     path, reason = _printable(found[0]), found[1]
-    raise BadUserInput(f"Invalid plugin config: {path or '/'}: {reason}", [FieldError(path, reason)])
+    raise BadUserInput(f"{subject.invalid}: {path or '/'}: {reason}", [FieldError(path, reason)])
 
 
 # --- uniqueItems in linear time ---------------------------------------------------------------
@@ -301,8 +313,11 @@ def check_defaults(schema: dict[str, Any]) -> None:
     validate_config({"type": "object", "properties": properties, **shared}, defaults)
 
 
-def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """The config with defaults filled in; raises BadUserInput listing the errors by JSON Pointer.
+def validate_config(
+    schema: dict[str, Any], config: Any, limits: ConfigLimits = DEFAULT_LIMITS, subject: Subject = CONFIG
+) -> dict[str, Any]:
+    """The config (or a run's input: `subject`) with defaults filled in; raises BadUserInput
+    listing the errors by JSON Pointer.
 
     The limits and the values a database would refuse are checked first, before the config is
     copied or validated, so a hostile config costs no more than a walk over 64 KB.
@@ -310,8 +325,8 @@ def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = 
     if config is None:
         config = {}
     if not isinstance(config, dict):
-        raise BadUserInput("Config must be an object", [FieldError("", "must be an object")])
-    filled = json.loads(checked_json(config, limits))  # a deep copy, at C speed
+        raise BadUserInput(f"{subject.name} must be an object", [FieldError("", "must be an object")])
+    filled = json.loads(checked_json(config, limits, subject))  # a deep copy, at C speed
     validator = _FillingValidator(_closed(schema or {}))
     secrets = secret_keys(schema)
     # jsonschema finds errors lazily: taking no more than are reported bounds the work too
@@ -326,5 +341,19 @@ def validate_config(schema: dict[str, Any], config: Any, limits: ConfigLimits = 
             summary += "; and more"
         elif len(field_errors) > 5:
             summary += f"; and {len(field_errors) - 5} more"
-        raise BadUserInput(f"Invalid plugin config: {summary}", shown)
+        raise BadUserInput(f"{subject.invalid}: {summary}", shown)
     return filled
+
+
+def output_problem(schema: dict[str, Any], output: Any) -> str | None:
+    """Where and how a run's output breaks its plugin's output schema (`/chats/0/id: ...`), or None.
+    Checked within the same limits as configs, so a runaway output costs a bounded walk."""
+    problem = limit_problem(output)
+    if problem is not None:
+        return f"{problem.path or '/'}: {problem.message}"
+    if json_problem(output, max_depth=MAX_DEPTH) is not None:
+        return "/: is not JSON (NaN, Infinity or a value JSON cannot hold)"
+    error = next(iter(Draft202012Validator(schema).iter_errors(output)), None)
+    if error is None:
+        return None
+    return f"{_printable(_pointer(list(error.absolute_path))) or '/'}: {_printable(error.message)}"

@@ -7,16 +7,17 @@ A plugin is one module with a `PluginHandler` subclass, plus one line in
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from app.accounts.context import ServiceContext
+from app.clock import utcnow
 from app.event_types import EventType
 from app.gateways.models import GatewayType
-from app.outbound import OutboundHttp
+from app.outbound import OutboundHttp, OutboundResponse
+from app.plugins.models import RunTrigger
 
 if TYPE_CHECKING:  # aiogram's types cost 165 MiB at import: loaded where events are parsed
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
@@ -42,6 +43,10 @@ class PluginDefinition:
     config_schema: dict[str, Any] = field(default_factory=dict)
     category: str = "general"
     icon: str | None = None
+    # What `run` takes and answers (JSON Schema); a plugin with an input schema can be run on demand
+    # (`runPlugin`) and as a step of a chain (`runChain`). Both optional.
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
 
 
 # A request's config is what the caller sent, any JSON value: the service validates it
@@ -116,27 +121,34 @@ PluginEvent = TelegramMessageEvent | TelegramCallbackEvent | ChatMemberEvent | M
 # --- a run -----------------------------------------------------------------------------------
 
 
-class Trigger(StrEnum):
-    """Why a plugin runs; a run's record keeps it (`PluginRun.trigger`)."""
-
-    EVENT = "event"  # an event it handles: a Telegram update, a message the bot sent
-    SCHEDULE = "schedule"  # one of its schedules fired
-    RETRY = "retry"  # a user retried a run that failed or was skipped
-    STANDALONE = "standalone"  # on its own: a lifecycle hook (install, configure, uninstall)
+# Why a plugin runs is app.plugins.models.RunTrigger (re-exported here for plugins): event, schedule,
+# retry, standalone (`runPlugin`, a lifecycle hook) or workflow_step (a step of `runChain`).
 
 
 # A run's context, result and metrics keep the product spec's names (ExecutionContext, `ctx.execution`,
 # ExecutionResult): plugins are written against them. Everywhere else in code it is a run.
 @dataclass(frozen=True)
 class ExecutionContext:
-    trigger: Trigger
+    trigger: RunTrigger
     service: ServiceContext
+    # A step of a chain (trigger WORKFLOW_STEP): the chain's run, the step's place in it (from 0),
+    # what the step before answered, and the chain's variables. A chain is not stored as a
+    # workflow yet: `workflow_id` stays None until stored workflows come.
+    workflow_id: str | None = None
+    workflow_run_id: str | None = None
+    step_index: int | None = None
+    previous_step_output: Any = None
+    variables: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class ExecutionMetrics:
+    """A run's figures. `api_calls` is counted for the plugin (every `ctx.gateways.execute` and
+    `ctx.http` call, retries included); `tokens_used` is the plugin's to set, when it calls a model."""
+
     duration_ms: float = 0.0
     api_calls: int = 0
+    tokens_used: int | None = None
 
 
 @dataclass
@@ -145,7 +157,6 @@ class ExecutionResult:
     output: Any = None
     error: str | None = None
     metrics: ExecutionMetrics = field(default_factory=ExecutionMetrics)
-    skipped: bool = False  # not run: it had run for this event already, or the circuit breaker is open
 
 
 # --- what a plugin sees ----------------------------------------------------------------------
@@ -168,6 +179,18 @@ class GatewayAccessor(Protocol):
     async def execute(self, gateway_id: str, action: str, params: dict[str, Any]) -> Any:
         """Calls a gateway action, e.g. `sendMessage`, on one of the user's own gateways, through
         the bot's rate-limited send queue."""
+
+
+class HttpClient(Protocol):
+    """`ctx.http`: HTTPS to other services, never into our own network (app/outbound.py)."""
+
+    async def post(
+        self, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> OutboundResponse: ...
+
+    async def request(
+        self, method: str, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> OutboundResponse: ...
 
 
 class PluginStorage(Protocol):
@@ -212,8 +235,11 @@ class PluginContext:
     gateways: GatewayAccessor
     storage: PluginStorage
     log: logging.LoggerAdapter[logging.Logger]
-    # HTTPS to other services, never into our own network (app/outbound.py)
-    http: OutboundHttp = field(default_factory=OutboundHttp)
+    http: HttpClient = field(default_factory=OutboundHttp)
+    # The run's figures: the executor counts its API calls; a plugin that calls a model sets
+    # `metrics.tokens_used`.
+    metrics: ExecutionMetrics = field(default_factory=ExecutionMetrics)
+    now: Callable[[], datetime] = utcnow  # the platform's clock (tests fix it)
     writes: list[Write] = field(default_factory=list)
     topics: set[str] = field(default_factory=set)
 
@@ -261,3 +287,9 @@ class PluginHandler:
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         return None
+
+    async def run(self, input: dict[str, Any], ctx: PluginContext) -> Any:
+        """Runs the plugin on demand (`runPlugin`) or as a step of a chain (`runChain`): `input`
+        fits `definition.input_schema`, defaults filled in; the answer must fit `output_schema`.
+        A plugin with an input schema implements it (the registry checks)."""
+        raise NotImplementedError

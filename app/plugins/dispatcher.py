@@ -31,7 +31,7 @@ from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
 from app.gateways.inbox_writer import InboxWriter
-from app.plugins.contract import Trigger
+from app.plugins.contract import RunTrigger
 from app.plugins.database_watch import DatabaseWatch, always_answers
 from app.plugins.events import load_parsers, stored_event
 from app.plugins.pruning import prune_forever
@@ -383,7 +383,7 @@ class Dispatcher:
     async def _route(self, event: ClaimedEvent, replay: bool, storages: Storages) -> list[Run]:
         origin = Origin(
             key=f"{event.kind.value}:{event.gateway_id}:{event.key}",
-            trigger=Trigger.EVENT,
+            trigger=RunTrigger.EVENT,
             event_type="",
             chat_id=event.chat_id,
             gateway_event_id=event.id,

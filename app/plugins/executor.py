@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from tortoise import timezone
@@ -14,39 +15,51 @@ from tortoise.transactions import in_transaction
 
 from app import live
 from app.accounts.context import ServiceContext
+from app.clock import utcnow
 from app.db_errors import is_database_unavailable
 from app.errors import PluginFailed
 from app.gateways.inbox_writer import InboxUnavailable
 from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
-from app.outbound import OutboundHttp
+from app.outbound import OutboundHttp, OutboundResponse
+from app.plugins.config import output_problem
 from app.plugins.contract import (
     ExecutionContext,
+    ExecutionMetrics,
+    ExecutionResult,
     GatewayInfo,
     PluginContext,
     PluginEvent,
     PluginHandler,
-    Trigger,
+    RunTrigger,
 )
 from app.plugins.models import RunOutcome, UserPlugin
 from app.plugins.registry import PluginRegistry
 from app.plugins.routing import InstallRoute
 from app.plugins.runs import Origin, Run, apply_writes, describe_error
 from app.plugins.sealed_config import open_config
+from app.plugins.secrets import secret_keys
 from app.plugins.storage import InstallStorage
 from app.secrets_at_rest import SecretUnreadable
 
 log = logging.getLogger("app.plugins")
 
 
-class GatewayAccess:
-    """A plugin's way to its user's gateways, and to nobody else's."""
+class OutputInvalid(Exception):
+    """A plugin answered what its output schema does not allow: its bug, shown in its run."""
 
-    def __init__(self, user_id: str, gateways: GatewayService, deadline: float | None) -> None:
+
+class GatewayAccess:
+    """A plugin's way to its user's gateways, and to nobody else's. Each call to Telegram,
+    retries included, counts in the run's `metrics.api_calls`."""
+
+    def __init__(
+        self, user_id: str, gateways: GatewayService, deadline: float | None, metrics: ExecutionMetrics
+    ) -> None:
         self._user_id = user_id
         self._gateways = gateways
         self._deadline = deadline  # the run's end (loop clock): a send whose turn comes later fails at once
-        self.calls = 0
+        self._metrics = metrics
 
     async def get(self, type: GatewayType) -> GatewayInfo | None:
         for gateway in await self._gateways.active_gateways(self._user_id):
@@ -55,8 +68,31 @@ class GatewayAccess:
         return None
 
     async def execute(self, gateway_id: str, action: str, params: dict[str, Any]) -> Any:
-        self.calls += 1
-        return await self._gateways.execute(self._user_id, gateway_id, action, params, deadline=self._deadline)
+        return await self._gateways.execute(
+            self._user_id, gateway_id, action, params, deadline=self._deadline, attempted=self._count
+        )
+
+    def _count(self) -> None:
+        self._metrics.api_calls += 1
+
+
+class CountedHttp:
+    """`ctx.http` of one run: the shared client, each request counted in the run's metrics."""
+
+    def __init__(self, http: OutboundHttp, metrics: ExecutionMetrics) -> None:
+        self._http = http
+        self._metrics = metrics
+
+    async def post(
+        self, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> OutboundResponse:
+        return await self.request("POST", url, content=content, headers=headers)
+
+    async def request(
+        self, method: str, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> OutboundResponse:
+        self._metrics.api_calls += 1
+        return await self._http.request(method, url, content=content, headers=headers)
 
 
 class PluginLogger(logging.LoggerAdapter[logging.Logger]):
@@ -75,12 +111,15 @@ class Executor:
         timeout_seconds: float,
         notify: Callable[[str], None] = lambda channel: None,
         http: OutboundHttp | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.http = http or OutboundHttp()
         self.registry = registry
         self.gateways = gateways
         self.timeout_seconds = timeout_seconds
         self.notify = notify  # a live-update channel, once a run has committed
+        self.clock = clock
+        self._secret_keys: dict[str, frozenset[str]] = {}
 
     def context(
         self,
@@ -90,16 +129,22 @@ class Executor:
         slug: str,
         execution: ExecutionContext,
         storage_before: InstallStorage | None = None,
+        metrics: ExecutionMetrics | None = None,
     ) -> PluginContext:
+        metrics = metrics or ExecutionMetrics()
         return PluginContext(
             user_id=user_id,
             install_id=install_id,
             config=dict(open_config(install_id, config)),  # raises SecretUnreadable
             execution=execution,
-            gateways=GatewayAccess(user_id, self.gateways, asyncio.get_running_loop().time() + self.timeout_seconds),
+            gateways=GatewayAccess(
+                user_id, self.gateways, asyncio.get_running_loop().time() + self.timeout_seconds, metrics
+            ),
             storage=InstallStorage(install_id, storage_before),
             log=PluginLogger(log, {"plugin": slug, "user_id": user_id}),
-            http=self.http,
+            http=CountedHttp(self.http, metrics),
+            metrics=metrics,
+            now=self.clock,
         )
 
     def announce(self, user_id: str, slug: str, topic: str) -> None:
@@ -113,32 +158,85 @@ class Executor:
         origin: Origin,
         storage_before: InstallStorage | None = None,
         timed: bool = True,
+        metrics: ExecutionMetrics | None = None,
     ) -> Run:
         """Runs the handler on one event; the run, with its writes buffered, is for the caller to
         record. `storage_before`: the storage of this install's run just before, in the same commit.
-        `timed=False`: the caller bounds it (one timeout for several runs costs less than one each)."""
-        service = ServiceContext(user_id=install.user_id, plan=install.plan)
-        execution = ExecutionContext(origin.trigger, service)
+        `timed=False`: the caller bounds it (one timeout for several runs costs less than one each);
+        `metrics`: where the run counts its calls, for a caller that cuts it to read."""
+        execution = ExecutionContext(origin.trigger, ServiceContext(user_id=install.user_id, plan=install.plan))
+
+        def on_event(ctx: PluginContext) -> Awaitable[Any]:
+            return handler.on_event(event, ctx)
+
+        return await self._execute(
+            install, handler, origin, execution, on_event, storage_before=storage_before, timed=timed, metrics=metrics
+        )
+
+    async def run_step(
+        self,
+        install: InstallRoute,
+        handler: PluginHandler,
+        input: dict[str, Any],
+        origin: Origin,
+        execution: ExecutionContext,
+        time_left: float | None = None,
+    ) -> Run:
+        """Runs the handler's `run` on `input` (valid against its input schema), on demand or as a
+        chain's step; an answer that does not fit the output schema fails the run, naming where.
+        `time_left`: the caller's own bound, when shorter than the timeout (a chain's). The run,
+        with its writes buffered, is for the caller to record."""
+        schema = handler.definition.output_schema
+
+        async def run(ctx: PluginContext) -> Any:
+            output = await handler.run(input, ctx)
+            problem = None if schema is None else output_problem(schema, output)
+            if problem is not None:
+                raise OutputInvalid(f"The plugin's output does not fit its outputSchema: {problem}")
+            return output
+
+        secrets = [
+            input[key] for key in secret_keys(handler.definition.input_schema) if isinstance(input.get(key), str)
+        ]
+        timeout = self.timeout_seconds if time_left is None else min(self.timeout_seconds, time_left)
+        return await self._execute(install, handler, origin, execution, run, input_secrets=secrets, timeout=timeout)
+
+    async def _execute(
+        self,
+        install: InstallRoute,
+        handler: PluginHandler,
+        origin: Origin,
+        execution: ExecutionContext,
+        call: Callable[[PluginContext], Awaitable[Any]],
+        *,
+        storage_before: InstallStorage | None = None,
+        timed: bool = True,
+        metrics: ExecutionMetrics | None = None,
+        input_secrets: list[str] | None = None,
+        timeout: float | None = None,
+    ) -> Run:
         try:
-            ctx = self.context(install.user_id, install.id, install.config, handler.slug, execution, storage_before)
+            ctx = self.context(
+                install.user_id, install.id, install.config, handler.slug, execution, storage_before, metrics
+            )
         except SecretUnreadable as exc:
             log.error("install %s not run: %s", install.id, exc)
-            return Run(
-                install,
-                origin,
-                RunOutcome.FAILED,
-                0.0,
-                f"A secret setting cannot be decrypted: {exc}",
-                created_at=timezone.now(),
-            )
+            reason = f"A secret setting cannot be decrypted: {exc}"
+            return Run(install, origin, RunOutcome.FAILED, 0.0, reason, created_at=timezone.now())
         started = time.perf_counter()
-        output, error = await self._call(lambda: handler.on_event(event, ctx), timed)
-        duration_ms = (time.perf_counter() - started) * 1000
-        finished = timezone.now()
-        if error is not None:
+        output, error = await self._call(lambda: call(ctx), timed, timeout)
+        ctx.metrics.duration_ms = (time.perf_counter() - started) * 1000
+        result = ExecutionResult(error is None, output, error, ctx.metrics)
+        if not result.success:
             ctx.log.warning("plugin run failed: %s", error)
-            return Run(install, origin, RunOutcome.FAILED, duration_ms, error, created_at=finished)
-        return Run(install, origin, RunOutcome.SUCCEEDED, duration_ms, output=output, ctx=ctx, created_at=finished)
+        secrets = [ctx.config[key] for key in self._secrets_of(handler) if isinstance(ctx.config.get(key), str)]
+        return Run.of(install, origin, result, ctx, secrets + (input_secrets or []), timezone.now())
+
+    def _secrets_of(self, handler: PluginHandler) -> frozenset[str]:
+        keys = self._secret_keys.get(handler.slug)
+        if keys is None:
+            keys = self._secret_keys[handler.slug] = secret_keys(handler.definition.config_schema)
+        return keys
 
     async def run_hook(self, install: UserPlugin, hook: str, service: ServiceContext) -> None:
         """Runs a lifecycle hook (on_install, …) of the install's plugin, if it is still registered;
@@ -148,7 +246,11 @@ class Executor:
             return
         try:
             ctx = self.context(
-                install.user_id, install.id, install.config, handler.slug, ExecutionContext(Trigger.STANDALONE, service)
+                install.user_id,
+                install.id,
+                install.config,
+                handler.slug,
+                ExecutionContext(RunTrigger.STANDALONE, service),
             )
         except SecretUnreadable as exc:
             raise PluginFailed(f"A secret setting cannot be decrypted: {exc}") from None
@@ -161,21 +263,27 @@ class Executor:
         for topic in ctx.topics:
             self.announce(install.user_id, handler.slug, topic)
 
-    def timed_out(self, install: InstallRoute, origin: Origin, slug: str) -> Run:
-        """The run of a plugin that did not finish within the timeout (`run(timed=False)` cut)."""
+    def timed_out(self, install: InstallRoute, origin: Origin, slug: str, metrics: ExecutionMetrics) -> Run:
+        """The run of a plugin that did not finish within the timeout (`run(timed=False)` cut);
+        `metrics`: what it counted until then."""
         error = f"Timed out after {self.timeout_seconds:g} s"
         PluginLogger(log, {"plugin": slug, "user_id": install.user_id}).warning("plugin run failed: %s", error)
-        return Run(install, origin, RunOutcome.FAILED, self.timeout_seconds * 1000, error, created_at=timezone.now())
+        metrics.duration_ms = self.timeout_seconds * 1000
+        result = ExecutionResult(False, None, error, metrics)
+        return Run.of(install, origin, result, None, (), timezone.now())
 
-    async def _call(self, call: Callable[[], Awaitable[Any]], timed: bool = True) -> tuple[Any, str | None]:
+    async def _call(
+        self, call: Callable[[], Awaitable[Any]], timed: bool = True, timeout: float | None = None
+    ) -> tuple[Any, str | None]:
+        seconds = self.timeout_seconds if timeout is None else timeout
         try:
             if not timed:
                 return await call(), None
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
-            async with asyncio.timeout(self.timeout_seconds):
+            async with asyncio.timeout(seconds):
                 return await call(), None
         except TimeoutError:
-            return None, f"Timed out after {self.timeout_seconds:g} s"
+            return None, f"Timed out after {seconds:g} s"
         except asyncio.CancelledError:
             raise
         except Exception as exc:

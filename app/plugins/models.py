@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
@@ -30,6 +30,30 @@ class RunOutcome(str, Enum):
     RUNNING = "RUNNING"  # a retry under way (claimed before it runs, so that it runs once)
 
 
+class RunTrigger(StrEnum):
+    """Why a plugin runs; a run's record keeps it (`PluginRun.trigger`)."""
+
+    EVENT = "event"  # an event it handles: a Telegram update, a message the bot sent
+    SCHEDULE = "schedule"  # one of its schedules fired
+    RETRY = "retry"  # a user retried a run that failed or was skipped
+    STANDALONE = "standalone"  # on its own: `runPlugin`, or a lifecycle hook (install, configure, …)
+    WORKFLOW_STEP = "workflow_step"  # a step of a chain (`runChain`)
+
+    @property
+    def label(self) -> str:
+        """The trigger in words, for a run that had no event: the web app's Runs panel shows it."""
+        return _TRIGGER_LABELS[self]
+
+
+_TRIGGER_LABELS = {
+    RunTrigger.EVENT: "Event",
+    RunTrigger.SCHEDULE: "Schedule",
+    RunTrigger.RETRY: "Retry",
+    RunTrigger.STANDALONE: "Run now",
+    RunTrigger.WORKFLOW_STEP: "Chain step",
+}
+
+
 class Plugin(Model):
     id = fields.CharField(primary_key=True, max_length=32, default=new_id)
     slug = fields.CharField(max_length=64, unique=True, db_index=True)
@@ -40,6 +64,9 @@ class Plugin(Model):
     config_schema: fields.JSONField[dict[str, Any]] = fields.JSONField(default=dict)
     icon = fields.CharField(max_length=256, null=True)
     category = fields.CharField(max_length=64, default="general", db_default="general")
+    # What `run` takes and answers (PluginDefinition.input_schema, output_schema); null: none.
+    input_schema: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
+    output_schema: fields.JSONField[dict[str, Any] | None] = fields.JSONField(null=True)
     is_builtin = fields.BooleanField(default=True, db_default=True)
     is_active = fields.BooleanField(default=True, db_default=True, db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -111,7 +138,7 @@ class RunRecord(Model):
     event_key = fields.CharField(max_length=128)
     success = fields.BooleanField()
     outcome = fields.CharEnumField(RunOutcome, max_length=16, default=RunOutcome.SUCCEEDED, db_default="SUCCEEDED")
-    trigger = fields.CharField(max_length=16, default="event", db_default="event")  # event, schedule, retry
+    trigger = fields.CharField(max_length=16, default="event", db_default="event")  # a RunTrigger's value
     event_type = fields.CharField(max_length=64, default="", db_default="")  # e.g. telegram.message
     chat_id = fields.BigIntField(null=True)
     # What to run again on a retry: the inbox event, or the schedule and when it fired.
@@ -122,6 +149,13 @@ class RunRecord(Model):
     error: str | None = fields.TextField(null=True)
     duration_ms = fields.FloatField()
     created_at = fields.DatetimeField(auto_now_add=True)
+    # What the run answered (bounded, redacted: app/plugins/run_output.py) and its figures.
+    output: fields.JSONField[Any] = fields.JSONField(null=True)
+    api_calls = fields.IntField(default=0, db_default=0)
+    tokens_used = fields.IntField(null=True)
+    # A chain's step: the chain's run (ChainRun.id) and the step's place in it, from 0.
+    workflow_run_id = fields.CharField(max_length=32, null=True)
+    step_index = fields.IntField(null=True)
 
     class Meta:
         table = "plugin_executions"

@@ -12,7 +12,7 @@ from typing import cast
 
 from tortoise import timezone
 
-from app.plugins.contract import PluginEvent, PluginHandler
+from app.plugins.contract import ExecutionMetrics, PluginEvent, PluginHandler
 from app.plugins.events import schedule_event
 from app.plugins.executor import Executor
 from app.plugins.models import RunOutcome, RunRecord
@@ -70,7 +70,7 @@ class EventRouter:
         now = timezone.now()
         skipped = [install for install, _ in targets if install.open_at(now)]
         running = [(install, handler) for install, handler in targets if not install.open_at(now)]
-        done = [_skipped(install, origin) for install in skipped]
+        done = [skipped_run(install, origin) for install in skipped]
         if len(running) == 1:
             install, handler = running[0]
             before = storages.get(install.id) if storages is not None else None
@@ -92,6 +92,7 @@ class EventRouter:
     ) -> list[Run]:
         """Several installs' runs at once, under one timeout: one that is not done by then is
         cut and recorded as timed out; the others keep their outcomes."""
+        metrics = [ExecutionMetrics() for _ in targets]  # what a run cut by the timeout had counted
         tasks = [
             asyncio.ensure_future(
                 self.executor.run(
@@ -101,9 +102,10 @@ class EventRouter:
                     origin,
                     storages.get(install.id) if storages is not None else None,
                     timed=False,
+                    metrics=counted,
                 )
             )
-            for install, handler in targets
+            for (install, handler), counted in zip(targets, metrics, strict=True)
         ]
         try:
             _, pending = await asyncio.wait(tasks, timeout=self.executor.timeout_seconds)
@@ -113,9 +115,9 @@ class EventRouter:
         if pending:
             await asyncio.wait(pending)
         runs = []
-        for (install, handler), task in zip(targets, tasks, strict=True):
+        for (install, handler), task, counted in zip(targets, tasks, metrics, strict=True):
             if task in pending:
-                runs.append(self.executor.timed_out(install, origin, handler.slug))
+                runs.append(self.executor.timed_out(install, origin, handler.slug, counted))
             else:
                 runs.append(task.result())  # our own failure, if any, is raised here: the event is retried
         return runs
@@ -126,5 +128,6 @@ async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
     return set(cast("list[str]", rows))  # tortoise types a flat values_list as tuples
 
 
-def _skipped(install: InstallRoute, origin: Origin) -> Run:
+def skipped_run(install: InstallRoute, origin: Origin) -> Run:
+    """The run of an install whose circuit breaker is open: not run, and recorded so."""
     return Run(install, origin, RunOutcome.SKIPPED, error=SKIPPED_ERROR, created_at=timezone.now())

@@ -35,6 +35,20 @@ class InstallRoute:
     status: InstallStatus
     probe_at: datetime | None
 
+    @classmethod
+    def of(cls, install: UserPlugin, plan: Plan) -> InstallRoute:
+        """The route of one install, loaded with its plugin (`select_related("plugin")`)."""
+        return cls(
+            install.id,
+            install.user_id,
+            install.plugin_id,
+            install.plugin.slug,
+            plan,
+            install.config,
+            install.status,
+            install.probe_at,
+        )
+
     def open_at(self, now: datetime) -> bool:
         """Whether its circuit breaker keeps it from running now (FAILING, before the next probe)."""
         return self.status == InstallStatus.FAILING and (self.probe_at is None or now < self.probe_at)

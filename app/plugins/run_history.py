@@ -12,7 +12,7 @@ from app.audit import writes as audit
 from app.errors import BadUserInput, FieldError, NotFound
 from app.gateways.models import GatewayEvent
 from app.plugins import states
-from app.plugins.contract import PluginEvent, Trigger
+from app.plugins.contract import PluginEvent, RunTrigger
 from app.plugins.events import schedule_event, stored_event
 from app.plugins.executor import Executor
 from app.plugins.models import RunOutcome, RunRecord
@@ -58,6 +58,11 @@ class RunHistory:
             raise NotFound("No such run")
         if run.outcome not in RETRYABLE:
             raise BadUserInput("Only a failed or skipped run can be retried", [FieldError("/runId", "succeeded")])
+        if run.trigger in (RunTrigger.STANDALONE, RunTrigger.WORKFLOW_STEP):
+            raise BadUserInput(
+                "A run on demand is not retried: run the plugin (or the chain) again with its input",
+                [FieldError("/runId", "ran on demand")],
+            )
         key = f"retry:{run.id}"
         earlier = await RunRecord.get_or_none(install_id=run.install_id, event_key=key)
         if earlier is not None:
@@ -71,7 +76,7 @@ class RunHistory:
         event = await self._stored_event(ctx, run)
         origin = Origin(
             key=key,
-            trigger=Trigger.RETRY,
+            trigger=RunTrigger.RETRY,
             event_type=run.event_type,
             chat_id=run.chat_id,
             gateway_event_id=run.gateway_event_id,
@@ -80,16 +85,7 @@ class RunHistory:
             retry_of=run.id,
             replay=False,
         )
-        route = InstallRoute(
-            install.id,
-            install.user_id,
-            install.plugin_id,
-            plugin.slug,
-            ctx.plan,
-            install.config,
-            install.status,
-            install.probe_at,
-        )
+        route = InstallRoute.of(install, ctx.plan)
         claim = Run(route, origin, RunOutcome.RUNNING)
         if not await self.runs.claim(claim):  # a concurrent call claimed it first: it runs there
             return await RunRecord.get(install_id=install.id, event_key=key)

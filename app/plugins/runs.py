@@ -9,7 +9,8 @@ same event claimed again after a lease ran out) changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import json
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,10 +22,11 @@ from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
 from app.ids import new_id
 from app.plugins.breaker import Breaker
-from app.plugins.contract import BatchedWrite, PluginContext, Trigger
+from app.plugins.contract import BatchedWrite, ExecutionResult, PluginContext, RunTrigger
 from app.plugins.models import RunOutcome, RunRecord, UserPlugin
 from app.plugins.routing import InstallRoute
 from app.plugins.run_counts import count_runs
+from app.plugins.run_output import stored_output
 from app.plugins.storage import InstallStorage, flush_together
 from app.sql import insert_rows
 
@@ -37,7 +39,7 @@ class Origin:
     """What a run is for: its event, the key that makes it once-only, and what a retry needs."""
 
     key: str
-    trigger: Trigger
+    trigger: RunTrigger
     event_type: str
     chat_id: int | None = None
     gateway_event_id: int | None = None
@@ -45,6 +47,8 @@ class Origin:
     fired_at: datetime | None = None
     retry_of: str | None = None
     replay: bool = True  # it may have run before: look for its record first
+    workflow_run_id: str | None = None  # a chain's step: the chain's run, and its place in it
+    step_index: int | None = None
 
 
 @dataclass
@@ -56,11 +60,37 @@ class Run:
     outcome: RunOutcome
     duration_ms: float = 0.0
     error: str | None = None
-    output: Any = None
+    output: str | None = None  # as JSON text, bounded and redacted (app/plugins/run_output.py)
     ctx: PluginContext | None = None  # its buffered writes; applied only if it succeeded
     id: str = field(default_factory=new_id)
     # When it finished: the run history's order (runs recorded in one commit keep their own order).
     created_at: datetime | None = None
+    api_calls: int = 0
+    tokens_used: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        install: InstallRoute,
+        origin: Origin,
+        result: ExecutionResult,
+        ctx: PluginContext | None,
+        secrets: Collection[str],
+        finished: datetime,
+    ) -> Run:
+        """The run `result` describes; its writes (`ctx`) are kept only when it succeeded."""
+        return cls(
+            install,
+            origin,
+            RunOutcome.SUCCEEDED if result.success else RunOutcome.FAILED,
+            result.metrics.duration_ms,
+            result.error,
+            stored_output(result.output, secrets),
+            ctx if result.success else None,
+            created_at=finished,
+            api_calls=result.metrics.api_calls,
+            tokens_used=result.metrics.tokens_used,
+        )
 
     @property
     def ran(self) -> bool:
@@ -83,6 +113,11 @@ _RUN_COLUMNS = (
     "error",
     "duration_ms",
     "created_at",
+    "output",
+    "api_calls",
+    "tokens_used",
+    "workflow_run_id",
+    "step_index",
 )
 _RUN_TYPES = (
     "text",
@@ -100,6 +135,11 @@ _RUN_TYPES = (
     "text",
     "double precision",
     "timestamptz",
+    "jsonb",
+    "integer",
+    "integer",
+    "text",
+    "integer",
 )
 
 
@@ -140,6 +180,9 @@ class RunRecorder:
                 error=run.error,
                 duration_ms=run.duration_ms,
                 created_at=now,
+                output=None if run.output is None else json.loads(run.output),
+                api_calls=run.api_calls,
+                tokens_used=run.tokens_used,
             ):
                 run.created_at = now
                 completed.append(run)
@@ -167,6 +210,11 @@ class RunRecorder:
                     run.error,
                     run.duration_ms,
                     run.created_at or now,
+                    run.output,
+                    run.api_calls,
+                    run.tokens_used,
+                    o.workflow_run_id,
+                    o.step_index,
                 ]
                 for run in chunk
                 for o in (run.origin,)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 
 from app.db_errors import describe, is_unavailable
-from app.plugins.contract import EventType, Trigger
+from app.plugins.contract import EventType, RunTrigger
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
 from app.plugins.router import EventRouter
@@ -126,7 +126,7 @@ class Scheduler:
         # The tick row is unique, so this process alone fires it; a replay skips runs already recorded.
         origin = Origin(
             key=f"schedule:{name}:{tick}",
-            trigger=Trigger.SCHEDULE,
+            trigger=RunTrigger.SCHEDULE,
             event_type=EventType.SCHEDULE_TRIGGER,
             schedule=name,
             fired_at=fired_at,

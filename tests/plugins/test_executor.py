@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import NotFound, PluginFailed
-from app.plugins.contract import ExecutionContext, Trigger
+from app.plugins.contract import ExecutionContext, RunTrigger
 from app.plugins.handlers.analytics import AnalyticsHandler
 from app.plugins.models import StoredValue, UserPlugin
 from tests.support.live import LiveApp
@@ -132,7 +132,7 @@ async def test_a_plugin_cannot_use_another_users_gateway(live, owner, bot, teleg
         plugin = live.platform.registry.get(row.plugin.slug)
         assert plugin is not None
         service = await service_context(live, intruder)
-        execution = ExecutionContext(trigger=Trigger.STANDALONE, service=service)
+        execution = ExecutionContext(trigger=RunTrigger.STANDALONE, service=service)
         ctx = live.platform.executor.context(row.user_id, row.id, row.config, plugin.slug, execution)
         with pytest.raises(NotFound):
             await ctx.gateways.execute(bot.gateway_id, "sendMessage", {"chat_id": 1, "text": "spam"})

@@ -5,11 +5,13 @@ The counting rules are in app/analytics/counting.py; the README states them.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from app.analytics import store
 from app.analytics.counting import Tally, tally_member_change, tally_received, tally_sent
+from app.analytics.figures import FIGURES_SCHEMA, figures
+from app.analytics.service import MAX_DAYS
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
     BatchedWrite,
@@ -56,6 +58,27 @@ class AnalyticsHandler(PluginHandler):
                 },
             },
         },
+        input_schema={
+            "type": "object",
+            "properties": {
+                "chatId": {
+                    "type": "integer",
+                    "title": "Chat id",
+                    "description": "One chat's figures (e.g. -1001234567890); leave it out for every chat",
+                    "minimum": -(2**53) + 1,
+                    "maximum": 2**53 - 1,
+                },
+                "days": {
+                    "type": "integer",
+                    "title": "Days",
+                    "description": "The window: the last this many days, today included",
+                    "minimum": 1,
+                    "maximum": MAX_DAYS,
+                    "default": 7,
+                },
+            },
+        },
+        output_schema=FIGURES_SCHEMA,
     )
     events = frozenset({EventType.TELEGRAM_MESSAGE, EventType.TELEGRAM_MESSAGE_SENT, EventType.TELEGRAM_CHAT_MEMBER})
     schedules = (Schedule("prune", every_seconds=3600),)
@@ -76,6 +99,10 @@ class AnalyticsHandler(PluginHandler):
         ctx.notify()  # the summaries of every chat
         ctx.notify(f"chat:{tally.chat_id}")  # and those of this chat only (app/graphql/analytics.py)
         return {"chatId": tally.chat_id}
+
+    async def run(self, input: dict[str, Any], ctx: PluginContext) -> Any:
+        """The figures `Query.analytics` answers, for the next step of a chain."""
+        return await figures(ctx.install_id, input.get("chatId"), ctx.now().astimezone(UTC).date(), input["days"])
 
     def _prune(self, event: ScheduleTriggerEvent, ctx: PluginContext) -> dict[str, str]:
         retention = int(ctx.config.get("retention", 30))

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
+from datetime import datetime
 from typing import Any
 
 from app.gateways.models import GatewayType
@@ -24,10 +26,13 @@ from app.plugins.contract import (
     PluginDefinition,
     PluginEvent,
     PluginHandler,
+    RunTrigger,
     TelegramMessageEvent,
 )
 
 SLUG = "forward"
+TEST_TEXT = "A test delivery from Plugboard"
+MAX_TEXT = 4096
 SIGNATURE_HEADER = "X-Plugboard-Signature"
 TIMESTAMP_HEADER = "X-Plugboard-Timestamp"
 DELIVERY_HEADER = "X-Plugboard-Delivery"
@@ -88,6 +93,34 @@ def payload(event: TelegramMessageEvent) -> dict[str, Any]:
     }
 
 
+def test_payload(input: dict[str, Any], previous: Any, gateway_id: str | None, now: datetime) -> dict[str, Any]:
+    """A delivery shaped as `payload`'s, for a message that no chat sent: its text is the input's,
+    or else the step before's (its `text`, or its JSON); what else the input holds is `data`."""
+    data = {key: value for key, value in input.items() if key not in ("text", "chatTitle")}
+    text = input.get("text")
+    if text is None and previous is not None:
+        if isinstance(previous, dict) and isinstance(previous.get("text"), str):
+            text = previous["text"]
+        else:
+            text = json.dumps(previous, separators=(",", ":"), ensure_ascii=False)[:MAX_TEXT]
+        data = data or (previous if isinstance(previous, dict) else {"value": previous})
+    message: dict[str, Any] = {
+        "event": EventType.TELEGRAM_MESSAGE,
+        "gatewayId": gateway_id,
+        "updateId": 0,
+        "isChannelPost": False,
+        "chat": {"id": 0, "type": "private", "title": input.get("chatTitle"), "username": None},
+        "messageId": 0,
+        "date": int(now.timestamp()),
+        "text": text if text is not None else TEST_TEXT,
+        "from": None,
+        "test": True,
+    }
+    if data:
+        message["data"] = data
+    return message
+
+
 class ForwardHandler(PluginHandler):
     definition = PluginDefinition(
         slug=SLUG,
@@ -129,6 +162,35 @@ class ForwardHandler(PluginHandler):
             },
             "required": ["url", "signingSecret"],
         },
+        input_schema={
+            "type": "object",
+            "properties": {
+                "text": {
+                    "type": "string",
+                    "title": "Text",
+                    "description": "The test message's text. In a chain, leave it out to send the step before's "
+                    "output: its text, or else its JSON",
+                    "minLength": 1,
+                    "maxLength": 4096,
+                },
+                "chatTitle": {
+                    "type": "string",
+                    "title": "Chat title",
+                    "description": "The title of the chat the test message says it came from",
+                    "maxLength": 255,
+                },
+            },
+            # A step before's output comes in whole: what is not text or chatTitle is sent as `data`.
+            "additionalProperties": True,
+        },
+        output_schema={
+            "type": "object",
+            "properties": {
+                "status": {"type": "integer", "description": "The HTTP status the webhook answered"},
+                "durationMs": {"type": "number", "description": "How long the delivery took"},
+            },
+            "required": ["status", "durationMs"],
+        },
     )
     events = frozenset({EventType.TELEGRAM_MESSAGE})
 
@@ -138,21 +200,39 @@ class ForwardHandler(PluginHandler):
         text = event.message.text if event.message.text is not None else event.message.caption
         if text is None or not matches(text, ctx.config.get("keywords") or []):
             return None
-        body = json.dumps(payload(event), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(ctx.config["signingSecret"], timestamp, body),
-            EVENT_HEADER: EventType.TELEGRAM_MESSAGE,
-            DELIVERY_HEADER: f"{ctx.install_id}:{event.gateway_id}:{event.update_id}",
-        }
-        try:
-            response = await ctx.http.post(ctx.config["url"], content=body, headers=headers)
-        except OutboundError as exc:
-            raise DeliveryFailed(f"Not delivered: {exc}") from None
-        if not response.ok:
-            hint = " (redirects are not followed)" if 300 <= response.status < 400 else ""
-            where = parse_url(ctx.config["url"]).shown
-            raise DeliveryFailed(f"Not delivered: {where} answered {response.status}{hint}")
-        return {"delivered": True, "status": response.status}
+        status = await deliver(ctx, payload(event), f"{ctx.install_id}:{event.gateway_id}:{event.update_id}")
+        return {"delivered": True, "status": status}
+
+    async def run(self, input: dict[str, Any], ctx: PluginContext) -> Any:
+        """ "Send test", or a chain's step: one delivery signed and shaped as a real one, marked
+        `"test": true` when run on its own; in a chain, with the chain's run and the step's place."""
+        gateway = await ctx.gateways.get(GatewayType.TELEGRAM_BOT)
+        execution = ctx.execution
+        body = test_payload(input, execution.previous_step_output, gateway.id if gateway else None, ctx.now())
+        if execution.trigger == RunTrigger.WORKFLOW_STEP:
+            body.update(test=False, workflowRunId=execution.workflow_run_id, stepIndex=execution.step_index)
+        started = time.perf_counter()
+        status = await deliver(ctx, body, f"{ctx.install_id}:run:{uuid.uuid4().hex}")
+        return {"status": status, "durationMs": round((time.perf_counter() - started) * 1000, 1)}
+
+
+async def deliver(ctx: PluginContext, message: dict[str, Any], delivery_id: str) -> int:
+    """POSTs one delivery, signed, to the install's URL; its status, or DeliveryFailed."""
+    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(ctx.config["signingSecret"], timestamp, body),
+        EVENT_HEADER: EventType.TELEGRAM_MESSAGE,
+        DELIVERY_HEADER: delivery_id,
+    }
+    try:
+        response = await ctx.http.post(ctx.config["url"], content=body, headers=headers)
+    except OutboundError as exc:
+        raise DeliveryFailed(f"Not delivered: {exc}") from None
+    if not response.ok:
+        hint = " (redirects are not followed)" if 300 <= response.status < 400 else ""
+        where = parse_url(ctx.config["url"]).shown
+        raise DeliveryFailed(f"Not delivered: {where} answered {response.status}{hint}")
+    return response.status

@@ -15,6 +15,10 @@ from app.plugins.contract import (
 )
 
 
+class NoBot(Exception):
+    """The user has no Telegram bot connected to send with."""
+
+
 class _Placeholders(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -55,6 +59,31 @@ class WelcomeHandler(PluginHandler):
                 },
             },
         },
+        input_schema={
+            "type": "object",
+            "properties": {
+                "chatId": {
+                    "type": "integer",
+                    "title": "Chat id",
+                    "description": "Where to send the test greeting: a chat your bot is in (e.g. -1001234567890)",
+                    "minimum": -(2**53) + 1,
+                    "maximum": 2**53 - 1,
+                },
+                "name": {
+                    "type": "string",
+                    "title": "Name",
+                    "description": "The first name the greeting addresses, in place of {first_name}",
+                    "minLength": 1,
+                    "maxLength": 64,
+                },
+            },
+            "required": ["chatId", "name"],
+        },
+        output_schema={
+            "type": "object",
+            "properties": {"messageId": {"type": "integer", "description": "The greeting's message id in its chat"}},
+            "required": ["messageId"],
+        },
     )
     events = frozenset({EventType.TELEGRAM_MESSAGE})
 
@@ -73,3 +102,12 @@ class WelcomeHandler(PluginHandler):
             await ctx.gateways.execute(event.gateway_id, "sendMessage", {"chat_id": chat_id, "text": text})
             greeted.append(member.id)
         return {"greeted": greeted}
+
+    async def run(self, input: dict[str, Any], ctx: PluginContext) -> Any:
+        """Sends the greeting as configured to one chat, through the send queue: a test greeting."""
+        gateway = await ctx.gateways.get(GatewayType.TELEGRAM_BOT)
+        if gateway is None:
+            raise NoBot("No Telegram bot is connected: connect one to send the greeting")
+        text = render(ctx.config["message"], first_name=input["name"])
+        sent = await ctx.gateways.execute(gateway.id, "sendMessage", {"chat_id": input["chatId"], "text": text})
+        return {"messageId": sent.message_id}

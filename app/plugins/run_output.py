@@ -1,0 +1,55 @@
+"""What a run's record keeps of the run's output (`PluginRun.output`): JSON, redacted like logs
+(bot tokens, API tokens, the install's secret settings and the run's secret inputs), and bounded:
+larger than MAX_OUTPUT_BYTES as compact JSON, it is cut, with a marker saying so."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection
+from typing import Any
+
+from app.logs import REDACTED, redact
+
+MAX_OUTPUT_BYTES = 16 * 1024
+MAX_DEPTH = 32
+# A secret setting shorter than this is not searched for in the output: "1" would blank every digit.
+MIN_SECRET_CHARS = 6
+TRUNCATED = "$truncated"
+
+
+def stored_output(value: Any, secrets: Collection[str] = ()) -> str | None:
+    """The output as the record keeps it, as JSON text; None when there is none."""
+    if value is None:
+        return None
+    shown = [secret for secret in secrets if len(secret) >= MIN_SECRET_CHARS]
+    text = json.dumps(_clean(value, shown, 0), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    size = len(text.encode("utf-8"))
+    if size <= MAX_OUTPUT_BYTES:
+        return text
+    # Cut to whole characters within the bound; the marker itself is small.
+    preview = text.encode("utf-8")[: MAX_OUTPUT_BYTES - 256].decode("utf-8", errors="ignore")
+    return json.dumps({TRUNCATED: True, "bytes": size, "preview": preview}, separators=(",", ":"), ensure_ascii=False)
+
+
+def _clean(value: Any, secrets: list[str], depth: int) -> Any:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _text(value, secrets)
+    if depth >= MAX_DEPTH:
+        return "[too deep]"
+    if isinstance(value, dict):
+        return {_text(str(key), secrets): _clean(item, secrets, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item, secrets, depth + 1) for item in value]
+    return _text(str(value), secrets)  # a date, an id: as it reads
+
+
+def _text(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return redact(text)
