@@ -20,13 +20,13 @@ from tortoise import timezone
 
 from app.accounts.context import ServiceContext
 from app.audit import writes as audit
-from app.errors import BadUserInput, FieldError, NotInstalled, RateLimited
+from app.errors import BadUserInput, FieldError, NotFound, NotInstalled, RateLimited
 from app.gateways.limits import Rate, Reservation, SendLimits, Slot
 from app.ids import new_id
 from app.plugins.config import INPUT, checked_json, validate_config
 from app.plugins.contract import ExecutionContext, PluginHandler, RunTrigger
 from app.plugins.executor import Executor
-from app.plugins.models import InstallStatus, RunOutcome, RunRecord, UserPlugin
+from app.plugins.models import InstallStatus, Plugin, RunOutcome, RunRecord, UserPlugin
 from app.plugins.router import skipped_run
 from app.plugins.routing import InstallRoute
 from app.plugins.runs import Origin, Run, RunRecorder
@@ -186,8 +186,10 @@ class StepRunner:
             path = where.format(n=n)
             install = installs.get(plugin_id)
             if install is None:
-                prefix = "" if len(plugin_ids) == 1 else f"Step {n + 1}: "
-                raise NotInstalled(f"{prefix}the plugin is not installed")
+                step = "" if len(plugin_ids) == 1 else f" (step {n + 1})"
+                if not await Plugin.exists(id=plugin_id):
+                    raise NotFound(f"No such plugin{step}")
+                raise NotInstalled(f"The plugin is not installed{step}")
             targets.append(self._runnable(install, path))
         return targets
 

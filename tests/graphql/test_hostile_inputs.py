@@ -27,6 +27,8 @@ INSTALL = "mutation($id: ID!, $config: JSON) { installPlugin(pluginId: $id, conf
 UNINSTALL = "mutation($id: ID!) { uninstallPlugin(pluginId: $id) }"
 UPDATE = "mutation($id: ID!, $config: JSON!) { updatePluginConfig(pluginId: $id, config: $config) { config } }"
 TOGGLE = "mutation($id: ID!) { togglePlugin(pluginId: $id, enabled: false) { isEnabled } }"
+RUN = "mutation($id: ID!) { runPlugin(pluginId: $id, input: {}) { id } }"
+CHAIN = "mutation($id: ID!) { runChain(steps: [{pluginId: $id}]) { id } }"
 DISCONNECT = "mutation($id: ID!) { disconnectGateway(gatewayId: $id) }"
 CONNECT = "mutation($token: String!, $name: String) { connectTelegramBot(token: $token, name: $name) { id } }"
 BY_SLUG = "query($slug: String!) { plugin(slug: $slug) { id } }"
@@ -125,6 +127,8 @@ async def test_an_id_that_is_not_ours_is_not_found_without_a_query(app, pro_user
         (UNINSTALL, {"id": value}, "plugin"),
         (UPDATE, {"id": value, "config": {}}, "plugin"),
         (TOGGLE, {"id": value}, "plugin"),
+        (RUN, {"id": value}, "plugin"),
+        (CHAIN, {"id": value}, "plugin"),
         (DISCONNECT, {"id": value}, "gateway"),
     ]:
         with counting_queries() as statements:
@@ -137,6 +141,7 @@ async def test_an_id_that_is_not_ours_is_not_found_without_a_query(app, pro_user
 async def test_a_well_formed_unknown_id_gets_the_same_answer(app, pro_user, installed):
     for query, variables, what in [
         (UPDATE, {"id": "0" * 32, "config": {}}, "plugin"),
+        (RUN, {"id": "0" * 32}, "plugin"),
         (DISCONNECT, {"id": "f" * 32}, "gateway"),
     ]:
         error = only_error(await call(app, query, variables, pro_user))
