@@ -131,9 +131,9 @@ PluginEvent = TelegramMessageEvent | TelegramCallbackEvent | ChatMemberEvent | M
 class ExecutionContext:
     trigger: RunTrigger
     service: ServiceContext
-    # A step of a chain (trigger WORKFLOW_STEP): the chain's run, the step's place in it (from 0),
-    # what the step before answered, and the chain's variables. A chain is not stored as a
-    # workflow yet: `workflow_id` stays None until stored workflows come.
+    # A step of a chain (trigger WORKFLOW_STEP): the chain (the same steps and inputs have the same
+    # `workflow_id`, run after run), this run of it, the step's place in it (from 0), what the step
+    # before answered, and the chain's variables.
     workflow_id: str | None = None
     workflow_run_id: str | None = None
     step_index: int | None = None

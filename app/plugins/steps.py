@@ -11,6 +11,7 @@ bounded; and the caller is within RUNS_PER_MINUTE. A refusal changes nothing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -94,6 +95,7 @@ class StepRunner:
         ]
         await self._take_turns(ctx, len(steps))
         chain_id = new_id()
+        workflow_id = _workflow_id(steps)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(self.executor.timeout_seconds * len(steps), self.settings.chain_max_seconds)
         previous: Any = None
@@ -103,6 +105,7 @@ class StepRunner:
             execution = ExecutionContext(
                 RunTrigger.WORKFLOW_STEP,
                 ctx,
+                workflow_id=workflow_id,
                 workflow_run_id=chain_id,
                 step_index=n,
                 previous_step_output=previous,
@@ -257,6 +260,13 @@ def _checked_variables(variables: Any) -> dict[str, Any]:
 
 def _parsed(text: str) -> Any:
     return json.loads(text)
+
+
+def _workflow_id(steps: list[ChainStep]) -> str:
+    """What names the chain itself, not one run of it: the same steps with the same inputs have the
+    same id, run after run (stored workflows, when they come, will have ids of their own)."""
+    definition = json.dumps([[step.plugin_id, step.input] for step in steps], sort_keys=True, allow_nan=True)
+    return "chain-" + hashlib.sha256(definition.encode("utf-8")).hexdigest()[:26]
 
 
 def _step_origin(chain_id: str, n: int) -> Origin:
