@@ -1,8 +1,10 @@
-// A settings form generated from a plugin's configSchema (JSON Schema).
+// A form generated from a JSON Schema: a plugin's settings (its configSchema: "Configure", and the
+// install form on /plugins), or the input of a run on demand (its inputSchema: "Run now").
 //
 // booleans -> checkboxes; numbers and strings -> inputs (long strings -> textareas); enums -> selects;
 // arrays of scalars -> editable lists; objects -> fieldsets. `title` labels a field, `description`
-// is its help text, and values start from the install's config, else the schema's defaults.
+// is its help text, and values start from `value` (the install's config), else the schema's defaults.
+// A field left empty that has no default is left out of what the form sends.
 // The server validates: its per-field errors (JSON Pointers) are shown beside their fields, each
 // until its field is changed.
 //
@@ -73,13 +75,16 @@ function isScalar(schema) {
 }
 
 /**
+ * @param {{schema: object, value?: object, submitLabel?: string, refusal?: string,
+ *          onSubmit(value: object): Promise<void>, onCancel?: () => void}} options
+ *   `refusal` leads the words of errors that name no field of the form.
  * @returns {{element: HTMLFormElement, setErrors(errors: {path: string, message: string}[]): void,
  *            clearErrors(): void, setStatus(text: string): void, value(): object,
  *            saved(config: object): void}}
  * `saved(config)` takes the config the server answered with: secret fields empty again and show
  * whether their secret is set now.
  */
-export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCancel }) {
+export function configForm({ schema, value, submitLabel = "Save", refusal = "These settings were not accepted", onSubmit, onCancel }) {
   const fields = new Map(); // JSON Pointer -> {input, error}
   const formError = h("p", { class: "notice notice--error", role: "alert", hidden: true });
   const status = h("p", { class: "config-form__status", role: "status" });
@@ -152,7 +157,7 @@ export function configForm({ schema, value, submitLabel = "Save", onSubmit, onCa
       if (!first || first.compareDocumentPosition(field.input) & Node.DOCUMENT_POSITION_PRECEDING) first = field.input;
     }
     if (unplaced.length) {
-      formError.replaceChildren(icon("alert", 18), `These settings were not accepted: ${unplaced.join(" ")}`);
+      formError.replaceChildren(icon("alert", 18), `${refusal}: ${unplaced.join(" ")}`);
       formError.hidden = false;
     }
     (first ?? formError).focus?.();
@@ -329,8 +334,10 @@ function scalarField(schema, value, pointer, title, fields, { compact = false, l
       spellcheck: url ? "false" : null, value: long ? null : text,
     });
     if (long) input.value = text;
-    // Left empty, a required setting with no default is left out: the server says it is required.
-    read = () => (input.value === "" && required && schema.default === undefined ? undefined : input.value);
+    // Left empty, a field with no default is left out (the server says when it is required); one
+    // with a default is sent empty, so that the server says what it must be instead of putting the
+    // default back without a word.
+    read = () => (input.value === "" && schema.default === undefined ? undefined : input.value);
   }
   if (required) input.setAttribute("aria-required", "true");
 

@@ -1,8 +1,9 @@
 // One install on /my-plugins: its status (a badge, and what to do about it in words), the
-// "Enabled" switch, "Configure" (a form from its configSchema), "Runs" (its run history, with
+// "Enabled" switch, "Configure" (a form from its configSchema), "Run now" for a plugin that takes
+// input (a form from its inputSchema, and the run's result), "Runs" (its run history, with
 // "Retry"), "Uninstall" (after confirmation) and its stats.
 //
-// Configure and Runs open beside the card's summary: an open card takes the grid's whole row
+// Configure, Run now and Runs open beside the card's summary: an open card takes the grid's whole row
 // (app.css: .card--open), so a form or a long run list has the page's width, not the card's.
 
 import { graphql } from "./api.js";
@@ -13,6 +14,7 @@ import { formatDateTime, formatNumber } from "./format.js";
 import { icon } from "./icons.js";
 import { describeError } from "./messages.js";
 import { pluginHead } from "./plugin-card.js";
+import { runNowPanel, runNowWords, runsOnDemand } from "./run-now.js";
 import { runsPanel } from "./runs-panel.js";
 import { toast } from "./toast.js";
 
@@ -61,6 +63,9 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
   const panel = h("div", { id: formId, class: "card__panel", hidden: true });
   let form = null;
   const runs = runsPanel({ install, plugin, id: `runs-${plugin.slug}`, onChanged, onStale });
+  const runNow = runsOnDemand(plugin)
+    ? runNowPanel({ install, plugin, id: `run-${plugin.slug}`, onRan: ran, onChanged, onStale, onClose: () => closeRunNow() })
+    : null;
 
   const toggle = h("input", { type: "checkbox", role: "switch", checked: install.isEnabled, onchange: () => setEnabled(toggle.checked) });
   const configure = h("button", {
@@ -71,6 +76,10 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
     class: "button button--secondary button--small", type: "button", "aria-expanded": "false", "aria-controls": `runs-${plugin.slug}`,
     onclick: () => (runs.element.hidden ? openRuns() : closeRuns()),
   }, icon("history", 16), "Runs");
+  const runNowButton = runNow && h("button", {
+    class: "button button--secondary button--small", type: "button", "aria-expanded": "false", "aria-controls": runNow.element.id,
+    onclick: () => (runNow.element.hidden ? openRunNow() : closeRunNow()),
+  }, icon("play", 16), runNowWords(plugin).title);
   const uninstall = h("button", { class: "button button--danger button--small", type: "button", onclick: () => remove() },
     icon("trash", 16), "Uninstall");
 
@@ -133,6 +142,26 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
     configure.focus();
   }
 
+  function openRunNow() {
+    runNow.open();
+    runNowButton.setAttribute("aria-expanded", "true");
+    layOut();
+    runNow.focus();
+  }
+
+  function closeRunNow() {
+    runNow.close();
+    runNowButton.setAttribute("aria-expanded", "false");
+    layOut();
+    runNowButton.focus();
+  }
+
+  /** A run on demand finished: it heads the run list (when open), and the counts changed. */
+  function ran() {
+    if (!runs.element.hidden) runs.reload();
+    onChanged();
+  }
+
   function openRuns() {
     runs.open();
     history.setAttribute("aria-expanded", "true");
@@ -148,7 +177,7 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
 
   /** An open form or run list widens the card to the grid's row, with the summary beside it. */
   function layOut() {
-    const open = !panel.hidden || !runs.element.hidden;
+    const open = !panel.hidden || !runs.element.hidden || (runNow !== null && !runNow.element.hidden);
     element.classList.toggle("card--open", open);
     panels.hidden = !open;
   }
@@ -223,9 +252,10 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
     mount(badgeSlot, statusBadge(install));
     mount(state, stateNotice());
     state.hidden = !state.childElementCount;
+    runNow?.refresh();
   }
 
-  const panels = h("div", { class: "card__panels", hidden: true }, panel, runs.element);
+  const panels = h("div", { class: "card__panels", hidden: true }, panel, runNow?.element, runs.element);
   const element = h(
     "article",
     { class: "card card--install", "aria-labelledby": titleId, dataset: { slug: plugin.slug } },
@@ -235,7 +265,7 @@ export function installCard(install, { onUninstalled, onStale, onChanged = () =>
       stats,
       h("div", { class: "card__foot" },
         h("label", { class: "switch" }, toggle, "Enabled"),
-        h("div", { class: "card__actions" }, configure, history, uninstall)),
+        h("div", { class: "card__actions" }, configure, runNowButton, history, uninstall)),
       alert),
     panels,
   );

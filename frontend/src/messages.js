@@ -42,6 +42,8 @@ export function describeError(error, context = {}) {
       return "You have installed this plugin already.";
     case "PLUGIN_ERROR":
       return `The plugin reported a problem, so nothing was changed: ${error.message}`;
+    case "RATE_LIMITED":
+      return `Not now: ${sentence(error.message)}`;
     case "GATEWAY_UNREACHABLE":
       return "Telegram could not be reached or refused the bot token, so nothing was changed. Check the token and try again.";
     case "UNAUTHENTICATED":

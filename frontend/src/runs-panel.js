@@ -1,5 +1,6 @@
-// An install's run history on /my-plugins: the newest runs first (outcome, event, chat, duration,
-// time, error), "Load more" for older ones, and "Retry" on a failed or skipped run.
+// An install's run history on /my-plugins: the newest runs first (outcome, event, its trigger, chat,
+// duration, API calls, time, error, and its output folded away), "Load more" for older ones, and
+// "Retry" on a failed or skipped run that ran for an event or a schedule.
 //
 // The list only grows at its end (older pages) or, after a retry, by the new run at its top; each
 // retried run then says so instead of offering "Retry" again (the server would answer with the
@@ -10,35 +11,20 @@ import { h, mount, uid } from "./dom.js";
 import { formatDateTime } from "./format.js";
 import { icon } from "./icons.js";
 import { describeError } from "./messages.js";
+import {
+  apiCallWords, formatDuration, outcomeBadge, outcomeLabel, outcomeSentence, outputBlock, RUN_FIELDS, tokenWords, triggerWords,
+} from "./run-details.js";
 
 export const RUNS_PAGE = 10;
-const RUN_FIELDS = "id outcome trigger eventType eventLabel chatId chatTitle error durationMs createdAt retryOf canRetry";
-// No query reads one install: myPlugins it is, and this page keeps the one it shows.
-const RUNS = `query Runs($first: Int!, $after: String) {
-  myPlugins { id runs(first: $first, after: $after) { edges { cursor node { ${RUN_FIELDS} } } pageInfo { hasNextPage endCursor } } }
+const RUNS = `query Runs($pluginId: ID!, $first: Int!, $after: String) {
+  myPlugin(pluginId: $pluginId) { id runs(first: $first, after: $after) { edges { cursor node { ${RUN_FIELDS} } } pageInfo { hasNextPage endCursor } } }
 }`;
 const RETRY = `mutation Retry($runId: ID!) { retryRun(runId: $runId) { ${RUN_FIELDS} } }`;
-
-const OUTCOMES = {
-  SUCCEEDED: { label: "Succeeded", tone: "badge--success", icon: "check" },
-  FAILED: { label: "Failed", tone: "badge--danger", icon: "alert" },
-  SKIPPED: { label: "Skipped", tone: "badge--warning", icon: "skip" },
-};
-
-const TRIGGERS = { event: "From an event", schedule: "On its schedule", retry: "Retry" };
 
 /** A run's chat by its name, as the analytics widget shows it (by its id when no name is known). */
 export function chatName(run) {
   if (run.chatId === null || run.chatId === undefined) return null;
   return run.chatTitle || `Chat ${run.chatId}`;
-}
-
-/** "under 0.1 ms", "0.4 ms", "12 ms", "1.5 s". */
-export function formatDuration(ms) {
-  if (ms < 0.1) return "under 0.1 ms";
-  if (ms < 1) return `${ms.toFixed(1)} ms`;
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
 
 /**
@@ -52,7 +38,7 @@ export function runsPanel({ install, plugin, id, onChanged, onStale }) {
   const announce = h("p", { class: "visually-hidden", role: "status", "aria-live": "polite" });
   const alert = h("p", { class: "notice notice--error", role: "alert", hidden: true });
   const list = h("ol", { class: "runs__list", "aria-labelledby": titleId });
-  const empty = h("p", { class: "runs__empty", hidden: true }, "No runs yet. A run is recorded each time an event reaches this plugin.");
+  const empty = h("p", { class: "runs__empty", hidden: true }, "No runs yet. A run is recorded each time this plugin runs: for an event, on its schedule, or on demand.");
   const more = h("button", { class: "button button--secondary button--small", type: "button", hidden: true, onclick: () => loadPage() },
     "Load more");
   const refresh = h("button", { class: "button button--ghost button--small", type: "button", onclick: () => reload() },
@@ -84,9 +70,9 @@ export function runsPanel({ install, plugin, id, onChanged, onStale }) {
       more.textContent = "Loading…";
     }
     try {
-      const { myPlugins } = await graphql(RUNS, { first: RUNS_PAGE, after: first ? null : endCursor });
+      const { myPlugin } = await graphql(RUNS, { pluginId: plugin.id, first: RUNS_PAGE, after: first ? null : endCursor });
       if (mine !== generation) return;
-      const connection = myPlugins.find((i) => i.id === install.id)?.runs;
+      const connection = myPlugin?.id === install.id ? myPlugin.runs : null;
       if (!connection) {
         onStale();
         return;
@@ -129,33 +115,36 @@ export function runsPanel({ install, plugin, id, onChanged, onStale }) {
   }
 
   function row(run, retry) {
-    const outcome = OUTCOMES[run.outcome] ?? { label: run.outcome, tone: "", icon: "info" };
     const headId = uid("run");
     const meta = [
       chatName(run),
       formatDuration(run.durationMs),
-      run.trigger !== "event" ? (TRIGGERS[run.trigger] ?? run.trigger) : null,
+      apiCallWords(run),
+      tokenWords(run),
+      run.trigger !== "EVENT" ? triggerWords(run) : null,
       run.retryOf ? "retries an earlier run" : null,
     ].filter(Boolean);
     let action = null;
     if (retry) {
       action = h("p", { class: "run__retried", tabindex: "-1" }, icon("refresh", 14),
-        `Retried: ${(OUTCOMES[retry.outcome]?.label ?? retry.outcome).toLowerCase()}`);
+        `Retried: ${outcomeLabel(retry).toLowerCase()}`);
     } else if (run.canRetry) {
       action = h("button", {
         class: "button button--secondary button--small", type: "button", "aria-describedby": headId,
         onclick: (event) => retryRun(run, event.currentTarget),
       }, icon("refresh", 16), "Retry");
     }
-    return h("li", { class: "run", tabindex: "-1", dataset: { runId: run.id, outcome: run.outcome } },
+    const output = outputBlock(run.output);
+    return h("li", { class: "run", tabindex: "-1", dataset: { runId: run.id, outcome: run.outcome, trigger: run.trigger } },
       h("div", { class: "run__head", id: headId },
-        h("span", { class: `badge ${outcome.tone}` }, icon(outcome.icon, 14), outcome.label),
+        outcomeBadge(run),
         h("span", { class: "run__event" }, run.eventLabel),
-        h("code", { class: "run__type" }, run.eventType)),
+        run.eventType ? h("code", { class: "run__type" }, run.eventType) : null),
       action ? h("div", { class: "run__actions" }, action) : null,
       h("p", { class: "run__meta" }, `${meta.join(" · ")} · `,
         h("time", { datetime: run.createdAt }, formatDateTime(run.createdAt))),
-      run.error ? h("p", { class: "run__error" }, run.error) : null);
+      run.error ? h("p", { class: "run__error" }, run.error) : null,
+      output ? h("details", { class: "run__output" }, h("summary", {}, "Output"), output) : null);
   }
 
   async function retryRun(run, button) {
@@ -167,7 +156,7 @@ export function runsPanel({ install, plugin, id, onChanged, onStale }) {
       runs = [retry, ...runs.filter((r) => r.id !== retry.id)];
       draw(more.dataset.hasNext === "true");
       list.querySelector(`[data-run-id="${CSS.escape(run.id)}"] .run__retried`)?.focus();
-      announce.textContent = `Retried. The new run ${retry.outcome === "SUCCEEDED" ? "succeeded" : retry.outcome === "FAILED" ? "failed" : "was skipped"}.`;
+      announce.textContent = `Retried. ${outcomeSentence(retry, "The new run")}`;
       onChanged();
     } catch (error) {
       button.disabled = false;

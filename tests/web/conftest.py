@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, patient_expectations, require_chromium
 from tests.support.databases import IN_CI
+from tests.support.https_server import HttpsStandIn, make_certificates
+from tests.support.live import LiveApp
 from tests.web.browser import AXE, DIST, Tab
 
 WEB_TESTS = Path(__file__).resolve().parent
@@ -54,6 +56,21 @@ async def browser() -> AsyncIterator[object]:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         await browser.close()
+
+
+@pytest.fixture
+async def hook(tmp_path) -> AsyncIterator[HttpsStandIn]:
+    """A loopback HTTPS stand-in for a user's webhook (`forward` posts to it)."""
+    async with HttpsStandIn(make_certificates(tmp_path)) as server:
+        yield server
+
+
+@pytest.fixture
+async def forwarding(make_app, hook) -> LiveApp:
+    """The app, allowed to reach the stand-in (and nothing else inside)."""
+    return await make_app(
+        outbound_allowed_hosts=(f"localhost:{hook.port}",), outbound_ca_file=hook.certificates.ca_file
+    )
 
 
 @pytest.fixture

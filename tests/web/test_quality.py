@@ -117,6 +117,55 @@ async def test_plugins_page_with_an_install_form_and_its_errors(app, browser, vi
 
 
 @pytest.fixture
+async def long_titled(app, telegram):
+    """A pro user with both plugins and a bot, in a chat whose title is longer than a phone is wide."""
+    user = await app.create_user("grace.hopper@example.com", "pro")
+    await install(app, user, "analytics")
+    await install(app, user, "welcome")
+    bot = await connect_bot(app, user, telegram)
+    update = message_update(1, text="hello", chat_id=-100_900)
+    update["message"]["chat"]["title"] = "The weekend hiking club of the northern valleys and all their friends " * 2
+    assert (await deliver(app, bot, update)).status_code == 200
+    await wait_until_processed(app)
+    return user
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+async def test_my_plugins_page_with_a_run_now_form_and_a_finished_run(app, browser, long_titled, viewport):
+    """Welcome's "Send a test greeting" form, with an error, then its result; Channel Analytics' run,
+    whose output names the long-titled chat; and the Runs panel with that output unfolded."""
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.sign_in(long_titled.token, "/my-plugins")
+        card = tab.page.get_by_role("article", name="Welcome Messages")
+        await card.get_by_role("button", name="Send a test greeting").click()
+        panel = card.get_by_role("region", name="Send a test greeting")
+        await expect(panel.get_by_role("spinbutton", name="Chat id")).to_be_focused()
+        await check_page(tab, "my-plugins-run-now-form")
+
+        await panel.get_by_role("button", name="Send greeting").click()  # nothing filled in
+        await expect(panel.get_by_role("textbox", name="Name")).to_have_attribute("aria-invalid", "true")
+        await panel.get_by_role("spinbutton", name="Chat id").fill("-100200")
+        await panel.get_by_role("textbox", name="Name").fill("Grace")
+        await panel.get_by_role("button", name="Send greeting").click()
+        await expect(panel.locator(".run-result")).to_contain_text("Succeeded")
+        await check_page(tab, "my-plugins-run-now-result")
+
+        analytics = tab.page.get_by_role("article", name="Channel Analytics")
+        await analytics.get_by_role("button", name="Run now").click()
+        await analytics.get_by_role("button", name="Run", exact=True).click()
+        await expect(analytics.locator(".run-result pre")).to_contain_text("The weekend hiking club")
+        await analytics.get_by_role("button", name="Runs").click()
+        runs = analytics.get_by_role("region", name="Runs of Channel Analytics")
+        await expect(runs.get_by_role("listitem").first).to_contain_text("Run now")
+        await runs.get_by_role("listitem").first.get_by_text("Output").click()
+        await expect(runs.locator("pre").first).to_contain_text("The weekend hiking club")
+        await check_page(tab, "my-plugins-run-now-long-output")
+    finally:
+        await tab.close()
+
+
+@pytest.fixture
 async def failing(app, telegram):
     """A pro user whose webhook plugin fails (its URL is refused: loopback) until the breaker opens,
     and whose welcome plugin is off."""

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 
-import pytest
 from playwright.async_api import expect
 
-from tests.support.https_server import HttpsStandIn, make_certificates
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
-from tests.support.telegram_updates import message_update
+from tests.support.telegram_updates import message_update, new_members_update
+from tests.support.telegram_updates import user as telegram_user
 from tests.web.browser import Tab
 
 SECRET = "runs-panel-signing-secret-0123"
@@ -22,20 +20,7 @@ RUNS = """{ myPlugins { status runs(first: 100) { edges { node {
   id outcome trigger eventType chatId error retryOf canRetry
 } } } } }"""
 TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
-
-
-@pytest.fixture
-async def hook(tmp_path) -> AsyncIterator[HttpsStandIn]:
-    async with HttpsStandIn(make_certificates(tmp_path)) as server:
-        yield server
-
-
-@pytest.fixture
-async def forwarding(make_app, hook):
-    """The app, allowed to reach the stand-in (and nothing else inside)."""
-    return await make_app(
-        outbound_allowed_hosts=(f"localhost:{hook.port}",), outbound_ca_file=hook.certificates.ca_file
-    )
+FIGURES = r"(under )?[\d.]+ m?s · \d+ API calls?"  # a run's duration and its API calls
 
 
 def chat_of(update_id: int) -> int:
@@ -92,7 +77,7 @@ async def test_runs_page_newest_first_and_a_failed_run_is_retried_from_the_page(
         await expect(first_row).to_contain_text("Message")
         await expect(first_row).to_contain_text("telegram.message")
         await expect(first_row).to_contain_text(re.compile(TIME))
-        await expect(first_row).to_contain_text(re.compile(rf"Chat {runs[0]['chatId']} · (under )?[\d.]+ m?s · {TIME}"))
+        await expect(first_row).to_contain_text(re.compile(rf"Chat {runs[0]['chatId']} · {FIGURES} · {TIME}"))
         shown_failure = panel.locator(f'[data-run-id="{failed[0]["id"]}"]')
         await expect(shown_failure).to_contain_text("Failed")
         await expect(shown_failure).to_contain_text(f"Not delivered: localhost:{hook.port} answered 503")
@@ -138,6 +123,60 @@ async def test_runs_page_newest_first_and_a_failed_run_is_retried_from_the_page(
         tab.assert_no_console_errors()
     finally:
         await tab.close()
+
+
+RUN_PLUGIN = "mutation($id: ID!, $input: JSON) { runPlugin(pluginId: $id, input: $input) { id outcome output } }"
+RUN_CHAIN = "mutation($steps: [ChainStepInput!]!) { runChain(steps: $steps) { steps { id outcome output } } }"
+
+
+async def test_each_run_shows_its_trigger_its_api_calls_and_its_output_folded(app, tab, telegram):
+    """Runs for events, on demand (runPlugin) and as a chain's step: each says why it ran and how
+    many API calls it made, and its output (if any) is folded under "Output"; a run on demand that
+    failed offers no Retry (retryRun runs an event again, and it had none)."""
+    user = await app.create_user("host@example.com", "pro")
+    bot = await connect_bot(app, user, telegram)
+    await install(app, user, "welcome")
+    welcome = (await app.graphql('{ plugin(slug: "welcome") { id } }'))["plugin"]["id"]
+    for update in (new_members_update(1, telegram_user(7, "Grace")), message_update(2)):
+        assert (await deliver(app, bot, update)).status_code == 200
+        await wait_until_processed(app)
+    greeting = {"chatId": -100200, "name": "Ada"}
+    on_demand = (await app.graphql(RUN_PLUGIN, {"id": welcome, "input": greeting}, user=user))["runPlugin"]
+    telegram.fail_next("sendMessage", 400, "Bad Request: chat not found")
+    refused = (await app.graphql(RUN_PLUGIN, {"id": welcome, "input": greeting}, user=user))["runPlugin"]
+    chained = await app.graphql(RUN_CHAIN, {"steps": [{"pluginId": welcome, "input": greeting}]}, user=user)
+    [step] = chained["runChain"]["steps"]
+    assert (on_demand["outcome"], refused["outcome"], step["outcome"]) == ("SUCCEEDED", "FAILED", "SUCCEEDED")
+    _, runs = await runs_of(app, user)
+    [message, joined] = [run for run in runs if run["trigger"] == "EVENT"]  # newest first
+
+    await tab.sign_in(user.token)
+    card = tab.page.get_by_role("article", name="Welcome Messages")
+    await card.get_by_role("button", name="Runs").click()
+    panel = card.get_by_role("region", name="Runs of Welcome Messages")
+    await expect(panel.get_by_role("listitem")).to_have_count(5)
+
+    def row(run):
+        return panel.locator(f'[data-run-id="{run["id"]}"]')
+
+    await expect(row(step)).to_contain_text(re.compile(rf"Chain step.* · 1 API call · Step 1 of a chain · {TIME}"))
+    await expect(row(refused)).to_contain_text(re.compile(rf"Failed\s*Run now.* · 1 API call · On demand · {TIME}"))
+    await expect(row(refused)).to_contain_text("chat not found")
+    await expect(row(refused).get_by_role("button", name="Retry")).to_have_count(0)
+    await expect(row(refused).get_by_text("Output", exact=True)).to_have_count(0)  # it answered nothing
+    await expect(row(joined)).to_contain_text(re.compile(rf"Message\s*telegram\.message.* · 1 API call · {TIME}"))
+    await expect(row(message)).to_contain_text(re.compile(rf" · 0 API calls · {TIME}"))
+    await expect(row(message).get_by_text("Output", exact=True)).to_have_count(0)
+
+    # Folded until asked for; then pretty JSON, as the run answered it.
+    for run, output in ((on_demand, on_demand["output"]), (joined, {"greeted": [7]})):
+        block = row(run).locator("pre")
+        await expect(block).to_be_hidden()
+        await row(run).get_by_text("Output", exact=True).click()
+        await expect(block).to_be_visible()
+        await expect(block).to_have_text(json.dumps(output, indent=2))
+    assert on_demand["output"] == {"messageId": telegram.bot(bot.token).sent_messages[1]["message"]["message_id"]}
+    tab.assert_no_console_errors()
 
 
 async def test_an_install_without_runs_says_so(app, tab):
@@ -207,7 +246,7 @@ async def test_runs_open_beside_the_card_name_their_chats_and_keep_the_card_in_v
     panel = card.get_by_role("region", name="Runs of Welcome Messages")
     rows = panel.get_by_role("listitem")
     await expect(rows).to_have_count(10)
-    await expect(rows.first).to_contain_text(re.compile(rf"^.*Weekend Hikers · (under )?[\d.]+ m?s · {TIME}"))
+    await expect(rows.first).to_contain_text(re.compile(rf"^.*Weekend Hikers · {FIGURES} · {TIME}"))
     await expect(panel).not_to_contain_text("Chat -100200")
     summary, runs = await box(card.locator(".card__summary")), await box(panel)
     assert runs["x"] >= summary["x"] + summary["width"] and runs["width"] > 1.5 * closed["width"]

@@ -9,7 +9,7 @@ import { describeError } from "../messages.js";
 import { INSTALL_FIELDS, installCard } from "../install-card.js";
 import { startPage } from "../shell.js";
 
-const PLUGIN_FIELDS = "id slug name description category version icon requiredGateways configSchema";
+const PLUGIN_FIELDS = "id slug name description category version icon requiredGateways configSchema inputSchema";
 const MINE = `query Mine {
   myPlugins { ${INSTALL_FIELDS} plugin { ${PLUGIN_FIELDS} } }
   myGateways { ${GATEWAY_FIELDS} }
