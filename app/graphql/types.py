@@ -106,7 +106,10 @@ RunTrigger = plugin_models.RunTrigger
 ON_DEMAND = (RunTrigger.STANDALONE, RunTrigger.WORKFLOW_STEP)
 
 
-@strawberry.type(description="One run of an installed plugin, for one event or schedule.")
+@strawberry.type(
+    description="One run of an installed plugin: for an event or a schedule, a retry, or on demand (runPlugin, "
+    "a step of runChain)."
+)
 class PluginRun:
     id: strawberry.ID
     outcome: RunOutcome

@@ -38,10 +38,11 @@ class Subject:
 
     name: str
     invalid: str
+    member: str  # what one of its properties is called
 
 
-CONFIG = Subject("Config", "Invalid plugin config")
-INPUT = Subject("Input", "Invalid input")
+CONFIG = Subject("Config", "Invalid plugin config", "setting")
+INPUT = Subject("Input", "Invalid input", "field")
 MAX_DEPTH = DEFAULT_LIMITS.max_depth
 MAX_REPORTED_ERRORS = 50
 MAX_MESSAGE_CHARS = 200
@@ -264,7 +265,9 @@ def _params(error: ValidationError) -> dict[str, Any]:
     return {} if name is None else {name: error.validator_value}
 
 
-def _field_errors(error: ValidationError, secrets: frozenset[str] = frozenset()) -> list[FieldError]:
+def _field_errors(
+    error: ValidationError, secrets: frozenset[str] = frozenset(), subject: Subject = CONFIG
+) -> list[FieldError]:
     path = list(error.absolute_path)
     keyword = _printable(str(error.validator), 40)
     if error.validator == "required" and isinstance(error.validator_value, list) and isinstance(error.instance, dict):
@@ -284,7 +287,7 @@ def _field_errors(error: ValidationError, secrets: frozenset[str] = frozenset())
         return [
             FieldError(
                 _printable(_pointer([*path, name])),
-                "is not a known setting",
+                f"is not a known {subject.member}",
                 keyword,
                 {"additionalProperty": _printable(name)},
             )
@@ -333,7 +336,7 @@ def validate_config(
     found = list(itertools.islice(validator.iter_errors(filled), MAX_REPORTED_ERRORS + 1))
     errors = sorted(found, key=lambda e: list(map(str, e.absolute_path)))
     # dict.fromkeys: jsonschema reports `required` once per missing name, each listing them all
-    field_errors = list(dict.fromkeys(fe for error in errors for fe in _field_errors(error, secrets)))
+    field_errors = list(dict.fromkeys(fe for error in errors for fe in _field_errors(error, secrets, subject)))
     if field_errors:
         shown = field_errors[:MAX_REPORTED_ERRORS]
         summary = "; ".join(f"{fe.path or '/'}: {fe.message}" for fe in shown[:5])

@@ -35,6 +35,10 @@ from app.settings import Settings
 
 MAX_STEPS = 10
 MAX_VARIABLES_BYTES = 16 * 1024
+_NOT_RUNNING = {
+    InstallStatus.NEEDS_CONFIG: "needs its settings changed",
+    InstallStatus.WAITING_FOR_GATEWAY: "is waiting for a gateway",
+}
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,8 @@ class StepRunner:
             raise BadUserInput(f"{name} is disabled: enable it to run it", [FieldError(path, "is disabled")])
         if install.status not in (InstallStatus.ACTIVE, InstallStatus.FAILING):
             reason = install.status_reason or "it does not run"
-            raise BadUserInput(f"{name} is {install.status.value}: {reason}", [FieldError(path, install.status.value)])
+            problem = _NOT_RUNNING[install.status]
+            raise BadUserInput(f"{name} {problem}: {reason}", [FieldError(path, problem)])
         return _Target(install, handler, schema)
 
     async def _take_turns(self, ctx: ServiceContext, runs: int) -> None:

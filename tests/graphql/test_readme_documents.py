@@ -23,7 +23,6 @@ def test_the_readme_has_graphql_examples() -> None:
 def test_each_readme_example_validates_against_the_schema() -> None:
     schema = build_schema((ROOT / "schema" / "schema.graphql").read_text(encoding="utf-8"))
     problems = {
-        example.splitlines()[0]: [error.message for error in validate(schema, parse(example))]
-        for example in examples()
+        example.splitlines()[0]: [error.message for error in validate(schema, parse(example))] for example in examples()
     }
     assert {first: errors for first, errors in problems.items() if errors} == {}
