@@ -27,9 +27,19 @@ def stored_output(value: Any, secrets: Collection[str] = ()) -> str | None:
     size = len(text.encode("utf-8"))
     if size <= MAX_OUTPUT_BYTES:
         return text
-    # Cut to whole characters within the bound; the marker itself is small.
-    preview = text.encode("utf-8")[: MAX_OUTPUT_BYTES - 256].decode("utf-8", errors="ignore")
-    return json.dumps({TRUNCATED: True, "bytes": size, "preview": preview}, separators=(",", ":"), ensure_ascii=False)
+    # Cut to whole characters within the bound. The preview is JSON text written again as a JSON
+    # string, its quotes and backslashes escaped once more (up to twice its size): while the marker
+    # is over the bound, the preview is cut in the proportion it is over.
+    encoded, budget = text.encode("utf-8"), MAX_OUTPUT_BYTES - 256
+    while True:
+        preview = encoded[:budget].decode("utf-8", errors="ignore")
+        marker = json.dumps(
+            {TRUNCATED: True, "bytes": size, "preview": preview}, separators=(",", ":"), ensure_ascii=False
+        )
+        marker_size = len(marker.encode("utf-8"))
+        if marker_size <= MAX_OUTPUT_BYTES:
+            return marker
+        budget = budget * (MAX_OUTPUT_BYTES - 256) // marker_size
 
 
 def _clean(value: Any, secrets: list[str], depth: int) -> Any:
