@@ -1,11 +1,13 @@
 """What a run's record keeps of the run's output (`PluginRun.output`): JSON, redacted like logs
 (bot tokens, API tokens, the install's secret settings and the run's secret inputs), and bounded:
-larger than MAX_OUTPUT_BYTES as compact JSON, it is cut, with a marker saying so."""
+larger than MAX_OUTPUT_BYTES as compact JSON, it is cut, with a marker saying so. Whatever the
+plugin answered, it can be kept: what JSON or a database cannot hold is kept as text."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -16,6 +18,10 @@ MAX_DEPTH = 32
 # A secret setting shorter than this is not searched for in the output: "1" would blank every digit.
 MIN_SECRET_CHARS = 6
 TRUNCATED = "$truncated"
+MAX_INT_BITS = 10_000  # about 3,000 digits
+# What no database keeps in JSON text: NUL (PostgreSQL's jsonb refuses \u0000) and a lone surrogate
+# (UTF-8 has none). Each is kept as U+FFFD, the replacement character.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def stored_output(value: Any, secrets: Collection[str] = ()) -> str | None:
@@ -43,8 +49,10 @@ def stored_output(value: Any, secrets: Collection[str] = ()) -> str | None:
 
 
 def _clean(value: Any, secrets: list[str], depth: int) -> Any:
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):  # Python writes no integer of 4,300+ digits as text
+        return value if value.bit_length() <= MAX_INT_BITS else "[integer too large]"
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, str):
@@ -62,4 +70,4 @@ def _text(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return redact(text)
+    return _UNSTORABLE.sub("\ufffd", redact(text))
