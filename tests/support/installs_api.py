@@ -31,12 +31,7 @@ RUN_CHAIN = (
     f"id status output steps {{ {RUN_FIELDS} }} }} }}"
 )
 CONNECT = "mutation($token: String!) { connectTelegramBot(token: $token) { id isActive } }"
-DISRUN_PLUGIN = f"mutation($id: ID!, $input: JSON) {{ runPlugin(pluginId: $id, input: $input) {{ {RUN_FIELDS} }} }}"
-RUN_CHAIN = (
-    "mutation($steps: [ChainStepInput!]!, $variables: JSON) { runChain(steps: $steps, variables: $variables) { "
-    f"id status output steps {{ {RUN_FIELDS} }} }} }}"
-)
-CONNECT = "mutation($id: ID!) { disconnectGateway(gatewayId: $id) }"
+DISCONNECT = "mutation($id: ID!) { disconnectGateway(gatewayId: $id) }"
 AUDIT = "query($action: String) { auditLog(limit: 500, action: $action) { action targetId metadata } }"
 
 
