@@ -283,7 +283,8 @@ class Executor:
             async with asyncio.timeout(seconds):
                 return await call(), None
         except TimeoutError:
-            return None, f"Timed out after {seconds:g} s"
+            # A chain's step gets the time the chain has left (0.299968… s): said to the hundredth
+            return None, f"Timed out after {round(seconds, 2):g} s"
         except asyncio.CancelledError:
             raise
         except Exception as exc:
