@@ -67,6 +67,8 @@ class Run:
     created_at: datetime | None = None
     api_calls: int = 0
     tokens_used: int | None = None
+    # The output as the plugin answered it, for a chain's next step; not recorded (`output` is).
+    value: Any = None
 
     @classmethod
     def of(
@@ -90,6 +92,7 @@ class Run:
             created_at=finished,
             api_calls=result.metrics.api_calls,
             tokens_used=result.metrics.tokens_used,
+            value=result.output,
         )
 
     @property
