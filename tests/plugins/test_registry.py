@@ -83,7 +83,9 @@ def test_a_plugin_without_either_schema_or_run_is_taken():
             {
                 "input_schema": {
                     "type": "object",
-                    "properties": {"a": {"type": "object", "properties": {"pw": {"type": "string", "writeOnly": True}}}},
+                    "properties": {
+                        "a": {"type": "object", "properties": {"pw": {"type": "string", "writeOnly": True}}}
+                    },
                 }
             },
             "Plugin runnable: its input_schema is not valid JSON Schema",
