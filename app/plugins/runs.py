@@ -31,6 +31,7 @@ from app.plugins.storage import InstallStorage, flush_together
 from app.sql import insert_rows
 
 ERROR_LIMIT = 2_000
+MAX_TOKENS = 2**31 - 1  # what the record's column (and GraphQL's Int) holds
 MAX_ROWS_PER_INSERT = 1_000
 
 
@@ -91,7 +92,7 @@ class Run:
             ctx if result.success else None,
             created_at=finished,
             api_calls=result.metrics.api_calls,
-            tokens_used=result.metrics.tokens_used,
+            tokens_used=reported_tokens(result.metrics.tokens_used),
             value=result.output,
         )
 
@@ -252,6 +253,15 @@ async def apply_writes(contexts: list[PluginContext]) -> None:
                 await write()
     for apply, items in batches.items():
         await apply(items)
+
+
+def reported_tokens(value: Any) -> int | None:
+    """The tokens a plugin reported (`ctx.metrics.tokens_used`) when they are a count the record
+    can keep, a whole number from 0 to MAX_TOKENS; anything else is as if it reported none: the
+    plugin's mistake must not cost its run's record."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        return None
+    return value
 
 
 def describe_error(exc: BaseException) -> str:
