@@ -137,6 +137,18 @@ async def test_tokens_used_are_what_the_plugin_reported_and_null_when_it_reporte
     assert (await run_plugin(live, owner, "greeter", {"name": "Ada"}))["tokensUsed"] == 0  # zero is reported
 
 
+@pytest.mark.parametrize("tokens", [-1, 2**31, 2**70, 12.5, "many", True, [1]])
+async def test_tokens_used_that_are_no_count_are_as_not_reported_and_the_run_is_kept(live, owner, greeter, tokens):
+    """A plugin's mistake in its metrics is no reason to lose its run, or its install's history."""
+    await installed(live, owner, "greeter")
+    greeter.tokens = tokens
+
+    run = await run_plugin(live, owner, "greeter", {"name": "Ada"})
+
+    assert (run["outcome"], run["tokensUsed"]) == ("SUCCEEDED", None)
+    assert await runs_of(live, owner, "greeter") == [run]
+
+
 async def test_an_output_that_breaks_the_output_schema_fails_the_run_naming_the_pointer(live, owner, liar):
     await installed(live, owner, "liar")
 
@@ -197,6 +209,25 @@ async def test_standalone_runs_count_are_kept_in_the_history_and_audited(live, o
     assert error["extensions"]["errors"] == [{"path": "/runId", "message": "ran on demand"}]
     assert await footprint(live, owner) == before
     assert len(greeter.calls) == 2
+
+
+async def test_an_install_its_breaker_paused_is_skipped_not_run(make_app, greeter, shouter):
+    live = await make_app(handlers=[greeter, shouter], breaker_failures=2, breaker_backoff_seconds=600)
+    owner = await live.create_user("breaker@example.com", "business")
+    await installed(live, owner, "greeter", "shouter")
+    greeter.failing = True
+    for _ in range(2):
+        assert (await run_plugin(live, owner, "greeter", {"name": "Ada"}))["outcome"] == "FAILED"
+    assert (await my_install(live, owner, "greeter"))["status"] == "FAILING"
+
+    skipped = await run_plugin(live, owner, "greeter", {"name": "Ada"})
+    chain = await run_chain(live, owner, [("greeter", {"name": "Ada"}), "shouter"])
+
+    assert (skipped["outcome"], skipped["trigger"], skipped["canRetry"]) == ("SKIPPED", "STANDALONE", False)
+    assert [s["outcome"] for s in chain["steps"]] == ["SKIPPED", "SKIPPED"]
+    assert chain["status"] == "FAILED"
+    assert (len(greeter.calls), shouter.calls) == (2, [])
+    assert (await my_install(live, owner, "greeter"))["executionCount"] == 2
 
 
 # --- what runPlugin refuses, changing nothing ----------------------------------------------------
@@ -283,6 +314,19 @@ async def test_invalid_input_is_refused_with_a_pointer_to_each_problem(live, own
     assert [(e["path"], e.get("keyword")) for e in error["extensions"]["errors"]] == errors
     assert error["message"].startswith(("Invalid input: ", "Input must be an object"))
     assert greeter.calls == []
+
+
+async def test_an_invalid_secret_input_is_refused_without_quoting_it(make_app):
+    secretive = StepPlugin("secretive", input_schema=SECRETIVE_INPUT, output_schema=None)
+    live = await make_app(handlers=[secretive])
+    owner = await live.create_user("secretive@example.com", "business")
+    await installed(live, owner, "secretive")
+    for password in (["hunter2-is-my-password"], 123456789):
+        error = await assert_refused(live, owner, "secretive", {"password": password}, "BAD_USER_INPUT")
+        assert error["extensions"]["errors"] == [
+            {"path": "/password", "message": "must be of type string", "keyword": "type", "params": {"type": "string"}}
+        ]
+        assert "hunter2" not in json.dumps(error) and "123456789" not in json.dumps(error)
 
 
 async def test_running_needs_an_api_token(live, owner, greeter):
@@ -429,6 +473,12 @@ async def test_the_first_failure_stops_the_chain_and_the_rest_are_not_run(live, 
     assert await audit_events(live, owner, "plugin.chain_run") == [
         {"workflowRunId": chain["id"], "slugs": ["greeter", "shouter", "greeter"], "status": "FAILED"}
     ]
+    greeter.failing = False
+    before = await footprint(live, owner)
+    for step in chain["steps"][:2]:  # run again as a chain, with its input: not one step alone
+        error = await live.graphql_error(RETRY, {"id": step["id"]}, user=owner)
+        assert error["extensions"]["errors"] == [{"path": "/runId", "message": "ran on demand"}]
+    assert await footprint(live, owner) == before
 
 
 async def test_a_previous_output_that_does_not_fit_fails_the_step_naming_the_pointer(live, owner, greeter, shouter):
