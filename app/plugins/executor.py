@@ -227,10 +227,11 @@ class Executor:
         output, error = await self._call(lambda: call(ctx), timed, timeout)
         ctx.metrics.duration_ms = (time.perf_counter() - started) * 1000
         result = ExecutionResult(error is None, output, error, ctx.metrics)
-        if not result.success:
-            ctx.log.warning("plugin run failed: %s", error)
         secrets = [ctx.config[key] for key in self._secrets_of(handler) if isinstance(ctx.config.get(key), str)]
-        return Run.of(install, origin, result, ctx, secrets + (input_secrets or []), timezone.now())
+        run = Run.of(install, origin, result, ctx, secrets + (input_secrets or []), timezone.now())
+        if not result.success:
+            ctx.log.warning("plugin run failed: %s", run.error)  # redacted, secret settings too
+        return run
 
     def _secrets_of(self, handler: PluginHandler) -> frozenset[str]:
         keys = self._secret_keys.get(handler.slug)
@@ -283,7 +284,8 @@ class Executor:
             async with asyncio.timeout(seconds):
                 return await call(), None
         except TimeoutError:
-            return None, f"Timed out after {seconds:g} s"
+            # A chain's step gets the time the chain has left (0.299968… s): said to the hundredth
+            return None, f"Timed out after {round(seconds, 2):g} s"
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -26,11 +26,12 @@ from app.plugins.contract import BatchedWrite, ExecutionResult, PluginContext, R
 from app.plugins.models import RunOutcome, RunRecord, UserPlugin
 from app.plugins.routing import InstallRoute
 from app.plugins.run_counts import count_runs
-from app.plugins.run_output import stored_output
+from app.plugins.run_output import stored_error, stored_output
 from app.plugins.storage import InstallStorage, flush_together
 from app.sql import insert_rows
 
 ERROR_LIMIT = 2_000
+MAX_TOKENS = 2**31 - 1  # what the record's column (and GraphQL's Int) holds
 MAX_ROWS_PER_INSERT = 1_000
 
 
@@ -67,6 +68,8 @@ class Run:
     created_at: datetime | None = None
     api_calls: int = 0
     tokens_used: int | None = None
+    # The output as the plugin answered it, for a chain's next step; not recorded (`output` is).
+    value: Any = None
 
     @classmethod
     def of(
@@ -84,12 +87,13 @@ class Run:
             origin,
             RunOutcome.SUCCEEDED if result.success else RunOutcome.FAILED,
             result.metrics.duration_ms,
-            result.error,
+            stored_error(result.error, secrets),
             stored_output(result.output, secrets),
             ctx if result.success else None,
             created_at=finished,
             api_calls=result.metrics.api_calls,
-            tokens_used=result.metrics.tokens_used,
+            tokens_used=reported_tokens(result.metrics.tokens_used),
+            value=result.output,
         )
 
     @property
@@ -249,6 +253,15 @@ async def apply_writes(contexts: list[PluginContext]) -> None:
                 await write()
     for apply, items in batches.items():
         await apply(items)
+
+
+def reported_tokens(value: Any) -> int | None:
+    """The tokens a plugin reported (`ctx.metrics.tokens_used`) when they are a count the record
+    can keep, a whole number from 0 to MAX_TOKENS; anything else is as if it reported none: the
+    plugin's mistake must not cost its run's record."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        return None
+    return value
 
 
 def describe_error(exc: BaseException) -> str:

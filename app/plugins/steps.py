@@ -52,7 +52,7 @@ class ChainResult:
     id: str  # the chain's run: each step's `workflowRunId`
     status: RunOutcome  # SUCCEEDED when every step did, else FAILED
     steps: list[RunRecord]  # in order; those after a failure were not run (SKIPPED)
-    output: Any  # the last step's, when every step succeeded
+    output: Any  # the last step's as its record keeps it (bounded, redacted), when every step succeeded
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class StepRunner:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(self.executor.timeout_seconds * len(steps), self.settings.chain_max_seconds)
         previous: Any = None
+        kept: str | None = None
         failed_at: int | None = None
         for n, target in enumerate(targets):
             origin = _step_origin(chain_id, n)
@@ -119,7 +120,8 @@ class StepRunner:
             if run.outcome != RunOutcome.SUCCEEDED:
                 failed_at = n
                 break
-            previous = None if run.output is None else _parsed(run.output)
+            # The output as the plugin answered it: its record keeps it cut to 16 KB and redacted.
+            previous, kept = run.value, run.output
         if failed_at is not None:
             reason = f"Not run: step {failed_at + 1} of the chain did not succeed"
             rest = [
@@ -137,7 +139,8 @@ class StepRunner:
             "status": status.value,
         }
         await audit.record(ctx, "plugin.chain_run", "chain", chain_id, metadata)
-        return ChainResult(chain_id, status, records, previous if failed_at is None else None)
+        output = _parsed(kept) if failed_at is None and kept is not None else None
+        return ChainResult(chain_id, status, records, output)
 
     async def _step(
         self,

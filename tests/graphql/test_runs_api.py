@@ -271,7 +271,7 @@ async def test_a_failed_run_is_retried_on_its_stored_event(live, owner, telegram
     assert retry["id"] != failed["id"]
     assert (retry["outcome"], retry["trigger"], retry["retryOf"], retry["canRetry"]) == (
         "SUCCEEDED",
-        "retry",
+        "RETRY",
         failed["id"],
         False,
     )

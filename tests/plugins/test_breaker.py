@@ -278,7 +278,7 @@ async def test_a_successful_retry_of_a_skipped_run_closes_the_breaker(make_app, 
 
     retry = await retry_run(live, owner, skipped["id"])
 
-    assert (retry["outcome"], retry["trigger"], retry["retryOf"]) == ("SUCCEEDED", "retry", skipped["id"])
+    assert (retry["outcome"], retry["trigger"], retry["retryOf"]) == ("SUCCEEDED", "RETRY", skipped["id"])
     assert flaky.calls_for(owner.id)[-1].text == "skipped"
     assert flaky.calls_for(owner.id)[-1].trigger == "retry"
     assert (await my_install(live, owner, "flaky"))["status"] == "ACTIVE"

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,8 +18,7 @@ from app.outbound import OutboundHttp, OutboundPolicy, parse_allow_list
 from app.plugins.config import check_defaults, check_schema, validate_config
 from app.plugins.contract import TelegramMessageEvent
 from app.plugins.handlers.forward import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
+    TEST_TEXT,
     DeliveryFailed,
     ForwardHandler,
     matches,
@@ -29,40 +27,18 @@ from app.plugins.handlers.forward import (
     verify,
 )
 from app.plugins.secrets import secret_keys
-from tests.support.https_server import Certificates, HttpsStandIn, Received, make_certificates
+from tests.support.forwarding import signed_by
+from tests.support.https_server import Certificates, HttpsStandIn
+from tests.support.installs_api import audit_events, my_install, run_plugin, runs_of
+from tests.support.live import LiveApp, TestUser
 from tests.support.logs_seen import log_as_serve_does
-from tests.support.runtime import connect_bot, deliver, wait_until_processed
+from tests.support.runtime import ConnectedBot, connect_bot, deliver, wait_until_processed
 from tests.support.telegram_updates import channel_post_update, message_update, new_members_update, user
 
 SCHEMA = ForwardHandler.definition.config_schema
 SECRET = "s3cret-signing-key-0123456789"
 INSTALL = "mutation($id: ID!, $config: JSON) { installPlugin(pluginId: $id, config: $config) { id config } }"
 MY_PLUGINS = "{ myPlugins { plugin { slug } config lastError executionCount } }"
-
-
-@pytest.fixture(scope="session")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="session")
-async def stand_in_server(certificates: Certificates) -> AsyncIterator[HttpsStandIn]:
-    async with HttpsStandIn(certificates) as server:
-        yield server
-
-
-@pytest.fixture
-def stand_in(stand_in_server: HttpsStandIn) -> HttpsStandIn:
-    stand_in_server.reset()
-    return stand_in_server
-
-
-def signed_by(received: Received, secret: str) -> bool:
-    """What a receiver checks: the signature over `<timestamp>.<body>` with its copy of the secret."""
-    expected = hmac.new(
-        secret.encode(), received.headers[TIMESTAMP_HEADER.lower()].encode() + b"." + received.body, hashlib.sha256
-    ).hexdigest()
-    return hmac.compare_digest(received.headers[SIGNATURE_HEADER.lower()], f"sha256={expected}")
 
 
 # --- the definition ----------------------------------------------------------------------------
@@ -210,11 +186,6 @@ async def test_an_address_inside_is_a_failed_delivery_and_nothing_is_sent(certif
 # --- installed, through the whole platform (both databases) ----------------------------------------
 
 
-@pytest.fixture
-async def forwarding_app(make_app, stand_in, certificates):
-    return await make_app(outbound_allowed_hosts=(f"localhost:{stand_in.port}",), outbound_ca_file=certificates.ca_file)
-
-
 async def install_forward(app, owner, config: dict[str, Any]) -> dict[str, Any]:
     plugins = (await app.graphql("{ plugins { id slug } }"))["plugins"]
     plugin_id = next(p["id"] for p in plugins if p["slug"] == "forward")
@@ -272,3 +243,103 @@ async def test_without_the_allow_list_a_loopback_webhook_is_refused(make_app, te
     [mine] = (await app.graphql(MY_PLUGINS, user=owner))["myPlugins"]
     assert mine["lastError"].endswith(f"localhost:{stand_in.port} is refused: it resolves to a loopback address")
     assert stand_in.received == []
+
+
+# --- "Send test" (runPlugin) and what an event's run answers ---------------------------------------
+
+
+async def forward_ready(
+    app: LiveApp, telegram, stand_in: HttpsStandIn, path: str = "/in"
+) -> tuple[TestUser, ConnectedBot]:
+    owner = await app.create_user("ops@example.com", "pro")
+    bot = await connect_bot(app, owner, telegram)
+    await install_forward(app, owner, {"url": stand_in.url(path), "signingSecret": SECRET})
+    return owner, bot
+
+
+async def test_send_test_posts_one_signed_delivery_shaped_as_a_real_one_and_marked_test(
+    forwarding_app, telegram, stand_in
+):
+    app = forwarding_app
+    owner, bot = await forward_ready(app, telegram, stand_in)
+    stand_in.respond(204, body=b"")
+
+    run = await run_plugin(app, owner, "forward", {"text": "Is this thing on?", "chatTitle": "Ops room"})
+
+    assert (run["outcome"], run["trigger"], run["eventLabel"], run["error"]) == (
+        "SUCCEEDED",
+        "STANDALONE",
+        "Run now",
+        None,
+    )
+    [received] = stand_in.received
+    assert (received.method, received.path) == ("POST", "/in")
+    assert received.headers["content-type"] == "application/json"
+    assert received.headers["x-plugboard-event"] == "telegram.message"
+    assert signed_by(received, SECRET)
+    assert not signed_by(received, SECRET + "x")
+    body = json.loads(received.body)
+    real = payload(event_of(message_update(1, text="a real one")))
+    assert set(body) == set(real) | {"test"}
+    assert set(body["chat"]) == set(real["chat"])
+    assert body["test"] is True
+    assert (body["text"], body["chat"]["title"], body["gatewayId"]) == ("Is this thing on?", "Ops room", bot.gateway_id)
+    assert SECRET.encode() not in received.body
+
+    assert set(run["output"]) == {"status", "durationMs"}
+    assert run["output"]["status"] == 204
+    assert run["output"]["durationMs"] >= 0
+    assert (run["apiCalls"], run["tokensUsed"]) == (1, None)
+
+
+async def test_send_test_without_a_text_sends_the_test_text(forwarding_app, telegram, stand_in):
+    app = forwarding_app
+    owner, _ = await forward_ready(app, telegram, stand_in)
+    run = await run_plugin(app, owner, "forward")
+    assert run["outcome"] == "SUCCEEDED"
+    [received] = stand_in.received
+    body = json.loads(received.body)
+    assert (body["text"], body["test"], body["chat"]["title"]) == (TEST_TEXT, True, None)
+
+
+async def test_a_receiver_answering_500_fails_the_send_test_naming_the_host_and_status_only(
+    forwarding_app, telegram, stand_in
+):
+    app = forwarding_app
+    owner, _ = await forward_ready(app, telegram, stand_in, path="/hooks/private-path?key=k3y-in-the-url")
+    stand_in.respond(500)
+
+    run = await run_plugin(app, owner, "forward", {"text": "hello"})
+
+    assert run["outcome"] == "FAILED"
+    assert run["error"] == f"DeliveryFailed: Not delivered: localhost:{stand_in.port} answered 500"
+    assert (run["output"], run["apiCalls"]) == (None, 1)
+    assert len(stand_in.received) == 1  # tried once, as a delivery is
+    mine = await my_install(app, owner, "forward")
+    assert (mine["executionCount"], mine["lastError"]) == (1, run["error"])
+    shown = json.dumps([run, mine, await audit_events(app, owner, "plugin.run")])
+    for hidden in (SECRET, "private-path", "k3y-in-the-url"):
+        assert hidden not in shown
+
+
+async def test_an_event_runs_output_is_what_the_plugin_answered_and_its_calls_are_counted(
+    forwarding_app, telegram, stand_in
+):
+    app = forwarding_app
+    owner = await app.create_user("ops@example.com", "pro")
+    bot = await connect_bot(app, owner, telegram)
+    config = {"url": stand_in.url("/in"), "signingSecret": SECRET, "keywords": ["deploy"]}
+    await install_forward(app, owner, config)
+    stand_in.respond(202, body=b"")
+
+    await deliver(app, bot, message_update(1, text="lunch?"))
+    await wait_until_processed(app)
+    await deliver(app, bot, message_update(2, text="deploy done"))
+    await wait_until_processed(app)
+
+    delivered, ignored = await runs_of(app, owner, "forward")  # newest first
+    assert (delivered["trigger"], delivered["outcome"]) == ("EVENT", "SUCCEEDED")
+    assert delivered["output"] == {"delivered": True, "status": 202}
+    assert delivered["apiCalls"] == 1
+    assert (ignored["output"], ignored["apiCalls"]) == (None, 0)  # not forwarded: answered nothing, called nothing
+    assert delivered["workflowRunId"] is None and delivered["stepIndex"] is None

@@ -36,7 +36,7 @@ async def test_each_run_is_kept_with_its_event_outcome_error_and_duration(make_a
 
     [succeeded] = await runs_of(live, owner, "recorder")
     assert succeeded["outcome"] == "SUCCEEDED"
-    assert (succeeded["trigger"], succeeded["eventType"], succeeded["chatId"]) == ("event", "telegram.message", "-7")
+    assert (succeeded["trigger"], succeeded["eventType"], succeeded["chatId"]) == ("EVENT", "telegram.message", "-7")
     assert succeeded["eventLabel"] == "Message"  # the words the web app shows, from the server
     assert (succeeded["error"], succeeded["retryOf"], succeeded["canRetry"]) == (None, None, False)
     assert (succeeded["schedule"], succeeded["firedAt"]) == (None, None)
@@ -45,7 +45,7 @@ async def test_each_run_is_kept_with_its_event_outcome_error_and_duration(make_a
 
     [failed] = await runs_of(live, owner, "flaky")
     assert failed["outcome"] == "FAILED"
-    assert (failed["trigger"], failed["eventType"], failed["chatId"]) == ("event", "telegram.message", "-7")
+    assert (failed["trigger"], failed["eventType"], failed["chatId"]) == ("EVENT", "telegram.message", "-7")
     assert failed["error"] == "RuntimeError: flaky failure on 'hello'"
     assert failed["canRetry"] is True
     # A failed run's writes never land; its failure shows on the install too.
@@ -100,7 +100,7 @@ async def test_a_schedule_run_is_kept_with_its_schedule_and_when_it_fired(make_a
 
     [run] = await runs_of(live, owner, "flaky")
     assert (run["trigger"], run["eventType"], run["eventLabel"], run["outcome"]) == (
-        "schedule",
+        "SCHEDULE",
         "schedule.trigger",
         "Schedule",
         "SUCCEEDED",

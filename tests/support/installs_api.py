@@ -11,7 +11,8 @@ INSTALL_FIELDS = (
     "id isEnabled status statusReason configVersion consecutiveFailures executionCount lastError plugin { id slug }"
 )
 RUN_FIELDS = (
-    "id outcome trigger eventType eventLabel chatId schedule firedAt error durationMs createdAt retryOf canRetry"
+    "id outcome trigger eventType eventLabel chatId schedule firedAt error durationMs createdAt retryOf canRetry "
+    "output apiCalls tokensUsed workflowRunId stepIndex"
 )
 MY_INSTALLS = f"{{ myPlugins {{ {INSTALL_FIELDS} }} }}"
 RUNS = (
@@ -24,6 +25,11 @@ INSTALL = (
 TOGGLE = f"mutation($id: ID!, $enabled: Boolean!) {{ togglePlugin(pluginId: $id, enabled: $enabled) {{ {INSTALL_FIELDS} }} }}"
 UPDATE_CONFIG = f"mutation($id: ID!, $config: JSON!) {{ updatePluginConfig(pluginId: $id, config: $config) {{ {INSTALL_FIELDS} }} }}"
 RETRY = f"mutation($id: ID!) {{ retryRun(runId: $id) {{ {RUN_FIELDS} }} }}"
+RUN_PLUGIN = f"mutation($id: ID!, $input: JSON) {{ runPlugin(pluginId: $id, input: $input) {{ {RUN_FIELDS} }} }}"
+RUN_CHAIN = (
+    "mutation($steps: [ChainStepInput!]!, $variables: JSON) { runChain(steps: $steps, variables: $variables) { "
+    f"id status output steps {{ {RUN_FIELDS} }} }} }}"
+)
 CONNECT = "mutation($token: String!) { connectTelegramBot(token: $token) { id isActive } }"
 DISCONNECT = "mutation($id: ID!) { disconnectGateway(gatewayId: $id) }"
 AUDIT = "query($action: String) { auditLog(limit: 500, action: $action) { action targetId metadata } }"
@@ -81,6 +87,46 @@ async def runs_of(app: LiveApp, user: TestUser, slug: str, first: int = 100) -> 
 
 async def retry_run(app: LiveApp, user: TestUser, run_id: str) -> dict[str, Any]:
     return (await app.graphql(RETRY, {"id": run_id}, user=user))["retryRun"]
+
+
+async def run_plugin(app: LiveApp, user: TestUser, slug: str, input: Any = None) -> dict[str, Any]:
+    """runPlugin on the caller's install of `slug`: the finished run (the call must not be refused)."""
+    variables = {"id": await plugin_id(app, slug), "input": input}
+    return (await app.graphql(RUN_PLUGIN, variables, user=user))["runPlugin"]
+
+
+async def run_plugin_error(app: LiveApp, user: TestUser, slug: str, input: Any = None) -> dict[str, Any]:
+    """The one error of a runPlugin that must be refused."""
+    variables = {"id": await plugin_id(app, slug), "input": input}
+    return await app.graphql_error(RUN_PLUGIN, variables, user=user)
+
+
+# A chain's step: a slug, or (slug, input); a step without input takes the output of the one before.
+Step = str | tuple[str, Any]
+
+
+async def chain_steps(app: LiveApp, steps: list[Step]) -> list[dict[str, Any]]:
+    """runChain's `steps` argument for steps named by slug."""
+    ids: dict[str, str] = {}
+    resolved = []
+    for step in steps:
+        slug, input = (step, None) if isinstance(step, str) else step
+        if slug not in ids:
+            ids[slug] = await plugin_id(app, slug)
+        resolved.append({"pluginId": ids[slug]} if input is None else {"pluginId": ids[slug], "input": input})
+    return resolved
+
+
+async def run_chain(app: LiveApp, user: TestUser, steps: list[Step], variables: Any = None) -> dict[str, Any]:
+    """runChain of the caller's installs: the ChainRun (the call must not be refused)."""
+    arguments = {"steps": await chain_steps(app, steps), "variables": variables}
+    return (await app.graphql(RUN_CHAIN, arguments, user=user))["runChain"]
+
+
+async def run_chain_error(app: LiveApp, user: TestUser, steps: list[Step], variables: Any = None) -> dict[str, Any]:
+    """The one error of a runChain that must be refused."""
+    arguments = {"steps": await chain_steps(app, steps), "variables": variables}
+    return await app.graphql_error(RUN_CHAIN, arguments, user=user)
 
 
 async def audit_events(app: LiveApp, user: TestUser, action: str) -> list[dict[str, Any]]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
     EventType,
+    ExecutionContext,
     PluginContext,
     PluginDefinition,
     PluginEvent,
@@ -100,3 +103,73 @@ class BrokenInstallPlugin(PluginHandler):
     async def on_install(self, ctx: PluginContext) -> None:
         await ctx.storage.set("half-done", True)
         raise RuntimeError("cannot install")
+
+
+# --- runs on demand (runPlugin, runChain) ------------------------------------------------------
+
+GREET_INPUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 64},
+        "punctuation": {"type": "string", "maxLength": 3, "default": "!"},
+    },
+    "required": ["name"],
+}
+GREETING_OUTPUT: dict[str, Any] = {
+    "type": "object",
+    "properties": {"greeting": {"type": "string"}, "name": {"type": "string"}},
+    "required": ["greeting", "name"],
+}
+
+
+@dataclass(frozen=True)
+class StepCall:
+    """One run of a StepPlugin: for whom, on what input (defaults filled in), and its ctx.execution."""
+
+    user_id: str
+    input: dict[str, Any]
+    execution: ExecutionContext
+
+
+def greet(input: dict[str, Any], ctx: PluginContext) -> Any:
+    return {"greeting": f"Hello, {input['name']}{input.get('punctuation', '')}", "name": input["name"]}
+
+
+class StepPlugin(PluginHandler):
+    """A plugin that runs on demand, needing no bot: answers `answer(input, ctx)` (a greeting by
+    default), records each run (`calls`), counts its runs in its storage ("runs"), raises while
+    `failing`, reports `tokens` as its tokens used when set, and waits on `release` when `stalls`."""
+
+    def __init__(
+        self,
+        slug: str = "greeter",
+        input_schema: dict[str, Any] | None = None,
+        output_schema: dict[str, Any] | None = GREETING_OUTPUT,
+        config_schema: dict[str, Any] | None = None,
+        answer: Callable[[dict[str, Any], PluginContext], Any] = greet,
+    ) -> None:
+        self.definition = PluginDefinition(  # type: ignore[misc]
+            slug=slug,
+            name=slug.title(),
+            description=f"Test plugin {slug}, run on demand",
+            config_schema=config_schema or {},
+            input_schema=input_schema or GREET_INPUT,
+            output_schema=output_schema,
+        )
+        self.answer = answer
+        self.calls: list[StepCall] = []
+        self.failing = False
+        self.tokens: int | None = None
+        self.stalls = False
+        self.release = asyncio.Event()
+
+    async def run(self, input: dict[str, Any], ctx: PluginContext) -> Any:
+        self.calls.append(StepCall(ctx.user_id, input, ctx.execution))
+        await ctx.storage.increment("runs")
+        if self.tokens is not None:
+            ctx.metrics.tokens_used = self.tokens
+        if self.stalls:
+            await self.release.wait()
+        if self.failing:
+            raise RuntimeError(f"{self.slug} failed on purpose")
+        return self.answer(input, ctx)
