@@ -245,7 +245,7 @@ async def test_a_plugin_the_caller_has_not_installed_is_not_installed(live, owne
     other = await live.create_user("other@example.com", "business")
     await installed(live, other, "greeter")  # someone else's install of it
     error = await assert_refused(live, owner, "greeter", {"name": "Ada"}, "NOT_INSTALLED")
-    assert error["message"] == "the plugin is not installed"
+    assert error["message"] == "The plugin is not installed"
     assert greeter.calls == []
 
 
@@ -261,7 +261,7 @@ async def test_a_disabled_install_is_not_run(live, owner, greeter):
 async def test_an_install_waiting_for_its_bot_is_not_run(live, owner, telegram):
     await installed(live, owner, "welcome")  # no bot connected
     error = await assert_refused(live, owner, "welcome", {"chatId": -1, "name": "Ada"}, "BAD_USER_INPUT")
-    assert "WAITING_FOR_GATEWAY" in error["message"]
+    assert "is waiting for a gateway" in error["message"]
     assert telegram.sends() == []
 
 
@@ -278,8 +278,8 @@ async def test_an_install_that_needs_config_is_not_run(make_app):
     assert (await my_install(v2, owner, "tuned"))["status"] == "NEEDS_CONFIG"
 
     error = await assert_refused(v2, owner, "tuned", {"name": "Ada"}, "BAD_USER_INPUT")
-    assert error["message"].startswith("Tuned is NEEDS_CONFIG: ")
-    assert error["extensions"]["errors"] == [{"path": "/pluginId", "message": "NEEDS_CONFIG"}]
+    assert error["message"].startswith("Tuned needs its settings changed: ")
+    assert error["extensions"]["errors"] == [{"path": "/pluginId", "message": "needs its settings changed"}]
     assert v2_plugin.calls == []
 
 
@@ -341,8 +341,11 @@ async def test_running_needs_an_api_token(live, owner, greeter):
 
 @pytest.fixture
 async def limited(make_app: AppFactory, greeter, shouter) -> LiveApp:
-    """Three runs on demand a minute per user (a turn comes back every 20 s: far more than a test takes)."""
-    return await make_app(handlers=[greeter, shouter], runs_per_minute=3)
+    """Three runs on demand a "minute" per user, the minute made an hour: no turn comes back while a
+    test runs, however slow the machine."""
+    live = await make_app(handlers=[greeter, shouter], runs_per_minute=3)
+    live.platform.steps.window_seconds = 3600.0
+    return live
 
 
 async def test_runs_past_the_limit_are_rate_limited_and_change_nothing(limited, greeter):
@@ -395,6 +398,7 @@ async def test_a_refused_chain_takes_no_turn(limited, greeter, shouter):
 
 async def test_input_refused_takes_no_turn(make_app, greeter):
     live = await make_app(handlers=[greeter], runs_per_minute=1)
+    live.platform.steps.window_seconds = 3600.0
     owner = await live.create_user("once@example.com", "business")
     await installed(live, owner, "greeter")
     assert (await run_plugin_error(live, owner, "greeter", {"name": ""}))["extensions"]["code"] == "BAD_USER_INPUT"
@@ -490,7 +494,7 @@ async def test_a_previous_output_that_does_not_fit_fails_the_step_naming_the_poi
     assert [s["outcome"] for s in chain["steps"]] == ["SUCCEEDED", "FAILED", "SKIPPED"]
     assert chain["steps"][1]["error"] == (
         "The previous step's output is not valid input for this step: "
-        "Invalid input: /name: is required; /shout: is not a known setting"
+        "Invalid input: /name: is required; /shout: is not a known field"
     )
     assert greeter.calls == [] and len(shouter.calls) == 1
 
@@ -559,7 +563,7 @@ async def test_someone_elses_install_in_the_chain_refuses_it_whole(live, owner, 
     await installed(live, other, "shouter")
     steps = await chain_steps(live, [("greeter", {"name": "Ada"}), "shouter"])
     error = await assert_chain_refused(live, owner, steps, None, "NOT_INSTALLED")
-    assert error["message"] == "Step 2: the plugin is not installed"
+    assert error["message"] == "The plugin is not installed (step 2)"
     assert (greeter.calls, shouter.calls) == ([], [])
 
 
@@ -694,6 +698,10 @@ def tell_all(input: dict[str, Any], ctx: PluginContext) -> Any:
     }
 
 
+def fail_telling_all(input: dict[str, Any], ctx: PluginContext) -> Any:
+    raise RuntimeError(f"key {ctx.config['apiKey']}, password {input.get('password')}, {input.get('note')}")
+
+
 @pytest.fixture
 def odd_plugins() -> dict[str, StepPlugin]:
     free = {"type": "object", "properties": {"note": {"type": "string"}}}
@@ -705,6 +713,13 @@ def odd_plugins() -> dict[str, StepPlugin]:
             output_schema=None,
             config_schema=SECRETIVE_CONFIG,
             answer=tell_all,
+        ),
+        "blabber": StepPlugin(
+            "blabber",
+            input_schema=SECRETIVE_INPUT,
+            output_schema=None,
+            config_schema=SECRETIVE_CONFIG,
+            answer=fail_telling_all,
         ),
         "odd": StepPlugin(
             "odd",
@@ -749,6 +764,23 @@ async def test_tokens_and_secret_settings_and_inputs_never_show_in_an_output(out
         REDACTED: "a key as a key",
     }
     shown = json.dumps([await runs_of(outputs, owner, "secretive"), await audit_events(outputs, owner, "plugin.run")])
+    for secret in ("k3y-of-the-install-123", "input-password-456", BOT_TOKEN):
+        assert secret not in shown
+
+
+async def test_a_failed_runs_error_never_shows_tokens_or_secrets_in_the_api_or_the_log(outputs, caplog):
+    owner = await outputs.create_user("blabber@example.com", "business")
+    await install_via_api(outputs, owner, "blabber", {"apiKey": "k3y-of-the-install-123"})
+    input = {"password": "input-password-456", "note": f"the bot: {BOT_TOKEN}"}
+
+    run = await run_plugin(outputs, owner, "blabber", input)
+
+    assert run["outcome"] == "FAILED"
+    assert run["error"] == f"RuntimeError: key {REDACTED}, password {REDACTED}, the bot: {REDACTED}"
+    install = await my_install(outputs, owner, "blabber")
+    assert install["lastError"] == run["error"]
+    assert "plugin run failed: " + run["error"] in caplog.text
+    shown = json.dumps([await runs_of(outputs, owner, "blabber"), install]) + caplog.text
     for secret in ("k3y-of-the-install-123", "input-password-456", BOT_TOKEN):
         assert secret not in shown
 
