@@ -141,7 +141,7 @@ class ExecutionContext:
     variables: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class ExecutionMetrics:
     """A run's figures. `api_calls` is counted for the plugin (every `ctx.gateways.execute` and
     `ctx.http` call, retries included); `tokens_used` is the plugin's to set, when it calls a model."""
@@ -151,7 +151,7 @@ class ExecutionMetrics:
     tokens_used: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ExecutionResult:
     success: bool
     output: Any = None

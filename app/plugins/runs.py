@@ -52,7 +52,7 @@ class Origin:
     step_index: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Run:
     """One install's run for one event (or a skip), not yet recorded."""
 
@@ -82,18 +82,19 @@ class Run:
         finished: datetime,
     ) -> Run:
         """The run `result` describes; its writes (`ctx`) are kept only when it succeeded."""
+        metrics, output, error = result.metrics, result.output, result.error
         return cls(
             install,
             origin,
             RunOutcome.SUCCEEDED if result.success else RunOutcome.FAILED,
-            result.metrics.duration_ms,
-            stored_error(result.error, secrets),
-            stored_output(result.output, secrets),
+            metrics.duration_ms,
+            None if error is None else stored_error(error, secrets),
+            None if output is None else stored_output(output, secrets),
             ctx if result.success else None,
             created_at=finished,
-            api_calls=result.metrics.api_calls,
-            tokens_used=reported_tokens(result.metrics.tokens_used),
-            value=result.output,
+            api_calls=metrics.api_calls,
+            tokens_used=None if metrics.tokens_used is None else reported_tokens(metrics.tokens_used),
+            value=output,
         )
 
     @property
@@ -117,11 +118,6 @@ _RUN_COLUMNS = (
     "error",
     "duration_ms",
     "created_at",
-    "output",
-    "api_calls",
-    "tokens_used",
-    "workflow_run_id",
-    "step_index",
 )
 _RUN_TYPES = (
     "text",
@@ -139,12 +135,11 @@ _RUN_TYPES = (
     "text",
     "double precision",
     "timestamptz",
-    "jsonb",
-    "integer",
-    "integer",
-    "text",
-    "integer",
 )
+# What most runs of an event leave at the column's default (no output, no calls, no chain): sent only
+# when a run of the chunk has one, so that the event path's insert carries no column of NULLs.
+_RESULT_COLUMNS = ("output", "api_calls", "tokens_used", "workflow_run_id", "step_index")
+_RESULT_TYPES = ("jsonb", "integer", "integer", "text", "integer")
 
 
 class RunRecorder:
@@ -214,23 +209,25 @@ class RunRecorder:
                     run.error,
                     run.duration_ms,
                     run.created_at or now,
-                    run.output,
-                    run.api_calls,
-                    run.tokens_used,
-                    o.workflow_run_id,
-                    o.step_index,
                 ]
                 for run in chunk
                 for o in (run.origin,)
             ]
+            columns: tuple[str, ...] = _RUN_COLUMNS
+            types: tuple[str, ...] = _RUN_TYPES
+            if any(_has_results(run) for run in chunk):
+                columns, types = columns + _RESULT_COLUMNS, types + _RESULT_TYPES
+                for row, run in zip(rows, chunk, strict=True):
+                    o = run.origin
+                    row += [run.output, run.api_calls, run.tokens_used, o.workflow_run_id, o.step_index]
             inserted = await insert_rows(
                 conn,
                 RunRecord._meta.db_table,
-                _RUN_COLUMNS,
+                columns,
                 rows,
                 "ON CONFLICT (install_id, event_key) DO NOTHING",
                 returning="id",
-                types=_RUN_TYPES,
+                types=types,
             )
             recorded.update(row["id"] for row in inserted)
         result = [by_id[run_id] for run_id in by_id if run_id in recorded]
@@ -253,6 +250,15 @@ async def apply_writes(contexts: list[PluginContext]) -> None:
                 await write()
     for apply, items in batches.items():
         await apply(items)
+
+
+def _has_results(run: Run) -> bool:
+    return (
+        run.output is not None
+        or run.api_calls != 0
+        or run.tokens_used is not None
+        or run.origin.workflow_run_id is not None
+    )
 
 
 def reported_tokens(value: Any) -> int | None:

@@ -98,7 +98,7 @@ class AnalyticsHandler(PluginHandler):
         ctx.write(BatchedWrite(store.record_many, (ctx.install_id, tally)))
         ctx.notify()  # the summaries of every chat
         ctx.notify(f"chat:{tally.chat_id}")  # and those of this chat only (app/graphql/analytics.py)
-        return {"chatId": tally.chat_id}
+        return None  # no output: the run's record has its chat, and an output per message would slow the event path
 
     async def run(self, input: dict[str, Any], ctx: PluginContext) -> Any:
         """The figures `Query.analytics` answers, for the next step of a chain."""
