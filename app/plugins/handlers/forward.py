@@ -6,6 +6,9 @@ a secret setting (`writeOnly`): the receiver recomputes it, compares in constant
 old timestamps. The request goes through `ctx.http` (app/outbound.py): HTTPS only, never to our
 own network, no redirects. A delivery that is refused, times out or is not answered with a 2xx
 fails the run; the error names the host and the status, never the secret or the URL's path.
+
+Run on demand ("Send test"), it sends one delivery shaped as a real one, marked `"test": true`; as a
+chain's step, the step before's output (its `text`, the rest as `data`).
 """
 
 from __future__ import annotations
