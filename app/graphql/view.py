@@ -31,6 +31,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.db_errors import is_database_unavailable
 from app.errors import ErrorCode
 from app.graphql.context import GraphQLContext, build_context
 from app.graphql.documents import query_size_error, variables_size_error
@@ -96,8 +97,21 @@ class MethodNotAllowed(HTTPException):
         self.allow = allow
 
 
+class DatabaseUnavailable(HTTPException):
+    """The caller could not be told apart (their token is in the database) while it is gone."""
+
+    retry_after_seconds = 5
+
+    def __init__(self) -> None:
+        super().__init__(503, "The database cannot be reached; try again shortly")
+
+
 def error_response(exc: HTTPException) -> Response:
-    headers = {"Allow": exc.allow} if isinstance(exc, MethodNotAllowed) else None
+    headers = None
+    if isinstance(exc, MethodNotAllowed):
+        headers = {"Allow": exc.allow}
+    elif isinstance(exc, DatabaseUnavailable):
+        headers = {"Retry-After": str(exc.retry_after_seconds)}
     return Response(exc.reason, status_code=exc.status_code, media_type="text/plain", headers=headers)
 
 
@@ -133,7 +147,12 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
         self.platform = platform
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:
-        return await build_context(request, self.platform, request.headers.get("authorization"))
+        try:
+            return await build_context(request, self.platform, request.headers.get("authorization"))
+        except Exception as exc:
+            if isinstance(request, Request) and is_database_unavailable(exc):
+                raise DatabaseUnavailable() from None  # a 503 with Retry-After, not a bare 500
+            raise
 
     async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on a websocket: the token comes in connection_init's payload."""

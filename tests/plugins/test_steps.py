@@ -38,6 +38,7 @@ from tests.support.installs_api import (
     toggle,
 )
 from tests.support.live import LiveApp, TestUser
+from tests.support.outage import database_down, short_busy_timeout
 from tests.support.plugins import GREET_INPUT, RecordingPlugin, StepPlugin
 from tests.support.runtime import connect_bot, deliver, stored, wait_until_processed
 from tests.support.telegram_updates import message_update
@@ -876,3 +877,34 @@ async def test_a_step_gets_the_whole_output_before_it_not_the_records_cut_of_it(
     assert body["text"].startswith("The last 365 days (2025-06-16 to 2026-06-15): 6 messages from ")
     assert len(body["data"]["daily"]) == 365
     assert sum(day["messages"] for day in body["data"]["daily"]) == 6
+
+
+# --- the database gone ------------------------------------------------------------------------------
+
+
+async def test_while_the_database_is_gone_nothing_runs_and_once_it_is_back_runs_go_on(
+    make_app, faulty_database_url, greeter, shouter
+):
+    live = await make_app(handlers=[greeter, shouter], database_url=faulty_database_url)
+    with live.db() as db:
+        await short_busy_timeout(db)  # SQLite: a locked write fails at once, not after 5 s
+    owner = await live.create_user("outage@example.com", "business")
+    await installed(live, owner, "greeter", "shouter")
+    run = {"id": await plugin_id(live, "greeter"), "input": {"name": "Ada"}}
+    chain = {"steps": await chain_steps(live, [("greeter", {"name": "Ada"}), "shouter"])}
+    before = await footprint(live, owner)
+
+    async with database_down(faulty_database_url):
+        for query, variables in [(RUN_PLUGIN, run), (RUN_CHAIN, chain)]:
+            headers = {**owner.auth, "Accept": "application/json"}
+            response = await live.http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+            if response.status_code == 503:  # PostgreSQL: the caller's token cannot be read
+                assert response.headers["retry-after"] == "5"
+            else:  # SQLite, locked: the token is read, the run's first write fails
+                [error] = response.json()["errors"]
+                assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR", error
+    assert (greeter.calls, shouter.calls) == ([], [])
+    assert await footprint(live, owner) == before
+
+    assert (await run_plugin(live, owner, "greeter", {"name": "Ada"}))["outcome"] == "SUCCEEDED"
+    assert (await run_chain(live, owner, [("greeter", {"name": "Bob"}), "shouter"]))["status"] == "SUCCEEDED"
