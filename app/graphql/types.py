@@ -103,7 +103,6 @@ strawberry.enum(
 InstallStatus = plugin_models.InstallStatus
 RunOutcome = plugin_models.RunOutcome
 RunTrigger = plugin_models.RunTrigger
-ON_DEMAND = (RunTrigger.STANDALONE, RunTrigger.WORKFLOW_STEP)
 
 
 @strawberry.type(
@@ -165,7 +164,7 @@ class PluginRun:
             duration_ms=row.duration_ms,
             created_at=row.created_at,
             retry_of=None if row.retry_of is None else strawberry.ID(row.retry_of),
-            can_retry=row.outcome in (RunOutcome.FAILED, RunOutcome.SKIPPED) and trigger not in ON_DEMAND,
+            can_retry=row.retryable,
             output=None if row.output is None else JSON(row.output),
             api_calls=row.api_calls,
             tokens_used=row.tokens_used,

@@ -44,6 +44,11 @@ class RunTrigger(StrEnum):
         """The trigger in words, for a run that had no event: the web app's Runs panel shows it."""
         return _TRIGGER_LABELS[self]
 
+    @property
+    def on_demand(self) -> bool:
+        """A run a user asked for with its input (runPlugin, a chain's step): no stored event to retry."""
+        return self in (RunTrigger.STANDALONE, RunTrigger.WORKFLOW_STEP)
+
 
 _TRIGGER_LABELS = {
     RunTrigger.EVENT: "Event",
@@ -126,6 +131,9 @@ class StoredValue(Model):
         unique_together = (("install", "key"),)
 
 
+RETRYABLE = (RunOutcome.FAILED, RunOutcome.SKIPPED)
+
+
 class RunRecord(Model):
     # The record of one run of an install for one event: the run history. The unique key keeps a
     # replayed event from running twice; a retry has a key of its own (`retry:<run id>`).
@@ -156,6 +164,11 @@ class RunRecord(Model):
     # A chain's step: the chain's run (ChainRun.id) and the step's place in it, from 0.
     workflow_run_id = fields.CharField(max_length=32, null=True)
     step_index = fields.IntField(null=True)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether retryRun takes it: it failed or was skipped, for an event or a schedule."""
+        return self.outcome in RETRYABLE and not RunTrigger(self.trigger).on_demand
 
     class Meta:
         table = "plugin_executions"

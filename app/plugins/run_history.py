@@ -15,13 +15,12 @@ from app.plugins import states
 from app.plugins.contract import PluginEvent, RunTrigger
 from app.plugins.events import schedule_event, stored_event
 from app.plugins.executor import Executor
-from app.plugins.models import RunOutcome, RunRecord
+from app.plugins.models import RETRYABLE, RunOutcome, RunRecord
 from app.plugins.routing import InstallRoute
 from app.plugins.runs import Origin, Run, RunRecorder
 from app.settings import Settings
 
 RUNS_PAGE_MAX = 100
-RETRYABLE = (RunOutcome.FAILED, RunOutcome.SKIPPED)
 
 
 class RunHistory:
@@ -58,7 +57,7 @@ class RunHistory:
             raise NotFound("No such run")
         if run.outcome not in RETRYABLE:
             raise BadUserInput("Only a failed or skipped run can be retried", [FieldError("/runId", "succeeded")])
-        if run.trigger in (RunTrigger.STANDALONE, RunTrigger.WORKFLOW_STEP):
+        if RunTrigger(run.trigger).on_demand:
             raise BadUserInput(
                 "A run on demand is not retried: run the plugin (or the chain) again with its input",
                 [FieldError("/runId", "ran on demand")],

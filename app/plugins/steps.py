@@ -106,6 +106,7 @@ class StepRunner:
         previous: Any = None
         kept: str | None = None
         failed_at: int | None = None
+        ran: list[Run] = []
         for n, target in enumerate(targets):
             origin = _step_origin(chain_id, n)
             execution = ExecutionContext(
@@ -118,6 +119,7 @@ class StepRunner:
                 variables=shared,
             )
             run = await self._step(ctx, target, given[n], previous, origin, execution, deadline - loop.time())
+            ran.append(run)
             if run.outcome != RunOutcome.SUCCEEDED:
                 failed_at = n
                 break
@@ -132,7 +134,9 @@ class StepRunner:
             ]
             if rest:
                 await self.runs.record(rest)
-        records = await RunRecord.filter(workflow_run_id=chain_id).order_by("step_index")
+            ran += rest
+        # by the steps' own ids (primary keys): workflow_run_id has no index, and needs none elsewhere
+        records = await RunRecord.filter(id__in=[run.id for run in ran]).order_by("step_index")
         status = RunOutcome.SUCCEEDED if failed_at is None else RunOutcome.FAILED
         metadata = {
             "workflowRunId": chain_id,
