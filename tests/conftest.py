@@ -16,6 +16,7 @@ from app.db import Database
 from app.plugins.contract import PluginHandler
 from app.settings import Settings
 from tests.support.databases import TEMPLATES_VARIABLE, drop_database, drop_templates, migrated_copy, truncate_all
+from tests.support.https_server import Certificates, HttpsStandIn, make_certificates
 from tests.support.live import LiveApp, TestUser
 
 if TYPE_CHECKING:
@@ -168,3 +169,23 @@ async def user(app: LiveApp) -> TestUser:
 @pytest.fixture
 async def pro_user(app: LiveApp) -> TestUser:
     return await app.create_user("grace@example.com", "pro")
+
+
+# --- a loopback HTTPS receiver (the forward plugin's webhook, ctx.http's far end) ----------------
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+async def stand_in_server(certificates: Certificates) -> AsyncIterator[HttpsStandIn]:
+    async with HttpsStandIn(certificates) as server:
+        yield server
+
+
+@pytest.fixture
+def stand_in(stand_in_server: HttpsStandIn) -> HttpsStandIn:
+    stand_in_server.reset()
+    return stand_in_server

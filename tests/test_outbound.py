@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,24 +25,7 @@ from app.outbound import (
     parse_url,
 )
 from app.settings import SettingError, Settings
-from tests.support.https_server import Certificates, HttpsStandIn, make_certificates
-
-
-@pytest.fixture(scope="session")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    return make_certificates(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture(scope="session")
-async def stand_in_server(certificates: Certificates) -> AsyncIterator[HttpsStandIn]:
-    async with HttpsStandIn(certificates) as server:
-        yield server
-
-
-@pytest.fixture
-def stand_in(stand_in_server: HttpsStandIn) -> HttpsStandIn:
-    stand_in_server.reset()
-    return stand_in_server
+from tests.support.https_server import Certificates
 
 
 class Resolver:

@@ -44,6 +44,20 @@ OVERFLOW = """() => {
 }"""
 
 
+def sent_variable(tab: Tab, field: str, variable: str) -> list[Any]:
+    """The `variable` of each GraphQL operation naming `field` (e.g. runPlugin) that the page sends
+    from now on, as sent, in order."""
+    sent: list[Any] = []
+
+    def seen(request: Any) -> None:
+        body = request.post_data_json if request.url.endswith("/graphql") and request.method == "POST" else None
+        if body and field in body["query"]:
+            sent.append(body["variables"][variable])
+
+    tab.page.on("request", seen)
+    return sent
+
+
 class Tab:
     """One page in its own browser context (its own localStorage)."""
 

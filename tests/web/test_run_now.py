@@ -16,7 +16,7 @@ from playwright.async_api import expect
 from app.plugins.contract import PluginContext, PluginDefinition, PluginHandler
 from app.plugins.handlers.forward import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.support.runtime import connect_bot, install
-from tests.web.browser import Tab
+from tests.web.browser import Tab, sent_variable
 
 SECRET = "run-now-signing-secret-0123456"
 RUNS = """{ myPlugins { plugin { slug } executionCount runs(first: 100) { edges { node {
@@ -29,19 +29,6 @@ async def runs_of(app, user, slug: str) -> list[dict[str, Any]]:
     return [edge["node"] for edge in mine[slug]["runs"]["edges"]]
 
 
-def record_runs(tab: Tab) -> list[dict[str, Any]]:
-    """The input of each runPlugin the page sends, as sent."""
-    sent: list[dict[str, Any]] = []
-
-    def seen(request) -> None:
-        body = request.post_data_json if request.url.endswith("/graphql") and request.method == "POST" else None
-        if body and "runPlugin" in body["query"]:
-            sent.append(body["variables"]["input"])
-
-    tab.page.on("request", seen)
-    return sent
-
-
 async def test_send_test_posts_a_signed_test_message_to_the_webhook_and_shows_the_run(
     forwarding, hook, browser, telegram
 ):
@@ -52,7 +39,7 @@ async def test_send_test_posts_a_signed_test_message_to_the_webhook_and_shows_th
     hook.respond(202)
     tab = await Tab.open(browser, app.url)
     try:
-        sent = record_runs(tab)
+        sent = sent_variable(tab, "runPlugin", "input")
         await tab.sign_in(user.token)
         card = tab.page.get_by_role("article", name="Forward to webhook")
         open_it = card.get_by_role("button", name="Send test")

@@ -14,7 +14,7 @@ from app.plugins.models import Plugin, UserPlugin
 from app.plugins.sealed_config import open_config
 from app.secrets_at_rest import is_sealed
 from tests.support.runtime import install
-from tests.web.browser import Tab
+from tests.web.browser import Tab, sent_variable
 
 SECRET = "first-signing-secret-0123456789"
 NEW_SECRET = "second-signing-secret-9876543210"
@@ -48,23 +48,10 @@ async def stored_config(app, slug: str, user) -> dict[str, Any]:
     return open_config(row.id, row.config)
 
 
-def record_saves(tab: Tab) -> list[dict[str, Any]]:
-    """The config of each updatePluginConfig the page sends, as sent."""
-    saves: list[dict[str, Any]] = []
-
-    def seen(request) -> None:
-        body = request.post_data_json if request.url.endswith("/graphql") and request.method == "POST" else None
-        if body and "updatePluginConfig" in body["query"]:
-            saves.append(body["variables"]["config"])
-
-    tab.page.on("request", seen)
-    return saves
-
-
 async def test_a_secret_is_shown_as_set_kept_when_left_empty_and_replaced_when_typed(app, tab):
     user = await app.create_user("ada@example.com", "pro")
     await install(app, user, "forward", {"url": URL, "signingSecret": SECRET})
-    saves = record_saves(tab)
+    saves = sent_variable(tab, "updatePluginConfig", "config")
     await tab.sign_in(user.token)
     card = tab.page.get_by_role("article", name="Forward to webhook")
     await card.get_by_role("button", name="Configure").click()
@@ -130,7 +117,7 @@ async def test_an_optional_secret_is_cleared_with_clear_and_set_again(make_app, 
         await expect(key).to_have_accessible_description(re.compile(r"^Set "))
         assert (await stored_config(app, "notify", user))["apiKey"] == "key-0123456789"
 
-        saves = record_saves(tab)
+        saves = sent_variable(tab, "updatePluginConfig", "config")
         await card.get_by_role("button", name="Clear API key").click()
         await card.get_by_role("button", name="Save").click()
         await expect(card.get_by_role("status")).to_have_text("Saved")
