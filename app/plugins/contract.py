@@ -49,6 +49,18 @@ class PluginDefinition:
     output_schema: dict[str, Any] | None = None
 
 
+def chat_id_schema(description: str) -> dict[str, Any]:
+    """The JSON Schema of a Telegram chat id in a plugin's input or config: an integer that JSON
+    readers (JavaScript's included) keep exact, so within ±(2^53 − 1)."""
+    return {
+        "type": "integer",
+        "title": "Chat id",
+        "description": description,
+        "minimum": -(2**53) + 1,
+        "maximum": 2**53 - 1,
+    }
+
+
 # A request's config is what the caller sent, any JSON value: the service validates it
 # (an object, not too deep, against the plugin's schema) before anything is stored.
 

@@ -144,7 +144,7 @@ class StepRunner:
             "status": status.value,
         }
         await audit.record(ctx, "plugin.chain_run", "chain", chain_id, metadata)
-        output = _parsed(kept) if failed_at is None and kept is not None else None
+        output = json.loads(kept) if failed_at is None and kept is not None else None
         return ChainResult(chain_id, status, records, output)
 
     async def _step(
@@ -268,10 +268,6 @@ def _checked_variables(variables: Any) -> dict[str, Any]:
     if len(text.encode("utf-8")) > MAX_VARIABLES_BYTES:
         message = f"is larger than {MAX_VARIABLES_BYTES} bytes as JSON"
         raise BadUserInput(f"variables {message}", [FieldError("/variables", message)])
-    return _parsed(text)
-
-
-def _parsed(text: str) -> Any:
     return json.loads(text)
 
 

@@ -25,6 +25,7 @@ from app.plugins.contract import (
     Schedule,
     ScheduleTriggerEvent,
     TelegramMessageEvent,
+    chat_id_schema,
 )
 
 SLUG = "analytics"
@@ -61,13 +62,7 @@ class AnalyticsHandler(PluginHandler):
         input_schema={
             "type": "object",
             "properties": {
-                "chatId": {
-                    "type": "integer",
-                    "title": "Chat id",
-                    "description": "One chat's figures (e.g. -1001234567890); leave it out for every chat",
-                    "minimum": -(2**53) + 1,
-                    "maximum": 2**53 - 1,
-                },
+                "chatId": chat_id_schema("One chat's figures (e.g. -1001234567890); leave it out for every chat"),
                 "days": {
                     "type": "integer",
                     "title": "Days",

@@ -12,6 +12,7 @@ from app.plugins.contract import (
     PluginEvent,
     PluginHandler,
     TelegramMessageEvent,
+    chat_id_schema,
 )
 
 
@@ -62,13 +63,9 @@ class WelcomeHandler(PluginHandler):
         input_schema={
             "type": "object",
             "properties": {
-                "chatId": {
-                    "type": "integer",
-                    "title": "Chat id",
-                    "description": "Where to send the test greeting: a chat your bot is in (e.g. -1001234567890)",
-                    "minimum": -(2**53) + 1,
-                    "maximum": 2**53 - 1,
-                },
+                "chatId": chat_id_schema(
+                    "Where to send the test greeting: a chat your bot is in (e.g. -1001234567890)"
+                ),
                 "name": {
                     "type": "string",
                     "title": "Name",
