@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.ratios import Ratio, parse
+
 HERE = Path(__file__).parent
 
 # (module, arguments, whether it runs by default). Ingest is measured on both databases.
@@ -58,17 +60,39 @@ def main() -> None:
             print(" ".join(["python -m", f"bench.{module}", *job_args]))
         return
     results: list[tuple[str, int, float]] = []
+    ratios: list[Ratio] = []
     for module, job_args in jobs:
         title = " ".join([f"bench.{module}", *job_args])
         print(f"\n=== {title}", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, "-m", f"bench.{module}", *job_args], env=os.environ)
+        code, reported = run_job([sys.executable, "-m", f"bench.{module}", *job_args])
+        ratios.extend(reported)
         results.append((title, code, time.monotonic() - started))
     print("\n=== summary")
     for title, code, seconds in results:
         print(f"{'ok    ' if code == 0 else f'FAILED ({code})'}  {seconds:6.0f} s  {title}")
+    if ratios:
+        print("\n=== the throughput table's ratios, each against its reference in the same run")
+        width = max(len(ratio.label) for ratio in ratios)
+        for ratio in ratios:
+            verdict = {True: "met", False: "NOT MET", None: ""}[ratio.met]
+            print(f"{ratio.label:<{width}}  {ratio.value:8.3g}  goal {ratio.goal:<12} {verdict}")
     if any(code != 0 for _, code, _ in results):
         raise SystemExit(1)
+
+
+def run_job(command: list[str]) -> tuple[int, list[Ratio]]:
+    """Runs one benchmark, passing its output through, and returns its exit status and its ratios."""
+    reported: list[Ratio] = []
+    with subprocess.Popen(command, env=os.environ, stdout=subprocess.PIPE, text=True, bufsize=1) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            ratio = parse(line)
+            if ratio is not None:
+                reported.append(ratio)
+    return process.returncode, reported
 
 
 if __name__ == "__main__":
