@@ -64,8 +64,10 @@ class Platform:
         # Live subscriptions per user, and the reads their summaries may run at once (app/live_slots.py).
         self.subscriptions = SubscriptionSlots.of(settings.max_subscriptions_per_user, settings.broadcast_url)
         self.summary_reads = asyncio.Semaphore(settings.subscription_read_concurrency)
-        # Websockets signed in with a token, closed when it is revoked or expires (app/accounts/sessions.py).
-        self.sockets = OpenSockets(self.live.broadcast)
+        # The one instance this process authenticates with (its cache hears the sessions' notices), and
+        # websockets signed in with a token, closed when it is revoked or expires (app/accounts/sessions.py).
+        self.tokens = TokenService(settings.token_cache_seconds, clock=lambda: self.clock())
+        self.sockets = OpenSockets(self.live.broadcast, self.tokens.cache)
         self.registry = PluginRegistry(handlers if handlers is not None else [h() for h in BUILTIN_HANDLERS])
         self.update_types = needed_update_types(self.registry)
         self.telegram = TelegramApi(settings.telegram_api_url)
@@ -115,7 +117,6 @@ class Platform:
         )
         self.runs = RunRecorder(breaker, notify=self.executor.announce)
         self.accounts = AccountService()
-        self.tokens = TokenService()  # the one instance this process authenticates with
         self.catalog = CatalogService(self.registry)
         self.audit = AuditService()
         self.analytics = AnalyticsService(today=self.today)

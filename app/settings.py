@@ -559,6 +559,13 @@ class Settings:
         parse=number("seconds", zero=True),
         help="how long a process trusts a gateway's webhook secret before reading it again",
     )
+    token_cache_seconds: float = setting(
+        5.0,
+        env="TOKEN_CACHE_SECONDS",
+        parse=number("seconds", zero=True),
+        help="how long a process trusts an API token it verified (0: checks each request); a revocation "
+        "reaches every process at once, and within a second should its notice be lost",
+    )
     access_log: bool = setting(True, env="ACCESS_LOG", parse=boolean, help="uvicorn's per-request access log")
     host: str = setting(
         "127.0.0.1",

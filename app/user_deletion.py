@@ -10,6 +10,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tortoise.transactions import in_transaction
+
+from app.accounts.auth_version import raise_version
 from app.accounts.context import ServiceContext
 from app.accounts.models import ApiToken, Plan, User
 from app.errors import NotFound, NotInstalled
@@ -65,7 +68,9 @@ async def delete_user(
             await gateways.disconnect(ctx, str(gateway_id))
         except NotFound:  # disconnected meanwhile
             pass
-    if not await User.filter(id=user.id).delete():
-        raise NotFound(f"No user with the email {user.email}")
+    async with in_transaction() as conn:
+        if not await User.filter(id=user.id).delete():
+            raise NotFound(f"No user with the email {user.email}")
+        await raise_version(conn)  # its tokens are gone: every process's cache forgets them
     log.info("user %s deleted", user.id)
     return before

@@ -109,6 +109,7 @@ async def test_migrating_an_empty_database_gives_the_models_schema(backend, empt
     assert set(migrated_schema) == {
         "users",
         "api_tokens",
+        "auth_versions",
         "audit_log",
         "gateways",
         "gateway_events",

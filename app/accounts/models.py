@@ -46,3 +46,14 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_tokens"
+
+
+# One row (id 1), raised in the transaction of every change that can end a token's use: a revocation,
+# a user's deletion, a plan change. Each process's token cache reads it at most once a second
+# (app/accounts/auth_version.py) and forgets every token it holds when it moved.
+class AuthVersion(Model):
+    id = fields.IntField(primary_key=True)
+    version = fields.BigIntField(default=0, db_default=0)
+
+    class Meta:
+        table = "auth_versions"

@@ -9,6 +9,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from app.accounts.auth_version import raise_version
 from app.accounts.context import ServiceContext
 from app.accounts.models import ApiToken, Plan, User
 from app.accounts.tokens import FIRST_TOKEN_NAME, hash_token, new_token
@@ -90,7 +91,7 @@ class AccountService:
         """Moves a user to another plan. Installs beyond the new plan's limit stay; the install check
         refuses new ones until the user is under the limit again."""
         user = await self.find_user(email)
-        async with in_transaction():
+        async with in_transaction() as conn:
             # The same lock an install takes: the count below and the new plan are seen together.
             locked = await User.filter(id=user.id).select_for_update().first()
             if locked is None:
@@ -99,6 +100,7 @@ class AccountService:
             old = Plan(locked.plan)
             if old != plan:
                 await User.filter(id=user.id).update(plan=plan)
+                await raise_version(conn)  # the plan its tokens' cached contexts hold
                 await audit.record_for(
                     user.id, "user.set_plan", "user", user.id, {"from": old.value, "to": plan.value, "via": via}
                 )

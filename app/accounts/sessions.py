@@ -25,11 +25,13 @@ from broadcaster import Broadcast
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import ApiToken
+from app.accounts.token_cache import TokenCache
 from app.accounts.tokens import valid_at
 from app.clock import utcnow
 
 log = logging.getLogger(__name__)
 
+# Its notices also reach the process's token cache (app/accounts/token_cache.py).
 CHANNEL = "plugboard:sessions:ended"
 RECHECK_SECONDS = 0.5
 # graphql-transport-ws's close for an operation the connection may not do (strawberry's too, for a
@@ -86,8 +88,11 @@ class OpenSocket:
 class OpenSockets:
     """This process's websockets signed in with a token, each closed (once) when its token stops working."""
 
-    def __init__(self, broadcast: Broadcast, recheck_seconds: float = RECHECK_SECONDS) -> None:
+    def __init__(
+        self, broadcast: Broadcast, token_cache: TokenCache | None = None, recheck_seconds: float = RECHECK_SECONDS
+    ) -> None:
         self.broadcast = broadcast
+        self.token_cache = token_cache  # told of every notice too: the tokens it names stop working
         self.recheck_seconds = recheck_seconds
         self.rechecks = 0  # re-checks done: tests wait for one
         self._sockets: set[OpenSocket] = set()
@@ -177,8 +182,12 @@ class OpenSockets:
             async for event in subscriber:  # type: ignore[union-attr] # broadcaster's own annotation
                 parsed = _parsed(event.message) if event is not None else None
                 if parsed is None:
+                    if self.token_cache is not None:
+                        self.token_cache.clear()
                     await self.recheck()
                 else:
+                    if self.token_cache is not None:
+                        self.token_cache.noticed(*parsed)
                     self.end(*parsed)
 
 

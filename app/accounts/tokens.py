@@ -1,10 +1,10 @@
 """API tokens: made, checked, listed and revoked. Only a token's SHA-256 is stored; the token
 itself is returned once, by `TokenService.create_token`, and never logged or shown again.
 
-A token is checked against the database on every authentication (no process-local cache), so a
-revoked or expired token stops working at once in every process; a websocket it opened closes then
-too (app/accounts/sessions.py). Its `last_used_at` is written at most once a minute (a conditional
-UPDATE), never on every request.
+A verified token is kept for a few seconds by each process (app/accounts/token_cache.py, which says
+how a revocation reaches every process's cache at once, and within a second should its notice be
+lost); a websocket it opened closes at the revocation too (app/accounts/sessions.py). Its
+`last_used_at` is written at most once a minute (a conditional UPDATE), never on every request.
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from app.accounts.auth_version import raise_version, read_version
 from app.accounts.context import ServiceContext
 from app.accounts.models import TOKEN_NAME_MAX, ApiToken, Plan, User
+from app.accounts.token_cache import CachedToken, TokenCache
 from app.audit import writes as audit
 from app.clock import utcnow
 from app.errors import BadUserInput, FieldError, NotFound
@@ -85,24 +88,41 @@ class Revoked:
 
 class TokenService:
     """API tokens: made, checked, listed and revoked (built by app/platform.py, reached as
-    `platform.tokens`). Everything that authenticates in a process goes through its one instance."""
+    `platform.tokens`). Everything that authenticates in a process goes through its one instance,
+    and so through its cache of verified tokens (`cache_seconds` 0: none)."""
+
+    def __init__(self, cache_seconds: float = 0.0, clock: Callable[[], datetime] = utcnow) -> None:
+        self.cache = TokenCache(cache_seconds, read_version)
+        self.clock = clock  # what expiry is judged by: the platform's clock
 
     async def authenticate(self, token: str) -> ServiceContext | None:
         """The service context for a valid API token, or None (unknown, revoked, expired, malformed)."""
         if TOKEN_PATTERN.fullmatch(token) is None:
             return None
-        now = utcnow()
-        rows = await ApiToken.filter(valid_at(now), token_hash=hash_token(token)).values(
+        token_hash = hash_token(token)
+        cached = await self.cache.get(token_hash)
+        now = self.clock()
+        if cached is not None and (cached.service.expires_at is None or cached.service.expires_at > now):
+            if _stale(cached.last_used_at, now):
+                cached.last_used_at = now
+                await self._mark_used(cached.token_id, now)
+            return cached.service
+        generation = self.cache.generation()
+        rows = await ApiToken.filter(valid_at(now), token_hash=token_hash).values(
             "id", "user_id", "user__plan", "last_used_at", "expires_at"
         )
         if not rows:
             return None
         row = rows[0]
-        if row["last_used_at"] is None or row["last_used_at"] <= now - LAST_USED_GRANULARITY:
+        last_used_at = row["last_used_at"]
+        if _stale(last_used_at, now):
+            last_used_at = now
             await self._mark_used(row["id"], now)
-        return ServiceContext(
+        service = ServiceContext(
             user_id=row["user_id"], plan=Plan(row["user__plan"]), token_id=row["id"], expires_at=row["expires_at"]
         )
+        self.cache.put(token_hash, lambda until: CachedToken(service, row["id"], last_used_at, until), generation)
+        return service
 
     async def _mark_used(self, token_id: str, now: datetime) -> None:
         """Sets last_used_at unless another request (in any process) did within the last minute.
@@ -158,7 +178,7 @@ class TokenService:
         found = await query.first()
         if found is None:
             raise NotFound("No such token")
-        async with in_transaction():
+        async with in_transaction() as conn:
             await User.filter(id=found.user_id).select_for_update().first()
             token = await ApiToken.get_or_none(id=token_id)
             if token is None:
@@ -175,10 +195,16 @@ class TokenService:
                     raise BadUserInput(f"This token {message}", [FieldError("/id", message)])
             token.revoked_at = now
             await token.save(update_fields=["revoked_at"])
+            await raise_version(conn)
             await audit.record_for(
                 token.user_id, "token.revoke", "api_token", token.id, {"name": token.name, "via": via}
             )
+        self.cache.forget([token.id])
         return Revoked(token, already=False)
+
+
+def _stale(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or last_used_at <= now - LAST_USED_GRANULARITY
 
 
 def _iso(moment: datetime | None) -> str | None:

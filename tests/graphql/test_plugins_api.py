@@ -385,7 +385,8 @@ async def test_a_business_plan_has_no_limit(make_app):
 
 async def test_listing_installs_costs_the_same_queries_whatever_their_number(make_app):
     plugins = [RecordingPlugin(f"plugin-{n}") for n in range(6)]
-    live = await make_app(handlers=plugins, inbox_concurrency=0)  # no background queries in the count
+    # No background queries in the count, and every request reads its token (none is cached).
+    live = await make_app(handlers=plugins, inbox_concurrency=0, token_cache_seconds=0)
     one, many = await live.create_user("one@example.com", "pro"), await live.create_user("many@example.com", "pro")
     ids = [p["id"] for p in (await live.graphql(CATALOG))["plugins"]]
     await live.graphql(INSTALL, {"id": ids[0]}, user=one)
