@@ -21,9 +21,11 @@ from pathlib import Path
 
 import httpx
 
+from bench.ratios import report
 from bench.webhook_ingest import count_done, free_port, prepare, wait_ready
 
 TARGET_MIB = 100
+WORKER_TARGET_MIB = 110
 UPDATE = (
     '{"update_id":1,"message":{"message_id":1,"date":1700000000,"chat":{"id":-1001,"type":"supergroup",'
     '"title":"Bench"},"from":{"id":1000,"is_bot":false,"first_name":"Bench"},"text":"hello"}}'
@@ -116,7 +118,8 @@ def main() -> None:
         worker = start([python, "-m", "app", "worker"], {**env, "INBOX_CONCURRENCY": "16"}, worker_log)
         try:
             wait_for_line(worker, worker_log, "worker started")
-            rows.append(("worker, idle", settled_rss(worker, args.settle)))
+            worker_idle_mib = settled_rss(worker, args.settle)
+            rows.append(("worker, idle", worker_idle_mib))
             response = httpx.post(
                 f"http://127.0.0.1:{serve.port}/webhooks/telegram/{gateway_id}",  # type: ignore[attr-defined]
                 content=UPDATE,
@@ -149,6 +152,7 @@ def main() -> None:
         print(f"{name:55} {mib:8.1f} {mib / reference_mib:12.2f}")
     verdict = "met" if ingest_mib < TARGET_MIB else "NOT met"
     print(f"ingest-only serve: {ingest_mib:.1f} MiB (target < {TARGET_MIB} MiB: {verdict})")
+    report("worker idle RSS, MiB", worker_idle_mib, f"< {WORKER_TARGET_MIB} MiB")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the events carry them; importing aiogram's types costs 165 MiB
-    from aiogram.types import Chat, ChatMemberUpdated, Message
+from app.telegram.light import LightChat, LightMember, LightMemberUpdate, LightMessage
 
 MEMBER_STATUSES = frozenset({"member", "administrator", "creator"})
 
@@ -39,7 +37,7 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def chat_title(chat: Chat) -> str | None:
+def chat_title(chat: LightChat) -> str | None:
     if chat.title:
         return chat.title[:255]
     name = " ".join(part for part in (chat.first_name, chat.last_name) if part)
@@ -48,7 +46,7 @@ def chat_title(chat: Chat) -> str | None:
     return f"@{chat.username}"[:255] if chat.username else None
 
 
-def counted_user(message: Message) -> int | None:
+def counted_user(message: LightMessage) -> int | None:
     """The user a received message counts for, if any."""
     sender = message.from_user
     if sender is None or sender.is_bot or message.sender_chat is not None:
@@ -56,7 +54,7 @@ def counted_user(message: Message) -> int | None:
     return sender.id
 
 
-def tally_received(message: Message, track_users: bool) -> Tally:
+def tally_received(message: LightMessage, track_users: bool) -> Tally:
     return Tally(
         chat_id=message.chat.id,
         chat_title=chat_title(message.chat),
@@ -67,7 +65,7 @@ def tally_received(message: Message, track_users: bool) -> Tally:
     )
 
 
-def tally_sent(message: Message) -> Tally:
+def tally_sent(message: LightMessage) -> Tally:
     return Tally(
         chat_id=message.chat.id,
         chat_title=chat_title(message.chat),
@@ -77,14 +75,13 @@ def tally_sent(message: Message) -> Tally:
     )
 
 
-def is_member(member: object) -> bool:
-    status = getattr(member, "status", None)
-    if status == "restricted":
-        return bool(getattr(member, "is_member", False))
-    return status in MEMBER_STATUSES
+def is_member(member: LightMember) -> bool:
+    if member.status == "restricted":
+        return bool(member.is_member)
+    return member.status in MEMBER_STATUSES
 
 
-def tally_member_change(update: ChatMemberUpdated) -> Tally | None:
+def tally_member_change(update: LightMemberUpdate) -> Tally | None:
     """A join or a leave, or None when membership did not change (a promotion, say)."""
     before, after = is_member(update.old_chat_member), is_member(update.new_chat_member)
     if before == after:

@@ -18,6 +18,7 @@ from app.event_types import EventType
 from app.gateways.models import GatewayType
 from app.outbound import OutboundHttp, OutboundResponse
 from app.plugins.models import RunTrigger
+from app.telegram.light import LightCallback, LightMemberUpdate, LightMessage, Parsed
 
 if TYPE_CHECKING:  # aiogram's types cost 165 MiB at import: loaded where events are parsed
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
@@ -82,23 +83,47 @@ class ConfigUpdateRequest:
 # The event types are app.event_types.EventType (re-exported here for plugins).
 
 
+# A Telegram event carries the stored value twice over: `light`, the fields that most plugins read
+# (app/telegram/light.py), read before the event is routed; and aiogram's object (`message`,
+# `callback_query`, `chat_member`), built when a plugin first asks for it. A plugin that reads only
+# `light` never loads aiogram's types (165 MiB) nor pays for their parse. aiogram's object checks the
+# whole value: when aiogram refuses a part that `light` does not read, asking for it raises pydantic's
+# ValidationError, and the run fails with it.
+
+
 @dataclass(frozen=True)
 class TelegramMessageEvent:
     """A message or a channel post that reached a connected bot."""
 
     gateway_id: str
     update_id: int
-    message: Message
+    parsed: Parsed[LightMessage, Message]
     is_channel_post: bool = False
     type: ClassVar[EventType] = EventType.TELEGRAM_MESSAGE
+
+    @property
+    def light(self) -> LightMessage:
+        return self.parsed.light
+
+    @property
+    def message(self) -> Message:
+        return self.parsed.model()
 
 
 @dataclass(frozen=True)
 class TelegramCallbackEvent:
     gateway_id: str
     update_id: int
-    callback_query: CallbackQuery
+    parsed: Parsed[LightCallback, CallbackQuery]
     type: ClassVar[EventType] = EventType.TELEGRAM_CALLBACK
+
+    @property
+    def light(self) -> LightCallback:
+        return self.parsed.light
+
+    @property
+    def callback_query(self) -> CallbackQuery:
+        return self.parsed.model()
 
 
 @dataclass(frozen=True)
@@ -107,8 +132,16 @@ class ChatMemberEvent:
 
     gateway_id: str
     update_id: int
-    chat_member: ChatMemberUpdated
+    parsed: Parsed[LightMemberUpdate, ChatMemberUpdated]
     type: ClassVar[EventType] = EventType.TELEGRAM_CHAT_MEMBER
+
+    @property
+    def light(self) -> LightMemberUpdate:
+        return self.parsed.light
+
+    @property
+    def chat_member(self) -> ChatMemberUpdated:
+        return self.parsed.model()
 
 
 @dataclass(frozen=True)
@@ -116,8 +149,16 @@ class MessageSentEvent:
     """A message the bot sent through a gateway."""
 
     gateway_id: str
-    message: Message
+    parsed: Parsed[LightMessage, Message]
     type: ClassVar[EventType] = EventType.TELEGRAM_MESSAGE_SENT
+
+    @property
+    def light(self) -> LightMessage:
+        return self.parsed.light
+
+    @property
+    def message(self) -> Message:
+        return self.parsed.model()
 
 
 @dataclass(frozen=True)
@@ -271,6 +312,10 @@ class PluginHandler:
     definition: ClassVar[PluginDefinition]
     events: ClassVar[frozenset[str]] = frozenset()
     schedules: ClassVar[tuple[Schedule, ...]] = ()
+    # Whether `on_event` asks for aiogram's objects (`event.message` and the like) rather than
+    # reading `event.light` only. A process loads aiogram's types at start-up when one of its
+    # plugins may ask, and otherwise on the first ask, if any.
+    typed_events: ClassVar[bool] = True
 
     @property
     def slug(self) -> str:

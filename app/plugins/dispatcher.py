@@ -115,7 +115,7 @@ class Dispatcher:
         return bool(self._tasks)
 
     def start(self) -> None:
-        load_parsers()
+        load_parsers(self.router.registry)
         self.heartbeat.beat()
         self.commits.start()
         self._tasks = [

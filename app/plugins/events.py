@@ -1,13 +1,13 @@
 """Plugin events from what happened: a stored Telegram update (its kind from
 app/telegram/updates.py), a message the bot sent, a schedule that fired.
 
-aiogram's types are imported by the parsers only: a process that never parses an event never
-pays for them.
+A Telegram event is parsed light (app/telegram/light.py): aiogram's types are imported when a
+plugin first asks for aiogram's object, or by `load_parsers` at start-up when a plugin may.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,30 +17,25 @@ from app.plugins.contract import (
     EventType,
     MessageSentEvent,
     PluginEvent,
+    PluginHandler,
     ScheduleTriggerEvent,
     TelegramCallbackEvent,
     TelegramMessageEvent,
 )
+from app.telegram import light
 from app.telegram.updates import UPDATE_KINDS, update_kind_of
 
 
 def _message(gateway_id: str, update_id: int, value: dict[str, Any], field: str) -> PluginEvent:
-    from aiogram.types import Message
-
-    message = Message.model_validate(value)
-    return TelegramMessageEvent(gateway_id, update_id, message, is_channel_post=field == "channel_post")
+    return TelegramMessageEvent(gateway_id, update_id, light.message(value), is_channel_post=field == "channel_post")
 
 
 def _callback(gateway_id: str, update_id: int, value: dict[str, Any], field: str) -> PluginEvent:
-    from aiogram.types import CallbackQuery
-
-    return TelegramCallbackEvent(gateway_id, update_id, CallbackQuery.model_validate(value))
+    return TelegramCallbackEvent(gateway_id, update_id, light.callback(value))
 
 
 def _chat_member(gateway_id: str, update_id: int, value: dict[str, Any], field: str) -> PluginEvent:
-    from aiogram.types import ChatMemberUpdated
-
-    return ChatMemberEvent(gateway_id, update_id, ChatMemberUpdated.model_validate(value))
+    return ChatMemberEvent(gateway_id, update_id, light.member_update(value))
 
 
 # The event, from an update field's value (raises pydantic's ValidationError).
@@ -56,14 +51,18 @@ if _unparsed:
     raise RuntimeError(f"update kinds without a parser: {sorted(_unparsed)}")
 
 
-def load_parsers() -> None:
-    """Imports aiogram's types and builds the parsers' models now, for a process about to parse
-    events: at start-up rather than while its first events wait (app/aiogram_types.py builds a
-    model on its first use)."""
+def load_parsers(handlers: Iterable[PluginHandler]) -> bool:
+    """Imports aiogram's types and builds the models of the events now, for a process about to
+    process events with `handlers`, when one of them may ask for aiogram's objects: at start-up
+    rather than while its first events wait (app/aiogram_types.py builds a model on its first use).
+    True when it did."""
+    if not any(handler.typed_events for handler in handlers):
+        return False
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
     for model in (Message, CallbackQuery, ChatMemberUpdated):
         model.model_rebuild()
+    return True
 
 
 def update_event(gateway_id: str, update: dict[str, Any]) -> PluginEvent | None:
@@ -75,9 +74,7 @@ def update_event(gateway_id: str, update: dict[str, Any]) -> PluginEvent | None:
 
 
 def message_sent_event(gateway_id: str, message: dict[str, Any]) -> MessageSentEvent:
-    from aiogram.types import Message
-
-    return MessageSentEvent(gateway_id, Message.model_validate(message))
+    return MessageSentEvent(gateway_id, light.message(message))
 
 
 def stored_event(gateway_id: str, kind: EventKind, payload: dict[str, Any]) -> PluginEvent | None:

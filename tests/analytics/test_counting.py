@@ -1,17 +1,18 @@
-"""The counting rules, one by one, on the Telegram objects as aiogram parses them."""
+"""The counting rules, one by one, on the fields of Telegram's objects that the plugin reads
+(app/telegram/light.py; tests/telegram/test_light.py checks them against aiogram's)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aiogram.types import ChatMemberUpdated, Message
-
 from app.analytics.counting import counted_user, tally_member_change, tally_received, tally_sent
+from app.telegram import light
+from app.telegram.light import LightMemberUpdate, LightMessage
 from tests.support.telegram_updates import chat_member, chat_member_update, message, user
 
 
-def parse(fields: dict) -> Message:
-    return Message.model_validate(message(**fields))
+def parse(fields: dict) -> LightMessage:
+    return light.message(message(**fields)).light
 
 
 def test_a_message_from_a_person_counts_once_for_them():
@@ -52,8 +53,8 @@ def test_day_and_hour_come_from_the_message_date_in_utc():
     assert (moment.date().isoformat(), moment.hour) == ("2026-03-01", 23)
 
 
-def change(old: dict, new: dict) -> ChatMemberUpdated:
-    return ChatMemberUpdated.model_validate(chat_member_update(1, old, new)["chat_member"])
+def change(old: dict, new: dict) -> LightMemberUpdate:
+    return light.member_update(chat_member_update(1, old, new)["chat_member"]).light
 
 
 def test_joins_and_leaves_are_moves_across_membership():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pydantic
 import pytest
 
 from app.gateways.models import Gateway, GatewayEvent
@@ -303,6 +304,27 @@ async def test_an_update_aiogram_cannot_parse_is_failed_once_not_retried(live, o
     assert event.status == "failed"
     assert event.attempts == 1
     assert recorder.seen == []
+
+
+async def test_an_update_aiogram_refuses_only_where_no_light_field_is_read_is_processed_once(
+    live, owner, bot, recorder
+):
+    """The light parse checks what routing and the built-in plugins read; aiogram's object is
+    checked when a plugin asks for it, and refused then."""
+    analytics = await install(live, owner, "analytics")
+    await install(live, owner, "recorder")
+    odd = message_update(10, chat_id=-3)
+    odd["message"]["entities"] = "not a list"
+    assert (await deliver(live, bot, odd)).status_code == 200
+    await wait_until_processed(live)
+    with live.db():
+        event = await GatewayEvent.get(key="10")
+    assert (event.status, event.attempts) == ("done", 1)
+    assert await messages_counted(live, analytics.id, -3) == 1
+    [seen] = recorder.seen
+    assert isinstance(seen, TelegramMessageEvent) and seen.light.chat.id == -3
+    with pytest.raises(pydantic.ValidationError):
+        assert seen.message is None  # never reached: asking for it raises
 
 
 def _nested(depth: int) -> str:

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiogram.types import Message
 
 from app.errors import BadUserInput
 from app.outbound import OutboundHttp, OutboundPolicy, parse_allow_list
 from app.plugins.config import check_defaults, check_schema, validate_config
 from app.plugins.contract import TelegramMessageEvent
+from app.plugins.events import update_event
 from app.plugins.handlers.forward import (
     TEST_TEXT,
     DeliveryFailed,
@@ -90,9 +90,9 @@ def test_keywords_match_as_plain_case_insensitive_substrings():
 
 
 def event_of(update: dict[str, Any], gateway_id: str = "g1") -> TelegramMessageEvent:
-    key = "message" if "message" in update else "channel_post"
-    message = Message.model_validate(update[key])
-    return TelegramMessageEvent(gateway_id, update["update_id"], message, is_channel_post=key == "channel_post")
+    event = update_event(gateway_id, update)
+    assert isinstance(event, TelegramMessageEvent)
+    return event
 
 
 def test_the_payload_carries_the_message():

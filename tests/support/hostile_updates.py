@@ -97,9 +97,9 @@ def _hostile_values() -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def broken_updates(draw: st.DrawFn) -> Any:
-    """A valid update with one thing wrong in it."""
-    update = draw(valid_updates())
+def broken_updates(draw: st.DrawFn, updates: st.SearchStrategy[dict[str, Any]] | None = None) -> Any:
+    """A valid update (of `valid_updates()` unless `updates` is given) with one thing wrong in it."""
+    update = draw(valid_updates() if updates is None else updates)
     how = draw(st.sampled_from(["replace", "replace", "replace", "update_id", "remove", "add"]))
     if how == "update_id":
         return {**update, "update_id": draw(_hostile_values())}

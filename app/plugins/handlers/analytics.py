@@ -77,15 +77,16 @@ class AnalyticsHandler(PluginHandler):
     )
     events = frozenset({EventType.TELEGRAM_MESSAGE, EventType.TELEGRAM_MESSAGE_SENT, EventType.TELEGRAM_CHAT_MEMBER})
     schedules = (Schedule("prune", every_seconds=3600),)
+    typed_events = False
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         tally: Tally | None = None
         if isinstance(event, TelegramMessageEvent):
-            tally = tally_received(event.message, track_users=bool(ctx.config.get("trackUsers", True)))
+            tally = tally_received(event.light, track_users=bool(ctx.config.get("trackUsers", True)))
         elif isinstance(event, MessageSentEvent):
-            tally = tally_sent(event.message)
+            tally = tally_sent(event.light)
         elif isinstance(event, ChatMemberEvent):
-            tally = tally_member_change(event.chat_member)
+            tally = tally_member_change(event.light)
         elif isinstance(event, ScheduleTriggerEvent) and event.schedule == "prune":
             return self._prune(event, ctx)
         if tally is None:

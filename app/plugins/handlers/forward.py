@@ -68,7 +68,7 @@ def matches(text: str, keywords: list[str]) -> bool:
 
 
 def payload(event: TelegramMessageEvent) -> dict[str, Any]:
-    message = event.message
+    message = event.light
     sender = message.from_user
     return {
         "event": EventType.TELEGRAM_MESSAGE,
@@ -196,11 +196,12 @@ class ForwardHandler(PluginHandler):
         },
     )
     events = frozenset({EventType.TELEGRAM_MESSAGE})
+    typed_events = False
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         if not isinstance(event, TelegramMessageEvent):
             return None
-        text = event.message.text if event.message.text is not None else event.message.caption
+        text = event.light.text if event.light.text is not None else event.light.caption
         if text is None or not matches(text, ctx.config.get("keywords") or []):
             return None
         status = await deliver(ctx, payload(event), f"{ctx.install_id}:{event.gateway_id}:{event.update_id}")

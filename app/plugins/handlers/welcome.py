@@ -83,16 +83,17 @@ class WelcomeHandler(PluginHandler):
         },
     )
     events = frozenset({EventType.TELEGRAM_MESSAGE})
+    typed_events = False
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
-        if not isinstance(event, TelegramMessageEvent) or not event.message.new_chat_members:
+        if not isinstance(event, TelegramMessageEvent) or not event.light.new_chat_members:
             return None
-        chat_id = event.message.chat.id
+        chat_id = event.light.chat.id
         chats = ctx.config.get("chats") or []
         if chats and chat_id not in chats:
             return None
         greeted = []
-        for member in event.message.new_chat_members:
+        for member in event.light.new_chat_members:
             if member.is_bot:
                 continue
             text = render(ctx.config["message"], first_name=member.first_name)
