@@ -42,6 +42,27 @@ class DatabaseContext:
             self.platform.db.unbind(token)
 
 
+class WebhookFirst:
+    """Hands the webhook's POSTs straight to it, past Starlette's exception handling and routing:
+    the hot path of ingest, whose app answers every outcome itself. Anything else goes on."""
+
+    def __init__(self, app: ASGIApp, webhook: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.webhook = webhook
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.startswith(self.prefix):
+                gateway_id = path[len(self.prefix) :]
+                if gateway_id and "/" not in gateway_id:  # what the route's {gateway_id} matches
+                    scope["path_params"] = {"gateway_id": gateway_id}
+                    await self.webhook(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 async def healthz(request: Request) -> JSONResponse:
     """200 while the database answers and every background loop of this process beats; otherwise
     503, naming what is wrong. Costs one `SELECT 1`, bounded in time."""
@@ -107,6 +128,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.platform = platform
+    app.add_middleware(WebhookFirst, webhook=webhook, prefix=WEBHOOK_PATH.removesuffix("{gateway_id}"))
     app.add_middleware(DatabaseContext, platform=platform)
     app.add_middleware(ReadTimeout, seconds=settings.request_read_timeout_seconds)  # outermost
     return app

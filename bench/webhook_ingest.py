@@ -34,6 +34,7 @@ from app.gateways.models import EventStatus, Gateway, GatewayEvent, GatewayType,
 from app.ids import new_secret
 from app.plugins.models import Plugin, UserPlugin
 from bench.pg import DEFAULT_SERVER, scratch_database_for
+from bench.ratios import report
 
 HERE = Path(__file__).parent
 
@@ -239,6 +240,9 @@ def measure(args: argparse.Namespace) -> None:
         "DATABASE_URL": database_url,
         "SCHEDULER_ENABLED": "false",
         "ACCESS_LOG": "false",  # the reference logs no requests either
+        # A webhook deployment: with no public URL the server would long-poll Telegram for the bench's
+        # bot, and the poller's first attempt (aiogram's import, 1-2 s of CPU) could land in a round.
+        "PUBLIC_URL": "https://plugboard.example",
         "INBOX_CONCURRENCY": "0"
         if args.ingest_only or args.separate_worker
         else os.environ.get("INBOX_CONCURRENCY", "16"),
@@ -310,11 +314,15 @@ def measure(args: argparse.Namespace) -> None:
         )
     ratio = statistics.median(ours.rate / ref.rate for ref, ours in runs)
     cpu_ratio = statistics.median(ref.cpu_us / ours.cpu_us for ref, ours in runs)
-    print(f"ratio (median):      {ratio:10.2f}  (target >= 0.50)")
+    print(f"ratio (median):      {ratio:10.2f}  (target >= 0.6)")
     print(f"CPU per request:     {cpu_ratio:10.2f}  the reference's CPU per request / ours (median; 1.00 = as cheap)")
     print(f"durable commit:      {statistics.median(commit_ms):10.2f}  ms (median; each group commit waits for one)")
     print(f"acknowledged/stored: {acknowledged}/{stored}  ({'ok' if stored >= acknowledged else 'LOST UPDATES'})")
     print(f"processed meanwhile: {done_during / (args.seconds * args.rounds):10.0f} events/s")
+    if args.ingest_only:
+        label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+        report(f"webhook ingest / bare Starlette, ingest-only, {label}", ratio, "≥ 0.6")
+        report(f"webhook ingest / bare Starlette, ingest-only, {label}, by CPU per request", cpu_ratio, "≥ 0.6")
     if stored < acknowledged:
         raise SystemExit(1)
     if args.drain:

@@ -385,3 +385,27 @@ async def test_a_gateway_id_that_cannot_be_ours_is_unauthorized(live, bot, gatew
     assert response.status_code == 401
     assert response.json() == {"error": "unauthorized"}
     assert await events_recorded(live) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/webhooks/telegram/", 404),  # no gateway id
+        ("POST", "/webhooks/telegram/{id}/more", 404),
+        ("POST", "/webhooks/telegram", 404),
+        ("GET", "/webhooks/telegram/{id}", 405),
+        ("PUT", "/webhooks/telegram/{id}", 405),
+    ],
+)
+async def test_what_is_not_the_webhooks_route_is_answered_as_by_the_router(live, bot, method, path, status):
+    """The webhook's POSTs go straight to it (app.main.WebhookFirst); anything else its route
+    would not match is the router's to answer, as before."""
+    assert live.http is not None
+    response = await live.http.request(
+        method,
+        path.format(id=bot.gateway_id),
+        json=message_update(1),
+        headers={"X-Telegram-Bot-Api-Secret-Token": bot.secret},
+    )
+    assert response.status_code == status
+    assert await events_recorded(live) == 0
