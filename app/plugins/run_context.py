@@ -7,8 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import cached_property
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
 from app.accounts.context import ServiceContext
 from app.accounts.models import Plan
@@ -28,6 +27,28 @@ from app.plugins.contract import (
 from app.plugins.storage import InstallStorage
 
 log = logging.getLogger("app.plugins")
+T = TypeVar("T")
+
+
+class made_on_first_use(Generic[T]):  # noqa: N801 - a decorator, named as functools.cached_property is
+    """An attribute made by the decorated method when first read, then kept in the instance (which
+    an assignment replaces too). functools.cached_property does the same under a lock on 3.11."""
+
+    def __init__(self, make: Callable[[Any], T]) -> None:
+        self._make = make
+        self._name = make.__name__
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> made_on_first_use[T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+
+    def __get__(self, instance: object | None, owner: type) -> T | made_on_first_use[T]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self._name] = self._make(instance)
+        return value
 
 
 class GatewayAccess:
@@ -128,25 +149,25 @@ class RunContext(PluginContext):
         self._plan = plan
         self._storage_before = storage_before
 
-    @cached_property
-    def execution(self) -> ExecutionContext:  # type: ignore[override]
+    @made_on_first_use
+    def execution(self) -> ExecutionContext:
         assert self._plan is not None, "a run context without its execution context needs the plan"
         return ExecutionContext(self._trigger, ServiceContext(user_id=self.user_id, plan=self._plan))
 
-    @cached_property
-    def gateways(self) -> GatewayAccessor:  # type: ignore[override]
+    @made_on_first_use
+    def gateways(self) -> GatewayAccessor:
         return GatewayAccess(self.user_id, self._gateway_service, self._deadline, self.metrics)
 
-    @cached_property
-    def storage(self) -> PluginStorage:  # type: ignore[override]
+    @made_on_first_use
+    def storage(self) -> PluginStorage:
         return InstallStorage(self.install_id, self._storage_before)
 
-    @cached_property
-    def log(self) -> logging.LoggerAdapter[logging.Logger]:  # type: ignore[override]
+    @made_on_first_use
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
         return plugin_logger(self._slug, self.user_id)
 
-    @cached_property
-    def http(self) -> HttpClient:  # type: ignore[override]
+    @made_on_first_use
+    def http(self) -> HttpClient:
         return CountedHttp(self._http_client, self.metrics)
 
 
