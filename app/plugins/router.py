@@ -73,11 +73,7 @@ class EventRouter:
         skipped = [install for install, _ in targets if install.open_at(now)]
         running = [(install, handler) for install, handler in targets if not install.open_at(now)]
         done = [skipped_run(install, origin) for install in skipped]
-        if len(running) == 1:
-            install, handler = running[0]
-            before = storages.get(install.id) if storages is not None else None
-            done.append(await self.executor.run(install, handler, event, origin, before))
-        elif running:
+        if running:
             done += await self._run_together(running, event, origin, storages)
         if storages is not None:
             for run in done:
@@ -94,10 +90,11 @@ class EventRouter:
         origin: Origin,
         storages: Storages | None,
     ) -> list[Run]:
-        """Several installs' runs, each bounded by one timeout from now: one that is not done by
-        then is cut and recorded as timed out; the others keep their outcomes. They run in this
-        task, one after another, while none suspends (app/plugins/inline.py); one that does goes
-        on here, and the installs after it in a task of their own, and so on."""
+        """Installs' runs, each bounded by one timeout from now: one that is not done by then is
+        cut and recorded as timed out; the others keep their outcomes. They run in this task, one
+        after another, while none suspends (app/plugins/inline.py); one that does goes on here, and
+        the installs after it in a task of their own, and so on. A run that never suspends costs
+        no task and no timer."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.executor.timeout_seconds
         metrics = [ExecutionMetrics() for _ in targets]  # what a run cut by the timeout had counted
