@@ -149,7 +149,9 @@ class Together:
                 self.runs[index] = started.result
                 continue
             if index + 1 < len(self.runs):
-                self.tasks.append(asyncio.ensure_future(self.run_from(index + 1, None)))
+                task = asyncio.ensure_future(self.run_from(index + 1, None))
+                task.add_done_callback(_retrieve)  # a failure raised elsewhere first is not logged as lost
+                self.tasks.append(task)
             if deadline is None:
                 self.runs[index] = await started.rest()
                 return
@@ -164,6 +166,11 @@ class Together:
             if not timeout.expired():  # a run that ignored its cancellation was still cut
                 self.runs[index] = run
             return
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
