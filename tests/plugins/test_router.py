@@ -137,9 +137,35 @@ class Routes:
         return self.routes if gateway_id == GATEWAY else None
 
 
+class Echo:
+    """A stand-in for the outbound HTTPS client: answers every request at once."""
+
+    async def request(self, method: str, url: str, *, content: bytes = b"", headers: Any = None) -> Any:
+        return {"url": url}
+
+
+class Calling(PluginHandler):
+    """Calls out `calls` times through ctx.http, then hangs when told to."""
+
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
+
+    def __init__(self, slug: str, calls: int, hangs: bool = False) -> None:
+        self.definition = definition(slug)  # type: ignore[misc]
+        self.calls = calls
+        self.hangs = hangs
+
+    async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
+        for _ in range(self.calls):
+            await ctx.http.post("https://example.com/hook")
+        if self.hangs:
+            await asyncio.Event().wait()
+        return None
+
+
 async def route(handlers: list[PluginHandler], key: str = "update:1") -> list[Run]:
     registry = PluginRegistry(handlers)
-    executor = Executor(registry, None, TIMEOUT)  # type: ignore[arg-type]  # no plugin here calls a gateway
+    # No plugin here calls a gateway; ctx.http is a stand-in.
+    executor = Executor(registry, None, TIMEOUT, http=Echo())  # type: ignore[arg-type]
     router = EventRouter(registry, executor, Routes(handlers))  # type: ignore[arg-type]
     origin = Origin(key=key, trigger=RunTrigger.EVENT, event_type=EventType.TELEGRAM_MESSAGE, chat_id=-1, replay=False)
     event = TelegramMessageEvent(GATEWAY, 1, None)  # type: ignore[arg-type]  # no plugin here reads the message
@@ -221,6 +247,25 @@ async def test_each_run_has_a_context_of_its_own():
     # Context variables: none set by one plugin reaches another, or the lane.
     assert [saw for h in handlers for saw in h.saw] == ["unset"] * 10
     assert SEEN.get() == "unset"
+
+
+async def test_each_run_counts_its_own_calls_also_when_it_is_cut():
+    handlers: list[PluginHandler] = [
+        Calling("two-then-hangs", 2, hangs=True),
+        Counter("counter"),
+        Calling("one", 1),
+        Calling("none", 0),
+        Calling("three-then-hangs", 3, hangs=True),
+    ]
+    runs = await route(handlers)
+
+    assert [(run.outcome, run.api_calls) for run in runs] == [
+        (RunOutcome.FAILED, 2),
+        (RunOutcome.SUCCEEDED, 0),
+        (RunOutcome.SUCCEEDED, 1),
+        (RunOutcome.SUCCEEDED, 0),
+        (RunOutcome.FAILED, 3),
+    ]
 
 
 async def test_a_run_that_suspends_finishes_in_the_task_it_started_in():
