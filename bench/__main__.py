@@ -30,6 +30,7 @@ JOBS: list[tuple[str, list[str], bool]] = [
     ("webhook_ingest", ["--ingest-only"], True),
     ("webhook_ingest", ["--ingest-only", "--postgres"], True),
     ("processing", [], True),
+    ("event_path", [], True),  # the router and executor in-process: CPU per event, 1 and 10 installs
     ("graphql_reads", [], True),
     ("fanout", [], True),
     ("memory", [], True),

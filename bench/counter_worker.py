@@ -24,6 +24,7 @@ from app.plugins.contract import (
     PluginEvent,
     PluginHandler,
 )
+from app.serve import freeze_heap
 from app.settings import Settings
 
 KEY = "messages"
@@ -62,6 +63,7 @@ async def work(settings: Settings, plugins: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await platform.start()
+    freeze_heap()  # as `python -m app worker` does
     try:
         await stop.wait()
     finally:

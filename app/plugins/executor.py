@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -19,15 +19,13 @@ from app.clock import utcnow
 from app.db_errors import is_database_unavailable
 from app.errors import PluginFailed
 from app.gateways.inbox_writer import InboxUnavailable
-from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
-from app.outbound import OutboundHttp, OutboundResponse
+from app.outbound import OutboundHttp
 from app.plugins.config import output_problem
 from app.plugins.contract import (
     ExecutionContext,
     ExecutionMetrics,
     ExecutionResult,
-    GatewayInfo,
     PluginContext,
     PluginEvent,
     PluginHandler,
@@ -36,6 +34,7 @@ from app.plugins.contract import (
 from app.plugins.models import RunOutcome, UserPlugin
 from app.plugins.registry import PluginRegistry
 from app.plugins.routing import InstallRoute
+from app.plugins.run_context import RunContext, plugin_logger
 from app.plugins.runs import Origin, Run, apply_writes, describe_error
 from app.plugins.sealed_config import open_config
 from app.plugins.secrets import secret_keys
@@ -47,60 +46,6 @@ log = logging.getLogger("app.plugins")
 
 class OutputInvalid(Exception):
     """A plugin answered what its output schema does not allow: its bug, shown in its run."""
-
-
-class GatewayAccess:
-    """A plugin's way to its user's gateways, and to nobody else's. Each call to Telegram,
-    retries included, counts in the run's `metrics.api_calls`."""
-
-    def __init__(
-        self, user_id: str, gateways: GatewayService, deadline: float | None, metrics: ExecutionMetrics
-    ) -> None:
-        self._user_id = user_id
-        self._gateways = gateways
-        self._deadline = deadline  # the run's end (loop clock): a send whose turn comes later fails at once
-        self._metrics = metrics
-
-    async def get(self, type: GatewayType) -> GatewayInfo | None:
-        for gateway in await self._gateways.active_gateways(self._user_id):
-            if gateway.type == type:
-                return GatewayInfo(gateway.id, gateway.type, gateway.name, gateway.bot_username)
-        return None
-
-    async def execute(self, gateway_id: str, action: str, params: dict[str, Any]) -> Any:
-        return await self._gateways.execute(
-            self._user_id, gateway_id, action, params, deadline=self._deadline, attempted=self._count
-        )
-
-    def _count(self) -> None:
-        self._metrics.api_calls += 1
-
-
-class CountedHttp:
-    """`ctx.http` of one run: the shared client, each request counted in the run's metrics."""
-
-    def __init__(self, http: OutboundHttp, metrics: ExecutionMetrics) -> None:
-        self._http = http
-        self._metrics = metrics
-
-    async def post(
-        self, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
-    ) -> OutboundResponse:
-        return await self.request("POST", url, content=content, headers=headers)
-
-    async def request(
-        self, method: str, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
-    ) -> OutboundResponse:
-        self._metrics.api_calls += 1
-        return await self._http.request(method, url, content=content, headers=headers)
-
-
-class PluginLogger(logging.LoggerAdapter[logging.Logger]):
-    """Every line a plugin logs names the plugin and the user it runs for."""
-
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        assert self.extra is not None
-        return f"[{self.extra['plugin']} user={self.extra['user_id']}] {msg}", {**kwargs, "extra": self.extra}
 
 
 class Executor:
@@ -131,20 +76,18 @@ class Executor:
         storage_before: InstallStorage | None = None,
         metrics: ExecutionMetrics | None = None,
     ) -> PluginContext:
-        metrics = metrics or ExecutionMetrics()
-        return PluginContext(
-            user_id=user_id,
-            install_id=install_id,
-            config=dict(open_config(install_id, config)),  # raises SecretUnreadable
-            execution=execution,
-            gateways=GatewayAccess(
-                user_id, self.gateways, asyncio.get_running_loop().time() + self.timeout_seconds, metrics
-            ),
-            storage=InstallStorage(install_id, storage_before),
-            log=PluginLogger(log, {"plugin": slug, "user_id": user_id}),
-            http=CountedHttp(self.http, metrics),
-            metrics=metrics,
+        return RunContext(
+            user_id,
+            install_id,
+            slug,
+            dict(open_config(install_id, config)),  # raises SecretUnreadable
+            gateway_service=self.gateways,
+            http_client=self.http,
+            deadline=asyncio.get_running_loop().time() + self.timeout_seconds,
+            metrics=metrics or ExecutionMetrics(),
             now=self.clock,
+            execution=execution,
+            storage_before=storage_before,
         )
 
     def announce(self, user_id: str, slug: str, topic: str) -> None:
@@ -159,23 +102,25 @@ class Executor:
         storage_before: InstallStorage | None = None,
         timed: bool = True,
         metrics: ExecutionMetrics | None = None,
+        deadline: float | None = None,
     ) -> Coroutine[Any, Any, Run]:
         """Runs the handler on one event; the run, with its writes buffered, is for the caller to
         record. `storage_before`: the storage of this install's run just before, in the same commit.
         `timed=False`: the caller bounds it (one timeout for several runs costs less than one each);
-        `metrics`: where the run counts its calls, for a caller that cuts it to read. (A plain
-        function answering `_execute`'s coroutine: one frame less on the event path.)"""
-        execution = ExecutionContext(origin.trigger, ServiceContext(user_id=install.user_id, plan=install.plan))
+        `metrics`: where the run counts its calls, for a caller that cuts it to read; `deadline`:
+        the run's end on the loop's clock, when the caller has it (an event's runs share one). (A
+        plain function answering `_execute`'s coroutine: one frame less on the event path.)"""
         return self._execute(
             install,
             handler,
             origin,
-            execution,
+            None,
             handler.on_event,
             event,
             storage_before=storage_before,
             timed=timed,
             metrics=metrics,
+            deadline=deadline,
         )
 
     async def run_step(
@@ -213,7 +158,7 @@ class Executor:
         install: InstallRoute,
         handler: PluginHandler,
         origin: Origin,
-        execution: ExecutionContext,
+        execution: ExecutionContext | None,
         call: Callable[[Any, PluginContext], Awaitable[Any]],
         given: Any,
         *,
@@ -222,15 +167,30 @@ class Executor:
         metrics: ExecutionMetrics | None = None,
         input_secrets: list[str] | None = None,
         timeout: float | None = None,
+        deadline: float | None = None,
     ) -> Run:
+        """`execution` None: an event's, made if the plugin asks for it."""
         try:
-            ctx = self.context(
-                install.user_id, install.id, install.config, handler.slug, execution, storage_before, metrics
-            )
+            config = dict(open_config(install.id, install.config))
         except SecretUnreadable as exc:
             log.error("install %s not run: %s", install.id, exc)
             reason = f"A secret setting cannot be decrypted: {exc}"
             return Run(install, origin, RunOutcome.FAILED, 0.0, reason, created_at=timezone.now())
+        ctx = RunContext(
+            install.user_id,
+            install.id,
+            handler.slug,
+            config,
+            gateway_service=self.gateways,
+            http_client=self.http,
+            deadline=asyncio.get_running_loop().time() + self.timeout_seconds if deadline is None else deadline,
+            metrics=metrics or ExecutionMetrics(),
+            now=self.clock,
+            execution=execution,
+            trigger=origin.trigger,
+            plan=install.plan,
+            storage_before=storage_before,
+        )
         started = time.perf_counter()
         output, error = await self._call(call, given, ctx, timed=timed, timeout=timeout)
         ctx.metrics.duration_ms = (time.perf_counter() - started) * 1000
@@ -275,7 +235,7 @@ class Executor:
         """The run of a plugin that did not finish within the timeout (`run(timed=False)` cut);
         `metrics`: what it counted until then."""
         error = f"Timed out after {self.timeout_seconds:g} s"
-        PluginLogger(log, {"plugin": slug, "user_id": install.user_id}).warning("plugin run failed: %s", error)
+        plugin_logger(slug, install.user_id).warning("plugin run failed: %s", error)
         metrics.duration_ms = self.timeout_seconds * 1000
         result = ExecutionResult(False, None, error, metrics)
         return Run.of(install, origin, result, None, (), timezone.now())

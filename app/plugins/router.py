@@ -6,18 +6,20 @@ SKIPPED run instead."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from tortoise import timezone
 
+from app.plugins import inline
 from app.plugins.contract import ExecutionMetrics, PluginEvent, PluginHandler
 from app.plugins.events import schedule_event
 from app.plugins.executor import Executor
 from app.plugins.models import RunOutcome, RunRecord
 from app.plugins.registry import PluginRegistry
 from app.plugins.routing import InstallRoute, RoutingCache, load_installs
+from app.plugins.run_context import used_storage
 from app.plugins.runs import Origin, Run
 from app.plugins.storage import InstallStorage
 
@@ -71,16 +73,14 @@ class EventRouter:
         skipped = [install for install, _ in targets if install.open_at(now)]
         running = [(install, handler) for install, handler in targets if not install.open_at(now)]
         done = [skipped_run(install, origin) for install in skipped]
-        if len(running) == 1:
-            install, handler = running[0]
-            before = storages.get(install.id) if storages is not None else None
-            done.append(await self.executor.run(install, handler, event, origin, before))
-        elif running:
+        if running:
             done += await self._run_together(running, event, origin, storages)
         if storages is not None:
             for run in done:
                 if run.outcome == RunOutcome.SUCCEEDED and run.ctx is not None:
-                    storages[run.install.id] = run.ctx.storage  # type: ignore[assignment]
+                    storage = used_storage(run.ctx)
+                    if storage is not None:
+                        storages[run.install.id] = storage
         return done
 
     async def _run_together(
@@ -90,37 +90,87 @@ class EventRouter:
         origin: Origin,
         storages: Storages | None,
     ) -> list[Run]:
-        """Several installs' runs at once, under one timeout: one that is not done by then is
-        cut and recorded as timed out; the others keep their outcomes."""
+        """Installs' runs, each bounded by one timeout from now: one that is not done by then is
+        cut and recorded as timed out; the others keep their outcomes. They run in this task, one
+        after another, while none suspends (app/plugins/inline.py); one that does goes on here, and
+        the installs after it in a task of their own, and so on. A run that never suspends costs
+        no task and no timer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.executor.timeout_seconds
         metrics = [ExecutionMetrics() for _ in targets]  # what a run cut by the timeout had counted
-        tasks = [
-            asyncio.ensure_future(
-                self.executor.run(
-                    install,
-                    handler,
-                    event,
-                    origin,
-                    storages.get(install.id) if storages is not None else None,
-                    timed=False,
-                    metrics=counted,
-                )
+
+        def run(index: int) -> Coroutine[Any, Any, Run]:
+            install, handler = targets[index]
+            before = storages.get(install.id) if storages is not None else None
+            return self.executor.run(
+                install, handler, event, origin, before, timed=False, metrics=metrics[index], deadline=deadline
             )
-            for (install, handler), counted in zip(targets, metrics, strict=True)
-        ]
+
+        together = Together(run, len(targets))
         try:
-            _, pending = await asyncio.wait(tasks, timeout=self.executor.timeout_seconds)
+            await together.run_from(0, deadline)
+            while pending := [task for task in together.tasks if not task.done()]:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await asyncio.wait(pending, timeout=left)
+            finished = list(together.runs)  # what ends after this point was cut
         finally:
-            for task in tasks:
+            for task in together.tasks:
                 task.cancel()  # a no-op for those done; ends the rest, also when the caller is cancelled
-        if pending:
+        if pending := [task for task in together.tasks if not task.done()]:
             await asyncio.wait(pending)
-        runs = []
-        for (install, handler), task, counted in zip(targets, tasks, metrics, strict=True):
-            if task in pending:
-                runs.append(self.executor.timed_out(install, origin, handler.slug, counted))
-            else:
-                runs.append(task.result())  # our own failure, if any, is raised here: the event is retried
-        return runs
+        for task in together.tasks:
+            if not task.cancelled():
+                task.result()  # our own failure, if any, is raised here: the event is retried
+        return [
+            self.executor.timed_out(install, origin, handler.slug, counted) if done is None else done
+            for (install, handler), counted, done in zip(targets, metrics, finished, strict=True)
+        ]
+
+
+class Together:
+    """Runs `run(0)` … `run(count - 1)` one after another in the caller's task while none
+    suspends. The first that suspends goes on in that task to its end, and the runs after it in a
+    new task, the same way; each run stays in the task it started in. `runs[i]` is run i's, once
+    it is done."""
+
+    def __init__(self, run: Callable[[int], Coroutine[Any, Any, Run]], count: int) -> None:
+        self._run = run
+        self.runs: list[Run | None] = [None] * count
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def run_from(self, first: int, deadline: float | None) -> None:
+        """`deadline`: when this task cuts a run that suspended in it (the caller's task; a task
+        of ours is cut by the caller, with a cancellation)."""
+        for index in range(first, len(self.runs)):
+            started = inline.start(self._run(index))
+            if started.done:
+                self.runs[index] = started.result
+                continue
+            if index + 1 < len(self.runs):
+                task = asyncio.ensure_future(self.run_from(index + 1, None))
+                task.add_done_callback(_retrieve)  # a failure raised elsewhere first is not logged as lost
+                self.tasks.append(task)
+            if deadline is None:
+                self.runs[index] = await started.rest()
+                return
+            timeout = asyncio.timeout_at(deadline)
+            try:
+                async with timeout:
+                    run = await started.rest()
+            except TimeoutError:
+                if not timeout.expired():
+                    raise  # not ours: our own failure
+                return
+            if not timeout.expired():  # a run that ignored its cancellation was still cut
+                self.runs[index] = run
+            return
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:

@@ -25,9 +25,10 @@ from app.plugins.breaker import Breaker
 from app.plugins.contract import BatchedWrite, ExecutionResult, PluginContext, RunTrigger
 from app.plugins.models import RunOutcome, RunRecord, UserPlugin
 from app.plugins.routing import InstallRoute
+from app.plugins.run_context import used_storage
 from app.plugins.run_counts import count_runs
 from app.plugins.run_output import stored_error, stored_output
-from app.plugins.storage import InstallStorage, flush_together
+from app.plugins.storage import flush_together
 from app.sql import insert_rows
 
 ERROR_LIMIT = 2_000
@@ -240,7 +241,7 @@ async def apply_writes(contexts: list[PluginContext]) -> None:
     """The runs' storage writes merged, then their own writes: batched ones one call per kind
     (call inside a transaction). Nothing is consumed: when the transaction fails to commit, a retry
     applies the same writes again, never none of them."""
-    await flush_together([ctx.storage for ctx in contexts if isinstance(ctx.storage, InstallStorage)])
+    await flush_together([storage for ctx in contexts if (storage := used_storage(ctx)) is not None])
     batches: dict[Callable[[list[Any]], Awaitable[None]], list[Any]] = {}
     for ctx in contexts:
         for write in ctx.writes:
