@@ -45,6 +45,7 @@ from app.accounts.models import Plan
 from app.accounts.service import AccountService
 from app.db import Database
 from app.plugins.models import Plugin, UserPlugin
+from bench.ratios import report
 
 HERE = Path(__file__).parent
 MY_PLUGINS = (
@@ -267,6 +268,23 @@ def main() -> None:
         target = f"  (goal >= {goal})" if goal else ""
         shown = ", ".join(f"{x:.2f}" for x in ratios)
         print(f"  {label:<46} {statistics.median(ratios):>6.2f} {by_cpu:>7.2f}  [{shown}]{target}")
+    # Issue 27's rows of the throughput table (docs/benchmarks.md), by CPU: what the req/s ratios
+    # would be with a core to itself.
+    report(
+        "{ __typename } with a token / without, by CPU",
+        cpu_ratio(rounds, "__typename, no token", "__typename, token"),
+        "≥ 0.8",
+    )
+    report(
+        "myPlugins (10 installs) / { __typename } with a token, by CPU",
+        cpu_ratio(rounds, "__typename, token", "myPlugins, 10 installs"),
+        "≥ 0.5",
+    )
+
+
+def cpu_ratio(rounds: list[dict[str, Run]], cheaper: str, dearer: str) -> float:
+    """The median over rounds of `cheaper`'s server CPU per request over `dearer`'s."""
+    return statistics.median(r[cheaper].cpu_ms / r[dearer].cpu_ms for r in rounds)
 
 
 if __name__ == "__main__":
