@@ -13,8 +13,10 @@ so that the machine's noise falls on every case alike:
   (bench/graphql_reference_app.py), one uvicorn process too.
 
 Every case's answer is checked once before it is measured (no errors; the right number of
-installs). Prints each round's req/s and the median of each ratio; the issue's goal is
-myPlugins (10 installs) >= 0.6x `{ __typename }` on the same server.
+installs). Prints each round's req/s and the median of each ratio (the goals in brackets are
+the first issue's, by req/s), then issue 27's rows by CPU for `make bench` (bench/ratios.py):
+`{ __typename }` with a token / without (goal >= 0.8) and myPlugins (10 installs) / `{ __typename }`
+with a token (goal >= 0.5).
 
 On a shared machine req/s swing with what else runs, so the server's CPU time per request (its
 utime + stime over the run, from /proc) is printed too: that ratio is what the req/s ratio
