@@ -13,8 +13,10 @@ so that the machine's noise falls on every case alike:
   (bench/graphql_reference_app.py), one uvicorn process too.
 
 Every case's answer is checked once before it is measured (no errors; the right number of
-installs). Prints each round's req/s and the median of each ratio; the issue's goal is
-myPlugins (10 installs) >= 0.6x `{ __typename }` on the same server.
+installs). Prints each round's req/s and the median of each ratio (the goals in brackets are
+the first issue's, by req/s), then issue 27's rows by CPU for `make bench` (bench/ratios.py):
+`{ __typename }` with a token / without (goal >= 0.8) and myPlugins (10 installs) / `{ __typename }`
+with a token (goal >= 0.5).
 
 On a shared machine req/s swing with what else runs, so the server's CPU time per request (its
 utime + stime over the run, from /proc) is printed too: that ratio is what the req/s ratio
@@ -45,6 +47,7 @@ from app.accounts.models import Plan
 from app.accounts.service import AccountService
 from app.db import Database
 from app.plugins.models import Plugin, UserPlugin
+from bench.ratios import report
 
 HERE = Path(__file__).parent
 MY_PLUGINS = (
@@ -267,6 +270,23 @@ def main() -> None:
         target = f"  (goal >= {goal})" if goal else ""
         shown = ", ".join(f"{x:.2f}" for x in ratios)
         print(f"  {label:<46} {statistics.median(ratios):>6.2f} {by_cpu:>7.2f}  [{shown}]{target}")
+    # Issue 27's rows of the throughput table (docs/benchmarks.md), by CPU: what the req/s ratios
+    # would be with a core to itself.
+    report(
+        "{ __typename } with a token / without, by CPU",
+        cpu_ratio(rounds, "__typename, no token", "__typename, token"),
+        "≥ 0.8",
+    )
+    report(
+        "myPlugins (10 installs) / { __typename } with a token, by CPU",
+        cpu_ratio(rounds, "__typename, token", "myPlugins, 10 installs"),
+        "≥ 0.5",
+    )
+
+
+def cpu_ratio(rounds: list[dict[str, Run]], cheaper: str, dearer: str) -> float:
+    """The median over rounds of `cheaper`'s server CPU per request over `dearer`'s."""
+    return statistics.median(r[cheaper].cpu_ms / r[dearer].cpu_ms for r in rounds)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from graphql import ASTValidationRule
 from graphql.error import GraphQLError
 from strawberry import Schema
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -15,6 +16,7 @@ from app.graphql.analytics import AnalyticsQuery, Subscription
 from app.graphql.context import FreshCachesPerOperation
 from app.graphql.documents import CachedDocuments, DocumentCache
 from app.graphql.errors import ErrorCodes
+from app.graphql.execution import PlainFieldsExecutor
 from app.graphql.mutations import Mutation
 from app.graphql.operations import OperationNameRequired
 from app.graphql.queries import Query
@@ -52,7 +54,11 @@ class RequestLimits(SchemaExtension):
         yield
 
 
-def build_schema(settings: Settings) -> PlugboardSchema:
+def build_schema(
+    settings: Settings, executor: type[StrawberryGraphQLCoreExecutionContext] = PlainFieldsExecutor
+) -> PlugboardSchema:
+    """`executor`: graphql-core's execution, with plain values completed in one step
+    (app/graphql/execution.py); tests compare it with Strawberry's own."""
     # A fresh extension per request (they hold the request's execution context); what they share,
     # built once here: the document cache (small documents only) and the limits' validation rules.
     documents = DocumentCache()
@@ -62,6 +68,7 @@ def build_schema(settings: Settings) -> PlugboardSchema:
         mutation=Mutation,
         subscription=Subscription,
         types=[ERROR_CODE_TYPE],
+        execution_context_class=executor,
         extensions=[
             ErrorCodes,
             FreshCachesPerOperation,

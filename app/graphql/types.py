@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Annotated, Generic, TypeVar, cast
 
 import strawberry
@@ -20,6 +21,7 @@ from app.gateways.status import WORKING_STATUSES
 from app.graphql.context import GraphQLContext
 from app.plugins import models as plugin_models
 from app.plugins import secrets
+from app.plugins.reads import InstallRead, PluginRead
 
 # strawberry.enum registers the model's own enum class; the aliases keep mypy seeing a class.
 strawberry.enum(gateway_models.GatewayType, name="GatewayType")
@@ -67,7 +69,13 @@ class Plugin:
         return await info.context.installed.load(str(self.id))
 
     @classmethod
-    def of(cls, row: plugin_models.Plugin) -> Plugin:
+    def of(cls, row: plugin_models.Plugin | PluginRead) -> Plugin:
+        if isinstance(row, PluginRead):
+            return _plugin_of_read(row)
+        return cls.made_of(row)
+
+    @classmethod
+    def made_of(cls, row: plugin_models.Plugin | PluginRead) -> Plugin:
         return cls(
             id=strawberry.ID(row.id),
             slug=row.slug,
@@ -85,6 +93,13 @@ class Plugin:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+@lru_cache(maxsize=256)
+def _plugin_of_read(row: PluginRead) -> Plugin:
+    """A PluginRead is shared by the reads that found the same plugin row (app/plugins/reads.py)
+    and equal only to itself: what is made of it is the same for all of them."""
+    return Plugin.made_of(row)
 
 
 strawberry.enum(
@@ -251,11 +266,16 @@ class UserPlugin:
         return Connection.of(edges, more)
 
     @classmethod
-    def of(cls, row: plugin_models.UserPlugin) -> UserPlugin:
+    def of(cls, row: plugin_models.UserPlugin | InstallRead) -> UserPlugin:
         return cls(
             id=strawberry.ID(row.id),
             plugin=Plugin.of(row.plugin),
-            config=secrets.public_config(row.plugin.config_schema, row.config),
+            config=secrets.shown_config(
+                row.plugin.secret_keys
+                if isinstance(row, InstallRead)
+                else secrets.secret_keys(row.plugin.config_schema),
+                row.config,
+            ),
             config_version=row.config_version,
             is_enabled=row.is_enabled,
             status=row.status,

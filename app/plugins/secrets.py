@@ -108,7 +108,11 @@ def merge_update(schema: Mapping[str, Any] | None, stored: Any, incoming: Any) -
 
 def public_config(schema: Mapping[str, Any] | None, config: Any) -> Any:
     """The config as the API shows it: each secret replaced by `SET` or `UNSET`."""
-    secrets = secret_keys(schema)
+    return shown_config(secret_keys(schema), config)
+
+
+def shown_config(secrets: frozenset[str], config: Any) -> Any:
+    """public_config with the schema's `secret_keys` already found."""
     if not secrets or not isinstance(config, dict):
         return config
     shown = {name: value for name, value in config.items() if name not in secrets}

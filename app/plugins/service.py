@@ -29,7 +29,7 @@ from app.plugins.contract import ConfigUpdateRequest, InstallRequest
 from app.plugins.executor import Executor
 from app.plugins.gateway_needs import missing_gateways_of
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
-from app.plugins.reads import installs_with_plugins
+from app.plugins.reads import InstallRead, installs_with_plugins
 from app.plugins.sealed_config import open_config, seal_config
 from app.plugins.versions import bring_forward
 from app.settings import Settings
@@ -49,7 +49,7 @@ class PluginService:
 
     # --- installs ----------------------------------------------------------------------
 
-    async def my_installs(self, ctx: ServiceContext) -> list[UserPlugin]:
+    async def my_installs(self, ctx: ServiceContext) -> list[InstallRead]:
         return await installs_with_plugins(ctx.user_id)
 
     async def find_install(self, ctx: ServiceContext, plugin_id: str) -> UserPlugin | None:

@@ -1,0 +1,237 @@
+"""Plain values completed in one step (app/graphql/execution.py): the same answers and errors as
+graphql-core's own execution, over HTTP on SQLite and PostgreSQL and, for the values a read never
+gives (nulls in non-null fields, awaitables, exceptions, refused values), on a schema of their own;
+and plans made once for an operation without variables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.scalars import JSON
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from app.graphql import execution
+from app.graphql.context import GraphQLContext
+from app.graphql.execution import PlainFieldsExecutor
+from app.graphql.schema import build_schema
+from tests.support.installs_api import install_via_api
+from tests.support.live import LiveApp, TestUser
+from tests.support.plugins import RecordingPlugin, StepPlugin
+
+SECRET_SCHEMA = {"type": "object", "properties": {"token": {"type": "string", "writeOnly": True}}}
+INSTALL = "id isEnabled status statusReason consecutiveFailures config executionCount lastExecutedAt lastError"
+PLUGIN = "id slug name description category version icon requiredGateways configSchema inputSchema"
+DOCUMENTS = {
+    "page": f"query Mine {{ myPlugins {{ {INSTALL} plugin {{ {PLUGIN} }} }} myGateways {{ id name }} }}",
+    "bench": (
+        "query Mine { myPlugins { id isEnabled config executionCount lastExecutedAt lastError "
+        "plugin { id slug name description category version icon requiredGateways configSchema } } }"
+    ),
+    "mixed": "{ myPlugins { id plugin { slug installed } runs(first: 2) { nodes { id } } } }",
+    "aliases": (
+        "{ a: myPlugins { __typename key: id id plugin { __typename s: slug slug } } "
+        "b: myPlugins { id ...Install } } fragment Install on UserPlugin { isEnabled plugin { name } }"
+    ),
+    "directives": (
+        "query($yes: Boolean!, $no: Boolean!) { myPlugins { id @include(if: $yes) status @skip(if: $yes) "
+        "plugin @include(if: $no) { slug } config @skip(if: $no) } }"
+    ),
+    "catalog": "{ plugins { __typename id slug requiredGateways isBuiltin createdAt installed } me { id email plan } }",
+}
+VARIABLES = {"directives": {"yes": True, "no": False}}
+
+
+async def answer_of_graphql_core(live: LiveApp, user: TestUser, query: str, variables: dict | None) -> dict:
+    """What Strawberry's own executor answers, in this process, with the app's services."""
+    schema = build_schema(live.settings, executor=StrawberryGraphQLCoreExecutionContext)
+    with live.db():
+        service = await live.platform.tokens.authenticate(user.token)
+        context = GraphQLContext(request=None, platform=live.platform, settings=live.settings, service=service)  # type: ignore[arg-type]
+        result = await schema.execute(query, variable_values=variables, context_value=context)
+    assert not result.errors, result.errors
+    return {"data": result.data}
+
+
+async def test_answers_are_graphql_cores(make_app):
+    live = await make_app(
+        handlers=[RecordingPlugin(f"plugin-{n}") for n in range(3)]
+        + [StepPlugin("greeter", config_schema=SECRET_SCHEMA)],
+        inbox_concurrency=0,
+    )
+    user = await live.create_user("ada@example.com", "business")
+    for slug in ("plugin-0", "plugin-2"):
+        await install_via_api(live, user, slug)
+    await install_via_api(live, user, "greeter", {"token": "s3cret"})
+
+    for name, query in DOCUMENTS.items():
+        variables = VARIABLES.get(name)
+        expected = await answer_of_graphql_core(live, user, query, variables)
+        for _ in range(2):  # the second time from the operation's plans
+            assert await live.graphql_response(query, variables, user=user) == expected, name
+    assert len((await live.graphql(DOCUMENTS["bench"], user=user))["myPlugins"]) == 3
+
+
+async def test_an_operation_without_variables_is_planned_once(make_app, monkeypatch):
+    live = await make_app(handlers=[RecordingPlugin("plugin-0")], inbox_concurrency=0)
+    user = await live.create_user("ada@example.com", "business")
+    await install_via_api(live, user, "plugin-0")
+    planned: list[object] = []
+    plan = PlainFieldsExecutor.plan_completion
+
+    def counting(self: PlainFieldsExecutor, *args: Any) -> Any:
+        planned.append(args[0])
+        return plan(self, *args)
+
+    monkeypatch.setattr(PlainFieldsExecutor, "plan_completion", counting)
+
+    await live.graphql(DOCUMENTS["bench"], user=user)
+    first = len(planned)
+    await live.graphql(DOCUMENTS["bench"], user=user)
+    again = len(planned) - first
+    await live.graphql(DOCUMENTS["directives"], VARIABLES["directives"], user=user)
+    with_variables = len(planned) - first
+    await live.graphql(DOCUMENTS["directives"], VARIABLES["directives"], user=user)
+
+    assert first > 0 and again == 0
+    assert len(planned) - first == 2 * with_variables > 0  # planned again for each request
+
+
+# --- values a read never gives, on a schema of their own ------------------------------------------
+
+
+class Color(Enum):
+    RED = "red"
+
+
+@strawberry.type
+class Leaf:
+    name: str
+    count: int | None = None
+
+
+@strawberry.type
+class Item:
+    name: str
+    tags: list[str]
+    color: Color
+    maybe: str | None
+    leaf: Leaf
+    leaves: list[Leaf]
+    data: JSON | None = None  # a scalar that gives any value back as it is
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def items(self) -> list[Item]:
+        return ITEMS
+
+    @strawberry.field
+    async def later(self) -> list[Item]:
+        return ITEMS
+
+
+class Raises:
+    """An object whose attribute raises when read."""
+
+    @property
+    def name(self) -> str:
+        raise RuntimeError("unreadable")
+
+
+async def awaited_name() -> str:
+    return "from a coroutine"
+
+
+def item(**changes: Any) -> Any:
+    values: dict[str, Any] = {
+        "name": "plain",
+        "tags": ["a", "b"],
+        "color": Color.RED,
+        "maybe": None,
+        "leaf": Leaf(name="leaf", count=1),
+        "leaves": [Leaf(name="x")],
+    }
+    values.update(changes)
+    return Item(**values)
+
+
+CASES = {  # each made anew for each execution (a generator is used up)
+    "plain": lambda: item(),
+    "tuple of tags": lambda: item(tags=("a", "b")),
+    "generator of tags": lambda: item(tags=(tag for tag in ("a", "b"))),
+    "null where non-null": lambda: item(name=None),
+    "null item where non-null": lambda: item(tags=["a", None]),
+    "null object where non-null": lambda: item(leaf=None),
+    "null in an object's non-null field": lambda: item(leaves=[Leaf(name=None)]),  # type: ignore[arg-type]
+    "unknown enum value": lambda: item(color="blue"),
+    "an int out of range": lambda: item(leaf=Leaf(name="big", count=2**40)),
+    "a number as a string": lambda: item(name=42),
+    "an exception as a value": lambda: item(maybe=ValueError("a value")),
+    "an attribute that raises": lambda: item(leaf=Raises()),
+    "a string that is not one": lambda: item(tags=[object()]),
+    "a string where a list is": lambda: item(tags="ab"),
+    "a mapping where a list is": lambda: item(tags={"a": "b"}),
+    "an exception as a JSON value": lambda: item(data=ValueError("a value")),
+    "JSON": lambda: item(data={"a": [1, 2.5, None, True]}),
+}
+ITEMS: list[Any] = []
+QUERIES = [
+    "{ items { __typename name tags color maybe data leaf { name count } leaves { name } } }",
+    "{ later { name alias: name tags leaf { __typename count } } }",
+    "{ items { ... on Item { name leaves { ... on Leaf { count } } } } }",
+]
+
+
+@pytest.fixture
+def items() -> Iterator[list[Any]]:
+    yield ITEMS
+    ITEMS.clear()
+
+
+def executed(executor: type[StrawberryGraphQLCoreExecutionContext], query: str, **options: Any) -> dict[str, Any]:
+    schema = strawberry.Schema(query=Query, execution_context_class=executor, **options)
+    result = asyncio.run(schema.execute(query))
+    errors = [(error.message, error.path) for error in result.errors or ()]
+    return {"data": result.data, "errors": errors}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("query", QUERIES)
+def test_every_value_completes_as_graphql_core_completes_it(items, case, query):
+    answers = []
+    for executor in (PlainFieldsExecutor, StrawberryGraphQLCoreExecutionContext):
+        items[:] = [item(name="first"), CASES[case](), item(name="last")]
+        answers.append(executed(executor, query))
+    plain, core = answers
+    assert plain == core
+
+
+def test_an_awaitable_attribute_is_awaited_as_graphql_core_awaits_it(items):
+    expected = {"data": {"items": [{"maybe": "from a coroutine", "data": "from a coroutine"}]}, "errors": []}
+    for executor in (PlainFieldsExecutor, StrawberryGraphQLCoreExecutionContext):
+        items[:] = [item(maybe=awaited_name(), data=awaited_name())]
+        assert executed(executor, "{ items { maybe data } }") == expected
+
+
+class Shouting(SchemaExtension):
+    """A resolving extension: it runs for every field, so nothing may be shortcut."""
+
+    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        value = _next(root, info, *args, **kwargs)
+        return value.upper() if isinstance(value, str) else value
+
+
+def test_a_resolving_extension_sees_every_field(items, monkeypatch):
+    items[:] = [item()]
+    shortcut: list[object] = []
+    monkeypatch.setattr(execution, "complete_fields", lambda *args: shortcut.append(args))
+    result = executed(PlainFieldsExecutor, "{ items { name leaf { name } } }", extensions=[Shouting])
+    assert result == {"data": {"items": [{"name": "PLAIN", "leaf": {"name": "LEAF"}}]}, "errors": []}
+    assert shortcut == []
