@@ -13,6 +13,7 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -103,6 +104,16 @@ class TokenService:
         return ServiceContext(
             user_id=row["user_id"], plan=Plan(row["user__plan"]), token_id=row["id"], expires_at=row["expires_at"]
         )
+
+    async def still_valid(self, token_ids: Sequence[str]) -> set[str]:
+        """Which of these tokens still authenticate (one query); their use is recorded as
+        `authenticate` records it."""
+        now = utcnow()
+        rows = await ApiToken.filter(valid_at(now), id__in=list(token_ids)).values("id", "last_used_at")
+        for row in rows:
+            if row["last_used_at"] is None or row["last_used_at"] <= now - LAST_USED_GRANULARITY:
+                await self._mark_used(row["id"], now)
+        return {row["id"] for row in rows}
 
     async def _mark_used(self, token_id: str, now: datetime) -> None:
         """Sets last_used_at unless another request (in any process) did within the last minute.
