@@ -86,11 +86,16 @@ class SnapshotReader(AnalyticsReader):
             return await self._reader.days_with_data(window)
         return {day: d for day, d in self.snapshot.days.items() if window.start <= day <= window.end}
 
-    async def daily(self, window: Window) -> list[DayStat]:
+    def held_daily(self, window: Window) -> list[DayStat] | None:
+        """`daily(window)` when the snapshot holds the window, else None."""
         if not self._covers(window):
-            return await self._reader.daily(window)
+            return None
         days = self.snapshot.days
         return [days.get(day) or DayStat(day, Counts(), 0) for day in window.days()]
+
+    async def daily(self, window: Window) -> list[DayStat]:
+        held = self.held_daily(window)
+        return held if held is not None else await self._reader.daily(window)
 
     async def counts(self, window: Window) -> Counts:
         if not self._covers(window):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import date
 
 import strawberry
 
 from app.analytics import service as analytics
 from app.analytics.live_summaries import MIN_PUSH_INTERVAL_SECONDS
-from app.analytics.reader import Window
+from app.analytics.reader import DayStat, Window
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
 
@@ -108,15 +108,19 @@ class AnalyticsSummary:
     def messages_this_week(self) -> int:
         return self.summary.messages_this_week
 
-    @strawberry.field(description="Exactly `days` entries, oldest first, zero-filled; the last is today.")
-    async def daily(self, days: int = 7) -> list[DailyStat]:
+    @strawberry.field(
+        description="Exactly `days` entries, oldest first, zero-filled; the last is today.",
+        graphql_type=list[DailyStat],
+    )
+    def daily(self, days: int = 7) -> list[DailyStat] | Awaitable[list[DailyStat]]:
+        """From what was read when it holds the window (the whole execution then stays synchronous),
+        else read now."""
         window = Window.ending(self.summary.today, analytics.check_days(days))
-        return [
-            DailyStat(
-                date=d.day, messages=d.counts.messages, users=d.users, joins=d.counts.joins, leaves=d.counts.leaves
-            )
-            for d in await self.summary.reader.daily(window)
-        ]
+        held = self.summary.reader.held_daily(window)
+        return _daily_stats(held) if held is not None else self._read_daily(window)
+
+    async def _read_daily(self, window: Window) -> list[DailyStat]:
+        return _daily_stats(await self.summary.reader.daily(window))
 
     @strawberry.field
     def active_users(self) -> ActiveUsers:
@@ -153,6 +157,13 @@ class AnalyticsSummary:
             )
             for c in self.summary.snapshot.chats[:limit]
         ]
+
+
+def _daily_stats(days: list[DayStat]) -> list[DailyStat]:
+    return [
+        DailyStat(date=d.day, messages=d.counts.messages, users=d.users, joins=d.counts.joins, leaves=d.counts.leaves)
+        for d in days
+    ]
 
 
 @strawberry.type
