@@ -1,4 +1,4 @@
-"""Everything one analytics summary shows, read at once; and many summaries in the same statements.
+"""Everything one analytics summary shows, read together; and many summaries in the same statements.
 
 A summary is its install's figures for one chat or all chats, over `days` ending `today`
 (`SummaryKey`). `read_snapshots` reads each summary's figures in eight statements whatever its size,
@@ -6,6 +6,9 @@ and the summaries of many installs with the same chat filter and days in the sam
 (`install_id IN (…)`): a burst of changes across users costs a few statements, not a few per user.
 `SnapshotReader` answers an AnalyticsReader's reads from a snapshot, and reads only what lies
 outside it (a `daily(days)` longer than the summary's span, say).
+
+The eight statements are not one transaction (as a summary's reads never were): a snapshot read
+while changes commit may show some of them, and the notice of the last one brings a read of all.
 """
 
 from __future__ import annotations
