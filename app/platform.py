@@ -11,7 +11,9 @@ from datetime import UTC, date, datetime
 from app import secrets_at_rest
 from app.accounts.service import AccountService
 from app.accounts.sessions import OpenSockets
+from app.accounts.token_checks import TokenChecks
 from app.accounts.tokens import TokenService
+from app.analytics.live_summaries import LiveSummaries
 from app.analytics.service import AnalyticsService
 from app.audit.service import AuditService
 from app.clock import utcnow
@@ -120,6 +122,10 @@ class Platform:
         self.catalog = CatalogService(self.registry)
         self.audit = AuditService()
         self.analytics = AnalyticsService(today=self.today)
+        # Live summaries, each read once per change for every socket that shows it (app/analytics/live_summaries.py).
+        self.live_summaries = LiveSummaries(self.analytics, self.live, self.summary_reads)
+        # Whether the tokens of sockets about to be sent a shared summary still work, many in one query.
+        self.token_checks = TokenChecks(self.tokens)
         self.plugins = PluginService(settings, self.executor, installs_changed=self.registration.follow)
         self.run_history = RunHistory(settings, self.executor, self.runs)
         self.steps = StepRunner(settings, self.executor, self.runs, self.gateways.sends.limits)

@@ -40,6 +40,7 @@ from pathlib import Path
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from bench.ratios import report
 from bench.webhook_ingest import free_port, serve
 
 PROTOCOL = "graphql-transport-ws"
@@ -348,7 +349,7 @@ async def run_round(side: Side, groups: list[int], verbose: bool = False, timeou
     return [last[g] - acknowledged[g] for g in groups]
 
 
-def report(name: str, samples: list[float], cpu: float, rounds: int) -> tuple[float, float]:
+def report_side(name: str, samples: list[float], cpu: float, rounds: int) -> tuple[float, float]:
     p50, p99 = statistics.median(samples) * 1000, percentile(samples, 99) * 1000
     print(
         f"{name:<11} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms   max {max(samples) * 1000:8.1f} ms   "
@@ -418,8 +419,8 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
         f"mode: {args.mode} ({'one webhook per user at once' if args.mode == 'burst' else 'one webhook per round'}), "
         f"query: {args.query}, {args.rounds} rounds, {users} users x {args.per_user} subscribers"
     )
-    ours_p50, ours_p99 = report("plugboard", samples["plugboard"], cpu["plugboard"], args.rounds)
-    ref_p50, ref_p99 = report("reference", samples["reference"], cpu["reference"], args.rounds)
+    ours_p50, ours_p99 = report_side("plugboard", samples["plugboard"], cpu["plugboard"], args.rounds)
+    ref_p50, ref_p99 = report_side("reference", samples["reference"], cpu["reference"], args.rounds)
     print(
         f"ratio       p50 {ours_p50 / ref_p50:8.2f}      p99 {ours_p99 / ref_p99:8.2f}      (aim: p99 <= 3)   "
         f"server CPU {cpu['plugboard'] / max(cpu['reference'], 1e-9):.1f}x"
@@ -427,6 +428,8 @@ async def measure(args: argparse.Namespace, ours: Plugboard, ref: Reference) -> 
     print(
         f"memory      plugboard {memory['plugboard']:.1f} KiB/subscriber, reference {memory['reference']:.1f} KiB/subscriber"
     )
+    report("fan-out p99 / bare websocket broadcast", ours_p99 / ref_p99, "≤ 3")
+    report("fan-out p50 / bare websocket broadcast", ours_p50 / ref_p50, "≤ 5")
     await asyncio.gather(ours.close(), ref.close(), ours.http.close(), ref.http.close())
 
 

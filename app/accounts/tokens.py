@@ -13,7 +13,7 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -123,6 +123,16 @@ class TokenService:
         )
         self.cache.put(token_hash, lambda until: CachedToken(service, row["id"], last_used_at, until), generation)
         return service
+
+    async def still_valid(self, token_ids: Sequence[str]) -> set[str]:
+        """Which of these tokens still authenticate, read from the database (one query, no cache);
+        their use is recorded as `authenticate` records it."""
+        now = self.clock()
+        rows = await ApiToken.filter(valid_at(now), id__in=list(token_ids)).values("id", "last_used_at")
+        for row in rows:
+            if _stale(row["last_used_at"], now):
+                await self._mark_used(row["id"], now)
+        return {row["id"] for row in rows}
 
     async def _mark_used(self, token_id: str, now: datetime) -> None:
         """Sets last_used_at unless another request (in any process) did within the last minute.

@@ -66,16 +66,30 @@ class ChatStat:
     total: Counts
 
 
-def _counts(row: dict[str, Any]) -> Counts:
+def counts_of(row: dict[str, Any]) -> Counts:
     return Counts(*(int(row.get(c) or 0) for c in COUNTERS))
 
 
-def _as_date(value: Any) -> date:
+def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 # Hand-written SQL: tortoise's query building cost more than the database's work on this path.
-_SUM_SQL = ", ".join(f"SUM({c}) AS {c}" for c in COUNTERS)
+async def fetch_rows(sql: str, params: list[Any], gate: asyncio.Semaphore | None = None) -> list[dict[str, Any]]:
+    """Runs hand-written SQL with `?` placeholders on the current database, once `gate` lets it."""
+    conn = AnalyticsHour._meta.db
+    if is_postgres(conn):
+        parts = sql.split("?")
+        sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
+    else:
+        params = [p.isoformat() if isinstance(p, date) else p for p in params]
+    if gate is None:
+        return await conn.execute_query_dict(sql, params)
+    async with gate:
+        return await conn.execute_query_dict(sql, params)
+
+
+SUM_SQL = ", ".join(f"SUM({c}) AS {c}" for c in COUNTERS)
 
 
 class AnalyticsReader:
@@ -88,17 +102,7 @@ class AnalyticsReader:
         self.gate = gate
 
     async def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        """Runs hand-written SQL with `?` placeholders on the current database."""
-        conn = AnalyticsHour._meta.db
-        if is_postgres(conn):
-            parts = sql.split("?")
-            sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
-        else:
-            params = [p.isoformat() if isinstance(p, date) else p for p in params]
-        if self.gate is None:
-            return await conn.execute_query_dict(sql, params)
-        async with self.gate:
-            return await conn.execute_query_dict(sql, params)
+        return await fetch_rows(sql, params, self.gate)
 
     def _scope(self) -> tuple[str, list[Any]]:
         if self.chat_id is None:
@@ -110,16 +114,16 @@ class AnalyticsReader:
 
     async def lifetime(self) -> Counts:
         where, params = self._scope()
-        rows = await self._rows(f'SELECT {_SUM_SQL} FROM "analytics_chats" WHERE {where}', params)
-        return _counts(rows[0]) if rows else Counts()
+        rows = await self._rows(f'SELECT {SUM_SQL} FROM "analytics_chats" WHERE {where}', params)
+        return counts_of(rows[0]) if rows else Counts()
 
     async def counts(self, window: Window) -> Counts:
         where, params = self._scope()
         rows = await self._rows(
-            f'SELECT {_SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ?',
+            f'SELECT {SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ?',
             [*params, window.start, window.end],
         )
-        return _counts(rows[0]) if rows else Counts()
+        return counts_of(rows[0]) if rows else Counts()
 
     async def daily(self, window: Window) -> list[DayStat]:
         """Every day of the window, oldest first, zero-filled."""
@@ -130,16 +134,16 @@ class AnalyticsReader:
         """The window's days that have figures: as many as retention kept, however long the window."""
         where, params = self._scope()
         rows = await self._rows(
-            f'SELECT day, {_SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY day',
+            f'SELECT day, {SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY day',
             [*params, window.start, window.end],
         )
-        counts = {_as_date(row["day"]): _counts(row) for row in rows}
+        counts = {as_date(row["day"]): counts_of(row) for row in rows}
         where, params = self._user_scope()
         user_rows = await self._rows(
             f'SELECT day, users FROM "analytics_days" WHERE {where} AND day >= ? AND day <= ?',
             [*params, window.start, window.end],
         )
-        users = {_as_date(row["day"]): int(row["users"]) for row in user_rows}
+        users = {as_date(row["day"]): int(row["users"]) for row in user_rows}
         return {
             day: DayStat(day, counts.get(day, Counts()), users.get(day, 0))
             for day in sorted(counts.keys() | users.keys())
@@ -178,10 +182,10 @@ class AnalyticsReader:
         """The busiest chats of a window ending today (by messages, then users), at most `limit`."""
         where, params = self._scope()
         rows = await self._rows(
-            f'SELECT chat_id, {_SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY chat_id',
+            f'SELECT chat_id, {SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY chat_id',
             [*params, window.start, window.end],
         )
-        counts = {int(row["chat_id"]): _counts(row) for row in rows}
+        counts = {int(row["chat_id"]): counts_of(row) for row in rows}
         user_rows = await self._rows(
             f'SELECT chat_id, COUNT(*) AS users FROM "analytics_users" WHERE {where} AND last_day >= ? AND chat_id <> ? GROUP BY chat_id',
             [*params, window.start, ALL_CHATS],
@@ -197,7 +201,7 @@ class AnalyticsReader:
                 type=chat["type"],
                 counts=counts.get(int(chat["chat_id"]), Counts()),
                 users=users.get(int(chat["chat_id"]), 0),
-                total=_counts(chat),
+                total=counts_of(chat),
             )
             for chat in chats
         ]

@@ -6,12 +6,13 @@ import asyncio
 import csv
 import io
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import cast
 
 from app.accounts.context import ServiceContext
 from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Window
+from app.analytics.snapshots import Snapshot, SnapshotReader, SummaryKey, read_snapshots
 from app.errors import BadUserInput, FieldError
 from app.inputs import INT64_MAX, INT64_MIN, is_ascii_digits
 from app.plugins.models import UserPlugin
@@ -44,6 +45,33 @@ class ActiveUsers:
     day: int
     week: int
     month: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a summary of `days` ending `today` shows, from one snapshot of its figures. `reader`
+    answers the reads of other arguments (`daily(days)`, `chats(limit)`) from the snapshot too."""
+
+    snapshot: Snapshot
+    unique_users: int
+    messages_today: int
+    messages_this_week: int
+    active_users: ActiveUsers
+    period: Period
+    previous_period: Period
+    reader: SnapshotReader = field(compare=False, repr=False)
+
+    @property
+    def lifetime(self) -> Counts:
+        return self.snapshot.lifetime
+
+    @property
+    def today(self) -> date:
+        return self.snapshot.key.today
+
+    @property
+    def window(self) -> Window:
+        return self.snapshot.key.window
 
 
 def check_days(days: int, name: str = "days") -> int:
@@ -119,6 +147,28 @@ class AnalyticsService:
         query = UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
         ids = cast("list[str]", await query)  # tortoise types a flat values_list as tuples
         return AnalyticsReader(ids[0], chat_id, gate) if ids else None
+
+    async def summary(self, reader: AnalyticsReader, days: int) -> Summary:
+        """The summary of `days` ending today, read now (eight statements)."""
+        key = SummaryKey(reader.install_id, reader.chat_id, days, self.today())
+        snapshots = await read_snapshots([key], reader.gate)
+        return await self.summarize(snapshots[key], reader)
+
+    async def summarize(self, snapshot: Snapshot, reader: AnalyticsReader) -> Summary:
+        """The summary a snapshot shows; `reader` reads what the snapshot does not hold."""
+        answers = SnapshotReader(snapshot, reader)
+        key = snapshot.key
+        window = key.window
+        return Summary(
+            snapshot=snapshot,
+            unique_users=await answers.active_since(),
+            messages_today=(await answers.counts(Window(key.today, key.today))).messages,
+            messages_this_week=(await answers.counts(Window.ending(key.today, 7))).messages,
+            active_users=await self.active_users(answers, key.today),
+            period=await self.period(answers, window, key.today),
+            previous_period=await self.previous_period(answers, window),
+            reader=answers,
+        )
 
     async def period(self, reader: AnalyticsReader, window: Window, today: date | None = None) -> Period:
         """Sums, never a list of the window's days: a long window costs no more than a short one."""

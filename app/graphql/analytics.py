@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from datetime import date
 
 import strawberry
 
-from app import live
 from app.analytics import service as analytics
-from app.analytics.reader import AnalyticsReader, Counts, Window
-from app.analytics.shared_reads import SharedReads, summary_span
+from app.analytics.live_summaries import MIN_PUSH_INTERVAL_SECONDS
+from app.analytics.reader import DayStat, Window
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
 
 Info = strawberry.Info[GraphQLContext, None]
 
-# At most this many pushes a second per subscriber; the state after the last change always follows.
-MIN_PUSH_INTERVAL_SECONDS = 0.25
+__all__ = ["MIN_PUSH_INTERVAL_SECONDS", "AnalyticsQuery", "AnalyticsSummary", "Subscription"]
 
 
 @strawberry.type
@@ -82,76 +79,71 @@ class ChatStat:
 
 @strawberry.type(description="The caller's analytics; dates and hours are UTC.")
 class AnalyticsSummary:
-    reader: strawberry.Private[AnalyticsReader]
-    today: strawberry.Private[date]
-    window: strawberry.Private[Window]
+    """One summary's figures, read before it resolves (app/analytics/snapshots.py): its fields
+    only pick them out, and a `daily(days)` longer than what was read reads the rest."""
 
-    @classmethod
-    def of(cls, reader: AnalyticsReader, today: date, days: int) -> AnalyticsSummary:
-        """Its fields resolve concurrently and share their reads (each one once per summary)."""
-        return cls(
-            reader=SharedReads(reader, summary_span(today, days)), today=today, window=Window.ending(today, days)
-        )
-
-    async def lifetime(self) -> Counts:
-        return await self.reader.lifetime()
+    summary: strawberry.Private[analytics.Summary]
 
     @strawberry.field(description="Messages received and sent since the plugin was installed.")
-    async def total_messages(self) -> int:
-        return (await self.lifetime()).messages
+    def total_messages(self) -> int:
+        return self.summary.lifetime.messages
 
     @strawberry.field
-    async def messages_received(self) -> int:
-        return (await self.lifetime()).received
+    def messages_received(self) -> int:
+        return self.summary.lifetime.received
 
     @strawberry.field
-    async def messages_sent(self) -> int:
-        return (await self.lifetime()).sent
+    def messages_sent(self) -> int:
+        return self.summary.lifetime.sent
 
     @strawberry.field(description="Distinct users within the retention window.")
-    async def unique_users(self) -> int:
-        return await self.reader.active_since()
+    def unique_users(self) -> int:
+        return self.summary.unique_users
 
     @strawberry.field(description="Messages on today's UTC date.")
-    async def messages_today(self) -> int:
-        return (await self.reader.counts(Window(self.today, self.today))).messages
+    def messages_today(self) -> int:
+        return self.summary.messages_today
 
     @strawberry.field(description="Messages in the last 7 days, today included.")
-    async def messages_this_week(self) -> int:
-        return (await self.reader.counts(Window.ending(self.today, 7))).messages
+    def messages_this_week(self) -> int:
+        return self.summary.messages_this_week
 
-    @strawberry.field(description="Exactly `days` entries, oldest first, zero-filled; the last is today.")
-    async def daily(self, days: int = 7) -> list[DailyStat]:
-        window = Window.ending(self.today, analytics.check_days(days))
-        return [
-            DailyStat(
-                date=d.day, messages=d.counts.messages, users=d.users, joins=d.counts.joins, leaves=d.counts.leaves
-            )
-            for d in await self.reader.daily(window)
-        ]
+    @strawberry.field(
+        description="Exactly `days` entries, oldest first, zero-filled; the last is today.",
+        graphql_type=list[DailyStat],
+    )
+    def daily(self, days: int = 7) -> list[DailyStat] | Awaitable[list[DailyStat]]:
+        """From what was read when it holds the window (the whole execution then stays synchronous),
+        else read now."""
+        window = Window.ending(self.summary.today, analytics.check_days(days))
+        held = self.summary.reader.held_daily(window)
+        return _daily_stats(held) if held is not None else self._read_daily(window)
+
+    async def _read_daily(self, window: Window) -> list[DailyStat]:
+        return _daily_stats(await self.summary.reader.daily(window))
 
     @strawberry.field
-    async def active_users(self, info: Info) -> ActiveUsers:
-        figures = await info.context.platform.analytics.active_users(self.reader, self.today)
+    def active_users(self) -> ActiveUsers:
+        figures = self.summary.active_users
         return ActiveUsers(day=figures.day, week=figures.week, month=figures.month)
 
     @strawberry.field(description="24 message counts by UTC hour of day over the window.")
-    async def hourly(self) -> list[int]:
-        return await self.reader.hourly(self.window)
+    def hourly(self) -> list[int]:
+        return list(self.summary.snapshot.hourly)
 
     @strawberry.field(description="The counters over the window.")
-    async def period(self, info: Info) -> AnalyticsPeriod:
-        return AnalyticsPeriod.of(await info.context.platform.analytics.period(self.reader, self.window, self.today))
+    def period(self) -> AnalyticsPeriod:
+        return AnalyticsPeriod.of(self.summary.period)
 
     @strawberry.field(
         description="The same counters for the window before: yesterday for messagesToday, the 7 days "
         "before for messagesThisWeek, the `days` before the window for the rest."
     )
-    async def previous_period(self, info: Info) -> AnalyticsPeriod:
-        return AnalyticsPeriod.of(await info.context.platform.analytics.previous_period(self.reader, self.window))
+    def previous_period(self) -> AnalyticsPeriod:
+        return AnalyticsPeriod.of(self.summary.previous_period)
 
     @strawberry.field(description="Chats by messages in the window, busiest first.")
-    async def chats(self, limit: int = 20) -> list[ChatStat]:
+    def chats(self, limit: int = 20) -> list[ChatStat]:
         if not 1 <= limit <= analytics.MAX_CHATS:
             raise BadUserInput(f"limit must be 1 to {analytics.MAX_CHATS}", [FieldError("/limit", "out of range")])
         return [
@@ -163,8 +155,15 @@ class AnalyticsSummary:
                 users=c.users,
                 total_messages=c.total.messages,
             )
-            for c in await self.reader.chats(self.window, limit)
+            for c in self.summary.snapshot.chats[:limit]
         ]
+
+
+def _daily_stats(days: list[DayStat]) -> list[DailyStat]:
+    return [
+        DailyStat(date=d.day, messages=d.counts.messages, users=d.users, joins=d.counts.joins, leaves=d.counts.leaves)
+        for d in days
+    ]
 
 
 @strawberry.type
@@ -182,7 +181,7 @@ class AnalyticsQuery:
         reader = await service.reader_for(ctx, analytics.parse_chat_id(chat_id))
         if reader is None:
             return None
-        return AnalyticsSummary.of(reader, service.today(), days)
+        return AnalyticsSummary(summary=await service.summary(reader, days))
 
 
 @strawberry.type
@@ -195,26 +194,19 @@ class Subscription:
         analytics.check_days(days)
         chat = analytics.parse_chat_id(chat_id)
         platform = info.context.platform
-        service = platform.analytics
         gate = platform.summary_reads  # every read of every summary, the token's check included
-        async with platform.live.watch(*live_channels(ctx.user_id, chat)) as changes:
-            reader = await service.reader_for(ctx, chat, gate)
-            if reader is None:
-                raise NotInstalled("Channel Analytics is not installed")
-            yield AnalyticsSummary.of(reader, service.today(), days)
-            while True:
-                await changes.wait()  # the changes while a summary was read and sent count as one
-                async with gate:
-                    signed_in = await info.context.recheck_token()
-                if not signed_in:  # revoked or expired meanwhile
-                    raise Unauthenticated("The API token is not valid")
-                yield AnalyticsSummary.of(reader, service.today(), days)
-                await asyncio.sleep(MIN_PUSH_INTERVAL_SECONDS)
-
-
-def live_channels(user_id: str, chat_id: int | None) -> tuple[str, ...]:
-    """What a summary watches: any change of the user's, or one chat's changes and the pruning
-    that touches every chat (app/plugins/handlers/analytics.py notifies them)."""
-    if chat_id is None:
-        return (live.channel(user_id, analytics.SLUG, "updated"),)
-    return (live.channel(user_id, analytics.SLUG, f"chat:{chat_id}"), live.channel(user_id, analytics.SLUG, "pruned"))
+        reader = await platform.analytics.reader_for(ctx, chat, gate)
+        if reader is None:
+            raise NotInstalled("Channel Analytics is not installed")
+        # The summary is read once per change for every subscription that shows it, in any document
+        # (app/analytics/live_summaries.py); at most 4 a second, and always the last state.
+        async with platform.live_summaries.follow(ctx.user_id, reader, days) as summaries:
+            first = True
+            async for summary in summaries:
+                if not first and not info.context.shared:  # a shared execution's followers check their own
+                    async with gate:
+                        signed_in = await info.context.recheck_token()
+                    if not signed_in:  # revoked or expired meanwhile
+                        raise Unauthenticated("The API token is not valid")
+                first = False
+                yield AnalyticsSummary(summary=summary)

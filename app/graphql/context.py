@@ -27,6 +27,9 @@ class GraphQLContext:
     # Set when the Authorization header is not `Bearer <token>`: what to tell the caller.
     authorization_hint: str | None = None
     connection_params: dict[str, object] | None = None  # graphql-transport-ws connection_init payload
+    # A shared live execution (app/graphql/websocket.py): each socket that follows it checks its own
+    # token before it sends, so the execution does not check the token it started with.
+    shared: bool = False
     # Whether the caller installed a plugin, by its id: one query for all the plugins an operation asks about.
     installed: DataLoader[str, bool] = field(init=False, repr=False)
 

@@ -17,16 +17,21 @@
 - A socket signed in with an API token closes with 4403 Forbidden as soon as the token is revoked
   or expires, or its user is deleted, whatever it is doing (app/accounts/sessions.py).
 
-Subscriptions of whole states (`SHARED_FIELDS`) with the same document, variables and API token
-share one execution in this process: each change is read, resolved and encoded once, then sent to
-every socket that asked for it. The token's id is part of the key and is checked again when a
-subscriber joins, so what one socket gets is exactly what its own execution would have given.
+Subscriptions of whole states (`SHARED_FIELDS`) of one user with the same document and variables
+share one execution in this process, whichever of the user's API tokens each socket signed in with:
+each change is read, resolved and encoded once, then sent to every socket that asked for it. The
+state depends on the user and the arguments alone (the summary is the user's own install's), so
+what one socket gets is exactly what its own execution would have given. Each socket's token is
+checked when it joins and again before each state it is sent (`platform.token_checks`: one query
+for the sockets that ask together); a socket whose token stopped working gets its own error, and its
+connection closes (app/accounts/sessions.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncGenerator, Hashable
@@ -54,7 +59,7 @@ POLICY_VIOLATION = 1008
 CUT_OFF_CLOSE_WAIT_SECONDS = 1.0
 
 # Subscription fields whose events are the caller's whole current state, computed from the
-# caller's token and the field's arguments alone: the same document, variables and token give the
+# caller's user and the field's arguments alone: the same document, variables and user give the
 # same events, and a subscriber that skips one loses nothing (the next one has it all): so one shared
 # execution serves them all, and a `next` still waiting to be sent is replaced by the newer one.
 SHARED_FIELDS = frozenset({"analyticsUpdated"})
@@ -229,8 +234,8 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         try:
             async with self.platform.live.shared.follow(key, lambda: self._rendered(operation)) as payloads:
                 async for payload in payloads:
-                    if payload is None:
-                        break
+                    if payload is None or not await self._still_signed_in():
+                        break  # it runs alone: its own error (a token that stopped working: UNAUTHENTICATED)
                     await self.websocket.send_latest(  # type: ignore[attr-defined]
                         operation.id, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{payload}}}'
                     )
@@ -240,6 +245,14 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         except WebSocketDisconnected:
             return
         await super().run_operation(operation)  # it failed before it ran: this subscriber's own error
+
+    async def _still_signed_in(self) -> bool:
+        """Whether this socket's token still works, checked before each summary it is sent (one
+        query for the sockets that ask at the same moment)."""
+        session = self._session
+        if session is None or session.ended:
+            return False
+        return bool(await self.platform.token_checks.valid(session.token_id))
 
     async def handle_task_exception(self, error: Exception) -> None:
         if not isinstance(error, WebSocketDisconnected):  # a client gone or cut off is no error of ours
@@ -256,15 +269,17 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         service = self.context.service
         if service.token_id is None:
             return None
+        if self._session is None or self._session.token_id != service.token_id:
+            return None  # the token this socket signed in with is the one each push is checked against
         variables = json.dumps(operation.variables, sort_keys=True) if operation.variables else ""
-        return (service.user_id, service.token_id, operation.query, operation.operation_name, variables)
+        return (service.user_id, operation.query, operation.operation_name, variables)
 
     async def _rendered(self, operation: Operation[Any, None]) -> AsyncGenerator[Rendered, None]:
         """The operation's results, run with this socket's context, as `next` payloads."""
         stream = await self.schema.stream(
             operation.query,
             variable_values=operation.variables,
-            context_value=self.context,
+            context_value=dataclasses.replace(self.context, shared=True),
             root_value=self.root_value,
             operation_name=operation.operation_name,
         )

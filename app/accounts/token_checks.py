@@ -1,0 +1,29 @@
+"""Whether API tokens still work, asked by many sockets at once: one query for the tokens asked
+about together (app/batched_loads.py), each answer read after it was asked for.
+
+A shared live summary (app/graphql/websocket.py) goes to sockets of several tokens: each socket
+asks for its own token before it sends, as an execution of its own would have before each push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.accounts.tokens import TokenService
+from app.batched_loads import BatchedLoads
+
+
+class TokenChecks:
+    """Built by app/platform.py, reached as `platform.token_checks`."""
+
+    def __init__(self, tokens: TokenService) -> None:
+        self.tokens = tokens
+        self._checks: BatchedLoads[str, bool] = BatchedLoads(self._check)
+
+    async def valid(self, token_id: str) -> bool:
+        """Whether the token authenticates now (not revoked, not expired, its user not deleted)."""
+        return await self._checks.load(token_id)
+
+    async def _check(self, token_ids: Sequence[str]) -> dict[str, bool]:
+        valid = await self.tokens.still_valid(token_ids)
+        return {token_id: token_id in valid for token_id in token_ids}

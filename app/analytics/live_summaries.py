@@ -1,0 +1,99 @@
+"""Live analytics summaries: one stream per (install, chat filter, days) in a process, whoever
+shows it.
+
+Every live subscription to the same user's summary with the same chat filter and days, whatever
+its document or token, follows one stream: the summary is read once per change for all of them.
+The stream sends the current summary, then one after each change, at most one every
+`min_interval` seconds, and always the state after the last change. The streams woken by the same
+burst of changes read their summaries together (app/batched_loads.py, `read_snapshots`): a burst
+across many users costs a few statements, not a few per user.
+
+A stream is its install's alone (the key holds the install, which only its owner's reader names),
+so a user never sees another's figures. Whether a follower may still see them (its token) is the
+follower's own check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from datetime import date
+
+from app import live
+from app.analytics.reader import AnalyticsReader
+from app.analytics.service import SLUG, AnalyticsService, Summary
+from app.analytics.snapshots import Snapshot, SummaryKey, read_snapshots
+from app.batched_loads import BatchedLoads
+
+# At most this many pushes a second per subscriber; the state after the last change always follows.
+MIN_PUSH_INTERVAL_SECONDS = 0.25
+
+
+def live_channels(user_id: str, chat_id: int | None) -> tuple[str, ...]:
+    """What a summary watches: any change of the user's, or one chat's changes and the pruning
+    that touches every chat (app/plugins/handlers/analytics.py notifies them)."""
+    if chat_id is None:
+        return (live.channel(user_id, SLUG, "updated"),)
+    return (live.channel(user_id, SLUG, f"chat:{chat_id}"), live.channel(user_id, SLUG, "pruned"))
+
+
+class LiveSummaries:
+    """Built by app/platform.py, reached as `platform.live_summaries`. `gate`: what every read of
+    every live summary waits for (SUBSCRIPTION_READ_CONCURRENCY)."""
+
+    def __init__(
+        self,
+        service: AnalyticsService,
+        updates: live.LiveUpdates,
+        gate: asyncio.Semaphore,
+        min_interval: float = MIN_PUSH_INTERVAL_SECONDS,
+    ) -> None:
+        self.service = service
+        self.updates = updates
+        self.gate = gate
+        self.min_interval = min_interval
+        self.snapshots: BatchedLoads[SummaryKey, Snapshot] = BatchedLoads(self._read)
+        self.streams = live.SharedStates()  # this process's summary streams, by key
+
+    async def _read(self, keys: Sequence[SummaryKey]) -> dict[SummaryKey, Snapshot]:
+        return await read_snapshots(keys, self.gate)
+
+    @contextlib.asynccontextmanager
+    async def follow(self, user_id: str, reader: AnalyticsReader, days: int) -> AsyncIterator[AsyncIterator[Summary]]:
+        """The summaries of the user's `reader` (their own install, one chat or all) over `days`."""
+        key = ("analytics-summary", user_id, reader.install_id, reader.chat_id, days)
+
+        def produce() -> AsyncGenerator[Summary | Exception, None]:
+            return self._stream(user_id, reader, days)
+
+        async with (
+            self.streams.follow(key, produce) as states,
+            contextlib.aclosing(_raising(states)) as summaries,
+        ):
+            yield summaries
+
+    async def _stream(
+        self, user_id: str, reader: AnalyticsReader, days: int
+    ) -> AsyncGenerator[Summary | Exception, None]:
+        """A failure is the stream's last state: each follower raises it."""
+        try:
+            async with self.updates.watch(*live_channels(user_id, reader.chat_id)) as changes:
+                yield await self._summary(reader, days, self.service.today())
+                while True:
+                    await changes.wait()  # the changes while a summary was read count as one
+                    yield await self._summary(reader, days, self.service.today())
+                    await asyncio.sleep(self.min_interval)
+        except Exception as exc:  # noqa: BLE001 - the followers' to raise, as their own read would have
+            yield exc
+
+    async def _summary(self, reader: AnalyticsReader, days: int, today: date) -> Summary:
+        snapshot = await self.snapshots.load(SummaryKey(reader.install_id, reader.chat_id, days, today))
+        return await self.service.summarize(snapshot, reader)
+
+
+async def _raising(states: AsyncIterator[Summary | Exception]) -> AsyncGenerator[Summary, None]:
+    async for state in states:
+        if isinstance(state, Exception):
+            raise state
+        yield state

@@ -1,0 +1,90 @@
+"""app/accounts/token_checks.py with app/graphql/websocket.py: sockets of several tokens of one user
+share one live execution, and each socket's own token is checked before each summary it is sent.
+A revoked token's socket closes and gets nothing more, whichever socket's token started the
+execution; the user's other tokens' sockets go on."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from app.accounts.models import ApiToken
+from tests.analytics.test_live import CREATE_TOKEN, LIVE, REVOKE_TOKEN, analytics_owner, total
+from tests.support.eventually import eventually
+from tests.support.runtime import deliver
+from tests.support.subscriptions import Subscription, subscribe
+from tests.support.telegram_updates import message_update
+
+FORBIDDEN = (4403, "Forbidden")
+
+
+async def new_token(app: Any, owner: Any, name: str) -> dict[str, Any]:
+    return (await app.graphql(CREATE_TOKEN, {"name": name}, user=owner))["createApiToken"]
+
+
+async def messages_until_it_ends(live: Subscription) -> list[dict[str, Any]]:
+    """Every message the socket gets until its operation or its connection ends."""
+    seen: list[dict[str, Any]] = []
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            message = await live.message()
+            seen.append(message)
+            if message["type"] in ("error", "complete"):
+                return seen
+    return seen
+
+
+@contextlib.asynccontextmanager
+async def no_periodic_recheck(app: Any) -> AsyncIterator[None]:
+    """The sessions' periodic re-check put off for the test (after the one under way), so that only
+    the check before each push can stop a token revoked behind the server's back."""
+    sockets = app.platform.sockets
+    sockets.recheck_seconds = 3600
+    done = sockets.rechecks
+    await eventually(lambda: sockets.rechecks > done, "the re-check under way finished")
+    yield
+
+
+async def test_a_revoked_tokens_socket_closes_while_the_other_tokens_sharing_its_execution_go_on(app, telegram):
+    owner, bot = await analytics_owner(app, telegram)
+    phone = await new_token(app, owner, "old phone")
+    async with (
+        subscribe(app.url, LIVE, token=phone["token"]) as revoked,  # first: the shared execution is its
+        subscribe(app.url, LIVE, token=owner.token) as staying,
+    ):
+        assert total(await revoked.next()) == 0
+        assert total(await staying.next()) == 0
+        assert len(app.platform.live.shared) == 1  # one execution for both tokens
+        await app.graphql(REVOKE_TOKEN, {"id": phone["apiToken"]["id"]}, user=owner)
+        await revoked.ws.wait_closed()
+        assert (revoked.ws.close_code, revoked.ws.close_reason) == FORBIDDEN
+        await deliver(app, bot, message_update(1, chat_id=-1))
+        await staying.until(lambda d: total(d) == 1)
+
+
+async def test_a_token_revoked_behind_the_servers_back_is_sent_nothing_more(app, telegram):
+    """Revoked in SQL, with no notice: before the sessions' re-check closes its socket, the check
+    before each push stops what the shared execution sends it, and it gets its own error."""
+    owner, bot = await analytics_owner(app, telegram)
+    phone = await new_token(app, owner, "old phone")
+    async with (
+        no_periodic_recheck(app),
+        subscribe(app.url, LIVE, token=phone["token"]) as revoked,
+        subscribe(app.url, LIVE, token=owner.token) as staying,
+    ):
+        assert total(await revoked.next()) == 0
+        assert total(await staying.next()) == 0
+        with app.db():
+            await ApiToken.filter(id=phone["apiToken"]["id"]).update(revoked_at=datetime.now(UTC))
+        await deliver(app, bot, message_update(1, chat_id=-1))
+        await staying.until(lambda d: total(d) == 1)
+        seen = await messages_until_it_ends(revoked)
+    data = [m["payload"].get("data") for m in seen if m["type"] == "next"]
+    assert all(d is None for d in data), seen  # no figures after the revocation
+    errors = [m["payload"] if m["type"] == "error" else m["payload"].get("errors") for m in seen if "payload" in m]
+    codes = [e[0]["extensions"]["code"] for e in errors if e]
+    assert codes == ["UNAUTHENTICATED"], seen
