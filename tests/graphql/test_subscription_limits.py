@@ -143,9 +143,9 @@ async def test_a_client_that_stops_reading_is_cut_off_and_holds_no_connection_me
                 await deliver(app, bot, message_update(update_id, chat_id=-1))
                 await wait_until_processed(app)
                 # Meanwhile the database answers everyone else: nothing waits for the client holding one.
+                # (Not /healthz: its ping has a 2 s bound, which a loaded machine's turns can exceed.)
                 figures = await app.graphql("{ analytics { totalMessages } }", user=owner)
                 assert figures["analytics"]["totalMessages"] == update_id
-                assert (await app.http.get("/healthz")).status_code == 200
             with pytest.raises(ConnectionClosed):  # what was buffered, then the end of the connection
                 while True:
                     await slow.message(timeout=60)
