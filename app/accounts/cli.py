@@ -104,7 +104,8 @@ def add_account_parsers(commands: Any, parents: list[argparse.ArgumentParser]) -
         "revoke",
         parents=parents,
         help="revoke a token by its id; it stops working at once",
-        description="Revokes a token by the id `tokens list` shows. It stops working at once, in every process.",
+        description="Revokes a token by the id `tokens list` shows. It stops working at once, in every process "
+        "(within a second where BROADCAST_URL does not reach them).",
     )
     revoke.add_argument("id", metavar="ID", help="the token's id, as `tokens list` shows it")
 

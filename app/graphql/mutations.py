@@ -137,8 +137,8 @@ class Mutation:
         return CreatedApiToken(token=token, api_token=ApiToken.of(row, ctx.token_id))
 
     @strawberry.mutation(
-        description="Revokes one of the caller's tokens at once, in every process. The caller's last valid "
-        "token cannot be revoked this way."
+        description="Revokes one of the caller's tokens: it stops working at once in every process (within a "
+        "second should the pub/sub be down). The caller's last valid token cannot be revoked this way."
     )
     async def revoke_api_token(self, info: Info, id: strawberry.ID) -> bool:
         ctx = info.context.require_user()
