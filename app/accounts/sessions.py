@@ -159,7 +159,10 @@ class OpenSockets:
         for start in range(0, len(token_ids), RECHECK_BATCH):
             batch = token_ids[start : start + RECHECK_BATCH]
             valid.update(await ApiToken.filter(valid_at(now), id__in=batch).values_list("id", flat=True))  # type: ignore[arg-type]
-        return self.end(set(token_ids) - valid)
+        gone = set(token_ids) - valid
+        if gone and self.token_cache is not None:
+            self.token_cache.forget(gone)  # what the database says now, the cache says too
+        return self.end(gone)
 
     async def recheck_forever(self) -> None:
         failing = False

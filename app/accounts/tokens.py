@@ -126,13 +126,16 @@ class TokenService:
 
     async def still_valid(self, token_ids: Sequence[str]) -> set[str]:
         """Which of these tokens still authenticate, read from the database (one query, no cache);
-        their use is recorded as `authenticate` records it."""
+        their use is recorded as `authenticate` records it, and the cache forgets the others."""
         now = self.clock()
         rows = await ApiToken.filter(valid_at(now), id__in=list(token_ids)).values("id", "last_used_at")
         for row in rows:
             if _stale(row["last_used_at"], now):
                 await self._mark_used(row["id"], now)
-        return {row["id"] for row in rows}
+        valid = {row["id"] for row in rows}
+        if gone := set(token_ids) - valid:
+            self.cache.forget(gone)  # what the database says now, the cache says too
+        return valid
 
     async def _mark_used(self, token_id: str, now: datetime) -> None:
         """Sets last_used_at unless another request (in any process) did within the last minute.
