@@ -22,7 +22,7 @@ from app.accounts.service import AccountService
 from app.accounts.token_cache import VERSION_SECONDS, CachedToken, TokenCache
 from app.accounts.tokens import TokenService
 from app.clock import utcnow
-from tests.graphql.test_socket_sessions import listening, second_token
+from tests.graphql.test_socket_sessions import analytics_user, listening, live_socket, second_token
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp, TestUser
 from tests.support.queries import counting_queries
@@ -311,6 +311,19 @@ async def test_the_cli_revoke_stops_a_token_cached_by_a_server_through_redis(mak
     assert code == 0 and f"Revoked token {token_id}" in out, err
     await noticed_after(second, done)
     assert await refused(second, user, token)
+
+
+async def test_the_sockets_recheck_makes_the_cache_forget_a_token_revoked_behind_its_back(app):
+    """A revocation in SQL, found by the re-check of the open websockets: the cache forgets the
+    token then, not at the end of its own bound (no clock is moved here)."""
+    user = await analytics_user(app)
+    token, token_id = await second_token(app, user)
+    await cached_in(app, user, token)
+    async with live_socket(app, token):
+        with app.db():
+            await ApiToken.filter(id=token_id).update(revoked_at=utcnow())
+            await app.platform.sockets.recheck()
+    assert await refused(app, user, token)
 
 
 async def test_the_cli_revoke_on_memory_pubsub_stops_a_cached_token_within_the_version_check(app, database_url):
