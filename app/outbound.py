@@ -315,7 +315,22 @@ def parse_url(url: str) -> _Target:
     return _Target(host=host, port=port, path=path)
 
 
-class OutboundHttp:
+class Requests:
+    """A client's verbs beside its `request`: one `post` for every client plugins call out with
+    (OutboundHttp, and each run's counted view of it)."""
+
+    async def post(
+        self, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> OutboundResponse:
+        return await self.request("POST", url, content=content, headers=headers)
+
+    async def request(
+        self, method: str, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
+    ) -> OutboundResponse:
+        raise NotImplementedError
+
+
+class OutboundHttp(Requests):
     """The HTTPS client plugins call out with. Stateless between requests (each has its own
     connection), so one instance serves every run."""
 
@@ -337,11 +352,6 @@ class OutboundHttp:
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             self._ssl_context = context
         return self._ssl_context
-
-    async def post(
-        self, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
-    ) -> OutboundResponse:
-        return await self.request("POST", url, content=content, headers=headers)
 
     async def request(
         self, method: str, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None

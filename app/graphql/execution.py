@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from types import CoroutineType, GeneratorType
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
     GraphQLField,
@@ -143,6 +143,21 @@ def book_of(operation: OperationDefinitionNode) -> PlanBook:
     return book
 
 
+P = TypeVar("P")
+
+
+def planned(
+    plans: dict[tuple[int, ...], tuple[Any, P]], key: tuple[int, ...], type_: object, plan: Callable[[], P]
+) -> P:
+    """The plan kept under `key` for `type_`, made by `plan` the first time."""
+    found = plans.get(key)
+    if found is not None and found[0] is type_:
+        return found[1]
+    made = plan()
+    plans[key] = (type_, made)
+    return made
+
+
 def nodes_key(type_: object, field_details_list: Sequence[Any]) -> tuple[int, ...]:
     if len(field_details_list) == 1:
         return (id(type_), id(field_details_list[0].node))
@@ -161,13 +176,12 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     # --- planning ------------------------------------------------------------------------------
 
     def completion_for(self, type_: GraphQLOutputType, field_details_list: Sequence[Any]) -> Completion | None:
-        key = nodes_key(type_, field_details_list)
-        found = self.book.completions.get(key)
-        if found is not None and found[0] is type_:
-            return found[1]
-        completion = self.plan_completion(type_, field_details_list)
-        self.book.completions[key] = (type_, completion)
-        return completion
+        return planned(
+            self.book.completions,
+            nodes_key(type_, field_details_list),
+            type_,
+            lambda: self.plan_completion(type_, field_details_list),
+        )
 
     def plan_completion(self, type_: GraphQLOutputType, field_details_list: Sequence[Any]) -> Completion | None:
         """How a value of `type_`, selected by `field_details_list`, is completed in one step;
@@ -246,13 +260,12 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     def fields_plan(self, parent_type: GraphQLObjectType, grouped_field_set: Mapping[str, Any]) -> list[PlainField]:
         """The plain fields of a selection that is not plain as a whole."""
         details = [detail for field_details_list in grouped_field_set.values() for detail in field_details_list]
-        key = nodes_key(parent_type, details)
-        found = self.book.field_plans.get(key)
-        if found is not None and found[0] is parent_type:
-            return found[1]
-        plan = self.plain_fields(parent_type, grouped_field_set)
-        self.book.field_plans[key] = (parent_type, plan)
-        return plan
+        return planned(
+            self.book.field_plans,
+            nodes_key(parent_type, details),
+            parent_type,
+            lambda: self.plain_fields(parent_type, grouped_field_set),
+        )
 
     # --- graphql-core's executor, shortcut ------------------------------------------------------
 

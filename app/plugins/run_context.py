@@ -13,7 +13,7 @@ from app.accounts.context import ServiceContext
 from app.accounts.models import Plan
 from app.gateways.models import GatewayType
 from app.gateways.service import GatewayService
-from app.outbound import OutboundHttp, OutboundResponse
+from app.outbound import OutboundHttp, OutboundResponse, Requests
 from app.plugins.contract import (
     ExecutionContext,
     ExecutionMetrics,
@@ -78,17 +78,12 @@ class GatewayAccess:
         self._metrics.api_calls += 1
 
 
-class CountedHttp:
+class CountedHttp(Requests):
     """`ctx.http` of one run: the shared client, each request counted in the run's metrics."""
 
     def __init__(self, http: OutboundHttp, metrics: ExecutionMetrics) -> None:
         self._http = http
         self._metrics = metrics
-
-    async def post(
-        self, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
-    ) -> OutboundResponse:
-        return await self.request("POST", url, content=content, headers=headers)
 
     async def request(
         self, method: str, url: str, *, content: bytes = b"", headers: Mapping[str, str] | None = None
