@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Awaitable
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import strawberry
 
 from app.analytics import service as analytics
 from app.analytics.live_summaries import MIN_PUSH_INTERVAL_SECONDS
+from app.analytics.member_reader import MemberFigures, member_figures
 from app.analytics.reader import DayStat, Window
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
@@ -16,6 +19,8 @@ from app.graphql.context import GraphQLContext
 Info = strawberry.Info[GraphQLContext, None]
 
 __all__ = ["MIN_PUSH_INTERVAL_SECONDS", "AnalyticsQuery", "AnalyticsSummary", "Subscription"]
+
+UTC_ZONE = ZoneInfo("UTC")  # the zone the summary's days are in
 
 
 @strawberry.type
@@ -75,6 +80,65 @@ class ChatStat:
     messages: int = strawberry.field(description="Messages in the window.")
     users: int = strawberry.field(description="Distinct users in the window.")
     total_messages: int = strawberry.field(description="Messages since the plugin was installed.")
+
+
+@strawberry.type(description="A day's member count.")
+class MemberCount:
+    date: date = strawberry.field(description="The day (UTC).")
+    count: int = strawberry.field(
+        description="Members at the day's end: each chat's last count read by then (carried forward from "
+        "earlier days), added up over the chats the bot could still read."
+    )
+
+
+@strawberry.type(description="A chat whose member count cannot be read: the bot was removed from it.")
+class UnavailableChat:
+    chat_id: strawberry.ID = strawberry.field(description="The chat's Telegram id.")
+    title: str | None = strawberry.field(description="The chat's name, as last seen.")
+    reason: str = strawberry.field(
+        description="Why, in Telegram's words when Telegram refused the read (e.g. \"Forbidden: bot was kicked "
+        "from the supergroup chat\"), else what the bot's membership update said."
+    )
+    since: datetime = strawberry.field(
+        description="When it was first found so. It is not read again until the bot is added back."
+    )
+
+
+@strawberry.type(
+    description="Member counts: Telegram's own figure (getChatMemberCount), read once a day per chat, when a chat "
+    "is first seen, and when the bot is added or promoted. Joins and leaves are counted apart, from "
+    "chat_member updates, and the two may differ: a bot is not told of every leave."
+)
+class MemberStats:
+    current: int | None = strawberry.field(
+        description="Members now: the sum of each chat's last count (one chat's, with chatId). Null when no "
+        "chat the bot is in has been read."
+    )
+    change: int | None = strawberry.field(
+        description="Growth over the window: for each chat counted now, its count now less its count at the "
+        "window's start (its first count, for a chat first read within the window). Null when current is."
+    )
+    daily: list[MemberCount] = strawberry.field(
+        description="One entry per day of the window, oldest first, from the first day with a known count; each "
+        "day carries the last known counts forward, and the series ends on the last known count."
+    )
+    unavailable: list[UnavailableChat] = strawberry.field(
+        description="Chats the bot was removed from (or that Telegram no longer finds), newest first: they are "
+        "no longer read, and count in no day from when that was found."
+    )
+
+    @classmethod
+    def of(cls, figures: MemberFigures) -> MemberStats:
+        series = figures.series
+        return cls(
+            current=series.current,
+            change=series.change,
+            daily=[MemberCount(date=d.day, count=d.count) for d in series.daily],
+            unavailable=[
+                UnavailableChat(chat_id=strawberry.ID(str(c.chat_id)), title=c.title, reason=c.reason, since=c.since)
+                for c in figures.unavailable
+            ],
+        )
 
 
 @strawberry.type(description="The caller's analytics; dates and hours are UTC.")
@@ -141,6 +205,15 @@ class AnalyticsSummary:
     )
     def previous_period(self) -> AnalyticsPeriod:
         return AnalyticsPeriod.of(self.summary.previous_period)
+
+    @strawberry.field(description="Member counts over the window, from Telegram's own figure.")
+    async def members(self) -> MemberStats:
+        key = self.summary.snapshot.key
+        window = key.window
+        gate = self.summary.reader.gate
+        async with gate if gate is not None else contextlib.nullcontext():
+            figures = await member_figures(key.install_id, key.chat_id, window.start, window.end, UTC_ZONE)
+        return MemberStats.of(figures)
 
     @strawberry.field(description="Chats by messages in the window, busiest first.")
     def chats(self, limit: int = 20) -> list[ChatStat]:

@@ -1,0 +1,72 @@
+"""Member counts as a summary shows them: the series of a window of local days in any zone, from
+the readings' instants (three statements, O(chats + readings in the window))."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from app.analytics.buckets import local_midnight
+from app.analytics.member_rules import MemberSeries, member_series
+from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
+from app.sql import is_postgres, placeholders, sqlite_value
+
+
+@dataclass(frozen=True)
+class UnavailableChat:
+    chat_id: int
+    title: str | None
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class MemberFigures:
+    series: MemberSeries
+    unavailable: list[UnavailableChat]
+
+
+async def member_figures(install_id: str, chat_id: int | None, start: date, end: date, zone: ZoneInfo) -> MemberFigures:
+    """The member counts of the local days `start` to `end` in `zone` (one chat, or all)."""
+    begins = local_midnight(start, zone)
+    days = [
+        (start + timedelta(days=n), local_midnight(start + timedelta(days=n + 1), zone))
+        for n in range((end - start).days + 1)
+    ]
+    ends = days[-1][1]
+    chats = AnalyticsMemberChat.filter(install_id=install_id)
+    counts = AnalyticsMemberCount.filter(install_id=install_id, read_at__gte=begins, read_at__lt=ends)
+    if chat_id is not None:
+        chats, counts = chats.filter(chat_id=chat_id), counts.filter(chat_id=chat_id)
+    readings: dict[int, list[tuple[datetime, int]]] = {}
+    for chat, read_at, count in await counts.order_by("read_at", "id").values_list("chat_id", "read_at", "count"):
+        readings.setdefault(chat, []).append((read_at, count))
+    gone: dict[int, datetime] = {}
+    unavailable = []
+    for chat, title, reason, since in (
+        await chats.filter(unavailable_since__isnull=False)
+        .order_by("-unavailable_since", "chat_id")
+        .values_list("chat_id", "title", "unavailable_reason", "unavailable_since")
+    ):
+        gone[chat] = since
+        unavailable.append(UnavailableChat(chat, title, reason or "", since))
+    before = await _counts_before(install_id, chat_id, begins)
+    return MemberFigures(member_series(readings, before, gone, days), unavailable)
+
+
+async def _counts_before(install_id: str, chat_id: int | None, moment: datetime) -> dict[int, int]:
+    """Each chat's last count read before `moment`."""
+    conn = AnalyticsMemberCount._meta.db
+    table = AnalyticsMemberCount._meta.db_table
+    marks = placeholders(conn, 3 if chat_id is not None else 2)
+    one_chat = f" AND chat_id = {marks[2]}" if chat_id is not None else ""
+    sql = (
+        f"SELECT chat_id, count FROM (SELECT chat_id, count, ROW_NUMBER() OVER "
+        f"(PARTITION BY chat_id ORDER BY read_at DESC, id DESC) AS n FROM {table} "
+        f"WHERE install_id = {marks[0]} AND read_at < {marks[1]}{one_chat}) AS last WHERE n = 1"
+    )
+    params: list[object] = [install_id, moment if is_postgres(conn) else sqlite_value(moment)]
+    if chat_id is not None:
+        params.append(chat_id)
+    return {row["chat_id"]: row["count"] for row in await conn.execute_query_dict(sql, params)}
