@@ -150,7 +150,9 @@ async def test_the_bot_added_or_promoted_reads_the_count(app, telegram):
     assert len(owner.reads(-1001)) == 3
 
     someone = user(bot_id + 1, "other_bot", is_bot=True) | {"username": "other_bot"}
-    other = chat_member_update(4, chat_member("member", user=someone), chat_member("administrator", user=someone), -1001)
+    other = chat_member_update(
+        4, chat_member("member", user=someone), chat_member("administrator", user=someone), -1001
+    )
     await owner.deliver(other)  # another bot promoted: not ours
     assert len(owner.reads(-1001)) == 3
     assert (await owner.members())["current"] == 42
@@ -248,7 +250,9 @@ async def test_the_series_carries_counts_forward_and_ends_on_the_last_known_one(
     ]
     with app.db():
         for chat_id, read_at, count in readings:
-            await AnalyticsMemberCount.create(install_id=owner.install_id, chat_id=chat_id, read_at=read_at, count=count)
+            await AnalyticsMemberCount.create(
+                install_id=owner.install_id, chat_id=chat_id, read_at=read_at, count=count
+            )
         for chat_id in (-1001, -1002):
             await AnalyticsMemberChat.create(install_id=owner.install_id, chat_id=chat_id, last_read_at=NOW - DAY)
 
@@ -279,8 +283,10 @@ async def test_retention_keeps_the_last_reading_before_the_window(app, telegram)
     await owner.fire(NOW)  # retention 30 days: prune
 
     with app.db():
-        kept = await AnalyticsMemberCount.filter(install_id=owner.install_id).order_by("read_at").values_list(
-            "count", flat=True
+        kept = (
+            await AnalyticsMemberCount.filter(install_id=owner.install_id)
+            .order_by("read_at")
+            .values_list("count", flat=True)
         )
     assert kept == [95, 100]
     figures = await owner.members(days=30)
