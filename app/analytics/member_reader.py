@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from app.analytics.buckets import local_midnight
@@ -55,18 +56,35 @@ async def member_figures(install_id: str, chat_id: int | None, start: date, end:
     return MemberFigures(member_series(readings, before, gone, days), unavailable)
 
 
-async def _counts_before(install_id: str, chat_id: int | None, moment: datetime) -> dict[int, int]:
-    """Each chat's last count read before `moment`."""
+async def last_counts(install_id: str, chat_ids: list[int]) -> dict[int, int]:
+    """The last count read of each of the chats the bot can still read (two statements)."""
+    if not chat_ids:
+        return {}
+    query = AnalyticsMemberChat.filter(install_id=install_id, chat_id__in=chat_ids, unavailable_since__isnull=False)
+    gone = set(cast("list[int]", await query.values_list("chat_id", flat=True)))
+    found = await _counts_before(install_id, None, None, chat_ids)
+    return {chat: count for chat, count in found.items() if chat not in gone}
+
+
+async def _counts_before(
+    install_id: str, chat_id: int | None, moment: datetime | None, chat_ids: list[int] | None = None
+) -> dict[int, int]:
+    """Each chat's last count read before `moment` (None: ever), of one chat, of `chat_ids`, or of all."""
     conn = AnalyticsMemberCount._meta.db
     table = AnalyticsMemberCount._meta.db_table
-    marks = placeholders(conn, 3 if chat_id is not None else 2)
-    one_chat = f" AND chat_id = {marks[2]}" if chat_id is not None else ""
+    conditions: list[tuple[str, list[object]]] = [("install_id = {}", [install_id])]
+    if moment is not None:
+        conditions.append(("read_at < {}", [moment if is_postgres(conn) else sqlite_value(moment)]))
+    if chat_id is not None:
+        conditions.append(("chat_id = {}", [chat_id]))
+    if chat_ids is not None:
+        conditions.append(("chat_id IN (" + ", ".join(["{}"] * len(chat_ids)) + ")", list(chat_ids)))
+    params = [value for _, values in conditions for value in values]
+    marks = placeholders(conn, len(params))
+    where = " AND ".join(text for text, _ in conditions).format(*marks)
     sql = (
         f"SELECT chat_id, count FROM (SELECT chat_id, count, ROW_NUMBER() OVER "
         f"(PARTITION BY chat_id ORDER BY read_at DESC, id DESC) AS n FROM {table} "
-        f"WHERE install_id = {marks[0]} AND read_at < {marks[1]}{one_chat}) AS last WHERE n = 1"
+        f"WHERE {where}) AS last WHERE n = 1"
     )
-    params: list[object] = [install_id, moment if is_postgres(conn) else sqlite_value(moment)]
-    if chat_id is not None:
-        params.append(chat_id)
     return {row["chat_id"]: row["count"] for row in await conn.execute_query_dict(sql, params)}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -11,7 +12,7 @@ import strawberry
 
 from app.analytics import service as analytics
 from app.analytics.live_summaries import MIN_PUSH_INTERVAL_SECONDS
-from app.analytics.member_reader import MemberFigures, member_figures
+from app.analytics.member_reader import MemberFigures, last_counts, member_figures
 from app.analytics.reader import DayStat, Window
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
@@ -80,6 +81,31 @@ class ChatStat:
     messages: int = strawberry.field(description="Messages in the window.")
     users: int = strawberry.field(description="Distinct users in the window.")
     total_messages: int = strawberry.field(description="Messages since the plugin was installed.")
+    member_counts: strawberry.Private[Callable[[], Awaitable[dict[int, int]]]]
+
+    @strawberry.field(
+        description="The chat's last member count read from Telegram; null before the first reading, and once "
+        "the bot was removed from the chat (see members.unavailable)."
+    )
+    async def member_count(self) -> int | None:
+        return (await self.member_counts()).get(int(self.chat_id))
+
+
+class _Once:
+    """The listed chats' member counts, read when the first chat asks for its own (one read for all)."""
+
+    def __init__(self, install_id: str, chat_ids: list[int], gate: asyncio.Semaphore | None) -> None:
+        self.install_id, self.chat_ids, self.gate = install_id, chat_ids, gate
+        self._task: asyncio.Task[dict[int, int]] | None = None
+
+    def __call__(self) -> Awaitable[dict[int, int]]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._read())
+        return asyncio.shield(self._task)
+
+    async def _read(self) -> dict[int, int]:
+        async with self.gate if self.gate is not None else contextlib.nullcontext():
+            return await last_counts(self.install_id, self.chat_ids)
 
 
 @strawberry.type(description="A day's member count.")
@@ -219,6 +245,8 @@ class AnalyticsSummary:
     def chats(self, limit: int = 20) -> list[ChatStat]:
         if not 1 <= limit <= analytics.MAX_CHATS:
             raise BadUserInput(f"limit must be 1 to {analytics.MAX_CHATS}", [FieldError("/limit", "out of range")])
+        listed = self.summary.snapshot.chats[:limit]
+        counts = _Once(self.summary.snapshot.key.install_id, [c.chat_id for c in listed], self.summary.reader.gate)
         return [
             ChatStat(
                 chat_id=strawberry.ID(str(c.chat_id)),
@@ -227,8 +255,9 @@ class AnalyticsSummary:
                 messages=c.counts.messages,
                 users=c.users,
                 total_messages=c.total.messages,
+                member_counts=counts,
             )
-            for c in self.summary.snapshot.chats[:limit]
+            for c in listed
         ]
 
 

@@ -91,6 +91,24 @@ async def test_a_chats_first_message_reads_its_count_once(app, telegram):
     }
 
 
+async def test_each_chat_shows_its_last_count(app, telegram):
+    owner = await an_owner(app, telegram)
+    telegram.set_members(owner.bot.token, -1001, 120)
+    telegram.set_members(owner.bot.token, -1002, 9)
+    for n, chat_id in enumerate((-1001, -1001, -1002, -1003)):  # -1003: the bot is in no such chat
+        await owner.deliver(message_update(n + 1, chat_id=chat_id, sender_id=10))
+    telegram.kick_bot(owner.bot.token, -1002)
+    await owner.fire(NOW + DAY)
+
+    query = "{ analytics { chats { chatId memberCount } } }"
+    chats = (await app.graphql(query, user=owner.user))["analytics"]["chats"]
+    assert {chat["chatId"]: chat["memberCount"] for chat in chats} == {
+        "-1001": 120,
+        "-1002": None,  # removed since: its count is no longer known
+        "-1003": None,
+    }
+
+
 async def test_a_private_chat_has_no_member_count(app, telegram):
     owner = await an_owner(app, telegram)
     await owner.deliver({"update_id": 1, "message": message(501, "private", **{"from": user(501), "text": "hi"})})
