@@ -51,13 +51,14 @@ def removed_reason(update: LightMemberUpdate) -> str:
 def unavailable_reason(error_code: int | None, description: str | None) -> str | None:
     """Telegram's words when a refusal means the chat cannot be read until the bot is added back
     (403 "Forbidden: bot was kicked from the supergroup chat", "…bot is not a member…", 400 "Bad
-    Request: chat not found"); None for a refusal that says nothing about the chat."""
+    Request: chat not found", or "…group chat was upgraded to a supergroup chat"); None for a
+    refusal that says nothing about the chat."""
     text = (description or "").strip()
     lowered = text.lower()
     if error_code == 403 or (error_code == 400 and "chat not found" in lowered):
         return text or "Telegram refused to read the chat"
-    if "not a member" in lowered or "was kicked" in lowered:
-        return text
+    if "not a member" in lowered or "was kicked" in lowered or "upgraded to a supergroup" in lowered:
+        return text  # a group upgraded to a supergroup lives on under a new id, seen at its first message
     return None
 
 

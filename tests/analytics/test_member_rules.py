@@ -72,6 +72,11 @@ def test_the_reason_a_removal_gives():
             "Forbidden: bot is not a member of the channel chat",
         ),
         (400, "Bad Request: chat not found", "Bad Request: chat not found"),
+        (
+            400,
+            "Bad Request: group chat was upgraded to a supergroup chat",
+            "Bad Request: group chat was upgraded to a supergroup chat",
+        ),
         (400, "Bad Request: member list is inaccessible", None),
         (400, "Bad Request: chat_id is empty", None),
         (None, None, None),
