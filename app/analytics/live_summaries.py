@@ -18,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import date
 
 from app import live
+from app.analytics.member_reader import read_members
 from app.analytics.reader import AnalyticsReader
 from app.analytics.service import SLUG, AnalyticsService, Summary
 from app.analytics.snapshots import Snapshot, SummaryKey, read_snapshots
@@ -89,7 +91,8 @@ class LiveSummaries:
 
     async def _summary(self, reader: AnalyticsReader, days: int, today: date) -> Summary:
         snapshot = await self.snapshots.load(SummaryKey(reader.install_id, reader.chat_id, days, today))
-        return await self.service.summarize(snapshot, reader)
+        summary = await self.service.summarize(snapshot, reader)
+        return replace(summary, members=await read_members(reader, summary.window))
 
 
 async def _raising(states: AsyncIterator[Summary | Exception]) -> AsyncGenerator[Summary, None]:

@@ -3,6 +3,7 @@ the readings' instants (three statements, O(chats + readings in the window))."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import cast
@@ -11,7 +12,10 @@ from zoneinfo import ZoneInfo
 from app.analytics.buckets import local_midnight
 from app.analytics.member_rules import MemberSeries, member_series
 from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
+from app.analytics.reader import AnalyticsReader, Window
 from app.sql import is_postgres, placeholders, sqlite_value
+
+UTC_ZONE = ZoneInfo("UTC")  # the zone the summaries' days are in
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,12 @@ class UnavailableChat:
 class MemberFigures:
     series: MemberSeries
     unavailable: list[UnavailableChat]
+
+
+async def read_members(reader: AnalyticsReader, window: Window, zone: ZoneInfo = UTC_ZONE) -> MemberFigures:
+    """The member counts of `reader`'s install (one chat, or all) over `window`, once its gate lets it."""
+    async with reader.gate if reader.gate is not None else contextlib.nullcontext():
+        return await member_figures(reader.install_id, reader.chat_id, window.start, window.end, zone)
 
 
 async def member_figures(install_id: str, chat_id: int | None, start: date, end: date, zone: ZoneInfo) -> MemberFigures:

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import cast
 
 from app.accounts.context import ServiceContext
+from app.analytics.member_reader import MemberFigures
 from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Window
 from app.analytics.snapshots import Snapshot, SnapshotReader, SummaryKey, read_snapshots
 from app.errors import BadUserInput, FieldError
@@ -60,6 +61,9 @@ class Summary:
     period: Period
     previous_period: Period
     reader: SnapshotReader = field(compare=False, repr=False)
+    # The window's member counts, read with the summary on the live path (so a change of them alone
+    # is news to its subscribers); a query's summary reads them when asked (app/graphql/analytics.py).
+    members: MemberFigures | None = None
 
     @property
     def lifetime(self) -> Counts:

@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import strawberry
 
 from app.analytics import service as analytics
 from app.analytics.live_summaries import MIN_PUSH_INTERVAL_SECONDS
-from app.analytics.member_reader import MemberFigures, last_counts, member_figures
+from app.analytics.member_reader import MemberFigures, last_counts, read_members
 from app.analytics.reader import DayStat, Window
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
@@ -20,8 +19,6 @@ from app.graphql.context import GraphQLContext
 Info = strawberry.Info[GraphQLContext, None]
 
 __all__ = ["MIN_PUSH_INTERVAL_SECONDS", "AnalyticsQuery", "AnalyticsSummary", "Subscription"]
-
-UTC_ZONE = ZoneInfo("UTC")  # the zone the summary's days are in
 
 
 @strawberry.type
@@ -234,11 +231,9 @@ class AnalyticsSummary:
 
     @strawberry.field(description="Member counts over the window, from Telegram's own figure.")
     async def members(self) -> MemberStats:
-        key = self.summary.snapshot.key
-        window = key.window
-        gate = self.summary.reader.gate
-        async with gate if gate is not None else contextlib.nullcontext():
-            figures = await member_figures(key.install_id, key.chat_id, window.start, window.end, UTC_ZONE)
+        figures = self.summary.members  # read with a live summary
+        if figures is None:
+            figures = await read_members(self.summary.reader, self.summary.window)
         return MemberStats.of(figures)
 
     @strawberry.field(description="Chats by messages in the window, busiest first.")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
 from app.plugins.models import RunRecord
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.subscriptions import subscribe
 from tests.support.telegram_updates import (
     chat_member,
     chat_member_update,
@@ -319,3 +320,23 @@ async def test_one_owner_never_sees_anothers_member_counts(app, telegram):
     second = await an_owner(app, telegram, "second@example.com")
     second_figures = await second.members()
     assert second_figures == {"current": None, "change": None, "daily": [], "unavailable": []}
+
+
+async def test_a_subscription_shows_the_bot_added_and_removed(app, telegram):
+    owner = await an_owner(app, telegram)
+    telegram.set_members(owner.bot.token, -1001, 77)
+    me = user(telegram.bot(owner.bot.token).bot_id, "test_bot", is_bot=True)
+    live_members = "subscription { analyticsUpdated { members { current unavailable { chatId reason } } } }"
+    async with subscribe(app.url, live_members, token=owner.user.token) as live:
+        assert (await live.next())["analyticsUpdated"]["members"] == {"current": None, "unavailable": []}
+        added = my_chat_member_update(1, chat_member("left", user=me), chat_member("member", user=me), -1001)
+        assert (await deliver(app, owner.bot, dated(owner.now, added))).status_code == 200
+        await live.until(lambda d: d["analyticsUpdated"]["members"]["current"] == 77)
+        owner.now += HOUR
+        removed = my_chat_member_update(2, chat_member("member", user=me), chat_member("kicked", user=me), -1001)
+        assert (await deliver(app, owner.bot, dated(owner.now, removed))).status_code == 200
+        data, _ = await live.until(lambda d: d["analyticsUpdated"]["members"]["unavailable"] != [])
+    assert data["analyticsUpdated"]["members"] == {
+        "current": None,
+        "unavailable": [{"chatId": "-1001", "reason": "The bot was removed from the chat"}],
+    }
