@@ -3,6 +3,7 @@ so in the bot's send queue and under its limits like any other call, and what to
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from app.analytics import member_store
@@ -18,6 +19,11 @@ ACTION = "getChatMemberCount"
 # Chats one `members` schedule run reads at most (the rest, at its next hourly run): far within a
 # run's timeout under the send limits, one chat apart from another.
 MAX_READS_PER_RUN = 50
+# The longest one read may take, and a schedule run may spend starting reads: a slow Bot API must
+# never make the run that reads (a message's count, first of all) outlive its timeout, which would
+# lose what the run counted and the readings it made. What is not read now is read at a later hour.
+READ_SECONDS = 3.0
+SCHEDULE_SECONDS = 5.0
 
 
 def counted_chat(chat_type: str | None) -> bool:
@@ -35,7 +41,11 @@ async def read(ctx: PluginContext, chat: DueChat) -> ChatState | None:
             return None
         gateway_id = gateway.id
     try:
-        count = await ctx.gateways.execute(gateway_id, ACTION, {"chat_id": chat.chat_id})
+        async with asyncio.timeout(READ_SECONDS):
+            count = await ctx.gateways.execute(gateway_id, ACTION, {"chat_id": chat.chat_id})
+    except TimeoutError:
+        ctx.log.info("member count of chat %s not read: Telegram took longer than %g s", chat.chat_id, READ_SECONDS)
+        return None
     except TelegramRefused as exc:
         reason = unavailable_reason(exc.error_code, exc.description)
         if reason is None:
@@ -81,7 +91,11 @@ async def read_due(ctx: PluginContext, fired_at: datetime) -> dict[str, int]:
     day_start = datetime.combine(fired_at.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
     due = await member_store.due_chats(ctx.install_id, day_start, MAX_READS_PER_RUN)
     read_now = unavailable = 0
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + SCHEDULE_SECONDS
     for chat in due:
+        if loop.time() >= stop_at:
+            break
         try:
             state = await read(ctx, chat)
         except SendRateLimited as exc:

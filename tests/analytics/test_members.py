@@ -258,6 +258,23 @@ async def test_reads_wait_their_turn_in_the_send_queue(make_app, telegram):
     assert (await owner.members())["current"] == 50
 
 
+async def test_a_slow_bot_api_never_costs_a_message_its_count(make_app, telegram):
+    app = await make_app(plugin_timeout_seconds=6)
+    owner = await an_owner(app, telegram)
+    telegram.set_members(owner.bot.token, -1001, 50)
+    telegram.delay("getChatMemberCount", 8)  # beyond the run's timeout: the read gives up first
+    await owner.deliver(message_update(1, chat_id=-1001, sender_id=10))
+    with app.db():
+        run = await RunRecord.get(install_id=owner.install_id, event_type="telegram.message")
+    assert run.success  # the message counted; its chat's count is read at a later hour
+    figures = (await app.graphql("{ analytics { totalMessages } }", user=owner.user))["analytics"]
+    assert figures["totalMessages"] == 1
+    assert (await owner.members())["current"] is None
+    telegram.delays.clear()
+    await owner.fire(NOW + HOUR)
+    assert (await owner.members())["current"] == 50
+
+
 async def test_the_series_carries_counts_forward_and_ends_on_the_last_known_one(app, telegram):
     owner = await an_owner(app, telegram)
     readings = [
