@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                 ('install', fields.ForeignKeyField('plugboard.UserPlugin', source_field='install_id', db_constraint=True, to_field='id', related_name='analytics_member_counts', on_delete=OnDelete.CASCADE)),
                 ('chat_id', fields.BigIntField()),
                 ('read_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
-                ('count', fields.BigIntField()),
+                ('count', fields.BigIntField(null=True)),
             ],
             options={'table': 'analytics_member_counts', 'app': 'plugboard', 'indexes': [Index(fields=['install_id', 'chat_id', 'read_at'])], 'pk_attr': 'id'},
             bases=['Model'],

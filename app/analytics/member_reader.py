@@ -50,7 +50,7 @@ async def member_figures(install_id: str, chat_id: int | None, start: date, end:
     counts = AnalyticsMemberCount.filter(install_id=install_id, read_at__gte=begins, read_at__lt=ends)
     if chat_id is not None:
         chats, counts = chats.filter(chat_id=chat_id), counts.filter(chat_id=chat_id)
-    readings: dict[int, list[tuple[datetime, int]]] = {}
+    readings: dict[int, list[tuple[datetime, int | None]]] = {}
     for chat, read_at, count in await counts.order_by("read_at", "id").values_list("chat_id", "read_at", "count"):
         readings.setdefault(chat, []).append((read_at, count))
     gone: dict[int, datetime] = {}
@@ -73,12 +73,12 @@ async def last_counts(install_id: str, chat_ids: list[int]) -> dict[int, int]:
     query = AnalyticsMemberChat.filter(install_id=install_id, chat_id__in=chat_ids, unavailable_since__isnull=False)
     gone = set(cast("list[int]", await query.values_list("chat_id", flat=True)))
     found = await _counts_before(install_id, None, None, chat_ids)
-    return {chat: count for chat, count in found.items() if chat not in gone}
+    return {chat: count for chat, count in found.items() if chat not in gone and count is not None}
 
 
 async def _counts_before(
     install_id: str, chat_id: int | None, moment: datetime | None, chat_ids: list[int] | None = None
-) -> dict[int, int]:
+) -> dict[int, int | None]:
     """Each chat's last count read before `moment` (None: ever), of one chat, of `chat_ids`, or of all."""
     conn = AnalyticsMemberCount._meta.db
     table = AnalyticsMemberCount._meta.db_table

@@ -79,21 +79,22 @@ class MemberSeries:
 
 
 def member_series(
-    readings: Mapping[int, Sequence[tuple[datetime, int]]],
-    before: Mapping[int, int],
+    readings: Mapping[int, Sequence[tuple[datetime, int | None]]],
+    before: Mapping[int, int | None],
     gone: Mapping[int, datetime],
     days: Sequence[tuple[date, datetime]],
 ) -> MemberSeries:
     """The series of local `days` (each with the UTC instant it ends), oldest first.
 
-    `readings`: each chat's readings within the window, oldest first; `before`: each chat's last
-    count before the window; `gone`: when each unavailable chat became so. A chat counts on a day
+    `readings`: each chat's readings within the window, oldest first (a None count: the bot could
+    no longer read it from then); `before`: each chat's last reading before the window; `gone`:
+    when each chat unavailable now became so. A chat counts on a day
     with its last reading before the day's end, carried forward, unless it was gone by then.
     Each chat's change is its count on the last day less its count before the window (or its first
     reading in it, for a chat first read within the window); `change` adds those of the chats that
     count on the last day."""
     chats = sorted(set(readings) | set(before))
-    counts = {chat: before.get(chat) for chat in chats}
+    counts: dict[int, int | None] = {chat: before.get(chat) for chat in chats}
     next_reading = dict.fromkeys(chats, 0)
     daily: list[MemberDay] = []
     last: dict[int, int] = {}
@@ -114,7 +115,7 @@ def member_series(
     change = 0
     for chat, count in last.items():
         baseline = before.get(chat)
-        if baseline is None:
-            baseline = readings[chat][0][1]
+        if baseline is None:  # first read (or read again) within the window: from its first count in it
+            baseline = next(found for _, found in readings[chat] if found is not None)
         change += count - baseline
     return MemberSeries(daily[-1].count, change, daily)

@@ -90,7 +90,7 @@ async def record_states(states: list[tuple[str, ChatState]]) -> None:
         else:
             update = _kept(table)
         await insert_rows(conn, table, _COLUMNS, [row], f"ON CONFLICT (install_id, chat_id) DO UPDATE SET {update}")
-        if state.count is not None:
+        if state.count is not None or state.unavailable is not None:  # a count, or the gap's start
             readings.append([install_id, state.chat_id, state.at, state.count])
     if readings:
         await insert_rows(

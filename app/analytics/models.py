@@ -138,6 +138,8 @@ class AnalyticsMemberChat(Model):
 class AnalyticsMemberCount(Model):
     # One reading of a chat's member count (Telegram's getChatMemberCount) at a UTC instant: any
     # zone's daily series is the last reading on or before each local day's end, carried forward.
+    # A null count marks when the bot could no longer read the chat (it was removed): the chat
+    # counts again from its next reading, never with a count carried over the gap.
 
     id = fields.BigIntField(primary_key=True)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
@@ -146,7 +148,7 @@ class AnalyticsMemberCount(Model):
     install_id: str
     chat_id = fields.BigIntField()
     read_at = fields.DatetimeField()
-    count = fields.BigIntField()
+    count = fields.BigIntField(null=True)
 
     class Meta:
         table = "analytics_member_counts"

@@ -90,6 +90,16 @@ def days_of(start: date, count: int, zone: ZoneInfo) -> list[tuple[date, datetim
     return [(start + timedelta(days=n), local_midnight(start + timedelta(days=n + 1), zone)) for n in range(count)]
 
 
+def test_a_gap_while_the_bot_was_removed_carries_nothing_over():
+    utc = ZoneInfo("UTC")
+    days = days_of(date(2026, 3, 1), 5, utc)
+    at = [datetime(2026, 3, d, 12, tzinfo=UTC) for d in range(1, 6)]
+    readings = {-1: [(at[0], 50), (at[1], None), (at[3], 44)], -2: [(at[0], 7)]}
+    series = member_series(readings, {}, {}, days)
+    assert [d.count for d in series.daily] == [57, 7, 7, 51, 51]
+    assert series.change == -6  # -1 counted from its first count in the window, 50, to 44 now
+
+
 def test_no_reading_no_series():
     series = member_series({}, {}, {}, days_of(date(2026, 3, 1), 7, ZoneInfo("UTC")))
     assert (series.current, series.change, series.daily) == (None, None, [])
@@ -111,7 +121,7 @@ def model_series(readings, before, gone, days):
     for day, end in days:
         present = {}
         for chat in set(readings) | set(before):
-            earlier = [count for at, count in readings.get(chat, []) if at < end]
+            earlier = [count for at, count in readings.get(chat, []) if at < end]  # None: the bot removed
             count = earlier[-1] if earlier else before.get(chat)
             if count is not None and not (chat in gone and gone[chat] < end):
                 present[chat] = count
@@ -120,11 +130,16 @@ def model_series(readings, before, gone, days):
         last = present
     if not daily or daily[-1].day != days[-1][0]:
         return None, None, daily
-    change = sum(count - before.get(chat, readings.get(chat, [(None, count)])[0][1]) for chat, count in last.items())
+    change = 0
+    for chat, count in last.items():
+        baseline = before.get(chat)
+        if baseline is None:
+            baseline = [found for _, found in readings[chat] if found is not None][0]
+        change += count - baseline
     return daily[-1].count, change, daily
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(60))
 def test_the_series_agrees_with_a_day_by_day_model(seed):
     rng = random.Random(seed)
     zone = ZoneInfo(rng.choice(["UTC", "Asia/Kolkata", "Asia/Kathmandu", "America/New_York", "Europe/Berlin"]))
@@ -134,10 +149,10 @@ def test_the_series_agrees_with_a_day_by_day_model(seed):
     readings, before, gone = {}, {}, {}
     for chat in range(-1, -rng.randint(1, 5) - 1, -1):
         if rng.random() < 0.5:
-            before[chat] = rng.randint(0, 500)
+            before[chat] = None if rng.random() < 0.2 else rng.randint(0, 500)
         moments = sorted(begins + (ends - begins) * rng.random() for _ in range(rng.randint(0, 8)))
-        if moments:
-            readings[chat] = [(moment, rng.randint(0, 500)) for moment in moments]
+        if moments:  # now and then the bot removed (None), and read again later
+            readings[chat] = [(moment, None if rng.random() < 0.2 else rng.randint(0, 500)) for moment in moments]
         if rng.random() < 0.2:
             gone[chat] = begins + (ends - begins) * rng.random()
     series = member_series(readings, before, gone, days)

@@ -210,6 +210,8 @@ async def test_a_kicked_bot_makes_the_chat_unavailable_until_it_is_added_back(ap
     assert [a.status for a in owner.reads(-1001)] == [200, 403, 200]
     figures = await owner.members()
     assert figures["unavailable"] == [] and figures["current"] == 51
+    # the days the bot was out carry no count of the chat over: they hold the other chat's only
+    assert [d["count"] for d in figures["daily"][-5:]] == [57, 7, 7, 7, 51]
 
     await owner.fire(owner.now + DAY)  # and read daily again
     assert len(owner.reads(-1001)) == 4
