@@ -163,11 +163,8 @@ class AnalyticsReader:
     async def days_with_data(self, window: Window) -> dict[date, DayStat]:
         """The window's days that have figures: as many as retention kept, however long the window."""
         where, params = self._scope()
-        sql, sql_params = day_counts_sql(zoned(window, self.zone), where)
-        counts = {
-            local_date_of(int(row["local_day"])): counts_of(row)
-            for row in await self._rows(sql, [*params, *sql_params])
-        }
+        sql, sql_params = day_counts_sql(zoned(window, self.zone), where, params)
+        counts = {local_date_of(int(row["local_day"])): counts_of(row) for row in await self._rows(sql, sql_params)}
         where, params = self._user_scope()
         sql, sql_params = day_users_sql(zoned(window, self.zone), where, params)
         users = {local_date_of(int(row["local_day"])): int(row["users"]) for row in await self._rows(sql, sql_params)}
@@ -180,9 +177,9 @@ class AnalyticsReader:
     async def hourly(self, window: Window) -> list[int]:
         """Messages by local hour of day, 0 to 23, over the window."""
         where, params = self._scope()
-        sql, sql_params = hour_counts_sql(zoned(window, self.zone), where)
+        sql, sql_params = hour_counts_sql(zoned(window, self.zone), where, params)
         profile = [0] * 24
-        for row in await self._rows(sql, [*params, *sql_params]):
+        for row in await self._rows(sql, sql_params):
             profile[int(row["hour"])] += int(row["messages"] or 0)
         return profile
 
@@ -239,24 +236,25 @@ class AnalyticsReader:
 
 
 # The statements, shared with app/analytics/snapshots.py (which reads many installs at once: its
-# scopes say `install_id IN (…)`). Each takes the scope's parameters first, then its own.
+# scopes say `install_id IN (…)`). Those given `scope_params` return every parameter in order; the
+# others take the scope's parameters first, then theirs.
 
 
-def day_counts_sql(span: ZonedSpan, scope: str) -> tuple[str, list[Any]]:
+def day_counts_sql(span: ZonedSpan, scope: str, scope_params: list[Any]) -> tuple[str, list[Any]]:
     day, params = span.day_sql()
     return (
         f'SELECT install_id, {day} AS local_day, {SUM_SQL} FROM "analytics_buckets" '
         f"WHERE {scope} AND bucket >= ? AND bucket < ? GROUP BY install_id, local_day",
-        [*params, span.span.first, span.span.end],
+        [*params, *scope_params, span.span.first, span.span.end],
     )
 
 
-def hour_counts_sql(span: ZonedSpan, scope: str) -> tuple[str, list[Any]]:
+def hour_counts_sql(span: ZonedSpan, scope: str, scope_params: list[Any]) -> tuple[str, list[Any]]:
     hour, params = span.hour_sql()
     return (
         f'SELECT install_id, {hour} AS hour, SUM(received) + SUM(sent) AS messages FROM "analytics_buckets" '
         f"WHERE {scope} AND bucket >= ? AND bucket < ? GROUP BY install_id, hour",
-        [*params, span.span.first, span.span.end],
+        [*params, *scope_params, span.span.first, span.span.end],
     )
 
 

@@ -192,10 +192,10 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
     span, window, previous, since = first.span, first.window, first.window.before(), first.active_since
     active_sql = ", ".join(f"SUM(CASE WHEN last_bucket >= ? THEN 1 ELSE 0 END) AS since_{n}" for n in range(len(since)))
     span_days, span_users = (
-        day_counts_sql(zoned(span, zone), scope),
+        day_counts_sql(zoned(span, zone), scope, params),
         day_users_sql(zoned(span, zone), user_scope, user_params),
     )
-    window_hours = hour_counts_sql(zoned(window, zone), scope)
+    window_hours = hour_counts_sql(zoned(window, zone), scope, params)
     previous_users = distinct_users_sql(zoned(previous, zone), user_scope)
     window_span = window.buckets(zone)
     if first.ends_today:
@@ -208,9 +208,9 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
         sql, sql_params = chat_users_sql(zoned(window, zone), scope)
         chat_users = (sql, [*params, ALL_CHATS, *sql_params])
     statements: list[tuple[str, list[Any]]] = [
-        (span_days[0], [*params, *span_days[1]]),
+        span_days,
         span_users,
-        (window_hours[0], [*params, *window_hours[1]]),
+        window_hours,
         (
             f'SELECT install_id, COUNT(*) AS total, {active_sql} FROM "analytics_seen" WHERE {user_scope} '
             "GROUP BY install_id",

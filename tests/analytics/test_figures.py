@@ -19,7 +19,7 @@ NOW = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 PERIOD = "start end totalMessages messagesReceived messagesSent uniqueUsers joins leaves messagesToday messagesThisWeek"
 SUMMARY = f"""query($chatId: ID, $days: Int!) {{ analytics(chatId: $chatId, days: $days) {{
-  totalMessages messagesReceived messagesSent uniqueUsers messagesToday messagesThisWeek
+  timezone totalMessages messagesReceived messagesSent uniqueUsers messagesToday messagesThisWeek
   activeUsers {{ day week month }}
   period {{ {PERIOD} }} previousPeriod {{ {PERIOD} }}
   daily(days: $days) {{ date messages users joins leaves }}
