@@ -101,14 +101,14 @@ class ZonedSpan:
         self.segments = offsets(zone, span.first, max(span.end, span.first + 1))
 
     def offset_sql(self, column: str) -> tuple[str, list[Any]]:
-        """`column`'s offset in quarters, as SQL."""
+        """`column`'s offset in quarters, as SQL (typed: PostgreSQL cannot infer a bare parameter's type here)."""
         if len(self.segments) == 1:
-            return "?", [self.segments[0][1]]
+            return "CAST(? AS INTEGER)", [self.segments[0][1]]
         parts, params = [], []
         for (_, offset), (until, _) in zip(self.segments, self.segments[1:], strict=False):
-            parts.append(f"WHEN {column} < ? THEN ?")
+            parts.append(f"WHEN {column} < ? THEN CAST(? AS INTEGER)")
             params += [until, offset]
-        return f"CASE {' '.join(parts)} ELSE ? END", [*params, self.segments[-1][1]]
+        return f"CASE {' '.join(parts)} ELSE CAST(? AS INTEGER) END", [*params, self.segments[-1][1]]
 
     def day_sql(self, column: str = "bucket") -> tuple[str, list[Any]]:
         """The local day number (days since 1970-01-01) of `column`, a bucket."""
