@@ -1,0 +1,164 @@
+"""Query.analytics(from, to), the install's `timezone` over GraphQL, the CSV and the live
+subscription: any range within retention, in the install's zone, with clear errors for the rest."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.support.installs_api import plugin_id, update_config
+from tests.support.rows import all_rows
+from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.subscriptions import subscribe
+from tests.support.telegram_updates import message_update
+
+# 19:00 UTC on 15 June: already 16 June (00:30) in Kolkata.
+NOW = datetime(2026, 6, 15, 19, 0, tzinfo=UTC)
+RANGE = """query($days: Int, $from: Date, $to: Date, $chatId: ID) {
+  analytics(days: $days, from: $from, to: $to, chatId: $chatId) {
+    timezone totalMessages messagesToday
+    daily { date messages users } hourly
+    period { start end totalMessages uniqueUsers }
+    previousPeriod { start end totalMessages uniqueUsers } } }"""
+
+
+def at(moment: datetime, update: dict[str, Any]) -> dict[str, Any]:
+    update["message"]["date"] = int(moment.timestamp())
+    return update
+
+
+@pytest.fixture
+async def counted(app, telegram):
+    """Messages at 18:10 and 18:40 UTC on 13 and 15 June (18:10 is before Kolkata's midnight,
+    18:40 after), by users 1 and 2; the clock at NOW; retention 30 days."""
+    app.platform.clock = lambda: NOW
+    owner = await app.create_user("ranges@example.com", "pro")
+    bot = await connect_bot(app, owner, telegram)
+    await install(app, owner, "analytics")
+    update_id = 0
+    for day in (13, 15):
+        for minute, user in ((10, 1), (40, 2)):
+            update_id += 1
+            moment = datetime(2026, 6, day, 18, minute, tzinfo=UTC)
+            await deliver(app, bot, at(moment, message_update(update_id, chat_id=-1, sender_id=user)))
+    await wait_until_processed(app)
+    return owner
+
+
+async def query(app, owner, **variables) -> dict[str, Any]:
+    return (await app.graphql(RANGE, variables, user=owner))["analytics"]
+
+
+async def test_from_to_covers_exactly_those_days_in_utc_and_the_previous_period_is_as_long(app, counted):
+    figures = await query(app, counted, **{"from": "2026-06-12", "to": "2026-06-14"})
+    assert figures["timezone"] == "UTC"
+    assert [(d["date"], d["messages"], d["users"]) for d in figures["daily"]] == [
+        ("2026-06-12", 0, 0),
+        ("2026-06-13", 2, 2),
+        ("2026-06-14", 0, 0),
+    ]
+    assert (figures["period"]["start"], figures["period"]["end"], figures["period"]["totalMessages"]) == (
+        "2026-06-12",
+        "2026-06-14",
+        2,
+    )
+    assert figures["period"]["uniqueUsers"] == 2
+    assert (figures["previousPeriod"]["start"], figures["previousPeriod"]["end"]) == ("2026-06-09", "2026-06-11")
+    assert figures["hourly"][18] == 2 and sum(figures["hourly"]) == 2
+    assert figures["messagesToday"] == 2  # today is the clock's, whatever the range
+
+
+async def test_changing_the_zone_re_reads_history(app, counted):
+    before = await query(app, counted, **{"from": "2026-06-13", "to": "2026-06-16"})
+    assert [d["messages"] for d in before["daily"]] == [2, 0, 2, 0]
+    assert (await update_config(app, counted, "analytics", {"timezone": "Asia/Kolkata"}))["status"] == "ACTIVE"
+    after = await query(app, counted, **{"from": "2026-06-13", "to": "2026-06-16"})
+    assert after["timezone"] == "Asia/Kolkata"
+    # 18:10 UTC is 23:40 the same day in Kolkata, 18:40 UTC is 00:10 the next.
+    assert [(d["date"], d["messages"], d["users"]) for d in after["daily"]] == [
+        ("2026-06-13", 1, 1),
+        ("2026-06-14", 1, 1),
+        ("2026-06-15", 1, 1),
+        ("2026-06-16", 1, 1),
+    ]
+    assert after["hourly"][23] == 2 and after["hourly"][0] == 2
+    # Today is 16 June there: the default window is the 7 days ending on it.
+    default = await query(app, counted)
+    assert default["daily"][-1]["date"] == "2026-06-16" and default["messagesToday"] == 1
+    assert default["period"]["uniqueUsers"] == 2
+
+
+@pytest.mark.parametrize(
+    ("variables", "path"),
+    [
+        ({"days": 7, "from": "2026-06-01", "to": "2026-06-02"}, "/days"),
+        ({"from": "2026-06-01"}, "/to"),
+        ({"to": "2026-06-01"}, "/from"),
+        ({"from": "2026-06-10", "to": "2026-06-09"}, "/to"),
+        ({"from": "2026-06-10", "to": "2026-06-17"}, "/to"),  # after tomorrow
+        ({"from": "2026-05-16", "to": "2026-06-10"}, "/from"),  # before the 30 days retention keeps
+        ({"days": 0}, "/days"),
+    ],
+)
+async def test_a_range_it_cannot_answer_is_refused_with_its_field(app, counted, variables, path):
+    before = await all_rows(app)
+    error = await app.graphql_error(RANGE, variables, user=counted)
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert [e["path"] for e in error["extensions"]["errors"]] == [path]
+    assert await all_rows(app) == before
+
+
+async def test_the_longest_range_retention_keeps_and_tomorrow_are_answered(app, counted):
+    figures = await query(app, counted, **{"from": "2026-05-17", "to": "2026-06-16"})
+    assert len(figures["daily"]) == 31 and figures["period"]["totalMessages"] == 4
+    await update_config(app, counted, "analytics", {"retention": 90})
+    assert len((await query(app, counted, **{"from": "2026-03-18", "to": "2026-06-15"}))["daily"]) == 90
+
+
+async def test_an_unknown_zone_is_refused_and_nothing_changes(app, counted):
+    before = await all_rows(app)
+    for zone in ("Mars/Olympus", "Asia/Calcutta ", "", "../etc/passwd", 5):
+        variables = {"id": await plugin_id(app, "analytics"), "config": {"timezone": zone}}
+        result = await app.graphql_response(
+            "mutation($id: ID!, $config: JSON!) { updatePluginConfig(pluginId: $id, config: $config) { id } }",
+            variables,
+            counted,
+        )
+        [error] = result["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", zone
+        assert [e["path"] for e in error["extensions"]["errors"]] == ["/timezone"]
+    assert await all_rows(app) == before
+
+
+async def test_the_csv_takes_a_range_in_the_zone(app, counted):
+    await update_config(app, counted, "analytics", {"timezone": "Asia/Kolkata"})
+    response = await app.http.get("/analytics.csv?from=2026-06-14&to=2026-06-15", headers=counted.auth)
+    assert response.status_code == 200, response.text
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert [r[:2] for r in rows[1:]] == [["2026-06-14", "1"], ["2026-06-15", "1"]]
+    for bad in (
+        "from=2026-06-14",
+        "from=2026-06-15&to=2026-06-14",
+        "from=x&to=2026-06-14",
+        "days=3&from=2026-06-14&to=2026-06-15",
+    ):
+        response = await app.http.get(f"/analytics.csv?{bad}", headers=counted.auth)
+        assert response.status_code == 400, bad
+
+
+async def test_the_subscription_takes_a_range(app, counted, telegram):
+    live_query = """subscription($from: Date, $to: Date) { analyticsUpdated(from: $from, to: $to) {
+      timezone daily { date messages } } }"""
+    async with subscribe(app.url, live_query, {"from": "2026-06-14", "to": "2026-06-15"}, token=counted.token) as live:
+        first = (await live.next())["analyticsUpdated"]
+        assert first["timezone"] == "UTC"
+        assert [(d["date"], d["messages"]) for d in first["daily"]] == [("2026-06-14", 0), ("2026-06-15", 2)]
+    async with subscribe(app.url, live_query, {"from": "2026-06-15"}, token=counted.token) as refused:
+        message = await refused.message()
+    assert message["type"] in ("error", "next"), message
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
