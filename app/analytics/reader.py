@@ -240,11 +240,15 @@ class AnalyticsReader:
 # others take the scope's parameters first, then theirs.
 
 
-def day_counts_sql(span: ZonedSpan, scope: str, scope_params: list[Any]) -> tuple[str, list[Any]]:
+def day_counts_sql(
+    span: ZonedSpan, scope: str, scope_params: list[Any], by_chat: bool = False
+) -> tuple[str, list[Any]]:
+    """Counts per local day (and per chat too, `by_chat`: one scan for the days and the chats)."""
     day, params = span.day_sql()
+    chat = "chat_id, " if by_chat else ""
     return (
-        f'SELECT install_id, {day} AS local_day, {SUM_SQL} FROM "analytics_buckets" '
-        f"WHERE {scope} AND bucket >= ? AND bucket < ? GROUP BY install_id, local_day",
+        f'SELECT install_id, {chat}{day} AS local_day, {SUM_SQL} FROM "analytics_buckets" '
+        f"WHERE {scope} AND bucket >= ? AND bucket < ? GROUP BY install_id, {chat}local_day",
         [*params, *scope_params, span.span.first, span.span.end],
     )
 

@@ -193,7 +193,7 @@ class AnalyticsService:
         return SummaryKey(reader.install_id, reader.chat_id, window.start, window.end, today, reader.zone_name)
 
     async def summary(self, reader: AnalyticsReader, key: SummaryKey) -> Summary:
-        """The summary of `key`, read now (eight statements)."""
+        """The summary of `key`, read now (seven statements)."""
         snapshots = await read_snapshots([key], reader.gate)
         return await self.summarize(snapshots[key], reader)
 

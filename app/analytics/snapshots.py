@@ -1,13 +1,13 @@
 """Everything one analytics summary shows, read together; and many summaries in the same statements.
 
 A summary is its install's figures for one chat or all chats, over the local days `start` to
-`end` of its zone, as seen on `today` (`SummaryKey`). `read_snapshots` reads each summary's figures in eight statements whatever its size,
-and the summaries of many installs with the same chat filter, range and zone in the same eight
+`end` of its zone, as seen on `today` (`SummaryKey`). `read_snapshots` reads each summary's figures in seven statements whatever its size,
+and the summaries of many installs with the same chat filter, range and zone in the same seven
 (`install_id IN (…)`): a burst of changes across users costs a few statements, not a few per user.
 `SnapshotReader` answers an AnalyticsReader's reads from a snapshot, and reads only what lies
 outside it (a `daily(days)` longer than the summary's span, say).
 
-The eight statements are not one transaction (as a summary's reads never were): a snapshot read
+The seven statements are not one transaction (as a summary's reads never were): a snapshot read
 while changes commit may show some of them, and the notice of the last one brings a read of all.
 """
 
@@ -163,7 +163,7 @@ class SnapshotReader(AnalyticsReader):
 async def read_snapshots(
     keys: Sequence[SummaryKey], gate: asyncio.Semaphore | None = None
 ) -> dict[SummaryKey, Snapshot]:
-    """The snapshots of `keys`: eight statements for the keys of each chat filter, range and zone."""
+    """The snapshots of `keys`: seven statements for the keys of each chat filter, range and zone."""
     groups: dict[tuple[int | None, date, date, date, str], list[str]] = {}
     for key in keys:
         installs = groups.setdefault((key.chat_id, key.start, key.end, key.today, key.zone), [])
@@ -192,7 +192,7 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
     span, window, previous, since = first.span, first.window, first.window.before(), first.active_since
     active_sql = ", ".join(f"SUM(CASE WHEN last_bucket >= ? THEN 1 ELSE 0 END) AS since_{n}" for n in range(len(since)))
     span_days, span_users = (
-        day_counts_sql(zoned(span, zone), scope, params),
+        day_counts_sql(zoned(span, zone), scope, params, by_chat=True),
         day_users_sql(zoned(span, zone), user_scope, user_params),
     )
     window_hours = hour_counts_sql(zoned(window, zone), scope, params)
@@ -217,11 +217,6 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
             [*(midnight_bucket(day, zone) for day in since), *user_params],
         ),
         (previous_users[0], [*user_params, *previous_users[1]]),
-        (
-            f'SELECT install_id, chat_id, {SUM_SQL} FROM "analytics_buckets" WHERE {scope} '
-            "AND bucket >= ? AND bucket < ? GROUP BY install_id, chat_id",
-            [*params, window_span.first, window_span.end],
-        ),
         chat_users,
         (
             'SELECT install_id, chat_id, title, type, received, sent, joins, leaves FROM "analytics_chats" '
@@ -235,13 +230,16 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
         hour_rows,
         active_rows,
         previous_rows,
-        chat_rows,
         chat_user_rows,
         chats,
     ) = await asyncio.gather(*(fetch_rows(sql, values, gate) for sql, values in statements))
     per_install = {install: _Parts() for install in installs}
-    for row in day_rows:
-        per_install[row["install_id"]].day_counts[local_date_of(int(row["local_day"]))] = counts_of(row)
+    for row in day_rows:  # per chat and local day: the span's days, and the window's chats
+        parts, day, counts = per_install[row["install_id"]], local_date_of(int(row["local_day"])), counts_of(row)
+        parts.day_counts[day] = parts.day_counts.get(day, Counts()) + counts
+        if window.start <= day <= window.end:
+            chat = int(row["chat_id"])
+            parts.chat_counts[chat] = parts.chat_counts.get(chat, Counts()) + counts
     for row in user_day_rows:
         per_install[row["install_id"]].day_users[local_date_of(int(row["local_day"]))] = int(row["users"])
     for row in hour_rows:
@@ -253,8 +251,6 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
             parts.active[day] = int(row[f"since_{n}"] or 0)
     for row in previous_rows:
         per_install[row["install_id"]].previous_users = int(row["n"] or 0)
-    for row in chat_rows:
-        per_install[row["install_id"]].chat_counts[int(row["chat_id"])] = counts_of(row)
     for row in chat_user_rows:
         per_install[row["install_id"]].chat_users[int(row["chat_id"])] = int(row["users"])
     for row in chats:
