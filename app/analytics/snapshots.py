@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 from app.analytics.buckets import zone_named
 from app.analytics.models import ALL_CHATS
 from app.analytics.reader import (
-    SUM_SQL,
     AnalyticsReader,
     ChatStat,
     Counts,
