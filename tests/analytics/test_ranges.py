@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from app.analytics.buckets import bucket_of
+from app.analytics.models import AnalyticsBucket, AnalyticsSeen, AnalyticsUserDay
 from tests.support.installs_api import plugin_id, update_config
 from tests.support.rows import all_rows
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
@@ -162,3 +164,19 @@ async def test_the_subscription_takes_a_range(app, counted, telegram):
     assert message["type"] in ("error", "next"), message
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_retention_prunes_whole_days_of_the_zone(app, counted):
+    """Retention 2 in Kolkata on 16 June there: 15 and 16 June are kept, from 18:30 UTC on 14 June."""
+    await update_config(app, counted, "analytics", {"timezone": "Asia/Kolkata", "retention": 2})
+    with app.db():
+        assert await app.platform.scheduler.fire_due(NOW.timestamp()) >= 1
+        kept_from = bucket_of(datetime(2026, 6, 14, 18, 30, tzinfo=UTC))
+        buckets = await AnalyticsBucket.all().values_list("bucket", flat=True)
+        assert sorted(buckets) == [bucket_of(datetime(2026, 6, 15, 18, m, tzinfo=UTC)) for m in (10, 40)]
+        assert all(b >= kept_from for b in buckets)
+        assert await AnalyticsSeen.filter(last_bucket__lt=kept_from).count() == 0
+        assert set(await AnalyticsUserDay.all().values_list("day", flat=True)) == {kept_from // 96 + 1}
+    figures = await query(app, counted, **{"from": "2026-06-15", "to": "2026-06-16"})
+    assert [d["messages"] for d in figures["daily"]] == [1, 1]
+    assert figures["totalMessages"] == 4  # lifetime totals stay
