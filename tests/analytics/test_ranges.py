@@ -180,3 +180,23 @@ async def test_retention_prunes_whole_days_of_the_zone(app, counted):
     figures = await query(app, counted, **{"from": "2026-06-15", "to": "2026-06-16"})
     assert [d["messages"] for d in figures["daily"]] == [1, 1]
     assert figures["totalMessages"] == 4  # lifetime totals stay
+
+
+async def test_a_live_summary_in_a_zone_follows_each_write(app, telegram):
+    app.platform.clock = lambda: NOW
+    owner = await app.create_user("live-zone@example.com", "pro")
+    bot = await connect_bot(app, owner, telegram)
+    await install(app, owner, "analytics", {"timezone": "Asia/Kolkata"})
+    live_query = """subscription($from: Date, $to: Date) { analyticsUpdated(from: $from, to: $to) {
+      timezone messagesToday daily { date messages } } }"""
+    async with subscribe(app.url, live_query, {"from": "2026-06-15", "to": "2026-06-16"}, token=owner.token) as live:
+        first = (await live.next())["analyticsUpdated"]
+        assert (first["timezone"], first["messagesToday"]) == ("Asia/Kolkata", 0)
+        # 18:40 UTC on 15 June is 00:10 on 16 June in Kolkata: today there.
+        moment = datetime(2026, 6, 15, 18, 40, tzinfo=UTC)
+        assert (await deliver(app, bot, at(moment, message_update(1, chat_id=-1, sender_id=5)))).status_code == 200
+        data, _ = await live.until(lambda d: d["analyticsUpdated"]["messagesToday"] == 1)
+    assert [(d["date"], d["messages"]) for d in data["analyticsUpdated"]["daily"]] == [
+        ("2026-06-15", 0),
+        ("2026-06-16", 1),
+    ]
