@@ -200,3 +200,9 @@ async def test_a_live_summary_in_a_zone_follows_each_write(app, telegram):
         ("2026-06-15", 0),
         ("2026-06-16", 1),
     ]
+
+
+async def test_a_value_that_is_not_a_date_is_refused(app, counted):
+    for value in ("2026-13-01", "yesterday", "2026-6-1", 5):
+        error = await app.graphql_error(RANGE, {"from": value, "to": "2026-06-10"}, user=counted)
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", value
