@@ -10,8 +10,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.analytics.buckets import bucket_of
 from app.analytics.counting import Tally
 from app.analytics.models import ALL_CHATS, AnalyticsBucket, AnalyticsChat, AnalyticsSeen, AnalyticsUserDay
-from app.analytics.zoned import QUARTERS, quarter_bits
-from app.sql import insert_rows
+from app.analytics.zoned import QUARTERS, quarter_bits, range_bits
+from app.sql import insert_rows, placeholders
 
 _COUNTERS = ("received", "sent", "joins", "leaves")
 
@@ -112,8 +112,22 @@ async def _record_users(
 
 async def prune(install_id: str, keep_from: int) -> int:
     """Forgets the buckets before bucket `keep_from` (a local midnight), the user rows of UTC days
-    wholly before it, and users not seen since; lifetime totals stay."""
+    before it and the quarters of its own UTC day before it, and users not seen since; lifetime
+    totals stay."""
+    day, first = divmod(keep_from, QUARTERS)
     pruned = await AnalyticsBucket.filter(install_id=install_id, bucket__lt=keep_from).delete()
-    pruned += await AnalyticsUserDay.filter(install_id=install_id, day__lt=keep_from // QUARTERS).delete()
+    pruned += await AnalyticsUserDay.filter(install_id=install_id, day__lt=day).delete()
+    if first:
+        low, high = range_bits(first, QUARTERS)
+        conn = AnalyticsUserDay._meta.db
+        marks = placeholders(conn, 4)
+        await conn.execute_query(
+            f'UPDATE "{AnalyticsUserDay._meta.db_table}" SET quarters_low = quarters_low & {marks[0]}, '
+            f"quarters_high = quarters_high & {marks[1]} WHERE install_id = {marks[2]} AND day = {marks[3]}",
+            [low, high, install_id, day],
+        )
+        pruned += await AnalyticsUserDay.filter(
+            install_id=install_id, day=day, quarters_low=0, quarters_high=0
+        ).delete()
     pruned += await AnalyticsSeen.filter(install_id=install_id, last_bucket__lt=keep_from).delete()
     return pruned

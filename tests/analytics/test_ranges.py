@@ -12,7 +12,7 @@ import pytest
 
 from app.analytics.buckets import bucket_of
 from app.analytics.models import AnalyticsBucket, AnalyticsSeen, AnalyticsUserDay
-from tests.support.installs_api import plugin_id, update_config
+from tests.support.installs_api import my_install, plugin_id, update_config
 from tests.support.rows import all_rows
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
 from tests.support.subscriptions import subscribe
@@ -177,6 +177,15 @@ async def test_retention_prunes_whole_days_of_the_zone(app, counted):
         assert all(b >= kept_from for b in buckets)
         assert await AnalyticsSeen.filter(last_bucket__lt=kept_from).count() == 0
         assert set(await AnalyticsUserDay.all().values_list("day", flat=True)) == {kept_from // 96 + 1}
+    # A user seen before the kept local midnight, on the UTC day it falls in, is forgotten there.
+    with app.db():
+        user_day = AnalyticsUserDay(install_id=(await my_install(app, counted, "analytics"))["id"], chat_id=0)
+        user_day.day, user_day.user_id = kept_from // 96, 9
+        user_day.quarters_low, user_day.quarters_high = 1 << 3, 1 << (kept_from % 96 - 48)  # 00:45 and 18:30
+        await user_day.save()
+        assert await app.platform.scheduler.fire_due(NOW.timestamp() + 3600) >= 1
+        [kept] = await AnalyticsUserDay.filter(user_id=9).values_list("quarters_low", "quarters_high")
+        assert kept == (0, 1 << (kept_from % 96 - 48))
     figures = await query(app, counted, **{"from": "2026-06-15", "to": "2026-06-16"})
     assert [d["messages"] for d in figures["daily"]] == [1, 1]
     assert figures["totalMessages"] == 4  # lifetime totals stay
