@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,10 +32,6 @@ LOW_BITS = (1 << HALF) - 1
 def local_date_of(ordinal: int) -> date:
     """The date `ordinal` days after 1970-01-01 (what the SQL's local day numbers mean)."""
     return EPOCH + timedelta(days=ordinal)
-
-
-def day_number(day: date) -> int:
-    return (day - EPOCH).days
 
 
 def quarter_bits(quarter: int) -> tuple[int, int]:
@@ -195,7 +191,3 @@ def local_day_users_sql(spans: ZonedSpan, scope: str, scope_params: list[Any]) -
     if not selects:
         return 'SELECT install_id, 0 AS local_day, user_id FROM "analytics_user_days" WHERE 1 = 0', []
     return " UNION ALL ".join(selects), params
-
-
-def now_bucket(now: datetime) -> int:
-    return int(now.astimezone(UTC).timestamp()) // BUCKET_SECONDS
