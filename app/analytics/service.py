@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.accounts.context import ServiceContext
 from app.analytics.buckets import zone_named
@@ -169,8 +170,8 @@ class AnalyticsService:
     def __init__(self, clock: Callable[[], datetime]) -> None:
         self.clock = clock
 
-    def today(self, zone: Any = UTC_ZONE) -> date:
-        """Today in `zone` (a ZoneInfo)."""
+    def today(self, zone: ZoneInfo = UTC_ZONE) -> date:
+        """Today in `zone`."""
         return self.clock().astimezone(UTC).astimezone(zone).date()
 
     async def reader_for(

@@ -1,8 +1,9 @@
 """Everything one analytics summary shows, read together; and many summaries in the same statements.
 
 A summary is its install's figures for one chat or all chats, over the local days `start` to
-`end` of its zone, as seen on `today` (`SummaryKey`). `read_snapshots` reads each summary's figures in seven statements whatever its size,
-and the summaries of many installs with the same chat filter, range and zone in the same seven
+`end` of its zone, as seen on `today` (`SummaryKey`). `read_snapshots` reads each summary's figures
+in seven statements whatever its size, and the summaries of many installs with the same chat
+filter, range and zone in the same seven
 (`install_id IN (…)`): a burst of changes across users costs a few statements, not a few per user.
 `SnapshotReader` answers an AnalyticsReader's reads from a snapshot, and reads only what lies
 outside it (a `daily(days)` longer than the summary's span, say).
