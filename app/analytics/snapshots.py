@@ -105,7 +105,7 @@ class SnapshotReader(AnalyticsReader):
     """Reads answered from a snapshot; `reader` reads what it does not hold."""
 
     def __init__(self, snapshot: Snapshot, reader: AnalyticsReader) -> None:
-        super().__init__(reader.install_id, reader.chat_id, reader.gate)
+        super().__init__(reader.install_id, reader.chat_id, reader.gate, reader.zone)
         self.snapshot = snapshot
         self._reader = reader
 
