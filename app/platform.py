@@ -121,7 +121,7 @@ class Platform:
         self.accounts = AccountService()
         self.catalog = CatalogService(self.registry)
         self.audit = AuditService()
-        self.analytics = AnalyticsService(today=self.today)
+        self.analytics = AnalyticsService(clock=lambda: self.clock())
         # Live summaries, each read once per change for every socket that shows it (app/analytics/live_summaries.py).
         self.live_summaries = LiveSummaries(self.analytics, self.live, self.summary_reads)
         # Whether the tokens of sockets about to be sent a shared summary still work, many in one query.

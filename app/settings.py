@@ -148,12 +148,14 @@ def whole(minimum: int = 0, maximum: int | None = None) -> Parse:
     return parse
 
 
-def number(unit: str | None, zero: bool = False) -> Parse:
-    """A finite number above 0, of `unit` (None for a rate); 0 or more with `zero`."""
+def number(unit: str | None, zero: bool = False, maximum: float | None = None) -> Parse:
+    """A finite number above 0, of `unit` (None for a rate); 0 or more with `zero`; at most `maximum`."""
     if zero:
         expected = "a number, 0 or more"
     else:
         expected = f"a number of {unit} above 0" if unit else "a number above 0"
+    if maximum is not None:
+        expected += f", at most {maximum:g}"
 
     def parse(name: str, raw: str) -> float:
         try:
@@ -161,6 +163,8 @@ def number(unit: str | None, zero: bool = False) -> Parse:
         except ValueError:
             raise SettingError(name, raw, expected) from None
         if not math.isfinite(value) or value < 0 or (not zero and value == 0):
+            raise SettingError(name, raw, expected)
+        if maximum is not None and value > maximum:
             raise SettingError(name, raw, expected)
         return value
 
@@ -562,9 +566,10 @@ class Settings:
     token_cache_seconds: float = setting(
         5.0,
         env="TOKEN_CACHE_SECONDS",
-        parse=number("seconds", zero=True),
-        help="how long a process trusts an API token it verified (0: checks each request); a revocation "
-        "reaches every process at once, and within a second should its notice be lost",
+        parse=number("seconds", zero=True, maximum=60),
+        help="how long a process trusts an API token it verified (0: checks each request; at most 60, "
+        "the longest a token revoked behind our back may still work); a revocation reaches every process "
+        "at once, and within a second should its notice be lost",
     )
     access_log: bool = setting(True, env="ACCESS_LOG", parse=boolean, help="uvicorn's per-request access log")
     host: str = setting(

@@ -1,13 +1,16 @@
-"""The cost of reading one install's analytics at 1,000 messages and at 1,000,000.
+"""The cost of reading one install's analytics at 1,000 messages and at 1,000,000, in UTC and in
+Asia/Kolkata.
 
     .venv/bin/python -m bench.analytics_read [--database-url URL] [--reads 30]
 
-Both installs get the same shape of traffic: 5 chats, a fixed population of 300 users, messages
-spread over the last 30 days and all hours. Their aggregate rows are written as the plugin would
-have written them for those messages (chat totals, per UTC hour, per day and user, daily user
-counts, last-seen days), in bulk. Then the full summary the
-widget shows is read `--reads` times for each, and the script prints the mean read time of both
-and their ratio: a read's cost follows days and users, not messages, so the ratio stays near 1.
+Both installs get the same shape of traffic: 5 chats, a fixed population of 300 users, messages at
+random instants over the last 30 days. Their aggregate rows are written as the plugin would have
+written them for those messages (chat totals, per 15-minute bucket, per UTC day and user with the
+mask of quarters seen, last-seen buckets), in bulk. Then the summary `Query.analytics(from, to)`
+reads for the 30 days ending today (its eight statements: the daily series, the hourly profile, the
+period and the previous period, active users, the busiest chats) is read `--reads` times for each
+install and zone, and the script prints the mean wall and CPU time of a read and the ratios 1M / 1k:
+a read's cost follows days and users, not messages, so the ratios stay near 1.
 """
 
 from __future__ import annotations
@@ -19,87 +22,91 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from app.accounts.service import AccountService
-from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
-from app.analytics.reader import AnalyticsReader, Window
-from app.analytics.service import AnalyticsService
+from app.analytics.models import ALL_CHATS, AnalyticsBucket, AnalyticsChat, AnalyticsSeen, AnalyticsUserDay
+from app.analytics.service import AnalyticsService, InstallReader
+from app.analytics.snapshots import SummaryKey
+from app.analytics.zoned import QUARTERS, quarter_bits
 from app.db import Database
 from app.plugins.models import Plugin, UserPlugin
+from bench.ratios import report
 
 CHATS = [-1001, -1002, -1003, -1004, -1005]
 USERS = 300
 DAYS = 30
+ZONES = ("UTC", "Asia/Kolkata")
 
 
-async def populate(install_id: str, messages: int, today: date, seed: int) -> None:
+async def populate(install_id: str, messages: int, now: datetime, seed: int) -> None:
     rng = random.Random(seed)
-    hours: Counter[tuple[int, date, int]] = Counter()
-    seen: set[tuple[int, date, int]] = set()
-    last_day: dict[tuple[int, int], date] = {}
+    last = int(now.timestamp()) // 900
+    buckets: Counter[tuple[int, int]] = Counter()
+    masks: dict[tuple[int, int, int], list[int]] = {}
+    seen: dict[tuple[int, int], int] = {}
     totals: Counter[int] = Counter()
     for _ in range(messages):
         chat, user = rng.choice(CHATS), rng.randrange(USERS)
-        day = today - timedelta(days=rng.randrange(DAYS))
-        hours[(chat, day, rng.randrange(24))] += 1
+        bucket = last - rng.randrange(DAYS * QUARTERS)
+        buckets[(chat, bucket)] += 1
         totals[chat] += 1
+        low, high = quarter_bits(bucket % QUARTERS)
         for scope in (chat, ALL_CHATS):
-            seen.add((scope, day, user))
-            last_day[(scope, user)] = max(day, last_day.get((scope, user), day))
-    day_users = Counter((scope, day) for scope, day, _ in seen)
+            mask = masks.setdefault((scope, bucket // QUARTERS, user), [0, 0])
+            mask[0] |= low
+            mask[1] |= high
+            seen[(scope, user)] = max(bucket, seen.get((scope, user), bucket))
     await AnalyticsChat.bulk_create(
         [
             AnalyticsChat(install_id=install_id, chat_id=c, title=f"Chat {c}", type="supergroup", received=n)
             for c, n in totals.items()
         ]
     )
-    await AnalyticsHour.bulk_create(
-        [AnalyticsHour(install_id=install_id, chat_id=c, day=d, hour=h, received=n) for (c, d, h), n in hours.items()],
+    await AnalyticsBucket.bulk_create(
+        [AnalyticsBucket(install_id=install_id, chat_id=c, bucket=b, received=n) for (c, b), n in buckets.items()],
         batch_size=5_000,
     )
-    await AnalyticsDayUser.bulk_create(
-        [AnalyticsDayUser(install_id=install_id, chat_id=c, day=d, user_id=u) for (c, d, u) in seen], batch_size=5_000
-    )
-    await AnalyticsDay.bulk_create(
-        [AnalyticsDay(install_id=install_id, chat_id=c, day=d, users=n) for (c, d), n in day_users.items()],
+    await AnalyticsUserDay.bulk_create(
+        [
+            AnalyticsUserDay(install_id=install_id, chat_id=c, day=d, user_id=u, quarters_low=m[0], quarters_high=m[1])
+            for (c, d, u), m in masks.items()
+        ],
         batch_size=5_000,
     )
-    await AnalyticsUser.bulk_create(
-        [AnalyticsUser(install_id=install_id, chat_id=c, user_id=u, last_day=d) for (c, u), d in last_day.items()],
+    await AnalyticsSeen.bulk_create(
+        [AnalyticsSeen(install_id=install_id, chat_id=c, user_id=u, last_bucket=b) for (c, u), b in seen.items()],
         batch_size=5_000,
     )
 
 
-async def read_summary(reader: AnalyticsReader, today: date) -> None:
-    """What the widget's query asks for."""
-    window = Window.ending(today, 7)
-    analytics = AnalyticsService(today=lambda: today)  # holds nothing else: built per call costs nothing
-    await reader.lifetime()
-    await reader.active_since()
-    await reader.daily(Window.ending(today, 30))
-    await analytics.active_users(reader, today)
-    await reader.hourly(window)
-    await analytics.period(reader, window, today)
-    await analytics.previous_period(reader, window)
-    await reader.chats(window, 20)
+async def read_summary(service: AnalyticsService, reader: InstallReader, key: SummaryKey) -> None:
+    """What `Query.analytics(from, to)` reads, and its `daily` (held by the snapshot)."""
+    summary = await service.summary(reader, key)
+    await summary.reader.daily(key.window)
 
 
-async def timed_reads(reader: AnalyticsReader, today: date, reads: int) -> float:
-    await read_summary(reader, today)  # warm-up
-    times = []
+async def timed_reads(service: AnalyticsService, reader: InstallReader, reads: int) -> tuple[float, float]:
+    """The mean wall and CPU seconds of a read."""
+    today = service.today(reader.zone)
+    key = SummaryKey(reader.install_id, None, today - timedelta(days=DAYS - 1), today, today, reader.zone_name)
+    await read_summary(service, reader, key)  # warm-up
+    walls, cpus = [], []
     for _ in range(reads):
-        started = time.perf_counter()
-        await read_summary(reader, today)
-        times.append(time.perf_counter() - started)
-    return statistics.mean(times)
+        started, cpu = time.perf_counter(), time.process_time()
+        await read_summary(service, reader, key)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return statistics.mean(walls), statistics.mean(cpus)
 
 
 async def main(database_url: str, reads: int) -> None:
     db = Database(database_url)
     await db.open(create=True)
     await db.migrate()
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
+    service = AnalyticsService(clock=lambda: now)
+    results: dict[tuple[str, int], tuple[float, float]] = {}
     try:
         with db.bound():
             plugin = (
@@ -112,21 +119,28 @@ async def main(database_url: str, reads: int) -> None:
                 user, _ = await AccountService().create_user(f"bench-{size}-{time.time_ns()}@example.com")
                 install = await UserPlugin.create(user_id=user.id, plugin=plugin, config={})
                 started = time.perf_counter()
-                await populate(install.id, size, today, seed=size)
+                await populate(install.id, size, now, seed=size)
                 print(f"{size:>9,} messages: aggregates written in {time.perf_counter() - started:.1f} s")
                 installs[size] = install.id
-            small = await timed_reads(AnalyticsReader(installs[1_000]), today, reads)
-            large = await timed_reads(AnalyticsReader(installs[1_000_000]), today, reads)
+            for zone in ZONES:
+                for size, install_id in installs.items():
+                    reader = InstallReader(install_id, None, None, zone, DAYS)
+                    results[(zone, size)] = await timed_reads(service, reader, reads)
             rows = (
-                await AnalyticsHour.filter(install_id=installs[1_000_000]).count(),
-                await AnalyticsDayUser.filter(install_id=installs[1_000_000]).count(),
+                await AnalyticsBucket.filter(install_id=installs[1_000_000]).count(),
+                await AnalyticsUserDay.filter(install_id=installs[1_000_000]).count(),
             )
     finally:
         await db.close()
-    print(
-        f"read at 1k messages: {small * 1000:.1f} ms; at 1M: {large * 1000:.1f} ms ({rows[0]} hour rows, {rows[1]} day-user rows)"
-    )
-    print(f"ratio 1M / 1k: {large / small:.2f}")
+    print(f"at 1M: {rows[0]} bucket rows, {rows[1]} user-day rows")
+    for zone in ZONES:
+        (small, small_cpu), (large, large_cpu) = results[(zone, 1_000)], results[(zone, 1_000_000)]
+        print(
+            f"{zone}: read at 1k messages {small * 1000:.1f} ms (CPU {small_cpu * 1000:.1f} ms); "
+            f"at 1M {large * 1000:.1f} ms (CPU {large_cpu * 1000:.1f} ms)"
+        )
+        report(f"analytics read, 30 days in {zone}, 1M / 1k messages (wall)", large / small, "≤ 1.5")
+        report(f"analytics read, 30 days in {zone}, 1M / 1k messages (CPU)", large_cpu / small_cpu, "≤ 1.5")
 
 
 if __name__ == "__main__":

@@ -369,10 +369,14 @@ async def verify(store: Store, setup: Setup, kase: Case) -> list[str]:
             problems.append(f"{slug}: execution_count {counts.get(install)} (expected {total})")
         if slug == "analytics":
             received = await store.value("SELECT sum(received) FROM analytics_chats WHERE install_id = ?", install)
-            hourly = await store.value("SELECT sum(received) FROM analytics_hours WHERE install_id = ?", install)
-            users = await store.value("SELECT users FROM analytics_days WHERE install_id = ? AND chat_id = 0", install)
+            hourly = await store.value("SELECT sum(received) FROM analytics_buckets WHERE install_id = ?", install)
+            users = await store.value(
+                "SELECT COUNT(DISTINCT user_id) FROM analytics_user_days WHERE install_id = ? AND chat_id = 0", install
+            )
             if (received, hourly) != (total, total):
-                problems.append(f"analytics: {received} received in chat totals, {hourly} in hours (expected {total})")
+                problems.append(
+                    f"analytics: {received} received in chat totals, {hourly} in buckets (expected {total})"
+                )
             if users != distinct_senders(total):
                 problems.append(f"analytics: {users} distinct users today (expected {distinct_senders(total)})")
         else:

@@ -88,10 +88,11 @@ WEDNESDAY = 1_700_006_400  # a UTC midnight: Wednesday 2023-11-15
 
 
 def received_by_hour_of_past(sums) -> Counter[int]:
-    """Received messages per UTC hour start, from what the past adds to the analytics figures."""
+    """Received messages per UTC hour start, from what the past adds to the analytics figures (per
+    15-minute bucket)."""
     hours: Counter[int] = Counter()
-    for (_, hour, _), (received, _, _, _) in sums.items():
-        hours[hour] += received
+    for (_, bucket, _), (received, _, _, _) in sums.items():
+        hours[bucket // 3600 * 3600] += received
     return hours
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
+from app.analytics.models import AnalyticsBucket, AnalyticsSeen, AnalyticsUserDay
 from app.db import Database
 from app.plugins.models import RunRecord, StoredValue, UserPlugin
 from tests.support.databases import drop_database, new_database_url
@@ -122,10 +123,9 @@ async def test_migrating_an_empty_database_gives_the_models_schema(backend, empt
         "send_limits",
         "leases",
         "analytics_chats",
-        "analytics_hours",
-        "analytics_days",
-        "analytics_users",
-        "analytics_day_users",
+        "analytics_buckets",
+        "analytics_seen",
+        "analytics_user_days",
         "analytics_member_chats",
         "analytics_member_counts",
     }
@@ -238,4 +238,59 @@ async def test_migration_0011_renames_in_the_state_only(backend, empty_databases
         assert await install.runs.all().values_list("event_key", flat=True) == ["update:1"]
         assert await RunRecord.filter(install_id=install.id).values_list("id", flat=True) == ["r" * 32]
         assert await StoredValue.filter(install_id=install.id).values_list("key", "value") == [("seen", 7)]
+    assert await db.pending_model_changes() == []
+
+
+async def test_migration_0015_carries_hours_and_users_over_to_buckets(backend, empty_databases):
+    """0015 moves UTC hour rows to their first quarter, gives each user-day the quarters of the hours
+    its scope received messages in, and a user's last day its last quarter."""
+    db, _ = empty_databases
+    await db.migrate(up_to="0013_auth_version")
+    pg = backend == "postgres"
+    stamp: Any = datetime(2026, 1, 1, tzinfo=UTC) if pg else "2026-01-01 00:00:00+00:00"
+    day: Any = date(2026, 6, 15) if pg else "2026-06-15"
+    with db.bound() as ctx:
+        conn = ctx.db()
+        await insert_raw(
+            conn, "users", {"id": "u" * 32, "email": "old@example.com", "plan": "pro", "created_at": stamp}
+        )
+        plugin = {"id": "p" * 32, "slug": "analytics", "name": "Channel Analytics", "description": ""}
+        await insert_raw(
+            conn,
+            "plugins",
+            {**plugin, "required_gateways": "[]", "config_schema": "{}", "created_at": stamp, "updated_at": stamp},
+        )
+        install = {"id": "i" * 32, "user_id": "u" * 32, "plugin_id": "p" * 32, "config": "{}"}
+        await insert_raw(conn, "user_plugins", {**install, "created_at": stamp, "updated_at": stamp})
+        for chat, hour, received in ((-1, 3, 2), (-2, 13, 1), (-2, 3, 0)):
+            row = {"install_id": "i" * 32, "chat_id": chat, "day": day, "hour": hour, "received": received}
+            await insert_raw(conn, "analytics_hours", {**row, "sent": 1, "joins": 0, "leaves": 0})
+        for chat in (-1, 0):
+            await insert_raw(
+                conn, "analytics_day_users", {"install_id": "i" * 32, "chat_id": chat, "day": day, "user_id": 7}
+            )
+            await insert_raw(
+                conn, "analytics_users", {"install_id": "i" * 32, "chat_id": chat, "user_id": 7, "last_day": day}
+            )
+        await insert_raw(conn, "analytics_day_users", {"install_id": "i" * 32, "chat_id": -3, "day": day, "user_id": 8})
+
+    assert await db.migrate(up_to="0015_analytics_zones") == ["0015_analytics_zones"]
+    number = (date(2026, 6, 15) - date(1970, 1, 1)).days
+    with db.bound():
+        buckets = await AnalyticsBucket.all().order_by("chat_id", "bucket").values_list("chat_id", "bucket", "received")
+        assert buckets == [(-2, number * 96 + 12, 0), (-2, number * 96 + 52, 1), (-1, number * 96 + 12, 2)]
+        users = (
+            await AnalyticsUserDay.all()
+            .order_by("chat_id")
+            .values_list("chat_id", "day", "quarters_low", "quarters_high")
+        )
+        assert users == [
+            (-3, number, (1 << 48) - 1, (1 << 48) - 1),  # no hour of that chat received anything: the whole day
+            (-1, number, 15 << 12, 0),  # chat -1 received in hour 3 only
+            (0, number, 15 << 12, 15 << 4),  # any chat: hours 3 and 13
+        ]
+        assert await AnalyticsSeen.all().order_by("chat_id").values_list("chat_id", "last_bucket") == [
+            (-1, number * 96 + 95),
+            (0, number * 96 + 95),
+        ]
     assert await db.pending_model_changes() == []

@@ -79,6 +79,8 @@ def test_values_are_read_trimmed_and_typed():
         ("TELEGRAM_POLL_TIMEOUT_SECONDS", "0", "a whole number (1 to 50)"),
         ("TELEGRAM_DELIVERY", "push", "one of AUTO, WEBHOOK, POLLING"),
         ("GATEWAY_CACHE_SECONDS", "-0.5", "a number, 0 or more"),
+        ("TOKEN_CACHE_SECONDS", "1e308", "a number, 0 or more, at most 60"),
+        ("TOKEN_CACHE_SECONDS", "60.5", "a number, 0 or more, at most 60"),
         ("ACCESS_LOG", "flase", "true or false (also 1/0, yes/no, on/off)"),
         ("LOG_LEVEL", "verbose", "one of DEBUG, INFO, WARNING, ERROR"),
         ("BROADCAST_URL", "kafka://broker", "memory:// (one process) or redis://HOST:PORT/DB (several processes)"),

@@ -7,7 +7,8 @@
   (`sender_chat`: anonymous admins, channel posts, a linked channel's automatic forwards).
 - Joins and leaves: `chat_member` updates that move a user between "not a member" and "member".
   `new_chat_members` service messages are counted as messages only, never as joins.
-- Day and hour: UTC, from the event's own `date`, so a late or redelivered update lands on its day.
+- Day and hour: the install's zone, from the event's own `date` (stored as its 15-minute UTC
+  bucket: app/analytics/buckets.py), so a late or redelivered update lands on its day.
 """
 
 from __future__ import annotations

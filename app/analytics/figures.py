@@ -3,9 +3,10 @@ run of the plugin answers (`FIGURES_SCHEMA`), so that a chain's next step can us
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
+from app.analytics.buckets import zone_named
 from app.analytics.reader import AnalyticsReader, Window
 from app.analytics.service import AnalyticsService, Period
 from app.analytics.shared_reads import SharedReads, summary_span
@@ -37,10 +38,12 @@ _PERIOD = {
 }
 FIGURES_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "The figures of Query.analytics(chatId, days), dates and hours in UTC",
+    "description": "The figures of Query.analytics(chatId, days, from, to), dates and hours in the install's "
+    "time zone (timezone)",
     "properties": {
         "chatId": {"type": ["integer", "null"], "description": "The one chat counted; null for all"},
-        "days": {"type": "integer", "minimum": 1},
+        "days": {"type": "integer", "minimum": 1, "description": "The window's length in days"},
+        "timezone": {"type": "string", "description": "The IANA time zone of every date and hour here"},
         "totalMessages": {**_COUNT, "description": "Received and sent since the plugin was installed"},
         "messagesReceived": _COUNT,
         "messagesSent": _COUNT,
@@ -56,7 +59,7 @@ FIGURES_SCHEMA: dict[str, Any] = {
         "previousPeriod": _PERIOD,
         "daily": {
             "type": "array",
-            "description": "One entry per day of the window, oldest first; the last is today",
+            "description": "One entry per day of the window, oldest first",
             "items": {
                 "type": "object",
                 "properties": {
@@ -69,7 +72,13 @@ FIGURES_SCHEMA: dict[str, Any] = {
                 "required": ["date", "messages", "users", "joins", "leaves"],
             },
         },
-        "hourly": {"type": "array", "items": _COUNT, "minItems": 24, "maxItems": 24},
+        "hourly": {
+            "type": "array",
+            "description": "Messages by hour of day (0 to 23, local) over the window",
+            "items": _COUNT,
+            "minItems": 24,
+            "maxItems": 24,
+        },
         "chats": {
             "type": "array",
             "description": f"Up to {TOP_CHATS} chats by messages in the window, busiest first",
@@ -91,6 +100,7 @@ FIGURES_SCHEMA: dict[str, Any] = {
     "required": [
         "chatId",
         "days",
+        "timezone",
         "totalMessages",
         "uniqueUsers",
         "messagesToday",
@@ -105,11 +115,16 @@ FIGURES_SCHEMA: dict[str, Any] = {
 }
 
 
-async def figures(install_id: str, chat_id: int | None, today: date, days: int) -> dict[str, Any]:
-    """The install's figures over the `days` ending `today`, read as `Query.analytics` reads them."""
-    window = Window.ending(today, days)
-    reader = SharedReads(AnalyticsReader(install_id, chat_id), summary_span(today, days))
-    service = AnalyticsService(today=lambda: today)
+async def figures(
+    install_id: str, chat_id: int | None, zone_name: str, now: datetime, window: Window
+) -> dict[str, Any]:
+    """The install's figures over `window` (local days of `zone_name`) as seen at `now`, read as
+    `Query.analytics` reads them."""
+    zone = zone_named(zone_name)
+    service = AnalyticsService(clock=lambda: now)
+    today = service.today(zone)
+    reader = SharedReads(AnalyticsReader(install_id, chat_id, zone=zone), summary_span(today, window))
+    days = len(window)
     lifetime = await reader.lifetime()
     period = await service.period(reader, window, today)
     previous = await service.previous_period(reader, window)
@@ -118,6 +133,7 @@ async def figures(install_id: str, chat_id: int | None, today: date, days: int) 
     return {
         "chatId": chat_id,
         "days": days,
+        "timezone": zone_name,
         "totalMessages": lifetime.messages,
         "messagesReceived": lifetime.received,
         "messagesSent": lifetime.sent,
@@ -147,9 +163,9 @@ async def figures(install_id: str, chat_id: int | None, today: date, days: int) 
                 "users": c.users,
                 "totalMessages": c.total.messages,
             }
-            for c in await reader.chats(window, TOP_CHATS)
+            for c in await reader.chats(window, TOP_CHATS, window.end >= today)
         ],
-        "text": _sentence(days, period),
+        "text": _sentence(window, today, period),
     }
 
 
@@ -172,8 +188,12 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _sentence(days: int, period: Period) -> str:
-    span = "Today" if days == 1 else f"The last {days} days"
+def _sentence(window: Window, today: date, period: Period) -> str:
+    days = len(window)
+    if window.end != today:
+        span = "The days"
+    else:
+        span = "Today" if days == 1 else f"The last {days} days"
     return (
         f"{span} ({period.window.start.isoformat()} to {period.window.end.isoformat()}): "
         f"{_plural(period.counts.messages, 'message')} from {_plural(period.unique_users, 'user')}; "

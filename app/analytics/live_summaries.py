@@ -1,7 +1,8 @@
-"""Live analytics summaries: one stream per (install, chat filter, days) in a process, whoever
-shows it.
+"""Live analytics summaries: one stream per (install, chat filter, zone, range) in a process,
+whoever shows it.
 
-Every live subscription to the same user's summary with the same chat filter and days, whatever
+Every live subscription to the same user's summary with the same chat filter, zone and range (the
+last `days`, which moves with the zone's midnight, or `from` to `to`), whatever
 its document or token, follows one stream: the summary is read once per change for all of them.
 The stream sends the current summary, then one after each change, at most one every
 `min_interval` seconds, and always the state after the last change. The streams woken by the same
@@ -23,8 +24,7 @@ from datetime import date
 
 from app import live
 from app.analytics.member_reader import read_members
-from app.analytics.reader import AnalyticsReader
-from app.analytics.service import SLUG, AnalyticsService, Summary
+from app.analytics.service import SLUG, AnalyticsService, InstallReader, Summary
 from app.analytics.snapshots import Snapshot, SummaryKey, read_snapshots
 from app.batched_loads import BatchedLoads
 
@@ -62,12 +62,15 @@ class LiveSummaries:
         return await read_snapshots(keys, self.gate)
 
     @contextlib.asynccontextmanager
-    async def follow(self, user_id: str, reader: AnalyticsReader, days: int) -> AsyncIterator[AsyncIterator[Summary]]:
-        """The summaries of the user's `reader` (their own install, one chat or all) over `days`."""
-        key = ("analytics-summary", user_id, reader.install_id, reader.chat_id, days)
+    async def follow(
+        self, user_id: str, reader: InstallReader, days: int | None, start: date | None = None, end: date | None = None
+    ) -> AsyncIterator[AsyncIterator[Summary]]:
+        """The summaries of the user's `reader` (their own install, one chat or all, in its zone)
+        over the last `days` or `start` to `end` (checked by the caller: AnalyticsService.key_for)."""
+        key = ("analytics-summary", user_id, reader.install_id, reader.chat_id, reader.zone_name, days, start, end)
 
         def produce() -> AsyncGenerator[Summary | Exception, None]:
-            return self._stream(user_id, reader, days)
+            return self._stream(user_id, reader, days, start, end)
 
         async with (
             self.streams.follow(key, produce) as states,
@@ -76,21 +79,21 @@ class LiveSummaries:
             yield summaries
 
     async def _stream(
-        self, user_id: str, reader: AnalyticsReader, days: int
+        self, user_id: str, reader: InstallReader, days: int | None, start: date | None, end: date | None
     ) -> AsyncGenerator[Summary | Exception, None]:
         """A failure is the stream's last state: each follower raises it."""
         try:
             async with self.updates.watch(*live_channels(user_id, reader.chat_id)) as changes:
-                yield await self._summary(reader, days, self.service.today())
+                yield await self._summary(reader, self.service.key_for(reader, days, start, end))
                 while True:
                     await changes.wait()  # the changes while a summary was read count as one
-                    yield await self._summary(reader, days, self.service.today())
+                    yield await self._summary(reader, self.service.key_for(reader, days, start, end))
                     await asyncio.sleep(self.min_interval)
         except Exception as exc:  # noqa: BLE001 - the followers' to raise, as their own read would have
             yield exc
 
-    async def _summary(self, reader: AnalyticsReader, days: int, today: date) -> Summary:
-        snapshot = await self.snapshots.load(SummaryKey(reader.install_id, reader.chat_id, days, today))
+    async def _summary(self, reader: InstallReader, key: SummaryKey) -> Summary:
+        snapshot = await self.snapshots.load(key)
         summary = await self.service.summarize(snapshot, reader)
         return replace(summary, members=await read_members(reader, summary.window))
 

@@ -15,8 +15,6 @@ from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
 from app.analytics.reader import AnalyticsReader, Window
 from app.sql import is_postgres, placeholders, sqlite_value
 
-UTC_ZONE = ZoneInfo("UTC")  # the zone the summaries' days are in
-
 
 @dataclass(frozen=True)
 class UnavailableChat:
@@ -32,10 +30,11 @@ class MemberFigures:
     unavailable: list[UnavailableChat]
 
 
-async def read_members(reader: AnalyticsReader, window: Window, zone: ZoneInfo = UTC_ZONE) -> MemberFigures:
-    """The member counts of `reader`'s install (one chat, or all) over `window`, once its gate lets it."""
+async def read_members(reader: AnalyticsReader, window: Window) -> MemberFigures:
+    """The member counts of `reader`'s install (one chat, or all) over `window`'s days in the
+    reader's zone, once its gate lets it."""
     async with reader.gate if reader.gate is not None else contextlib.nullcontext():
-        return await member_figures(reader.install_id, reader.chat_id, window.start, window.end, zone)
+        return await member_figures(reader.install_id, reader.chat_id, window.start, window.end, reader.zone)
 
 
 async def member_figures(install_id: str, chat_id: int | None, start: date, end: date, zone: ZoneInfo) -> MemberFigures:

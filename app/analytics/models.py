@@ -30,27 +30,27 @@ class AnalyticsChat(Model):
         unique_together = (("install", "chat_id"),)
 
 
-class AnalyticsHour(Model):
-    # What happened in one chat in one UTC hour of one UTC day: days and the hour-of-day profile
-    # are sums of these rows, so a read costs O(days), whatever the number of messages.
+class AnalyticsBucket(Model):
+    # What happened in one chat in one 15-minute UTC bucket (app/analytics/buckets.py): any zone's
+    # days and hours are sums of these rows, so a read costs O(days), whatever the number of messages.
 
     id = fields.BigIntField(primary_key=True)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
-        "plugboard.UserPlugin", related_name="analytics_hours", on_delete=fields.CASCADE
+        "plugboard.UserPlugin", related_name="analytics_buckets", on_delete=fields.CASCADE
     )
     install_id: str
     chat_id = fields.BigIntField()
-    day = fields.DateField()
-    hour = fields.SmallIntField()
+    bucket = fields.IntField()
     received = fields.IntField(default=0, db_default=0)
     sent = fields.IntField(default=0, db_default=0)
     joins = fields.IntField(default=0, db_default=0)
     leaves = fields.IntField(default=0, db_default=0)
 
     class Meta:
-        table = "analytics_hours"
-        unique_together = (("install", "chat_id", "day", "hour"),)
-        indexes = (("install_id", "day"),)
+        table = "analytics_buckets"
+        unique_together = (("install", "chat_id", "bucket"),)
+        # Covering: a summary's sums over a span read this index only.
+        indexes = (("install_id", "bucket", "chat_id", "received", "sent", "joins", "leaves"),)
 
 
 # `chat_id` 0 stands for all of an install's chats together (Telegram has no chat 0): distinct
@@ -58,60 +58,49 @@ class AnalyticsHour(Model):
 ALL_CHATS = 0
 
 
-class AnalyticsDay(Model):
-    # Distinct users of one chat (or ALL_CHATS) on one UTC day, counted when a user is first seen
-    # that day: exact, since the AnalyticsDayUser row decides who is first.
+class AnalyticsSeen(Model):
+    # The last bucket a user posted in a chat (or ALL_CHATS) in: users active since any local
+    # midnight are a range count, without reading every day's users.
 
     id = fields.BigIntField(primary_key=True)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
-        "plugboard.UserPlugin", related_name="analytics_days", on_delete=fields.CASCADE
-    )
-    install_id: str
-    chat_id = fields.BigIntField()
-    day = fields.DateField()
-    users = fields.IntField(default=0, db_default=0)
-
-    class Meta:
-        table = "analytics_days"
-        unique_together = (("install", "chat_id", "day"),)
-
-
-class AnalyticsUser(Model):
-    # The last UTC day a user posted in a chat (or ALL_CHATS): users active since a day are a
-    # range count, without reading every day's users.
-
-    id = fields.BigIntField(primary_key=True)
-    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
-        "plugboard.UserPlugin", related_name="analytics_seen", on_delete=fields.CASCADE
+        "plugboard.UserPlugin", related_name="analytics_last_seen", on_delete=fields.CASCADE
     )
     install_id: str
     chat_id = fields.BigIntField()
     user_id = fields.BigIntField()
-    last_day = fields.DateField()
+    last_bucket = fields.IntField()
 
     class Meta:
-        table = "analytics_users"
+        table = "analytics_seen"
         unique_together = (("install", "chat_id", "user_id"),)
-        indexes = (("install_id", "chat_id", "last_day"),)
+        indexes = (("install_id", "chat_id", "last_bucket"),)
 
 
-class AnalyticsDayUser(Model):
-    # A user seen posting in a chat (and in ALL_CHATS) on a UTC day, kept only with trackUsers:
-    # distinct counts over any window are exact, however many processes count at once.
+class AnalyticsUserDay(Model):
+    # A user seen posting in a chat (and in ALL_CHATS) on a UTC day (`day`: days since 1970-01-01),
+    # with the quarters of that day they were seen in as a 96-bit mask: `quarters_low` holds
+    # quarters 0-47 (bit q), `quarters_high` 48-95 (bit q - 48). A local day in any zone is a
+    # suffix of one UTC day, whole days and a prefix of another, so whether a user was seen in it is
+    # a mask test, and distinct users per local day are exact in every zone (app/analytics/zoned.py).
+    # Kept only with trackUsers.
 
     id = fields.BigIntField(primary_key=True)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
-        "plugboard.UserPlugin", related_name="analytics_users", on_delete=fields.CASCADE
+        "plugboard.UserPlugin", related_name="analytics_user_days", on_delete=fields.CASCADE
     )
     install_id: str
     chat_id = fields.BigIntField()
-    day = fields.DateField()
+    day = fields.IntField()
     user_id = fields.BigIntField()
+    quarters_low = fields.BigIntField(default=0, db_default=0)
+    quarters_high = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
-        table = "analytics_day_users"
+        table = "analytics_user_days"
         unique_together = (("install", "chat_id", "day", "user_id"),)
-        indexes = (("install_id", "day"),)
+        # Covering: distinct users over a span (and per local day) read this index only.
+        indexes = (("install_id", "chat_id", "day", "user_id", "quarters_low", "quarters_high"),)
 
 
 class AnalyticsMemberChat(Model):

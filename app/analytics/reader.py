@@ -1,6 +1,8 @@
-"""Reads of one analytics install's figures. Messages are sums of per-hour rows, daily users are
-per-day counters, and users active since a day are a range count over last-seen rows: a read's
-cost follows the window's days (and the users active in it), never the number of messages."""
+"""Reads of one analytics install's figures, in the install's zone. Messages are sums of
+15-minute bucket rows grouped by local day and hour (app/analytics/zoned.py), users per local day a
+mask test over per-UTC-day user rows, and users active since a local midnight a range count over
+last-seen buckets: a read's cost follows the window's days (and the users active in it), never the
+number of messages."""
 
 from __future__ import annotations
 
@@ -8,11 +10,15 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from app.analytics.models import ALL_CHATS, AnalyticsHour
+from app.analytics.buckets import Span, bucket_of, days_span, local_midnight
+from app.analytics.models import ALL_CHATS, AnalyticsBucket
+from app.analytics.zoned import ZonedSpan, local_date_of, local_day_users_sql
 from app.sql import is_postgres
 
 COUNTERS = ("received", "sent", "joins", "leaves")
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,13 @@ class Window:
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
+    def __len__(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def buckets(self, zone: ZoneInfo) -> Span:
+        """The window's buckets in `zone`."""
+        return days_span(self.start, self.end, zone)
+
 
 @dataclass(frozen=True)
 class DayStat:
@@ -77,7 +90,7 @@ def as_date(value: Any) -> date:
 # Hand-written SQL: tortoise's query building cost more than the database's work on this path.
 async def fetch_rows(sql: str, params: list[Any], gate: asyncio.Semaphore | None = None) -> list[dict[str, Any]]:
     """Runs hand-written SQL with `?` placeholders on the current database, once `gate` lets it."""
-    conn = AnalyticsHour._meta.db
+    conn = AnalyticsBucket._meta.db
     if is_postgres(conn):
         parts = sql.split("?")
         sql = parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
@@ -92,14 +105,30 @@ async def fetch_rows(sql: str, params: list[Any], gate: asyncio.Semaphore | None
 SUM_SQL = ", ".join(f"SUM({c}) AS {c}" for c in COUNTERS)
 
 
-class AnalyticsReader:
-    """`gate`: each read waits for it before it takes a connection (live subscriptions' reads share
-    a few connections, so that however many there are, the pool stays free for everything else)."""
+def midnight_bucket(day: date, zone: ZoneInfo) -> int:
+    return bucket_of(local_midnight(day, zone))
 
-    def __init__(self, install_id: str, chat_id: int | None = None, gate: asyncio.Semaphore | None = None) -> None:
+
+def zoned(window: Window, zone: ZoneInfo) -> ZonedSpan:
+    return ZonedSpan(zone, window.buckets(zone))
+
+
+class AnalyticsReader:
+    """`zone`: the install's, which every day and hour is in. `gate`: each read waits for it before
+    it takes a connection (live subscriptions' reads share a few connections, so that however many
+    there are, the pool stays free for everything else)."""
+
+    def __init__(
+        self,
+        install_id: str,
+        chat_id: int | None = None,
+        gate: asyncio.Semaphore | None = None,
+        zone: ZoneInfo = UTC_ZONE,
+    ) -> None:
         self.install_id = install_id
         self.chat_id = chat_id
         self.gate = gate
+        self.zone = zone
 
     async def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         return await fetch_rows(sql, params, self.gate)
@@ -119,9 +148,10 @@ class AnalyticsReader:
 
     async def counts(self, window: Window) -> Counts:
         where, params = self._scope()
+        span = window.buckets(self.zone)
         rows = await self._rows(
-            f'SELECT {SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ?',
-            [*params, window.start, window.end],
+            f'SELECT {SUM_SQL} FROM "analytics_buckets" WHERE {where} AND bucket >= ? AND bucket < ?',
+            [*params, span.first, span.end],
         )
         return counts_of(rows[0]) if rows else Counts()
 
@@ -133,63 +163,59 @@ class AnalyticsReader:
     async def days_with_data(self, window: Window) -> dict[date, DayStat]:
         """The window's days that have figures: as many as retention kept, however long the window."""
         where, params = self._scope()
-        rows = await self._rows(
-            f'SELECT day, {SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY day',
-            [*params, window.start, window.end],
-        )
-        counts = {as_date(row["day"]): counts_of(row) for row in rows}
+        sql, sql_params = day_counts_sql(zoned(window, self.zone), where, params)
+        counts = {local_date_of(int(row["local_day"])): counts_of(row) for row in await self._rows(sql, sql_params)}
         where, params = self._user_scope()
-        user_rows = await self._rows(
-            f'SELECT day, users FROM "analytics_days" WHERE {where} AND day >= ? AND day <= ?',
-            [*params, window.start, window.end],
-        )
-        users = {as_date(row["day"]): int(row["users"]) for row in user_rows}
+        sql, sql_params = day_users_sql(zoned(window, self.zone), where, params)
+        users = {local_date_of(int(row["local_day"])): int(row["users"]) for row in await self._rows(sql, sql_params)}
         return {
             day: DayStat(day, counts.get(day, Counts()), users.get(day, 0))
             for day in sorted(counts.keys() | users.keys())
+            if window.start <= day <= window.end
         }
 
     async def hourly(self, window: Window) -> list[int]:
-        """Messages by UTC hour of day, 0 to 23, over the window."""
+        """Messages by local hour of day, 0 to 23, over the window."""
         where, params = self._scope()
-        rows = await self._rows(
-            f'SELECT hour, SUM(received) + SUM(sent) AS messages FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY hour',
-            [*params, window.start, window.end],
-        )
+        sql, sql_params = hour_counts_sql(zoned(window, self.zone), where, params)
         profile = [0] * 24
-        for row in rows:
-            profile[int(row["hour"])] = int(row["messages"] or 0)
+        for row in await self._rows(sql, sql_params):
+            profile[int(row["hour"])] += int(row["messages"] or 0)
         return profile
 
     async def active_since(self, start: date | None = None) -> int:
-        """Distinct users seen on `start` or later; without it, in everything retention kept."""
+        """Distinct users seen since `start` began in the zone; without it, in everything retention kept."""
         where, params = self._user_scope()
         if start is not None:
-            where, params = f"{where} AND last_day >= ?", [*params, start]
-        rows = await self._rows(f'SELECT COUNT(*) AS n FROM "analytics_users" WHERE {where}', params)
+            where, params = f"{where} AND last_bucket >= ?", [*params, midnight_bucket(start, self.zone)]
+        rows = await self._rows(f'SELECT COUNT(*) AS n FROM "analytics_seen" WHERE {where}', params)
         return int(rows[0]["n"])
 
     async def distinct_users(self, window: Window) -> int:
         """Distinct users in any window (one that ends today is cheaper as `active_since`)."""
         where, params = self._user_scope()
-        rows = await self._rows(
-            f'SELECT COUNT(DISTINCT user_id) AS n FROM "analytics_day_users" WHERE {where} AND day >= ? AND day <= ?',
-            [*params, window.start, window.end],
-        )
+        sql, sql_params = distinct_users_sql(zoned(window, self.zone), where)
+        rows = await self._rows(sql, [*params, *sql_params])
         return int(rows[0]["n"] or 0) if rows else 0
 
-    async def chats(self, window: Window, limit: int) -> list[ChatStat]:
-        """The busiest chats of a window ending today (by messages, then users), at most `limit`."""
+    async def chats(self, window: Window, limit: int, ends_today: bool = True) -> list[ChatStat]:
+        """The busiest chats of a window (by messages, then users), at most `limit`. `ends_today`:
+        no user was seen after the window, so its users are a last-seen range count."""
         where, params = self._scope()
+        span = window.buckets(self.zone)
         rows = await self._rows(
-            f'SELECT chat_id, {SUM_SQL} FROM "analytics_hours" WHERE {where} AND day >= ? AND day <= ? GROUP BY chat_id',
-            [*params, window.start, window.end],
+            f'SELECT chat_id, {SUM_SQL} FROM "analytics_buckets" WHERE {where} AND bucket >= ? AND bucket < ? GROUP BY chat_id',
+            [*params, span.first, span.end],
         )
         counts = {int(row["chat_id"]): counts_of(row) for row in rows}
-        user_rows = await self._rows(
-            f'SELECT chat_id, COUNT(*) AS users FROM "analytics_users" WHERE {where} AND last_day >= ? AND chat_id <> ? GROUP BY chat_id',
-            [*params, window.start, ALL_CHATS],
-        )
+        if ends_today:
+            user_rows = await self._rows(
+                f'SELECT chat_id, COUNT(*) AS users FROM "analytics_seen" WHERE {where} AND last_bucket >= ? AND chat_id <> ? GROUP BY chat_id',
+                [*params, span.first, ALL_CHATS],
+            )
+        else:
+            sql, sql_params = chat_users_sql(zoned(window, self.zone), where)
+            user_rows = await self._rows(sql, [*params, ALL_CHATS, *sql_params])
         users = {int(row["chat_id"]): int(row["users"]) for row in user_rows}
         chats = await self._rows(
             f'SELECT chat_id, title, type, received, sent, joins, leaves FROM "analytics_chats" WHERE {where}', params
@@ -207,3 +233,61 @@ class AnalyticsReader:
         ]
         stats.sort(key=lambda s: (-s.counts.messages, -s.users, -s.total.messages, s.chat_id))
         return stats[:limit]
+
+
+# The statements, shared with app/analytics/snapshots.py (which reads many installs at once: its
+# scopes say `install_id IN (…)`). Those given `scope_params` return every parameter in order; the
+# others take the scope's parameters first, then theirs.
+
+
+def day_counts_sql(
+    span: ZonedSpan, scope: str, scope_params: list[Any], by_chat: bool = False
+) -> tuple[str, list[Any]]:
+    """Counts per local day (and per chat too, `by_chat`: one scan for the days and the chats)."""
+    day, params = span.day_sql()
+    chat = "chat_id, " if by_chat else ""
+    return (
+        f'SELECT install_id, {chat}{day} AS local_day, {SUM_SQL} FROM "analytics_buckets" '
+        f"WHERE {scope} AND bucket >= ? AND bucket < ? GROUP BY install_id, {chat}local_day",
+        [*params, *scope_params, span.span.first, span.span.end],
+    )
+
+
+def hour_counts_sql(span: ZonedSpan, scope: str, scope_params: list[Any]) -> tuple[str, list[Any]]:
+    hour, params = span.hour_sql()
+    return (
+        f'SELECT install_id, {hour} AS hour, SUM(received) + SUM(sent) AS messages FROM "analytics_buckets" '
+        f"WHERE {scope} AND bucket >= ? AND bucket < ? GROUP BY install_id, hour",
+        [*params, *scope_params, span.span.first, span.span.end],
+    )
+
+
+def day_users_sql(span: ZonedSpan, scope: str, scope_params: list[Any]) -> tuple[str, list[Any]]:
+    """Distinct users per local day: every parameter, the scope's repeated in each part."""
+    parts, params = local_day_users_sql(span, scope, scope_params)
+    return (
+        f"SELECT install_id, local_day, COUNT(DISTINCT user_id) AS users FROM ({parts}) AS seen "
+        "GROUP BY install_id, local_day",
+        params,
+    )
+
+
+def distinct_users_sql(span: ZonedSpan, scope: str) -> tuple[str, list[Any]]:
+    presence, params = span.presence_sql()
+    first_day, last_day = span.day_range()
+    return (
+        f'SELECT install_id, COUNT(DISTINCT user_id) AS n FROM "analytics_user_days" '
+        f"WHERE {scope} AND day >= ? AND day <= ? AND {presence} GROUP BY install_id",
+        [first_day, last_day, *params],
+    )
+
+
+def chat_users_sql(span: ZonedSpan, scope: str) -> tuple[str, list[Any]]:
+    """Distinct users per chat over the span; parameters: the scope's, ALL_CHATS, then these."""
+    presence, params = span.presence_sql()
+    first_day, last_day = span.day_range()
+    return (
+        f'SELECT install_id, chat_id, COUNT(DISTINCT user_id) AS users FROM "analytics_user_days" '
+        f"WHERE {scope} AND chat_id <> ? AND day >= ? AND day <= ? AND {presence} GROUP BY install_id, chat_id",
+        [first_day, last_day, *params],
+    )

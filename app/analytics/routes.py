@@ -1,5 +1,6 @@
 """GET /analytics.csv: the caller's daily series or per-chat table as CSV, for a bearer token
-sent in the Authorization header (never in the URL)."""
+sent in the Authorization header (never in the URL). `days` (default 30) or `from` and `to`
+(YYYY-MM-DD), in the install's time zone."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.accounts.tokens import TokenService
 from app.analytics import service as analytics
+from app.analytics.ranges import parse_date
 from app.analytics.service import AnalyticsService
 from app.db_errors import is_unavailable
 from app.errors import BadUserInput
@@ -49,14 +51,17 @@ def analytics_csv(service: AnalyticsService, tokens: TokenService) -> Callable[[
         if table not in TABLES:
             return _error(400, "table must be daily or chats")
         try:
-            raw_days = params.get("days", "30")
-            if not (is_ascii_digits(raw_days) and len(raw_days) <= 5):
-                raise BadUserInput("days must be 1 to 3650")
-            days = analytics.check_days(int(raw_days))
+            start, end = parse_date(params.get("from"), "from"), parse_date(params.get("to"), "to")
+            raw_days = params.get("days", None if start or end else "30")
+            days = None
+            if raw_days is not None:
+                if not (is_ascii_digits(raw_days) and len(raw_days) <= 5):
+                    raise BadUserInput("days must be 1 to 3650")
+                days = analytics.check_days(int(raw_days))
             chat_id = analytics.parse_chat_id(params.get("chatId"))
+            found = await service.csv(ctx, table, days, chat_id, start, end)
         except BadUserInput as exc:
             return _error(400, exc.message)
-        found = await service.csv(ctx, table, days, chat_id)
         if found is None:
             return _error(404, "Channel Analytics is not installed")
         return Response(

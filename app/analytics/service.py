@@ -7,20 +7,53 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import cast
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.accounts.context import ServiceContext
+from app.analytics.buckets import zone_named
 from app.analytics.member_reader import MemberFigures
-from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Window
+from app.analytics.ranges import MAX_DAYS, check_days, window_of
+from app.analytics.reader import UTC_ZONE, AnalyticsReader, ChatStat, Counts, DayStat, Window
 from app.analytics.snapshots import Snapshot, SnapshotReader, SummaryKey, read_snapshots
 from app.errors import BadUserInput, FieldError
 from app.inputs import INT64_MAX, INT64_MIN, is_ascii_digits
 from app.plugins.models import UserPlugin
 
 SLUG = "analytics"
-MAX_DAYS = 3650
 MAX_CHATS = 100
+DEFAULT_RETENTION = 30
+
+__all__ = ["MAX_DAYS", "AnalyticsService", "InstallReader", "Summary", "check_days", "parse_chat_id"]
+
+
+class InstallReader(AnalyticsReader):
+    """The reader of one analytics install, with the settings its ranges are checked by."""
+
+    def __init__(
+        self,
+        install_id: str,
+        chat_id: int | None,
+        gate: asyncio.Semaphore | None,
+        zone_name: str,
+        retention: int,
+    ) -> None:
+        super().__init__(install_id, chat_id, gate, zone_named(zone_name))
+        self.zone_name = zone_name
+        self.retention = retention
+
+
+def install_settings(config: Any) -> tuple[str, int]:
+    """The zone and retention an install's config names (a config written before either: UTC, 30)."""
+    config = config if isinstance(config, dict) else {}
+    name = config.get("timezone") or "UTC"
+    try:
+        zone_named(name)
+    except ValueError:
+        name = "UTC"
+    retention = config.get("retention")
+    return name, retention if isinstance(retention, int) and retention >= 1 else DEFAULT_RETENTION
 
 
 @dataclass(frozen=True)
@@ -77,11 +110,9 @@ class Summary:
     def window(self) -> Window:
         return self.snapshot.key.window
 
-
-def check_days(days: int, name: str = "days") -> int:
-    if not 1 <= days <= MAX_DAYS:
-        raise BadUserInput(f"{name} must be 1 to {MAX_DAYS}", [FieldError(f"/{name}", f"1 to {MAX_DAYS}")])
-    return days
+    @property
+    def timezone(self) -> str:
+        return self.snapshot.key.zone
 
 
 def parse_chat_id(chat_id: str | None) -> int | None:
@@ -138,23 +169,36 @@ def _safe_cell(text: str) -> str:
 
 class AnalyticsService:
     """The reads behind `Query.analytics` and the CSV export (built by app/platform.py, reached as
-    `platform.analytics`). `today`: the platform's clock's UTC date, which every window ends on."""
+    `platform.analytics`). `clock`: the platform's, whose date in an install's zone is its today."""
 
-    def __init__(self, today: Callable[[], date]) -> None:
-        self.today = today
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+
+    def today(self, zone: ZoneInfo = UTC_ZONE) -> date:
+        """Today in `zone`."""
+        return self.clock().astimezone(UTC).astimezone(zone).date()
 
     async def reader_for(
         self, ctx: ServiceContext, chat_id: int | None = None, gate: asyncio.Semaphore | None = None
-    ) -> AnalyticsReader | None:
-        """The reader of the caller's analytics install, or None when it is not installed. `gate`:
-        what its reads wait for (AnalyticsReader)."""
-        query = UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values_list("id", flat=True)
-        ids = cast("list[str]", await query)  # tortoise types a flat values_list as tuples
-        return AnalyticsReader(ids[0], chat_id, gate) if ids else None
+    ) -> InstallReader | None:
+        """The reader of the caller's analytics install, in its zone, or None when it is not
+        installed. `gate`: what its reads wait for (AnalyticsReader)."""
+        rows = await UserPlugin.filter(user_id=ctx.user_id, plugin__slug=SLUG).limit(1).values("id", "config")
+        if not rows:
+            return None
+        zone, retention = install_settings(rows[0]["config"])
+        return InstallReader(str(rows[0]["id"]), chat_id, gate, zone, retention)
 
-    async def summary(self, reader: AnalyticsReader, days: int) -> Summary:
-        """The summary of `days` ending today, read now (eight statements)."""
-        key = SummaryKey(reader.install_id, reader.chat_id, days, self.today())
+    def key_for(
+        self, reader: InstallReader, days: int | None = None, start: date | None = None, end: date | None = None
+    ) -> SummaryKey:
+        """The summary of the last `days` or of `start` to `end`, in the install's zone, checked."""
+        today = self.today(reader.zone)
+        window = window_of(days, start, end, today, reader.retention)
+        return SummaryKey(reader.install_id, reader.chat_id, window.start, window.end, today, reader.zone_name)
+
+    async def summary(self, reader: AnalyticsReader, key: SummaryKey) -> Summary:
+        """The summary of `key`, read now (seven statements)."""
         snapshots = await read_snapshots([key], reader.gate)
         return await self.summarize(snapshots[key], reader)
 
@@ -209,15 +253,25 @@ class AnalyticsService:
             month=await reader.active_since(Window.ending(today, 30).start),
         )
 
-    async def csv(self, ctx: ServiceContext, table: str, days: int, chat_id: int | None = None) -> CsvFile | None:
+    async def csv(
+        self,
+        ctx: ServiceContext,
+        table: str,
+        days: int | None,
+        chat_id: int | None = None,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> CsvFile | None:
         """The caller's daily series (`table` "daily") or per-chat table ("chats") over the `days`
-        ending today, or None when Channel Analytics is not installed."""
+        ending today or `start` to `end`, in the install's zone, or None when Channel Analytics is
+        not installed. BadUserInput for a range it refuses."""
         reader = await self.reader_for(ctx, chat_id)
         if reader is None:
             return None
-        window = Window.ending(self.today(), days)
+        key = self.key_for(reader, days, start, end)
+        window = key.window
         if table == "daily":
             body = daily_csv(await reader.daily(window))
         else:
-            body = chats_csv(await reader.chats(window, MAX_CHATS))
+            body = chats_csv(await reader.chats(window, MAX_CHATS, key.ends_today))
         return CsvFile(f"analytics-{table}-{window.end.isoformat()}.csv", body)

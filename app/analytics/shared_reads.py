@@ -19,14 +19,14 @@ from app.analytics.reader import AnalyticsReader, ChatStat, Counts, DayStat, Win
 R = TypeVar("R")
 
 
-def summary_span(today: date, days: int) -> Window:
-    """The days a summary of `days` reads: its window, the window before, and two weeks."""
-    return Window(today - timedelta(days=max(2 * days - 1, days + 6, 13)), today)
+def summary_span(today: date, window: Window) -> Window:
+    """The days a summary of `window` reads: the window, the window before, and the two weeks to today."""
+    return Window(min(window.before().start, today - timedelta(days=13)), max(window.end, today))
 
 
 class SharedReads(AnalyticsReader):
     def __init__(self, reader: AnalyticsReader, span: Window) -> None:
-        super().__init__(reader.install_id, reader.chat_id)
+        super().__init__(reader.install_id, reader.chat_id, reader.gate, reader.zone)
         self._reader = reader
         self.span = span
         self._reads: dict[Hashable, asyncio.Future[Any]] = {}
@@ -72,5 +72,7 @@ class SharedReads(AnalyticsReader):
     async def distinct_users(self, window: Window) -> int:
         return await self._once(("distinct_users", window), lambda: self._reader.distinct_users(window))
 
-    async def chats(self, window: Window, limit: int) -> list[ChatStat]:
-        return await self._once(("chats", window, limit), lambda: self._reader.chats(window, limit))
+    async def chats(self, window: Window, limit: int, ends_today: bool = True) -> list[ChatStat]:
+        return await self._once(
+            ("chats", window, limit, ends_today), lambda: self._reader.chats(window, limit, ends_today)
+        )

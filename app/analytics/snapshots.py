@@ -1,13 +1,14 @@
 """Everything one analytics summary shows, read together; and many summaries in the same statements.
 
-A summary is its install's figures for one chat or all chats, over `days` ending `today`
-(`SummaryKey`). `read_snapshots` reads each summary's figures in eight statements whatever its size,
-and the summaries of many installs with the same chat filter and days in the same eight
+A summary is its install's figures for one chat or all chats, over the local days `start` to
+`end` of its zone, as seen on `today` (`SummaryKey`). `read_snapshots` reads each summary's figures
+in seven statements whatever its size, and the summaries of many installs with the same chat
+filter, range and zone in the same seven
 (`install_id IN (…)`): a burst of changes across users costs a few statements, not a few per user.
 `SnapshotReader` answers an AnalyticsReader's reads from a snapshot, and reads only what lies
 outside it (a `daily(days)` longer than the summary's span, say).
 
-The eight statements are not one transaction (as a summary's reads never were): a snapshot read
+The seven statements are not one transaction (as a summary's reads never were): a snapshot read
 while changes commit may show some of them, and the notice of the last one brings a read of all.
 """
 
@@ -18,20 +19,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from app.analytics.buckets import zone_named
 from app.analytics.models import ALL_CHATS
 from app.analytics.reader import (
-    SUM_SQL,
     AnalyticsReader,
     ChatStat,
     Counts,
     DayStat,
     Window,
-    as_date,
+    chat_users_sql,
     counts_of,
+    day_counts_sql,
+    day_users_sql,
+    distinct_users_sql,
     fetch_rows,
+    hour_counts_sql,
+    midnight_bucket,
+    zoned,
 )
 from app.analytics.shared_reads import summary_span
+from app.analytics.zoned import local_date_of
 
 # Installs per statement: well under every backend's limit of bound parameters.
 MAX_INSTALLS = 200
@@ -39,18 +48,41 @@ MAX_INSTALLS = 200
 
 @dataclass(frozen=True)
 class SummaryKey:
+    """`zone`: an IANA name; `start` to `end` and `today` are its local dates."""
+
     install_id: str
     chat_id: int | None
-    days: int
+    start: date
+    end: date
     today: date
+    zone: str = "UTC"
+
+    @classmethod
+    def ending_today(
+        cls, install_id: str, chat_id: int | None, days: int, today: date, zone: str = "UTC"
+    ) -> SummaryKey:
+        window = Window.ending(today, days)
+        return cls(install_id, chat_id, window.start, window.end, today, zone)
 
     @property
     def window(self) -> Window:
-        return Window.ending(self.today, self.days)
+        return Window(self.start, self.end)
+
+    @property
+    def days(self) -> int:
+        return len(self.window)
+
+    @property
+    def ends_today(self) -> bool:
+        return self.end >= self.today
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone_named(self.zone)
 
     @property
     def span(self) -> Window:
-        return summary_span(self.today, self.days)
+        return summary_span(self.today, self.window)
 
     @property
     def active_since(self) -> tuple[date, ...]:
@@ -63,7 +95,7 @@ class Snapshot:
     key: SummaryKey
     lifetime: Counts
     days: Mapping[date, DayStat]  # the span's days that have figures
-    hourly: tuple[int, ...]  # messages by UTC hour over the window
+    hourly: tuple[int, ...]  # messages by local hour over the window
     active: Mapping[date | None, int]  # users active since each of key.active_since (None: all kept)
     previous_users: int  # distinct users in the window before
     chats: tuple[ChatStat, ...]  # every chat, busiest in the window first
@@ -73,7 +105,7 @@ class SnapshotReader(AnalyticsReader):
     """Reads answered from a snapshot; `reader` reads what it does not hold."""
 
     def __init__(self, snapshot: Snapshot, reader: AnalyticsReader) -> None:
-        super().__init__(reader.install_id, reader.chat_id, reader.gate)
+        super().__init__(reader.install_id, reader.chat_id, reader.gate, reader.zone)
         self.snapshot = snapshot
         self._reader = reader
 
@@ -121,26 +153,27 @@ class SnapshotReader(AnalyticsReader):
             return await self._reader.distinct_users(window)
         return self.snapshot.previous_users
 
-    async def chats(self, window: Window, limit: int) -> list[ChatStat]:
-        if window != self.snapshot.key.window:
-            return await self._reader.chats(window, limit)
+    async def chats(self, window: Window, limit: int, ends_today: bool = True) -> list[ChatStat]:
+        key = self.snapshot.key
+        if window != key.window or ends_today != key.ends_today:
+            return await self._reader.chats(window, limit, ends_today)
         return list(self.snapshot.chats[:limit])
 
 
 async def read_snapshots(
     keys: Sequence[SummaryKey], gate: asyncio.Semaphore | None = None
 ) -> dict[SummaryKey, Snapshot]:
-    """The snapshots of `keys`: eight statements for the keys of each chat filter and days."""
-    groups: dict[tuple[int | None, int, date], list[str]] = {}
+    """The snapshots of `keys`: seven statements for the keys of each chat filter, range and zone."""
+    groups: dict[tuple[int | None, date, date, date, str], list[str]] = {}
     for key in keys:
-        installs = groups.setdefault((key.chat_id, key.days, key.today), [])
+        installs = groups.setdefault((key.chat_id, key.start, key.end, key.today, key.zone), [])
         if key.install_id not in installs:
             installs.append(key.install_id)
     snapshots: dict[SummaryKey, Snapshot] = {}
-    for (chat_id, days, today), installs in groups.items():
-        for start in range(0, len(installs), MAX_INSTALLS):
-            chunk = installs[start : start + MAX_INSTALLS]
-            read = await _read_group([SummaryKey(i, chat_id, days, today) for i in chunk], gate)
+    for (chat_id, start, end, today, zone), installs in groups.items():
+        for first in range(0, len(installs), MAX_INSTALLS):
+            chunk = installs[first : first + MAX_INSTALLS]
+            read = await _read_group([SummaryKey(i, chat_id, start, end, today, zone) for i in chunk], gate)
             snapshots.update(read)
     return snapshots
 
@@ -155,43 +188,36 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
         scope, params = f"{scope} AND chat_id = ?", [*params, first.chat_id]
     user_scope = f"install_id IN ({marks}) AND chat_id = ?"
     user_params: list[Any] = [*installs, ALL_CHATS if first.chat_id is None else first.chat_id]
+    zone = first.tz
     span, window, previous, since = first.span, first.window, first.window.before(), first.active_since
-    active_sql = ", ".join(f"SUM(CASE WHEN last_day >= ? THEN 1 ELSE 0 END) AS since_{n}" for n in range(len(since)))
+    active_sql = ", ".join(f"SUM(CASE WHEN last_bucket >= ? THEN 1 ELSE 0 END) AS since_{n}" for n in range(len(since)))
+    span_days, span_users = (
+        day_counts_sql(zoned(span, zone), scope, params, by_chat=True),
+        day_users_sql(zoned(span, zone), user_scope, user_params),
+    )
+    window_hours = hour_counts_sql(zoned(window, zone), scope, params)
+    previous_users = distinct_users_sql(zoned(previous, zone), user_scope)
+    window_span = window.buckets(zone)
+    if first.ends_today:
+        chat_users = (
+            'SELECT install_id, chat_id, COUNT(*) AS users FROM "analytics_seen" '
+            f"WHERE {scope} AND last_bucket >= ? AND chat_id <> ? GROUP BY install_id, chat_id",
+            [*params, window_span.first, ALL_CHATS],
+        )
+    else:
+        sql, sql_params = chat_users_sql(zoned(window, zone), scope)
+        chat_users = (sql, [*params, ALL_CHATS, *sql_params])
     statements: list[tuple[str, list[Any]]] = [
+        span_days,
+        span_users,
+        window_hours,
         (
-            f'SELECT install_id, day, {SUM_SQL} FROM "analytics_hours" WHERE {scope} AND day >= ? AND day <= ? '
-            "GROUP BY install_id, day",
-            [*params, span.start, span.end],
-        ),
-        (
-            f'SELECT install_id, day, users FROM "analytics_days" WHERE {user_scope} AND day >= ? AND day <= ?',
-            [*user_params, span.start, span.end],
-        ),
-        (
-            'SELECT install_id, hour, SUM(received) + SUM(sent) AS messages FROM "analytics_hours" '
-            f"WHERE {scope} AND day >= ? AND day <= ? GROUP BY install_id, hour",
-            [*params, window.start, window.end],
-        ),
-        (
-            f'SELECT install_id, COUNT(*) AS total, {active_sql} FROM "analytics_users" WHERE {user_scope} '
+            f'SELECT install_id, COUNT(*) AS total, {active_sql} FROM "analytics_seen" WHERE {user_scope} '
             "GROUP BY install_id",
-            [*since, *user_params],
+            [*(midnight_bucket(day, zone) for day in since), *user_params],
         ),
-        (
-            'SELECT install_id, COUNT(DISTINCT user_id) AS n FROM "analytics_day_users" '
-            f"WHERE {user_scope} AND day >= ? AND day <= ? GROUP BY install_id",
-            [*user_params, previous.start, previous.end],
-        ),
-        (
-            f'SELECT install_id, chat_id, {SUM_SQL} FROM "analytics_hours" WHERE {scope} AND day >= ? AND day <= ? '
-            "GROUP BY install_id, chat_id",
-            [*params, window.start, window.end],
-        ),
-        (
-            'SELECT install_id, chat_id, COUNT(*) AS users FROM "analytics_users" '
-            f"WHERE {scope} AND last_day >= ? AND chat_id <> ? GROUP BY install_id, chat_id",
-            [*params, window.start, ALL_CHATS],
-        ),
+        (previous_users[0], [*user_params, *previous_users[1]]),
+        chat_users,
         (
             'SELECT install_id, chat_id, title, type, received, sent, joins, leaves FROM "analytics_chats" '
             f"WHERE {scope}",
@@ -204,17 +230,20 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
         hour_rows,
         active_rows,
         previous_rows,
-        chat_rows,
         chat_user_rows,
         chats,
     ) = await asyncio.gather(*(fetch_rows(sql, values, gate) for sql, values in statements))
     per_install = {install: _Parts() for install in installs}
-    for row in day_rows:
-        per_install[row["install_id"]].day_counts[as_date(row["day"])] = counts_of(row)
+    for row in day_rows:  # per chat and local day: the span's days, and the window's chats
+        parts, day, counts = per_install[row["install_id"]], local_date_of(int(row["local_day"])), counts_of(row)
+        parts.day_counts[day] = parts.day_counts.get(day, Counts()) + counts
+        if window.start <= day <= window.end:
+            chat = int(row["chat_id"])
+            parts.chat_counts[chat] = parts.chat_counts.get(chat, Counts()) + counts
     for row in user_day_rows:
-        per_install[row["install_id"]].day_users[as_date(row["day"])] = int(row["users"])
+        per_install[row["install_id"]].day_users[local_date_of(int(row["local_day"]))] = int(row["users"])
     for row in hour_rows:
-        per_install[row["install_id"]].hourly[int(row["hour"])] = int(row["messages"] or 0)
+        per_install[row["install_id"]].hourly[int(row["hour"])] += int(row["messages"] or 0)
     for row in active_rows:
         parts = per_install[row["install_id"]]
         parts.active[None] = int(row["total"])
@@ -222,8 +251,6 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
             parts.active[day] = int(row[f"since_{n}"] or 0)
     for row in previous_rows:
         per_install[row["install_id"]].previous_users = int(row["n"] or 0)
-    for row in chat_rows:
-        per_install[row["install_id"]].chat_counts[int(row["chat_id"])] = counts_of(row)
     for row in chat_user_rows:
         per_install[row["install_id"]].chat_users[int(row["chat_id"])] = int(row["users"])
     for row in chats:

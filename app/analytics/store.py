@@ -3,21 +3,17 @@ event counts exactly once however many processes count the same chat at the same
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from app.analytics.buckets import bucket_of
 from app.analytics.counting import Tally
-from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
-from app.sql import insert_rows, is_postgres
+from app.analytics.models import ALL_CHATS, AnalyticsBucket, AnalyticsChat, AnalyticsSeen, AnalyticsUserDay
+from app.analytics.zoned import QUARTERS, quarter_bits, range_bits
+from app.sql import insert_rows, placeholders
 
 _COUNTERS = ("received", "sent", "joins", "leaves")
-
-
-def _day(conn: BaseDBAsyncClient, day: date) -> object:
-    # asyncpg takes a date for a DATE column; tortoise keeps SQLite dates as ISO text.
-    return day if is_postgres(conn) else day.isoformat()
 
 
 def _add_counters(table: str) -> str:
@@ -25,34 +21,36 @@ def _add_counters(table: str) -> str:
 
 
 async def record(install_id: str, tally: Tally) -> None:
-    """Adds one event's tally: chat totals, its hour, and the user seen that day."""
+    """Adds one event's tally: chat totals, its bucket, and the user seen that day."""
     await record_many([(install_id, tally)])
 
 
 async def record_many(tallies: list[tuple[str, Tally]]) -> None:
-    """Adds many events' tallies, of any installs, in at most five statements: rows that meet
+    """Adds many events' tallies, of any installs, in at most four statements: rows that meet
     the same counters are summed first (a multi-row upsert may touch each row once)."""
     if not tallies:
         return
     conn = AnalyticsChat._meta.db
     chats: dict[tuple[str, int], list[Any]] = {}
-    hours: dict[tuple[str, int, object, int], list[int]] = {}
-    day_users: dict[tuple[str, int, object, int], None] = {}
-    seen: dict[tuple[str, int, int], object] = {}
+    buckets: dict[tuple[str, int, int], list[int]] = {}
+    day_users: dict[tuple[str, int, int, int], list[int]] = {}
+    seen: dict[tuple[str, int, int], int] = {}
     for install_id, tally in tallies:
         counts = [tally.received, tally.sent, tally.joins, tally.leaves]
         chat = chats.setdefault((install_id, tally.chat_id), [None, None, 0, 0, 0, 0])
         chat[0] = tally.chat_title or chat[0]
         chat[1] = tally.chat_type or chat[1]
         _add(chat, 2, counts)
-        day = _day(conn, tally.moment.date())
-        _add(hours.setdefault((install_id, tally.chat_id, day, tally.moment.hour), [0, 0, 0, 0]), 0, counts)
+        bucket = bucket_of(tally.moment)
+        _add(buckets.setdefault((install_id, tally.chat_id, bucket), [0, 0, 0, 0]), 0, counts)
         if tally.user_id is not None:
+            low, high = quarter_bits(bucket % QUARTERS)
             for scope in (tally.chat_id, ALL_CHATS):
-                day_users[(install_id, scope, day, tally.user_id)] = None
+                mask = day_users.setdefault((install_id, scope, bucket // QUARTERS, tally.user_id), [0, 0])
+                mask[0] |= low
+                mask[1] |= high
                 key = (install_id, scope, tally.user_id)
-                if key not in seen or str(day) > str(seen[key]):
-                    seen[key] = day
+                seen[key] = max(bucket, seen.get(key, bucket))
     table = AnalyticsChat._meta.db_table
     await insert_rows(
         conn,
@@ -63,17 +61,17 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
         f"title = COALESCE(excluded.title, {table}.title), type = COALESCE(excluded.type, {table}.type)",
         types=("text", "bigint", "text", "text", "bigint", "bigint", "bigint", "bigint"),
     )
-    table = AnalyticsHour._meta.db_table
+    table = AnalyticsBucket._meta.db_table
     await insert_rows(
         conn,
         table,
-        ("install_id", "chat_id", "day", "hour", *_COUNTERS),
-        [[*key, *values] for key, values in hours.items()],
-        f"ON CONFLICT (install_id, chat_id, day, hour) DO UPDATE SET {_add_counters(table)}",
-        types=("text", "bigint", "date", "smallint", "int", "int", "int", "int"),
+        ("install_id", "chat_id", "bucket", *_COUNTERS),
+        [[*key, *values] for key, values in buckets.items()],
+        f"ON CONFLICT (install_id, chat_id, bucket) DO UPDATE SET {_add_counters(table)}",
+        types=("text", "bigint", "int", "int", "int", "int", "int"),
     )
     if day_users:
-        await _record_users(conn, list(day_users), seen)
+        await _record_users(conn, day_users, seen)
 
 
 def _add(target: list[Any], start: int, counts: list[int]) -> None:
@@ -82,49 +80,54 @@ def _add(target: list[Any], start: int, counts: list[int]) -> None:
 
 
 async def _record_users(
-    conn: BaseDBAsyncClient, day_users: list[tuple[str, int, object, int]], seen: dict[tuple[str, int, int], object]
+    conn: BaseDBAsyncClient,
+    day_users: dict[tuple[str, int, int, int], list[int]],
+    seen: dict[tuple[str, int, int], int],
 ) -> None:
-    """Users seen in a chat and in all chats on a day: the day's distinct count grows only where
-    the (day, user) row is new, and each user's last day moves forward."""
-    first_seen = await insert_rows(
-        conn,
-        AnalyticsDayUser._meta.db_table,
-        ("install_id", "chat_id", "day", "user_id"),
-        [list(row) for row in day_users],
-        "ON CONFLICT (install_id, chat_id, day, user_id) DO NOTHING",
-        returning="install_id, chat_id, day",
-        types=("text", "bigint", "date", "bigint"),
-    )
-    if first_seen:
-        new_users: dict[tuple[str, int, object], int] = {}
-        for row in first_seen:
-            key = (row["install_id"], row["chat_id"], row["day"])
-            new_users[key] = new_users.get(key, 0) + 1
-        days = AnalyticsDay._meta.db_table
-        await insert_rows(
-            conn,
-            days,
-            ("install_id", "chat_id", "day", "users"),
-            [[*key, count] for key, count in new_users.items()],
-            f"ON CONFLICT (install_id, chat_id, day) DO UPDATE SET users = {days}.users + excluded.users",
-            types=("text", "bigint", "date", "int"),
-        )
-    table = AnalyticsUser._meta.db_table
+    """Users seen in a chat and in all chats: the quarters of each UTC day they were seen in are
+    OR-ed into that day's row (exact however many processes count at once), and each user's last
+    bucket moves forward."""
+    table = AnalyticsUserDay._meta.db_table
     await insert_rows(
         conn,
         table,
-        ("install_id", "chat_id", "user_id", "last_day"),
-        [[*key, day] for key, day in seen.items()],
-        f"ON CONFLICT (install_id, chat_id, user_id) DO UPDATE SET last_day = "
-        f"CASE WHEN excluded.last_day > {table}.last_day THEN excluded.last_day ELSE {table}.last_day END",
-        types=("text", "bigint", "bigint", "date"),
+        ("install_id", "chat_id", "day", "user_id", "quarters_low", "quarters_high"),
+        [[*key, *mask] for key, mask in day_users.items()],
+        f"ON CONFLICT (install_id, chat_id, day, user_id) DO UPDATE SET "
+        f"quarters_low = {table}.quarters_low | excluded.quarters_low, "
+        f"quarters_high = {table}.quarters_high | excluded.quarters_high",
+        types=("text", "bigint", "int", "bigint", "bigint", "bigint"),
+    )
+    table = AnalyticsSeen._meta.db_table
+    await insert_rows(
+        conn,
+        table,
+        ("install_id", "chat_id", "user_id", "last_bucket"),
+        [[*key, bucket] for key, bucket in seen.items()],
+        f"ON CONFLICT (install_id, chat_id, user_id) DO UPDATE SET last_bucket = "
+        f"CASE WHEN excluded.last_bucket > {table}.last_bucket THEN excluded.last_bucket ELSE {table}.last_bucket END",
+        types=("text", "bigint", "bigint", "int"),
     )
 
 
-async def prune(install_id: str, keep_from: date) -> int:
-    """Forgets per-hour and per-day figures and users not seen since `keep_from`; lifetime totals stay."""
-    pruned = 0
-    for model in (AnalyticsHour, AnalyticsDay, AnalyticsDayUser):
-        pruned += await model.filter(install_id=install_id, day__lt=keep_from).delete()
-    pruned += await AnalyticsUser.filter(install_id=install_id, last_day__lt=keep_from).delete()
+async def prune(install_id: str, keep_from: int) -> int:
+    """Forgets the buckets before bucket `keep_from` (a local midnight), the user rows of UTC days
+    before it and the quarters of its own UTC day before it, and users not seen since; lifetime
+    totals stay."""
+    day, first = divmod(keep_from, QUARTERS)
+    pruned = await AnalyticsBucket.filter(install_id=install_id, bucket__lt=keep_from).delete()
+    pruned += await AnalyticsUserDay.filter(install_id=install_id, day__lt=day).delete()
+    if first:
+        low, high = range_bits(first, QUARTERS)
+        conn = AnalyticsUserDay._meta.db
+        marks = placeholders(conn, 4)
+        await conn.execute_query(
+            f'UPDATE "{AnalyticsUserDay._meta.db_table}" SET quarters_low = quarters_low & {marks[0]}, '
+            f"quarters_high = quarters_high & {marks[1]} WHERE install_id = {marks[2]} AND day = {marks[3]}",
+            [low, high, install_id, day],
+        )
+        pruned += await AnalyticsUserDay.filter(
+            install_id=install_id, day=day, quarters_low=0, quarters_high=0
+        ).delete()
+    pruned += await AnalyticsSeen.filter(install_id=install_id, last_bucket__lt=keep_from).delete()
     return pruned

@@ -18,12 +18,14 @@ from datetime import UTC, datetime
 from tortoise.transactions import in_transaction
 
 from app.analytics import store
+from app.analytics.buckets import BUCKET_SECONDS
 from app.analytics.counting import Tally
 from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
-from app.demo.pace import DAY, HOUR
+from app.demo.pace import DAY
 from app.demo.traffic import CHAT_BY_ID, CHATS, Traffic
 
-# (chat id, start of the UTC hour, user id or None) -> [received, sent, joins, leaves]
+# (chat id, start of the 15-minute bucket, user id or None) -> [received, sent, joins, leaves]:
+# the grain analytics stores (app/analytics/buckets.py), so the past is exact in any zone
 Sums = dict[tuple[int, int, int | None], list[int]]
 # (chat id, Unix time, member count): the member counts read in the past
 Readings = list[tuple[int, float, int]]
@@ -36,13 +38,13 @@ def count_past(
     greets: Callable[[int], bool],
     readings: Readings | None = None,
 ) -> Sums:
-    """What the things happening at `moments` add to the figures, summed per chat, hour and user;
+    """What the things happening at `moments` add to the figures, summed per chat, bucket and user;
     each chat's member count at the first moment of each UTC day goes into `readings`."""
     sums: Sums = {}
     day: int | None = None
 
-    def add(chat_id: int, hour: int, user: int | None, column: int) -> None:
-        key = (chat_id, hour, user if track_users else None)
+    def add(chat_id: int, bucket: int, user: int | None, column: int) -> None:
+        key = (chat_id, bucket, user if track_users else None)
         row = sums.get(key)
         if row is None:
             row = sums[key] = [0, 0, 0, 0]
@@ -53,17 +55,17 @@ def count_past(
             day = int(at) // DAY
             read(traffic, at, readings)
         thing = traffic.next_thing()
-        hour, chat = int(at) // HOUR * HOUR, thing.chat.id
+        bucket, chat = int(at) // BUCKET_SECONDS * BUCKET_SECONDS, thing.chat.id
         person = thing.person["id"] if thing.person else None
         if thing.kind == "edit":
             continue  # an edit is not a new message
-        add(chat, hour, person, 0)  # a message, a channel post (no person), or a join's or leave's service message
+        add(chat, bucket, person, 0)  # a message, a channel post (no person), or a join's or leave's service message
         if thing.kind == "join":
-            add(chat, hour, None, 2)
+            add(chat, bucket, None, 2)
             if greets(chat):
-                add(chat, hour, None, 1)
+                add(chat, bucket, None, 1)
         elif thing.kind == "leave":
-            add(chat, hour, None, 3)
+            add(chat, bucket, None, 3)
     return sums
 
 
@@ -101,14 +103,14 @@ def tallies(sums: Sums) -> list[Tally]:
             chat_id,
             CHAT_BY_ID[chat_id].title,
             CHAT_BY_ID[chat_id].kind,
-            datetime.fromtimestamp(hour, UTC),
+            datetime.fromtimestamp(bucket, UTC),
             received=received,
             sent=sent,
             joins=joins,
             leaves=leaves,
             user_id=user,
         )
-        for (chat_id, hour, user), (received, sent, joins, leaves) in sums.items()
+        for (chat_id, bucket, user), (received, sent, joins, leaves) in sums.items()
     ]
 
 

@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 
 from app.analytics import service as analytics
 from app.analytics.live_summaries import MIN_PUSH_INTERVAL_SECONDS
 from app.analytics.member_reader import MemberFigures, last_counts, read_members
+from app.analytics.ranges import check_shape
 from app.analytics.reader import DayStat, Window
+from app.analytics.service import InstallReader
+from app.analytics.snapshots import SummaryKey
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.context import GraphQLContext
 
@@ -32,7 +36,7 @@ class DailyStat:
 
 @strawberry.type
 class ActiveUsers:
-    day: int = strawberry.field(description="Distinct users on today's UTC date.")
+    day: int = strawberry.field(description="Distinct users today, in the install's time zone.")
     week: int = strawberry.field(description="Distinct users in the last 7 days, today included.")
     month: int = strawberry.field(description="Distinct users in the last 30 days, today included.")
 
@@ -107,7 +111,7 @@ class _Once:
 
 @strawberry.type(description="A day's member count.")
 class MemberCount:
-    date: date = strawberry.field(description="The day (UTC).")
+    date: date = strawberry.field(description="The day, in the install's time zone (`timezone`).")
     count: int = strawberry.field(
         description="Members at the day's end: each chat's last count read by then (carried forward from "
         "earlier days), added up over the chats the bot could still read."
@@ -164,7 +168,7 @@ class MemberStats:
         )
 
 
-@strawberry.type(description="The caller's analytics; dates and hours are UTC.")
+@strawberry.type(description="The caller's analytics; dates and hours are in the install's time zone (`timezone`).")
 class AnalyticsSummary:
     """One summary's figures, read before it resolves (app/analytics/snapshots.py): its fields
     only pick them out, and a `daily(days)` longer than what was read reads the rest."""
@@ -187,7 +191,11 @@ class AnalyticsSummary:
     def unique_users(self) -> int:
         return self.summary.unique_users
 
-    @strawberry.field(description="Messages on today's UTC date.")
+    @strawberry.field(description="The IANA time zone every date and hour here is in (the install's `timezone`).")
+    def timezone(self) -> str:
+        return self.summary.timezone
+
+    @strawberry.field(description="Messages today, in the install's time zone.")
     def messages_today(self) -> int:
         return self.summary.messages_today
 
@@ -196,13 +204,16 @@ class AnalyticsSummary:
         return self.summary.messages_this_week
 
     @strawberry.field(
-        description="Exactly `days` entries, oldest first, zero-filled; the last is today.",
+        description="One entry per day, oldest first, zero-filled: the summary's days (`from` to `to`, "
+        "or the last `days`) when `days` is left out, else exactly `days` entries ending on the summary's last day.",
         graphql_type=list[DailyStat],
     )
-    def daily(self, days: int = 7) -> list[DailyStat] | Awaitable[list[DailyStat]]:
+    def daily(self, days: int | None = None) -> list[DailyStat] | Awaitable[list[DailyStat]]:
         """From what was read when it holds the window (the whole execution then stays synchronous),
         else read now."""
-        window = Window.ending(self.summary.today, analytics.check_days(days))
+        window = self.summary.window
+        if days is not None:
+            window = Window.ending(window.end, analytics.check_days(days))
         held = self.summary.reader.held_daily(window)
         return _daily_stats(held) if held is not None else self._read_daily(window)
 
@@ -214,7 +225,7 @@ class AnalyticsSummary:
         figures = self.summary.active_users
         return ActiveUsers(day=figures.day, week=figures.week, month=figures.month)
 
-    @strawberry.field(description="24 message counts by UTC hour of day over the window.")
+    @strawberry.field(description="24 message counts by hour of day, in the install's time zone, over the window.")
     def hourly(self) -> list[int]:
         return list(self.summary.snapshot.hourly)
 
@@ -224,7 +235,7 @@ class AnalyticsSummary:
 
     @strawberry.field(
         description="The same counters for the window before: yesterday for messagesToday, the 7 days "
-        "before for messagesThisWeek, the `days` before the window for the rest."
+        "before for messagesThisWeek, as many days just before the window for the rest."
     )
     def previous_period(self) -> AnalyticsPeriod:
         return AnalyticsPeriod.of(self.summary.previous_period)
@@ -263,41 +274,64 @@ def _daily_stats(days: list[DayStat]) -> list[DailyStat]:
     ]
 
 
+RANGE = (
+    "The window: the last `days` (default 7), today included, or the days `from` to `to` (dates in the "
+    "install's time zone, both included, within retention and no later than tomorrow); not both."
+)
+
+
+def _key(info: Info, reader: InstallReader, days: int | None, start: date | None, end: date | None) -> SummaryKey:
+    return info.context.platform.analytics.key_for(reader, days, start, end)
+
+
 @strawberry.type
 class AnalyticsQuery:
     @strawberry.field(
         description="The caller's Channel Analytics, optionally for one chat: null when the plugin is not "
-        "installed, zeros before the first message."
+        "installed, zeros before the first message. " + RANGE
     )
     async def analytics(
-        self, info: Info, chat_id: strawberry.ID | None = None, days: int = 7
+        self,
+        info: Info,
+        chat_id: strawberry.ID | None = None,
+        days: int | None = None,
+        from_: Annotated[date | None, strawberry.argument(name="from")] = None,
+        to: date | None = None,
     ) -> AnalyticsSummary | None:
         ctx = info.context.require_user()
-        analytics.check_days(days)
+        check_shape(days, from_, to)  # before any read
         service = info.context.platform.analytics
         reader = await service.reader_for(ctx, analytics.parse_chat_id(chat_id))
         if reader is None:
             return None
-        return AnalyticsSummary(summary=await service.summary(reader, days))
+        return AnalyticsSummary(summary=await service.summary(reader, _key(info, reader, days, from_, to)))
 
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="The caller's analytics now, then again after each change (bursts coalesced).")
+    @strawberry.subscription(
+        description="The caller's analytics now, then again after each change (bursts coalesced). " + RANGE
+    )
     async def analytics_updated(
-        self, info: Info, chat_id: strawberry.ID | None = None, days: int = 7
+        self,
+        info: Info,
+        chat_id: strawberry.ID | None = None,
+        days: int | None = None,
+        from_: Annotated[date | None, strawberry.argument(name="from")] = None,
+        to: date | None = None,
     ) -> AsyncGenerator[AnalyticsSummary, None]:
         ctx = info.context.require_user()
-        analytics.check_days(days)
+        check_shape(days, from_, to)
         chat = analytics.parse_chat_id(chat_id)
         platform = info.context.platform
         gate = platform.summary_reads  # every read of every summary, the token's check included
         reader = await platform.analytics.reader_for(ctx, chat, gate)
         if reader is None:
             raise NotInstalled("Channel Analytics is not installed")
+        _key(info, reader, days, from_, to)  # the range, checked against the install's retention and today
         # The summary is read once per change for every subscription that shows it, in any document
         # (app/analytics/live_summaries.py); at most 4 a second, and always the last state.
-        async with platform.live_summaries.follow(ctx.user_id, reader, days) as summaries:
+        async with platform.live_summaries.follow(ctx.user_id, reader, days, from_, to) as summaries:
             first = True
             async for summary in summaries:
                 if not first and not info.context.shared:  # a shared execution's followers check their own

@@ -9,13 +9,15 @@ linear hash-based check, not jsonschema's pairwise comparison (quadratic on mixe
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
+import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from app.errors import BadUserInput, FieldError
 from app.inputs import json_problem
@@ -197,6 +199,20 @@ _FillingValidator = validators.extend(
     Draft202012Validator, {"properties": _fill_defaults, "uniqueItems": _unique_items}
 )
 
+# The one format a setting is checked by: "time-zone", an IANA name the zone database has.
+# (Other formats stay annotations, as Draft 2020-12 makes them by default.)
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("time-zone")
+def _is_time_zone(value: object) -> bool:
+    return not isinstance(value, str) or value in _zone_names()
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
 
 def _closed(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema with unknown keys refused in every object that lists its properties."""
@@ -330,7 +346,7 @@ def validate_config(
     if not isinstance(config, dict):
         raise BadUserInput(f"{subject.name} must be an object", [FieldError("", "must be an object")])
     filled = json.loads(checked_json(config, limits, subject))  # a deep copy, at C speed
-    validator = _FillingValidator(_closed(schema or {}))
+    validator = _FillingValidator(_closed(schema or {}), format_checker=FORMATS)
     secrets = secret_keys(schema)
     # jsonschema finds errors lazily: taking no more than are reported bounds the work too
     found = list(itertools.islice(validator.iter_errors(filled), MAX_REPORTED_ERRORS + 1))

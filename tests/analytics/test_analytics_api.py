@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.analytics.models import AnalyticsDayUser, AnalyticsHour
+from app.analytics.buckets import bucket_of
+from app.analytics.models import AnalyticsBucket, AnalyticsUserDay
 from app.analytics.reader import AnalyticsReader, Window
 from app.plugins.models import UserPlugin
 from tests.support.queries import counting_queries
@@ -133,8 +134,8 @@ async def test_a_summarys_fields_share_their_reads_and_agree_with_separate_reads
     for days in (1, 7, 30):
         with counting_queries() as statements:
             figures = await summary(app, owner, days=days)
-        # One read of the days for every window, one of the hours of day, one for the busiest chats.
-        assert sum("analytics_hours" in s for s in statements) == 3
+        # One read of the days (and the chats) for every window, one of the hours of day.
+        assert sum("analytics_buckets" in s for s in statements) == 2
         with app.db():
             window = Window.ending(today, days)
             period = await app.platform.analytics.period(reader, window, today)
@@ -199,7 +200,7 @@ async def test_user_tracking_off_stores_no_user_ids(app, telegram):
     figures = await summary(app, owner)
     assert figures["totalMessages"] == 1 and figures["uniqueUsers"] == 0
     with app.db():
-        assert await AnalyticsDayUser.all().count() == 0
+        assert await AnalyticsUserDay.all().count() == 0
 
 
 async def test_one_chat_and_isolation_between_users(app, stats, telegram):
@@ -276,8 +277,9 @@ async def test_retention_prunes_days_hours_and_users_but_keeps_totals(app, stats
     await wait_until_processed(app)
     with app.db():
         assert await app.platform.scheduler.fire_due(NOW.timestamp()) >= 1
-        assert await AnalyticsHour.filter(day__lt=(NOW - 29 * DAY).date()).count() == 0
-        assert await AnalyticsDayUser.filter(day__lt=(NOW - 29 * DAY).date()).count() == 0
+        kept_from = bucket_of(datetime.combine((NOW - 29 * DAY).date(), datetime.min.time(), UTC))
+        assert await AnalyticsBucket.filter(bucket__lt=kept_from).count() == 0
+        assert await AnalyticsUserDay.filter(day__lt=kept_from // 96).count() == 0
     figures = await summary(app, owner)
     assert figures["totalMessages"] == 2  # lifetime totals stay
     assert figures["uniqueUsers"] == 1  # only users within retention

@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from app.analytics.figures import FIGURES_SCHEMA
-from tests.support.installs_api import run_plugin, run_plugin_error
+from tests.support.installs_api import run_plugin, run_plugin_error, update_config
 from tests.support.live import LiveApp, TestUser
 from tests.support.runtime import ConnectedBot, connect_bot, deliver, install, wait_until_processed
 from tests.support.telegram_updates import channel_post_update, chat_member, chat_member_update, message_update
@@ -19,12 +19,15 @@ NOW = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 PERIOD = "start end totalMessages messagesReceived messagesSent uniqueUsers joins leaves messagesToday messagesThisWeek"
 SUMMARY = f"""query($chatId: ID, $days: Int!) {{ analytics(chatId: $chatId, days: $days) {{
-  totalMessages messagesReceived messagesSent uniqueUsers messagesToday messagesThisWeek
+  timezone totalMessages messagesReceived messagesSent uniqueUsers messagesToday messagesThisWeek
   activeUsers {{ day week month }}
   period {{ {PERIOD} }} previousPeriod {{ {PERIOD} }}
   daily(days: $days) {{ date messages users joins leaves }}
   hourly
   chats {{ chatId title type messages users totalMessages }} }} }}"""
+
+SUMMARY_RANGE = f"""query($from: Date, $to: Date) {{ analytics(from: $from, to: $to) {{
+  period {{ {PERIOD} }} daily {{ date messages users joins leaves }} hourly }} }}"""
 
 
 def at(moment: datetime, update: dict[str, Any]) -> dict[str, Any]:
@@ -125,3 +128,28 @@ async def test_a_window_it_does_not_keep_is_refused_with_the_pointer(app, counte
     error = await run_plugin_error(app, owner, "analytics", input)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert [e["path"] for e in error["extensions"]["errors"]] == [path]
+
+
+async def test_a_run_takes_a_range_and_answers_in_the_installs_zone(app, counted):
+    owner, _ = counted
+    await update_config(app, owner, "analytics", {"timezone": "Asia/Kathmandu"})
+    run = await run_plugin(app, owner, "analytics", {"from": "2026-06-12", "to": "2026-06-15"})
+    assert run["outcome"] == "SUCCEEDED", run
+    output = run["output"]
+    assert (output["timezone"], output["days"]) == ("Asia/Kathmandu", 4)
+    assert [d["date"] for d in output["daily"]] == ["2026-06-12", "2026-06-13", "2026-06-14", "2026-06-15"]
+    variables = {"from": "2026-06-12", "to": "2026-06-15"}
+    queried_range = (await app.graphql(SUMMARY_RANGE, variables, user=owner))["analytics"]
+    assert output["daily"] == queried_range["daily"] and output["hourly"] == queried_range["hourly"]
+    assert output["period"] == queried_range["period"]
+    assert output["previousPeriod"]["start"] == "2026-06-08"
+
+
+@pytest.mark.parametrize(
+    ("input", "path"),
+    [({"from": "2026-06-12"}, "/to"), ({"days": 7, "from": "2026-06-12", "to": "2026-06-13"}, "/days")],
+)
+async def test_a_range_it_cannot_answer_fails_the_run(app, counted, input, path):
+    owner, _ = counted
+    run = await run_plugin(app, owner, "analytics", input)
+    assert run["outcome"] == "FAILED" and "from" in (run["error"] or ""), run

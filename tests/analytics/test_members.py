@@ -359,3 +359,20 @@ async def test_a_subscription_shows_the_bot_added_and_removed(app, telegram):
         "current": None,
         "unavailable": [{"chatId": "-1001", "reason": "The bot was removed from the chat"}],
     }
+
+
+async def test_the_series_is_in_the_installs_time_zone(app, telegram):
+    app.platform.clock = lambda: NOW  # 18:00 in Kolkata
+    user_ = await app.create_user("delhi@example.com", "pro")
+    bot = await connect_bot(app, user_, telegram)
+    analytics = await install(app, user_, "analytics", {"timezone": "Asia/Kolkata"})
+    owner = Owner(app, telegram, user_, bot, analytics.id)
+    late = datetime(2026, 6, 13, 20, 30, tzinfo=UTC)  # 02:00 on 14 June in Kolkata
+    with app.db():
+        await AnalyticsMemberCount.create(install_id=analytics.id, chat_id=-1001, read_at=late, count=10)
+        await AnalyticsMemberCount.create(install_id=analytics.id, chat_id=-1001, read_at=NOW, count=12)
+        await AnalyticsMemberChat.create(install_id=analytics.id, chat_id=-1001, last_read_at=NOW)
+
+    figures = await owner.members(days=3)
+    assert figures["daily"] == [{"date": "2026-06-14", "count": 10}, {"date": "2026-06-15", "count": 12}]
+    assert (figures["current"], figures["change"]) == (12, 2)

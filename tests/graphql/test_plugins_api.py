@@ -80,7 +80,7 @@ async def test_unregistered_plugins_leave_the_catalog_but_keep_their_rows(make_a
 
 async def test_install_fills_in_config_defaults(app, user):
     install = (await app.graphql(INSTALL, {"id": await plugin_id(app, "analytics")}, user=user))["installPlugin"]
-    assert install["config"] == {"trackUsers": True, "retention": 30}
+    assert install["config"] == {"trackUsers": True, "retention": 30, "timezone": "UTC"}
     assert install["isEnabled"] is True
     assert install["executionCount"] == 0
     assert install["lastError"] is None
@@ -91,7 +91,7 @@ async def test_install_keeps_given_values_and_fills_the_rest(app, user):
     install = await app.graphql(
         INSTALL, {"id": await plugin_id(app, "analytics"), "config": {"retention": 7}}, user=user
     )
-    assert install["installPlugin"]["config"] == {"trackUsers": True, "retention": 7}
+    assert install["installPlugin"]["config"] == {"trackUsers": True, "retention": 7, "timezone": "UTC"}
 
 
 @pytest.mark.parametrize(
@@ -212,11 +212,11 @@ async def test_update_config_validates_and_fills_defaults(app, user):
     analytics = await plugin_id(app, "analytics")
     await app.graphql(INSTALL, {"id": analytics, "config": {"retention": 7}}, user=user)
     updated = await app.graphql(UPDATE, {"id": analytics, "config": {"trackUsers": False}}, user=user)
-    assert updated["updatePluginConfig"]["config"] == {"trackUsers": False, "retention": 30}
+    assert updated["updatePluginConfig"]["config"] == {"trackUsers": False, "retention": 30, "timezone": "UTC"}
 
     error = await app.graphql_error(UPDATE, {"id": analytics, "config": {"retention": -1}}, user=user)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
-    assert (await installs_of(app, user))[0]["config"] == {"trackUsers": False, "retention": 30}
+    assert (await installs_of(app, user))[0]["config"] == {"trackUsers": False, "retention": 30, "timezone": "UTC"}
 
 
 async def test_toggle_disables_and_enables(app, user):
@@ -333,7 +333,7 @@ async def test_users_cannot_see_or_touch_each_others_installs(app, user):
         (TOGGLE, {"id": analytics, "enabled": False}),
     ]:
         assert (await app.graphql_error(query, variables, user=other))["extensions"]["code"] == "NOT_INSTALLED"
-    assert (await installs_of(app, user))[0]["config"] == {"trackUsers": True, "retention": 30}
+    assert (await installs_of(app, user))[0]["config"] == {"trackUsers": True, "retention": 30, "timezone": "UTC"}
 
 
 async def test_me_shows_the_plan_and_its_limit(app, user, pro_user):

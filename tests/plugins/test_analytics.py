@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from app.analytics.models import AnalyticsHour
+from app.analytics.models import AnalyticsBucket
 from app.plugins.handlers.analytics import AnalyticsHandler
 from tests.support.plugins import FailingPlugin
 from tests.support.runtime import analytics_counts, connect_bot, deliver, install, wait_until_processed
@@ -40,9 +40,9 @@ async def test_the_hourly_prune_drops_days_past_retention(make_app, telegram):
     await deliver(live, bot, recent)
     await wait_until_processed(live)
     with live.db():
-        assert await AnalyticsHour.filter(install_id=analytics.id).count() == 2
+        assert await AnalyticsBucket.filter(install_id=analytics.id).count() == 2
         assert await live.platform.scheduler.fire_due(now) == 2  # prune, and the daily member counts
-        assert await AnalyticsHour.filter(install_id=analytics.id).count() == 1
+        assert await AnalyticsBucket.filter(install_id=analytics.id).count() == 1
     assert (await analytics_counts(live, analytics.id, -9))["messages"] == 2  # totals are kept
 
 

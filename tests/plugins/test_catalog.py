@@ -65,14 +65,14 @@ async def test_an_upgrade_fills_new_defaults_and_holds_configs_that_no_longer_fi
     assert row.config_schema["properties"]["topChats"]["default"] == 5
 
     upgraded = await reload(v2, fits)
-    assert upgraded.config == {"trackUsers": True, "retention": 60, "topChats": 5}
+    assert upgraded.config == {"trackUsers": True, "retention": 60, "timezone": "UTC", "topChats": 5}
     assert upgraded.config_version == "2.0.0"
     assert upgraded.status == InstallStatus.WAITING_FOR_GATEWAY  # no bot yet: as before the upgrade
 
     held = await reload(v2, too_long)
     assert held.status == InstallStatus.NEEDS_CONFIG
     assert held.is_enabled is True  # its user never turned it off
-    assert held.config == {"trackUsers": True, "retention": 365}  # kept as it was, never dropped
+    assert held.config == {"trackUsers": True, "retention": 365, "timezone": "UTC"}  # kept as it was, never dropped
     assert held.config_version == AnalyticsHandler.definition.version
     assert held.status_reason == (
         "Plugin upgraded to 2.0.0; the config needs changes: /retention 365 is greater than the maximum of 90"
@@ -94,7 +94,7 @@ async def test_an_upgrade_fills_new_defaults_and_holds_configs_that_no_longer_fi
         "status": "WAITING_FOR_GATEWAY",
         "statusReason": "Waiting for a Telegram bot: connect one and this plugin starts",
         "configVersion": "2.0.0",
-        "config": {"trackUsers": True, "retention": 90, "topChats": 5},
+        "config": {"trackUsers": True, "retention": 90, "timezone": "UTC", "topChats": 5},
     }
 
 
@@ -113,7 +113,7 @@ async def test_configs_are_migrated_across_two_versions_or_held_unchanged(make_a
 
     held = await reload(v3, unlucky)
     assert held.status == InstallStatus.NEEDS_CONFIG
-    assert held.config == {"trackUsers": True, "retention": 13}  # never silently changed
+    assert held.config == {"trackUsers": True, "retention": 13, "timezone": "UTC"}  # never silently changed
     assert held.status_reason == (
         "Plugin upgraded to 3.0.0; the config could not be migrated: a retention of 13 days is unlucky"
     )

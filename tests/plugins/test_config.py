@@ -338,7 +338,7 @@ def test_a_value_survives_a_json_round_trip_with_the_same_canonical_form(value):
 
 def test_defaults_are_filled_and_the_callers_config_is_left_alone():
     sent = {"retention": 7}
-    assert validate_config(ANALYTICS, sent) == {"retention": 7, "trackUsers": True}
+    assert validate_config(ANALYTICS, sent) == {"retention": 7, "trackUsers": True, "timezone": "UTC"}
     assert sent == {"retention": 7}
 
 

@@ -99,14 +99,14 @@ async def reload(app: LiveApp, install: UserPlugin) -> UserPlugin:
 async def analytics_counts(app: LiveApp, install_id: str, chat_id: int) -> dict[str, int] | None:
     """What Channel Analytics counted for one chat (None before anything was): lifetime messages
     received and sent, and distinct users over the days it keeps."""
-    from app.analytics.models import AnalyticsChat, AnalyticsDayUser
+    from app.analytics.models import AnalyticsChat, AnalyticsUserDay
 
     with app.db():
         chat = await AnalyticsChat.get_or_none(install_id=install_id, chat_id=chat_id)
         if chat is None:
             return None
         users = (
-            await AnalyticsDayUser.filter(install_id=install_id, chat_id=chat_id)
+            await AnalyticsUserDay.filter(install_id=install_id, chat_id=chat_id)
             .distinct()
             .values_list("user_id", flat=True)
         )

@@ -5,17 +5,17 @@ The counting rules are in app/analytics/counting.py; the README states them.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from app.analytics import member_counts, member_store, store
-from app.analytics.buckets import local_midnight
+from app.analytics.buckets import bucket_of, local_midnight, today_in, zone_named
 from app.analytics.counting import Tally, chat_title, tally_member_change, tally_received, tally_sent
 from app.analytics.figures import FIGURES_SCHEMA, figures
 from app.analytics.member_rules import BotChange, bot_change, removed_reason
 from app.analytics.member_store import ChatState, DueChat
-from app.analytics.service import MAX_DAYS
+from app.analytics.ranges import MAX_DAYS, parse_date, window_of
+from app.analytics.service import install_settings
 from app.gateways.models import GatewayType
 from app.plugins.contract import (
     BatchedWrite,
@@ -34,7 +34,6 @@ from app.plugins.contract import (
 )
 
 SLUG = "analytics"
-UTC_ZONE = ZoneInfo("UTC")  # the zone days are counted in (the install's own zone, once it has one)
 
 
 class AnalyticsHandler(PluginHandler):
@@ -42,7 +41,7 @@ class AnalyticsHandler(PluginHandler):
         slug=SLUG,
         name="Channel Analytics",
         description="Track message and user statistics for your Telegram channels",
-        version="1.1.0",
+        version="1.2.0",
         required_gateways=(GatewayType.TELEGRAM_BOT,),
         category="analytics",
         icon="chart-bar",
@@ -63,6 +62,15 @@ class AnalyticsHandler(PluginHandler):
                     "maximum": 3650,
                     "default": 30,
                 },
+                "timezone": {
+                    "type": "string",
+                    "title": "Time zone",
+                    "description": "The IANA time zone days and hours are counted in (e.g. Asia/Kolkata); "
+                    "changing it re-reads history too",
+                    "format": "time-zone",
+                    "maxLength": 64,
+                    "default": "UTC",
+                },
             },
         },
         input_schema={
@@ -72,10 +80,22 @@ class AnalyticsHandler(PluginHandler):
                 "days": {
                     "type": "integer",
                     "title": "Days",
-                    "description": "The window: the last this many days, today included",
+                    "description": "The window: the last this many days, today included (default 7; "
+                    "leave it out with from and to)",
                     "minimum": 1,
                     "maximum": MAX_DAYS,
-                    "default": 7,
+                },
+                "from": {
+                    "type": "string",
+                    "format": "date",
+                    "title": "From",
+                    "description": "The window's first day (YYYY-MM-DD, in the install's time zone), with to",
+                },
+                "to": {
+                    "type": "string",
+                    "format": "date",
+                    "title": "To",
+                    "description": "The window's last day (YYYY-MM-DD, in the install's time zone), with from",
                 },
             },
         },
@@ -118,21 +138,31 @@ class AnalyticsHandler(PluginHandler):
 
     async def run(self, input: dict[str, Any], ctx: PluginContext) -> Any:
         """The figures `Query.analytics` answers, for the next step of a chain."""
-        return await figures(ctx.install_id, input.get("chatId"), ctx.now().astimezone(UTC).date(), input["days"])
+        zone_name, retention = install_settings(ctx.config)
+        now = ctx.now()
+        start, end = (_date(input.get(name), name) for name in ("from", "to"))
+        window = window_of(input.get("days"), start, end, today_in(zone_named(zone_name), now), retention)
+        return await figures(ctx.install_id, input.get("chatId"), zone_name, now, window)
 
     def _prune(self, event: ScheduleTriggerEvent, ctx: PluginContext) -> dict[str, str]:
-        retention = int(ctx.config.get("retention", 30))
-        keep_from = event.fired_at.date() - timedelta(days=retention - 1)
+        zone_name, retention = install_settings(ctx.config)
+        zone = zone_named(zone_name)
+        keep_from = today_in(zone, event.fired_at) - timedelta(days=retention - 1)
+        keep_bucket = bucket_of(local_midnight(keep_from, zone))
         install_id = ctx.install_id
 
         async def prune() -> None:
-            await store.prune(install_id, keep_from)
-            await member_store.prune(install_id, local_midnight(keep_from, UTC_ZONE))
+            await store.prune(install_id, keep_bucket)
+            await member_store.prune(install_id, local_midnight(keep_from, zone))
 
         ctx.write(prune)
         ctx.notify()
         ctx.notify("pruned")  # every chat's summaries may have lost days
         return {"keptFrom": keep_from.isoformat()}
+
+
+def _date(value: Any, name: str) -> date | None:
+    return parse_date(value, name) if isinstance(value, str) else None
 
 
 async def _first_sight(event: TelegramMessageEvent, ctx: PluginContext) -> None:
