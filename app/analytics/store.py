@@ -8,6 +8,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from app.analytics import posting
 from app.analytics.counting import Tally
 from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
 from app.sql import insert_rows, is_postgres
@@ -30,7 +31,7 @@ async def record(install_id: str, tally: Tally) -> None:
 
 
 async def record_many(tallies: list[tuple[str, Tally]]) -> None:
-    """Adds many events' tallies, of any installs, in at most five statements: rows that meet
+    """Adds many events' tallies, of any installs, in at most nine statements: rows that meet
     the same counters are summed first (a multi-row upsert may touch each row once)."""
     if not tallies:
         return
@@ -74,6 +75,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
     )
     if day_users:
         await _record_users(conn, list(day_users), seen)
+    await posting.record(conn, tallies)  # content kinds and posters (app/analytics/posting.py)
 
 
 def _add(target: list[Any], start: int, counts: list[int]) -> None:
@@ -127,4 +129,4 @@ async def prune(install_id: str, keep_from: date) -> int:
     for model in (AnalyticsHour, AnalyticsDay, AnalyticsDayUser):
         pruned += await model.filter(install_id=install_id, day__lt=keep_from).delete()
     pruned += await AnalyticsUser.filter(install_id=install_id, last_day__lt=keep_from).delete()
-    return pruned
+    return pruned + await posting.prune(install_id, keep_from)
