@@ -42,7 +42,7 @@ async def content_counts(
     install_id: str, chat_id: int | None, span: Span, gate: asyncio.Semaphore | None = None
 ) -> list[tuple[str, int]]:
     """Every kind with its received messages in `span` (0 for none), in CONTENT_KINDS' order."""
-    scope, params = "install_id = ?", [install_id]
+    scope, params = "install_id = ?", list[object]([install_id])
     if chat_id is not None:
         scope, params = f"{scope} AND chat_id = ?", [*params, chat_id]
     rows = await fetch_rows(

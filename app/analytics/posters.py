@@ -101,7 +101,7 @@ async def top_posters(
     install_id: str, chat_id: int | None, span: Span, limit: int, gate: asyncio.Semaphore | None = None
 ) -> list[Poster]:
     """The `limit` users with the most received messages in `span`; ties by user id."""
-    scope, params = "install_id = ?", [install_id]
+    scope, params = "install_id = ?", list[object]([install_id])
     if chat_id is not None:
         scope, params = f"{scope} AND chat_id = ?", [*params, chat_id]
     days, before, after = split(span)
