@@ -88,6 +88,7 @@ CONTENT: list[dict[str, Any]] = [
     {"video_chat_ended": {"duration": 600}},
     {"write_access_allowed": {"from_request": True}},
     {"photo": [_file("p1", width=90, height=60), _file("p2", width=1280, height=853)]},
+    {"sticker": _file("st", type="regular", width=512, height=512, is_animated=False, is_video=True, emoji="👍")},
 ]
 
 MESSAGES: list[dict[str, Any]] = [

@@ -1,55 +1,17 @@
 """The kind of content of a message (app/telegram/content.py), taken by the light parse from the
 message's own fields, against a straightforward reading of aiogram's typed Message: its
-`content_type`, mapped to our kinds. Over the whole corpus of update shapes, so both agree."""
+`content_type`, mapped to our kinds by the analytics tests' model (tests/analytics/model.py). Over the whole corpus of update shapes, so both agree."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from aiogram.enums import ContentType
 from aiogram.types import Message
 
 from app.telegram import content, light
+from tests.analytics.model import kind_of
 from tests.support.update_corpus import CONTENT, generated_updates, real_updates
-
-# aiogram's content types that are one of ours; every other is "other" (a game, a dice, an invoice…).
-MEDIA = {
-    ContentType.TEXT: content.TEXT,
-    ContentType.PHOTO: content.PHOTO,
-    ContentType.LIVE_PHOTO: content.PHOTO,
-    ContentType.VIDEO: content.VIDEO,
-    ContentType.ANIMATION: content.ANIMATION,
-    ContentType.VOICE: content.VOICE,
-    ContentType.VIDEO_NOTE: content.VIDEO_NOTE,
-    ContentType.AUDIO: content.AUDIO,
-    ContentType.DOCUMENT: content.DOCUMENT,
-    ContentType.STICKER: content.STICKER,
-    ContentType.POLL: content.POLL,
-    ContentType.LOCATION: content.LOCATION,
-    ContentType.VENUE: content.LOCATION,
-    ContentType.CONTACT: content.CONTACT,
-}
-NOT_SERVICE = {
-    ContentType.UNKNOWN,
-    ContentType.PAID_MEDIA,
-    ContentType.STORY,
-    ContentType.CHECKLIST,
-    ContentType.DICE,
-    ContentType.GAME,
-    ContentType.INVOICE,
-    ContentType.PASSPORT_DATA,
-    ContentType.GIVEAWAY,
-    ContentType.GIVEAWAY_WINNERS,
-    ContentType.RICH_MESSAGE,
-}
-
-
-def aiogram_kind(model: Message) -> str:
-    found = ContentType(model.content_type)
-    if found in MEDIA:
-        return MEDIA[found]
-    return content.OTHER if found in NOT_SERVICE else content.SERVICE
 
 
 def messages(updates: list[Any]) -> list[dict[str, Any]]:
@@ -70,7 +32,7 @@ def agreement(values: list[dict[str, Any]]) -> Counter[str]:
         except ValueError:
             continue  # refused: never counted
         parsed = light.message(value)
-        assert parsed.light.content == aiogram_kind(model), value
+        assert parsed.light.content == kind_of(model), value
         kinds[parsed.light.content] += 1
     return kinds
 
