@@ -30,7 +30,8 @@ def dated(moment: datetime, update: dict[str, Any]) -> dict[str, Any]:
 
 
 def posted(update_id: int, moment: datetime, chat_id: int = -1, sender: int = 10, **fields: Any) -> dict[str, Any]:
-    return dated(moment, {"update_id": update_id, "message": message(chat_id, **{"from": user(sender)}, **fields)})
+    value = message(chat_id, "supergroup", **{"from": user(sender), **fields})
+    return dated(moment, {"update_id": update_id, "message": value})
 
 
 def window(days: int) -> tuple[datetime, datetime]:
