@@ -4,6 +4,7 @@ trackUsers; and the reads over windows of buckets whose days are not UTC's."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,10 +20,10 @@ from app.analytics.posting_models import (
     AnalyticsPosterDay,
     AnalyticsPosterName,
 )
-from tests.analytics.model import expected_posters
-from tests.analytics.test_content import NOW, dated, delivered, window
+from tests.analytics.model import expected_content, expected_posters
+from tests.analytics.test_content import CONTENT_QUERY, NOW, dated, delivered, window
 from tests.support.live import LiveApp
-from tests.support.runtime import connect_bot, install
+from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
 from tests.support.telegram_updates import channel_post_update, message
 
 DAY = timedelta(days=1)
@@ -173,3 +174,21 @@ async def test_retention_prunes_posters_content_and_names_not_seen_since(app, te
         assert await AnalyticsPosterDay.filter(install_id=install_id).values_list("user_id", flat=True) == [11]
         assert await AnalyticsPosterName.filter(install_id=install_id).values_list("user_id", flat=True) == [11]
         assert await AnalyticsContent.filter(install_id=install_id).count() == 1
+
+
+async def test_parallel_webhooks_on_two_app_instances_count_content_and_posters_exactly_once(make_app, telegram):
+    first = await make_app()
+    second = await make_app()  # the same database: a second process
+    owner, bot, _ = await analytics_owner(first, telegram)
+    second.platform.clock = first.platform.clock
+    updates = [said(n, NOW, person(100 + n % 25, username=f"p{n % 25}")) for n in range(1, 201)]
+    responses = await asyncio.gather(
+        *(deliver(first if n % 2 else second, bot, u) for n, u in enumerate(updates)),
+        *(deliver(second, bot, u) for u in updates[:80]),  # redeliveries, counted once
+    )
+    assert all(r.status_code == 200 for r in responses)
+    await wait_until_processed(first)
+    assert await top(first, owner, limit=50) == expected_posters(updates, *window(7), 50)
+    assert sum(p["messages"] for p in await top(first, owner, limit=50)) == 200
+    content = (await first.graphql(CONTENT_QUERY, {}, user=owner))["analytics"]["content"]
+    assert content == expected_content(updates, *window(7)) and content[0] == {"kind": "TEXT", "count": 200}
