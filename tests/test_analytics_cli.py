@@ -11,7 +11,7 @@ from app.analytics.personal import PERSONAL
 from tests.support.live import LiveApp
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
 from tests.support.telegram_updates import message
-from tests.test_cli import one_error_line, run_cli
+from tests.test_cli import one_error_line, only_once, run_cli
 
 NOW = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
 AGGREGATES = ("analytics_chats", "analytics_hours", "analytics_days", "analytics_content")
@@ -78,3 +78,12 @@ async def test_a_bad_id_is_one_line_and_deletes_nothing(app, telegram, database_
         assert code == 1 and out == "", (bad, out)
         assert "TELEGRAM_USER_ID must be a Telegram user id" in one_error_line(err), bad
     assert await rows_by_table(app) == before
+
+
+async def test_help_names_the_verb_and_what_it_keeps(backend):
+    only_once(backend)
+    code, out, _ = await run_cli("--help")
+    assert code == 0 and "    analytics" in out
+    code, out, _ = await run_cli("analytics", "forget-user", "--help")
+    flat = " ".join(out.split())
+    assert code == 0 and "TELEGRAM_USER_ID" in flat and "Counters without ids" in flat
