@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time
+from datetime import date
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -13,6 +13,7 @@ from app.analytics.buckets import Span, bucket_of
 from app.analytics.counting import Tally
 from app.analytics.posting_models import AnalyticsContent
 from app.analytics.reader import fetch_rows
+from app.analytics.spans import first_kept_bucket
 from app.sql import insert_rows
 from app.telegram.content import CONTENT_KINDS
 
@@ -52,10 +53,6 @@ async def content_counts(
     )
     found = {row["kind"]: int(row["n"] or 0) for row in rows}
     return [(kind, found.get(kind, 0)) for kind in CONTENT_KINDS]
-
-
-def first_kept_bucket(keep_from: date) -> int:
-    return bucket_of(datetime.combine(keep_from, time(), tzinfo=UTC))
 
 
 async def prune(install_id: str, keep_from: date) -> int:

@@ -21,10 +21,10 @@ from datetime import UTC, date, datetime, time
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics.buckets import BUCKET_SECONDS, Span, bucket_of
-from app.analytics.content import first_kept_bucket
 from app.analytics.counting import Tally
 from app.analytics.posting_models import AnalyticsPosterBucket, AnalyticsPosterDay, AnalyticsPosterName
 from app.analytics.reader import fetch_rows
+from app.analytics.spans import first_kept_bucket
 from app.sql import insert_rows
 
 BUCKETS_PER_DAY = 86_400 // BUCKET_SECONDS

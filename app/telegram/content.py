@@ -118,6 +118,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     *((field, SERVICE) for field in SERVICE_FIELDS),
 )
 FIELDS = frozenset(field for field, _ in KINDS)
+_RANKED = {field: (rank, kind) for rank, (field, kind) in enumerate(KINDS)}
 
 
 def carried(value: Any) -> bool:
@@ -130,3 +131,15 @@ def content_kind(read: Callable[[str], Any]) -> str:
         if carried(read(field)):
             return kind
     return OTHER
+
+
+def content_kind_of(value: dict[str, Any]) -> str:
+    """`content_kind` of a message as Telegram sends it: only its own keys are looked at."""
+    if carried(value.get("text")):  # most messages: at once
+        return TEXT
+    best: tuple[int, str] | None = None
+    for key in value:
+        ranked = _RANKED.get(key)
+        if ranked is not None and (best is None or ranked < best) and carried(value[key]):
+            best = ranked
+    return OTHER if best is None else best[1]

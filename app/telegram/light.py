@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from app.telegram.content import OTHER, content_kind
+from app.telegram.content import OTHER, content_kind, content_kind_of
 
 if TYPE_CHECKING:
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
@@ -203,7 +203,7 @@ def _message(value: Any) -> LightMessage:
         _opt_str(value, "text"),
         _opt_str(value, "caption"),
         None if members is None else tuple(_user(member) for member in members),
-        content_kind(value.get),
+        content_kind_of(value),
     )
 
 

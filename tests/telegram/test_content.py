@@ -8,6 +8,8 @@ from collections import Counter
 from typing import Any
 
 from aiogram.types import Message
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.telegram import content, light
 from tests.analytics.model import kind_of
@@ -61,3 +63,11 @@ def test_every_field_of_the_table_is_a_field_of_aiogram_s_message_and_kinds_are_
 
 def base() -> dict[str, Any]:
     return {"message_id": 1, "date": 1_767_225_600, "chat": {"id": -5, "type": "group"}}
+
+
+VALUES = st.sampled_from([None, False, 0, "", [], True, 1, "x", [1], {}, {"a": 1}])
+
+
+@given(st.dictionaries(st.sampled_from(sorted(content.FIELDS) + ["caption", "chat", "date"]), VALUES, max_size=6))
+def test_the_light_parse_s_reading_of_a_message_s_keys_is_the_table_s_reading(fields):
+    assert content.content_kind_of(fields) == content.content_kind(fields.get)
