@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -25,6 +26,7 @@ from app.analytics.counting import Tally
 from app.analytics.posting_models import AnalyticsPosterBucket, AnalyticsPosterDay, AnalyticsPosterName
 from app.analytics.reader import fetch_rows
 from app.analytics.spans import first_kept_bucket
+from app.plugins.models import UserPlugin
 from app.sql import insert_rows
 
 BUCKETS_PER_DAY = 86_400 // BUCKET_SECONDS
@@ -100,7 +102,10 @@ def split(span: Span) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]
 async def top_posters(
     install_id: str, chat_id: int | None, span: Span, limit: int, gate: asyncio.Semaphore | None = None
 ) -> list[Poster]:
-    """The `limit` users with the most received messages in `span`; ties by user id."""
+    """The `limit` users with the most received messages in `span`; ties by user id. None while the
+    install's trackUsers is off (what it kept before stays until retention drops it)."""
+    if not await tracks_users(install_id):
+        return []
     scope, params = "install_id = ?", list[object]([install_id])
     if chat_id is not None:
         scope, params = f"{scope} AND chat_id = ?", [*params, chat_id]
@@ -118,6 +123,12 @@ async def top_posters(
         gate,
     )
     return [Poster(int(row["user_id"]), row["first_name"], row["username"], int(row["messages"])) for row in rows]
+
+
+async def tracks_users(install_id: str) -> bool:
+    query = UserPlugin.filter(id=install_id).values_list("config", flat=True)
+    configs = cast("list[Any]", await query)  # tortoise types a flat values_list as tuples
+    return any(bool(config.get("trackUsers", True)) for config in configs if isinstance(config, dict))
 
 
 async def prune(install_id: str, keep_from: date) -> int:

@@ -22,6 +22,7 @@ from app.analytics.posting_models import (
 )
 from tests.analytics.model import expected_content, expected_posters
 from tests.analytics.test_content import CONTENT_QUERY, NOW, dated, delivered, window
+from tests.support.installs_api import update_config
 from tests.support.live import LiveApp
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
 from tests.support.telegram_updates import channel_post_update, message
@@ -192,3 +193,16 @@ async def test_parallel_webhooks_on_two_app_instances_count_content_and_posters_
     assert sum(p["messages"] for p in await top(first, owner, limit=50)) == 200
     content = (await first.graphql(CONTENT_QUERY, {}, user=owner))["analytics"]["content"]
     assert content == expected_content(updates, *window(7)) and content[0] == {"kind": "TEXT", "count": 200}
+
+
+async def test_turning_track_users_off_empties_the_list_at_once_and_stores_no_more(app, telegram):
+    owner, bot, install_id = await analytics_owner(app, telegram)
+    await delivered(app, bot, [said(1, NOW, person(10, "Ada"))])
+    assert [p["userId"] for p in await top(app, owner)] == ["10"]
+    await update_config(app, owner, "analytics", {"trackUsers": False})
+    assert await top(app, owner) == []
+    await delivered(app, bot, [said(2, NOW, person(11, "Grace"))])
+    with app.db():
+        assert await AnalyticsPosterName.filter(install_id=install_id).values_list("user_id", flat=True) == [10]
+    await update_config(app, owner, "analytics", {"trackUsers": True})
+    assert await top(app, owner) == [{"userId": "10", "firstName": "Ada", "username": None, "messages": 1}]
