@@ -14,6 +14,7 @@ Only counted users (app/analytics/counting.py) are posters, and only with trackU
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -102,9 +103,9 @@ def split(span: Span) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]
 async def top_posters(
     install_id: str, chat_id: int | None, span: Span, limit: int, gate: asyncio.Semaphore | None = None
 ) -> list[Poster]:
-    """The `limit` users with the most received messages in `span`; ties by user id. None while the
+    """The `limit` users with the most received messages in `span`; ties by user id. Empty while the
     install's trackUsers is off (what it kept before stays until retention drops it)."""
-    if not await tracks_users(install_id):
+    if not await tracks_users(install_id, gate):
         return []
     scope, params = "install_id = ?", list[object]([install_id])
     if chat_id is not None:
@@ -125,9 +126,10 @@ async def top_posters(
     return [Poster(int(row["user_id"]), row["first_name"], row["username"], int(row["messages"])) for row in rows]
 
 
-async def tracks_users(install_id: str) -> bool:
+async def tracks_users(install_id: str, gate: asyncio.Semaphore | None = None) -> bool:
     query = UserPlugin.filter(id=install_id).values_list("config", flat=True)
-    configs = cast("list[Any]", await query)  # tortoise types a flat values_list as tuples
+    async with gate or contextlib.nullcontext():
+        configs = cast("list[Any]", await query)  # tortoise types a flat values_list as tuples
     return any(bool(config.get("trackUsers", True)) for config in configs if isinstance(config, dict))
 
 
