@@ -25,7 +25,8 @@ from tests.analytics.test_content import CONTENT_QUERY, NOW, dated, delivered, w
 from tests.support.installs_api import update_config
 from tests.support.live import LiveApp
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
-from tests.support.telegram_updates import channel_post_update, message
+from tests.support.subscriptions import subscribe
+from tests.support.telegram_updates import channel_post_update, message, message_update
 
 DAY = timedelta(days=1)
 POSTERS = """query($chatId: ID, $days: Int, $limit: Int) { analytics(chatId: $chatId, days: $days) {
@@ -206,3 +207,20 @@ async def test_turning_track_users_off_empties_the_list_at_once_and_stores_no_mo
         assert await AnalyticsPosterName.filter(install_id=install_id).values_list("user_id", flat=True) == [10]
     await update_config(app, owner, "analytics", {"trackUsers": True})
     assert await top(app, owner) == [{"userId": "10", "firstName": "Ada", "username": None, "messages": 1}]
+
+
+LIVE = "subscription { analyticsUpdated { content { kind count } topPosters(limit: 2) { userId firstName messages } } }"
+
+
+async def test_content_and_top_posters_are_live(app, telegram):
+    owner = await app.create_user("live-posters@example.com", "pro")
+    bot = await connect_bot(app, owner, telegram)
+    await install(app, owner, "analytics")
+    async with subscribe(app.url, LIVE, token=owner.token) as live:
+        first = (await live.next())["analyticsUpdated"]
+        assert first["topPosters"] == [] and {c["count"] for c in first["content"]} == {0}
+        assert (await deliver(app, bot, message_update(1, chat_id=-1, sender_id=5))).status_code == 200
+        data, _ = await live.until(lambda d: d["analyticsUpdated"]["topPosters"] != [])
+    summary = data["analyticsUpdated"]
+    assert summary["topPosters"] == [{"userId": "5", "firstName": "Ada", "messages": 1}]
+    assert summary["content"][0] == {"kind": "TEXT", "count": 1}
