@@ -123,7 +123,7 @@ async def test_no_table_of_analytics_ever_holds_a_messages_text(app, stats):
     assert (await app.graphql(CONTENT_QUERY, {}, user=owner))["analytics"]["content"][0] == {"kind": "TEXT", "count": 2}
     assert expected_posters(updates, *window(7))[0]["messages"] == 2  # the counting did happen
     tables = analytics_models()
-    assert {"analytics_content", "analytics_poster_names", "analytics_hours"} <= {m._meta.db_table for m in tables}
+    assert {"analytics_content", "analytics_poster_names", "analytics_chats"} <= {m._meta.db_table for m in tables}
     with app.db() as ctx:
         conn = ctx.db()
         for model in tables:
