@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import date
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -13,7 +12,6 @@ from app.analytics.buckets import Span, bucket_of
 from app.analytics.counting import Tally
 from app.analytics.posting_models import AnalyticsContent
 from app.analytics.reader import fetch_rows
-from app.analytics.spans import first_kept_bucket
 from app.sql import insert_rows
 from app.telegram.content import CONTENT_KINDS
 
@@ -55,6 +53,6 @@ async def content_counts(
     return [(kind, found.get(kind, 0)) for kind in CONTENT_KINDS]
 
 
-async def prune(install_id: str, keep_from: date) -> int:
-    """Forgets the buckets before `keep_from` (a UTC date)."""
-    return await AnalyticsContent.filter(install_id=install_id, bucket__lt=first_kept_bucket(keep_from)).delete()
+async def prune(install_id: str, keep_from: int) -> int:
+    """Forgets the buckets before bucket `keep_from`."""
+    return await AnalyticsContent.filter(install_id=install_id, bucket__lt=keep_from).delete()

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
 from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -26,7 +25,6 @@ from app.analytics.buckets import BUCKET_SECONDS, Span, bucket_of
 from app.analytics.counting import Tally
 from app.analytics.posting_models import AnalyticsPosterBucket, AnalyticsPosterDay, AnalyticsPosterName
 from app.analytics.reader import fetch_rows
-from app.analytics.spans import first_kept_bucket
 from app.plugins.models import UserPlugin
 from app.sql import insert_rows
 
@@ -133,11 +131,11 @@ async def tracks_users(install_id: str, gate: asyncio.Semaphore | None = None) -
     return any(bool(config.get("trackUsers", True)) for config in configs if isinstance(config, dict))
 
 
-async def prune(install_id: str, keep_from: date) -> int:
-    """Forgets counts before `keep_from` (a UTC date), and the names of users not seen since."""
-    first = first_kept_bucket(keep_from)
-    pruned = await AnalyticsPosterDay.filter(install_id=install_id, day__lt=first // BUCKETS_PER_DAY).delete()
-    pruned += await AnalyticsPosterBucket.filter(install_id=install_id, bucket__lt=first).delete()
-    since = int(datetime.combine(keep_from, time(), tzinfo=UTC).timestamp())
+async def prune(install_id: str, keep_from: int) -> int:
+    """Forgets counts before bucket `keep_from` (the days wholly before it), and the names of users
+    not seen since."""
+    pruned = await AnalyticsPosterDay.filter(install_id=install_id, day__lt=keep_from // BUCKETS_PER_DAY).delete()
+    pruned += await AnalyticsPosterBucket.filter(install_id=install_id, bucket__lt=keep_from).delete()
+    since = keep_from * BUCKET_SECONDS
     pruned += await AnalyticsPosterName.filter(install_id=install_id, seen_at__lt=since).delete()
     return pruned

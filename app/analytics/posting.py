@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.analytics import content, posters
@@ -15,5 +13,6 @@ async def record(conn: BaseDBAsyncClient, tallies: list[tuple[str, Tally]]) -> N
     await posters.record(conn, tallies)
 
 
-async def prune(install_id: str, keep_from: date) -> int:
+async def prune(install_id: str, keep_from: int) -> int:
+    """Forgets what is before bucket `keep_from`."""
     return await content.prune(install_id, keep_from) + await posters.prune(install_id, keep_from)

@@ -11,6 +11,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.analytics import posting
 from app.analytics.counting import Tally
 from app.analytics.models import ALL_CHATS, AnalyticsChat, AnalyticsDay, AnalyticsDayUser, AnalyticsHour, AnalyticsUser
+from app.analytics.spans import first_kept_bucket
 from app.sql import insert_rows, is_postgres
 
 _COUNTERS = ("received", "sent", "joins", "leaves")
@@ -129,4 +130,4 @@ async def prune(install_id: str, keep_from: date) -> int:
     for model in (AnalyticsHour, AnalyticsDay, AnalyticsDayUser):
         pruned += await model.filter(install_id=install_id, day__lt=keep_from).delete()
     pruned += await AnalyticsUser.filter(install_id=install_id, last_day__lt=keep_from).delete()
-    return pruned + await posting.prune(install_id, keep_from)
+    return pruned + await posting.prune(install_id, first_kept_bucket(keep_from))
