@@ -164,7 +164,7 @@ async def _analytics_command(settings: Settings, telegram_user_id: str) -> str:
     except ValueError as exc:
         raise Failure(str(exc)) from None
     async with migrated_database(settings):
-        return await run_analytics_command(user_id)
+        return await run_analytics_command(user_id, settings.broadcast_url)
 
 
 async def _apply_migrations_logged(settings: Settings, create: bool) -> None:

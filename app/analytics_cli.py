@@ -1,15 +1,27 @@
 """`python -m app analytics forget-user TELEGRAM_USER_ID`: a community member asks to be forgotten.
 
 Removes that person's rows from every install's analytics (app/analytics/personal.py lists the
-tables), and says how many went. The id is checked before anything is touched.
+tables), says how many went, and tells the open summaries of the installs it touched to read
+again (over a redis:// BROADCAST_URL; on memory:// there is no server to tell, and they show it at
+their next change). The id is checked before anything is touched.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import cast
+from urllib.parse import urlsplit
 
+from app import live
 from app.analytics.personal import forget_user
 from app.inputs import INT64_MAX, is_ascii_digits
+from app.plugins.models import UserPlugin
+
+log = logging.getLogger(__name__)
+SLUG = "analytics"
 
 
 def add_analytics_parser(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -42,8 +54,29 @@ def parse_user_id(text: str) -> int:
     return int(value)
 
 
-async def run_analytics_command(user_id: int) -> str:
-    removed = await forget_user(user_id)
-    total = sum(removed.values())
-    each = ", ".join(f"{table}: {count}" for table, count in removed.items())
+async def run_analytics_command(user_id: int, broadcast_url: str) -> str:
+    forgotten = await forget_user(user_id)
+    if forgotten.installs:
+        owners = cast("list[str]", await UserPlugin.filter(id__in=forgotten.installs).values_list("user_id", flat=True))
+        await announce(broadcast_url, owners)
+    total = sum(forgotten.removed.values())
+    each = ", ".join(f"{table}: {count}" for table, count in forgotten.removed.items())
     return f"Removed {total} rows of Telegram user {user_id} from every install ({each})."
+
+
+async def announce(broadcast_url: str, owners: Iterable[str]) -> None:
+    """The "changed" notices a plugin run would send, so that open summaries read again."""
+    if urlsplit(broadcast_url).scheme not in ("redis", "rediss"):
+        return
+    from app.pubsub import RedisPubSubBackend
+
+    backend = RedisPubSubBackend(broadcast_url)  # publishes without listening: nothing to connect
+    try:
+        for owner in sorted(set(owners)):
+            for topic in ("updated", "pruned"):  # every chat's summaries, and each one chat's
+                await backend.publish(live.channel(str(owner), SLUG, topic), "changed")
+    except Exception as exc:  # noqa: BLE001 - the rows are gone; the summaries show it at their next change
+        log.warning("analytics change not published (%s)", type(exc).__name__)
+    finally:
+        with contextlib.suppress(Exception):
+            await backend.disconnect()

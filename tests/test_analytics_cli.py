@@ -10,7 +10,9 @@ from typing import Any
 from app.analytics.personal import PERSONAL
 from tests.analytics.test_content import analytics_models
 from tests.support.live import LiveApp
+from tests.support.redis_server import shared_redis_url
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.subscriptions import subscribe
 from tests.support.telegram_updates import message
 from tests.test_cli import one_error_line, only_once, run_cli
 
@@ -18,6 +20,7 @@ NOW = datetime(2026, 6, 15, 12, 30, tzinfo=UTC)
 # Every other analytics table: counters without ids, which forgetting a person leaves as they are.
 AGGREGATES = tuple(sorted(m._meta.db_table for m in analytics_models() if m not in PERSONAL))
 POSTERS = "{ analytics { topPosters { userId firstName } } }"
+LIVE_POSTERS = "subscription { analyticsUpdated { topPosters { userId } } }"
 
 
 async def rows_by_table(app: LiveApp) -> dict[str, list[dict[str, Any]]]:
@@ -90,3 +93,15 @@ async def test_help_names_the_verb_and_what_it_keeps(backend):
     code, out, _ = await run_cli("analytics", "forget-user", "--help")
     flat = " ".join(out.split())
     assert code == 0 and "TELEGRAM_USER_ID" in flat and "Counters without ids" in flat
+
+
+async def test_open_summaries_of_the_installs_touched_read_again(make_app, telegram, database_url):
+    redis_url = await shared_redis_url()
+    app = await make_app(broadcast_url=redis_url)
+    owner, _ = await two_communities(app, telegram)
+    async with subscribe(app.url, LIVE_POSTERS, token=owner.token) as live:
+        assert (await live.next())["analyticsUpdated"]["topPosters"] == [{"userId": "10"}, {"userId": "11"}]
+        env = {"BROADCAST_URL": redis_url}
+        code, _, err = await run_cli("analytics", "forget-user", "10", database_url=database_url, env=env)
+        assert code == 0, err
+        assert (await live.next())["analyticsUpdated"]["topPosters"] == [{"userId": "11"}]

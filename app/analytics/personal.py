@@ -4,6 +4,8 @@ content kinds) are not personal, and stay."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
@@ -19,7 +21,19 @@ PERSONAL: tuple[type[Model], ...] = (
 )
 
 
-async def forget_user(user_id: int) -> dict[str, int]:
-    """Deletes the person's rows from every install, in one transaction: rows deleted per table."""
+@dataclass(frozen=True)
+class Forgotten:
+    removed: dict[str, int]  # rows deleted, by table
+    installs: frozenset[str]  # the installs that had some
+
+
+async def forget_user(user_id: int) -> Forgotten:
+    """Deletes the person's rows from every install, in one transaction."""
+    installs: set[str] = set()
+    removed: dict[str, int] = {}
     async with in_transaction():
-        return {model._meta.db_table: await model.filter(user_id=user_id).delete() for model in PERSONAL}
+        for model in PERSONAL:
+            found = model.filter(user_id=user_id)
+            installs.update(str(i) for i in await found.distinct().values_list("install_id", flat=True))
+            removed[model._meta.db_table] = await found.delete()
+    return Forgotten(removed, frozenset(installs))
