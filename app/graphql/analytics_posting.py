@@ -54,6 +54,7 @@ class TopPoster:
 
 
 def summary_span(summary: analytics.Summary) -> Span:
+    """The buckets of the summary's window: its days in UTC until summaries carry their zone."""
     return window_span(summary.window, UTC_ZONE)
 
 
