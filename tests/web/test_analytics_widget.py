@@ -1,6 +1,9 @@
 """The live analytics widget on /my-plugins: zeros before the first message, numbers that change
 after webhooks without a reload, recovery after a server restart, the 30-day toggle, and a CSV
-download that carries the token in a header."""
+download that carries the token in a header. Then the chat picker, the 7/30/90-day picker with the
+period before drawn behind, the element's attributes (a bad one is said and asks nothing), and
+issue 28's sections (members, content, top posters) fed in the GraphQL contract's shape, with axe
+and no sideways scrolling at 390 and 1280 px."""
 
 from __future__ import annotations
 
@@ -404,9 +407,14 @@ async def test_the_widget_with_every_section_passes_axe_and_fits_a_phone(app, br
         await expect(widget.get_by_text("or the install does not track users")).to_be_visible()
         await expect(widget.get_by_text("Dates in UTC")).to_be_visible()  # no timezone: UTC
 
-        # A chat picked on a phone: the long title fits.
+        # A chat picked, and 90 days: the long title and 90 days' bars fit.
         await widget.get_by_label("Chat", exact=True).select_option(label=LONG_TITLE)
         await expect(figure(tab, "totalMessages")).to_have_text("1")
+        await widget.get_by_role("button", name="90 days").click()
+        await expect(widget.get_by_text("Messages and users per day, last 90 days")).to_be_visible()
+        await expect(widget.get_by_role("img", name=re.compile("^Messages and users per day"))).to_have_attribute(
+            "aria-label", re.compile(r"(?:[^;]+; ){89}[^;]+: 1 message, 1 user\.$")
+        )
         await tab.screenshot("analytics-widget-sections-empty")
         assert await tab.audit() == []
         assert await tab.overflow() is None
