@@ -24,6 +24,11 @@ function indexScale() {
   return { time: false, range: (u) => [-0.5, Math.max(u.data[0].length, 1) - 0.5] };
 }
 
+// Steps between labelled days, so that 90 days on a phone still get a few dates.
+const DAY_STEPS = [1, 2, 3, 5, 7, 10, 14, 15, 30, 45, 60, 90, 180, 365];
+// Dots on a line only while there is room for them.
+const fewDays = (u) => u.data[0].length <= 31;
+
 const countScale = { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] };
 
 /** Sizes a chart to its container now and whenever the container's width changes. */
@@ -46,14 +51,14 @@ export function dailyChart(target, height = 220) {
       cursor: { drag: { x: false, y: false }, points: { size: 7 } },
       scales: { x: indexScale(), y: countScale },
       axes: [
-        axis((u, splits) => splits.map((i) => labels[i] ?? ""), { grid: { show: false }, space: 48, incrs: [1, 2, 3, 5, 7, 10] }),
+        axis((u, splits) => splits.map((i) => labels[i] ?? ""), { grid: { show: false }, space: 48, incrs: DAY_STEPS }),
         countAxis(),
       ],
       series: [
         {},
         { label: "Previous period", stroke: BEFORE, fill: "rgba(148, 163, 184, 0.16)", width: 1, dash: [3, 3], paths: uPlot.paths.bars({ size: [0.85, 44] }), points: { show: false } },
         { label: "Messages", stroke: MESSAGES, fill: "rgba(79, 70, 229, 0.22)", width: 1, paths: uPlot.paths.bars({ size: [0.65, 36] }), points: { show: false } },
-        { label: "Users", stroke: USERS, width: 2, points: { show: true, size: 6, fill: USERS } },
+        { label: "Users", stroke: USERS, width: 2, points: { show: fewDays, size: 6, fill: USERS } },
       ],
     },
     [[], [], [], []],
@@ -112,10 +117,10 @@ export function membersChart(target, label, height = 180) {
       cursor: { drag: { x: false, y: false }, points: { size: 7 } },
       scales: { x: indexScale(), y: { range: (u, min, max) => (max > min ? [Math.max(0, min - (max - min) * 0.15), max + (max - min) * 0.15] : [Math.max(0, min - 2), max + 2]) } },
       axes: [
-        axis((u, splits) => splits.map((i) => labels[i] ?? ""), { grid: { show: false }, space: 48, incrs: [1, 2, 3, 5, 7, 10] }),
+        axis((u, splits) => splits.map((i) => labels[i] ?? ""), { grid: { show: false }, space: 48, incrs: DAY_STEPS }),
         countAxis(),
       ],
-      series: [{}, { label: "Members", stroke: MEMBERS, width: 2, fill: "rgba(15, 118, 110, 0.08)", points: { show: true, size: 5, fill: MEMBERS } }],
+      series: [{}, { label: "Members", stroke: MEMBERS, width: 2, fill: "rgba(15, 118, 110, 0.08)", points: { show: fewDays, size: 5, fill: MEMBERS } }],
     },
     [[], []],
     target,

@@ -72,10 +72,12 @@ class AnalyticsWidget extends HTMLElement {
     el.problem.hidden = options.ok;
     if (!options.ok) {
       mount(el.problem, h("strong", {}, "This widget's attributes need a fix: "), options.problems.join(" "));
+      el.pill.hidden = true; // nothing is live until they are fixed
       el.widget.removeAttribute("aria-busy");
       return;
     }
     el.error.hidden = true;
+    el.pill.hidden = false;
     this.showOptions();
     el.widget.setAttribute("aria-busy", "true");
     this.stop = this.client.subscribe(SUBSCRIPTION, { ...rangeVariables(options.range), chatId: options.chatId }, {
