@@ -77,7 +77,7 @@ class AnalyticsWidget extends HTMLElement {
       return;
     }
     el.error.hidden = true;
-    el.pill.hidden = false;
+    el.pill.hidden = this.status === "reconnecting";
     this.showOptions();
     el.widget.setAttribute("aria-busy", "true");
     this.stop = this.client.subscribe(SUBSCRIPTION, { ...rangeVariables(options.range), chatId: options.chatId }, {
@@ -363,6 +363,7 @@ class AnalyticsWidget extends HTMLElement {
   }
 
   showStatus(status) {
+    this.status = status;
     const { pill, notice } = this.el;
     pill.hidden = status === "reconnecting";
     pill.dataset.state = status === "live" ? "live" : "connecting";
