@@ -1,4 +1,4 @@
-"""python -m app: serve, worker, migrate, makemigrations, create-user, users, tokens, export-schema, demo.
+"""python -m app: serve, worker, migrate, makemigrations, create-user, users, tokens, analytics, export-schema, demo.
 
 A mistake of the person running it (a bad setting, an unreachable database, a port in use, an
 unknown user) is one line on stderr starting with `error:` and a non-zero exit; `--debug` (or
@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.accounts.cli import add_account_parsers
 
     add_account_parsers(commands, parents)
+    from app.analytics_cli import add_analytics_parser
+
+    add_analytics_parser(commands, parents)
     commands.add_parser(
         "export-schema",
         parents=parents,
@@ -151,6 +154,17 @@ async def _account_command(args: argparse.Namespace, settings: Settings) -> str 
 
     async with migrated_database(settings):
         return await run_account_command(args, settings)
+
+
+async def _analytics_command(settings: Settings, telegram_user_id: str) -> str:
+    from app.analytics_cli import parse_user_id, run_analytics_command
+
+    try:
+        user_id = parse_user_id(telegram_user_id)  # before the database: a bad id touches nothing
+    except ValueError as exc:
+        raise Failure(str(exc)) from None
+    async with migrated_database(settings):
+        return await run_analytics_command(user_id, settings.broadcast_url)
 
 
 async def _apply_migrations_logged(settings: Settings, create: bool) -> None:
@@ -269,6 +283,8 @@ def run(args: argparse.Namespace, settings: Settings, debug: bool) -> int:
         token = asyncio.run(_account_command(args, settings))
         if token is not None:
             print(token)
+    elif args.command == "analytics":
+        print(asyncio.run(_analytics_command(settings, args.telegram_user_id)))
     elif args.command == "secrets":
         from app.secrets_cli import rotate_command
 

@@ -29,6 +29,7 @@ APP_LABEL = "plugboard"
 MODEL_MODULES = [
     "app.accounts.models",
     "app.analytics.models",
+    "app.analytics.posting_models",
     "app.audit.models",
     "app.gateways.models",
     "app.plugins.models",

@@ -9,6 +9,10 @@
   `new_chat_members` service messages are counted as messages only, never as joins.
 - Day and hour: the install's zone, from the event's own `date` (stored as its 15-minute UTC
   bucket: app/analytics/buckets.py), so a late or redelivered update lands on its day.
+- Content: each received message has one kind, from its own fields (app/telegram/content.py).
+- Posters: the counted user of each received message, with their first name and username as
+  their latest message shows them (bounded to Telegram's own lengths), only with trackUsers.
+- Never a message's text: a tally holds no text, and nothing below it stores any.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ class Tally:
     joins: int = 0
     leaves: int = 0
     user_id: int | None = None
+    kind: str | None = None  # a received message's kind of content
+    first_name: str | None = None  # the counted user's, as this message shows them
+    username: str | None = None
+
+
+FIRST_NAME_MAX = 64  # Telegram's bounds
+USERNAME_MAX = 32
 
 
 def _utc(moment: datetime) -> datetime:
@@ -56,13 +67,18 @@ def counted_user(message: LightMessage) -> int | None:
 
 
 def tally_received(message: LightMessage, track_users: bool) -> Tally:
+    user_id = counted_user(message) if track_users else None
+    sender = message.from_user if user_id is not None else None
     return Tally(
         chat_id=message.chat.id,
         chat_title=chat_title(message.chat),
         chat_type=message.chat.type,
         moment=_utc(message.date),
         received=1,
-        user_id=counted_user(message) if track_users else None,
+        user_id=user_id,
+        kind=message.content,
+        first_name=None if sender is None else sender.first_name[:FIRST_NAME_MAX],
+        username=None if sender is None or sender.username is None else sender.username[:USERNAME_MAX],
     )
 
 

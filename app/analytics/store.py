@@ -7,6 +7,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from app.analytics import posting
 from app.analytics.buckets import bucket_of
 from app.analytics.counting import Tally
 from app.analytics.models import ALL_CHATS, AnalyticsBucket, AnalyticsChat, AnalyticsSeen, AnalyticsUserDay
@@ -26,7 +27,7 @@ async def record(install_id: str, tally: Tally) -> None:
 
 
 async def record_many(tallies: list[tuple[str, Tally]]) -> None:
-    """Adds many events' tallies, of any installs, in at most four statements: rows that meet
+    """Adds many events' tallies, of any installs, in at most eight statements: rows that meet
     the same counters are summed first (a multi-row upsert may touch each row once)."""
     if not tallies:
         return
@@ -72,6 +73,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
     )
     if day_users:
         await _record_users(conn, day_users, seen)
+    await posting.record(conn, tallies)  # content kinds and posters (app/analytics/posting.py)
 
 
 def _add(target: list[Any], start: int, counts: list[int]) -> None:
@@ -130,4 +132,4 @@ async def prune(install_id: str, keep_from: int) -> int:
             install_id=install_id, day=day, quarters_low=0, quarters_high=0
         ).delete()
     pruned += await AnalyticsSeen.filter(install_id=install_id, last_bucket__lt=keep_from).delete()
-    return pruned
+    return pruned + await posting.prune(install_id, keep_from)

@@ -18,6 +18,7 @@ from app.analytics.reader import DayStat, Window
 from app.analytics.service import InstallReader
 from app.analytics.snapshots import SummaryKey
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
+from app.graphql.analytics_posting import ContentCount, TopPoster, content_of, top_posters_of
 from app.graphql.context import GraphQLContext
 
 Info = strawberry.Info[GraphQLContext, None]
@@ -265,6 +266,20 @@ class AnalyticsSummary:
             )
             for c in listed
         ]
+
+    @strawberry.field(
+        description="Received messages in the window by kind of content: every kind, in ContentKind's "
+        "order, with 0 for a kind not posted."
+    )
+    async def content(self) -> list[ContentCount]:
+        return await content_of(self.summary)
+
+    @strawberry.field(
+        description="Users by messages posted in the window, most first (ties by user id), 1 to 50; "
+        "empty with trackUsers off. Bots and messages on behalf of a chat are not posters."
+    )
+    async def top_posters(self, limit: int = 10) -> list[TopPoster]:
+        return await top_posters_of(self.summary, limit)
 
 
 def _daily_stats(days: list[DayStat]) -> list[DailyStat]:

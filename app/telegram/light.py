@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from app.telegram.content import OTHER, content_kind, content_kind_of
+
 if TYPE_CHECKING:
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
@@ -59,6 +61,7 @@ class LightMessage:
     text: str | None = None
     caption: str | None = None
     new_chat_members: tuple[LightUser, ...] | None = None
+    content: str = OTHER  # its kind (app/telegram/content.py), read from which fields it carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,7 @@ def _message(value: Any) -> LightMessage:
         _opt_str(value, "text"),
         _opt_str(value, "caption"),
         None if members is None else tuple(_user(member) for member in members),
+        content_kind_of(value),
     )
 
 
@@ -251,6 +255,7 @@ def message_of(model: Message) -> LightMessage:
         model.text,
         model.caption,
         None if members is None else tuple(user_of(member) for member in members),
+        content_kind(lambda field: getattr(model, field, None)),
     )
 
 

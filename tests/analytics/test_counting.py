@@ -72,3 +72,29 @@ def test_restricted_counts_as_member_only_with_membership():
 
 def test_a_promotion_is_neither_a_join_nor_a_leave():
     assert tally_member_change(change(chat_member("member"), chat_member("creator"))) is None
+
+
+def test_a_received_message_tallies_its_kind_and_its_poster_s_names_bounded():
+    tally = tally_received(
+        parse({"from": {**user(7, "A" * 80), "username": "u" * 40}, "text": "hi", "photo": []}), True
+    )
+    assert (tally.kind, tally.user_id, tally.first_name, tally.username) == ("text", 7, "A" * 64, "u" * 32)
+    photo = parse(
+        {"from": user(7), "text": None, "photo": [{"file_id": "f", "file_unique_id": "u", "width": 1, "height": 1}]}
+    )
+    assert tally_received(photo, True).kind == "photo"
+
+
+def test_no_name_is_tallied_without_a_counted_user():
+    for message_fields, track in (
+        ({"from": user(7)}, False),
+        ({"from": user(8, "Bot", is_bot=True)}, True),
+        ({"from": user(9), "sender_chat": {"id": -100200, "type": "supergroup", "title": "T"}}, True),
+    ):
+        tally = tally_received(parse({**message_fields, "text": "hi"}), track_users=track)
+        assert (tally.user_id, tally.first_name, tally.username) == (None, None, None), message_fields
+        assert tally.kind == "text"
+
+
+def test_a_sent_message_has_no_kind_of_received_content():
+    assert tally_sent(parse({"from": user(42, is_bot=True)})).kind is None

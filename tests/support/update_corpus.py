@@ -42,6 +42,55 @@ def _member(status: str, **fields: Any) -> dict[str, Any]:
     return t.chat_member(status, **fields)
 
 
+def _file(unique: str, **fields: Any) -> dict[str, Any]:
+    return {"file_id": f"f-{unique}", "file_unique_id": unique, **fields}
+
+
+THUMB = _file("th", width=90, height=90)
+LOCATION = {"latitude": 51.5, "longitude": -0.12}
+# A message of each kind of content, as Telegram sends it (the fields besides message_id, date,
+# chat and from).
+CONTENT: list[dict[str, Any]] = [
+    {"animation": _file("an", width=320, height=240, duration=3, thumbnail=THUMB), "document": _file("an")},
+    {"audio": _file("au", duration=200, performer="Ada", title="Engines"), "caption": "listen"},
+    {"video": _file("vi", width=1280, height=720, duration=30)},
+    {"document": _file("do", file_name="notes.pdf", mime_type="application/pdf"), "caption": "the notes"},
+    {"voice": _file("vo", duration=4, mime_type="audio/ogg")},
+    {"video_note": _file("vn", length=240, duration=9)},
+    {"contact": {"phone_number": "+441234567", "first_name": "Charles", "user_id": 1002}},
+    {"location": {**LOCATION, "horizontal_accuracy": 20.5}},
+    {"venue": {"location": LOCATION, "title": "Engine room", "address": "1 Mill St"}, "location": LOCATION},
+    {
+        "poll": {
+            "id": "p1",
+            "question": "Ship it?",
+            "options": [
+                {"persistent_id": "o1", "text": "yes", "voter_count": 0},
+                {"persistent_id": "o2", "text": "no", "voter_count": 0},
+            ],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+    },
+    {"dice": {"emoji": "\U0001f3b2", "value": 4}},
+    {"new_chat_photo": [_file("np", width=160, height=160)]},
+    {"delete_chat_photo": True},
+    {"group_chat_created": True},
+    {"migrate_to_chat_id": -1001234567899},
+    {"message_auto_delete_timer_changed": {"message_auto_delete_time": 86400}},
+    {"forum_topic_created": {"name": "Releases", "icon_color": 7322096}},
+    {"video_chat_started": {}},
+    {"video_chat_ended": {"duration": 600}},
+    {"write_access_allowed": {"from_request": True}},
+    {"photo": [_file("p1", width=90, height=60), _file("p2", width=1280, height=853)]},
+    {"sticker": _file("st", type="regular", width=512, height=512, is_animated=False, is_video=True, emoji="👍")},
+]
+
 MESSAGES: list[dict[str, Any]] = [
     _message(
         GROUP,
@@ -113,6 +162,8 @@ MESSAGES: list[dict[str, Any]] = [
     {**_message(PRIVATE, **{"from": ADA}), "date": 0},
     {**_message(PRIVATE, **{"from": ADA}), "date": 20_000_000_000},  # pydantic's last date in seconds
     {**_message(PRIVATE, **{"from": ADA}), "chat": {"id": -(2**63), "type": "private"}, "message_id": 2**63 - 1},
+    *(_message(GROUP, **{"from": ADA}, **content) for content in CONTENT),
+    _message(CHANNEL, sender_chat=CHANNEL, video=CONTENT[2]["video"], caption="a channel's video"),
 ]
 
 # Values that are not in Telegram's form but that pydantic coerces (so aiogram takes them).

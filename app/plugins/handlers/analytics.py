@@ -51,7 +51,8 @@ class AnalyticsHandler(PluginHandler):
                 "trackUsers": {
                     "type": "boolean",
                     "title": "Track users",
-                    "description": "Count distinct users who post (their Telegram ids are stored per day)",
+                    "description": "Count distinct users who post and show the top posters (their Telegram ids are "
+                    "stored per day, with the first name and username each last posted with)",
                     "default": True,
                 },
                 "retention": {

@@ -1,5 +1,5 @@
-// The widget's two charts, drawn by uPlot on canvas. Each chart's container carries a text
-// alternative (role="img" with a label) kept in step with the data.
+// The widget's charts, drawn by uPlot on canvas. Each chart's container carries a text
+// alternative (role="img" with a label) kept in step with the data by the widget.
 
 import uPlot from "uplot";
 
@@ -7,6 +7,8 @@ const INK = "#475569";
 const GRID = "#e2e8f0";
 const MESSAGES = "#4f46e5";
 const USERS = "#0e7490";
+const BEFORE = "rgba(100, 116, 139, 0.45)"; // the previous period, faint
+const MEMBERS = "#0f766e";
 const FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 
 function axis(values, extra = {}) {
@@ -22,6 +24,11 @@ function indexScale() {
   return { time: false, range: (u) => [-0.5, Math.max(u.data[0].length, 1) - 0.5] };
 }
 
+// Steps between labelled days, so that 90 days on a phone still get a few dates.
+const DAY_STEPS = [1, 2, 3, 5, 7, 10, 14, 15, 30, 45, 60, 90, 180, 365];
+// Dots on a line only while there is room for them.
+const fewDays = (u) => u.data[0].length <= 31;
+
 const countScale = { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] };
 
 /** Sizes a chart to its container now and whenever the container's width changes. */
@@ -33,7 +40,8 @@ function fit(plot, target, height) {
   return () => observer.disconnect();
 }
 
-/** Messages (bars) and users (line) per day; `labels[i]` names day i. */
+/** Messages (bars) and users (line) per day; `labels[i]` names day i. Behind them, faintly, the
+ * previous period's messages (`before[i]`: day i of the period before; empty: none drawn). */
 export function dailyChart(target, height = 220) {
   let labels = [];
   const plot = new uPlot(
@@ -43,23 +51,25 @@ export function dailyChart(target, height = 220) {
       cursor: { drag: { x: false, y: false }, points: { size: 7 } },
       scales: { x: indexScale(), y: countScale },
       axes: [
-        axis((u, splits) => splits.map((i) => labels[i] ?? ""), { grid: { show: false }, space: 48, incrs: [1, 2, 3, 5, 7, 10] }),
+        axis((u, splits) => splits.map((i) => labels[i] ?? ""), { grid: { show: false }, space: 48, incrs: DAY_STEPS }),
         countAxis(),
       ],
       series: [
         {},
+        { label: "Previous period", stroke: BEFORE, fill: "rgba(148, 163, 184, 0.16)", width: 1, dash: [3, 3], paths: uPlot.paths.bars({ size: [0.85, 44] }), points: { show: false } },
         { label: "Messages", stroke: MESSAGES, fill: "rgba(79, 70, 229, 0.22)", width: 1, paths: uPlot.paths.bars({ size: [0.65, 36] }), points: { show: false } },
-        { label: "Users", stroke: USERS, width: 2, points: { show: true, size: 6, fill: USERS } },
+        { label: "Users", stroke: USERS, width: 2, points: { show: fewDays, size: 6, fill: USERS } },
       ],
     },
-    [[], [], []],
+    [[], [], [], []],
     target,
   );
   const stop = fit(plot, target, height);
   return {
-    update(days) {
+    update(days, before = []) {
       labels = days.map((d) => d.label);
-      plot.setData([days.map((_, i) => i), days.map((d) => d.messages), days.map((d) => d.users)]);
+      const previous = days.map((_, i) => (before.length ? before[i] ?? null : null));
+      plot.setData([days.map((_, i) => i), previous, days.map((d) => d.messages), days.map((d) => d.users)]);
     },
     destroy() {
       stop();
@@ -68,7 +78,7 @@ export function dailyChart(target, height = 220) {
   };
 }
 
-/** 24 bars, messages by UTC hour of day. */
+/** 24 bars, messages by hour of day (in the figures' zone). */
 export function hourlyChart(target, height = 220) {
   const plot = new uPlot(
     {
@@ -89,6 +99,37 @@ export function hourlyChart(target, height = 220) {
   return {
     update(hours) {
       plot.setData([hours.map((_, i) => i), hours]);
+    },
+    destroy() {
+      stop();
+      plot.destroy();
+    },
+  };
+}
+
+/** The member count per day (`members.daily`: {date, count}), a line; `label(date)` names a day. */
+export function membersChart(target, label, height = 180) {
+  let labels = [];
+  const plot = new uPlot(
+    {
+      width: Math.max(200, target.clientWidth), height,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { size: 7 } },
+      scales: { x: indexScale(), y: { range: (u, min, max) => (max > min ? [Math.max(0, min - (max - min) * 0.15), max + (max - min) * 0.15] : [Math.max(0, min - 2), max + 2]) } },
+      axes: [
+        axis((u, splits) => splits.map((i) => labels[i] ?? ""), { grid: { show: false }, space: 48, incrs: DAY_STEPS }),
+        countAxis(),
+      ],
+      series: [{}, { label: "Members", stroke: MEMBERS, width: 2, fill: "rgba(15, 118, 110, 0.08)", points: { show: fewDays, size: 5, fill: MEMBERS } }],
+    },
+    [[], []],
+    target,
+  );
+  const stop = fit(plot, target, height);
+  return {
+    update(daily) {
+      labels = daily.map((d) => label(d.date));
+      plot.setData([daily.map((_, i) => i), daily.map((d) => d.count)]);
     },
     destroy() {
       stop();

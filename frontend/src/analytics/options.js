@@ -1,0 +1,123 @@
+// What the widget shows, read from its attributes in one place: `chat-id`, `days`, `from`, `to`
+// and `timezone`. A bad attribute is a sentence for the widget to show, never a request.
+
+/** The ranges offered as buttons. */
+export const PERIODS = [7, 30, 90];
+
+/**
+ * Whether the server takes `from`/`to` (issue 28's `analytics(from: Date, to: Date)`). While it does
+ * not, custom dates are neither offered nor accepted; phase 2 sets this and passes the dates on in
+ * rangeVariables() below, the only place that turns a range into the subscription's variables.
+ */
+export const DATE_RANGES = false;
+
+/** The widest range a request may ask for (the server's bound for `days`). */
+const MAX_DAYS = 3650;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** "2026-12-07": today's date in `timeZone` (the figures' zone). */
+export function today(timeZone = "UTC", now = new Date()) {
+  // en-CA writes dates as YYYY-MM-DD.
+  return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" }).format(now);
+}
+
+function validDate(text) {
+  if (!ISO_DATE.test(text)) return false;
+  const date = new Date(`${text}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === text;
+}
+
+/** The number of days from `from` to `to`, both included. */
+export function daysBetween(from, to) {
+  return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000) + 1;
+}
+
+/**
+ * Checks a custom range; returns {from?: message, to?: message} (empty when it is fine). `latest`
+ * is today in the figures' zone: a range may not end after it.
+ */
+export function checkRange(from, to, latest) {
+  const errors = {};
+  if (!from) errors.from = "Pick the first day.";
+  else if (!validDate(from)) errors.from = "Use a date such as 2026-11-01.";
+  if (!to) errors.to = "Pick the last day.";
+  else if (!validDate(to)) errors.to = "Use a date such as 2026-11-30.";
+  if (errors.from || errors.to) return errors;
+  if (to > latest) errors.to = `The last day cannot be after today (${latest}).`;
+  else if (to < from) errors.to = "The last day cannot be before the first.";
+  else if (daysBetween(from, to) > MAX_DAYS) errors.to = `A range is at most ${MAX_DAYS} days.`;
+  return errors;
+}
+
+export function validTimeZone(name) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The widget's options from `attribute(name)` (the element's getAttribute):
+ * {ok: true, chatId: string|null, range: {days} | {from, to}, timezone: string|null}
+ * or {ok: false, problems: [sentence, …]}.
+ */
+export function readOptions(attribute) {
+  const problems = [];
+  const chatText = attribute("chat-id");
+  const chatId = chatText === null || chatText.trim() === "" ? null : chatText.trim();
+  if (chatId !== null && !/^-?\d{1,19}$/.test(chatId)) {
+    problems.push(`chat-id="${chatText}" is not a Telegram chat id: use a whole number such as -1001234567890, or leave it out for all chats.`);
+  }
+
+  const timezone = attribute("timezone")?.trim() || null;
+  if (timezone !== null && !validTimeZone(timezone)) {
+    problems.push(`timezone="${timezone}" is not a time zone: use an IANA name such as Asia/Kolkata or Europe/Berlin.`);
+  }
+
+  const from = attribute("from");
+  const to = attribute("to");
+  const daysText = attribute("days");
+  let range = { days: PERIODS[0] };
+  if (from !== null || to !== null) {
+    if (!DATE_RANGES) {
+      problems.push("from and to are not supported by this server yet: use days (7, 30 or 90).");
+    } else if (daysText !== null) {
+      problems.push("Give either days or from and to, not both.");
+    } else {
+      const errors = checkRange(from ?? "", to ?? "", today(timezone ?? "UTC"));
+      if (errors.from) problems.push(`from="${from ?? ""}": ${errors.from}`);
+      if (errors.to) problems.push(`to="${to ?? ""}": ${errors.to}`);
+      range = { from, to };
+    }
+  } else if (daysText !== null) {
+    const days = Number(daysText);
+    if (!/^\s*\d+\s*$/.test(daysText) || !PERIODS.includes(days)) {
+      problems.push(`days="${daysText}" is not offered: use 7, 30 or 90${DATE_RANGES ? ", or from and to for other ranges" : ""}.`);
+    } else {
+      range = { days };
+    }
+  }
+  return problems.length ? { ok: false, problems } : { ok: true, chatId, range, timezone };
+}
+
+/** The range's length in days. */
+export function rangeDays(range) {
+  return "days" in range ? range.days : daysBetween(range.from, range.to);
+}
+
+/** A range in words: "last 7 days", "Nov 1 – Nov 30". */
+export function rangeText(range, formatDay) {
+  return "days" in range ? `last ${range.days} days` : `${formatDay(range.from)} – ${formatDay(range.to)}`;
+}
+
+/**
+ * The subscription's variables for a range. `span` asks `daily` for the window and the one before
+ * it, so the previous period can be drawn behind (previousDaily in summary.js).
+ */
+export function rangeVariables(range) {
+  if ("days" in range) return { days: range.days, span: Math.min(range.days * 2, MAX_DAYS) };
+  // Phase 2: { from: range.from, to: range.to }, with the server's previous daily series.
+  throw new Error("date ranges need the server's from/to");
+}
