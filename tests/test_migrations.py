@@ -249,7 +249,7 @@ async def test_migration_0015_carries_hours_and_users_over_to_buckets(backend, e
     """0015 moves UTC hour rows to their first quarter, gives each user-day the quarters of the hours
     its scope received messages in, and a user's last day its last quarter."""
     db, _ = empty_databases
-    await db.migrate(up_to="0013_auth_version")
+    await db.migrate(up_to="0014_member_counts")
     pg = backend == "postgres"
     stamp: Any = datetime(2026, 1, 1, tzinfo=UTC) if pg else "2026-01-01 00:00:00+00:00"
     day: Any = date(2026, 6, 15) if pg else "2026-06-15"

@@ -66,7 +66,6 @@ async def read(ctx: PluginContext, chat: DueChat) -> ChatState | None:
 def record(ctx: PluginContext, state: ChatState) -> None:
     """Writes the state with the run, and tells the summaries' subscribers."""
     ctx.write(BatchedWrite(member_store.record_states, (ctx.install_id, state)))
-    member_store.remember(ctx.install_id, state.chat_id)
     ctx.notify()
     ctx.notify(f"chat:{state.chat_id}")
 

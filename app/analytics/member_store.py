@@ -6,13 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.analytics.models import AnalyticsChat, AnalyticsMemberChat, AnalyticsMemberCount
-from app.sql import insert_rows
+from tortoise.exceptions import DBConnectionError
 
-# Chats this process knows a member-chat row exists for (or was written for): a chat's first
-# message reads its count, and later messages cost no query. Bounded; a lost entry costs one query.
-_KNOWN: set[tuple[str, int]] = set()
-MAX_KNOWN = 100_000
+from app.analytics.models import AnalyticsChat, AnalyticsMemberChat, AnalyticsMemberCount
+from app.db_errors import describe, is_unavailable
+from app.sql import insert_rows
 
 
 @dataclass(frozen=True)
@@ -36,24 +34,39 @@ class DueChat:
     title: str | None
 
 
-def known_here(install_id: str, chat_id: int) -> bool:
-    return (install_id, chat_id) in _KNOWN
+class KnownChats:
+    """Chats an analytics handler knows a member-chat row exists for (or was written for): a
+    chat's first message reads its count, and later messages cost no query. One per handler, so
+    per platform; bounded, and a lost entry costs one query."""
 
+    MAX = 100_000
 
-def remember(install_id: str, chat_id: int) -> None:
-    if len(_KNOWN) >= MAX_KNOWN:
-        _KNOWN.clear()
-    _KNOWN.add((install_id, chat_id))
+    def __init__(self) -> None:
+        self._known: set[tuple[str, int]] = set()
 
+    def __contains__(self, key: tuple[str, int]) -> bool:
+        return key in self._known
 
-async def is_known(install_id: str, chat_id: int) -> bool:
-    """Whether the chat has a member-chat row (its count was read, or tried)."""
-    if known_here(install_id, chat_id):
-        return True
-    if await AnalyticsMemberChat.filter(install_id=install_id, chat_id=chat_id).exists():
-        remember(install_id, chat_id)
-        return True
-    return False
+    def add(self, install_id: str, chat_id: int) -> None:
+        if len(self._known) >= self.MAX:
+            self._known.clear()
+        self._known.add((install_id, chat_id))
+
+    async def check(self, install_id: str, chat_id: int) -> bool:
+        """Whether the chat has a member-chat row (its count was read, or tried). A database that
+        cannot be reached fails the check as the database's failure (DBConnectionError), so that the
+        run is tried again once it is back rather than recorded as the plugin's own failure."""
+        if (install_id, chat_id) in self._known:
+            return True
+        try:
+            found = await AnalyticsMemberChat.filter(install_id=install_id, chat_id=chat_id).exists()
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise DBConnectionError(f"member chats unreadable: {describe(exc)}") from exc
+            raise
+        if found:
+            self.add(install_id, chat_id)
+        return found
 
 
 _COLUMNS = ("install_id", "chat_id", "gateway_id", "title", "last_read_at", "unavailable_reason", "unavailable_since")

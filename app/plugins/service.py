@@ -59,9 +59,8 @@ class PluginService:
         plugin = await Plugin.get_or_none(id=request.plugin_id, is_active=True)
         if plugin is None:
             raise NotFound("No such plugin")
-        limit = self.settings.plan_limit(ctx.plan.value)
         # The cheap refusals first: an install that cannot happen never pays for validating its config.
-        await self._check_room(ctx, plugin, limit)
+        await self._check_room(ctx, plugin, ctx.plan.value)
         config = validate_config(plugin.config_schema, secrets.merge_update(plugin.config_schema, None, request.config))
         missing, refused = await missing_gateways_of(ctx.user_id, plugin.required_gateways)
         target = states.settled(True, None, missing, refused)
@@ -71,7 +70,9 @@ class PluginService:
                 user = await User.filter(id=ctx.user_id).select_for_update().first()
                 if user is None:
                     raise Unauthenticated("Unknown user")
-                await self._check_room(ctx, plugin, limit)
+                # The plan as the locked row has it: a token's context may be a cached second old
+                # (app/accounts/token_cache.py), and a plan changed meanwhile is the one that holds.
+                await self._check_room(ctx, plugin, user.plan.value)
                 install_id = new_id()
                 install = await UserPlugin.create(
                     id=install_id,
@@ -100,11 +101,12 @@ class PluginService:
         if self.installs_changed is not None:
             await self.installs_changed(ctx.user_id)
 
-    async def _check_room(self, ctx: ServiceContext, plugin: Plugin, limit: int | None) -> None:
+    async def _check_room(self, ctx: ServiceContext, plugin: Plugin, plan: str) -> None:
         if await UserPlugin.exists(user_id=ctx.user_id, plugin_id=plugin.id):
             raise AlreadyInstalled("The plugin is installed already")
+        limit = self.settings.plan_limit(plan)
         if limit is not None and await UserPlugin.filter(user_id=ctx.user_id).count() >= limit:
-            raise PlanLimitReached(f"The {ctx.plan.value} plan allows {limit} plugin(s)")
+            raise PlanLimitReached(f"The {plan} plan allows {limit} plugin(s)")
 
     # Each change below is a conditional write that counts the rows it touched: of several
     # concurrent calls on one install, only those that found it change it, and an install

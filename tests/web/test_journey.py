@@ -76,7 +76,11 @@ async def test_a_user_installs_configures_watches_and_tidies_up(app, tab, telegr
 
         mine = await again.graphql("{ myPlugins { isEnabled config plugin { slug } } }", user=user)
         assert mine["myPlugins"] == [
-            {"isEnabled": True, "config": {"trackUsers": True, "retention": 45}, "plugin": {"slug": "analytics"}}
+            {
+                "isEnabled": True,
+                "config": {"trackUsers": True, "retention": 45, "timezone": "UTC"},
+                "plugin": {"slug": "analytics"},
+            }
         ]
         tab.assert_no_console_errors()  # checked while the server is up: once it stops, the page retries
     finally:

@@ -66,14 +66,22 @@ async def test_configure_opens_a_form_from_the_schema_shows_field_errors_and_sav
     await card.get_by_role("button", name="Save").click()
     await expect(retention).to_have_attribute("aria-invalid", "true")
     await expect(retention).to_have_accessible_description(re.compile("Must be at least 1."))
-    assert (await installs(app, user))["analytics"]["config"] == {"trackUsers": True, "retention": 30}
+    assert (await installs(app, user))["analytics"]["config"] == {
+        "trackUsers": True,
+        "retention": 30,
+        "timezone": "UTC",
+    }
 
     await retention.fill("90")
     await track.uncheck()
     await card.get_by_role("button", name="Save").click()
     await expect(card.get_by_role("status")).to_have_text("Saved")
     await expect(retention).not_to_have_attribute("aria-invalid", "true")
-    assert (await installs(app, user))["analytics"]["config"] == {"trackUsers": False, "retention": 90}
+    assert (await installs(app, user))["analytics"]["config"] == {
+        "trackUsers": False,
+        "retention": 90,
+        "timezone": "UTC",
+    }
 
     await tab.page.reload()
     await card.get_by_role("button", name="Configure").click()

@@ -114,11 +114,14 @@ class AnalyticsHandler(PluginHandler):
     schedules = (Schedule("prune", every_seconds=3600), Schedule("members", every_seconds=3600))
     typed_events = False
 
+    def __init__(self) -> None:
+        self.known_chats = member_store.KnownChats()
+
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         tally: Tally | None = None
         if isinstance(event, TelegramMessageEvent):
             tally = tally_received(event.light, track_users=bool(ctx.config.get("trackUsers", True)))
-            await _first_sight(event, ctx)
+            await _first_sight(event, ctx, self.known_chats)
         elif isinstance(event, MessageSentEvent):
             tally = tally_sent(event.light)
         elif isinstance(event, ChatMemberEvent):
@@ -166,14 +169,15 @@ def _date(value: Any, name: str) -> date | None:
     return parse_date(value, name) if isinstance(value, str) else None
 
 
-async def _first_sight(event: TelegramMessageEvent, ctx: PluginContext) -> None:
+async def _first_sight(event: TelegramMessageEvent, ctx: PluginContext, known: member_store.KnownChats) -> None:
     """A chat's first message reads its member count (one query per chat and process after that)."""
     chat = event.light.chat
-    if member_store.known_here(ctx.install_id, chat.id) or not member_counts.counted_chat(chat.type):
+    if (ctx.install_id, chat.id) in known or not member_counts.counted_chat(chat.type):
         return
-    if await member_store.is_known(ctx.install_id, chat.id):
+    if await known.check(ctx.install_id, chat.id):
         return
     await member_counts.read_and_record(ctx, DueChat(chat.id, event.gateway_id, chat_title(chat)))
+    known.add(ctx.install_id, chat.id)  # its state is written with this run
 
 
 async def _bot_promoted(event: ChatMemberEvent, ctx: PluginContext) -> None:
