@@ -86,7 +86,8 @@ export function postersTable(posters, rangeText) {
 
 /**
  * Member count and growth (`members`: {current, change, daily: [{date, count}], unavailable:
- * [{chatId, title, reason, since}]}). Returns {element, update(members, zone, rangeText), destroy()}.
+ * [{chatId, title, reason, since}]}). Returns {element, update(members, zone, during), destroy()}, where
+ * `during` says the range: "in the last 7 days", "from Nov 1 to Nov 30".
  */
 export function membersSection() {
   const figures = h("p", { class: "facts" });
@@ -98,13 +99,13 @@ export function membersSection() {
     h("figcaption", {}, "Members"), figures, chart, empty, unavailable);
   return {
     element,
-    update(members, zone, rangeText) {
+    update(members, zone, during) {
       const daily = members?.daily ?? [];
       const known = members?.current !== null && members?.current !== undefined;
       const delta = change(members?.change ?? 0, 0);
       mount(figures, known
         ? [h("span", {}, "Members now: ", h("b", { dataset: { members: "current" } }, formatNumber(members.current))),
-          h("span", {}, "Change: ", h("b", { dataset: { members: "change" } }, delta.text), ` over the ${rangeText}`)]
+          h("span", {}, "Change: ", h("b", { dataset: { members: "change" } }, delta.text), ` ${during}`)]
         : []);
       chart.hidden = !daily.length;
       empty.hidden = daily.length > 0;
