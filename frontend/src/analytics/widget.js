@@ -221,6 +221,7 @@ class AnalyticsWidget extends HTMLElement {
     return {
       button, form,
       show: (range) => {
+        showErrors({}); // a new range: what was said of the last one goes
         from.input.max = to.input.max = today(this.zone);
         if ("from" in range) [from.input.value, to.input.value] = [range.from, range.to];
       },
