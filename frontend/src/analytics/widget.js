@@ -37,6 +37,7 @@ class AnalyticsWidget extends HTMLElement {
     this.chats = new Map(); // chatId -> title, for the picker: every chat seen in an all-chats summary
     this.allChatsSeen = false;
     this.zone = "UTC"; // the figures' zone: zoneOf(summary) once a summary came
+    this.zoneKnown = false;
   }
 
   connectedCallback() {
@@ -67,7 +68,9 @@ class AnalyticsWidget extends HTMLElement {
   refresh() {
     this.stop?.();
     this.stop = null;
-    const options = readOptions((name) => this.getAttribute(name), this.zone);
+    // `to` may not be after today in the figures' zone; before a summary has named it, after today
+    // anywhere on Earth (UTC+14), and the server has the last word.
+    const options = readOptions((name) => this.getAttribute(name), this.zoneKnown ? this.zone : "Etc/GMT-14");
     this.options = options;
     const { el } = this;
     el.body.hidden = !options.ok;
@@ -326,6 +329,7 @@ class AnalyticsWidget extends HTMLElement {
     el.widget.removeAttribute("aria-busy");
     el.error.hidden = true;
     this.zone = zoneOf(summary);
+    this.zoneKnown = true;
     this.showZone();
     if (!chatId) {
       this.allChatsSeen = true;
