@@ -3,7 +3,9 @@ after webhooks without a reload, recovery after a server restart, the 30-day tog
 download that carries the token in a header. Then the chat picker, the 7/30/90-day picker with the
 period before drawn behind, the element's attributes (a bad one is said and asks nothing), and
 issue 28's sections (members, content, top posters) fed in the GraphQL contract's shape, with axe
-and no sideways scrolling at 390 and 1280 px."""
+and no sideways scrolling at 390 and 1280 px. Then custom dates (exactly those days; a bad range said
+beside its field, with no request), and content, top posters and the install's zone from real
+deliveries."""
 
 from __future__ import annotations
 
@@ -307,7 +309,8 @@ async def test_the_attributes_choose_the_chat_and_range_and_a_bad_one_is_said_wi
 
 LONG_TITLE = ("The weekend hiking club of the northern valleys and all their friends " * 2).strip()
 
-# Issue 28's fields, in the contract's shape, as the server will send them (phase 2).
+# Issue 28's fields, in the contract's shape: members before the server has them, and fixed figures
+# (a long name, a kind with nothing) for the layout. The real ones: test_content_top_posters_….
 SECTIONS = {
     "timezone": "Asia/Kolkata",
     "members": {
@@ -343,7 +346,7 @@ EMPTY_SECTIONS = {
 
 
 async def with_sections(tab, sections: dict[str, dict]) -> None:
-    """Adds `sections["now"]`'s fields to every summary the server pushes (phase 1's server has none)."""
+    """Puts `sections["now"]`'s fields into every summary the server pushes, over what it sent."""
 
     def route(ws) -> None:
         server = ws.connect_to_server()
