@@ -442,13 +442,14 @@ def short_label(day: date) -> str:
 
 
 async def test_custom_dates_show_exactly_those_days_and_a_bad_range_is_refused_beside_its_field(app, tab, telegram):
-    user, _ = await two_chats(app, telegram)  # 3 messages today, 1 eight days ago
+    user, bot = await two_chats(app, telegram)  # 3 messages today, 1 eight days ago
+    assert (await deliver(app, bot, chat_message(5, -100200, "Test chat", days_ago=10))).status_code == 200
     subscribed = subscriptions_sent(tab)
     await tab.sign_in(user.token)
     widget = tab.page.locator("plugboard-analytics")
     periods = widget.get_by_role("group", name="Chart period")
     daily = widget.get_by_role("img", name=re.compile("^Messages and users per day"))
-    await expect(figure(tab, "totalMessages")).to_have_text("4")
+    await expect(figure(tab, "totalMessages")).to_have_text("5")
     today = datetime.now(UTC).date()  # the install's zone is UTC
     first, last = today - timedelta(days=8), today - timedelta(days=2)
 
@@ -462,7 +463,8 @@ async def test_custom_dates_show_exactly_those_days_and_a_bad_range_is_refused_b
     await end.fill(last.isoformat())
     await form.get_by_role("button", name="Show").click()
 
-    # Exactly those 7 days: the message of 8 days ago on the first, nothing on the other six.
+    # Exactly those 7 days: the message of 8 days ago on the first, nothing on the other six; and
+    # behind them the 7 days before, with the message of 10 days ago.
     await expect(widget).to_have_attribute("from", first.isoformat())
     await expect(widget).to_have_attribute("to", last.isoformat())
     await expect(widget).not_to_have_attribute("days", re.compile(".*"))
@@ -474,7 +476,7 @@ async def test_custom_dates_show_exactly_those_days_and_a_bad_range_is_refused_b
     await expect(daily).to_have_attribute(
         "aria-label",
         re.compile(
-            r"^Messages and users per day, dates in UTC\. The 7 days before, drawn faintly behind, had 0 messages\. "
+            r"^Messages and users per day, dates in UTC\. The 7 days before, drawn faintly behind, had 1 message\. "
             + re.escape(f"{day_label(first)}: 1 message, 1 user; ")
             + r"(?:[^;]+: 0 messages, 0 users; ){5}"
             + re.escape(f"{day_label(last)}: 0 messages, 0 users.")
@@ -482,7 +484,7 @@ async def test_custom_dates_show_exactly_those_days_and_a_bad_range_is_refused_b
         ),
     )
     await expect(widget.locator('[data-kpi="totalMessages"] + .delta')).to_have_text(
-        f"+1 {short_label(first)} – {short_label(last)} vs the 7 days before"
+        f"±0 (0%) {short_label(first)} – {short_label(last)} vs the 7 days before"
     )
     await expect(widget.get_by_text(f"from {short_label(first)} to {short_label(last)}")).to_be_visible()
     assert subscribed[-1] == {"from": first.isoformat(), "to": last.isoformat(), "span": 14, "chatId": None}
@@ -530,8 +532,10 @@ async def test_custom_dates_show_exactly_those_days_and_a_bad_range_is_refused_b
     await periods.get_by_role("button", name="30 days").click()
     await expect(widget).to_have_attribute("days", "30")
     await expect(widget).not_to_have_attribute("from", re.compile(".*"))
-    await expect(figure(tab, "totalMessages")).to_have_text("4")
+    await expect(figure(tab, "totalMessages")).to_have_text("5")
     await expect(widget.get_by_role("alert").filter(has_text=refusal)).to_be_hidden()
+    await expect(form.get_by_text(re.compile(re.escape(refusal)))).to_be_hidden()
+    await expect(start).not_to_have_attribute("aria-invalid", "true")
     tab.assert_no_console_errors()
 
 
