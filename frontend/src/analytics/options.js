@@ -108,9 +108,25 @@ export function rangeDays(range) {
   return "days" in range ? range.days : daysBetween(range.from, range.to);
 }
 
-/** A range in words: "last 7 days", "Nov 1 – Nov 30". */
+/** The range's two ends in words, with their year unless both are in this one: ["Nov 1", "Nov 30"]. */
+function ends(range, formatDay) {
+  const year = today().slice(0, 4);
+  const dated = range.from.slice(0, 4) !== year || range.to.slice(0, 4) !== year;
+  return [range.from, range.to].map((day) => (dated ? `${formatDay(day)}, ${day.slice(0, 4)}` : formatDay(day)));
+}
+
+/** A range in words: "last 7 days", "Nov 1 – Nov 30", "Dec 20, 2025 – Jan 3, 2026". */
 export function rangeText(range, formatDay) {
-  return "days" in range ? `last ${range.days} days` : `${formatDay(range.from)} – ${formatDay(range.to)}`;
+  if ("days" in range) return `last ${range.days} days`;
+  const [from, to] = ends(range, formatDay);
+  return `${from} – ${to}`;
+}
+
+/** When, after a count: "in the last 7 days", "from Nov 1 to Nov 30". */
+export function rangeDuring(range, formatDay) {
+  if ("days" in range) return `in the last ${range.days} days`;
+  const [from, to] = ends(range, formatDay);
+  return `from ${from} to ${to}`;
 }
 
 /**

@@ -14,7 +14,7 @@ import { describeError, sentence } from "../messages.js";
 import { dailyChart, hourlyChart } from "./charts.js";
 import { liveClient } from "./live.js";
 import {
-  DATE_RANGES, PERIODS, checkRange, rangeDays, rangeText, rangeVariables, readOptions, today,
+  DATE_RANGES, PERIODS, checkRange, rangeDays, rangeDuring, rangeText, rangeVariables, readOptions, today,
 } from "./options.js";
 import { chatName, chatTable, contentList, membersSection, postersTable } from "./sections.js";
 import {
@@ -325,7 +325,7 @@ class AnalyticsWidget extends HTMLElement {
     const { range, chatId } = this.options;
     const days = rangeDays(range);
     const inWords = rangeText(range, formatDay);
-    const during = "days" in range ? `in the ${inWords}` : `from ${formatDay(range.from)} to ${formatDay(range.to)}`;
+    const during = rangeDuring(range, formatDay);
     el.widget.removeAttribute("aria-busy");
     el.error.hidden = true;
     this.zone = zoneOf(summary);
