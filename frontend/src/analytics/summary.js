@@ -39,16 +39,16 @@ export function zoneOf(summary) {
 export function headlineFigures(summary, range, dates = "") {
   const { period, previousPeriod: before } = summary;
   const days = rangeDays(range);
-  const window = "days" in range ? `in the last ${days} days vs the ${days} before` : `${dates} vs the ${days} days before`;
+  const overWindow = "days" in range ? `in the last ${days} days vs the ${days} before` : `${dates} vs the ${days} days before`;
   return [
     { key: "totalMessages", label: "Total messages", value: summary.totalMessages,
-      change: change(period.totalMessages, before.totalMessages), against: window },
+      change: change(period.totalMessages, before.totalMessages), against: overWindow },
     { key: "messagesToday", label: "Messages today", value: summary.messagesToday,
       change: change(summary.messagesToday, before.messagesToday), against: "vs yesterday" },
     { key: "messagesThisWeek", label: "This week", value: summary.messagesThisWeek,
       change: change(summary.messagesThisWeek, before.messagesThisWeek), against: "vs the 7 days before" },
     { key: "uniqueUsers", label: "Unique users", value: summary.uniqueUsers,
-      change: change(period.uniqueUsers, before.uniqueUsers), against: window },
+      change: change(period.uniqueUsers, before.uniqueUsers), against: overWindow },
   ];
 }
 
