@@ -19,6 +19,7 @@ class EventType(StrEnum):
     TELEGRAM_MESSAGE = ("telegram.message", "Message")  # a message or a channel post
     TELEGRAM_CALLBACK = ("telegram.callback", "Button press")
     TELEGRAM_CHAT_MEMBER = ("telegram.chat_member", "Member change")
+    TELEGRAM_MY_CHAT_MEMBER = ("telegram.my_chat_member", "Bot added or removed")  # the bot's own membership
     TELEGRAM_MESSAGE_SENT = ("telegram.message_sent", "Message sent")  # by the bot, through a gateway
     SCHEDULE_TRIGGER = ("schedule.trigger", "Schedule")
 

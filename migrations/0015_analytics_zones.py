@@ -63,7 +63,7 @@ async def carry_rows_over(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("plugboard", "0013_auth_version")]
+    dependencies = [("plugboard", "0014_member_counts")]
 
     initial = False
 

@@ -15,7 +15,8 @@ import httpx
 import pytest
 from aiogram.types import Update
 
-from app.demo.history import count_past
+from app.demo.botapi import BotApiStandIn, DemoBot
+from app.demo.history import Readings, count_past
 from app.demo.pace import DAY, Pace, Schedule
 from app.demo.run import Live
 from app.demo.traffic import CHATS, Traffic
@@ -34,6 +35,7 @@ ANALYTICS = """{ analytics(days: 7) {
   period { joins leaves }
   daily(days: 7) { messages }
   chats { title }
+  members { current daily { date count } unavailable { chatId } }
 } }"""
 
 
@@ -248,6 +250,41 @@ async def eventually(check, deadline: float = DEADLINE_SECONDS) -> Any:
 
 
 @pytest.mark.slow
+async def test_the_stand_in_answers_member_counts_as_telegram_does():
+    traffic = Traffic(random.Random(5))
+    bot = DemoBot(token="6000000001:" + "a" * 35, bot_id=6000000001, username="demo_bot", first_name="Demo")
+    stand_in = BotApiStandIn(bot, {chat.id: (chat.kind, chat.title) for chat in CHATS}, traffic.member_count)
+    community = CHATS[0].id
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(stand_in.app), base_url="http://api") as client:
+
+        async def count(chat_id: object) -> httpx.Response:
+            return await client.post(f"/bot{bot.token}/getChatMemberCount", json={"chat_id": chat_id})
+
+        answer = await count(community)
+        assert answer.status_code == 200
+        assert answer.json() == {"ok": True, "result": traffic.member_count(community)}
+        assert traffic.member_count(community) == 212 + len(traffic.members[community]) + 1
+        missing = await count(-100123)
+        assert (missing.status_code, missing.json()["description"]) == (400, "Bad Request: chat not found")
+        stand_in.kicked_from.add(community)
+        kicked = await count(community)
+        assert kicked.status_code == 403
+        assert kicked.json() == {
+            "ok": False,
+            "error_code": 403,
+            "description": "Forbidden: bot was kicked from the supergroup chat",
+        }
+
+
+def test_the_past_reads_each_chats_member_count_at_the_start_of_each_utc_day():
+    traffic = Traffic(random.Random(9))
+    start = 1_750_000_000 // DAY * DAY
+    readings: Readings = []
+    count_past(traffic, [start + n * 600 for n in range(3 * 144)], True, lambda chat: True, readings)
+    assert [at for _, at, _ in readings] == [start + day * DAY for day in range(3) for _ in CHATS]
+    assert {chat for chat, _, _ in readings} == {chat.id for chat in CHATS}
+
+
 async def test_the_demo_sets_up_a_pro_user_with_a_simulated_bot_and_keeps_traffic_flowing(database_url):
     port = free_port()
     # --rate 3: at night's pace (0.33 things a second) something still happens every few seconds; the
@@ -290,6 +327,9 @@ async def test_the_demo_sets_up_a_pro_user_with_a_simulated_bot_and_keeps_traffi
                 assert summary["period"]["joins"] > 0 and summary["period"]["leaves"] > 0, summary
                 assert all(day["messages"] > 0 for day in summary["daily"][-3:]), summary  # 2 past days + today
                 assert "Plugboard Community" in {chat["title"] for chat in summary["chats"]}
+                members = summary["members"]  # read from the stand-in Bot API: the past's daily, and today's
+                assert members["current"] > 1_180 and members["unavailable"] == [], members
+                assert len(members["daily"]) == 3 and members["daily"][-1]["count"] == members["current"], members
                 return summary
 
             before = await eventually(analytics_moving)

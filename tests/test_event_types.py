@@ -17,6 +17,7 @@ def test_every_event_class_and_update_kind_is_one_of_the_declared_types():
         contract.TelegramMessageEvent,
         contract.TelegramCallbackEvent,
         contract.ChatMemberEvent,
+        contract.MyChatMemberEvent,
         contract.MessageSentEvent,
         contract.ScheduleTriggerEvent,
     ]

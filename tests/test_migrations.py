@@ -126,6 +126,8 @@ async def test_migrating_an_empty_database_gives_the_models_schema(backend, empt
         "analytics_buckets",
         "analytics_seen",
         "analytics_user_days",
+        "analytics_member_chats",
+        "analytics_member_counts",
         "analytics_content",
         "analytics_poster_days",
         "analytics_poster_buckets",

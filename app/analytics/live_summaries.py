@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import date
 
 from app import live
+from app.analytics.member_reader import read_members
 from app.analytics.service import SLUG, AnalyticsService, InstallReader, Summary
 from app.analytics.snapshots import Snapshot, SummaryKey, read_snapshots
 from app.batched_loads import BatchedLoads
@@ -92,7 +94,8 @@ class LiveSummaries:
 
     async def _summary(self, reader: InstallReader, key: SummaryKey) -> Summary:
         snapshot = await self.snapshots.load(key)
-        return await self.service.summarize(snapshot, reader)
+        summary = await self.service.summarize(snapshot, reader)
+        return replace(summary, members=await read_members(reader, summary.window))
 
 
 async def _raising(states: AsyncIterator[Summary | Exception]) -> AsyncGenerator[Summary, None]:

@@ -101,3 +101,44 @@ class AnalyticsUserDay(Model):
         unique_together = (("install", "chat_id", "day", "user_id"),)
         # Covering: distinct users over a span (and per local day) read this index only.
         indexes = (("install_id", "chat_id", "day", "user_id", "quarters_low", "quarters_high"),)
+
+
+class AnalyticsMemberChat(Model):
+    # A chat whose member count an install reads: the gateway it was last seen through, when it
+    # was last read, and whether it can be (the bot was removed: not read until it is added again).
+
+    id = fields.BigIntField(primary_key=True)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_member_chats", on_delete=fields.CASCADE
+    )
+    install_id: str
+    chat_id = fields.BigIntField()
+    gateway_id = fields.CharField(max_length=32, null=True)
+    title = fields.CharField(max_length=255, null=True)
+    last_read_at = fields.DatetimeField(null=True)
+    unavailable_reason = fields.CharField(max_length=300, null=True)
+    unavailable_since = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "analytics_member_chats"
+        unique_together = (("install", "chat_id"),)
+
+
+class AnalyticsMemberCount(Model):
+    # One reading of a chat's member count (Telegram's getChatMemberCount) at a UTC instant: any
+    # zone's daily series is the last reading on or before each local day's end, carried forward.
+    # A null count marks when the bot could no longer read the chat (it was removed): the chat
+    # counts again from its next reading, never with a count carried over the gap.
+
+    id = fields.BigIntField(primary_key=True)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_member_counts", on_delete=fields.CASCADE
+    )
+    install_id: str
+    chat_id = fields.BigIntField()
+    read_at = fields.DatetimeField()
+    count = fields.BigIntField(null=True)
+
+    class Meta:
+        table = "analytics_member_counts"
+        indexes = (("install_id", "chat_id", "read_at"),)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from app.accounts.context import ServiceContext
 from app.analytics.buckets import zone_named
+from app.analytics.member_reader import MemberFigures
 from app.analytics.ranges import MAX_DAYS, check_days, window_of
 from app.analytics.reader import UTC_ZONE, AnalyticsReader, ChatStat, Counts, DayStat, Window
 from app.analytics.snapshots import Snapshot, SnapshotReader, SummaryKey, read_snapshots
@@ -93,6 +94,9 @@ class Summary:
     period: Period
     previous_period: Period
     reader: SnapshotReader = field(compare=False, repr=False)
+    # The window's member counts, read with the summary on the live path (so a change of them alone
+    # is news to its subscribers); a query's summary reads them when asked (app/graphql/analytics.py).
+    members: MemberFigures | None = None
 
     @property
     def lifetime(self) -> Counts:

@@ -1,7 +1,7 @@
 """A loopback stand-in for the Telegram Bot API, for `python -m app demo`.
 
 It knows one bot and answers the methods Plugboard calls (getMe, setWebhook, deleteWebhook,
-getWebhookInfo, sendMessage) the way Telegram does: `POST /bot{token}/{method}`, form or JSON parameters, and
+getWebhookInfo, sendMessage, getChatMemberCount) the way Telegram does: `POST /bot{token}/{method}`, form or JSON parameters, and
 `{"ok": true, "result": …}`. It keeps the webhook address and secret that Plugboard registers, so
 the demo's traffic can be delivered the way Telegram delivers it.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +60,16 @@ def _error(status: int, description: str) -> JSONResponse:
 class BotApiStandIn:
     """A Starlette app (`.app`) standing in for api.telegram.org for one bot."""
 
-    def __init__(self, bot: DemoBot, chat_titles: dict[int, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        bot: DemoBot,
+        chat_titles: dict[int, tuple[str, str]],
+        member_count: Callable[[int], int | None] = lambda chat_id: None,
+    ) -> None:
         self.bot = bot
         self.chat_titles = chat_titles  # chat id -> (type, title), for the chats of sent messages
+        self.member_count = member_count  # a chat's members now; None: the bot is in no such chat
+        self.kicked_from: set[int] = set()  # chats the bot was removed from: getChatMemberCount is a 403
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])])
 
     async def handle(self, request: Request) -> JSONResponse:
@@ -87,6 +95,8 @@ class BotApiStandIn:
             return self._send_message(params)
         if method == "getwebhookinfo":  # a healthy webhook: everything delivered
             return self._webhook_info()
+        if method == "getchatmembercount":
+            return self._member_count(params)
         return _error(404, "Not Found")
 
     async def _params(self, request: Request) -> dict[str, Any] | None:
@@ -119,6 +129,19 @@ class BotApiStandIn:
         if self.bot.webhook_url and self.bot.allowed_updates is not None:
             info["allowed_updates"] = self.bot.allowed_updates
         return _ok(info)
+
+    def _member_count(self, params: dict[str, Any]) -> JSONResponse:
+        try:
+            chat_id = int(params.get("chat_id") or 0)
+        except (TypeError, ValueError):
+            chat_id = 0
+        if not chat_id:
+            return _error(400, "Bad Request: chat not found")
+        if chat_id in self.kicked_from:
+            kind, _ = self.chat_titles.get(chat_id, ("supergroup", ""))
+            return _error(403, f"Forbidden: bot was kicked from the {kind} chat")
+        count = self.member_count(chat_id)
+        return _error(400, "Bad Request: chat not found") if count is None else _ok(count)
 
     def _send_message(self, params: dict[str, Any]) -> JSONResponse:
         text = str(params.get("text") or "")

@@ -5,8 +5,9 @@ Delivered through the webhook, a past that looks alive would take hours, so what
 counted here by the analytics plugin's rules (app/analytics/counting.py) and added with the
 plugin's own writer: a message or channel post is received (and counts its sender, unless posted
 on behalf of a chat), a join or leave moves the member count and its service message is received,
-and Welcome's reply to each newcomer is sent. Runs and the bot's other records start with the live
-traffic.
+and Welcome's reply to each newcomer is sent. Each chat's member count, as the stand-in Bot API
+tells it, is read at the start of each UTC day, as the plugin's daily reading would. Runs and the
+bot's other records start with the live traffic.
 """
 
 from __future__ import annotations
@@ -19,16 +20,28 @@ from tortoise.transactions import in_transaction
 from app.analytics import store
 from app.analytics.buckets import BUCKET_SECONDS
 from app.analytics.counting import Tally
-from app.demo.traffic import CHAT_BY_ID, Traffic
+from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
+from app.demo.pace import DAY
+from app.demo.traffic import CHAT_BY_ID, CHATS, Traffic
 
 # (chat id, start of the 15-minute bucket, user id or None) -> [received, sent, joins, leaves]:
 # the grain analytics stores (app/analytics/buckets.py), so the past is exact in any zone
 Sums = dict[tuple[int, int, int | None], list[int]]
+# (chat id, Unix time, member count): the member counts read in the past
+Readings = list[tuple[int, float, int]]
 
 
-def count_past(traffic: Traffic, moments: Iterable[float], track_users: bool, greets: Callable[[int], bool]) -> Sums:
-    """What the things happening at `moments` add to the figures, summed per chat, bucket and user."""
+def count_past(
+    traffic: Traffic,
+    moments: Iterable[float],
+    track_users: bool,
+    greets: Callable[[int], bool],
+    readings: Readings | None = None,
+) -> Sums:
+    """What the things happening at `moments` add to the figures, summed per chat, bucket and user;
+    each chat's member count at the first moment of each UTC day goes into `readings`."""
     sums: Sums = {}
+    day: int | None = None
 
     def add(chat_id: int, bucket: int, user: int | None, column: int) -> None:
         key = (chat_id, bucket, user if track_users else None)
@@ -38,6 +51,9 @@ def count_past(traffic: Traffic, moments: Iterable[float], track_users: bool, gr
         row[column] += 1
 
     for at in moments:
+        if readings is not None and int(at) // DAY != day:
+            day = int(at) // DAY
+            read(traffic, at, readings)
         thing = traffic.next_thing()
         bucket, chat = int(at) // BUCKET_SECONDS * BUCKET_SECONDS, thing.chat.id
         person = thing.person["id"] if thing.person else None
@@ -51,6 +67,34 @@ def count_past(traffic: Traffic, moments: Iterable[float], track_users: bool, gr
         elif thing.kind == "leave":
             add(chat, bucket, None, 3)
     return sums
+
+
+def read(traffic: Traffic, at: float, readings: Readings) -> None:
+    """Each chat's member count at `at`."""
+    for chat in CHATS:
+        count = traffic.member_count(chat.id)
+        if count is not None:
+            readings.append((chat.id, at, count))
+
+
+async def fill_in_members(install_id: str, readings: Readings) -> None:
+    """The member counts read in the past, and each chat's last reading as its last read."""
+    last: dict[int, datetime] = {}
+    rows = []
+    for chat_id, at, count in readings:
+        moment = datetime.fromtimestamp(at, UTC)
+        rows.append(AnalyticsMemberCount(install_id=install_id, chat_id=chat_id, read_at=moment, count=count))
+        last[chat_id] = max(moment, last.get(chat_id, moment))
+    async with in_transaction():
+        await AnalyticsMemberCount.bulk_create(rows, batch_size=1_000)
+        await AnalyticsMemberChat.bulk_create(
+            [
+                AnalyticsMemberChat(
+                    install_id=install_id, chat_id=chat_id, title=CHAT_BY_ID[chat_id].title, last_read_at=at
+                )
+                for chat_id, at in last.items()
+            ]
+        )
 
 
 def tallies(sums: Sums) -> list[Tally]:

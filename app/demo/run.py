@@ -35,7 +35,7 @@ from app.accounts.models import Plan
 from app.db import Database
 from app.demo.botapi import BotApiStandIn, DemoBot
 from app.demo.errors import DemoError
-from app.demo.history import count_past, fill_in
+from app.demo.history import Readings, count_past, fill_in, fill_in_members, read
 from app.demo.pace import DAY, Pace, Schedule
 from app.demo.traffic import Traffic, chat_titles
 from app.errors import BadUserInput
@@ -223,9 +223,12 @@ def history_start(now: float, days: int) -> float:
 
 async def fill_in_the_past(db: Database, traffic: Traffic, schedule: Schedule, installs: Installs, now: float) -> None:
     """Counts the traffic of every moment before `now` into the analytics install."""
-    sums = count_past(traffic, schedule.until(now), installs.track_users, installs.greets)
+    readings: Readings = []
+    sums = count_past(traffic, schedule.until(now), installs.track_users, installs.greets, readings)
+    read(traffic, now, readings)  # today's, as the plugin read it when it started
     with db.bound():
         await fill_in(installs.analytics_id, sums)
+        await fill_in_members(installs.analytics_id, readings)
 
 
 class Live:
@@ -346,6 +349,7 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
             async with httpx.AsyncClient(base_url=local, timeout=30) as http:
                 installs = await set_up(Api(http, token), bot)
                 traffic = Traffic(rng)
+                stand_in.member_count = traffic.member_count  # the community's members, as Telegram counts them
                 now = time.time()
                 schedule = Schedule(
                     pace, history_start(now, options.history_days) if options.history_days else now, rng

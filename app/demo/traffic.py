@@ -99,6 +99,15 @@ CHATS = (
 )
 
 CHAT_BY_ID = {chat.id: chat for chat in CHATS}
+# Members who never post (and a channel's subscribers): Telegram's member count holds them too,
+# beside the people who talk and the bot itself.
+SILENT_MEMBERS = {
+    -1001987650001: 212,
+    -1001987650002: 3,
+    -1001987650003: 41,
+    -4019876504: 2,
+    -1001987650005: 1_180,
+}
 
 
 class Thing(NamedTuple):
@@ -133,6 +142,14 @@ class Traffic:
         self.counts: Counter[str] = Counter()
 
     # --- one moment of activity ------------------------------------------------------------
+
+    def member_count(self, chat_id: int) -> int | None:
+        """The chat's member count as Telegram tells it (getChatMemberCount): None for a chat the
+        community does not have."""
+        if chat_id not in CHAT_BY_ID:
+            return None
+        talking = len(self.members.get(chat_id, ()))
+        return SILENT_MEMBERS.get(chat_id, 0) + talking + 1  # + the bot
 
     def next_thing(self) -> Thing:
         """What happens next (who joins or leaves which chat changes who is in it); no update yet."""

@@ -21,6 +21,7 @@ from app.db import serialize
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import status as gateway_status
 from app.gateways.inbox_writer import InboxWriter, RowRefused
+from app.gateways.light_calls import LightCalls, checked_params
 from app.gateways.models import Delivery, EventKind, Gateway, GatewayStatus, GatewayType, sealed_secret, sealed_token
 from app.gateways.registration import WEBHOOK_PATH as WEBHOOK_PATH  # where app.main finds it
 from app.gateways.registration import Registration, bot_lock, webhook_url
@@ -28,6 +29,7 @@ from app.gateways.sealed import unreadable
 from app.gateways.secrets import GatewaySecrets
 from app.gateways.sendqueue import SendQueue
 from app.gateways.telegram import (
+    LIGHT_ACTIONS,
     MalformedToken,
     TelegramApi,
     TokenRejected,
@@ -177,6 +179,7 @@ class GatewayService:
         gateways_changed: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.api = api
+        self.light_calls = LightCalls(api.api_url, api.timeout_seconds)
         self.inbox = inbox
         self.sends = sends
         self.secrets = secrets
@@ -357,8 +360,13 @@ class GatewayService:
         target = f"@{gateway.bot_username}" if gateway.bot_username else f"gateway {gateway.id}"
         if gateway.status == GatewayStatus.TOKEN_REJECTED:  # Telegram would answer 401 again
             raise TokenRejected(f"{target}: {gateway.status_reason or gateway_status.TOKEN_REJECTED_REASON}")
-        method = self.api.method(action, params)
-        chat_id = getattr(method, "chat_id", None)
+        light = action in LIGHT_ACTIONS
+        if light:
+            light_params = checked_params(action, params)
+            chat_id = light_params["chat_id"]
+        else:
+            method = self.api.method(action, params)
+            chat_id = getattr(method, "chat_id", None)
         try:
             token = gateway.token
         except SecretUnreadable as exc:
@@ -367,6 +375,8 @@ class GatewayService:
         async def send() -> Any:
             if attempted is not None:
                 attempted()
+            if light:
+                return await self.light_calls.call(token, action, light_params)
             return await self.api.send(token, method)
 
         try:
@@ -380,12 +390,13 @@ class GatewayService:
         except TokenRejected:
             await self.token_rejected(gateway.id, token)
             raise
-        await _record_sent(self.inbox, gateway, result)
+        if not light:  # a light action sends no message
+            await _record_sent(self.inbox, gateway, result)
         return result
 
     async def close(self) -> None:
         """Closes the Bot API sessions and the send limits' connection."""
-        await asyncio.gather(self.api.close(), self.sends.close(), return_exceptions=True)
+        await asyncio.gather(self.api.close(), self.light_calls.close(), self.sends.close(), return_exceptions=True)
 
 
 async def _bring_back(

@@ -52,6 +52,9 @@ ACTIONS: dict[str, str] = {
     "deleteMessage": "DeleteMessage",
     "answerCallbackQuery": "AnswerCallbackQuery",
 }
+# Actions made without aiogram (app/gateways/light_calls.py): their answer is a plain JSON value,
+# so a worker whose plugins only read and count never loads aiogram's types to make them.
+LIGHT_ACTIONS = frozenset({"getChatMemberCount"})
 
 
 class MalformedToken(BadUserInput):
@@ -62,7 +65,14 @@ class MalformedToken(BadUserInput):
 
 
 class TelegramRefused(BadUserInput):
-    """Telegram answered a call with a 4xx: the call (or its token) is wrong, and trying again will not help."""
+    """Telegram answered a call with a 4xx: the call (or its token) is wrong, and trying again will not help.
+    `error_code` and `description` are Telegram's own (the description without the token), when it
+    answered with them."""
+
+    def __init__(self, message: str, error_code: int | None = None, description: str | None = None) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.description = description
 
 
 class TokenRejected(TelegramRefused):
@@ -158,11 +168,24 @@ def public_address(api_url: str) -> str:
 
 def _description(exc: TelegramAPIError, token: str) -> str:
     """Telegram's description of a refusal, printable, short, and without the token."""
-    text = redact(str(exc.message).replace(token, "[redacted]"))
+    return clean_description(str(exc.message), token)
+
+
+def clean_description(text: str, token: str) -> str:
+    """A description Telegram gave, printable, short, and without the token."""
+    text = redact(text.replace(token, "[redacted]"))
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     if len(text) > MAX_DESCRIPTION:
         text = text[: MAX_DESCRIPTION - 1] + "…"
     return text or "no description"
+
+
+def _status_of(exc: TelegramAPIError) -> int | None:
+    """The HTTP status behind one of aiogram's refusals."""
+    from aiogram.exceptions import TelegramBadRequest, TelegramConflictError, TelegramForbiddenError
+
+    statuses = {TelegramBadRequest: 400, TelegramForbiddenError: 403, TelegramConflictError: 409}
+    return next((status for kind, status in statuses.items() if isinstance(exc, kind)), None)
 
 
 def _token_key(token: str) -> str:
@@ -269,7 +292,7 @@ class TelegramApi:
             description = _description(exc, token)
             if method == "setWebhook" and "bad webhook" in description.lower():
                 return TelegramRefused(f"Telegram refused the webhook URL: {description}. {HTTPS_ADVICE}")
-            return TelegramRefused(f"Telegram refused {method}: {description}")
+            return TelegramRefused(f"Telegram refused {method}: {description}", _status_of(exc), description)
         if isinstance(exc, ClientDecodeError):
             return GatewayUnreachable(
                 f"The Telegram Bot API at {self.address} answered with something that is not a Bot API response"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable
-from datetime import date
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
 
 from app.analytics import service as analytics
 from app.analytics.live_summaries import MIN_PUSH_INTERVAL_SECONDS
+from app.analytics.member_reader import MemberFigures, last_counts, read_members
 from app.analytics.ranges import check_shape
 from app.analytics.reader import DayStat, Window
 from app.analytics.service import InstallReader
@@ -80,6 +83,90 @@ class ChatStat:
     messages: int = strawberry.field(description="Messages in the window.")
     users: int = strawberry.field(description="Distinct users in the window.")
     total_messages: int = strawberry.field(description="Messages since the plugin was installed.")
+    member_counts: strawberry.Private[Callable[[], Awaitable[dict[int, int]]]]
+
+    @strawberry.field(
+        description="The chat's last member count read from Telegram; null before the first reading, and once "
+        "the bot was removed from the chat (see members.unavailable)."
+    )
+    async def member_count(self) -> int | None:
+        return (await self.member_counts()).get(int(self.chat_id))
+
+
+class _Once:
+    """The listed chats' member counts, read when the first chat asks for its own (one read for all)."""
+
+    def __init__(self, install_id: str, chat_ids: list[int], gate: asyncio.Semaphore | None) -> None:
+        self.install_id, self.chat_ids, self.gate = install_id, chat_ids, gate
+        self._task: asyncio.Task[dict[int, int]] | None = None
+
+    def __call__(self) -> Awaitable[dict[int, int]]:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._read())
+        return asyncio.shield(self._task)
+
+    async def _read(self) -> dict[int, int]:
+        async with self.gate if self.gate is not None else contextlib.nullcontext():
+            return await last_counts(self.install_id, self.chat_ids)
+
+
+@strawberry.type(description="A day's member count.")
+class MemberCount:
+    date: date = strawberry.field(description="The day, in the install's time zone (`timezone`).")
+    count: int = strawberry.field(
+        description="Members at the day's end: each chat's last count read by then (carried forward from "
+        "earlier days), added up over the chats the bot could still read."
+    )
+
+
+@strawberry.type(description="A chat whose member count cannot be read: the bot was removed from it.")
+class UnavailableChat:
+    chat_id: strawberry.ID = strawberry.field(description="The chat's Telegram id.")
+    title: str | None = strawberry.field(description="The chat's name, as last seen.")
+    reason: str = strawberry.field(
+        description="Why, in Telegram's words when Telegram refused the read (e.g. \"Forbidden: bot was kicked "
+        "from the supergroup chat\"), else what the bot's membership update said."
+    )
+    since: datetime = strawberry.field(
+        description="When it was first found so. It is not read again until the bot is added back."
+    )
+
+
+@strawberry.type(
+    description="Member counts: Telegram's own figure (getChatMemberCount), read once a day per chat, when a chat "
+    "is first seen, and when the bot is added or promoted. Joins and leaves are counted apart, from "
+    "chat_member updates, and the two may differ: a bot is not told of every leave."
+)
+class MemberStats:
+    current: int | None = strawberry.field(
+        description="Members now: the sum of each chat's last count (one chat's, with chatId). Null when no "
+        "chat the bot is in has been read."
+    )
+    change: int | None = strawberry.field(
+        description="Growth over the window: for each chat counted now, its count now less its count at the "
+        "window's start (its first count, for a chat first read within the window). Null when current is."
+    )
+    daily: list[MemberCount] = strawberry.field(
+        description="One entry per day of the window, oldest first, from the first day with a known count; each "
+        "day carries the last known counts forward, and the series ends on the last known count."
+    )
+    unavailable: list[UnavailableChat] = strawberry.field(
+        description="Chats the bot was removed from (or that Telegram no longer finds), newest first: they are "
+        "no longer read, and count in no day from when that was found."
+    )
+
+    @classmethod
+    def of(cls, figures: MemberFigures) -> MemberStats:
+        series = figures.series
+        return cls(
+            current=series.current,
+            change=series.change,
+            daily=[MemberCount(date=d.day, count=d.count) for d in series.daily],
+            unavailable=[
+                UnavailableChat(chat_id=strawberry.ID(str(c.chat_id)), title=c.title, reason=c.reason, since=c.since)
+                for c in figures.unavailable
+            ],
+        )
 
 
 @strawberry.type(description="The caller's analytics; dates and hours are in the install's time zone (`timezone`).")
@@ -154,10 +241,19 @@ class AnalyticsSummary:
     def previous_period(self) -> AnalyticsPeriod:
         return AnalyticsPeriod.of(self.summary.previous_period)
 
+    @strawberry.field(description="Member counts over the window, from Telegram's own figure.")
+    async def members(self) -> MemberStats:
+        figures = self.summary.members  # read with a live summary
+        if figures is None:
+            figures = await read_members(self.summary.reader, self.summary.window)
+        return MemberStats.of(figures)
+
     @strawberry.field(description="Chats by messages in the window, busiest first.")
     def chats(self, limit: int = 20) -> list[ChatStat]:
         if not 1 <= limit <= analytics.MAX_CHATS:
             raise BadUserInput(f"limit must be 1 to {analytics.MAX_CHATS}", [FieldError("/limit", "out of range")])
+        listed = self.summary.snapshot.chats[:limit]
+        counts = _Once(self.summary.snapshot.key.install_id, [c.chat_id for c in listed], self.summary.reader.gate)
         return [
             ChatStat(
                 chat_id=strawberry.ID(str(c.chat_id)),
@@ -166,8 +262,9 @@ class AnalyticsSummary:
                 messages=c.counts.messages,
                 users=c.users,
                 total_messages=c.total.messages,
+                member_counts=counts,
             )
-            for c in self.summary.snapshot.chats[:limit]
+            for c in listed
         ]
 
     @strawberry.field(

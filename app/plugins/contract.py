@@ -145,6 +145,25 @@ class ChatMemberEvent:
 
 
 @dataclass(frozen=True)
+class MyChatMemberEvent:
+    """The bot's own status changed in a chat (`my_chat_member`): it was added, promoted, demoted,
+    or removed. Telegram sends it without being asked for it by name only when no types are named."""
+
+    gateway_id: str
+    update_id: int
+    parsed: Parsed[LightMemberUpdate, ChatMemberUpdated]
+    type: ClassVar[EventType] = EventType.TELEGRAM_MY_CHAT_MEMBER
+
+    @property
+    def light(self) -> LightMemberUpdate:
+        return self.parsed.light
+
+    @property
+    def my_chat_member(self) -> ChatMemberUpdated:
+        return self.parsed.model()
+
+
+@dataclass(frozen=True)
 class MessageSentEvent:
     """A message the bot sent through a gateway."""
 
@@ -168,7 +187,14 @@ class ScheduleTriggerEvent:
     type: ClassVar[EventType] = EventType.SCHEDULE_TRIGGER
 
 
-PluginEvent = TelegramMessageEvent | TelegramCallbackEvent | ChatMemberEvent | MessageSentEvent | ScheduleTriggerEvent
+PluginEvent = (
+    TelegramMessageEvent
+    | TelegramCallbackEvent
+    | ChatMemberEvent
+    | MyChatMemberEvent
+    | MessageSentEvent
+    | ScheduleTriggerEvent
+)
 
 
 # --- a run -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from app.plugins.contract import (
     ChatMemberEvent,
     EventType,
     MessageSentEvent,
+    MyChatMemberEvent,
     PluginEvent,
     PluginHandler,
     ScheduleTriggerEvent,
@@ -38,6 +39,10 @@ def _chat_member(gateway_id: str, update_id: int, value: dict[str, Any], field: 
     return ChatMemberEvent(gateway_id, update_id, light.member_update(value))
 
 
+def _my_chat_member(gateway_id: str, update_id: int, value: dict[str, Any], field: str) -> PluginEvent:
+    return MyChatMemberEvent(gateway_id, update_id, light.member_update(value))
+
+
 # The event, from an update field's value (raises pydantic's ValidationError).
 Parser = Callable[[str, int, dict[str, Any], str], PluginEvent]
 
@@ -45,6 +50,7 @@ PARSERS: dict[str, Parser] = {
     EventType.TELEGRAM_MESSAGE: _message,
     EventType.TELEGRAM_CALLBACK: _callback,
     EventType.TELEGRAM_CHAT_MEMBER: _chat_member,
+    EventType.TELEGRAM_MY_CHAT_MEMBER: _my_chat_member,
 }
 _unparsed = {kind.event for kind in UPDATE_KINDS.values()} - PARSERS.keys()
 if _unparsed:

@@ -104,6 +104,7 @@ UPDATE_KINDS: dict[str, UpdateKind] = {
         UpdateKind("channel_post", EventType.TELEGRAM_MESSAGE, is_message),
         UpdateKind("callback_query", EventType.TELEGRAM_CALLBACK, is_callback),
         UpdateKind("chat_member", EventType.TELEGRAM_CHAT_MEMBER, is_chat_member),
+        UpdateKind("my_chat_member", EventType.TELEGRAM_MY_CHAT_MEMBER, is_chat_member),
     )
 }
 

@@ -1,7 +1,7 @@
 """A fake Telegram Bot API served over real HTTP on loopback, as strict as Telegram where it matters.
 
 It speaks the methods Plugboard uses (getMe, setWebhook, deleteWebhook, getWebhookInfo, getUpdates,
-sendMessage) the way Telegram does: `POST /bot{token}/{method}` with form, JSON or multipart bodies
+sendMessage, getChatMemberCount) the way Telegram does: `POST /bot{token}/{method}` with form, JSON or multipart bodies
 (method names are case-insensitive), answering `{"ok": true, "result": …}` or
 `{"ok": false, "error_code": …, "description": …}` with the same HTTP status as the error code, in
 Telegram's own words (taken from tdlib/telegram-bot-api, the Bot API server).
@@ -10,6 +10,11 @@ Telegram's own words (taken from tdlib/telegram-bot-api, the Bot API server).
         bot = telegram.add_bot("123456:ABC-DEF…", "demo_bot")
         ...  # point TELEGRAM_API_URL at telegram.url
         assert bot.webhook_url == ...
+
+Member counts: `set_members(token, chat_id, count)` puts the bot in a chat with that many members
+(getChatMemberCount answers it); a chat the bot was never put in is 400 "Bad Request: chat not found",
+and `kick_bot(token, chat_id)` removes the bot: 403 "Forbidden: bot was kicked from the supergroup
+chat" (or the group or channel chat, by the chat's type), until `set_members` puts it back.
 
 Unknown and revoked tokens get 401 Unauthorized, unknown methods 404 Not Found. setWebhook refuses a URL
 that is not HTTPS, or names a port other than 443, 80, 88 or 8443, with Telegram's 400 and words.
@@ -186,6 +191,9 @@ class FakeBot:
     last_error_date: int | None = None
     last_error_message: str | None = None
     backlog: int = 0  # pending updates arranged by fail_webhook (counted, never sent)
+    member_counts: dict[int, int] = field(default_factory=dict)  # chats the bot is in -> members
+    chat_kinds: dict[int, str] = field(default_factory=dict)  # chat -> "supergroup", "group" or "channel"
+    kicked_from: set[int] = field(default_factory=set)  # chats the bot was removed from
     polling: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # set while a long poll waits
     _poll: _Poll | None = field(default=None, repr=False)
     _sending: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -350,6 +358,7 @@ class FakeTelegram:
             "getwebhookinfo": self._get_webhook_info,
             "getupdates": self._get_updates,
             "sendmessage": self._send_message,
+            "getchatmembercount": self._get_chat_member_count,
         }
         app = Starlette(routes=[Route("/bot{token}/{method}", self._handle, methods=["GET", "POST"])])
         self._server = LiveServer(app)
@@ -442,6 +451,18 @@ class FakeTelegram:
         bot.token, bot.revoked = new, False
         self.bots[new] = bot
         return bot
+
+    def set_members(self, token: str, chat_id: int, count: int, kind: str = "supergroup") -> None:
+        """Puts the bot in the chat (back in it, if it was kicked), which has `count` members."""
+        bot = self.bots[token]
+        bot.member_counts[chat_id], bot.chat_kinds[chat_id] = count, kind
+        bot.kicked_from.discard(chat_id)
+
+    def kick_bot(self, token: str, chat_id: int) -> None:
+        """Removes the bot from the chat: getChatMemberCount answers 403 as Telegram does."""
+        bot = self.bots[token]
+        bot.kicked_from.add(chat_id)
+        bot.member_counts.pop(chat_id, None)
 
     def fail_webhook(self, token: str, message: str = "Connection refused", pending: int = 1) -> None:
         """Arranges "Telegram cannot reach the webhook" at once: last_error_date now, `message` as
@@ -789,3 +810,17 @@ class FakeTelegram:
         }
         bot.sent_messages.append({**params, "chat_id": chat_id, "text": text, "message": message})
         return _ok(message)
+
+    def _get_chat_member_count(self, bot: FakeBot, params: dict[str, Any]) -> JSONResponse:
+        if not params.get("chat_id"):
+            return _error(400, "Bad Request: chat_id is empty")
+        try:
+            chat_id = int(params["chat_id"])
+        except (TypeError, ValueError):
+            return _error(400, "Bad Request: chat not found")
+        if chat_id in bot.kicked_from:
+            kind = bot.chat_kinds.get(chat_id, "supergroup")
+            return _error(403, f"Forbidden: bot was kicked from the {kind} chat")
+        if chat_id not in bot.member_counts:
+            return _error(400, "Bad Request: chat not found")
+        return _ok(bot.member_counts[chat_id])

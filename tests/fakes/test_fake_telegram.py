@@ -16,6 +16,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
+    TelegramForbiddenError,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
@@ -958,3 +959,22 @@ async def test_replace_token_keeps_the_bot_under_the_new_token(tg: FakeTelegram,
     assert [d.status for d in await tg.redeliver(NEW_TOKEN)] == ["delivered"]
     assert (await tg.deliver(NEW_TOKEN, message_update(2))).status == "delivered"
     assert [(secret, u["update_id"]) for _, secret, u in receiver.received] == [("abc", 1), ("abc", 1), ("abc", 2)]
+
+
+async def test_member_counts_are_telegrams_with_its_refusals(tg, make_bot):
+    tg.add_bot(TOKEN, "demo_bot")
+    bot = make_bot()
+    tg.set_members(TOKEN, -100111, 42)
+    tg.set_members(TOKEN, -100222, 9, kind="channel")
+    assert await bot.get_chat_member_count(-100111) == 42
+    with pytest.raises(TelegramBadRequest, match="Bad Request: chat not found"):
+        await bot.get_chat_member_count(-100333)  # the bot was never in it
+    tg.kick_bot(TOKEN, -100111)
+    with pytest.raises(TelegramForbiddenError, match="Forbidden: bot was kicked from the supergroup chat"):
+        await bot.get_chat_member_count(-100111)
+    tg.kick_bot(TOKEN, -100222)
+    with pytest.raises(TelegramForbiddenError, match="Forbidden: bot was kicked from the channel chat"):
+        await bot.get_chat_member_count(-100222)
+    tg.set_members(TOKEN, -100111, 40)  # added back
+    assert await bot.get_chat_member_count(-100111) == 40
+    assert [a.status for a in tg.arrivals if a.method == "getChatMemberCount"] == [200, 400, 403, 403, 200]

@@ -185,7 +185,7 @@ async def test_the_monitor_repairs_a_drifted_registration_on_its_own(make_app, t
     await set_webhook_elsewhere(telegram, bot.token)
 
     await eventually(lambda: telegram.bot(bot.token).webhook_url == hook_of(bot), "the webhook pointed back here")
-    assert sorted(telegram.bot(bot.token).allowed_types) == ["channel_post", "chat_member", "message"]
+    assert sorted(telegram.bot(bot.token).allowed_types) == ["channel_post", "chat_member", "message", "my_chat_member"]
     assert telegram.bot(bot.token).secret_token == bot.secret
     assert app.http is not None
     health = (await app.http.get("/healthz")).json()

@@ -39,7 +39,7 @@ from tests.support.telegram_updates import (
     message_update,
 )
 
-ANALYTICS_TYPES = ["channel_post", "chat_member", "message"]  # what Channel Analytics needs
+ANALYTICS_TYPES = ["channel_post", "chat_member", "message", "my_chat_member"]  # what Channel Analytics needs
 FAST = Timing(cycle_seconds=0.1, lease_seconds=2.0, first_backoff=0.05, max_backoff=0.4)
 POLLING = {"telegram_delivery": "polling", "telegram_poll_timeout_seconds": 1}
 

@@ -29,7 +29,8 @@ from tests.support.telegram_updates import (
 )
 
 PUBLIC = "https://plugboard.example"
-ANALYTICS_TYPES = ["channel_post", "chat_member", "message"]  # Channel Analytics: messages, posts, joins and leaves
+# Channel Analytics: messages, posts, joins and leaves, and the bot added or removed (member counts)
+ANALYTICS_TYPES = ["channel_post", "chat_member", "message", "my_chat_member"]
 WELCOME_TYPES = ["channel_post", "message"]  # messages, in groups and channels
 MINIMAL = ["message"]  # what a bot asks for when no install runs (Telegram's minimum that is not its default)
 GROUP, CHANNEL = -100200, -100300

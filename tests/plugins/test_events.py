@@ -12,6 +12,7 @@ from app.gateways.models import EventKind
 from app.plugins.contract import (
     ChatMemberEvent,
     MessageSentEvent,
+    MyChatMemberEvent,
     PluginEvent,
     TelegramCallbackEvent,
     TelegramMessageEvent,
@@ -27,6 +28,7 @@ OLD_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "channel_post": Message,
     "callback_query": CallbackQuery,
     "chat_member": ChatMemberUpdated,
+    "my_chat_member": ChatMemberUpdated,
 }
 
 
@@ -44,6 +46,8 @@ def typed(event: PluginEvent) -> tuple[Any, Any]:
         return event.message, message_of(event.message)
     if isinstance(event, TelegramCallbackEvent):
         return event.callback_query, callback_of(event.callback_query)
+    if isinstance(event, MyChatMemberEvent):
+        return event.my_chat_member, member_update_of(event.my_chat_member)
     assert isinstance(event, ChatMemberEvent)
     return event.chat_member, member_update_of(event.chat_member)
 

@@ -85,6 +85,14 @@ def chat_member_update(
     }
 
 
+def my_chat_member_update(
+    update_id: int, old: dict[str, Any], new: dict[str, Any], chat_id: int = -100200, date: int | None = None
+) -> dict[str, Any]:
+    """A `my_chat_member` update: the bot's own status changed (`old` and `new` are ChatMembers of the bot)."""
+    update = chat_member_update(update_id, old, new, chat_id, date)
+    return {"update_id": update_id, "my_chat_member": update["chat_member"]}
+
+
 def chat_member(status: str, user_id: int = 1001, **fields: Any) -> dict[str, Any]:
     """A ChatMember of `status` with every permission flag the Bot API requires set to false."""
     from aiogram.types import (

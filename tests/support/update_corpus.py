@@ -206,6 +206,7 @@ def real_updates() -> list[dict[str, Any]]:
     found = [{"update_id": next(ids), "message": value} for value in MESSAGES + COERCED]
     found += [{"update_id": next(ids), "channel_post": value} for value in MESSAGES[5:6]]
     found += [{"update_id": next(ids), "chat_member": value} for value in member_updates()]
+    found += [{"update_id": next(ids), "my_chat_member": value} for value in member_updates()[::5]]
     found += [{"update_id": next(ids), "callback_query": value} for value in callbacks()]
     traffic = Traffic(random.Random(27))
     for n in range(400):

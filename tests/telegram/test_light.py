@@ -74,6 +74,7 @@ KINDS = {
         ],
     ),
 }
+KINDS["my_chat_member"] = KINDS["chat_member"]  # the bot's own membership: the same object
 
 
 def plain(value: Any) -> Any:

@@ -5,13 +5,15 @@ The counting rules are in app/analytics/counting.py; the README states them.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import Any
 
-from app.analytics import store
+from app.analytics import member_counts, member_store, store
 from app.analytics.buckets import bucket_of, local_midnight, today_in, zone_named
-from app.analytics.counting import Tally, tally_member_change, tally_received, tally_sent
+from app.analytics.counting import Tally, chat_title, tally_member_change, tally_received, tally_sent
 from app.analytics.figures import FIGURES_SCHEMA, figures
+from app.analytics.member_rules import BotChange, bot_change, removed_reason
+from app.analytics.member_store import ChatState, DueChat
 from app.analytics.ranges import MAX_DAYS, parse_date, window_of
 from app.analytics.service import install_settings
 from app.gateways.models import GatewayType
@@ -20,6 +22,7 @@ from app.plugins.contract import (
     ChatMemberEvent,
     EventType,
     MessageSentEvent,
+    MyChatMemberEvent,
     PluginContext,
     PluginDefinition,
     PluginEvent,
@@ -99,20 +102,34 @@ class AnalyticsHandler(PluginHandler):
         },
         output_schema=FIGURES_SCHEMA,
     )
-    events = frozenset({EventType.TELEGRAM_MESSAGE, EventType.TELEGRAM_MESSAGE_SENT, EventType.TELEGRAM_CHAT_MEMBER})
-    schedules = (Schedule("prune", every_seconds=3600),)
+    events = frozenset(
+        {
+            EventType.TELEGRAM_MESSAGE,
+            EventType.TELEGRAM_MESSAGE_SENT,
+            EventType.TELEGRAM_CHAT_MEMBER,
+            EventType.TELEGRAM_MY_CHAT_MEMBER,
+        }
+    )
+    # `members` reads each chat's member count once a UTC day: hourly, the chats not read yet that day.
+    schedules = (Schedule("prune", every_seconds=3600), Schedule("members", every_seconds=3600))
     typed_events = False
 
     async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
         tally: Tally | None = None
         if isinstance(event, TelegramMessageEvent):
             tally = tally_received(event.light, track_users=bool(ctx.config.get("trackUsers", True)))
+            await _first_sight(event, ctx)
         elif isinstance(event, MessageSentEvent):
             tally = tally_sent(event.light)
         elif isinstance(event, ChatMemberEvent):
             tally = tally_member_change(event.light)
+            await _bot_promoted(event, ctx)
+        elif isinstance(event, MyChatMemberEvent):
+            return await _bot_changed(event, ctx)
         elif isinstance(event, ScheduleTriggerEvent) and event.schedule == "prune":
             return self._prune(event, ctx)
+        elif isinstance(event, ScheduleTriggerEvent) and event.schedule == "members":
+            return await member_counts.read_due(ctx, event.fired_at)
         if tally is None:
             return None
         ctx.write(BatchedWrite(store.record_many, (ctx.install_id, tally)))
@@ -137,6 +154,7 @@ class AnalyticsHandler(PluginHandler):
 
         async def prune() -> None:
             await store.prune(install_id, keep_bucket)
+            await member_store.prune(install_id, local_midnight(keep_from, zone))
 
         ctx.write(prune)
         ctx.notify()
@@ -146,3 +164,43 @@ class AnalyticsHandler(PluginHandler):
 
 def _date(value: Any, name: str) -> date | None:
     return parse_date(value, name) if isinstance(value, str) else None
+
+
+async def _first_sight(event: TelegramMessageEvent, ctx: PluginContext) -> None:
+    """A chat's first message reads its member count (one query per chat and process after that)."""
+    chat = event.light.chat
+    if member_store.known_here(ctx.install_id, chat.id) or not member_counts.counted_chat(chat.type):
+        return
+    if await member_store.is_known(ctx.install_id, chat.id):
+        return
+    await member_counts.read_and_record(ctx, DueChat(chat.id, event.gateway_id, chat_title(chat)))
+
+
+async def _bot_promoted(event: ChatMemberEvent, ctx: PluginContext) -> None:
+    """A `chat_member` update about the bot itself that promotes it reads the chat's count."""
+    update = event.light
+    member = update.new_chat_member.user
+    if not member.is_bot or bot_change(update) is not BotChange.PROMOTED:
+        return
+    gateway = await ctx.gateways.get(GatewayType.TELEGRAM_BOT)
+    if gateway is None or gateway.id != event.gateway_id or gateway.bot_username != member.username:
+        return
+    await member_counts.read_and_record(ctx, DueChat(update.chat.id, event.gateway_id, chat_title(update.chat)))
+
+
+async def _bot_changed(event: MyChatMemberEvent, ctx: PluginContext) -> dict[str, Any] | None:
+    """The bot added or promoted: the chat's count is read (and the chat is readable again);
+    removed: the chat is unavailable from the update's date, and no longer read."""
+    update = event.light
+    change = bot_change(update)
+    if change is None or not member_counts.counted_chat(update.chat.type):
+        return None
+    chat = DueChat(update.chat.id, event.gateway_id, chat_title(update.chat))
+    if change is BotChange.REMOVED:
+        at = update.date.astimezone(UTC)
+        member_counts.record(
+            ctx, ChatState(chat.chat_id, chat.gateway_id, chat.title, at, unavailable=removed_reason(update))
+        )
+        return {"chatId": chat.chat_id, "bot": change.value}
+    state = await member_counts.read_and_record(ctx, chat, available=True)
+    return {"chatId": chat.chat_id, "bot": change.value, "memberCount": state.count if state else None}

@@ -1,0 +1,113 @@
+"""Reading a chat's member count in a plugin run: getChatMemberCount through the run's gateways,
+so in the bot's send queue and under its limits like any other call, and what to write of it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from app.analytics import member_store
+from app.analytics.member_rules import unavailable_reason
+from app.analytics.member_store import ChatState, DueChat
+from app.errors import PlugboardError
+from app.gateways.models import GatewayType
+from app.gateways.sendqueue import SendRateLimited
+from app.gateways.telegram import TelegramRefused
+from app.plugins.contract import BatchedWrite, PluginContext
+
+ACTION = "getChatMemberCount"
+# Chats one `members` schedule run reads at most (the rest, at its next hourly run): far within a
+# run's timeout under the send limits, one chat apart from another.
+MAX_READS_PER_RUN = 50
+# The longest one read may take, and a schedule run may spend starting reads: a slow Bot API must
+# never make the run that reads (a message's count, first of all) outlive its timeout, which would
+# lose what the run counted and the readings it made. What is not read now is read at a later hour.
+READ_SECONDS = 3.0
+SCHEDULE_SECONDS = 5.0
+
+
+def counted_chat(chat_type: str | None) -> bool:
+    """Groups, supergroups and channels have member counts worth reading; a private chat does not."""
+    return chat_type != "private"
+
+
+async def read(ctx: PluginContext, chat: DueChat) -> ChatState | None:
+    """A reading of the chat's count, or that it is unavailable; None when nothing was learnt (no
+    active bot, the network, the send queue's limits): the daily schedule tries again."""
+    gateway_id = chat.gateway_id
+    if gateway_id is None:
+        gateway = await ctx.gateways.get(GatewayType.TELEGRAM_BOT)
+        if gateway is None:
+            return None
+        gateway_id = gateway.id
+    try:
+        async with asyncio.timeout(READ_SECONDS):
+            count = await ctx.gateways.execute(gateway_id, ACTION, {"chat_id": chat.chat_id})
+    except TimeoutError:
+        ctx.log.info("member count of chat %s not read: Telegram took longer than %g s", chat.chat_id, READ_SECONDS)
+        return None
+    except TelegramRefused as exc:
+        reason = unavailable_reason(exc.error_code, exc.description)
+        if reason is None:
+            ctx.log.warning("member count of chat %s not read: %s", chat.chat_id, exc.message)
+            return None
+        return ChatState(chat.chat_id, gateway_id, chat.title, _now(ctx), unavailable=reason)
+    except SendRateLimited:
+        raise
+    except PlugboardError as exc:
+        ctx.log.info("member count of chat %s not read: %s", chat.chat_id, exc.message)
+        return None
+    if type(count) is not int or count < 0:
+        ctx.log.warning("member count of chat %s not read: Telegram answered %r", chat.chat_id, type(count).__name__)
+        return None
+    return ChatState(chat.chat_id, gateway_id, chat.title, _now(ctx), count=count)
+
+
+def record(ctx: PluginContext, state: ChatState) -> None:
+    """Writes the state with the run, and tells the summaries' subscribers."""
+    ctx.write(BatchedWrite(member_store.record_states, (ctx.install_id, state)))
+    member_store.remember(ctx.install_id, state.chat_id)
+    ctx.notify()
+    ctx.notify(f"chat:{state.chat_id}")
+
+
+async def read_and_record(ctx: PluginContext, chat: DueChat, *, available: bool = False) -> ChatState | None:
+    """Reads the chat's count and records what was learnt; `available`: the bot is known to be in
+    the chat (it was just added), which is recorded even when the count could not be read."""
+    try:
+        state = await read(ctx, chat)
+    except SendRateLimited as exc:
+        ctx.log.info("member count of chat %s not read: %s", chat.chat_id, exc.message)
+        state = None
+    if state is None:
+        state = ChatState(chat.chat_id, chat.gateway_id, chat.title, _now(ctx), available=available)
+    record(ctx, state)
+    return state
+
+
+async def read_due(ctx: PluginContext, fired_at: datetime) -> dict[str, int]:
+    """The `members` schedule: reads the chats not read yet on `fired_at`'s UTC day (each chat at
+    most once a UTC day), until the send queue would make the run wait too long."""
+    day_start = datetime.combine(fired_at.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+    due = await member_store.due_chats(ctx.install_id, day_start, MAX_READS_PER_RUN)
+    read_now = unavailable = 0
+    loop = asyncio.get_running_loop()
+    stop_at = loop.time() + SCHEDULE_SECONDS
+    for chat in due:
+        if loop.time() >= stop_at:
+            break
+        try:
+            state = await read(ctx, chat)
+        except SendRateLimited as exc:
+            ctx.log.info("member counts: stopped for this hour: %s", exc.message)
+            break
+        if state is None:
+            continue
+        record(ctx, state)
+        read_now += state.count is not None
+        unavailable += state.unavailable is not None
+    return {"due": len(due), "read": read_now, "unavailable": unavailable}
+
+
+def _now(ctx: PluginContext) -> datetime:
+    return ctx.now().astimezone(UTC)
