@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import expect
@@ -565,6 +566,7 @@ def posted(update_id: int, sender: dict, **content) -> dict:
 @pytest.mark.parametrize("viewport", [pytest.param(PHONE, id="390px"), pytest.param(DESKTOP, id="1280px")])
 async def test_content_top_posters_and_the_zone_come_from_real_deliveries(app, browser, telegram, viewport):
     user, bot = await analytics_user(app, telegram)
+    telegram.set_members(bot.token, -100200, 1234)  # what getChatMemberCount answers
     assert (await update_config(app, user, "analytics", {"timezone": "Asia/Kolkata"}))["status"] == "ACTIVE"
     for update in (
         posted(1, ADA, text="hello"),
@@ -591,6 +593,12 @@ async def test_content_top_posters_and_the_zone_come_from_real_deliveries(app, b
         posters = widget.get_by_role("table", name="Top posters, last 7 days")
         rows = posters.get_by_role("row")
         await expect(rows).to_have_text(["RankMemberMessages", "1Ada@ada2", "2Bob1"])
+        # Members: Telegram's count, read when the chat was first seen, on a day of Kolkata.
+        await expect(widget.locator('[data-members="current"]')).to_have_text("1,234")
+        kolkata_today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+        await expect(widget.get_by_role("img", name=re.compile("^Members per day"))).to_have_attribute(
+            "aria-label", f"Members per day, dates in Asia/Kolkata. {day_label(kolkata_today)}: 1,234 members."
+        )
 
         # Live: more of them, without a reload.
         for update in (posted(4, BOB, text="hi"), posted(5, BOB, text="and hi"), posted(6, BOB, sticker=STICKER)):
@@ -627,3 +635,45 @@ async def test_content_top_posters_and_the_zone_come_from_real_deliveries(app, b
         tab.assert_no_console_errors()
     finally:
         await tab.close()
+
+
+async def test_members_come_from_telegrams_counts_live(app, tab, telegram):
+    """The fake Bot API answers getChatMemberCount: a chat's first message reads its count, the bot
+    added to or promoted in a chat reads it again, and a chat the bot was removed from is listed."""
+    user, bot = await analytics_user(app, telegram)
+    telegram.set_members(bot.token, -100200, 120)
+    telegram.set_members(bot.token, SECOND_CHAT, 30)
+    me = t.user(telegram.bot(bot.token).bot_id, "test_bot", is_bot=True)
+
+    def bot_became(update_id: int, old: str, new: str, chat_id: int, title: str) -> dict:
+        update = t.my_chat_member_update(update_id, t.chat_member(old, user=me), t.chat_member(new, user=me), chat_id)
+        update["my_chat_member"]["chat"]["title"] = title
+        return update
+
+    await tab.sign_in(user.token)
+    widget = tab.page.locator("plugboard-analytics")
+    current = widget.locator('[data-members="current"]')
+    change = widget.locator('[data-members="change"]')
+    await expect(widget.get_by_text("No member counts yet")).to_be_visible()
+
+    assert (await deliver(app, bot, message_update(1))).status_code == 200
+    await expect(current).to_have_text("120")
+    await expect(change).to_have_text("±0")
+    assert (await deliver(app, bot, bot_became(2, "left", "member", SECOND_CHAT, "Second chat"))).status_code == 200
+    await expect(current).to_have_text("150")
+
+    telegram.set_members(bot.token, -100200, 125)
+    assert (await deliver(app, bot, bot_became(3, "member", "administrator", -100200, "Test chat"))).status_code == 200
+    await expect(current).to_have_text("155")
+    await expect(change).to_have_text("+5")
+
+    assert (await deliver(app, bot, bot_became(4, "member", "kicked", SECOND_CHAT, "Second chat"))).status_code == 200
+    await expect(current).to_have_text("125")
+    await expect(widget.locator(".unavailable")).to_contain_text("Second chat: not counted since")
+    await expect(widget.locator(".unavailable")).to_contain_text("The bot was removed from the chat")
+    today = datetime.now(UTC).date()
+    await expect(widget.get_by_role("img", name=re.compile("^Members per day"))).to_have_attribute(
+        "aria-label", f"Members per day, dates in UTC. {day_label(today)}: 125 members."
+    )
+    assert await tab.audit() == []
+    tab.assert_no_console_errors()

@@ -5,7 +5,8 @@ import { rangeDays } from "./options.js";
 
 // The window is `days` or `from`/`to` (rangeVariables in options.js gives one or the other), and
 // `daily(days: $span)` is it with the period before (previousDaily below). show() in widget.js passes
-// every field on; `timezone` is the zone all the dates and hours are in.
+// every field on; `timezone` is the zone all the dates and hours are in, and `members` is Telegram's
+// own count (getChatMemberCount), apart from the joins and leaves counted from chat_member.
 export const SUBSCRIPTION = `subscription AnalyticsWidget($days: Int, $from: Date, $to: Date, $span: Int!, $chatId: ID) {
   analyticsUpdated(days: $days, from: $from, to: $to, chatId: $chatId) {
     timezone
@@ -18,6 +19,7 @@ export const SUBSCRIPTION = `subscription AnalyticsWidget($days: Int, $from: Dat
     chats(limit: 100) { chatId title type messages users }
     content { kind count }
     topPosters(limit: 10) { userId firstName username messages }
+    members { current change daily { date count } unavailable { chatId title reason since } }
   }
 }`;
 
