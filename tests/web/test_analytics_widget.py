@@ -3,16 +3,22 @@ after webhooks without a reload, recovery after a server restart, the 30-day tog
 download that carries the token in a header. Then the chat picker, the 7/30/90-day picker with the
 period before drawn behind, the element's attributes (a bad one is said and asks nothing), and
 issue 28's sections (members, content, top posters) fed in the GraphQL contract's shape, with axe
-and no sideways scrolling at 390 and 1280 px."""
+and no sideways scrolling at 390 and 1280 px. Then custom dates (exactly those days; a bad range said
+beside its field, with no request), and content, top posters and the install's zone from real
+deliveries."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import expect
 
+from tests.support import telegram_updates as t
+from tests.support.installs_api import update_config
 from tests.support.runtime import connect_bot, deliver, install
 from tests.support.telegram_updates import message_update
 from tests.web.browser import DESKTOP, PHONE, Tab
@@ -60,7 +66,7 @@ async def test_numbers_change_after_webhooks_without_a_reload_and_recover_after_
     await expect(figure(tab, "messagesToday")).to_have_text("3")
     await expect(figure(tab, "totalMessages")).to_have_text("3")
     await expect(figure(tab, "uniqueUsers")).to_have_text("2")
-    await expect(widget.get_by_role("table")).to_contain_text("Test chat")
+    await expect(widget.get_by_role("table", name=re.compile("^Busiest chats"))).to_contain_text("Test chat")
     await expect(widget.get_by_text("No messages yet.")).to_be_hidden()
 
     # The server goes away: the widget says so, and comes back by itself when a new one is up.
@@ -212,7 +218,7 @@ async def test_the_range_picker_switches_between_7_30_and_90_days_with_the_perio
     periods = widget.get_by_role("group", name="Chart period")
     daily = widget.get_by_role("img", name=re.compile("^Messages and users per day"))
     await expect(figure(tab, "totalMessages")).to_have_text("4")
-    await expect(periods.get_by_role("button")).to_have_text(["7 days", "30 days", "90 days"])
+    await expect(periods.get_by_role("button")).to_have_text(["7 days", "30 days", "90 days", "Custom"])
     # The message of 8 days ago is in the 7 days before the last 7, drawn faintly behind them.
     await expect(daily).to_have_attribute(
         "aria-label", re.compile(r"The 7 days before, drawn faintly behind, had 1 message\.")
@@ -258,7 +264,7 @@ async def test_the_attributes_choose_the_chat_and_range_and_a_bad_one_is_said_wi
         "chat_id": ("abc", 'chat-id="abc" is not a Telegram chat id'),
         "days": ("14", 'days="14" is not offered: use 7, 30 or 90'),
         "timezone": ("Mars/Base", 'timezone="Mars/Base" is not a time zone'),
-        "from": ("2026-11-01", "from and to are not supported by this server yet"),
+        "from": ("2026-11-01", 'to="": Pick the last day.'),  # from goes with to
     }
     for name, (value, message) in bad.items():
         await set_attributes(**{name: value})
@@ -304,7 +310,8 @@ async def test_the_attributes_choose_the_chat_and_range_and_a_bad_one_is_said_wi
 
 LONG_TITLE = ("The weekend hiking club of the northern valleys and all their friends " * 2).strip()
 
-# Issue 28's fields, in the contract's shape, as the server will send them (phase 2).
+# Issue 28's fields, in the contract's shape: members before the server has them, and fixed figures
+# (a long name, a kind with nothing) for the layout. The real ones: test_content_top_posters_….
 SECTIONS = {
     "timezone": "Asia/Kolkata",
     "members": {
@@ -340,7 +347,7 @@ EMPTY_SECTIONS = {
 
 
 async def with_sections(tab, sections: dict[str, dict]) -> None:
-    """Adds `sections["now"]`'s fields to every summary the server pushes (phase 1's server has none)."""
+    """Puts `sections["now"]`'s fields into every summary the server pushes, over what it sent."""
 
     def route(ws) -> None:
         server = ws.connect_to_server()
@@ -421,3 +428,253 @@ async def test_the_widget_with_every_section_passes_axe_and_fits_a_phone(app, br
         tab.assert_no_console_errors()
     finally:
         await tab.close()
+
+
+# --- phase 2: custom dates, and the server's zone, content and top posters -----------------------
+
+
+def day_label(day: date) -> str:
+    """A day as the chart's text alternative names it (formatDay(date, true)): "Tue, Nov 24"."""
+    return f"{day:%a}, {day:%b} {day.day}"
+
+
+def range_ends(first: date, last: date) -> tuple[str, str]:
+    """A custom range's ends as the widget words them: "Nov 24", with the year unless both are in this one."""
+    dated = {first.year, last.year} != {datetime.now(UTC).year}
+
+    def said(day: date) -> str:
+        return f"{day:%b} {day.day}" + (f", {day.year}" if dated else "")
+
+    return said(first), said(last)
+
+
+async def test_custom_dates_show_exactly_those_days_and_a_bad_range_is_refused_beside_its_field(app, tab, telegram):
+    user, bot = await two_chats(app, telegram)  # 3 messages today, 1 eight days ago
+    assert (await deliver(app, bot, chat_message(5, -100200, "Test chat", days_ago=10))).status_code == 200
+    subscribed = subscriptions_sent(tab)
+    await tab.sign_in(user.token)
+    widget = tab.page.locator("plugboard-analytics")
+    periods = widget.get_by_role("group", name="Chart period")
+    daily = widget.get_by_role("img", name=re.compile("^Messages and users per day"))
+    await expect(figure(tab, "totalMessages")).to_have_text("5")
+    today = datetime.now(UTC).date()  # the install's zone is UTC
+    first, last = today - timedelta(days=8), today - timedelta(days=2)
+
+    custom = periods.get_by_role("button", name="Custom")
+    await expect(custom).to_have_attribute("aria-expanded", "false")
+    await custom.click()
+    form = widget.get_by_role("form", name="Custom dates")
+    start, end = form.get_by_label("From"), form.get_by_label("To")
+    await expect(start).to_be_focused()
+    await start.fill(first.isoformat())
+    await end.fill(last.isoformat())
+    await form.get_by_role("button", name="Show").click()
+
+    # Exactly those 7 days: the message of 8 days ago on the first, nothing on the other six; and
+    # behind them the 7 days before, with the message of 10 days ago.
+    await expect(widget).to_have_attribute("from", first.isoformat())
+    await expect(widget).to_have_attribute("to", last.isoformat())
+    await expect(widget).not_to_have_attribute("days", re.compile(".*"))
+    await expect(custom).to_have_attribute("aria-pressed", "true")
+    await expect(periods.get_by_role("button", name="7 days")).to_have_attribute("aria-pressed", "false")
+    said_first, said_last = range_ends(first, last)
+    await expect(widget.get_by_text(f"Messages and users per day, {said_first} – {said_last}")).to_be_visible()
+    await expect(daily).to_have_attribute(
+        "aria-label",
+        re.compile(
+            r"^Messages and users per day, dates in UTC\. The 7 days before, drawn faintly behind, had 1 message\. "
+            + re.escape(f"{day_label(first)}: 1 message, 1 user; ")
+            + r"(?:[^;]+: 0 messages, 0 users; ){5}"
+            + re.escape(f"{day_label(last)}: 0 messages, 0 users.")
+            + "$"
+        ),
+    )
+    await expect(widget.locator('[data-kpi="totalMessages"] + .delta')).to_have_text(
+        f"±0 (0%) {said_first} – {said_last} vs the 7 days before"
+    )
+    await expect(widget.get_by_text(f"from {said_first} to {said_last}")).to_be_visible()
+    assert subscribed[-1] == {"from": first.isoformat(), "to": last.isoformat(), "span": 14, "chatId": None}
+
+    # The CSV is of the same days.
+    async with tab.page.expect_download() as download_info:
+        await widget.get_by_role("link", name="Download CSV").click()
+    download = await download_info.value
+    assert download.suggested_filename == f"analytics-daily-{first}_{last}.csv"
+    rows = (await download.path()).read_text().strip().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["date"] + [str(first + timedelta(days=n)) for n in range(7)]
+    assert rows[1].split(",")[1] == "1"
+
+    # To before from, and a day after today: said beside the field, and nothing is asked.
+    asked = len(subscribed)
+    to_error = form.get_by_text("The last day cannot be before the first.")
+    await end.fill((first - timedelta(days=1)).isoformat())
+    await form.get_by_role("button", name="Show").click()
+    await expect(to_error).to_be_visible()
+    await expect(end).to_have_attribute("aria-invalid", "true")
+    await expect(end).to_have_accessible_description("The last day cannot be before the first.")
+    await end.fill((today + timedelta(days=1)).isoformat())
+    await form.get_by_role("button", name="Show").click()
+    await expect(form.get_by_text(f"The last day cannot be after today ({today}).")).to_be_visible()
+    await expect(to_error).to_be_hidden()
+    await start.fill("")
+    await form.get_by_role("button", name="Show").click()
+    await expect(form.get_by_text("Pick the first day.")).to_be_visible()
+    await expect(start).to_have_attribute("aria-invalid", "true")
+    await expect(widget).to_have_attribute("to", last.isoformat())  # the range shown stays
+    assert len(subscribed) == asked
+
+    # A range the server does not keep (before the 30 days of retention): its word, beside From.
+    await start.fill((today - timedelta(days=40)).isoformat())
+    await end.fill((today - timedelta(days=35)).isoformat())
+    await form.get_by_role("button", name="Show").click()
+    kept_from = today - timedelta(days=29)
+    refusal = f"is before the 30 days retention keeps (from {kept_from})"
+    await expect(form.get_by_text(re.compile(re.escape(refusal)))).to_be_visible()
+    await expect(start).to_have_attribute("aria-invalid", "true")
+    await expect(widget.get_by_role("alert").filter(has_text=refusal)).to_be_visible()
+    assert len(subscribed) == asked + 1
+
+    # Back to the buttons: the form's errors do not stay in the way.
+    await periods.get_by_role("button", name="30 days").click()
+    await expect(widget).to_have_attribute("days", "30")
+    await expect(widget).not_to_have_attribute("from", re.compile(".*"))
+    await expect(figure(tab, "totalMessages")).to_have_text("5")
+    await expect(widget.get_by_role("alert").filter(has_text=refusal)).to_be_hidden()
+    await expect(form.get_by_text(re.compile(re.escape(refusal)))).to_be_hidden()
+    await expect(start).not_to_have_attribute("aria-invalid", "true")
+    tab.assert_no_console_errors()
+
+
+ADA = {"id": 1001, "is_bot": False, "first_name": "Ada", "username": "ada"}
+BOB = {"id": 1002, "is_bot": False, "first_name": "Bob"}
+PHOTO = [{"file_id": "f-p1", "file_unique_id": "p1", "width": 90, "height": 60}]
+STICKER = {
+    "file_id": "f-st",
+    "file_unique_id": "st",
+    "type": "regular",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+}
+
+
+def posted(update_id: int, sender: dict, **content) -> dict:
+    return {"update_id": update_id, "message": t.message(-100200, **{"from": sender, **content})}
+
+
+@pytest.mark.parametrize("viewport", [pytest.param(PHONE, id="390px"), pytest.param(DESKTOP, id="1280px")])
+async def test_content_top_posters_and_the_zone_come_from_real_deliveries(app, browser, telegram, viewport):
+    user, bot = await analytics_user(app, telegram)
+    telegram.set_members(bot.token, -100200, 1234)  # what getChatMemberCount answers
+    assert (await update_config(app, user, "analytics", {"timezone": "Asia/Kolkata"}))["status"] == "ACTIVE"
+    for update in (
+        posted(1, ADA, text="hello"),
+        posted(2, ADA, photo=PHOTO, caption="a photo"),
+        posted(3, BOB, sticker=STICKER),
+    ):
+        assert (await deliver(app, bot, update)).status_code == 200
+    tab = await Tab.open(browser, app.url, viewport)
+    try:
+        await tab.sign_in(user.token)
+        widget = tab.page.locator("plugboard-analytics")
+        await expect(figure(tab, "totalMessages")).to_have_text("3")
+
+        # The install's zone, wherever the widget names one.
+        await expect(widget.get_by_text("Dates in Asia/Kolkata")).to_be_visible()
+        await expect(widget.get_by_text("Hours in Asia/Kolkata")).to_be_visible()
+        await expect(widget.get_by_text("Dates and hours are in Asia/Kolkata.")).to_be_visible()
+        await expect(widget.get_by_role("img", name=re.compile("^Messages and users per day"))).to_have_attribute(
+            "aria-label", re.compile(r"^Messages and users per day, dates in Asia/Kolkata\.")
+        )
+
+        kinds = widget.get_by_role("list", name="Messages by kind").get_by_role("listitem")
+        await expect(kinds).to_have_text(["Text1 (33%)", "Photos1 (33%)", "Stickers1 (33%)"])
+        posters = widget.get_by_role("table", name="Top posters, last 7 days")
+        rows = posters.get_by_role("row")
+        await expect(rows).to_have_text(["RankMemberMessages", "1Ada@ada2", "2Bob1"])
+        # Members: Telegram's count, read when the chat was first seen, on a day of Kolkata.
+        await expect(widget.locator('[data-members="current"]')).to_have_text("1,234")
+        kolkata_today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
+        await expect(widget.get_by_role("img", name=re.compile("^Members per day"))).to_have_attribute(
+            "aria-label", f"Members per day, dates in Asia/Kolkata. {day_label(kolkata_today)}: 1,234 members."
+        )
+
+        # Live: more of them, without a reload.
+        for update in (posted(4, BOB, text="hi"), posted(5, BOB, text="and hi"), posted(6, BOB, sticker=STICKER)):
+            assert (await deliver(app, bot, update)).status_code == 200
+        await expect(figure(tab, "totalMessages")).to_have_text("6")
+        await expect(kinds).to_have_text(["Text3 (50%)", "Stickers2 (33%)", "Photos1 (17%)"])
+        await expect(rows).to_have_text(["RankMemberMessages", "1Bob4", "2Ada@ada2"])
+
+        # The page's zone: no note when it is the install's, a note when it is not.
+        note = widget.get_by_text(re.compile("^The figures are in Asia/Kolkata, the time zone of the install's"))
+        await widget.evaluate("el => el.setAttribute('timezone', 'Asia/Kolkata')")
+        await expect(figure(tab, "totalMessages")).to_have_text("6")
+        await expect(note).to_be_hidden()
+        await widget.evaluate("el => el.setAttribute('timezone', 'Europe/Berlin')")
+        await expect(note).to_have_text(
+            "The figures are in Asia/Kolkata, the time zone of the install's settings, not in Europe/Berlin as this page asked."
+        )
+
+        await tab.screenshot("analytics-widget-real-sections")
+        assert await tab.audit() == []
+        assert await tab.overflow() is None
+
+        # The custom dates' form open, with an error beside a field, fits and passes too.
+        await widget.get_by_role("button", name="Custom").click()
+        form = widget.get_by_role("form", name="Custom dates")
+        await form.get_by_role("button", name="Show").click()
+        await expect(form.get_by_text("Pick the first day.")).to_be_visible()
+        await tab.screenshot("analytics-widget-custom-dates")
+        assert await tab.audit() == []
+        assert await tab.overflow() is None
+        assert await tab.page.evaluate(
+            "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+        tab.assert_no_console_errors()
+    finally:
+        await tab.close()
+
+
+async def test_members_come_from_telegrams_counts_live(app, tab, telegram):
+    """The fake Bot API answers getChatMemberCount: a chat's first message reads its count, the bot
+    added to or promoted in a chat reads it again, and a chat the bot was removed from is listed."""
+    user, bot = await analytics_user(app, telegram)
+    telegram.set_members(bot.token, -100200, 120)
+    telegram.set_members(bot.token, SECOND_CHAT, 30)
+    me = t.user(telegram.bot(bot.token).bot_id, "test_bot", is_bot=True)
+
+    def bot_became(update_id: int, old: str, new: str, chat_id: int, title: str) -> dict:
+        update = t.my_chat_member_update(update_id, t.chat_member(old, user=me), t.chat_member(new, user=me), chat_id)
+        update["my_chat_member"]["chat"]["title"] = title
+        return update
+
+    await tab.sign_in(user.token)
+    widget = tab.page.locator("plugboard-analytics")
+    current = widget.locator('[data-members="current"]')
+    change = widget.locator('[data-members="change"]')
+    await expect(widget.get_by_text("No member counts yet")).to_be_visible()
+
+    assert (await deliver(app, bot, message_update(1))).status_code == 200
+    await expect(current).to_have_text("120")
+    await expect(change).to_have_text("±0")
+    assert (await deliver(app, bot, bot_became(2, "left", "member", SECOND_CHAT, "Second chat"))).status_code == 200
+    await expect(current).to_have_text("150")
+
+    telegram.set_members(bot.token, -100200, 125)
+    assert (await deliver(app, bot, bot_became(3, "member", "administrator", -100200, "Test chat"))).status_code == 200
+    await expect(current).to_have_text("155")
+    await expect(change).to_have_text("+5")
+
+    assert (await deliver(app, bot, bot_became(4, "member", "kicked", SECOND_CHAT, "Second chat"))).status_code == 200
+    await expect(current).to_have_text("125")
+    today = datetime.now(UTC).date()
+    await expect(widget.locator(".unavailable")).to_have_text(
+        f"Second chat: not counted since {today:%b} {today.day} (The bot was removed from the chat)"
+    )
+    await expect(widget.get_by_role("img", name=re.compile("^Members per day"))).to_have_attribute(
+        "aria-label", f"Members per day, dates in UTC. {day_label(today)}: 125 members."
+    )
+    assert await tab.audit() == []
+    tab.assert_no_console_errors()

@@ -5,11 +5,11 @@
 export const PERIODS = [7, 30, 90];
 
 /**
- * Whether the server takes `from`/`to` (issue 28's `analytics(from: Date, to: Date)`). While it does
- * not, custom dates are neither offered nor accepted; phase 2 sets this and passes the dates on in
- * rangeVariables() below, the only place that turns a range into the subscription's variables.
+ * Whether the server takes `from`/`to` (issue 28's `analytics(from: Date, to: Date)`): custom dates
+ * are offered and accepted only with it. rangeVariables() below is the only place that turns a range
+ * into the subscription's variables.
  */
-export const DATE_RANGES = false;
+export const DATE_RANGES = true;
 
 /** The widest range a request may ask for (the server's bound for `days`). */
 const MAX_DAYS = 3650;
@@ -61,9 +61,10 @@ export function validTimeZone(name) {
 /**
  * The widget's options from `attribute(name)` (the element's getAttribute):
  * {ok: true, chatId: string|null, range: {days} | {from, to}, timezone: string|null}
- * or {ok: false, problems: [sentence, …]}.
+ * or {ok: false, problems: [sentence, …]}. `zone` is the figures' zone as far as the widget knows it
+ * (the install's, once a summary said): `to` may not be after today there.
  */
-export function readOptions(attribute) {
+export function readOptions(attribute, zone = "UTC") {
   const problems = [];
   const chatText = attribute("chat-id");
   const chatId = chatText === null || chatText.trim() === "" ? null : chatText.trim();
@@ -86,7 +87,7 @@ export function readOptions(attribute) {
     } else if (daysText !== null) {
       problems.push("Give either days or from and to, not both.");
     } else {
-      const errors = checkRange(from ?? "", to ?? "", today(timezone ?? "UTC"));
+      const errors = checkRange(from ?? "", to ?? "", today(zone));
       if (errors.from) problems.push(`from="${from ?? ""}": ${errors.from}`);
       if (errors.to) problems.push(`to="${to ?? ""}": ${errors.to}`);
       range = { from, to };
@@ -107,17 +108,35 @@ export function rangeDays(range) {
   return "days" in range ? range.days : daysBetween(range.from, range.to);
 }
 
-/** A range in words: "last 7 days", "Nov 1 – Nov 30". */
+/** The range's two ends in words, with their year unless both are in this one: ["Nov 1", "Nov 30"]. */
+function ends(range, formatDay) {
+  const year = today().slice(0, 4);
+  const dated = range.from.slice(0, 4) !== year || range.to.slice(0, 4) !== year;
+  return [range.from, range.to].map((day) => (dated ? `${formatDay(day)}, ${day.slice(0, 4)}` : formatDay(day)));
+}
+
+/** A range in words: "last 7 days", "Nov 1 – Nov 30", "Dec 20, 2025 – Jan 3, 2026". */
 export function rangeText(range, formatDay) {
-  return "days" in range ? `last ${range.days} days` : `${formatDay(range.from)} – ${formatDay(range.to)}`;
+  if ("days" in range) return `last ${range.days} days`;
+  const [from, to] = ends(range, formatDay);
+  return `${from} – ${to}`;
+}
+
+/** When, after a count: "in the last 7 days", "from Nov 1 to Nov 30". */
+export function rangeDuring(range, formatDay) {
+  if ("days" in range) return `in the last ${range.days} days`;
+  const [from, to] = ends(range, formatDay);
+  return `from ${from} to ${to}`;
 }
 
 /**
- * The subscription's variables for a range. `span` asks `daily` for the window and the one before
- * it, so the previous period can be drawn behind (previousDaily in summary.js).
+ * The subscription's variables for a range: `days`, or `from` and `to` (the server refuses both).
+ * `span` asks `daily` for the window and the one before it: `daily(days: N)` is N days ending on the
+ * window's last day, for `from`/`to` as for `days`, so the previous period can be drawn behind
+ * (previousDaily in summary.js). Past the server's bound for `days` it is the window alone.
  */
 export function rangeVariables(range) {
-  if ("days" in range) return { days: range.days, span: Math.min(range.days * 2, MAX_DAYS) };
-  // Phase 2: { from: range.from, to: range.to }, with the server's previous daily series.
-  throw new Error("date ranges need the server's from/to");
+  const length = rangeDays(range);
+  const span = length * 2 <= MAX_DAYS ? length * 2 : length;
+  return "days" in range ? { days: range.days, span } : { from: range.from, to: range.to, span };
 }

@@ -5,6 +5,7 @@
 import { h, mount } from "../dom.js";
 import { change, formatDay, formatNumber } from "../format.js";
 import { membersChart } from "./charts.js";
+import { today } from "./options.js";
 import { describeMembers } from "./summary.js";
 
 /** ContentKind's values as the widget names them, in the enum's order. */
@@ -86,7 +87,9 @@ export function postersTable(posters, rangeText) {
 
 /**
  * Member count and growth (`members`: {current, change, daily: [{date, count}], unavailable:
- * [{chatId, title, reason, since}]}). Returns {element, update(members, zone, rangeText), destroy()}.
+ * [{chatId, title, reason, since}]}). Returns {element, update(members, zone, during), destroy()}, where
+ * `during` says the range ("in the last 7 days", "from Nov 1 to Nov 30"), and `zone` is the figures'
+ * zone: the day a chat stopped being read (`since`, an instant) is named in it.
  */
 export function membersSection() {
   const figures = h("p", { class: "facts" });
@@ -98,13 +101,13 @@ export function membersSection() {
     h("figcaption", {}, "Members"), figures, chart, empty, unavailable);
   return {
     element,
-    update(members, zone, rangeText) {
+    update(members, zone, during) {
       const daily = members?.daily ?? [];
       const known = members?.current !== null && members?.current !== undefined;
       const delta = change(members?.change ?? 0, 0);
       mount(figures, known
         ? [h("span", {}, "Members now: ", h("b", { dataset: { members: "current" } }, formatNumber(members.current))),
-          h("span", {}, "Change: ", h("b", { dataset: { members: "change" } }, delta.text), ` over the ${rangeText}`)]
+          h("span", {}, "Change: ", h("b", { dataset: { members: "change" } }, delta.text), ` ${during}`)]
         : []);
       chart.hidden = !daily.length;
       empty.hidden = daily.length > 0;
@@ -113,7 +116,7 @@ export function membersSection() {
       const gone = members?.unavailable ?? [];
       mount(unavailable, gone.length
         ? h("ul", { class: "unavailable" }, gone.map((chat) => h("li", {},
-          h("b", {}, chatName(chat)), `: not counted since ${formatDay(chat.since.slice(0, 10))} (${chat.reason})`)))
+          h("b", {}, chatName(chat)), `: not counted since ${formatDay(today(zone, new Date(chat.since)))} (${chat.reason})`)))
         : null);
     },
     destroy: () => plot.destroy(),

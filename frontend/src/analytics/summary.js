@@ -1,11 +1,15 @@
 // What the widget asks for, and how a summary becomes the figures it shows.
 
 import { change, formatDay, formatNumber } from "../format.js";
+import { rangeDays } from "./options.js";
 
-// Phase 2 adds `timezone`, `members { … }`, `content { kind count }` and `topPosters { … }` here
-// (and $from/$to): show() in widget.js already passes them on when a summary has them.
-export const SUBSCRIPTION = `subscription AnalyticsWidget($days: Int!, $span: Int!, $chatId: ID) {
-  analyticsUpdated(days: $days, chatId: $chatId) {
+// The window is `days` or `from`/`to` (rangeVariables in options.js gives one or the other), and
+// `daily(days: $span)` is it with the period before (previousDaily below). show() in widget.js passes
+// every field on; `timezone` is the zone all the dates and hours are in, and `members` is Telegram's
+// own count (getChatMemberCount), apart from the joins and leaves counted from chat_member.
+export const SUBSCRIPTION = `subscription AnalyticsWidget($days: Int, $from: Date, $to: Date, $span: Int!, $chatId: ID) {
+  analyticsUpdated(days: $days, from: $from, to: $to, chatId: $chatId) {
+    timezone
     totalMessages messagesToday messagesThisWeek uniqueUsers
     activeUsers { day week month }
     period { totalMessages uniqueUsers joins leaves }
@@ -13,6 +17,9 @@ export const SUBSCRIPTION = `subscription AnalyticsWidget($days: Int!, $span: In
     daily(days: $span) { date messages users }
     hourly
     chats(limit: 100) { chatId title type messages users }
+    content { kind count }
+    topPosters(limit: 10) { userId firstName username messages }
+    members { current change daily { date count } unavailable { chatId title reason since } }
   }
 }`;
 
@@ -22,23 +29,28 @@ export const CHATS_QUERY = `query AnalyticsWidgetChats { analytics { chats(limit
 /** How many chats the "Busiest chats" table lists. */
 export const BUSIEST = 5;
 
-/** The zone the figures are in: the server's word once it says (issue 28), else UTC. */
+/** The zone the figures are in: the server's word (the install's `timezone`), UTC before it says. */
 export function zoneOf(summary) {
   return summary?.timezone ?? "UTC";
 }
 
-/** The four headline figures, each with its change against the period before. */
-export function headlineFigures(summary, days) {
+/**
+ * The four headline figures, each with its change against the period before. `range` is
+ * {days} or {from, to}; `dates` is the latter in words ("Nov 1 – Nov 30").
+ */
+export function headlineFigures(summary, range, dates = "") {
   const { period, previousPeriod: before } = summary;
+  const days = rangeDays(range);
+  const overWindow = "days" in range ? `in the last ${days} days vs the ${days} before` : `${dates} vs the ${days} days before`;
   return [
     { key: "totalMessages", label: "Total messages", value: summary.totalMessages,
-      change: change(period.totalMessages, before.totalMessages), against: `in the last ${days} days vs the ${days} before` },
+      change: change(period.totalMessages, before.totalMessages), against: overWindow },
     { key: "messagesToday", label: "Messages today", value: summary.messagesToday,
       change: change(summary.messagesToday, before.messagesToday), against: "vs yesterday" },
     { key: "messagesThisWeek", label: "This week", value: summary.messagesThisWeek,
       change: change(summary.messagesThisWeek, before.messagesThisWeek), against: "vs the 7 days before" },
     { key: "uniqueUsers", label: "Unique users", value: summary.uniqueUsers,
-      change: change(period.uniqueUsers, before.uniqueUsers), against: `in the last ${days} days vs the ${days} before` },
+      change: change(period.uniqueUsers, before.uniqueUsers), against: overWindow },
   ];
 }
 
@@ -49,8 +61,8 @@ export function dailySeries(summary, days) {
 
 /**
  * The period before's messages per day, aligned with the window's days (day i of each), or []
- * when the summary does not hold it. Today it is the head of `daily(days: 2 × days)`; with
- * from/to (phase 2) it comes from wherever the server puts the previous period's daily series.
+ * when the summary does not hold it: the head of `daily(days: 2 × days)`, which ends on the
+ * window's last day for `from`/`to` as for `days` (rangeVariables in options.js).
  */
 export function previousDaily(summary, days) {
   const before = summary.daily.slice(0, -days);

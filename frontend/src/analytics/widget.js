@@ -10,10 +10,12 @@ import { getToken, signOut } from "../auth.js";
 import { h, mount, uid } from "../dom.js";
 import { formatDay, formatNumber } from "../format.js";
 import { icon } from "../icons.js";
-import { describeError } from "../messages.js";
+import { describeError, sentence } from "../messages.js";
 import { dailyChart, hourlyChart } from "./charts.js";
 import { liveClient } from "./live.js";
-import { DATE_RANGES, PERIODS, checkRange, rangeDays, rangeText, rangeVariables, readOptions, today } from "./options.js";
+import {
+  DATE_RANGES, PERIODS, checkRange, rangeDays, rangeDuring, rangeText, rangeVariables, readOptions, today,
+} from "./options.js";
 import { chatName, chatTable, contentList, membersSection, postersTable } from "./sections.js";
 import {
   BUSIEST, CHATS_QUERY, SUBSCRIPTION, dailySeries, describeDaily, describeHourly, headlineFigures, previousDaily, zoneOf,
@@ -35,6 +37,7 @@ class AnalyticsWidget extends HTMLElement {
     this.chats = new Map(); // chatId -> title, for the picker: every chat seen in an all-chats summary
     this.allChatsSeen = false;
     this.zone = "UTC"; // the figures' zone: zoneOf(summary) once a summary came
+    this.zoneKnown = false;
   }
 
   connectedCallback() {
@@ -65,7 +68,9 @@ class AnalyticsWidget extends HTMLElement {
   refresh() {
     this.stop?.();
     this.stop = null;
-    const options = readOptions((name) => this.getAttribute(name));
+    // `to` may not be after today in the figures' zone; before a summary has named it, after today
+    // anywhere on Earth (UTC+14), and the server has the last word.
+    const options = readOptions((name) => this.getAttribute(name), this.zoneKnown ? this.zone : "Etc/GMT-14");
     this.options = options;
     const { el } = this;
     el.body.hidden = !options.ok;
@@ -199,9 +204,7 @@ class AnalyticsWidget extends HTMLElement {
         button.setAttribute("aria-expanded", String(!form.hidden));
         if (!form.hidden) from.input.focus();
       } }, "Custom");
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const errors = checkRange(from.input.value, to.input.value, today(this.zone));
+    const showErrors = (errors) => {
       for (const [name, f] of [["from", from], ["to", to]]) {
         f.error.textContent = errors[name] ?? "";
         f.error.hidden = !errors[name];
@@ -210,14 +213,26 @@ class AnalyticsWidget extends HTMLElement {
         if (errors[name]) f.input.setAttribute("aria-describedby", f.error.id);
         else f.input.removeAttribute("aria-describedby");
       }
+    };
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const errors = checkRange(from.input.value, to.input.value, today(this.zone));
+      showErrors(errors);
       if (errors.from || errors.to) return;
       this.pickRange({ from: from.input.value, to: to.input.value });
     });
     return {
       button, form,
       show: (range) => {
+        showErrors({}); // a new range: what was said of the last one goes
         from.input.max = to.input.max = today(this.zone);
         if ("from" in range) [from.input.value, to.input.value] = [range.from, range.to];
+      },
+      /** The server's word on the range (a `from` before retention keeps): beside its field, the form open. */
+      refused: (errors) => {
+        showErrors(errors);
+        form.hidden = false;
+        button.setAttribute("aria-expanded", "true");
       },
     };
   }
@@ -310,9 +325,11 @@ class AnalyticsWidget extends HTMLElement {
     const { range, chatId } = this.options;
     const days = rangeDays(range);
     const inWords = rangeText(range, formatDay);
+    const during = rangeDuring(range, formatDay);
     el.widget.removeAttribute("aria-busy");
     el.error.hidden = true;
     this.zone = zoneOf(summary);
+    this.zoneKnown = true;
     this.showZone();
     if (!chatId) {
       this.allChatsSeen = true;
@@ -320,7 +337,7 @@ class AnalyticsWidget extends HTMLElement {
     }
     this.showChats();
 
-    mount(el.kpis, headlineFigures(summary, days).map((figure) => h(
+    mount(el.kpis, headlineFigures(summary, range, inWords).map((figure) => h(
       "div",
       { class: "kpi" },
       h("dt", {}, figure.label),
@@ -334,7 +351,7 @@ class AnalyticsWidget extends HTMLElement {
       h("span", {}, "Active users: ", h("b", {}, formatNumber(active.day)), " today · ",
         h("b", {}, formatNumber(active.week)), " this week · ", h("b", {}, formatNumber(active.month)), " this month"),
       h("span", {}, "Joined ", h("b", {}, formatNumber(period.joins)), " · left ", h("b", {}, formatNumber(period.leaves)),
-        ` in the ${inWords}`));
+        ` ${during}`));
     el.hint.hidden = summary.totalMessages > 0;
 
     const series = dailySeries(summary, days);
@@ -346,16 +363,16 @@ class AnalyticsWidget extends HTMLElement {
     el.hourly.setAttribute("aria-label", describeHourly(summary.hourly, this.zone));
 
     mount(el.chats, chatTable(summary.chats.slice(0, BUSIEST), inWords));
-    this.showSections(summary, inWords);
+    this.showSections(summary, inWords, during);
     const time = new Intl.DateTimeFormat("en-GB", { timeZone: this.zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
     el.updated.textContent = `Updated ${time.format(new Date())} ${this.zone}`;
   }
 
-  /** Issue 28's sections, each shown when the summary carries its field (phase 2 asks for them). */
-  showSections(summary, inWords) {
+  /** Issue 28's sections, each shown when the summary carries its field (SUBSCRIPTION asks for them). */
+  showSections(summary, inWords, during) {
     const { members, content, topPosters } = this.sections;
     members.element.hidden = !("members" in summary);
-    if ("members" in summary) members.update(summary.members, this.zone, inWords);
+    if ("members" in summary) members.update(summary.members, this.zone, during);
     content.element.hidden = !("content" in summary);
     if ("content" in summary) mount(content.body, contentList(summary.content));
     topPosters.element.hidden = !("topPosters" in summary);
@@ -390,6 +407,11 @@ class AnalyticsWidget extends HTMLElement {
       signOut("Your API token is not valid any more. Sign in again with a current token.");
       return;
     }
+    const range = this.options?.ok ? this.options.range : null;
+    const refused = code === "BAD_USER_INPUT" ? rangeRefusal(error) : {};
+    if (range && "from" in range && this.el.custom && (refused.from || refused.to)) {
+      this.el.custom.refused(refused); // a range the server does not keep: said beside the dates
+    }
     el.error.textContent = `The numbers could not be loaded: ${describeError({ code: code ?? "INTERNAL", fieldErrors: [], message: error?.message ?? "" })}`;
     el.error.hidden = false;
   }
@@ -405,12 +427,27 @@ class AnalyticsWidget extends HTMLElement {
     event.preventDefault();
     if (!this.options?.ok) return;
     try {
-      await download(this.csvPath(table), `analytics-${table}-${rangeDays(this.options.range)}d.csv`);
+      const { range } = this.options;
+      const span = "days" in range ? `${range.days}d` : `${range.from}_${range.to}`;
+      await download(this.csvPath(table), `analytics-${table}-${span}.csv`);
     } catch (error) {
       this.el.error.textContent = `The CSV could not be downloaded: ${describeError(error)}`;
       this.el.error.hidden = false;
     }
   }
+}
+
+/**
+ * {from?: sentence, to?: sentence}: the server's refusal of a range (BAD_USER_INPUT, whose
+ * `extensions.errors` name "/from" or "/to"), e.g. a `from` before the install's retention.
+ */
+function rangeRefusal(error) {
+  const found = {};
+  for (const item of error?.extensions?.errors ?? []) {
+    const name = String(item?.path ?? "").replace(/^\//, "");
+    if (name === "from" || name === "to") found[name] = sentence(error.message);
+  }
+  return found;
 }
 
 /** A titled panel whose `body` a section's renderer fills. */
