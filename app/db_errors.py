@@ -6,9 +6,10 @@ A refusal is final (the same row fails again); anything else may pass on a later
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from asyncpg.exceptions import InterfaceError as PgInterfaceError
 from asyncpg.exceptions import InternalClientError as PgInternalClientError
@@ -102,3 +103,19 @@ def _first_line(exc: BaseException) -> str:
 def describe(exc: BaseException) -> str:
     """A short description for a log line: the type and the first line, without argument values."""
     return safe_text(f"{type(exc).__name__}: {_first_line(exc)}")
+
+
+@contextlib.asynccontextmanager
+async def said_as_database_failure(what: str) -> AsyncIterator[None]:
+    """Inside it, a database that cannot be reached is said as tortoise's DBConnectionError. asyncpg
+    raises a bare ConnectionError when a pool cannot open a connection, which reads like anyone's
+    network failure: a plugin run that met it in our own bookkeeping (the send queue's limits, a
+    gateway lookup) must be run again once the database is back, not recorded as the plugin's."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        from tortoise.exceptions import DBConnectionError
+
+        raise DBConnectionError(f"{what}: {describe(exc)}") from exc

@@ -7,9 +7,17 @@ import sqlite3
 
 import asyncpg
 import pytest
+from tortoise.exceptions import DBConnectionError
 
 from app.db import Database
-from app.db_errors import describe, is_unavailable, refusal, safe_text
+from app.db_errors import (
+    describe,
+    is_database_unavailable,
+    is_unavailable,
+    refusal,
+    safe_text,
+    said_as_database_failure,
+)
 
 MARKER = "a-value-of-the-row"
 
@@ -110,3 +118,21 @@ def test_only_the_database_layer_makes_a_database_outage():
     assert not is_database_unavailable(raised(plugin_network_failure))  # a plugin's own failure
     assert not is_database_unavailable(TimeoutError())
     assert is_database_unavailable(raised(database_refused))
+
+
+async def test_a_pool_that_cannot_connect_is_said_as_the_database_failing_not_as_anyones_network():
+    # asyncpg's pool raises a bare ConnectionError when it cannot open a connection: alone, it
+    # reads like a plugin's own network failure, so a run would be recorded as failed, not rerun.
+    bare = ConnectionError("unexpected connection_lost() call")
+    assert not is_database_unavailable(bare)
+    with pytest.raises(DBConnectionError) as raised:
+        async with said_as_database_failure("send limits unreadable"):
+            raise bare
+    assert is_database_unavailable(raised.value)
+    assert str(raised.value).startswith("send limits unreadable: ")
+
+
+async def test_what_is_not_the_database_being_away_passes_through_unchanged():
+    with pytest.raises(ValueError, match="a bug"):
+        async with said_as_database_failure("gateway lookup"):
+            raise ValueError("a bug")

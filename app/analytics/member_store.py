@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise.exceptions import DBConnectionError
-
 from app.analytics.models import AnalyticsChat, AnalyticsMemberChat, AnalyticsMemberCount
-from app.db_errors import describe, is_unavailable
+from app.db_errors import said_as_database_failure
 from app.sql import insert_rows
 
 
@@ -58,12 +56,8 @@ class KnownChats:
         run is tried again once it is back rather than recorded as the plugin's own failure."""
         if (install_id, chat_id) in self._known:
             return True
-        try:
+        async with said_as_database_failure("member chats unreadable"):
             found = await AnalyticsMemberChat.filter(install_id=install_id, chat_id=chat_id).exists()
-        except Exception as exc:
-            if is_unavailable(exc):
-                raise DBConnectionError(f"member chats unreadable: {describe(exc)}") from exc
-            raise
         if found:
             self.add(install_id, chat_id)
         return found

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tortoise.transactions import in_transaction
 
 from app.db import serialize
+from app.db_errors import said_as_database_failure
 from app.errors import GatewayUnreachable
 from app.settings import Settings, without_password
 from app.sql import dialect_of, insert_rows, placeholders
@@ -208,7 +209,7 @@ class DatabaseLimits:
         not_before: float = 0.0,
     ) -> Reservation:
         keys = [pause_key(scope)] + [s.key for s in [*slots, *([turn] if turn else [])]]
-        async with in_transaction() as connection:
+        async with said_as_database_failure("send limits unreadable"), in_transaction() as connection:
             await serialize(connection, f"send-limits:{scope}")
             dialect = dialect_of(connection)
             marks = ", ".join(placeholders(connection, len(keys)))

@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 from app.accounts.context import ServiceContext
 from app.audit import writes as audit
 from app.db import serialize
+from app.db_errors import said_as_database_failure
 from app.errors import BadUserInput, FieldError, GatewayUnreachable, NotFound, PlugboardError
 from app.gateways import status as gateway_status
 from app.gateways.inbox_writer import InboxWriter, RowRefused
@@ -217,7 +218,8 @@ class GatewayService:
     async def active_gateways(self, owner_id: str) -> list[Gateway]:
         """The owner's connected gateways that work: those a plugin may use."""
         working = Gateway.filter(owner_id=owner_id, is_active=True, status__in=gateway_status.WORKING_STATUSES)
-        return await working.order_by("created_at")
+        async with said_as_database_failure("gateway lookup"):
+            return await working.order_by("created_at")
 
     async def list_gateways(self, ctx: ServiceContext) -> list[Gateway]:
         return await Gateway.filter(owner_id=ctx.user_id).order_by("-created_at")
@@ -354,7 +356,8 @@ class GatewayService:
         come later fails at once with `SendRateLimited`. Without one, the queue's longest wait holds.
         `attempted` is told of each call made to Telegram, retries included.
         """
-        gateway = await Gateway.get_or_none(id=gateway_id, owner_id=owner_id, is_active=True)
+        async with said_as_database_failure("gateway lookup"):
+            gateway = await Gateway.get_or_none(id=gateway_id, owner_id=owner_id, is_active=True)
         if gateway is None:
             raise NotFound("No such active gateway")
         target = f"@{gateway.bot_username}" if gateway.bot_username else f"gateway {gateway.id}"
