@@ -63,9 +63,8 @@ def count_past(
         person = thing.person["id"] if thing.person else None
         if thing.kind == "edit":
             continue  # an edit is not a new message
-        add(
-            chat, bucket, person, 0, thing.content
-        )  # a message, a channel post (no person), or a join's or leave's service message
+        # a message, a channel post (no person), or a join's or leave's service message
+        add(chat, bucket, person, 0, thing.content)
         if thing.kind == "join":
             add(chat, bucket, None, 2)
             if greets(chat):
