@@ -18,8 +18,10 @@ from aiogram.types import Update
 from app.demo.botapi import BotApiStandIn, DemoBot
 from app.demo.history import Readings, count_past
 from app.demo.pace import DAY, Pace, Schedule
-from app.demo.run import Live
-from app.demo.traffic import CHATS, Traffic
+from app.demo.run import Live, history_start
+from app.demo.traffic import CHATS, FIRST_NAMES, SILENT_MEMBERS, Traffic
+from app.telegram import content as kinds
+from app.telegram.content import content_kind_of
 from tests.support.databases import create_postgres_database, drop_postgres_database
 from tests.support.eventually import DEADLINE_SECONDS, START_SECONDS
 from tests.support.processes import free_port
@@ -31,12 +33,15 @@ SUMMARY = """{
   myGateways { isActive botUsername }
 }"""
 ANALYTICS = """{ analytics(days: 7) {
-  totalMessages messagesSent
+  totalMessages messagesSent timezone hourly
   period { joins leaves }
   daily(days: 7) { messages }
   chats { title }
-  members { current daily { date count } unavailable { chatId } }
+  members { current change daily { date count } unavailable { chatId } }
+  content { kind count }
+  topPosters(limit: 50) { userId firstName username messages }
 } }"""
+KOLKATA = 19_800  # +5:30, seconds east of UTC
 
 
 # --- the simulated traffic ---------------------------------------------------------------------
@@ -64,10 +69,11 @@ def test_the_traffic_is_valid_telegram_updates_with_consistent_joins_and_leaves(
                     kinds["leave"] += 1
             elif "message" in update:
                 message = update["message"]
-                if "text" in message:
+                if "new_chat_members" in message or "left_chat_member" in message:
+                    kinds["service"] += 1
+                else:
                     assert message["from"]["id"] in members[message["chat"]["id"]], "a message from outside the chat"
                     kinds["message"] += 1
-                kinds["service"] += "new_chat_members" in message or "left_chat_member" in message
             else:
                 kinds[next(k for k in update if k != "update_id")] += 1
     assert update_ids == sorted(set(update_ids))
@@ -91,7 +97,7 @@ def received_by_hour_of_past(sums) -> Counter[int]:
     """Received messages per UTC hour start, from what the past adds to the analytics figures (per
     15-minute bucket)."""
     hours: Counter[int] = Counter()
-    for (_, bucket, _), (received, _, _, _) in sums.items():
+    for (_, bucket, _, _), (received, _, _, _) in sums.items():
         hours[bucket // 3600 * 3600] += received
     return hours
 
@@ -121,6 +127,19 @@ def test_the_pace_follows_the_hour_of_day_and_averages_the_rate_over_a_weekday()
     saturday = WEDNESDAY + 3 * DAY
     assert pace.expected(saturday, saturday + DAY) == pytest.approx(0.7 * 0.5 * DAY)
     assert pace.quietest() == pace.per_second(saturday + 3 * 3600)
+
+
+def test_the_pace_follows_the_communitys_own_day():
+    """In Delhi (+5:30) the evening peak is 19:00 local, 13:30 UTC, and each local hour starts at
+    half past a UTC hour; the past starts at a local midnight."""
+    delhi, utc = Pace(0.5, KOLKATA), Pace(0.5)
+    evening = WEDNESDAY + 19 * 3600 - KOLKATA  # 19:00 in Delhi
+    assert delhi.per_second(evening) == delhi.busiest() == utc.per_second(WEDNESDAY + 19 * 3600)
+    assert delhi.per_second(evening - 1) < delhi.busiest()  # 18:59 in Delhi: another hour
+    assert delhi.hour_end(evening) == evening + 3600
+    assert delhi.expected(WEDNESDAY - KOLKATA, WEDNESDAY - KOLKATA + DAY) == pytest.approx(0.5 * DAY)
+    start = history_start(WEDNESDAY + 3600, 2, KOLKATA)  # 01:00 UTC is 06:30 in Delhi
+    assert start == WEDNESDAY - 2 * DAY - KOLKATA
 
 
 async def test_the_live_traffic_keeps_the_pace_of_the_past_hour_by_hour():
@@ -179,11 +198,41 @@ def test_the_past_counts_what_the_plugins_would_count():
     assert received == made["messages"] + made["channel posts"] + made["joins"] + made["leaves"]
     assert (sent, joins, leaves) == (made["joins"], made["joins"], made["leaves"])
     assert made["edits"] == 0  # only messages made in the live traffic are edited
-    users = {user for (_, _, user) in sums if user is not None}
+    users = {user for (_, _, user, _) in sums if user is not None}
     assert len(users) >= 30
     channel = next(chat.id for chat in CHATS if chat.kind == "channel")
-    assert all(user is None for (chat, _, user) in sums if chat == channel)
-    assert not any(user for (_, _, user) in count_past(Traffic(random.Random(5)), [start], False, lambda chat: True))
+    assert all(user is None for (chat, _, user, _) in sums if chat == channel)
+    untracked = count_past(Traffic(random.Random(5)), [start], False, lambda chat: True)
+    assert not any(user for (_, _, user, _) in untracked)
+    # each received message has its kind of content; the counters without one are no messages
+    by_kind: Counter[str | None] = Counter()
+    for (_, _, _, kind), row in sums.items():
+        by_kind[kind] += row[0]
+        assert (kind is None) == (row[0] == 0), (kind, row)
+    assert by_kind[kinds.SERVICE] == made["joins"] + made["leaves"]
+    assert by_kind[kinds.TEXT] > sum(by_kind[kind] for kind in (kinds.PHOTO, kinds.STICKER, kinds.VOICE)) > 0
+    assert {kinds.PHOTO, kinds.STICKER, kinds.VOICE, kinds.POLL, kinds.VIDEO} <= set(by_kind)
+
+
+def test_the_traffic_posts_a_mix_of_kinds_from_named_people_and_members_come_and_go():
+    """Each message's shape is the kind the past counts it as; posters have names (most a
+    username); members who never post join and leave too, so the member counts grow slowly."""
+    traffic = Traffic(random.Random(21))
+    posted: Counter[str] = Counter()
+    for second in range(20_000):
+        thing = traffic.next_thing()
+        for update in traffic.updates(thing, 1_700_000_000 + second):
+            message = update.get("message") or update.get("channel_post")
+            if message is not None:
+                assert content_kind_of(message) == thing.content, message
+                posted[thing.content] += 1
+                sender = message.get("from")
+                assert sender is None or sender["first_name"] in FIRST_NAMES
+    assert posted[kinds.TEXT] > posted[kinds.PHOTO] > posted[kinds.POLL] > 0
+    assert set(posted) == set(kinds.CONTENT_KINDS) - {kinds.OTHER}
+    assert sum("username" in person for person in traffic.people) > len(traffic.people) / 2
+    grown = sum(traffic.silent.values()) - sum(SILENT_MEMBERS.values())
+    assert 5 < grown < 100, traffic.silent  # about a day at the default rate: slowly
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -330,12 +379,32 @@ async def test_the_demo_sets_up_a_pro_user_with_a_simulated_bot_and_keeps_traffi
                 members = summary["members"]  # read from the stand-in Bot API: the past's daily, and today's
                 assert members["current"] > 1_180 and members["unavailable"] == [], members
                 assert len(members["daily"]) == 3 and members["daily"][-1]["count"] == members["current"], members
+                assert members["change"] > 0, members  # members who never post join too: a growing community
                 return summary
 
             before = await eventually(analytics_moving)
+            # A community in Delhi: its figures are in Asia/Kolkata's day, busy in the local evening
+            # and quiet in the local night (in UTC's hours the evening peak would fall at 00:30).
+            assert before["timezone"] == "Asia/Kolkata"
+            hourly = before["hourly"]
+            assert sum(hourly[1:5]) * 4 < sum(hourly[18:22]), hourly
+            # what is posted, and by whom
+            content = {row["kind"]: row["count"] for row in before["content"]}
+            assert all(content[kind] > 0 for kind in ("TEXT", "PHOTO", "STICKER", "VOICE", "POLL", "SERVICE")), content
+            assert content["TEXT"] > content["PHOTO"] > content["POLL"], content
+            posters = before["topPosters"]
+            assert len(posters) >= 30, posters
+            assert all(poster["firstName"] in FIRST_NAMES and poster["messages"] > 0 for poster in posters), posters
+            assert any(poster["username"] for poster in posters), posters
+            assert [p["messages"] for p in posters] == sorted((p["messages"] for p in posters), reverse=True)
+
+            def moved(summary: dict[str, Any]) -> tuple[int, int, int]:
+                beyond_text = sum(row["count"] for row in summary["content"] if row["kind"] != "TEXT")
+                return summary["totalMessages"], beyond_text, sum(p["messages"] for p in summary["topPosters"])
 
             async def grew() -> None:
-                assert (await graphql(client, token, ANALYTICS))["analytics"]["totalMessages"] > before["totalMessages"]
+                now, then = moved((await graphql(client, token, ANALYTICS))["analytics"]), moved(before)
+                assert all(a > b for a, b in zip(now, then, strict=True)), (now, then)
 
             await eventually(grew)
     finally:

@@ -29,7 +29,8 @@ def add_demo_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> No
         help="serve with a simulated Telegram bot and live traffic; prints the address and a token",
         description="Serves Plugboard with a simulated Telegram bot, fills in past activity and keeps "
         "posting live updates through the real webhook, at one pace: --rate things a second on an "
-        "average weekday, busier in the (UTC) evening, quiet at night, quieter at weekends. Prints the "
+        "average weekday, busier in the evening, quiet at night, quieter at weekends, in the day of its "
+        "community in Delhi (Asia/Kolkata, the time zone its Channel Analytics shows). Prints the "
         "address and an API token. Ctrl+C stops it.",
     )
     demo.add_argument("--host", help="address to listen on (default: HOST from the environment, else 127.0.0.1)")

@@ -3,17 +3,20 @@ straight into Channel Analytics' figures.
 
 Delivered through the webhook, a past that looks alive would take hours, so what happened is
 counted here by the analytics plugin's rules (app/analytics/counting.py) and added with the
-plugin's own writer: a message or channel post is received (and counts its sender, unless posted
-on behalf of a chat), a join or leave moves the member count and its service message is received,
-and Welcome's reply to each newcomer is sent. Each chat's member count, as the stand-in Bot API
-tells it, is read at the start of each UTC day, as the plugin's daily reading would. Runs and the
-bot's other records start with the live traffic.
+plugin's own writer (store.record_many, which writes content kinds and posters too): a message or
+channel post is received with its kind of content (and counts its sender, with their name, unless
+posted on behalf of a chat), a join or leave moves the member count and its service message is
+received, and Welcome's reply to each newcomer is sent. What happened is summed per 15-minute
+bucket first, as tallies the writer adds up, so the past costs its buckets, not its messages. Each
+chat's member count, as the stand-in Bot API tells it, is read at the start of each UTC day, as the
+plugin's daily reading would. Runs and the bot's other records start with the live traffic.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -24,9 +27,10 @@ from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
 from app.demo.pace import DAY
 from app.demo.traffic import CHAT_BY_ID, CHATS, Traffic
 
-# (chat id, start of the 15-minute bucket, user id or None) -> [received, sent, joins, leaves]:
-# the grain analytics stores (app/analytics/buckets.py), so the past is exact in any zone
-Sums = dict[tuple[int, int, int | None], list[int]]
+# (chat id, start of the 15-minute bucket, user id or None, kind of content or None) -> [received,
+# sent, joins, leaves]: the grain analytics stores (app/analytics/buckets.py), so the past is exact
+# in any zone; received messages have a kind, the rest none
+Sums = dict[tuple[int, int, int | None, str | None], list[int]]
 # (chat id, Unix time, member count): the member counts read in the past
 Readings = list[tuple[int, float, int]]
 
@@ -43,8 +47,8 @@ def count_past(
     sums: Sums = {}
     day: int | None = None
 
-    def add(chat_id: int, bucket: int, user: int | None, column: int) -> None:
-        key = (chat_id, bucket, user if track_users else None)
+    def add(chat_id: int, bucket: int, user: int | None, column: int, kind: str | None = None) -> None:
+        key = (chat_id, bucket, user if track_users else None, kind)
         row = sums.get(key)
         if row is None:
             row = sums[key] = [0, 0, 0, 0]
@@ -59,7 +63,8 @@ def count_past(
         person = thing.person["id"] if thing.person else None
         if thing.kind == "edit":
             continue  # an edit is not a new message
-        add(chat, bucket, person, 0)  # a message, a channel post (no person), or a join's or leave's service message
+        # a message, a channel post (no person), or a join's or leave's service message
+        add(chat, bucket, person, 0, thing.content)
         if thing.kind == "join":
             add(chat, bucket, None, 2)
             if greets(chat):
@@ -97,26 +102,40 @@ async def fill_in_members(install_id: str, readings: Readings) -> None:
         )
 
 
-def tallies(sums: Sums) -> list[Tally]:
-    return [
-        Tally(
-            chat_id,
-            CHAT_BY_ID[chat_id].title,
-            CHAT_BY_ID[chat_id].kind,
-            datetime.fromtimestamp(bucket, UTC),
-            received=received,
-            sent=sent,
-            joins=joins,
-            leaves=leaves,
-            user_id=user,
+def tallies(sums: Sums, people: dict[int, dict[str, Any]]) -> list[Tally]:
+    """The sums as the plugin's tallies: a counted user's carry their name, as their messages show it."""
+    names = {user: (person["first_name"], person.get("username")) for user, person in people.items()}
+    nameless = (None, None)
+    moments: dict[int, datetime] = {}
+    found = []
+    for (chat_id, bucket, user, kind), (received, sent, joins, leaves) in sums.items():
+        chat = CHAT_BY_ID[chat_id]
+        moment = moments.get(bucket)
+        if moment is None:
+            moment = moments[bucket] = datetime.fromtimestamp(bucket, UTC)
+        first_name, username = names.get(user, nameless) if user is not None else nameless
+        found.append(
+            Tally(
+                chat_id,
+                chat.title,
+                chat.kind,
+                moment,
+                received,
+                sent,
+                joins,
+                leaves,
+                user,
+                kind,
+                first_name,
+                username,
+            )
         )
-        for (chat_id, bucket, user), (received, sent, joins, leaves) in sums.items()
-    ]
+    return found
 
 
-async def fill_in(install_id: str, sums: Sums, batch: int = 5_000) -> None:
-    """Adds the sums to the install's figures, in one transaction."""
-    found = tallies(sums)
+async def fill_in(install_id: str, sums: Sums, people: dict[int, dict[str, Any]], batch: int = 5_000) -> None:
+    """Adds the sums to the install's figures with the plugin's writer, in one transaction."""
+    found = tallies(sums, people)
     async with in_transaction():
         for start in range(0, len(found), batch):
             await store.record_many([(install_id, tally) for tally in found[start : start + batch]])

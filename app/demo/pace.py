@@ -2,9 +2,11 @@
 live traffic, so the charts read like one community at any hour.
 
 The pace is `rate` things a second averaged over a weekday, shaped by the hour of day (quiet
-nights, a morning peak and a bigger evening one, in UTC) and quieter at weekends. Things happen as
-a Poisson process whose rate is constant within each UTC hour; the same generator makes the past
-(driven quickly through its moments) and the present (waited for, moment by moment).
+nights, a morning peak and a bigger evening one) and quieter at weekends, in the community's own
+day: `offset` seconds east of UTC (the demo's community is in Delhi, +5:30, so its hours start at
+half past a UTC hour). Things happen as a Poisson process whose rate is constant within each local
+hour; the same generator makes the past (driven quickly through its moments) and the present
+(waited for, moment by moment).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-# Relative activity by UTC hour: quiet nights, a morning peak and a bigger evening one.
+# Relative activity by local hour: quiet nights, a morning peak and a bigger evening one.
 HOUR_WEIGHTS = (
     1,
     1,
@@ -40,25 +42,32 @@ HOUR_WEIGHTS = (
     5,
     2,
 )
-WEEKEND_FACTOR = 0.7  # Saturdays and Sundays, UTC
+WEEKEND_FACTOR = 0.7  # local Saturdays and Sundays
 HOUR = 3600
 DAY = 86400
 _MEAN_WEIGHT = sum(HOUR_WEIGHTS) / len(HOUR_WEIGHTS)
 
 
 def is_weekend(at: float) -> bool:
+    """Whether `at` (Unix time, shifted to a zone's wall clock) falls on a Saturday or Sunday."""
     return (int(at // DAY) + 3) % 7 >= 5  # 1970-01-01 was a Thursday (weekday 3)
 
 
 @dataclass(frozen=True)
 class Pace:
     rate: float  # things a second, averaged over a weekday
+    offset: int = 0  # the community's zone: seconds east of UTC (a zone without daylight saving)
 
     def per_second(self, at: float) -> float:
-        """The rate things happen at, at Unix time `at` (constant within its UTC hour)."""
-        hour = int(at % DAY // HOUR)
-        factor = WEEKEND_FACTOR if is_weekend(at) else 1.0
+        """The rate things happen at, at Unix time `at` (constant within its local hour)."""
+        local = at + self.offset
+        hour = int(local % DAY // HOUR)
+        factor = WEEKEND_FACTOR if is_weekend(local) else 1.0
         return self.rate * factor * HOUR_WEIGHTS[hour] / _MEAN_WEIGHT
+
+    def hour_end(self, at: float) -> float:
+        """When the local hour of `at` ends (Unix time)."""
+        return ((at + self.offset) // HOUR + 1) * HOUR - self.offset
 
     def busiest(self) -> float:
         return self.rate * max(HOUR_WEIGHTS) / _MEAN_WEIGHT
@@ -70,7 +79,7 @@ class Pace:
         """How many things happen between `start` and `end`, on average."""
         total, at = 0.0, start
         while at < end:
-            boundary = min(end, (at // HOUR + 1) * HOUR)
+            boundary = min(end, self.hour_end(at))
             total += self.per_second(at) * (boundary - at)
             at = boundary
         return total
@@ -81,7 +90,7 @@ class Pace:
         the new rate (a Poisson process forgets how long it has waited)."""
         at = start
         while True:
-            boundary = (at // HOUR + 1) * HOUR
+            boundary = self.hour_end(at)
             at += rng.expovariate(self.per_second(at))
             if at >= boundary:
                 at = boundary

@@ -1,8 +1,9 @@
 """`python -m app demo`: the product without Telegram.
 
 It serves Plugboard with a loopback stand-in for the Bot API, creates a demo user on the pro plan,
-connects a simulated bot and installs Channel Analytics and Welcome Messages through the GraphQL API,
-fills in the community's past (history.py), prints the address to open and the token to paste, then
+connects a simulated bot and installs Channel Analytics (for a community in Delhi: its figures in
+Asia/Kolkata's day) and Welcome Messages through the GraphQL API, fills in the community's past
+(history.py), prints the address to open and the token to paste, then
 keeps posting realistic updates through the real webhook route, with the secret header Telegram
 would send, at the same pace as the past (pace.py). Unless told otherwise it uses a fresh
 SQLite database in a temporary directory, removed when the demo stops.
@@ -24,7 +25,9 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
+from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEMO_EMAIL = "demo@plugboard.local"
 PLUGINS = ("analytics", "welcome")
+COMMUNITY_TIMEZONE = "Asia/Kolkata"  # the demo's community is in Delhi (+5:30, no daylight saving)
+CONFIGS: dict[str, dict[str, Any]] = {"analytics": {"timezone": COMMUNITY_TIMEZONE}}
 STATUS_EVERY_SECONDS = 30.0
 
 
@@ -162,10 +167,16 @@ class Installs:
 
     analytics_id: str
     track_users: bool
+    timezone: str  # the analytics install's: the community's day
     greeted_chats: frozenset[int]  # empty: Welcome greets in every chat
 
     def greets(self, chat_id: int) -> bool:
         return not self.greeted_chats or chat_id in self.greeted_chats
+
+    def offset(self, at: float) -> int:
+        """The zone's offset from UTC at Unix time `at`, in seconds: where the community's day starts."""
+        offset = datetime.fromtimestamp(at, ZoneInfo(self.timezone)).utcoffset()
+        return int(offset.total_seconds()) if offset else 0
 
 
 async def set_up(api: Api, bot: DemoBot) -> Installs:
@@ -176,14 +187,15 @@ async def set_up(api: Api, bot: DemoBot) -> Installs:
     catalog = {p["slug"]: p["id"] for p in (await api("{ plugins { id slug } }"))["plugins"]}
     for slug in PLUGINS:
         await api(
-            "mutation($id: ID!) { installPlugin(pluginId: $id) { id } }",
-            {"id": catalog[slug]},
+            "mutation($id: ID!, $config: JSON) { installPlugin(pluginId: $id, config: $config) { id } }",
+            {"id": catalog[slug], "config": CONFIGS.get(slug)},
             allow=("ALREADY_INSTALLED",),
         )
     mine = {i["plugin"]["slug"]: i for i in (await api("{ myPlugins { id config plugin { slug } } }"))["myPlugins"]}
     return Installs(
         analytics_id=mine["analytics"]["id"],
         track_users=bool(mine["analytics"]["config"].get("trackUsers", True)),
+        timezone=str(mine["analytics"]["config"].get("timezone") or "UTC"),
         greeted_chats=frozenset(mine["welcome"]["config"].get("chats") or ()),
     )
 
@@ -216,9 +228,9 @@ class Webhook:
             await asyncio.sleep(0.2 * (attempt + 1))
 
 
-def history_start(now: float, days: int) -> float:
-    """Midnight (UTC) `days` days before today's."""
-    return (now // DAY - days) * DAY
+def history_start(now: float, days: int, offset: int = 0) -> float:
+    """Midnight `days` days before today's, in the zone `offset` seconds east of UTC."""
+    return ((now + offset) // DAY - days) * DAY - offset
 
 
 async def fill_in_the_past(db: Database, traffic: Traffic, schedule: Schedule, installs: Installs, now: float) -> None:
@@ -227,7 +239,7 @@ async def fill_in_the_past(db: Database, traffic: Traffic, schedule: Schedule, i
     sums = count_past(traffic, schedule.until(now), installs.track_users, installs.greets, readings)
     read(traffic, now, readings)  # today's, as the plugin read it when it started
     with db.bound():
-        await fill_in(installs.analytics_id, sums)
+        await fill_in(installs.analytics_id, sums, traffic.by_id)
         await fill_in_members(installs.analytics_id, readings)
 
 
@@ -280,10 +292,10 @@ def status_line(traffic: Traffic, webhook: Webhook) -> str:
     )
 
 
-def pace_line(pace: Pace, now: float) -> str:
+def pace_line(pace: Pace, now: float, timezone: str) -> str:
     return (
         f"Now posting live updates at the same pace: about {pace.per_second(now):.2g} a second at this hour "
-        f"(from {pace.quietest():.2g} at night to {pace.busiest():.2g} in the evening, UTC)."
+        f"(from {pace.quietest():.2g} at night to {pace.busiest():.2g} in the evening, {timezone} time)."
     )
 
 
@@ -311,7 +323,6 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
 
     logging.config.dictConfig(log_config("WARNING"))
     rng = random.Random(options.seed)
-    pace = Pace(options.rate)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -351,8 +362,9 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
                 traffic = Traffic(rng)
                 stand_in.member_count = traffic.member_count  # the community's members, as Telegram counts them
                 now = time.time()
+                pace = Pace(options.rate, installs.offset(now))  # the community's day, as its figures show it
                 schedule = Schedule(
-                    pace, history_start(now, options.history_days) if options.history_days else now, rng
+                    pace, history_start(now, options.history_days, pace.offset) if options.history_days else now, rng
                 )
                 if options.history_days:
                     print(
@@ -368,7 +380,7 @@ async def run_demo(options: DemoOptions, settings: Settings | None = None, out: 
                         flush=True,
                     )
                 print(banner(serve.shown_url(options.host, port), email, token, bot), file=out, flush=True)
-                print(pace_line(pace, time.time()), file=out, flush=True)
+                print(pace_line(pace, time.time(), installs.timezone), file=out, flush=True)
                 webhook = Webhook(http, bot)
                 present = Live(traffic, schedule, webhook.deliver)
                 work = asyncio.create_task(live(present, stop, lambda: status_line(traffic, webhook), out))
