@@ -19,11 +19,19 @@ ACTION = "getChatMemberCount"
 # Chats one `members` schedule run reads at most (the rest, at its next hourly run): far within a
 # run's timeout under the send limits, one chat apart from another.
 MAX_READS_PER_RUN = 50
-# The longest one read may take, and a schedule run may spend starting reads: a slow Bot API must
-# never make the run that reads (a message's count, first of all) outlive its timeout, which would
-# lose what the run counted and the readings it made. What is not read now is read at a later hour.
+# The share of the run's time left that one read may take, and that a schedule run may spend
+# starting reads: a slow Bot API must never make the run that reads (a message's count, first of
+# all) outlive its timeout, which would lose what the run counted and the readings it made. What is
+# not read now is read at a later hour. A context without a bound (none of the executor's) gets
+# the fallbacks.
+SHARE_OF_RUN = 0.5
 READ_SECONDS = 3.0
 SCHEDULE_SECONDS = 5.0
+
+
+def _bound(ctx: PluginContext, fallback: float) -> float:
+    left = ctx.seconds_left()
+    return fallback if left is None else left * SHARE_OF_RUN
 
 
 def counted_chat(chat_type: str | None) -> bool:
@@ -40,11 +48,12 @@ async def read(ctx: PluginContext, chat: DueChat) -> ChatState | None:
         if gateway is None:
             return None
         gateway_id = gateway.id
+    seconds = _bound(ctx, READ_SECONDS)
     try:
-        async with asyncio.timeout(READ_SECONDS):
+        async with asyncio.timeout(seconds):
             count = await ctx.gateways.execute(gateway_id, ACTION, {"chat_id": chat.chat_id})
     except TimeoutError:
-        ctx.log.info("member count of chat %s not read: Telegram took longer than %g s", chat.chat_id, READ_SECONDS)
+        ctx.log.info("member count of chat %s not read: Telegram took longer than %.3g s", chat.chat_id, seconds)
         return None
     except TelegramRefused as exc:
         reason = unavailable_reason(exc.error_code, exc.description)
@@ -91,7 +100,7 @@ async def read_due(ctx: PluginContext, fired_at: datetime) -> dict[str, int]:
     due = await member_store.due_chats(ctx.install_id, day_start, MAX_READS_PER_RUN)
     read_now = unavailable = 0
     loop = asyncio.get_running_loop()
-    stop_at = loop.time() + SCHEDULE_SECONDS
+    stop_at = loop.time() + _bound(ctx, SCHEDULE_SECONDS)
     for chat in due:
         if loop.time() >= stop_at:
             break

@@ -331,6 +331,10 @@ class PluginContext:
         """Tells the user's live subscribers of this plugin's `topic` once the run has committed."""
         self.topics.add(topic)
 
+    def seconds_left(self) -> float | None:
+        """The run's time left before its timeout (None: this context has no bound)."""
+        return None
+
 
 class PluginHandler:
     """Base class of every plugin. Override what you need; every hook is optional."""

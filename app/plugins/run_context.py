@@ -4,6 +4,7 @@ that ten counters each count makes ten storages, and nothing else it would not u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -152,6 +153,9 @@ class RunContext(PluginContext):
     @made_on_first_use
     def gateways(self) -> GatewayAccessor:
         return GatewayAccess(self.user_id, self._gateway_service, self._deadline, self.metrics)
+
+    def seconds_left(self) -> float | None:
+        return max(0.0, self._deadline - asyncio.get_running_loop().time())
 
     @made_on_first_use
     def storage(self) -> PluginStorage:
