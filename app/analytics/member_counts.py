@@ -1,5 +1,6 @@
-"""Reading a chat's member count in a plugin run: getChatMemberCount through the run's gateways,
-so in the bot's send queue and under its limits like any other call, and what to write of it."""
+"""Reading chats' member counts in the analytics schedules' runs: getChatMemberCount through the
+run's gateways, so in the bot's send queue and under its limits like any other call, and what to
+write of it. An event's run only asks for a reading (`mark_due`): it never waits for Telegram."""
 
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ from app.gateways.telegram import TelegramRefused
 from app.plugins.contract import BatchedWrite, PluginContext
 
 ACTION = "getChatMemberCount"
-# Chats one `members` schedule run reads at most (the rest, at its next hourly run): far within a
-# run's timeout under the send limits, one chat apart from another.
+# Chats one schedule run reads at most (the rest, at its next run): far within a run's timeout
+# under the send limits, one chat apart from another.
 MAX_READS_PER_RUN = 50
 # The share of the run's time left that one read may take, and that a schedule run may spend
-# starting reads: a slow Bot API must never make the run that reads (a message's count, first of
-# all) outlive its timeout, which would lose what the run counted and the readings it made. What is
-# not read now is read at a later hour. A context without a bound (none of the executor's) gets
-# the fallbacks.
+# starting reads: a slow Bot API must never make the run outlive its timeout, which would lose the
+# readings it made. What is not read now is read at a later hour. A context without a bound (none
+# of the executor's) gets the fallbacks.
 SHARE_OF_RUN = 0.5
 READ_SECONDS = 3.0
 SCHEDULE_SECONDS = 5.0
@@ -79,18 +79,18 @@ def record(ctx: PluginContext, state: ChatState) -> None:
     ctx.notify(f"chat:{state.chat_id}")
 
 
-async def read_and_record(ctx: PluginContext, chat: DueChat, *, available: bool = False) -> ChatState | None:
-    """Reads the chat's count and records what was learnt; `available`: the bot is known to be in
-    the chat (it was just added), which is recorded even when the count could not be read."""
-    try:
-        state = await read(ctx, chat)
-    except SendRateLimited as exc:
-        ctx.log.info("member count of chat %s not read: %s", chat.chat_id, exc.message)
-        state = None
-    if state is None:
-        state = ChatState(chat.chat_id, chat.gateway_id, chat.title, _now(ctx), available=available)
-    record(ctx, state)
-    return state
+def mark_due(ctx: PluginContext, chat: DueChat, *, available: bool = False) -> None:
+    """Asks for a reading of the chat soon (the `member-reads` schedule), written with the run:
+    the run that saw the chat never waits for Telegram, so its chat's next events do not either.
+    `available`: the bot is known to be in the chat (it was just added)."""
+    record(ctx, ChatState(chat.chat_id, chat.gateway_id, chat.title, _now(ctx), available=available, due=True))
+
+
+async def read_soon(ctx: PluginContext) -> dict[str, int]:
+    """The `member-reads` schedule: reads the chats that asked for a reading. One that could not
+    be read is left to the daily schedule, so an unreachable Telegram is not asked every minute."""
+    due = await member_store.chats_due_soon(ctx.install_id, MAX_READS_PER_RUN)
+    return {"due": len(due), **await _read_all(ctx, due, failed_is_settled=True)}
 
 
 async def read_due(ctx: PluginContext, fired_at: datetime) -> dict[str, int]:
@@ -98,23 +98,29 @@ async def read_due(ctx: PluginContext, fired_at: datetime) -> dict[str, int]:
     most once a UTC day), until the send queue would make the run wait too long."""
     day_start = datetime.combine(fired_at.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
     due = await member_store.due_chats(ctx.install_id, day_start, MAX_READS_PER_RUN)
+    return {"due": len(due), **await _read_all(ctx, due, failed_is_settled=False)}
+
+
+async def _read_all(ctx: PluginContext, chats: list[DueChat], *, failed_is_settled: bool) -> dict[str, int]:
     read_now = unavailable = 0
     loop = asyncio.get_running_loop()
     stop_at = loop.time() + _bound(ctx, SCHEDULE_SECONDS)
-    for chat in due:
+    for chat in chats:
         if loop.time() >= stop_at:
             break
         try:
             state = await read(ctx, chat)
         except SendRateLimited as exc:
-            ctx.log.info("member counts: stopped for this hour: %s", exc.message)
+            ctx.log.info("member counts: stopped for now: %s", exc.message)
             break
+        if state is None and failed_is_settled:
+            state = ChatState(chat.chat_id, chat.gateway_id, chat.title, _now(ctx), due=False)
         if state is None:
             continue
         record(ctx, state)
         read_now += state.count is not None
         unavailable += state.unavailable is not None
-    return {"due": len(due), "read": read_now, "unavailable": unavailable}
+    return {"read": read_now, "unavailable": unavailable}
 
 
 def _now(ctx: PluginContext) -> datetime:

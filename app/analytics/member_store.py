@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from app.analytics.models import AnalyticsChat, AnalyticsMemberChat, AnalyticsMemberCount
 from app.db_errors import said_as_database_failure
@@ -14,7 +15,9 @@ from app.sql import insert_rows
 @dataclass(frozen=True)
 class ChatState:
     """What a run learnt of a chat: a reading (`count`), that it cannot be read (`unavailable`, a
-    reason, since `at`), that the bot is in it again (`available`), or only that it exists."""
+    reason, since `at`), that the bot is in it again (`available`), or only that it exists.
+    `due`: the chat wants a reading soon (True), was just tried (False: a failed reading waits for
+    the daily schedule), or neither (None); a reading or a refusal settles it."""
 
     chat_id: int
     gateway_id: str | None
@@ -23,6 +26,7 @@ class ChatState:
     count: int | None = None
     unavailable: str | None = None
     available: bool = False
+    due: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,16 @@ class KnownChats:
         return found
 
 
-_COLUMNS = ("install_id", "chat_id", "gateway_id", "title", "last_read_at", "unavailable_reason", "unavailable_since")
+_COLUMNS = (
+    "install_id",
+    "chat_id",
+    "gateway_id",
+    "title",
+    "last_read_at",
+    "unavailable_reason",
+    "unavailable_since",
+    "due_at",
+)
 
 
 def _kept(table: str) -> str:
@@ -81,7 +94,7 @@ async def record_states(states: list[tuple[str, ChatState]]) -> None:
     table = AnalyticsMemberChat._meta.db_table
     readings = []
     for install_id, state in states:
-        row: list[object] = [install_id, state.chat_id, state.gateway_id, state.title, None, None, None]
+        row: list[object] = [install_id, state.chat_id, state.gateway_id, state.title, None, None, None, None]
         if state.unavailable is not None:
             row[5], row[6] = state.unavailable[:300], state.at
             update = (
@@ -96,6 +109,11 @@ async def record_states(states: list[tuple[str, ChatState]]) -> None:
             )
         else:
             update = _kept(table)
+        if state.due:
+            row[7] = state.at
+            update += f", due_at = COALESCE({table}.due_at, excluded.due_at)"
+        elif state.due is False or state.count is not None or state.unavailable is not None:
+            update += ", due_at = NULL"
         await insert_rows(conn, table, _COLUMNS, [row], f"ON CONFLICT (install_id, chat_id) DO UPDATE SET {update}")
         if state.count is not None or state.unavailable is not None:  # a count, or the gap's start
             readings.append([install_id, state.chat_id, state.at, state.count])
@@ -103,6 +121,19 @@ async def record_states(states: list[tuple[str, ChatState]]) -> None:
         await insert_rows(
             conn, AnalyticsMemberCount._meta.db_table, ("install_id", "chat_id", "read_at", "count"), readings, ""
         )
+
+
+async def installs_due() -> list[str]:
+    """The installs with a chat that wants a reading soon."""
+    query = AnalyticsMemberChat.filter(due_at__isnull=False, unavailable_since__isnull=True)
+    return cast("list[str]", await query.distinct().values_list("install_id", flat=True))
+
+
+async def chats_due_soon(install_id: str, limit: int) -> list[DueChat]:
+    """Up to `limit` of the install's chats that want a reading soon, the longest waiting first."""
+    query = AnalyticsMemberChat.filter(install_id=install_id, due_at__isnull=False, unavailable_since__isnull=True)
+    rows = await query.order_by("due_at", "chat_id").limit(limit).values_list("chat_id", "gateway_id", "title")
+    return [DueChat(chat_id, gateway_id, title) for chat_id, gateway_id, title in rows]
 
 
 async def due_chats(install_id: str, read_before: datetime, limit: int) -> list[DueChat]:

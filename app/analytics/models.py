@@ -118,6 +118,9 @@ class AnalyticsMemberChat(Model):
     last_read_at = fields.DatetimeField(null=True)
     unavailable_reason = fields.CharField(max_length=300, null=True)
     unavailable_since = fields.DatetimeField(null=True)
+    # Set when the chat wants a reading soon (first seen, the bot added or promoted): the
+    # `member-reads` schedule reads it within a minute, outside the run that saw it.
+    due_at = fields.DatetimeField(null=True, db_index=True)
 
     class Meta:
         table = "analytics_member_chats"

@@ -7,7 +7,7 @@ A plugin is one module with a `PluginHandler` subclass, plus one line in
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
@@ -28,10 +28,15 @@ if TYPE_CHECKING:  # aiogram's types cost 165 MiB at import: loaded where events
 
 @dataclass(frozen=True)
 class Schedule:
-    """A recurring `schedule.trigger`: fires once every `every_seconds`, across all processes."""
+    """A recurring `schedule.trigger`: fires once every `every_seconds`, across all processes.
+
+    `pending`, when given, says which installs the tick has work for (their ids, given the tick's
+    instant): only those run. A schedule that fires often then costs one query a tick, not a run
+    per install."""
 
     name: str
     every_seconds: int
+    pending: Callable[[datetime], Awaitable[Collection[str]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ SKIPPED run instead."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -51,12 +51,16 @@ class EventRouter:
             targets.append((install, handler))
         return await self._run(targets, event, origin, storages)
 
-    async def schedule(self, slug: str, schedule: str, fired_at: datetime, origin: Origin) -> list[Run]:
-        """The runs of one plugin's schedule for every user with a running install of it."""
+    async def schedule(
+        self, slug: str, schedule: str, fired_at: datetime, origin: Origin, only: Collection[str] | None = None
+    ) -> list[Run]:
+        """The runs of one plugin's schedule for every user with a running install of it (of the
+        installs `only` names, when given)."""
         handler = self.registry.get(slug)
-        if handler is None:
+        if handler is None or (only is not None and not only):
             return []
-        installs = await load_installs(plugin__slug=slug)
+        filters: dict[str, Any] = {} if only is None else {"id__in": list(only)}
+        installs = await load_installs(plugin__slug=slug, **filters)
         return await self._run([(install, handler) for install in installs], schedule_event(schedule, fired_at), origin)
 
     async def _run(

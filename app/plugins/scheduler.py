@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 
 from app.db_errors import describe, is_unavailable
-from app.plugins.contract import EventType, RunTrigger
+from app.plugins.contract import EventType, RunTrigger, Schedule
 from app.plugins.models import ScheduleTick
 from app.plugins.registry import PluginRegistry
 from app.plugins.router import EventRouter
@@ -99,7 +99,7 @@ class Scheduler:
             for schedule in handler.schedules:
                 key = (handler.slug, schedule.name)
                 try:
-                    await self._route_unrouted(key, schedule.every_seconds)
+                    await self._route_unrouted(key, schedule)
                     tick = int(now // schedule.every_seconds)
                     if self._last.get(key) == tick:
                         continue
@@ -107,7 +107,7 @@ class Scheduler:
                     self._last[key] = tick
                     if claimed:
                         self._unrouted[key] = tick
-                        await self._route(key, tick, schedule.every_seconds, replay=False)
+                        await self._route(key, tick, schedule, replay=False)
                         fired += 1
                 except Exception as exc:
                     failure = failure or exc
@@ -115,14 +115,15 @@ class Scheduler:
             raise failure
         return fired
 
-    async def _route_unrouted(self, key: ScheduleKey, every_seconds: float) -> None:
+    async def _route_unrouted(self, key: ScheduleKey, schedule: Schedule) -> None:
         tick = self._unrouted.get(key)
         if tick is not None:
-            await self._route(key, tick, every_seconds, replay=True)
+            await self._route(key, tick, schedule, replay=True)
 
-    async def _route(self, key: ScheduleKey, tick: int, every_seconds: float, replay: bool) -> None:
+    async def _route(self, key: ScheduleKey, tick: int, schedule: Schedule, replay: bool) -> None:
         slug, name = key
-        fired_at = datetime.fromtimestamp(tick * every_seconds, UTC)
+        fired_at = datetime.fromtimestamp(tick * schedule.every_seconds, UTC)
+        only = None if schedule.pending is None else await schedule.pending(fired_at)
         # The tick row is unique, so this process alone fires it; a replay skips runs already recorded.
         origin = Origin(
             key=f"schedule:{name}:{tick}",
@@ -132,7 +133,7 @@ class Scheduler:
             fired_at=fired_at,
             replay=replay,
         )
-        await self.recorder.record(await self.router.schedule(slug, name, fired_at, origin))
+        await self.recorder.record(await self.router.schedule(slug, name, fired_at, origin, only))
         self._unrouted.pop(key, None)
 
     async def _claim(self, slug: str, schedule: str, tick: int) -> bool:

@@ -1,6 +1,7 @@
 """Member counts end to end: Telegram's getChatMemberCount (the fake Bot API, over real HTTP) read
-when a chat is first seen, daily, and when the bot is added or promoted; a chat the bot was
-removed from shown and no longer read; `analytics { members }` over a window."""
+within a minute of a chat's first message or the bot being added or promoted (by the `member-reads`
+schedule, never in the event's own run), and daily; a chat the bot was removed from shown and no
+longer read; `analytics { members }` over a window."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class Owner:
     def __init__(self, app, telegram, user, bot, install_id: str) -> None:
         self.app, self.telegram, self.user, self.bot, self.install_id = app, telegram, user, bot, install_id
         self.now = NOW
+        self.ticked = NOW.timestamp()  # the scheduler's clock: the last instant it fired at
         app.platform.clock = lambda: self.now
 
     async def members(self, **variables) -> dict:
@@ -53,8 +55,16 @@ class Owner:
     async def fire(self, at: datetime) -> None:
         """The schedules due at `at`, with the clock there (as the scheduler fires them)."""
         self.now = at
+        self.ticked = at.timestamp()
         with self.app.db():
-            await self.app.platform.scheduler.fire_due(at.timestamp())
+            await self.app.platform.scheduler.fire_due(self.ticked)
+
+    async def read_soon(self) -> None:
+        """The scheduler's next minute, where `member-reads` is due (the hour's schedules have
+        already fired in that hour); the app's clock stays."""
+        self.ticked += 60
+        with self.app.db():
+            await self.app.platform.scheduler.fire_due(self.ticked)
 
     def reads(self, chat_id: int | None = None) -> list:
         """The getChatMemberCount requests Telegram received (to `chat_id` only, when given)."""
@@ -70,7 +80,9 @@ async def an_owner(app, telegram, email: str = "members@example.com") -> Owner:
     owner = await app.create_user(email, "pro")
     bot = await connect_bot(app, owner, telegram)
     analytics = await install(app, owner, "analytics")
-    return Owner(app, telegram, owner, bot, analytics.id)
+    owner_ = Owner(app, telegram, owner, bot, analytics.id)
+    await owner_.fire(NOW)  # the platform is up: this hour's schedules have fired
+    return owner_
 
 
 async def test_a_chats_first_message_reads_its_count_once(app, telegram):
@@ -80,7 +92,10 @@ async def test_a_chats_first_message_reads_its_count_once(app, telegram):
 
     await owner.deliver(message_update(1, chat_id=-1001, sender_id=10))
     await owner.deliver(message_update(2, chat_id=-1001, sender_id=11))
+    assert owner.reads() == []  # the messages' runs never wait for Telegram
 
+    await owner.read_soon()
+    await owner.read_soon()
     assert len(owner.reads(-1001)) == 1
     assert owner.reads(-1001)[0].status == 200
     figures = await owner.members()
@@ -98,6 +113,7 @@ async def test_each_chat_shows_its_last_count(app, telegram):
     telegram.set_members(owner.bot.token, -1002, 9)
     for n, chat_id in enumerate((-1001, -1001, -1002, -1003)):  # -1003: the bot is in no such chat
         await owner.deliver(message_update(n + 1, chat_id=chat_id, sender_id=10))
+    await owner.read_soon()
     telegram.kick_bot(owner.bot.token, -1002)
     await owner.fire(NOW + DAY)
 
@@ -113,6 +129,8 @@ async def test_each_chat_shows_its_last_count(app, telegram):
 async def test_a_private_chat_has_no_member_count(app, telegram):
     owner = await an_owner(app, telegram)
     await owner.deliver({"update_id": 1, "message": message(501, "private", **{"from": user(501), "text": "hi"})})
+    await owner.read_soon()
+    await owner.fire(NOW + DAY)
     assert owner.reads() == []
 
 
@@ -122,6 +140,7 @@ async def test_the_daily_schedule_reads_each_chat_at_most_once_a_utc_day(app, te
     telegram.set_members(owner.bot.token, -1002, 30)
     await owner.deliver(message_update(1, chat_id=-1001, sender_id=10))
     await owner.deliver(message_update(2, chat_id=-1002, sender_id=10))
+    await owner.read_soon()
     assert len(owner.reads()) == 2
 
     await owner.fire(NOW + HOUR)  # the same UTC day: both were read today
@@ -154,18 +173,21 @@ async def test_the_bot_added_or_promoted_reads_the_count(app, telegram):
     telegram.set_members(owner.bot.token, -1001, 40)
 
     await owner.deliver(my_chat_member_update(1, chat_member("left", user=me), chat_member("member", user=me), -1001))
+    await owner.read_soon()
     assert len(owner.reads(-1001)) == 1
 
     telegram.set_members(owner.bot.token, -1001, 41)
     owner.now += HOUR
     promoted = my_chat_member_update(2, chat_member("member", user=me), chat_member("administrator", user=me), -1001)
     await owner.deliver(promoted)
+    await owner.read_soon()
     assert len(owner.reads(-1001)) == 2
 
     telegram.set_members(owner.bot.token, -1001, 42)
     owner.now += HOUR
     again = chat_member_update(3, chat_member("member", user=me), chat_member("administrator", user=me), -1001)
     await owner.deliver(again)  # a chat_member update about the bot itself
+    await owner.read_soon()
     assert len(owner.reads(-1001)) == 3
 
     someone = user(bot_id + 1, "other_bot", is_bot=True) | {"username": "other_bot"}
@@ -173,6 +195,7 @@ async def test_the_bot_added_or_promoted_reads_the_count(app, telegram):
         4, chat_member("member", user=someone), chat_member("administrator", user=someone), -1001
     )
     await owner.deliver(other)  # another bot promoted: not ours
+    await owner.read_soon()
     assert len(owner.reads(-1001)) == 3
     assert (await owner.members())["current"] == 42
 
@@ -183,6 +206,7 @@ async def test_a_kicked_bot_makes_the_chat_unavailable_until_it_is_added_back(ap
     telegram.set_members(owner.bot.token, -1002, 7)
     await owner.deliver(message_update(1, chat_id=-1001, sender_id=10))
     await owner.deliver(message_update(2, chat_id=-1002, sender_id=10))
+    await owner.read_soon()
 
     telegram.kick_bot(owner.bot.token, -1001)
     kicked_at = NOW + DAY - 12 * HOUR
@@ -207,6 +231,7 @@ async def test_a_kicked_bot_makes_the_chat_unavailable_until_it_is_added_back(ap
     telegram.set_members(owner.bot.token, -1001, 44)
     me = user(telegram.bot(owner.bot.token).bot_id, "test_bot", is_bot=True)
     await owner.deliver(my_chat_member_update(3, chat_member("left", user=me), chat_member("member", user=me), -1001))
+    await owner.read_soon()
     assert [a.status for a in owner.reads(-1001)] == [200, 403, 200]
     figures = await owner.members()
     assert figures["unavailable"] == [] and figures["current"] == 51
@@ -221,10 +246,12 @@ async def test_the_bot_removed_is_shown_at_once_without_asking_telegram(app, tel
     owner = await an_owner(app, telegram)
     telegram.set_members(owner.bot.token, -1001, 50)
     await owner.deliver(message_update(1, chat_id=-1001, sender_id=10))
+    await owner.read_soon()
     me = user(telegram.bot(owner.bot.token).bot_id, "test_bot", is_bot=True)
 
     owner.now += HOUR
     await owner.deliver(my_chat_member_update(2, chat_member("member", user=me), chat_member("kicked", user=me), -1001))
+    await owner.read_soon()
 
     assert len(owner.reads(-1001)) == 1
     figures = await owner.members()
@@ -237,6 +264,7 @@ async def test_the_bot_removed_is_shown_at_once_without_asking_telegram(app, tel
 async def test_a_chat_telegram_does_not_find_is_unavailable(app, telegram):
     owner = await an_owner(app, telegram)
     await owner.deliver(message_update(1, chat_id=-1003, sender_id=10))  # never put in it: 400
+    await owner.read_soon()
     figures = await owner.members()
     assert [(c["chatId"], c["reason"]) for c in figures["unavailable"]] == [("-1003", "Bad Request: chat not found")]
     await owner.fire(NOW + DAY)
@@ -249,32 +277,62 @@ async def test_reads_wait_their_turn_in_the_send_queue(make_app, telegram):
     telegram.set_members(owner.bot.token, -1001, 50)
     me = user(telegram.bot(owner.bot.token).bot_id, "test_bot", is_bot=True)
     await owner.deliver(message_update(1, chat_id=-1001, sender_id=10))
+    await owner.read_soon()
     promoted = my_chat_member_update(2, chat_member("member", user=me), chat_member("administrator", user=me), -1001)
 
     await owner.deliver(promoted)
+    await owner.read_soon()
 
     assert len(owner.reads(-1001)) == 1  # the queue refused the second call: it never reached Telegram
     with app.db():
-        run = await RunRecord.get(install_id=owner.install_id, event_type="telegram.my_chat_member")
-    assert run.success and run.output == {"chatId": -1001, "bot": "promoted", "memberCount": None}
+        runs = await RunRecord.filter(install_id=owner.install_id, schedule="member-reads")
+        chat = await AnalyticsMemberChat.get(install_id=owner.install_id, chat_id=-1001)
+    outputs = sorted((run.output["read"], run.success, run.output["due"]) for run in runs)
+    assert outputs == [(0, True, 1), (1, True, 1)]
+    due = chat.due_at
+    assert due is not None  # still wanted: read once the queue lets it
     assert (await owner.members())["current"] == 50
 
 
-async def test_a_slow_bot_api_never_costs_a_message_its_count(make_app, telegram):
+async def test_a_slow_bot_api_never_holds_up_a_chats_messages(make_app, telegram):
     app = await make_app(plugin_timeout_seconds=6)
     owner = await an_owner(app, telegram)
     telegram.set_members(owner.bot.token, -1001, 50)
     telegram.delay("getChatMemberCount", 8)  # beyond the run's timeout: the read gives up first
-    await owner.deliver(message_update(1, chat_id=-1001, sender_id=10))
+    for n in range(3):
+        await owner.deliver(message_update(n + 1, chat_id=-1001, sender_id=10))
     with app.db():
-        run = await RunRecord.get(install_id=owner.install_id, event_type="telegram.message")
-    assert run.success  # the message counted; its chat's count is read at a later hour
+        runs = await RunRecord.filter(install_id=owner.install_id, event_type="telegram.message").count()
+    assert runs == 3 and owner.reads() == []  # counted, and nothing asked of Telegram in their runs
     figures = (await app.graphql("{ analytics { totalMessages } }", user=owner.user))["analytics"]
-    assert figures["totalMessages"] == 1
+    assert figures["totalMessages"] == 3
+
+    await owner.read_soon()  # gives up within the run's time, and leaves the chat to the daily read
+    with app.db():
+        run = await RunRecord.get(install_id=owner.install_id, schedule="member-reads")
+    assert run.success and run.output == {"due": 1, "read": 0, "unavailable": 0}
     assert (await owner.members())["current"] is None
+    await owner.read_soon()
+    with app.db():  # not asked again every minute
+        assert await RunRecord.filter(install_id=owner.install_id, schedule="member-reads").count() == 1
     telegram.delays.clear()
     await owner.fire(NOW + HOUR)
     assert (await owner.members())["current"] == 50
+
+
+async def test_member_reads_run_only_for_installs_with_a_chat_due(app, telegram):
+    first = await an_owner(app, telegram)
+    second = await an_owner(app, telegram, "second@example.com")
+    telegram.set_members(first.bot.token, -1001, 50)
+    await first.deliver(message_update(1, chat_id=-1001, sender_id=10))
+    await second.deliver(message_update(1, chat_id=-1001, sender_id=10))  # a chat of its own bot
+    await second.read_soon()  # the one chat of each is read
+    await first.read_soon()  # nothing is due any more: no run at all
+
+    with app.db():
+        runs = await RunRecord.filter(schedule="member-reads").values_list("install_id", flat=True)
+    assert sorted(runs) == sorted([first.install_id, second.install_id])
+    assert (await first.members())["current"] == 50
 
 
 async def test_the_series_carries_counts_forward_and_ends_on_the_last_known_one(app, telegram):
@@ -318,7 +376,7 @@ async def test_retention_keeps_the_last_reading_before_the_window(app, telegram)
             )
         await AnalyticsMemberChat.create(install_id=owner.install_id, chat_id=-1001, last_read_at=NOW)
 
-    await owner.fire(NOW)  # retention 30 days: prune
+    await owner.fire(NOW + HOUR)  # retention 30 days: prune
 
     with app.db():
         kept = (
@@ -350,6 +408,8 @@ async def test_a_subscription_shows_the_bot_added_and_removed(app, telegram):
         assert (await live.next())["analyticsUpdated"]["members"] == {"current": None, "unavailable": []}
         added = my_chat_member_update(1, chat_member("left", user=me), chat_member("member", user=me), -1001)
         assert (await deliver(app, owner.bot, dated(owner.now, added))).status_code == 200
+        await wait_until_processed(app)
+        await owner.read_soon()
         await live.until(lambda d: d["analyticsUpdated"]["members"]["current"] == 77)
         owner.now += HOUR
         removed = my_chat_member_update(2, chat_member("member", user=me), chat_member("kicked", user=me), -1001)

@@ -346,6 +346,7 @@ class FakeTelegram:
         self.delays: dict[str, float] = {}  # lower-cased method name -> seconds
         self._failures: dict[str, list[_Failure]] = {}
         self.arrivals: list[Arrival] = []
+        self._generation = 0  # bumped by reset()
         self.limits: SendLimits | None = None
         self.webhook_timeout = webhook_timeout  # how long a webhook POST may take, each of connect and read
         self._routes: list[tuple[str, str]] = []  # (public base, loopback base)
@@ -484,6 +485,7 @@ class FakeTelegram:
         self.limits = None
         self._accepted.clear()
         self._routes.clear()
+        self._generation += 1  # a call still being answered (delayed) belongs to the test before
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -644,9 +646,11 @@ class FakeTelegram:
         bot = self.bots.get(token)
         who = bot.username if bot else _token_id(token)
         self.calls.append(Call(who, method, params or {}))
+        generation = self._generation
         response = await self._answer(token, method, bot, params, at)
         chat_id = (params or {}).get("chat_id")
-        self.arrivals.append(Arrival(at, who, method, chat_id, response.status_code, params or {}))
+        if generation == self._generation:
+            self.arrivals.append(Arrival(at, who, method, chat_id, response.status_code, params or {}))
         return response
 
     async def _answer(

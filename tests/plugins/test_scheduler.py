@@ -55,6 +55,34 @@ async def test_a_schedule_skips_users_without_the_required_gateway(make_app):
     assert plugin.seen == []
 
 
+async def test_a_schedule_with_pending_work_runs_only_the_installs_it_names(make_app, telegram):
+    wanted: list[str] = []
+    asked: list[float] = []
+
+    async def pending(fired_at: Any) -> list[str]:
+        asked.append(fired_at.timestamp())
+        return list(wanted)
+
+    plugin = RecordingPlugin(schedules=(Schedule("digest", every_seconds=60, pending=pending),))
+    live = await make_app(handlers=[plugin])
+    installs = []
+    for email in ("first@example.com", "second@example.com"):
+        owner = await live.create_user(email, "pro")
+        await connect_bot(live, owner, telegram)
+        installs.append(await install(live, owner, "recorder"))
+
+    now = 1_800_000_000.0
+    with live.db():
+        assert await live.platform.scheduler.fire_due(now) == 1  # fired: nothing pending, no run
+        assert await RunRecord.filter(schedule="digest").count() == 0
+        wanted.append(installs[1].id)
+        assert await live.platform.scheduler.fire_due(now + 60) == 1
+        ran = await RunRecord.filter(schedule="digest").values_list("install_id", flat=True)
+    assert ran == [installs[1].id]
+    assert len(plugin.seen) == 1
+    assert asked == [now // 60 * 60, (now + 60) // 60 * 60]  # once a tick, with the tick's instant
+
+
 async def test_a_tick_the_database_could_not_take_fires_once_it_is_back(make_app, telegram, faulty_database_url):
     plugin = RecordingPlugin(schedules=(Schedule("digest", every_seconds=60),))
     live = await make_app(handlers=[plugin], database_url=faulty_database_url)

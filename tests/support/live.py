@@ -42,6 +42,7 @@ class LiveApp:
         self.platform: Platform = self.app.state.platform
         self.server = LiveServer(self.app)
         self.http: httpx.AsyncClient | None = None
+        self.scheduled_at = 0.0  # the instant `next_scheduler_minute` last fired the schedules at
 
     @property
     def url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,14 @@ async def wait_until_processed(app: LiveApp, deadline_seconds: float = DEADLINE_
             return not await GatewayEvent.filter(status__in=[EventStatus.PENDING, EventStatus.PROCESSING]).exists()
 
     await eventually(none_open, "every event processed", timeout=deadline_seconds)
+
+
+async def next_scheduler_minute(app: LiveApp) -> None:
+    """What the scheduler (off in tests) does in its next minute: every schedule due then fires,
+    the analytics `member-reads` among them. A minute after the last one fired here, or now."""
+    app.scheduled_at = max(time.time(), app.scheduled_at + 60)
+    with app.db():
+        await app.platform.scheduler.fire_due(app.scheduled_at)
 
 
 async def stored(app: LiveApp, install_id: str, key: str) -> Any:

@@ -110,8 +110,14 @@ class AnalyticsHandler(PluginHandler):
             EventType.TELEGRAM_MY_CHAT_MEMBER,
         }
     )
-    # `members` reads each chat's member count once a UTC day: hourly, the chats not read yet that day.
-    schedules = (Schedule("prune", every_seconds=3600), Schedule("members", every_seconds=3600))
+    # `members` reads each chat's member count once a UTC day: hourly, the chats not read yet that
+    # day. `member-reads` reads, within a minute, the chats an event asked a reading for (first
+    # seen, the bot added or promoted), and runs only for the installs that have one.
+    schedules = (
+        Schedule("prune", every_seconds=3600),
+        Schedule("members", every_seconds=3600),
+        Schedule("member-reads", every_seconds=60, pending=lambda _: member_store.installs_due()),
+    )
     typed_events = False
 
     def __init__(self) -> None:
@@ -133,6 +139,8 @@ class AnalyticsHandler(PluginHandler):
             return self._prune(event, ctx)
         elif isinstance(event, ScheduleTriggerEvent) and event.schedule == "members":
             return await member_counts.read_due(ctx, event.fired_at)
+        elif isinstance(event, ScheduleTriggerEvent) and event.schedule == "member-reads":
+            return await member_counts.read_soon(ctx)
         if tally is None:
             return None
         ctx.write(BatchedWrite(store.record_many, (ctx.install_id, tally)))
@@ -170,18 +178,18 @@ def _date(value: Any, name: str) -> date | None:
 
 
 async def _first_sight(event: TelegramMessageEvent, ctx: PluginContext, known: member_store.KnownChats) -> None:
-    """A chat's first message reads its member count (one query per chat and process after that)."""
+    """A chat's first message asks for its member count (one query per chat and process after that)."""
     chat = event.light.chat
     if (ctx.install_id, chat.id) in known or not member_counts.counted_chat(chat.type):
         return
     if await known.check(ctx.install_id, chat.id):
         return
-    await member_counts.read_and_record(ctx, DueChat(chat.id, event.gateway_id, chat_title(chat)))
+    member_counts.mark_due(ctx, DueChat(chat.id, event.gateway_id, chat_title(chat)))
     known.add(ctx.install_id, chat.id)  # its state is written with this run
 
 
 async def _bot_promoted(event: ChatMemberEvent, ctx: PluginContext) -> None:
-    """A `chat_member` update about the bot itself that promotes it reads the chat's count."""
+    """A `chat_member` update about the bot itself that promotes it asks for the chat's count."""
     update = event.light
     member = update.new_chat_member.user
     if not member.is_bot or bot_change(update) is not BotChange.PROMOTED:
@@ -189,11 +197,11 @@ async def _bot_promoted(event: ChatMemberEvent, ctx: PluginContext) -> None:
     gateway = await ctx.gateways.get(GatewayType.TELEGRAM_BOT)
     if gateway is None or gateway.id != event.gateway_id or gateway.bot_username != member.username:
         return
-    await member_counts.read_and_record(ctx, DueChat(update.chat.id, event.gateway_id, chat_title(update.chat)))
+    member_counts.mark_due(ctx, DueChat(update.chat.id, event.gateway_id, chat_title(update.chat)))
 
 
 async def _bot_changed(event: MyChatMemberEvent, ctx: PluginContext) -> dict[str, Any] | None:
-    """The bot added or promoted: the chat's count is read (and the chat is readable again);
+    """The bot added or promoted: the chat's count is asked for (and the chat is readable again);
     removed: the chat is unavailable from the update's date, and no longer read."""
     update = event.light
     change = bot_change(update)
@@ -206,5 +214,5 @@ async def _bot_changed(event: MyChatMemberEvent, ctx: PluginContext) -> dict[str
             ctx, ChatState(chat.chat_id, chat.gateway_id, chat.title, at, unavailable=removed_reason(update))
         )
         return {"chatId": chat.chat_id, "bot": change.value}
-    state = await member_counts.read_and_record(ctx, chat, available=True)
-    return {"chatId": chat.chat_id, "bot": change.value, "memberCount": state.count if state else None}
+    member_counts.mark_due(ctx, chat, available=True)
+    return {"chatId": chat.chat_id, "bot": change.value}
