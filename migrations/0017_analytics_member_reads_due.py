@@ -3,6 +3,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('plugboard', '0016_analytics_content')]
@@ -13,6 +14,10 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='AnalyticsMemberChat',
             name='due_at',
-            field=fields.DatetimeField(null=True, db_index=True, auto_now=False, auto_now_add=False),
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddIndex(
+            model_name='AnalyticsMemberChat',
+            index=Index(fields=['due_at']),
         ),
     ]

@@ -39,6 +39,7 @@ class Tally:
     kind: str | None = None  # a received message's kind of content
     first_name: str | None = None  # the counted user's, as this message shows them
     username: str | None = None
+    late: bool = False  # counted so long after its date that it may land in a closed day (app/analytics/closed_days.py)
 
 
 FIRST_NAME_MAX = 64  # Telegram's bounds

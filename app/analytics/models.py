@@ -103,6 +103,47 @@ class AnalyticsUserDay(Model):
         indexes = (("install_id", "chat_id", "day", "user_id", "quarters_low", "quarters_high"),)
 
 
+class AnalyticsClosedDay(Model):
+    # One local day of the install's zone once it can no longer change (app/analytics/closed_days.py):
+    # a chat's figures that day, or with chat_id ALL_CHATS the install's (always written, so a
+    # missing row means the day was never rolled up). Valid while `version` is the install's
+    # AnalyticsVersion: an event counted late, or a person forgotten, moves that on.
+
+    id = fields.BigIntField(primary_key=True)
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_closed_days", on_delete=fields.CASCADE
+    )
+    install_id: str
+    chat_id = fields.BigIntField()
+    zone = fields.CharField(max_length=64)
+    day = fields.IntField()  # days since 1970-01-01, in `zone`
+    version = fields.BigIntField()
+    received = fields.BigIntField(default=0, db_default=0)
+    sent = fields.BigIntField(default=0, db_default=0)
+    joins = fields.BigIntField(default=0, db_default=0)
+    leaves = fields.BigIntField(default=0, db_default=0)
+    users = fields.BigIntField(default=0, db_default=0)
+    hours = fields.CharField(max_length=500)  # messages by local hour 0-23, comma-separated
+
+    class Meta:
+        table = "analytics_closed_days"
+        unique_together = (("install", "chat_id", "zone", "day"),)
+
+
+class AnalyticsVersion(Model):
+    # The version of an install's counted history: closed days rolled up at another are not used.
+
+    id = fields.BigIntField(primary_key=True)
+    install: fields.OneToOneRelation[UserPlugin] = fields.OneToOneField(
+        "plugboard.UserPlugin", related_name="analytics_version", on_delete=fields.CASCADE
+    )
+    install_id: str
+    version = fields.BigIntField(default=0, db_default=0)
+
+    class Meta:
+        table = "analytics_versions"
+
+
 class AnalyticsMemberChat(Model):
     # A chat whose member count an install reads: the gateway it was last seen through, when it
     # was last read, and whether it can be (the bot was removed: not read until it is added again).
@@ -120,11 +161,12 @@ class AnalyticsMemberChat(Model):
     unavailable_since = fields.DatetimeField(null=True)
     # Set when the chat wants a reading soon (first seen, the bot added or promoted): the
     # `member-reads` schedule reads it within a minute, outside the run that saw it.
-    due_at = fields.DatetimeField(null=True, db_index=True)
+    due_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "analytics_member_chats"
         unique_together = (("install", "chat_id"),)
+        indexes = (("due_at",),)
 
 
 class AnalyticsMemberCount(Model):

@@ -193,9 +193,10 @@ class AnalyticsService:
         self, reader: InstallReader, days: int | None = None, start: date | None = None, end: date | None = None
     ) -> SummaryKey:
         """The summary of the last `days` or of `start` to `end`, in the install's zone, checked."""
-        today = self.today(reader.zone)
+        now = self.clock()
+        today = now.astimezone(UTC).astimezone(reader.zone).date()
         window = window_of(days, start, end, today, reader.retention)
-        return SummaryKey(reader.install_id, reader.chat_id, window.start, window.end, today, reader.zone_name)
+        return SummaryKey(reader.install_id, reader.chat_id, window.start, window.end, today, reader.zone_name, now)
 
     async def summary(self, reader: AnalyticsReader, key: SummaryKey) -> Summary:
         """The summary of `key`, read now (seven statements)."""

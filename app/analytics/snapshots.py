@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.analytics.buckets import zone_named
+from app.analytics.closed_days import ClosedDays, last_closed, read_closed
 from app.analytics.models import ALL_CHATS
 from app.analytics.reader import (
     AnalyticsReader,
@@ -56,6 +57,9 @@ class SummaryKey:
     end: date
     today: date
     zone: str = "UTC"
+    # When the key was made, by its reader's clock: from two hours into today, yesterday comes
+    # rolled up (app/analytics/closed_days.py). Not part of what the key names.
+    now: datetime | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def ending_today(
@@ -165,15 +169,19 @@ async def read_snapshots(
 ) -> dict[SummaryKey, Snapshot]:
     """The snapshots of `keys`: seven statements for the keys of each chat filter, range and zone."""
     groups: dict[tuple[int | None, date, date, date, str], list[str]] = {}
+    nows: dict[tuple[int | None, date, date, date, str], datetime | None] = {}
     for key in keys:
-        installs = groups.setdefault((key.chat_id, key.start, key.end, key.today, key.zone), [])
+        group = (key.chat_id, key.start, key.end, key.today, key.zone)
+        installs = groups.setdefault(group, [])
         if key.install_id not in installs:
             installs.append(key.install_id)
+        earlier = nows.get(group, key.now)
+        nows[group] = None if earlier is None or key.now is None else min(earlier, key.now)
     snapshots: dict[SummaryKey, Snapshot] = {}
-    for (chat_id, start, end, today, zone), installs in groups.items():
+    for group, installs in groups.items():
         for first in range(0, len(installs), MAX_INSTALLS):
             chunk = installs[first : first + MAX_INSTALLS]
-            read = await _read_group([SummaryKey(i, chat_id, start, end, today, zone) for i in chunk], gate)
+            read = await _read_group([SummaryKey(i, *group, now=nows[group]) for i in chunk], gate)
             snapshots.update(read)
     return snapshots
 
@@ -191,11 +199,16 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
     zone = first.tz
     span, window, previous, since = first.span, first.window, first.window.before(), first.active_since
     active_sql = ", ".join(f"SUM(CASE WHEN last_bucket >= ? THEN 1 ELSE 0 END) AS since_{n}" for n in range(len(since)))
+    # The span's closed days come rolled up (app/analytics/closed_days.py); the rest, from buckets.
+    closed_end = min(span.end, last_closed(first.today, zone, first.now))
+    closed_span = Window(span.start, closed_end) if span.start <= closed_end else None
+    open_span = Window(max(span.start, closed_end + timedelta(days=1)), span.end)
+    open_window = Window(max(window.start, open_span.start), window.end)
     span_days, span_users = (
-        day_counts_sql(zoned(span, zone), scope, params, by_chat=True),
-        day_users_sql(zoned(span, zone), user_scope, user_params),
+        day_counts_sql(zoned(open_span, zone), scope, params, by_chat=True),
+        day_users_sql(zoned(open_span, zone), user_scope, user_params),
     )
-    window_hours = hour_counts_sql(zoned(window, zone), scope, params)
+    window_hours = hour_counts_sql(zoned(open_window, zone), scope, params)  # none when the window is closed
     previous_users = distinct_users_sql(zoned(previous, zone), user_scope)
     window_span = window.buckets(zone)
     if first.ends_today:
@@ -224,16 +237,14 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
             params,
         ),
     ]
-    (
-        day_rows,
-        user_day_rows,
-        hour_rows,
-        active_rows,
-        previous_rows,
-        chat_user_rows,
-        chats,
-    ) = await asyncio.gather(*(fetch_rows(sql, values, gate) for sql, values in statements))
+    fetched, closed = await asyncio.gather(
+        asyncio.gather(*(fetch_rows(sql, values, gate) for sql, values in statements)),
+        read_closed(installs, first.chat_id, first.zone, closed_span, gate) if closed_span else _nothing_closed(),
+    )
+    day_rows, user_day_rows, hour_rows, active_rows, previous_rows, chat_user_rows, chats = fetched
     per_install = {install: _Parts() for install in installs}
+    for install, days in closed.items():
+        per_install[install].add_closed(days, window)
     for row in day_rows:  # per chat and local day: the span's days, and the window's chats
         parts, day, counts = per_install[row["install_id"]], local_date_of(int(row["local_day"])), counts_of(row)
         parts.day_counts[day] = parts.day_counts.get(day, Counts()) + counts
@@ -258,6 +269,10 @@ async def _read_group(keys: list[SummaryKey], gate: asyncio.Semaphore | None) ->
     return {key: per_install[key.install_id].snapshot(key) for key in keys}
 
 
+async def _nothing_closed() -> dict[str, ClosedDays]:
+    return {}
+
+
 class _Parts:
     """One install's rows, as they come."""
 
@@ -270,6 +285,19 @@ class _Parts:
         self.chat_counts: dict[int, Counts] = {}
         self.chat_users: dict[int, int] = {}
         self.chats: list[dict[str, Any]] = []
+
+    def add_closed(self, closed: ClosedDays, window: Window) -> None:
+        for day, stat in closed.days.items():
+            self.day_counts[day] = stat.counts
+            self.day_users[day] = stat.users
+        for day, chats in closed.chat_counts.items():
+            if window.start <= day <= window.end:
+                for chat, counts in chats.items():
+                    self.chat_counts[chat] = self.chat_counts.get(chat, Counts()) + counts
+        for day, hours in closed.hours.items():
+            if window.start <= day <= window.end:
+                for hour, messages in enumerate(hours):
+                    self.hourly[hour] += messages
 
     def snapshot(self, key: SummaryKey) -> Snapshot:
         days = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics import posting
+from app.analytics import closed_days, posting
 from app.analytics.buckets import bucket_of
 from app.analytics.counting import Tally
 from app.analytics.models import ALL_CHATS, AnalyticsBucket, AnalyticsChat, AnalyticsSeen, AnalyticsUserDay
@@ -27,8 +27,9 @@ async def record(install_id: str, tally: Tally) -> None:
 
 
 async def record_many(tallies: list[tuple[str, Tally]]) -> None:
-    """Adds many events' tallies, of any installs, in at most eight statements: rows that meet
-    the same counters are summed first (a multi-row upsert may touch each row once)."""
+    """Adds many events' tallies, of any installs, in at most eight statements (nine with a late
+    event): rows that meet the same counters are summed first (a multi-row upsert may touch each
+    row once)."""
     if not tallies:
         return
     conn = AnalyticsChat._meta.db
@@ -74,6 +75,9 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
     if day_users:
         await _record_users(conn, day_users, seen)
     await posting.record(conn, tallies)  # content kinds and posters (app/analytics/posting.py)
+    late = {install_id for install_id, tally in tallies if tally.late}
+    if late:
+        await closed_days.bump(conn, late)
 
 
 def _add(target: list[Any], start: int, counts: list[int]) -> None:

@@ -175,19 +175,21 @@ def day_rules(zone: ZoneInfo, first: int, end: int) -> tuple[DayRule, ...]:
     return tuple(rules)
 
 
-def local_day_users_sql(spans: ZonedSpan, scope: str, scope_params: list[Any]) -> tuple[str, list[Any]]:
-    """`SELECT install_id, local day number, user_id` for each user seen in each local day of the
-    span (a user may come twice: count them DISTINCT)."""
+def local_day_users_sql(
+    spans: ZonedSpan, scope: str, scope_params: list[Any], key: str = "install_id"
+) -> tuple[str, list[Any]]:
+    """`SELECT <key>, local day number, user_id` for each user seen in each local day of the
+    span (a user may come twice: count them DISTINCT). `key`: the columns that group them."""
     selects, params = [], []
     for rule in spans.rules():
         for delta, (low, high) in zip((-1, 0, 1), rule.masks, strict=True):
             if not (low or high):
                 continue
             selects.append(
-                f'SELECT install_id, day + {delta} AS local_day, user_id FROM "analytics_user_days" '
+                f'SELECT {key}, day + {delta} AS local_day, user_id FROM "analytics_user_days" '
                 f"WHERE {scope} AND day >= ? AND day <= ? AND ((quarters_low & ?) <> 0 OR (quarters_high & ?) <> 0)"
             )
             params += [*scope_params, rule.first_day, rule.last_day, low, high]
     if not selects:
-        return 'SELECT install_id, 0 AS local_day, user_id FROM "analytics_user_days" WHERE 1 = 0', []
+        return f'SELECT {key}, 0 AS local_day, user_id FROM "analytics_user_days" WHERE 1 = 0', []
     return " UNION ALL ".join(selects), params

@@ -134,8 +134,13 @@ async def test_a_summarys_fields_share_their_reads_and_agree_with_separate_reads
     for days in (1, 7, 30):
         with counting_queries() as statements:
             figures = await summary(app, owner, days=days)
-        # One read of the days (and the chats) for every window, one of the hours of day.
+        # One read of the open days (and the chats) for every window, one of the hours of day, and
+        # the first time, one roll-up of the closed days not rolled up yet.
+        assert sum("analytics_buckets" in s for s in statements) <= 3
+        with counting_queries() as statements:
+            assert await summary(app, owner, days=days) == figures
         assert sum("analytics_buckets" in s for s in statements) == 2
+        assert sum("analytics_closed_days" in s for s in statements) == 1
         with app.db():
             window = Window.ending(today, days)
             period = await app.platform.analytics.period(reader, window, today)

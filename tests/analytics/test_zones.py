@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from app.analytics import store
 from app.analytics.buckets import zone_named
 from app.analytics.counting import Tally
-from app.analytics.models import AnalyticsBucket, AnalyticsChat, AnalyticsSeen, AnalyticsUserDay
+from app.analytics.models import AnalyticsBucket, AnalyticsChat, AnalyticsClosedDay, AnalyticsSeen, AnalyticsUserDay
 from app.analytics.reader import AnalyticsReader, Window
 from app.analytics.snapshots import SummaryKey, read_snapshots
 from tests.support.hostile import generated_settings
@@ -117,7 +117,7 @@ class Model:
 
 async def rewrite(install_id: str, found: list[Event]) -> None:
     """The install's rows, as the plugin writes them for `found` (in a few batches, as runs do)."""
-    for model in (AnalyticsBucket, AnalyticsUserDay, AnalyticsSeen, AnalyticsChat):
+    for model in (AnalyticsBucket, AnalyticsUserDay, AnalyticsSeen, AnalyticsChat, AnalyticsClosedDay):
         await model.filter(install_id=install_id).delete()
     for start in range(0, len(found), 7):
         await store.record_many([(install_id, e.tally()) for e in found[start : start + 7]])

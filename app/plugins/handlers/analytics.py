@@ -5,10 +5,11 @@ The counting rules are in app/analytics/counting.py; the README states them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, timedelta
 from typing import Any
 
-from app.analytics import member_counts, member_store, store
+from app.analytics import closed_days, member_counts, member_store, store
 from app.analytics.buckets import bucket_of, local_midnight, today_in, zone_named
 from app.analytics.counting import Tally, chat_title, tally_member_change, tally_received, tally_sent
 from app.analytics.figures import FIGURES_SCHEMA, figures
@@ -143,6 +144,8 @@ class AnalyticsHandler(PluginHandler):
             return await member_counts.read_soon(ctx)
         if tally is None:
             return None
+        if closed_days.is_late(tally.moment, ctx.now()):
+            tally = replace(tally, late=True)
         ctx.write(BatchedWrite(store.record_many, (ctx.install_id, tally)))
         ctx.notify()  # the summaries of every chat
         ctx.notify(f"chat:{tally.chat_id}")  # and those of this chat only (app/graphql/analytics.py)
@@ -165,6 +168,7 @@ class AnalyticsHandler(PluginHandler):
 
         async def prune() -> None:
             await store.prune(install_id, keep_bucket)
+            await closed_days.prune(install_id, zone_name, keep_from)
             await member_store.prune(install_id, local_midnight(keep_from, zone))
 
         ctx.write(prune)

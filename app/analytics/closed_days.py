@@ -1,0 +1,218 @@
+"""Closed days: each local day of an install's zone rolled up once it can no longer change, so a
+summary reads a row a day (and one per chat) for all but its last two days, however many messages
+the day had.
+
+A local day is closed two hours after it ends (`last_closed`). Events are counted in the
+bucket of their own date, so only an event that arrives late can land in a closed day: its run
+counts it as usual and, in the same transaction, moves the install's version on (`bump`), which
+retires every closed day rolled up before. A person forgotten does the same. A roll-up reads the
+version before it reads the buckets, so the rows it writes hold at least everything committed at
+that version; rows of an older version are never used (and never overwrite newer ones). The first
+summary after a zone change, a late event or a new day rolls up what it lacks, from the buckets and
+the users' masks (app/analytics/zoned.py), in the statements a summary made before closed days."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from app.analytics.buckets import bucket_of, local_midnight, zone_named
+from app.analytics.models import ALL_CHATS, AnalyticsClosedDay, AnalyticsVersion
+from app.analytics.reader import Counts, DayStat, Window, counts_of, fetch_rows, zoned
+from app.analytics.zoned import EPOCH, local_date_of, local_day_users_sql
+from app.db_errors import describe
+from app.sql import insert_rows
+
+log = logging.getLogger(__name__)
+
+# An event whose date is this many buckets (an hour) before its run's clock is late; a day is closed
+# this many buckets (two hours) after its end. So an event that is not late can land in a closed day
+# only when its process's clock is an hour behind the reader's.
+LATE_BUCKETS = 4
+CLOSED_AFTER_BUCKETS = 8
+HOURS = 24
+_COUNTERS = ("received", "sent", "joins", "leaves")
+_COLUMNS = ("install_id", "chat_id", "zone", "day", "version", *_COUNTERS, "users", "hours")
+
+
+def last_closed(today: date, zone: ZoneInfo, now: datetime | None = None) -> date:
+    """The last local day that is closed when it is `today` in `zone`: yesterday, once `now` (the
+    reader's clock) is two hours into today; without `now`, the day before yesterday."""
+    if now is not None and bucket_of(now) >= bucket_of(local_midnight(today, zone)) + CLOSED_AFTER_BUCKETS:
+        return today - timedelta(days=1)
+    return today - timedelta(days=2)
+
+
+def is_late(moment: datetime, now: datetime) -> bool:
+    """Whether an event of `moment` counted at `now` may land in a closed day."""
+    return bucket_of(moment) < bucket_of(now) - LATE_BUCKETS
+
+
+@dataclass
+class ClosedDays:
+    """One install's closed days in one scope (a chat, or all chats), those with figures only."""
+
+    days: dict[date, DayStat] = field(default_factory=dict)
+    chat_counts: dict[date, dict[int, Counts]] = field(default_factory=dict)
+    hours: dict[date, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Row:
+    chat_id: int
+    day: date
+    counts: Counts
+    users: int
+    hours: tuple[int, ...]
+
+
+async def read_closed(
+    installs: list[str], chat_id: int | None, zone_name: str, window: Window, gate: asyncio.Semaphore | None = None
+) -> dict[str, ClosedDays]:
+    """The closed days of `window` (every one of them must be closed) for each install, rolling up
+    the days an install lacks: one statement, and three more per install that lacks some."""
+    marks = ", ".join("?" * len(installs))
+    sql = (
+        "SELECT c.install_id, c.chat_id, c.day, c.received, c.sent, c.joins, c.leaves, c.users, c.hours "
+        'FROM "analytics_closed_days" AS c LEFT JOIN "analytics_versions" AS v ON v.install_id = c.install_id '
+        f"WHERE c.install_id IN ({marks}) AND c.zone = ? AND c.day >= ? AND c.day <= ? "
+        "AND c.version = COALESCE(v.version, 0)"
+    )
+    params: list[Any] = [*installs, zone_name, _ordinal(window.start), _ordinal(window.end)]
+    if chat_id is not None:
+        sql, params = f"{sql} AND c.chat_id IN (?, ?)", [*params, chat_id, ALL_CHATS]
+    found: dict[str, list[_Row]] = {install: [] for install in installs}
+    for row in await fetch_rows(sql, params, gate):
+        found[row["install_id"]].append(_row(row))
+    result = {}
+    for install, rows in found.items():
+        have = {row.day for row in rows if row.chat_id == ALL_CHATS}
+        missing = [day for day in window.days() if day not in have]
+        if missing:
+            rolled = await roll_up(install, zone_name, Window(missing[0], missing[-1]), gate)
+            rows = [row for row in rows if not missing[0] <= row.day <= missing[-1]] + rolled
+        result[install] = _scoped(rows, chat_id)
+    return result
+
+
+async def roll_up(install_id: str, zone_name: str, window: Window, gate: asyncio.Semaphore | None) -> list[_Row]:
+    """Rolls up the install's closed days of `window` from buckets and users' masks, stores them,
+    and returns them (a failed store costs the next summary the same roll-up, nothing more)."""
+    versions = await fetch_rows('SELECT version FROM "analytics_versions" WHERE install_id = ?', [install_id], gate)
+    version = int(versions[0]["version"]) if versions else 0
+    span = zoned(window, zone_named(zone_name))
+    day, day_params = span.day_sql()
+    hour, hour_params = span.hour_sql()
+    sums = ", ".join(f"SUM({c}) AS {c}" for c in _COUNTERS)
+    hours_sql = (
+        f'SELECT chat_id, {day} AS local_day, {hour} AS hour, {sums} FROM "analytics_buckets" '
+        "WHERE install_id = ? AND bucket >= ? AND bucket < ? GROUP BY chat_id, local_day, hour"
+    )
+    parts, user_params = local_day_users_sql(span, "install_id = ?", [install_id], key="chat_id")
+    users_sql = f"SELECT chat_id, local_day, COUNT(DISTINCT user_id) AS users FROM ({parts}) AS seen GROUP BY chat_id, local_day"
+    hour_rows, user_rows = await asyncio.gather(
+        fetch_rows(hours_sql, [*day_params, *hour_params, install_id, span.span.first, span.span.end], gate),
+        fetch_rows(users_sql, user_params, gate),
+    )
+    counts: dict[tuple[int, date], Counts] = {}
+    hours: dict[tuple[int, date], list[int]] = {}
+    for row in hour_rows:
+        on = local_date_of(int(row["local_day"]))
+        if not window.start <= on <= window.end:
+            continue
+        for chat in (int(row["chat_id"]), ALL_CHATS):
+            counts[(chat, on)] = counts.get((chat, on), Counts()) + counts_of(row)
+            by_hour = hours.setdefault((chat, on), [0] * HOURS)
+            by_hour[int(row["hour"])] += int(row["received"] or 0) + int(row["sent"] or 0)
+    users = {
+        (int(row["chat_id"]), local_date_of(int(row["local_day"]))): int(row["users"])
+        for row in user_rows
+        if window.start <= local_date_of(int(row["local_day"])) <= window.end
+    }
+    keys = counts.keys() | users.keys() | {(ALL_CHATS, on) for on in window.days()}
+    rows = [
+        _Row(chat, on, counts.get((chat, on), Counts()), users.get((chat, on), 0), tuple(hours.get((chat, on), ())))
+        for chat, on in sorted(keys)
+    ]
+    await store_rows(install_id, zone_name, version, rows)
+    return rows
+
+
+async def store_rows(install_id: str, zone_name: str, version: int, rows: list[_Row]) -> None:
+    table = AnalyticsClosedDay._meta.db_table
+    values = [
+        [
+            install_id,
+            row.chat_id,
+            zone_name,
+            _ordinal(row.day),
+            version,
+            row.counts.received,
+            row.counts.sent,
+            row.counts.joins,
+            row.counts.leaves,
+            row.users,
+            ",".join(str(n) for n in row.hours or (0,) * HOURS),
+        ]
+        for row in rows
+    ]
+    update = ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS[4:])
+    try:
+        await insert_rows(
+            AnalyticsClosedDay._meta.db,
+            table,
+            _COLUMNS,
+            values,
+            f"ON CONFLICT (install_id, chat_id, zone, day) DO UPDATE SET {update} "
+            f"WHERE excluded.version >= {table}.version",
+            types=("text", "bigint", "text", "int", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint", "text"),
+        )
+    except Exception as exc:
+        log.warning("closed days of install %s not stored (rolled up again next time): %s", install_id, describe(exc))
+
+
+async def bump(conn: BaseDBAsyncClient, install_ids: Iterable[str]) -> None:
+    """Retires the installs' closed days (in the transaction of what changed them)."""
+    table = AnalyticsVersion._meta.db_table
+    await insert_rows(
+        conn,
+        table,
+        ("install_id", "version"),
+        [[install_id, 1] for install_id in sorted(set(install_ids))],
+        f"ON CONFLICT (install_id) DO UPDATE SET version = {table}.version + 1",
+        types=("text", "bigint"),
+    )
+
+
+async def prune(install_id: str, zone_name: str, keep_from: date) -> int:
+    """Forgets closed days before `keep_from`, and those of other zones than the install's."""
+    pruned = await AnalyticsClosedDay.filter(install_id=install_id, day__lt=_ordinal(keep_from)).delete()
+    return pruned + await AnalyticsClosedDay.filter(install_id=install_id).exclude(zone=zone_name).delete()
+
+
+def _scoped(rows: list[_Row], chat_id: int | None) -> ClosedDays:
+    scope = ALL_CHATS if chat_id is None else chat_id
+    closed = ClosedDays()
+    for row in rows:
+        if row.chat_id == scope and (row.counts.messages or row.counts.joins or row.counts.leaves or row.users):
+            closed.days[row.day] = DayStat(row.day, row.counts, row.users)
+            closed.hours[row.day] = row.hours
+        if row.chat_id != ALL_CHATS and (chat_id is None or row.chat_id == chat_id) and row.counts != Counts():
+            closed.chat_counts.setdefault(row.day, {})[row.chat_id] = row.counts
+    return closed
+
+
+def _row(row: dict[str, Any]) -> _Row:
+    hours = tuple(int(n) for n in str(row["hours"]).split(","))
+    return _Row(int(row["chat_id"]), local_date_of(int(row["day"])), counts_of(row), int(row["users"] or 0), hours)
+
+
+def _ordinal(day: date) -> int:
+    return (day - EPOCH).days
