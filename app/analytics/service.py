@@ -199,7 +199,7 @@ class AnalyticsService:
         return SummaryKey(reader.install_id, reader.chat_id, window.start, window.end, today, reader.zone_name, now)
 
     async def summary(self, reader: AnalyticsReader, key: SummaryKey) -> Summary:
-        """The summary of `key`, read now (seven statements)."""
+        """The summary of `key`, read now (eight statements)."""
         snapshots = await read_snapshots([key], reader.gate)
         return await self.summarize(snapshots[key], reader)
 

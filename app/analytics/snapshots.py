@@ -2,13 +2,14 @@
 
 A summary is its install's figures for one chat or all chats, over the local days `start` to
 `end` of its zone, as seen on `today` (`SummaryKey`). `read_snapshots` reads each summary's figures
-in seven statements whatever its size, and the summaries of many installs with the same chat
-filter, range and zone in the same seven
+in eight statements whatever its size (seven over the days still open, one of the closed days'
+roll-ups: app/analytics/closed_days.py), and the summaries of many installs with the same chat
+filter, range and zone in the same eight
 (`install_id IN (…)`): a burst of changes across users costs a few statements, not a few per user.
 `SnapshotReader` answers an AnalyticsReader's reads from a snapshot, and reads only what lies
 outside it (a `daily(days)` longer than the summary's span, say).
 
-The seven statements are not one transaction (as a summary's reads never were): a snapshot read
+The statements are not one transaction (as a summary's reads never were): a snapshot read
 while changes commit may show some of them, and the notice of the last one brings a read of all.
 """
 
@@ -167,7 +168,8 @@ class SnapshotReader(AnalyticsReader):
 async def read_snapshots(
     keys: Sequence[SummaryKey], gate: asyncio.Semaphore | None = None
 ) -> dict[SummaryKey, Snapshot]:
-    """The snapshots of `keys`: seven statements for the keys of each chat filter, range and zone."""
+    """The snapshots of `keys`: eight statements for the keys of each chat filter, range and zone
+    (and three more for each install that has a closed day not rolled up yet)."""
     groups: dict[tuple[int | None, date, date, date, str], list[str]] = {}
     nows: dict[tuple[int | None, date, date, date, str], datetime | None] = {}
     for key in keys:
