@@ -171,3 +171,13 @@ async def test_an_uninstall_takes_the_roll_ups_with_it(app, telegram):
         await UserPlugin.filter(id=owner.install_id).delete()
         assert await AnalyticsClosedDay.filter(install_id=owner.install_id).count() == 0
         assert await AnalyticsVersion.filter(install_id=owner.install_id).count() == 0
+
+
+async def test_a_chat_with_id_0_which_telegram_never_sends_is_not_counted(app, telegram):
+    """0 stands for all chats in the tables: a chat of that id would be counted twice in them."""
+    owner = await an_owner(app, telegram)
+    await owner.post(1, NOW - 3 * DAY, chat_id=0)
+    await owner.post(2, NOW - 3 * DAY, chat_id=-1001)
+    summary = await owner.summary()
+    assert daily(summary)[3] == ("2026-06-12", 1, 1)
+    assert [c["chatId"] for c in summary["chats"]] == ["-1001"]

@@ -816,7 +816,7 @@ async def figures_and_forward(app: LiveApp, telegram, stand_in) -> tuple[TestUse
     await install_via_api(app, owner, "analytics")
     await install_via_api(app, owner, "forward", {"url": stand_in.url("/weekly"), "signingSecret": SECRET})
     for n, days_ago in enumerate([0, 0, 1, 3, 6, 8], start=1):
-        update = message_update(n, chat_id=-n % 2 - 1, sender_id=100 + n % 3)
+        update = message_update(n, chat_id=-(n % 2) - 1, sender_id=100 + n % 3)
         update["message"]["date"] = int((NOW - timedelta(days=days_ago)).timestamp())
         assert (await deliver(app, bot, update)).status_code == 200
     await wait_until_processed(app)

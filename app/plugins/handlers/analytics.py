@@ -15,6 +15,7 @@ from app.analytics.counting import Tally, chat_title, tally_member_change, tally
 from app.analytics.figures import FIGURES_SCHEMA, figures
 from app.analytics.member_rules import BotChange, bot_change, removed_reason
 from app.analytics.member_store import ChatState, DueChat
+from app.analytics.models import ALL_CHATS
 from app.analytics.ranges import MAX_DAYS, parse_date, window_of
 from app.analytics.service import install_settings
 from app.gateways.models import GatewayType
@@ -142,7 +143,7 @@ class AnalyticsHandler(PluginHandler):
             return await member_counts.read_due(ctx, event.fired_at)
         elif isinstance(event, ScheduleTriggerEvent) and event.schedule == "member-reads":
             return await member_counts.read_soon(ctx)
-        if tally is None:
+        if tally is None or tally.chat_id == ALL_CHATS:  # 0 is no Telegram chat: it stands for all chats in the tables
             return None
         if closed_days.is_late(tally.moment, ctx.now()):
             tally = replace(tally, late=True)
