@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+# The topic of a notice that an install's config changed (app/plugins/service.py sends it).
+CONFIG_TOPIC = "config"
+
+
 def channel(user_id: str, slug: str, topic: str) -> str:
     return f"plugboard:{user_id}:{slug}:{topic}"
 
@@ -41,6 +45,12 @@ class Changes:
     async def wait(self) -> None:
         await self._changed.wait()
         self._changed.clear()
+
+    def take(self) -> bool:
+        """Whether a notice came since the last wait or take (without waiting for one)."""
+        changed = self._changed.is_set()
+        self._changed.clear()
+        return changed
 
 
 class LiveUpdates:

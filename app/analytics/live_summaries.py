@@ -9,6 +9,9 @@ The stream sends the current summary, then one after each change, at most one ev
 burst of changes read their summaries together (app/batched_loads.py, `read_snapshots`): a burst
 across many users costs a few statements, not a few per user.
 
+A change of the install's config (its zone, its retention) reaches the open streams too: the
+next summary is in the new zone.
+
 A stream is its install's alone (the key holds the install, which only its owner's reader names),
 so a user never sees another's figures. Whether a follower may still see them (its token) is the
 follower's own check.
@@ -82,11 +85,17 @@ class LiveSummaries:
         self, user_id: str, reader: InstallReader, days: int | None, start: date | None, end: date | None
     ) -> AsyncGenerator[Summary | Exception, None]:
         """A failure is the stream's last state: each follower raises it."""
+        settings = live.channel(user_id, SLUG, live.CONFIG_TOPIC)
         try:
-            async with self.updates.watch(*live_channels(user_id, reader.chat_id)) as changes:
+            async with (
+                self.updates.watch(*live_channels(user_id, reader.chat_id), settings) as changes,
+                self.updates.watch(settings) as settings_changed,
+            ):
                 yield await self._summary(reader, self.service.key_for(reader, days, start, end))
                 while True:
                     await changes.wait()  # the changes while a summary was read count as one
+                    if settings_changed.take():  # a new zone or retention applies from now on
+                        reader = await self.service.reread(reader)
                     yield await self._summary(reader, self.service.key_for(reader, days, start, end))
                     await asyncio.sleep(self.min_interval)
         except Exception as exc:  # noqa: BLE001 - the followers' to raise, as their own read would have

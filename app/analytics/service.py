@@ -189,6 +189,15 @@ class AnalyticsService:
         zone, retention = install_settings(rows[0]["config"])
         return InstallReader(str(rows[0]["id"]), chat_id, gate, zone, retention)
 
+    async def reread(self, reader: InstallReader) -> InstallReader:
+        """The same reader with its install's zone and retention as they are now (as it was, once
+        the install is gone)."""
+        configs = await UserPlugin.filter(id=reader.install_id).values_list("config", flat=True)
+        if not configs:
+            return reader
+        zone, retention = install_settings(configs[0])
+        return InstallReader(reader.install_id, reader.chat_id, reader.gate, zone, retention)
+
     def key_for(
         self, reader: InstallReader, days: int | None = None, start: date | None = None, end: date | None = None
     ) -> SummaryKey:

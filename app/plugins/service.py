@@ -10,6 +10,7 @@ from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app import live
 from app.accounts.context import ServiceContext
 from app.accounts.models import User
 from app.audit import writes as audit
@@ -154,6 +155,7 @@ class PluginService:
             await audit.record(ctx, "plugin.config_update", "plugin", request.plugin_id, metadata)
         for name, value in changes.items():
             setattr(install, name, value)
+        self.executor.announce(ctx.user_id, plugin.slug, live.CONFIG_TOPIC)  # live views that depend on it
         await self._installs_changed(ctx)
         return install
 

@@ -166,6 +166,23 @@ async def test_the_subscription_takes_a_range(app, counted, telegram):
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+async def test_an_open_subscription_follows_a_zone_change(app, counted):
+    live_query = """subscription { analyticsUpdated(days: 4) { timezone daily { date messages } } }"""
+    async with subscribe(app.url, live_query, token=counted.token) as live:
+        first = (await live.next())["analyticsUpdated"]
+        assert first["timezone"] == "UTC"
+        assert [d["messages"] for d in first["daily"]] == [0, 2, 0, 2]  # 12 to 15 June
+        assert (await update_config(app, counted, "analytics", {"timezone": "Asia/Kolkata"}))["status"] == "ACTIVE"
+        data, _ = await live.until(lambda d: d["analyticsUpdated"]["timezone"] == "Asia/Kolkata")
+    # 18:10 UTC is 23:40 the same day in Kolkata, 18:40 UTC 00:10 the next; today there is 16 June.
+    assert [(d["date"], d["messages"]) for d in data["analyticsUpdated"]["daily"]] == [
+        ("2026-06-13", 1),
+        ("2026-06-14", 1),
+        ("2026-06-15", 1),
+        ("2026-06-16", 1),
+    ]
+
+
 async def test_retention_prunes_whole_days_of_the_zone(app, counted):
     """Retention 2 in Kolkata on 16 June there: 15 and 16 June are kept, from 18:30 UTC on 14 June."""
     await update_config(app, counted, "analytics", {"timezone": "Asia/Kolkata", "retention": 2})
