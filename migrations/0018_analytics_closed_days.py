@@ -1,4 +1,4 @@
-"""Local days rolled up once they are closed, and the version of each install's counted history."""
+"""Local days rolled up once they are closed, and the versions of each install's counted UTC days."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
@@ -34,10 +34,11 @@ class Migration(migrations.Migration):
             name='AnalyticsVersion',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('install', fields.OneToOneField('plugboard.UserPlugin', source_field='install_id', db_constraint=True, to_field='id', related_name='analytics_version', on_delete=OnDelete.CASCADE)),
+                ('install', fields.ForeignKeyField('plugboard.UserPlugin', source_field='install_id', db_constraint=True, to_field='id', related_name='analytics_versions', on_delete=OnDelete.CASCADE)),
+                ('day', fields.IntField()),
                 ('version', fields.BigIntField(default=0, db_default=0)),
             ],
-            options={'table': 'analytics_versions', 'app': 'plugboard', 'pk_attr': 'id'},
+            options={'table': 'analytics_versions', 'app': 'plugboard', 'unique_together': (('install', 'day'),), 'pk_attr': 'id'},
             bases=['Model'],
         ),
     ]

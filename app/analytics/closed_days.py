@@ -1,15 +1,17 @@
 """Closed days: each local day of an install's zone rolled up once it can no longer change, so a
-summary reads a row a day (and one per chat) for all but its last two days, however many messages
-the day had.
+summary reads a row a day (and one per chat) for all but today (and yesterday, in today's first two
+hours), however many messages the day had.
 
-A local day is closed two hours after it ends (`last_closed`). Events are counted in the
-bucket of their own date, so only an event that arrives late can land in a closed day: its run
-counts it as usual and, in the same transaction, moves the install's version on (`bump`), which
-retires every closed day rolled up before. A person forgotten does the same. A roll-up reads the
-version before it reads the buckets, so the rows it writes hold at least everything committed at
-that version; rows of an older version are never used (and never overwrite newer ones). The first
-summary after a zone change, a late event or a new day rolls up what it lacks, from the buckets and
-the users' masks (app/analytics/zoned.py), in the statements a summary made before closed days."""
+A local day is closed two hours after it ends (`last_closed`). Events are counted in the bucket
+of their own date, so only an event that arrives late can land in a closed day: its run counts it
+as usual and, in the same transaction, moves the version of its UTC day on (`bump`); a person
+forgotten moves every day's on. A closed day holds the sum of the versions of the UTC days it spans
+(one or two), and is used only while that sum is still theirs: a late event retires the roll-ups of
+its own days, no others. A roll-up reads the versions before it reads the buckets, so the rows it
+writes hold at least everything committed at those versions; rows of older ones are never used
+(and never overwrite newer ones). The first summary after a zone change, a late event or a new
+day rolls up what it lacks, from the buckets and the users' masks (app/analytics/zoned.py), in the
+statements a summary made before closed days."""
 
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics.buckets import bucket_of, local_midnight, zone_named
+from app.analytics.buckets import bucket_of, days_span, local_midnight, zone_named
 from app.analytics.models import ALL_CHATS, AnalyticsClosedDay, AnalyticsVersion
 from app.analytics.reader import Counts, DayStat, Window, counts_of, fetch_rows, zoned
-from app.analytics.zoned import EPOCH, local_date_of, local_day_users_sql
+from app.analytics.zoned import EPOCH, QUARTERS, local_date_of, local_day_users_sql
 from app.db_errors import describe
 from app.sql import insert_rows
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 LATE_BUCKETS = 4
 CLOSED_AFTER_BUCKETS = 8
 HOURS = 24
+WHOLE_INSTALL = -1  # the version day that every day's version includes
 _COUNTERS = ("received", "sent", "joins", "leaves")
 _COLUMNS = ("install_id", "chat_id", "zone", "day", "version", *_COUNTERS, "users", "hours")
 
@@ -71,6 +74,38 @@ class _Row:
     counts: Counts
     users: int
     hours: tuple[int, ...]
+    version: int = 0
+
+
+Versions = dict[int, int]  # an install's versions, by UTC day (WHOLE_INSTALL: of every day)
+
+
+def utc_days(day: date, zone: ZoneInfo) -> range:
+    """The UTC days (days since 1970-01-01) that local day `day` of `zone` spans."""
+    span = days_span(day, day, zone)
+    return range(span.first // QUARTERS, (span.end - 1) // QUARTERS + 1)
+
+
+def version_of(versions: Versions, day: date, zone: ZoneInfo) -> int:
+    return versions.get(WHOLE_INSTALL, 0) + sum(versions.get(utc_day, 0) for utc_day in utc_days(day, zone))
+
+
+async def read_versions(
+    installs: list[str], window: Window, zone: ZoneInfo, gate: asyncio.Semaphore | None
+) -> dict[str, Versions]:
+    """The installs' versions of the UTC days `window` spans, and of every day."""
+    first, last = utc_days(window.start, zone)[0], utc_days(window.end, zone)[-1]
+    marks = ", ".join("?" * len(installs))
+    rows = await fetch_rows(
+        f'SELECT install_id, day, version FROM "analytics_versions" WHERE install_id IN ({marks}) '
+        "AND ((day >= ? AND day <= ?) OR day = ?)",
+        [*installs, first, last, WHOLE_INSTALL],
+        gate,
+    )
+    versions: dict[str, Versions] = {install: {} for install in installs}
+    for row in rows:
+        versions[row["install_id"]][int(row["day"])] = int(row["version"])
+    return versions
 
 
 async def read_closed(
@@ -78,21 +113,25 @@ async def read_closed(
 ) -> dict[str, ClosedDays]:
     """The closed days of `window` (every one of them must be closed) for each install, rolling up
     the days an install lacks: one statement, and three more per install that lacks some."""
+    zone = zone_named(zone_name)
     marks = ", ".join("?" * len(installs))
     sql = (
-        "SELECT c.install_id, c.chat_id, c.day, c.received, c.sent, c.joins, c.leaves, c.users, c.hours "
-        'FROM "analytics_closed_days" AS c LEFT JOIN "analytics_versions" AS v ON v.install_id = c.install_id '
-        f"WHERE c.install_id IN ({marks}) AND c.zone = ? AND c.day >= ? AND c.day <= ? "
-        "AND c.version = COALESCE(v.version, 0)"
+        "SELECT install_id, chat_id, day, version, received, sent, joins, leaves, users, hours "
+        f'FROM "analytics_closed_days" WHERE install_id IN ({marks}) AND zone = ? AND day >= ? AND day <= ?'
     )
     params: list[Any] = [*installs, zone_name, _ordinal(window.start), _ordinal(window.end)]
     if chat_id is not None:
-        sql, params = f"{sql} AND c.chat_id IN (?, ?)", [*params, chat_id, ALL_CHATS]
+        sql, params = f"{sql} AND chat_id IN (?, ?)", [*params, chat_id, ALL_CHATS]
+    rows_read, versions = await asyncio.gather(
+        fetch_rows(sql, params, gate), read_versions(installs, window, zone, gate)
+    )
     found: dict[str, list[_Row]] = {install: [] for install in installs}
-    for row in await fetch_rows(sql, params, gate):
+    for row in rows_read:
         found[row["install_id"]].append(_row(row))
     result = {}
     for install, rows in found.items():
+        current = {day: version_of(versions[install], day, zone) for day in window.days()}
+        rows = [row for row in rows if row.version == current[row.day]]
         have = {row.day for row in rows if row.chat_id == ALL_CHATS}
         missing = [day for day in window.days() if day not in have]
         if missing:
@@ -105,9 +144,9 @@ async def read_closed(
 async def roll_up(install_id: str, zone_name: str, window: Window, gate: asyncio.Semaphore | None) -> list[_Row]:
     """Rolls up the install's closed days of `window` from buckets and users' masks, stores them,
     and returns them (a failed store costs the next summary the same roll-up, nothing more)."""
-    versions = await fetch_rows('SELECT version FROM "analytics_versions" WHERE install_id = ?', [install_id], gate)
-    version = int(versions[0]["version"]) if versions else 0
-    span = zoned(window, zone_named(zone_name))
+    zone = zone_named(zone_name)
+    versions = (await read_versions([install_id], window, zone, gate))[install_id]
+    span = zoned(window, zone)
     day, day_params = span.day_sql()
     hour, hour_params = span.hour_sql()
     sums = ", ".join(f"SUM({c}) AS {c}" for c in _COUNTERS)
@@ -137,15 +176,23 @@ async def roll_up(install_id: str, zone_name: str, window: Window, gate: asyncio
         if window.start <= local_date_of(int(row["local_day"])) <= window.end
     }
     keys = counts.keys() | users.keys() | {(ALL_CHATS, on) for on in window.days()}
+    day_versions = {on: version_of(versions, on, zone) for on in window.days()}
     rows = [
-        _Row(chat, on, counts.get((chat, on), Counts()), users.get((chat, on), 0), tuple(hours.get((chat, on), ())))
+        _Row(
+            chat,
+            on,
+            counts.get((chat, on), Counts()),
+            users.get((chat, on), 0),
+            tuple(hours.get((chat, on), ())),
+            day_versions[on],
+        )
         for chat, on in sorted(keys)
     ]
-    await store_rows(install_id, zone_name, version, rows)
+    await store_rows(install_id, zone_name, rows)
     return rows
 
 
-async def store_rows(install_id: str, zone_name: str, version: int, rows: list[_Row]) -> None:
+async def store_rows(install_id: str, zone_name: str, rows: list[_Row]) -> None:
     table = AnalyticsClosedDay._meta.db_table
     values = [
         [
@@ -153,7 +200,7 @@ async def store_rows(install_id: str, zone_name: str, version: int, rows: list[_
             row.chat_id,
             zone_name,
             _ordinal(row.day),
-            version,
+            row.version,
             row.counts.received,
             row.counts.sent,
             row.counts.joins,
@@ -178,16 +225,17 @@ async def store_rows(install_id: str, zone_name: str, version: int, rows: list[_
         log.warning("closed days of install %s not stored (rolled up again next time): %s", install_id, describe(exc))
 
 
-async def bump(conn: BaseDBAsyncClient, install_ids: Iterable[str]) -> None:
-    """Retires the installs' closed days (in the transaction of what changed them)."""
+async def bump(conn: BaseDBAsyncClient, days: Iterable[tuple[str, int]]) -> None:
+    """Retires the roll-ups of these (install, UTC day) pairs, WHOLE_INSTALL for all of an
+    install's (in the transaction of what changed them)."""
     table = AnalyticsVersion._meta.db_table
     await insert_rows(
         conn,
         table,
-        ("install_id", "version"),
-        [[install_id, 1] for install_id in sorted(set(install_ids))],
-        f"ON CONFLICT (install_id) DO UPDATE SET version = {table}.version + 1",
-        types=("text", "bigint"),
+        ("install_id", "day", "version"),
+        [[install_id, day, 1] for install_id, day in sorted(set(days))],
+        f"ON CONFLICT (install_id, day) DO UPDATE SET version = {table}.version + 1",
+        types=("text", "int", "bigint"),
     )
 
 
@@ -211,7 +259,8 @@ def _scoped(rows: list[_Row], chat_id: int | None) -> ClosedDays:
 
 def _row(row: dict[str, Any]) -> _Row:
     hours = tuple(int(n) for n in str(row["hours"]).split(","))
-    return _Row(int(row["chat_id"]), local_date_of(int(row["day"])), counts_of(row), int(row["users"] or 0), hours)
+    day = local_date_of(int(row["day"]))
+    return _Row(int(row["chat_id"]), day, counts_of(row), int(row["users"] or 0), hours, int(row["version"]))
 
 
 def _ordinal(day: date) -> int:

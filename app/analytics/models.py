@@ -106,8 +106,9 @@ class AnalyticsUserDay(Model):
 class AnalyticsClosedDay(Model):
     # One local day of the install's zone once it can no longer change (app/analytics/closed_days.py):
     # a chat's figures that day, or with chat_id ALL_CHATS the install's (always written, so a
-    # missing row means the day was never rolled up). Valid while `version` is the install's
-    # AnalyticsVersion: an event counted late, or a person forgotten, moves that on.
+    # missing row means the day was never rolled up). Valid while `version` is the sum of the
+    # install's AnalyticsVersion rows of the UTC days it spans: an event counted late in one of
+    # them, or a person forgotten, moves that on.
 
     id = fields.BigIntField(primary_key=True)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
@@ -131,17 +132,21 @@ class AnalyticsClosedDay(Model):
 
 
 class AnalyticsVersion(Model):
-    # The version of an install's counted history: closed days rolled up at another are not used.
+    # How often an install's counts of one UTC day (`day`: days since 1970-01-01) changed after
+    # they might have been rolled up; day -1 stands for every day. A closed day holds the sum of
+    # the versions of the UTC days it spans, and is not used once that sum moved on.
 
     id = fields.BigIntField(primary_key=True)
-    install: fields.OneToOneRelation[UserPlugin] = fields.OneToOneField(
-        "plugboard.UserPlugin", related_name="analytics_version", on_delete=fields.CASCADE
+    install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
+        "plugboard.UserPlugin", related_name="analytics_versions", on_delete=fields.CASCADE
     )
     install_id: str
+    day = fields.IntField()
     version = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "analytics_versions"
+        unique_together = (("install", "day"),)
 
 
 class AnalyticsMemberChat(Model):

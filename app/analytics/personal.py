@@ -38,5 +38,5 @@ async def forget_user(user_id: int) -> Forgotten:
             installs.update(str(i) for i in await found.distinct().values_list("install_id", flat=True))
             removed[model._meta.db_table] = await found.delete()
         if installs:  # their days' distinct users change: rolled up again
-            await closed_days.bump(conn, installs)
+            await closed_days.bump(conn, [(install, closed_days.WHOLE_INSTALL) for install in installs])
     return Forgotten(removed, frozenset(installs))

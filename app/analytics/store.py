@@ -75,7 +75,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
     if day_users:
         await _record_users(conn, day_users, seen)
     await posting.record(conn, tallies)  # content kinds and posters (app/analytics/posting.py)
-    late = {install_id for install_id, tally in tallies if tally.late}
+    late = {(install_id, bucket_of(tally.moment) // QUARTERS) for install_id, tally in tallies if tally.late}
     if late:
         await closed_days.bump(conn, late)
 

@@ -98,7 +98,23 @@ async def test_an_event_counted_late_is_in_the_closed_day_it_belongs_to(app, tel
         ("-1001", 1, 1),
         ("-1002", 1, 1),
     ]
-    assert {version for _, _, version in await owner.closed_rows()} == {2}  # each late event moved it on
+    # Each late event moved its UTC day's version on: that day was rolled up again, no other.
+    versions = {day: version for _, day, version in await owner.closed_rows()}
+    assert versions.pop((date(2026, 6, 12) - date(1970, 1, 1)).days) == 2
+    assert set(versions.values()) == {0}
+
+
+async def test_a_late_event_retires_a_local_day_that_spans_two_utc_days(app, telegram):
+    owner = await an_owner(app, telegram)
+    assert (await update_config(app, owner.user, "analytics", {"timezone": "Asia/Kolkata"}))["status"] == "ACTIVE"
+    await owner.post(1, datetime(2026, 6, 12, 20, 0, tzinfo=UTC))  # 01:30 on 13 June in Kolkata, UTC's 12th
+    assert daily(await owner.summary())[4] == ("2026-06-13", 1, 1)
+
+    await owner.post(2, datetime(2026, 6, 13, 10, 0, tzinfo=UTC), sender_id=11)  # 15:30 there, UTC's 13th
+
+    after = await owner.summary()
+    assert daily(after)[4] == ("2026-06-13", 2, 2)
+    assert daily(after) == await owner.from_buckets("Asia/Kolkata")
 
 
 def test_an_event_is_late_an_hour_after_its_date_and_a_day_closes_two_hours_after_its_end():
@@ -150,17 +166,14 @@ async def test_an_older_roll_up_never_replaces_a_newer_one(app, telegram):
     owner = await an_owner(app, telegram)
     await owner.post(1, NOW - 3 * DAY)
     window = Window(date(2026, 6, 10), date(2026, 6, 13))
+    twelfth = (date(2026, 6, 12) - date(1970, 1, 1)).days
     with app.db():
-        stale = await closed_days.roll_up(owner.install_id, "UTC", window, None)  # version 1 (the late post)
-        conn = AnalyticsVersion._meta.db
-        await closed_days.bump(conn, [owner.install_id])
-        await closed_days.roll_up(owner.install_id, "UTC", window, None)  # version 2
-        await closed_days.store_rows(owner.install_id, "UTC", 1, stale)  # a slower reader's, at 1
-        versions = set(await AnalyticsClosedDay.filter(install_id=owner.install_id).values_list("version", flat=True))
-        (install_version,) = await AnalyticsVersion.filter(install_id=owner.install_id).values_list(
-            "version", flat=True
-        )
-    assert versions == {2} == {install_version}
+        stale = await closed_days.roll_up(owner.install_id, "UTC", window, None)  # the 12th at 1 (the late post)
+        await closed_days.bump(AnalyticsVersion._meta.db, [(owner.install_id, closed_days.WHOLE_INSTALL)])
+        await closed_days.roll_up(owner.install_id, "UTC", window, None)  # the 12th at 2, the others at 1
+        await closed_days.store_rows(owner.install_id, "UTC", stale)  # a slower reader's
+        stored = await AnalyticsClosedDay.filter(install_id=owner.install_id).values_list("day", "version")
+    assert dict(stored) == {twelfth - 2: 1, twelfth - 1: 1, twelfth: 2, twelfth + 1: 1}
 
 
 async def test_an_uninstall_takes_the_roll_ups_with_it(app, telegram):
