@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from app.analytics.buckets import bucket_of, days_span, local_midnight, zone_named
+from app.analytics.buckets import bucket_of, days_span, zone_named
 from app.analytics.models import ALL_CHATS, AnalyticsClosedDay, AnalyticsVersion
-from app.analytics.reader import Counts, DayStat, Window, counts_of, fetch_rows, zoned
+from app.analytics.reader import Counts, DayStat, Window, counts_of, fetch_rows, midnight_bucket, zoned
 from app.analytics.zoned import EPOCH, QUARTERS, local_date_of, local_day_users_sql
 from app.db_errors import describe
 from app.sql import insert_rows
@@ -48,7 +48,7 @@ _COLUMNS = ("install_id", "chat_id", "zone", "day", "version", *_COUNTERS, "user
 def last_closed(today: date, zone: ZoneInfo, now: datetime | None = None) -> date:
     """The last local day that is closed when it is `today` in `zone`: yesterday, once `now` (the
     reader's clock) is two hours into today; without `now`, the day before yesterday."""
-    if now is not None and bucket_of(now) >= bucket_of(local_midnight(today, zone)) + CLOSED_AFTER_BUCKETS:
+    if now is not None and bucket_of(now) >= midnight_bucket(today, zone) + CLOSED_AFTER_BUCKETS:
         return today - timedelta(days=1)
     return today - timedelta(days=2)
 
@@ -80,21 +80,25 @@ class _Row:
 Versions = dict[int, int]  # an install's versions, by UTC day (WHOLE_INSTALL: of every day)
 
 
-def utc_days(day: date, zone: ZoneInfo) -> range:
-    """The UTC days (days since 1970-01-01) that local day `day` of `zone` spans."""
-    span = days_span(day, day, zone)
-    return range(span.first // QUARTERS, (span.end - 1) // QUARTERS + 1)
+def utc_days(window: Window, zone: ZoneInfo) -> dict[date, range]:
+    """The UTC days (days since 1970-01-01) that each local day of `window` in `zone` spans."""
+    spans = {}
+    for day in window.days():
+        span = days_span(day, day, zone)
+        spans[day] = range(span.first // QUARTERS, (span.end - 1) // QUARTERS + 1)
+    return spans
 
 
-def version_of(versions: Versions, day: date, zone: ZoneInfo) -> int:
-    return versions.get(WHOLE_INSTALL, 0) + sum(versions.get(utc_day, 0) for utc_day in utc_days(day, zone))
+def version_of(versions: Versions, utc_span: range) -> int:
+    """The version a closed day spanning `utc_span` holds while it is still current."""
+    return versions.get(WHOLE_INSTALL, 0) + sum(versions.get(utc_day, 0) for utc_day in utc_span)
 
 
 async def read_versions(
-    installs: list[str], window: Window, zone: ZoneInfo, gate: asyncio.Semaphore | None
+    installs: list[str], spans: dict[date, range], gate: asyncio.Semaphore | None
 ) -> dict[str, Versions]:
-    """The installs' versions of the UTC days `window` spans, and of every day."""
-    first, last = utc_days(window.start, zone)[0], utc_days(window.end, zone)[-1]
+    """The installs' versions of the UTC days in `spans` (utc_days), and of every day."""
+    first, last = min(span[0] for span in spans.values()), max(span[-1] for span in spans.values())
     marks = ", ".join("?" * len(installs))
     rows = await fetch_rows(
         f'SELECT install_id, day, version FROM "analytics_versions" WHERE install_id IN ({marks}) '
@@ -113,7 +117,7 @@ async def read_closed(
 ) -> dict[str, ClosedDays]:
     """The closed days of `window` (every one of them must be closed) for each install, rolling up
     the days an install lacks: one statement, and three more per install that lacks some."""
-    zone = zone_named(zone_name)
+    spans = utc_days(window, zone_named(zone_name))  # once: the same for every install
     marks = ", ".join("?" * len(installs))
     sql = (
         "SELECT install_id, chat_id, day, version, received, sent, joins, leaves, users, hours "
@@ -122,15 +126,13 @@ async def read_closed(
     params: list[Any] = [*installs, zone_name, _ordinal(window.start), _ordinal(window.end)]
     if chat_id is not None:
         sql, params = f"{sql} AND chat_id IN (?, ?)", [*params, chat_id, ALL_CHATS]
-    rows_read, versions = await asyncio.gather(
-        fetch_rows(sql, params, gate), read_versions(installs, window, zone, gate)
-    )
+    rows_read, versions = await asyncio.gather(fetch_rows(sql, params, gate), read_versions(installs, spans, gate))
     found: dict[str, list[_Row]] = {install: [] for install in installs}
     for row in rows_read:
         found[row["install_id"]].append(_row(row))
     result = {}
     for install, rows in found.items():
-        current = {day: version_of(versions[install], day, zone) for day in window.days()}
+        current = {day: version_of(versions[install], span) for day, span in spans.items()}
         rows = [row for row in rows if row.version == current[row.day]]
         have = {row.day for row in rows if row.chat_id == ALL_CHATS}
         missing = [day for day in window.days() if day not in have]
@@ -145,7 +147,8 @@ async def roll_up(install_id: str, zone_name: str, window: Window, gate: asyncio
     """Rolls up the install's closed days of `window` from buckets and users' masks, stores them,
     and returns them (a failed store costs the next summary the same roll-up, nothing more)."""
     zone = zone_named(zone_name)
-    versions = (await read_versions([install_id], window, zone, gate))[install_id]
+    spans = utc_days(window, zone)
+    versions = (await read_versions([install_id], spans, gate))[install_id]
     span = zoned(window, zone)
     day, day_params = span.day_sql()
     hour, hour_params = span.hour_sql()
@@ -176,7 +179,7 @@ async def roll_up(install_id: str, zone_name: str, window: Window, gate: asyncio
         if window.start <= local_date_of(int(row["local_day"])) <= window.end
     }
     keys = counts.keys() | users.keys() | {(ALL_CHATS, on) for on in window.days()}
-    day_versions = {on: version_of(versions, on, zone) for on in window.days()}
+    day_versions = {on: version_of(versions, utc_span) for on, utc_span in spans.items()}
     rows = [
         _Row(
             chat,

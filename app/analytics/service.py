@@ -7,12 +7,12 @@ import csv
 import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.accounts.context import ServiceContext
-from app.analytics.buckets import zone_named
+from app.analytics.buckets import today_in, zone_named
 from app.analytics.member_reader import MemberFigures
 from app.analytics.ranges import MAX_DAYS, check_days, window_of
 from app.analytics.reader import UTC_ZONE, AnalyticsReader, ChatStat, Counts, DayStat, Window
@@ -176,7 +176,7 @@ class AnalyticsService:
 
     def today(self, zone: ZoneInfo = UTC_ZONE) -> date:
         """Today in `zone`."""
-        return self.clock().astimezone(UTC).astimezone(zone).date()
+        return today_in(zone, self.clock())
 
     async def reader_for(
         self, ctx: ServiceContext, chat_id: int | None = None, gate: asyncio.Semaphore | None = None
@@ -203,7 +203,7 @@ class AnalyticsService:
     ) -> SummaryKey:
         """The summary of the last `days` or of `start` to `end`, in the install's zone, checked."""
         now = self.clock()
-        today = now.astimezone(UTC).astimezone(reader.zone).date()
+        today = today_in(reader.zone, now)
         window = window_of(days, start, end, today, reader.retention)
         return SummaryKey(reader.install_id, reader.chat_id, window.start, window.end, today, reader.zone_name, now)
 

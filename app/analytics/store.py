@@ -37,6 +37,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
     buckets: dict[tuple[str, int, int], list[int]] = {}
     day_users: dict[tuple[str, int, int, int], list[int]] = {}
     seen: dict[tuple[str, int, int], int] = {}
+    late: set[tuple[str, int]] = set()  # (install, UTC day) of events counted late (closed_days.is_late)
     for install_id, tally in tallies:
         counts = [tally.received, tally.sent, tally.joins, tally.leaves]
         chat = chats.setdefault((install_id, tally.chat_id), [None, None, 0, 0, 0, 0])
@@ -45,6 +46,8 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
         _add(chat, 2, counts)
         bucket = bucket_of(tally.moment)
         _add(buckets.setdefault((install_id, tally.chat_id, bucket), [0, 0, 0, 0]), 0, counts)
+        if tally.late:
+            late.add((install_id, bucket // QUARTERS))
         if tally.user_id is not None:
             low, high = quarter_bits(bucket % QUARTERS)
             for scope in (tally.chat_id, ALL_CHATS):
@@ -75,7 +78,6 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
     if day_users:
         await _record_users(conn, day_users, seen)
     await posting.record(conn, tallies)  # content kinds and posters (app/analytics/posting.py)
-    late = {(install_id, bucket_of(tally.moment) // QUARTERS) for install_id, tally in tallies if tally.late}
     if late:
         await closed_days.bump(conn, late)
 
