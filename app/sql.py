@@ -44,6 +44,7 @@ async def insert_rows(
     returning: str = "",
     types: Sequence[str] | None = None,
     constants: Mapping[str, object] | None = None,
+    uniform: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """One `INSERT … VALUES (…), (…) <on_conflict> [RETURNING …]` on PostgreSQL or SQLite; with
     `returning`, the rows it inserted or updated. `constants`: more columns, one value for every row.
@@ -54,12 +55,17 @@ async def insert_rows(
     With `types` (PostgreSQL type names, one per column; "jsonb" columns take JSON text),
     PostgreSQL gets one array per column through `unnest`: the statement's text is the same for
     any number of rows, so it is parsed and planned once per connection, not once per batch.
+    `uniform` names columns that travel there as one typed parameter when every row holds the same
+    value (asyncpg checks and encodes each element of an array: most runs' columns are NULL).
     """
     fixed = dict(constants or {})
     if is_postgres(conn) and types is not None:
-        sql = unnest_insert(table, tuple(columns), tuple(types), tuple(fixed), on_conflict)
-        params: list[object] = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+        arrays = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+        hoisted = _hoisted(columns, arrays, uniform) if uniform and rows else ()
+        sql = unnest_insert(table, tuple(columns), tuple(types), tuple(fixed), on_conflict, hoisted)
+        params: list[object] = [list(array) for n, array in enumerate(arrays) if n not in hoisted]
         params += fixed.values()
+        params += (arrays[n][0] for n in hoisted)
     else:
         names = (*columns, *fixed)
         jsonb_at = tuple(n for n, name in enumerate(names) if name in jsonb) if jsonb else ()
@@ -76,6 +82,15 @@ async def insert_rows(
         return []
     # execute_query would not fetch what an INSERT returns on asyncpg.
     return await conn.execute_query_dict(f"{sql} RETURNING {returning}", params)
+
+
+def _hoisted(columns: Sequence[str], arrays: Sequence[Sequence[object]], uniform: Collection[str]) -> tuple[int, ...]:
+    """The positions of the `uniform` columns whose rows all hold one value."""
+    hoisted = []
+    for n, name in enumerate(columns):
+        if name in uniform and arrays[n].count(arrays[n][0]) == len(arrays[n]):
+            hoisted.append(n)
+    return tuple(hoisted)
 
 
 @functools.lru_cache(maxsize=256)
@@ -95,18 +110,31 @@ def values_insert(
     return f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES {values} {on_conflict}'
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def unnest_insert(
-    table: str, columns: tuple[str, ...], types: tuple[str, ...], constants: tuple[str, ...], on_conflict: str
+    table: str,
+    columns: tuple[str, ...],
+    types: tuple[str, ...],
+    constants: tuple[str, ...],
+    on_conflict: str,
+    hoisted: tuple[int, ...] = (),
 ) -> str:
-    """PostgreSQL's INSERT of one array per column (`$1` … `$n`), then one parameter per constant."""
-    arrays = ", ".join(f"${n + 1}::{'text' if kind == 'jsonb' else kind}[]" for n, kind in enumerate(types))
-    selected = [
-        f"v.{name}::jsonb" if kind == "jsonb" else f"v.{name}" for name, kind in zip(columns, types, strict=True)
-    ]
-    selected += [f"${len(columns) + n + 1}" for n in range(len(constants))]
-    names = ", ".join(columns)
+    """PostgreSQL's INSERT of one array per column (`$1` … `$n`), then one parameter per constant,
+    then one typed parameter per hoisted column (their positions in `columns`)."""
+    listed = [n for n in range(len(columns)) if n not in hoisted]
+    arrays = ", ".join(f"${p + 1}::{_array_type(types[n])}[]" for p, n in enumerate(listed))
+    selected = [f"v.{columns[n]}::jsonb" if types[n] == "jsonb" else f"v.{columns[n]}" for n in listed]
+    first = len(listed) + 1
+    selected += [f"${first + p}" for p in range(len(constants))]
+    first += len(constants)
+    selected += [f"${first + p}::{types[n]}" for p, n in enumerate(hoisted)]
+    names = ", ".join(columns[n] for n in listed)
+    targets = ", ".join((*(columns[n] for n in listed), *constants, *(columns[n] for n in hoisted)))
     return (
-        f'INSERT INTO "{table}" ({", ".join((*columns, *constants))}) SELECT {", ".join(selected)} '
+        f'INSERT INTO "{table}" ({targets}) SELECT {", ".join(selected)} '
         f"FROM unnest({arrays}) AS v({names}) {on_conflict}"
     )
+
+
+def _array_type(kind: str) -> str:
+    return "text" if kind == "jsonb" else kind

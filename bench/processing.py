@@ -62,6 +62,7 @@ CHATS = 100
 WARM_UP = 128
 MIN_BATCH = 300
 POLL_SECONDS = 0.02
+BUSY_POLL_SECONDS = 0.05
 STALL_SECONDS = 60.0  # no event done for this long: the run failed
 CASES = ("pg", "sqlite", "pg-10", "pg-2w", "pg-claims")
 KNOWN_CASES = (*CASES, "sqlite-10", "sqlite-claims")
@@ -112,6 +113,8 @@ class Measurement:
     problems: list[str] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
     first_batches: list[float] = field(default_factory=list)  # per worker: its first batch, claimed to done
+    cpu_per_event: float = 0.0  # the workers' CPU seconds (user + system) over the measured batch, an event
+    database_cpu_per_event: float = 0.0  # the same of the local PostgreSQL server's processes (0 on SQLite)
 
 
 # --- the product's database, raw --------------------------------------------------------------
@@ -125,15 +128,20 @@ class Store:
         self.postgres = pg.is_postgres(url)
         self._pg: asyncpg.Connection | None = None
         self._sqlite: aiosqlite.Connection | None = None
+        self.filled = 0  # events in the inbox: what it held at open, and every fill since
 
     async def open(self) -> None:
         if self.postgres:
-            self._pg = await asyncpg.connect(pg.dsn(self.url))
+            # A bitmap scan never marks the index entries of rows the workers have updated as dead,
+            # so every poll would walk all of them again; an index scan marks them, and the next
+            # poll skips them (0.3 ms a poll instead of 3-5 ms of the server's CPU).
+            self._pg = await asyncpg.connect(pg.dsn(self.url), server_settings={"enable_bitmapscan": "off"})
         else:
             self._sqlite = await aiosqlite.connect(
                 self.url.removeprefix("sqlite://").split("?", 1)[0], isolation_level=None
             )
             await self._sqlite.execute("PRAGMA busy_timeout=30000")
+        self.filled = int(await self.value("SELECT count(*) FROM gateway_events"))
 
     async def close(self) -> None:
         if self._pg is not None:
@@ -155,17 +163,21 @@ class Store:
         return found[0][0] if found else None
 
     async def done(self) -> tuple[int, int]:
+        """(done, failed) of all the events filled. Polled every 20 ms while the workers run, so it
+        counts through the (status, id) index the rows not yet done, not the whole inbox."""
         row = (
             await self.rows(
-                "SELECT sum(CASE WHEN status = 'done' THEN 1 ELSE 0 END), sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END) "
-                "FROM gateway_events"
+                "SELECT sum(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), count(*) FROM gateway_events "
+                "WHERE status IN ('pending', 'processing', 'failed')"
             )
         )[0]
-        return int(row[0] or 0), int(row[1] or 0)
+        failed, unfinished = int(row[0] or 0), int(row[1] or 0)
+        return self.filled - unfinished, failed
 
     async def fill(self, gateway_id: str, first: int, count: int, date: int) -> int:
         """Adds `count` pending updates numbered from `first`, in one transaction; returns the largest id before."""
         before = int(await self.value("SELECT coalesce(max(id), 0) FROM gateway_events"))
+        self.filled += count
         now = datetime.now(UTC)
         numbers = range(first, first + count)
         if self._pg is not None:
@@ -307,11 +319,12 @@ def stop_workers(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> list[st
 
 async def batch(
     store: Store, setup: Setup, first: int, count: int, date: int, workers: list[tuple[subprocess.Popen[bytes], Path]]
-) -> tuple[float, float, float, int]:
+) -> tuple[float, float, float, int, tuple[float, float]]:
     """Fills `count` events and waits until all are done; (rate, seconds measured, seconds from the
-    fill's commit to the last done, largest id before)."""
+    fill's commit to the last done, largest id before, (the workers', the database's) CPU seconds an event)."""
     done_before, failed_before = await store.done()
     before = await store.fill(setup.gateway_id, first, count, date)
+    cpu_before, database_before = cpu_seconds(workers), database_cpu_seconds()  # the fill is the bench's
     filled_at = time.perf_counter()
     seen_at: float | None = None
     seen = 0
@@ -336,11 +349,40 @@ async def batch(
                 raise RuntimeError(
                     f"a worker exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}"
                 )
-        await asyncio.sleep(POLL_SECONDS)
+        # Once the batch is under way, less often: a poll costs the database a few ms (it walks the
+        # index entries of the batch's rows), which the workers would otherwise not have.
+        await asyncio.sleep(POLL_SECONDS if seen_at is None else BUSY_POLL_SECONDS)
     assert seen_at is not None
     seconds = now - seen_at
     rate = (count - seen) / seconds if seconds > 0 else float("inf")
-    return rate, seconds, now - filled_at, before
+    cpu = (cpu_seconds(workers) - cpu_before) / count, (database_cpu_seconds() - database_before) / count
+    return rate, seconds, now - filled_at, before, cpu
+
+
+def cpu_seconds(workers: list[tuple[subprocess.Popen[bytes], Path]]) -> float:
+    """The workers' CPU time so far (user + system, all threads), from /proc; 0 where there is none."""
+    ticks = 0
+    for process, _ in workers:
+        try:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds() -> float:
+    """The CPU time so far of this machine's PostgreSQL server processes (the benchmarks' server is
+    local), from /proc; what the workers' statements cost the database, beside what the workers spend."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        if name.endswith("(postgres"):
+            ticks += int(fields.split()[11]) + int(fields.split()[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def verify(store: Store, setup: Setup, kase: Case) -> list[str]:
@@ -405,7 +447,7 @@ async def measure_product(
         events = WARM_UP
         for _ in range(5):
             events = int(min(max(pace * seconds, MIN_BATCH), events * 8, max_events))
-            rate, took, elapsed, before = await batch(store, setup, first, events, date, workers)
+            rate, took, elapsed, before, cpu = await batch(store, setup, first, events, date, workers)
             first += events
             pace = events / elapsed
             if took >= seconds / 2 or events >= max_events:
@@ -422,7 +464,7 @@ async def measure_product(
         total = int(await store.value("SELECT count(*) FROM gateway_events"))
     finally:
         await store.close()
-    return Measurement(rate, events, took, total, claims, reclaimed, problems, log_lines, firsts)
+    return Measurement(rate, events, took, total, claims, reclaimed, problems, log_lines, firsts, *cpu)
 
 
 async def warm_up(
@@ -631,7 +673,11 @@ async def main_async(args: argparse.Namespace) -> int:
             if reference is not None:
                 reference = combined(reference, await run_reference(kase, args))
             rates.setdefault(kase.name, []).append(result.rate)
-            line = f"  {kase.name:9} run {run}: {result.rate:9,.1f} events/s ({result.events} events in {result.seconds:.2f} s)"
+            line = (
+                f"  {kase.name:9} run {run}: {result.rate:9,.1f} events/s ({result.events} events in "
+                f"{result.seconds:.2f} s; CPU an event: workers {result.cpu_per_event * 1e6:.0f} µs"
+                + (f", database {result.database_cpu_per_event * 1e6:.0f} µs)" if kase.backend == "postgres" else ")")
+            )
             if reference is not None:
                 refs.setdefault(kase.name, []).append(reference.rate)
                 ratios.setdefault(kase.name, []).append(result.rate / reference.rate)

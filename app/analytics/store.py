@@ -15,6 +15,7 @@ from app.analytics.zoned import QUARTERS, quarter_bits, range_bits
 from app.sql import insert_rows, placeholders
 
 _COUNTERS = ("received", "sent", "joins", "leaves")
+_ONE_INSTALL = ("install_id",)  # a batch's rows are mostly one install's: its id travels once
 
 
 def _add_counters(table: str) -> str:
@@ -65,6 +66,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
         f"ON CONFLICT (install_id, chat_id) DO UPDATE SET {_add_counters(table)}, "
         f"title = COALESCE(excluded.title, {table}.title), type = COALESCE(excluded.type, {table}.type)",
         types=("text", "bigint", "text", "text", "bigint", "bigint", "bigint", "bigint"),
+        uniform=_ONE_INSTALL,
     )
     table = AnalyticsBucket._meta.db_table
     await insert_rows(
@@ -74,6 +76,7 @@ async def record_many(tallies: list[tuple[str, Tally]]) -> None:
         [[*key, *values] for key, values in buckets.items()],
         f"ON CONFLICT (install_id, chat_id, bucket) DO UPDATE SET {_add_counters(table)}",
         types=("text", "bigint", "int", "int", "int", "int", "int"),
+        uniform=_ONE_INSTALL,
     )
     if day_users:
         await _record_users(conn, day_users, seen)
@@ -94,7 +97,8 @@ async def _record_users(
 ) -> None:
     """Users seen in a chat and in all chats: the quarters of each UTC day they were seen in are
     OR-ed into that day's row (exact however many processes count at once), and each user's last
-    bucket moves forward."""
+    bucket moves forward. Rows that would not change are not written: most of a busy chat's
+    messages come from users already seen in the same quarter."""
     table = AnalyticsUserDay._meta.db_table
     await insert_rows(
         conn,
@@ -103,8 +107,12 @@ async def _record_users(
         [[*key, *mask] for key, mask in day_users.items()],
         f"ON CONFLICT (install_id, chat_id, day, user_id) DO UPDATE SET "
         f"quarters_low = {table}.quarters_low | excluded.quarters_low, "
-        f"quarters_high = {table}.quarters_high | excluded.quarters_high",
+        f"quarters_high = {table}.quarters_high | excluded.quarters_high "
+        # A row that already has these quarters is left as it is (no new row version to write).
+        f"WHERE ({table}.quarters_low | excluded.quarters_low) <> {table}.quarters_low "
+        f"OR ({table}.quarters_high | excluded.quarters_high) <> {table}.quarters_high",
         types=("text", "bigint", "int", "bigint", "bigint", "bigint"),
+        uniform=_ONE_INSTALL,
     )
     table = AnalyticsSeen._meta.db_table
     await insert_rows(
@@ -112,9 +120,10 @@ async def _record_users(
         table,
         ("install_id", "chat_id", "user_id", "last_bucket"),
         [[*key, bucket] for key, bucket in seen.items()],
-        f"ON CONFLICT (install_id, chat_id, user_id) DO UPDATE SET last_bucket = "
-        f"CASE WHEN excluded.last_bucket > {table}.last_bucket THEN excluded.last_bucket ELSE {table}.last_bucket END",
+        f"ON CONFLICT (install_id, chat_id, user_id) DO UPDATE SET last_bucket = excluded.last_bucket "
+        f"WHERE excluded.last_bucket > {table}.last_bucket",
         types=("text", "bigint", "bigint", "int"),
+        uniform=_ONE_INSTALL,
     )
 
 

@@ -164,4 +164,5 @@ async def _upsert(values: dict[tuple[str, str], Any], add: bool) -> None:
         on_conflict,
         jsonb={"value"},
         types=("text", "text", "text", "jsonb", "timestamptz"),
+        uniform=("install_id", "updated_at"),
     )
