@@ -116,9 +116,21 @@ def freeze_heap() -> None:
     cyclic garbage collector's reach, for the life of the process. A full collection then walks
     what was made since, not the ~200,000 objects start-up leaves (about 0.1 s a pass, longer with
     aiogram's types loaded), which a busy process otherwise pays every few seconds. Frozen objects
-    are still freed by reference counting."""
+    are still freed by reference counting.
+
+    Then collections come less often (GC_THRESHOLDS): a worker's batch of events holds tens of
+    thousands of objects for a few milliseconds (runs, their contexts, storages), and at Python's
+    700 allocations a young collection they outlive many, are promoted, and are walked again by
+    the older generations' collections until they die; freed by reference counting in the
+    meantime, they never reach a collection at all."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+# Allocations between young collections, then young collections between middle ones, and middle
+# between full ones (Python's are 700, 10, 10). Measured in docs/benchmarks.md (processing).
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 # An idle keep-alive connection is closed after this long. It must outlast the idle expiry of the

@@ -31,6 +31,7 @@ from app.db_errors import describe, is_unavailable
 from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
 from app.gateways.inbox_writer import InboxWriter
+from app.plugins.claim_budget import ClaimBudget
 from app.plugins.contract import RunTrigger
 from app.plugins.database_watch import DatabaseWatch, always_answers
 from app.plugins.events import load_parsers, stored_event
@@ -46,8 +47,10 @@ QUIET_LOG_SECONDS = 30.0
 ODD_FAILURE_RETRIES = 3
 LEASE_MARGIN_SECONDS = 0.01
 # Claimed events held per slot of concurrency: a claim that big fills the lanes, so that a lane has
-# several events of its chat to run and record together.
+# several events of its chat to run and record together. A process that finishes events fast holds
+# up to MOST_EVENTS_PER_SLOT, as long as it gets through them well within a lease (ClaimBudget).
 EVENTS_PER_SLOT = 32
+MOST_EVENTS_PER_SLOT = 128
 # At most this many of a chat's events are run back to back and recorded in one commit.
 LANE_BATCH = 64
 MISSED_BEATS = 3  # a loop is stalled once this many of its intervals (and the grace) pass without a beat
@@ -102,6 +105,7 @@ class Dispatcher:
         self._lanes: dict[LaneKey, Lane] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight = 0
+        self._budget = ClaimBudget(concurrency * EVENTS_PER_SLOT, concurrency * MOST_EVENTS_PER_SLOT, lease_seconds)
         # Set when there may be work to claim: room freed after a claim that filled it, or a wake-up.
         self._news = asyncio.Event()
         self._room_wanted = False  # the last claim filled what room there was
@@ -145,7 +149,7 @@ class Dispatcher:
 
     @property
     def capacity(self) -> int:
-        return self.concurrency * EVENTS_PER_SLOT - self._in_flight
+        return self._budget.limit() - self._in_flight
 
     @property
     def in_flight(self) -> int:
@@ -213,7 +217,7 @@ class Dispatcher:
     def _left(self, count: int = 1) -> None:
         """`count` events left memory; a dispatcher waiting for room claims again once half is free."""
         self._in_flight -= count
-        if self._room_wanted and self.capacity >= self.concurrency * EVENTS_PER_SLOT // 2:
+        if self._room_wanted and self.capacity >= self._budget.limit() // 2:
             self._room_wanted = False
             self._news.set()
 
@@ -268,6 +272,8 @@ class Dispatcher:
                 batch = [lane.events.popleft() for _ in range(min(len(lane.events), LANE_BATCH))]
                 try:
                     finished = await self._finish(lane, batch)
+                    if finished:
+                        self._budget.finished(len(batch))
                 finally:
                     lane.busy_since = None
                     lane.failing = False

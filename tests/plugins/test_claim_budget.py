@@ -1,0 +1,78 @@
+"""How many inbox events a dispatcher may hold: more when it gets through them fast, never more
+than it finishes in a quarter of a lease."""
+
+from __future__ import annotations
+
+from app.plugins.claim_budget import WINDOW_SECONDS, ClaimBudget
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def budget(clock: Clock, lease_seconds: float = 60.0) -> ClaimBudget:
+    return ClaimBudget(floor=512, ceiling=2048, lease_seconds=lease_seconds, clock=clock)
+
+
+def test_a_process_that_has_finished_nothing_holds_the_floor() -> None:
+    assert budget(Clock()).limit() == 512
+
+
+def test_a_fast_process_holds_up_to_the_ceiling() -> None:
+    clock = Clock()
+    claims = budget(clock)
+
+    for _ in range(10):  # 1,000 events a second for 10 s
+        claims.finished(1000)
+        clock.now += 1
+
+    assert claims.limit() == 2048
+
+
+def test_the_budget_is_what_the_pace_finishes_in_a_quarter_of_the_lease() -> None:
+    clock = Clock()
+    claims = budget(clock, lease_seconds=60.0)
+
+    for _ in range(10):  # 80 events a second: 1,200 in 15 s
+        claims.finished(80)
+        clock.now += 1
+
+    assert claims.limit() == 1200
+
+
+def test_a_slow_process_never_holds_more_than_the_floor() -> None:
+    clock = Clock()
+    claims = budget(clock)
+
+    for _ in range(10):  # 10 events a second: 150 in a quarter of the lease
+        claims.finished(10)
+        clock.now += 1
+
+    assert claims.limit() == 512
+
+
+def test_a_short_lease_keeps_a_fast_process_near_the_floor() -> None:
+    clock = Clock()
+    claims = budget(clock, lease_seconds=4.0)
+
+    for _ in range(10):  # 1,000 events a second: 1,000 in one second
+        claims.finished(1000)
+        clock.now += 1
+
+    assert claims.limit() == 1000
+
+
+def test_a_process_that_slows_down_holds_less_once_the_fast_time_is_past() -> None:
+    clock = Clock()
+    claims = budget(clock)
+    for _ in range(10):
+        claims.finished(1000)
+        clock.now += 1
+
+    clock.now += WINDOW_SECONDS + 1  # nothing finished since
+
+    assert claims.limit() == 512
