@@ -12,6 +12,10 @@ across many users costs a few statements, not a few per user.
 A change of the install's config (its zone, its retention) reaches the open streams too: the
 next summary is in the new zone.
 
+Member counts change far less often than the messages: a stream reads them again only when a
+reading was written (the plugin's `members` notice), days were pruned, or its window or zone
+moved, and otherwise shows the ones it read last.
+
 A stream is its install's alone (the key holds the install, which only its owner's reader names),
 so a user never sees another's figures. Whether a follower may still see them (its token) is the
 follower's own check.
@@ -26,7 +30,9 @@ from dataclasses import replace
 from datetime import date
 
 from app import live
-from app.analytics.member_reader import read_members
+from app.analytics.member_reader import MemberFigures, read_members
+from app.analytics.member_rules import MEMBERS_TOPIC
+from app.analytics.reader import Window
 from app.analytics.service import SLUG, AnalyticsService, InstallReader, Summary
 from app.analytics.snapshots import Snapshot, SummaryKey, read_snapshots
 from app.batched_loads import BatchedLoads
@@ -86,25 +92,50 @@ class LiveSummaries:
     ) -> AsyncGenerator[Summary | Exception, None]:
         """A failure is the stream's last state: each follower raises it."""
         settings = live.channel(user_id, SLUG, live.CONFIG_TOPIC)
+        members_read = (live.channel(user_id, SLUG, MEMBERS_TOPIC), live.channel(user_id, SLUG, "pruned"))
+        members = KnownMembers()
         try:
             async with (
-                self.updates.watch(*live_channels(user_id, reader.chat_id), settings) as changes,
+                self.updates.watch(*live_channels(user_id, reader.chat_id), settings, *members_read) as changes,
                 self.updates.watch(settings) as settings_changed,
+                self.updates.watch(*members_read) as members_changed,
             ):
-                yield await self._summary(reader, self.service.key_for(reader, days, start, end))
+                yield await self._summary(reader, self.service.key_for(reader, days, start, end), members)
                 while True:
                     await changes.wait()  # the changes while a summary was read count as one
                     if settings_changed.take():  # a new zone or retention applies from now on
                         reader = await self.service.reread(reader)
-                    yield await self._summary(reader, self.service.key_for(reader, days, start, end))
+                    if members_changed.take():
+                        members.forget()
+                    yield await self._summary(reader, self.service.key_for(reader, days, start, end), members)
                     await asyncio.sleep(self.min_interval)
         except Exception as exc:  # noqa: BLE001 - the followers' to raise, as their own read would have
             yield exc
 
-    async def _summary(self, reader: InstallReader, key: SummaryKey) -> Summary:
+    async def _summary(self, reader: InstallReader, key: SummaryKey, members: KnownMembers) -> Summary:
         snapshot = await self.snapshots.load(key)
         summary = await self.service.summarize(snapshot, reader)
-        return replace(summary, members=await read_members(reader, summary.window))
+        return replace(summary, members=await members.of(reader, summary.window))
+
+
+class KnownMembers:
+    """The member figures a stream read last, for the install, chat filter, zone and window it
+    read them for; read again when any of those moves or after `forget`."""
+
+    def __init__(self) -> None:
+        self._read_for: tuple[object, ...] | None = None
+        self._figures: MemberFigures | None = None
+
+    def forget(self) -> None:
+        self._read_for = self._figures = None
+
+    async def of(self, reader: InstallReader, window: Window) -> MemberFigures:
+        wanted = (reader.install_id, reader.chat_id, reader.zone_name, window.start, window.end)
+        if self._figures is None or self._read_for != wanted:
+            self._read_for, self._figures = None, None
+            figures = await read_members(reader, window)
+            self._read_for, self._figures = wanted, figures
+        return self._figures
 
 
 async def _raising(states: AsyncIterator[Summary | Exception]) -> AsyncGenerator[Summary, None]:

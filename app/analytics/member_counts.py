@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from app.analytics import member_store
-from app.analytics.member_rules import unavailable_reason
+from app.analytics.member_rules import MEMBERS_TOPIC, unavailable_reason
 from app.analytics.member_store import ChatState, DueChat
 from app.errors import PlugboardError
 from app.gateways.models import GatewayType
@@ -77,6 +77,7 @@ def record(ctx: PluginContext, state: ChatState) -> None:
     ctx.write(BatchedWrite(member_store.record_states, (ctx.install_id, state)))
     ctx.notify()
     ctx.notify(f"chat:{state.chat_id}")
+    ctx.notify(MEMBERS_TOPIC)  # the open summaries read their member counts again
 
 
 def mark_due(ctx: PluginContext, chat: DueChat, *, available: bool = False) -> None:

@@ -17,6 +17,8 @@ from enum import StrEnum
 from app.analytics.counting import is_member
 from app.telegram.light import LightMemberUpdate
 
+# The plugin's notice that a chat's member state was written: open summaries read it again.
+MEMBERS_TOPIC = "members"
 ADMIN_STATUSES = frozenset({"administrator", "creator"})
 REMOVED_REASONS = {
     "kicked": "The bot was removed from the chat",

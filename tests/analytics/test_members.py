@@ -436,3 +436,29 @@ async def test_the_series_is_in_the_installs_time_zone(app, telegram):
     figures = await owner.members(days=3)
     assert figures["daily"] == [{"date": "2026-06-14", "count": 10}, {"date": "2026-06-15", "count": 12}]
     assert (figures["current"], figures["change"]) == (12, 2)
+
+
+async def test_an_open_subscription_reads_member_counts_again_only_when_a_reading_is_written(app, telegram):
+    owner = await an_owner(app, telegram)
+    telegram.set_members(owner.bot.token, -1001, 77)
+    await owner.deliver(message_update(1, chat_id=-1001))
+    await owner.read_soon()
+    live_members = "subscription { analyticsUpdated { messagesReceived members { current } } }"
+    async with subscribe(app.url, live_members, token=owner.user.token) as live:
+        assert (await live.next())["analyticsUpdated"] == {"messagesReceived": 1, "members": {"current": 77}}
+        with app.db():  # a reading no notice tells of: a message's summary does not read it
+            await AnalyticsMemberCount.create(install_id=owner.install_id, chat_id=-1001, read_at=owner.now, count=500)
+        await owner.deliver(message_update(2, chat_id=-1001))
+        data, _ = await live.until(lambda d: d["analyticsUpdated"]["messagesReceived"] == 2)
+        assert data["analyticsUpdated"]["members"] == {"current": 77}
+
+        telegram.set_members(owner.bot.token, -1001, 90)
+        me = user(telegram.bot(owner.bot.token).bot_id, "test_bot", is_bot=True)
+        owner.now += HOUR
+        promoted = my_chat_member_update(
+            3, chat_member("member", user=me), chat_member("administrator", user=me), -1001
+        )
+        await owner.deliver(promoted)
+        await owner.read_soon()  # a reading written by the plugin: the summaries read the counts again
+        data, _ = await live.until(lambda d: d["analyticsUpdated"]["members"]["current"] == 90)
+    assert data["analyticsUpdated"]["messagesReceived"] == 2
