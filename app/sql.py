@@ -85,12 +85,13 @@ async def insert_rows(
 
 
 def _hoisted(columns: Sequence[str], arrays: Sequence[Sequence[object]], uniform: Collection[str]) -> tuple[int, ...]:
-    """The positions of the `uniform` columns whose rows all hold one value."""
+    """The positions of the `uniform` columns whose rows all hold one value; never all columns
+    (the arrays give the statement its rows)."""
     hoisted = []
     for n, name in enumerate(columns):
         if name in uniform and arrays[n].count(arrays[n][0]) == len(arrays[n]):
             hoisted.append(n)
-    return tuple(hoisted)
+    return tuple(hoisted[: len(columns) - 1])
 
 
 @functools.lru_cache(maxsize=256)

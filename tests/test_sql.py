@@ -93,3 +93,9 @@ async def test_sharing_changes_nothing_of_what_is_stored(conn: BaseDBAsyncClient
         await insert(conn, batch)
 
     assert await stored(conn) == shared
+
+
+async def test_rows_that_share_every_column_are_all_stored(conn: BaseDBAsyncClient) -> None:
+    await insert(conn, [row(1)], uniform=COLUMNS)
+
+    assert await stored(conn) == [("r1", "a", 1, True, None)]

@@ -132,9 +132,8 @@ class KnownMembers:
     async def of(self, reader: InstallReader, window: Window) -> MemberFigures:
         wanted = (reader.install_id, reader.chat_id, reader.zone_name, window.start, window.end)
         if self._figures is None or self._read_for != wanted:
-            self._read_for, self._figures = None, None
-            figures = await read_members(reader, window)
-            self._read_for, self._figures = wanted, figures
+            self._figures = await read_members(reader, window)
+            self._read_for = wanted
         return self._figures
 
 

@@ -1,8 +1,7 @@
 """How many inbox events a dispatcher holds claimed at once.
 
 A claim and a commit each cost a round of statements whatever their size, so a worker with a
-backlog gets through it faster the more events it holds (and routes the next claim while the last
-one commits). But a claimed event waits in its lane until the events before it are done, and its
+backlog gets through it faster the more events it holds (bigger claims, bigger group commits). But a claimed event waits in its lane until the events before it are done, and its
 lease does not wait: a process must never hold more than it finishes well within a lease, or
 another process claims the tail again. The budget grows with what the process was seen to finish.
 """
@@ -33,7 +32,7 @@ class ClaimBudget:
         self._in_window = 0
 
     def finished(self, count: int) -> None:
-        """`count` events left this process (done, failed or given up)."""
+        """This process got through `count` events (recorded, failed, or left to a retry)."""
         now = self._clock()
         self._finished.append((now, count))
         self._in_window += count
