@@ -34,23 +34,27 @@ def channel(user_id: str, slug: str, topic: str) -> str:
 
 
 class Changes:
-    """Wake-ups of one subscription: many notices between two waits count as one."""
+    """Wake-ups of one subscription: many notices between two waits count as one. Which of its
+    channels had a notice is kept until taken, so one subscription serves a watcher that reacts to
+    some channels differently."""
 
     def __init__(self) -> None:
         self._changed = asyncio.Event()
+        self._noticed: set[str] = set()  # at most the channels watched
 
-    def mark(self) -> None:
+    def mark(self, channel: str) -> None:
+        self._noticed.add(channel)
         self._changed.set()
 
     async def wait(self) -> None:
         await self._changed.wait()
         self._changed.clear()
 
-    def take(self) -> bool:
-        """Whether a notice came since the last wait or take (without waiting for one)."""
-        changed = self._changed.is_set()
-        self._changed.clear()
-        return changed
+    def take(self, *channels: str) -> bool:
+        """Whether a notice came on any of `channels` since they were last taken (without waiting)."""
+        noticed = not self._noticed.isdisjoint(channels)
+        self._noticed.difference_update(channels)
+        return noticed
 
 
 class LiveUpdates:
@@ -94,13 +98,13 @@ class LiveUpdates:
 
     @contextlib.asynccontextmanager
     async def watch(self, *channel_names: str) -> AsyncIterator[Changes]:
-        """One wake-up for a notice on any of the channels."""
+        """One wake-up for a notice on any of the channels (each subscribed once)."""
         changes = Changes()
         async with contextlib.AsyncExitStack() as stack:
             readers = []
-            for name in channel_names:
+            for name in dict.fromkeys(channel_names):
                 subscriber = await stack.enter_async_context(self.broadcast.subscribe(name))
-                readers.append(asyncio.create_task(self._forward(subscriber, changes)))
+                readers.append(asyncio.create_task(self._forward(subscriber, name, changes)))
             try:
                 yield changes
             finally:
@@ -109,9 +113,9 @@ class LiveUpdates:
                 await asyncio.gather(*readers, return_exceptions=True)
 
     @staticmethod
-    async def _forward(subscriber: Any, changes: Changes) -> None:
+    async def _forward(subscriber: Any, channel: str, changes: Changes) -> None:
         async for _ in subscriber:
-            changes.mark()
+            changes.mark(channel)
 
 
 class SharedState(Generic[T]):

@@ -95,17 +95,13 @@ class LiveSummaries:
         members_read = (live.channel(user_id, SLUG, MEMBERS_TOPIC), live.channel(user_id, SLUG, "pruned"))
         members = KnownMembers()
         try:
-            async with (
-                self.updates.watch(*live_channels(user_id, reader.chat_id), settings, *members_read) as changes,
-                self.updates.watch(settings) as settings_changed,
-                self.updates.watch(*members_read) as members_changed,
-            ):
+            async with self.updates.watch(*live_channels(user_id, reader.chat_id), settings, *members_read) as changes:
                 yield await self._summary(reader, self.service.key_for(reader, days, start, end), members)
                 while True:
                     await changes.wait()  # the changes while a summary was read count as one
-                    if settings_changed.take():  # a new zone or retention applies from now on
+                    if changes.take(settings):  # a new zone or retention applies from now on
                         reader = await self.service.reread(reader)
-                    if members_changed.take():
+                    if changes.take(*members_read):
                         members.forget()
                     yield await self._summary(reader, self.service.key_for(reader, days, start, end), members)
                     await asyncio.sleep(self.min_interval)
