@@ -8,16 +8,22 @@ front, waiting for it (the busy timeout) while another process holds it, so it c
 the upgrade. Readers are never blocked: the journal is a write-ahead log (WAL).
 
 Used as the tortoise engine `app.sqlite` (see app/db.py). `insert_all` writes rows on a connection of
-sqlite3's own (app.batching.CommitThread's).
+sqlite3's own (app.batching.CommitThread's); `short_read` reads a few rows on the event loop's thread.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from tortoise.backends.base.client import NestedTransactionContext, TransactionalDBClient, TransactionContext
+from tortoise.backends.base.client import (
+    BaseDBAsyncClient,
+    NestedTransactionContext,
+    TransactionalDBClient,
+    TransactionContext,
+)
 from tortoise.backends.sqlite.client import (
     SqliteClient,
     SqliteTransactionContext,
@@ -87,10 +93,55 @@ def statements(script: str) -> list[str]:
 
 
 class ImmediateSqliteClient(SqliteClient):
-    """Every transaction takes the write lock when it begins."""
+    """Every transaction takes the write lock when it begins. Short reads may skip aiosqlite's thread
+    (`execute_short_read`)."""
+
+    def __init__(self, file_path: str, **kwargs: Any) -> None:
+        super().__init__(file_path, **kwargs)
+        self._loop_reader: sqlite3.Connection | None = None
 
     def _in_transaction(self) -> TransactionContext:
         return ImmediateTransactionContext(ImmediateTransactionWrapper(self), self._lock)
+
+    async def execute_short_read(self, query: str, values: list[Any]) -> list[Any]:
+        """The rows of a read whose answer is small and found through an index, read on the calling
+        (event loop) thread over a read-only connection of its own.
+
+        Through aiosqlite a read waits for this client's lock (held through every transaction) and
+        then crosses to its thread and back, taking the GIL back from a busy event loop at each row
+        it steps: about 0.35 ms of CPU for a user's ten installs, where the read itself takes tens
+        of µs. The write-ahead log lets a second connection read what has been committed without
+        waiting for writers, so this one never waits: its busy timeout is 0, and a read it cannot
+        make at once (the file locked by a checkpoint or an exclusive writer, or not to be opened)
+        goes the usual way, which waits and fails as every query does."""
+        reader = self._reader()
+        if reader is not None:
+            try:
+                rows = reader.execute(query, values).fetchall()
+            except sqlite3.Error:
+                pass
+            else:
+                self.log.debug("%s: %s", query, values)
+                return rows
+        _, found = await self.execute_query(query, values)
+        return list(found)
+
+    def _reader(self) -> sqlite3.Connection | None:
+        if self._loop_reader is None and self._connection is not None and self.filename != ":memory:":
+            uri = Path(self.filename).resolve().as_uri() + "?mode=ro"
+            try:
+                self._loop_reader = sqlite3.connect(
+                    uri, uri=True, timeout=0, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error:
+                return None
+        return self._loop_reader
+
+    async def close(self) -> None:
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
+        await super().close()
 
     @translate_exceptions
     async def execute_many(self, query: str, values: list[list[Any]]) -> None:
@@ -106,6 +157,15 @@ class ImmediateSqliteClient(SqliteClient):
 
 
 client_class = ImmediateSqliteClient
+
+
+async def short_read(connection: BaseDBAsyncClient, query: str, values: list[Any]) -> Sequence[Any]:
+    """The rows of a short read (see `ImmediateSqliteClient.execute_short_read`) on SQLite outside
+    a transaction; anywhere else (PostgreSQL, a transaction's own connection) an ordinary query."""
+    if isinstance(connection, ImmediateSqliteClient):
+        return await connection.execute_short_read(query, values)
+    _, rows = await connection.execute_query(query, values)
+    return rows
 
 
 def insert_all(

@@ -19,6 +19,10 @@ reading it twice changes nothing: answers and errors are the same either way. Wi
 extension (a SchemaExtension that implements `resolve`, run as graphql-core middleware for every
 field) nothing is shortcut, nor is a list under a directive other than @skip and @include (@stream).
 
+A value declared shared (`mark_shared`: read-only, made once by a cache of read models for many
+requests, as `myPlugins`' installs and plugins are) is completed once per plan while it lives: the
+same dict is given to every request that completes it.
+
 Plans are made per operation. An operation without variables selects the same fields whatever the
 request, so its plans are kept with it (while its parsed document lives, as in the document cache)
 and made once; an operation with variables (which @skip and @include may read) plans anew.
@@ -48,6 +52,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+V = TypeVar("V")
 NOT_PLAIN: Any = object()  # what a completion gives for a value it leaves to graphql-core
 Completion = Callable[[Any], Any]  # a value to its completed form, or NOT_PLAIN
 # Values that are never awaitable nor an exception: no further check.
@@ -111,6 +116,25 @@ def is_plain_object(value: Any, is_awaitable: Callable[[Any], bool]) -> bool:
     if plain_class:
         return "__await__" not in getattr(value, "__dict__", ())
     return not isinstance(value, Exception) and not is_awaitable(value)
+
+
+# Values that are read-only and shared between requests (mark_shared), by their id.
+_SHARED: dict[int, weakref.ref[Any]] = {}
+
+
+def mark_shared(value: V) -> V:
+    """Declares `value` read-only and shared between requests, as what a cache of read models
+    makes once for many reads: its completion by a plan is then kept with the plan (while the
+    value lives) and given again, the same dict, to every request that completes it. Nothing may
+    change the value, nor what it refers to, afterwards."""
+    key = id(value)
+    _SHARED[key] = weakref.ref(value, lambda _: _SHARED.pop(key, None))
+    return value
+
+
+def is_shared(value: Any) -> bool:
+    ref = _SHARED.get(id(value))
+    return ref is not None and ref() is value
 
 
 # A plain field: response name, attribute (None: __typename), the value types kept as they are,
@@ -230,13 +254,21 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if len(fields) != len(grouped_field_set):
             return None
         is_awaitable = self.is_awaitable
+        kept: dict[int, tuple[weakref.ref[Any], Any]] = {}  # completions of shared values, by their id
 
         def complete(value: Any) -> Any:
             if value is None:
                 return NOT_PLAIN if non_null else None
             if not is_plain_object(value, is_awaitable):
                 return NOT_PLAIN
-            return complete_fields(fields, value)
+            key = id(value)
+            found = kept.get(key)
+            if found is not None and found[0]() is value:
+                return found[1]
+            completed = complete_fields(fields, value)
+            if completed is not NOT_PLAIN and is_shared(value):
+                kept[key] = (weakref.ref(value, lambda _: kept.pop(key, None)), completed)
+            return completed
 
         return complete
 

@@ -19,6 +19,7 @@ from app.gateways import models as gateway_models
 from app.gateways.service import webhook_url
 from app.gateways.status import WORKING_STATUSES
 from app.graphql.context import GraphQLContext
+from app.graphql.execution import mark_shared
 from app.plugins import models as plugin_models
 from app.plugins import secrets
 from app.plugins.reads import InstallRead, PluginRead
@@ -98,8 +99,9 @@ class Plugin:
 @lru_cache(maxsize=256)
 def _plugin_of_read(row: PluginRead) -> Plugin:
     """A PluginRead is shared by the reads that found the same plugin row (app/plugins/reads.py)
-    and equal only to itself: what is made of it is the same for all of them."""
-    return Plugin.made_of(row)
+    and equal only to itself: what is made of it is the same for all of them, and read-only, so its
+    completion is kept too (app/graphql/execution.py)."""
+    return mark_shared(Plugin.made_of(row))
 
 
 strawberry.enum(
@@ -267,6 +269,12 @@ class UserPlugin:
 
     @classmethod
     def of(cls, row: plugin_models.UserPlugin | InstallRead) -> UserPlugin:
+        if isinstance(row, InstallRead):
+            return _install_of_read(row)
+        return cls.made_of(row)
+
+    @classmethod
+    def made_of(cls, row: plugin_models.UserPlugin | InstallRead) -> UserPlugin:
         return cls(
             id=strawberry.ID(row.id),
             plugin=Plugin.of(row.plugin),
@@ -287,6 +295,12 @@ class UserPlugin:
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+@lru_cache(maxsize=1024)
+def _install_of_read(row: InstallRead) -> UserPlugin:
+    """As _plugin_of_read: an InstallRead is shared by the reads that found the same row."""
+    return mark_shared(UserPlugin.made_of(row))
 
 
 @strawberry.type

@@ -35,6 +35,7 @@ from app.db_errors import is_database_unavailable
 from app.errors import ErrorCode
 from app.graphql.context import GraphQLContext, build_context
 from app.graphql.documents import query_size_error, variables_size_error
+from app.graphql.encoding import encode_json
 from app.graphql.errors import ensure_code
 from app.graphql.operations import operation_resolution_error
 from app.graphql.websocket import LimitedTransportWSHandler, LimitedWebSocketAdapter
@@ -182,6 +183,9 @@ class PlugboardGraphQL(GraphQL[GraphQLContext, None]):
             raise
         except (ValueError, RecursionError) as exc:
             raise json.JSONDecodeError("Unable to parse the message as JSON", "", 0) from exc
+
+    def encode_json(self, data: object) -> str:
+        return encode_json(data)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

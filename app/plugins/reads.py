@@ -6,18 +6,19 @@ iso8601, each JSON column, each field's converter): most of a 10-install read. T
 converted here the way tortoise's fields convert them (the tests compare both on SQLite and
 PostgreSQL), with datetimes parsed by `datetime.fromisoformat`. A plugin's row changes only when
 the catalog does, and many installs share one: its conversion is kept, by the row's values, so a
-plugin whose row is the same is not converted again (`PluginReads`).
+plugin whose row is the same is not converted again (`PluginReads`). So is an install's, by its
+whole row (`InstallReads`): a page polled again converts only what changed.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -25,6 +26,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from app.plugins import secrets
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
 from app.sql import dialect_of
+from app.sqlite import short_read
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True, eq=False)
@@ -139,15 +143,18 @@ def json_value(value: Any) -> Any:
 
 def datetime_value(value: Any, field: str, model: type[Plugin] | type[UserPlugin]) -> datetime | None:
     """A datetime column as tortoise's DatetimeField gives it (use_tz: aware, in the default zone).
-    SQLite's ISO text is parsed by `fromisoformat`; anything else is left to the field itself."""
+    SQLite's ISO text is parsed by `fromisoformat`, asyncpg's datetimes are taken as they come; anything
+    else is left to the field itself."""
     if value is None:
         return None
-    if isinstance(value, str) and timezone.get_use_tz():
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
+    if timezone.get_use_tz():
+        parsed = value if isinstance(value, datetime) else None  # asyncpg's, aware in UTC
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        if parsed is not None:
             zone = timezone.get_default_timezone()
             if parsed.tzinfo is None:
                 return timezone.make_aware(parsed)
@@ -212,39 +219,58 @@ def required(value: datetime | None) -> datetime:
     return value
 
 
-class PluginReads:
-    """Plugins converted, by their row's values: the same values give the same PluginRead, so
-    nothing here can be stale. At most `max_entries`, least recently used first out."""
+class ReadsByRow(Generic[T]):
+    """Read models converted, by their row's values: the same values give the same read model, so
+    nothing here can be stale. At most `max_entries`, least recently used first out. What is kept
+    is shared between reads: read-only."""
 
-    def __init__(self, max_entries: int = 256) -> None:
+    def __init__(self, convert: Callable[[tuple[Any, ...]], T], max_entries: int) -> None:
+        self.convert = convert
         self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[Any, ...], PluginRead] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], T] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def of(self, values: tuple[Any, ...]) -> PluginRead:
+    def of(self, values: tuple[Any, ...]) -> T:
         try:
             found = self._entries.get(values)
         except TypeError:  # a value that cannot be a key (asyncpg's decoded JSON, say)
-            return plugin_of(values)
+            return self.convert(values)
         if found is not None:
             self._entries.move_to_end(values)
             return found
-        plugin = self._entries[values] = plugin_of(values)
+        made = self._entries[values] = self.convert(values)
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
-        return plugin
+        return made
+
+
+class PluginReads(ReadsByRow[PluginRead]):
+    """Plugins by PLUGIN_FIELDS' values."""
+
+    def __init__(self, max_entries: int = 256) -> None:
+        super().__init__(plugin_of, max_entries)
+
+
+class InstallReads(ReadsByRow[InstallRead]):
+    """Installs by their whole row (INSTALL_FIELDS', then PLUGIN_FIELDS' values): an install read
+    again unchanged is not converted again, nor is its plugin."""
+
+    def __init__(self, plugins: PluginReads, max_entries: int = 1024) -> None:
+        split = len(INSTALL_FIELDS)
+        super().__init__(lambda row: install_of(row[:split], plugins.of(row[split:])), max_entries)
 
 
 PLUGINS = PluginReads()
+INSTALLS = InstallReads(PLUGINS)
 
 
 async def installs_with_plugins(
-    user_id: str, conn: BaseDBAsyncClient | None = None, plugins: PluginReads = PLUGINS
+    user_id: str, conn: BaseDBAsyncClient | None = None, installs: InstallReads = INSTALLS
 ) -> list[InstallRead]:
     """The user's installs, oldest first, each with its plugin."""
     conn = conn or UserPlugin._meta.db
-    _, rows = await conn.execute_query(installs_sql(dialect_of(conn)), [user_id])
-    split = len(INSTALL_FIELDS)
-    return [install_of(row[:split], plugins.of(tuple(row[split:]))) for row in rows]
+    # A short read: one per install, and a user has at most one install of each catalog plugin.
+    rows = await short_read(conn, installs_sql(dialect_of(conn)), [user_id])
+    return [installs.of(tuple(row)) for row in rows]

@@ -20,6 +20,7 @@ from app.graphql import execution
 from app.graphql.context import GraphQLContext
 from app.graphql.execution import PlainFieldsExecutor
 from app.graphql.schema import build_schema
+from app.plugins.models import UserPlugin
 from tests.support.installs_api import install_via_api
 from tests.support.live import LiveApp, TestUser
 from tests.support.plugins import RecordingPlugin, StepPlugin
@@ -235,3 +236,34 @@ def test_a_resolving_extension_sees_every_field(items, monkeypatch):
     result = executed(PlainFieldsExecutor, "{ items { name leaf { name } } }", extensions=[Shouting])
     assert result == {"data": {"items": [{"name": "PLAIN", "leaf": {"name": "LEAF"}}]}, "errors": []}
     assert shortcut == []
+
+
+async def test_a_shared_read_is_completed_once_and_a_changed_row_anew(make_app, monkeypatch):
+    """An install read again unchanged is the same shared read (app/plugins/reads.py), and its
+    completion is kept; a row that changed (even without a new updated_at) is completed anew."""
+    live = await make_app(handlers=[RecordingPlugin("plugin-0"), RecordingPlugin("plugin-1")], inbox_concurrency=0)
+    user = await live.create_user("ada@example.com", "business")
+    for slug in ("plugin-0", "plugin-1"):
+        await install_via_api(live, user, slug)
+    completed: list[object] = []
+    complete_fields = execution.complete_fields
+
+    def counting(fields: Any, value: Any) -> Any:
+        completed.append(value)
+        return complete_fields(fields, value)
+
+    monkeypatch.setattr(execution, "complete_fields", counting)
+    query = DOCUMENTS["bench"]
+
+    first = await live.graphql(query, user=user)
+    made = len(completed)
+    again = await live.graphql(query, user=user)
+    kept = len(completed) - made
+    with live.db():
+        await UserPlugin.filter(user_id=user.id, plugin__slug="plugin-1").update(run_count=5)
+    changed = await live.graphql(query, user=user)
+
+    assert made == 4  # two installs, two plugins
+    assert again == first and kept == 0
+    assert [install["executionCount"] for install in changed["myPlugins"]] == [0, 5]
+    assert len(completed) - made == 1  # the changed install; its plugin's completion is kept

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
-from app.plugins.reads import INSTALL_FIELDS, PLUGIN_FIELDS, PluginReads, installs_with_plugins
+from app.plugins.reads import INSTALL_FIELDS, PLUGIN_FIELDS, InstallReads, PluginReads, installs_with_plugins
 from tests.support.installs_api import install_via_api
 from tests.support.live import LiveApp
 from tests.support.plugins import RecordingPlugin, StepPlugin
@@ -132,3 +132,39 @@ def test_plugin_reads_keep_at_most_their_bound():
         reads.of(plugin_values(slug))
     assert len(reads) == 2
     assert reads.of(plugin_values("c")) is reads.of(plugin_values("c"))
+
+
+def install_values(plugin: tuple[object, ...], runs: int = 0) -> tuple[object, ...]:
+    """An install's row with its plugin's, as SQLite gives them (INSTALL_FIELDS', then PLUGIN_FIELDS')."""
+    stamp = "2026-11-25 10:30:15.123456+00:00"
+    install = ("i-1", "u-1", plugin[0], '{"a": 1}', "1.0.0", 1, "ACTIVE", None, runs, None, None, 0, stamp, stamp)
+    return install + plugin
+
+
+def test_the_same_install_row_gives_the_same_read_and_another_row_a_new_one():
+    plugins = PluginReads()
+    reads = InstallReads(plugins, max_entries=2)
+
+    first = reads.of(install_values(plugin_values("a")))
+    again = reads.of(install_values(plugin_values("a")))
+    ran = reads.of(install_values(plugin_values("a"), runs=3))
+    plugin_changed = reads.of(install_values(plugin_values("a", description="new")))
+
+    assert again is first and first.config == {"a": 1} and first.status is InstallStatus.ACTIVE
+    assert ran is not first and ran.run_count == 3 and ran.plugin is first.plugin
+    assert plugin_changed is not first and plugin_changed.plugin.description == "new"
+    assert len(reads) == 2
+
+
+async def test_my_plugins_shows_a_changed_install_row_at_once(make_app):
+    live, user_id = await installed_app(make_app)
+    user = await live.create_user("grace@example.com", "business")
+    await install_via_api(live, user, "recorder")
+    [before] = (await live.graphql(MY_PLUGINS, user=user))["myPlugins"]
+    with live.db():
+        await UserPlugin.filter(user_id=user.id).update(run_count=7, last_error="boom")
+
+    [after] = (await live.graphql(MY_PLUGINS, user=user))["myPlugins"]
+
+    assert (before["executionCount"], before["lastError"]) == (0, None)
+    assert (after["executionCount"], after["lastError"]) == (7, "boom")

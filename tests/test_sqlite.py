@@ -1,0 +1,72 @@
+"""SQLite's client (app/sqlite.py): short reads on the event loop's thread read what has been
+committed, never what a transaction has not, and wait the usual way when they cannot read at once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from app.db import Database
+from app.sqlite import ImmediateSqliteClient, short_read
+
+SELECT = "SELECT id, name FROM notes WHERE id >= ? ORDER BY id"
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[ImmediateSqliteClient]:
+    db = Database(f"sqlite://{tmp_path}/short.sqlite3")
+    await db.open()
+    try:
+        with db.bound() as context:
+            client = context.db()
+            assert isinstance(client, ImmediateSqliteClient)
+            await client.execute_script("CREATE TABLE notes (id INTEGER PRIMARY KEY, name TEXT NOT NULL)")
+            await client.execute_query("INSERT INTO notes (id, name) VALUES (1, 'one'), (2, 'two')")
+            yield client
+    finally:
+        await db.close()
+
+
+async def test_a_short_read_gives_what_a_query_gives_and_sees_what_was_just_committed(client):
+    _, queried = await client.execute_query(SELECT, [1])
+    assert [tuple(row) for row in await short_read(client, SELECT, [1])] == [tuple(row) for row in queried]
+
+    await client.execute_query("INSERT INTO notes (id, name) VALUES (3, 'three')")
+
+    assert [tuple(row) for row in await short_read(client, SELECT, [2])] == [(2, "two"), (3, "three")]
+
+
+async def test_a_transactions_short_read_is_its_own_and_others_see_only_what_is_committed(client):
+    async with in_transaction() as transaction:
+        await transaction.execute_query("INSERT INTO notes (id, name) VALUES (3, 'three')")
+        inside = await short_read(transaction, SELECT, [3])
+        outside = await short_read(client, SELECT, [3])
+    after = await short_read(client, SELECT, [3])
+
+    assert [tuple(row) for row in inside] == [(3, "three")]
+    assert list(outside) == []
+    assert [tuple(row) for row in after] == [(3, "three")]
+
+
+async def test_a_short_read_the_loops_connection_cannot_make_goes_the_usual_way(client):
+    # A temporary table is its connection's own: aiosqlite's has it, the loop's reader does not.
+    await client.execute_script("CREATE TEMP TABLE scratch (id INTEGER PRIMARY KEY)")
+    await client.execute_query("INSERT INTO scratch (id) VALUES (7)")
+
+    rows = await short_read(client, "SELECT id FROM scratch WHERE id >= ?", [1])
+
+    assert [tuple(row) for row in rows] == [(7,)]
+
+
+async def test_the_loops_reader_never_waits_for_a_lock(client):
+    await short_read(client, SELECT, [1])
+    reader = client._reader()
+    assert reader is not None
+    # A wait for a lock would hold the event loop: it gives up at once, and the read goes the usual way.
+    assert reader.execute("PRAGMA busy_timeout").fetchone() == (0,)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("INSERT INTO notes (id, name) VALUES (9, 'nine')")
