@@ -1,5 +1,6 @@
 """SQLite's client (app/sqlite.py): short reads on the event loop's thread read what has been
-committed, never what a transaction has not, and wait the usual way when they cannot read at once."""
+committed, never what a transaction has not; their connection never waits for a lock, and a read it
+cannot make goes the usual way."""
 
 from __future__ import annotations
 
