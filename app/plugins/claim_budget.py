@@ -1,9 +1,10 @@
 """How many inbox events a dispatcher holds claimed at once.
 
 A claim and a commit each cost a round of statements whatever their size, so a worker with a
-backlog gets through it faster the more events it holds (bigger claims, bigger group commits). But a claimed event waits in its lane until the events before it are done, and its
-lease does not wait: a process must never hold more than it finishes well within a lease, or
-another process claims the tail again. The budget grows with what the process was seen to finish.
+backlog gets through it faster the more events it holds (bigger claims, bigger group commits). But
+a claimed event waits in its lane until the events before it are done, and its lease does not
+wait: a process must never hold more than it finishes well within a lease, or another process
+claims the tail again. The budget grows with what the process was seen to finish.
 """
 
 from __future__ import annotations
