@@ -9,10 +9,10 @@ one small query, however many events the batch holds, and correct across process
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from app.accounts.models import Plan, User
 from app.gateways.models import Gateway, GatewayType
@@ -83,26 +83,35 @@ async def load_installs(**filters: Any) -> list[InstallRoute]:
     ]
 
 
-async def load_owner(owner_id: str) -> OwnerRoutes | None:
-    # The version first: routes read after it are at least as new, so a change in between only
+async def load_owners(owner_ids: Collection[str]) -> dict[str, OwnerRoutes]:
+    """The routes of these owners (those that exist), in three queries however many they are."""
+    if not owner_ids:
+        return {}
+    # The versions first: routes read after them are at least as new, so a change in between only
     # costs a second load, never a stale route kept.
-    version = cast(
-        "list[int]", await User.filter(id=owner_id).values_list("routing_version", flat=True)
-    )  # tortoise types a flat values_list as tuples
-    if not version:
-        return None
+    versions = dict(await User.filter(id__in=list(owner_ids)).values_list("id", "routing_version"))
+    if not versions:
+        return {}
     # Only gateways that work route: a bot whose token Telegram refused runs no plugin (whatever a
     # webhook took in before every process knew is dropped here).
-    gateways = await Gateway.filter(owner_id=owner_id, is_active=True, status__in=WORKING_STATUSES).values_list(
-        "id", "type"
-    )
-    return OwnerRoutes(
-        owner_id=owner_id,
-        version=version[0],
-        active_gateways=frozenset(gateway_id for gateway_id, _ in gateways),
-        gateway_types=frozenset(GatewayType(kind) for _, kind in gateways),
-        installs=tuple(await load_installs(user_id=owner_id)),
-    )
+    gateways: dict[str, list[tuple[str, str]]] = {owner_id: [] for owner_id in versions}
+    for gateway_id, owner_id, kind in await Gateway.filter(
+        owner_id__in=list(versions), is_active=True, status__in=WORKING_STATUSES
+    ).values_list("id", "owner_id", "type"):
+        gateways[owner_id].append((gateway_id, kind))
+    installs: dict[str, list[InstallRoute]] = {owner_id: [] for owner_id in versions}
+    for install in await load_installs(user_id__in=list(versions)):
+        installs[install.user_id].append(install)
+    return {
+        owner_id: OwnerRoutes(
+            owner_id=owner_id,
+            version=version,
+            active_gateways=frozenset(gateway_id for gateway_id, _ in gateways[owner_id]),
+            gateway_types=frozenset(GatewayType(kind) for _, kind in gateways[owner_id]),
+            installs=tuple(installs[owner_id]),
+        )
+        for owner_id, version in versions.items()
+    }
 
 
 class RoutingCache:
@@ -122,12 +131,15 @@ class RoutingCache:
         if not owners:
             return
         versions = dict(await User.filter(id__in=list(owners)).values_list("id", "routing_version"))
+        stale = []
         for owner_id in owners:
             cached = self._owners.get(owner_id)
             if owner_id not in versions:
                 self._owners.pop(owner_id, None)
             elif cached is None or cached.version != versions[owner_id]:
-                await self._load(owner_id)
+                stale.append(owner_id)
+        if stale:
+            await self._load(stale)
 
     async def for_gateway(self, gateway_id: str) -> OwnerRoutes | None:
         """The routes of an active gateway's owner (None when the gateway is not active)."""
@@ -139,7 +151,7 @@ class RoutingCache:
                 return None
         routes = self._owners.get(owner_id)
         if routes is None:
-            routes = await self._load(owner_id)
+            routes = (await self._load([owner_id])).get(owner_id)
         else:
             self._owners.move_to_end(owner_id)
         if routes is None or gateway_id not in routes.active_gateways:
@@ -154,13 +166,16 @@ class RoutingCache:
         while len(self._owner_of) > MAX_GATEWAYS:
             self._owner_of.popitem(last=False)
 
-    async def _load(self, owner_id: str) -> OwnerRoutes | None:
-        routes = await load_owner(owner_id)
-        if routes is None:
-            self._owners.pop(owner_id, None)
-            return None
-        self._owners[owner_id] = routes
-        self._owners.move_to_end(owner_id)
+    async def _load(self, owner_ids: list[str]) -> dict[str, OwnerRoutes]:
+        """Loads these owners' routes (in one go), keeps those that exist, forgets the others."""
+        loaded = await load_owners(owner_ids)
+        for owner_id in owner_ids:
+            routes = loaded.get(owner_id)
+            if routes is None:
+                self._owners.pop(owner_id, None)
+                continue
+            self._owners[owner_id] = routes
+            self._owners.move_to_end(owner_id)
         while len(self._owners) > self.max_owners:
             self._owners.popitem(last=False)
-        return routes
+        return loaded
