@@ -1,5 +1,5 @@
-"""Where SQL differs between PostgreSQL and SQLite: placeholders, values, and the multi-row INSERTs
-of the write paths where one statement per batch matters.
+"""Where SQL differs between PostgreSQL and SQLite: placeholders, values (and datetimes read back),
+and the multi-row INSERTs of the write paths where one statement per batch matters.
 
 Every module that writes SQL by hand asks here which database it talks to (`is_postgres`) and how
 to write its parameters (`placeholders`, `sqlite_value`).
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 
 
 def dialect_of(conn: BaseDBAsyncClient) -> Literal["postgres", "sqlite"]:
@@ -139,3 +141,27 @@ def unnest_insert(
 
 def _array_type(kind: str) -> str:
     return "text" if kind == "jsonb" else kind
+
+
+def datetime_value(value: Any, field: str, model: type[Model]) -> datetime | None:
+    """A datetime column as tortoise's DatetimeField gives it (use_tz: aware, in the default zone).
+    SQLite's ISO text is parsed by `fromisoformat`, asyncpg's datetimes are taken as they come; anything
+    else is left to the field itself."""
+    if value is None:
+        return None
+    if timezone.get_use_tz():
+        parsed = value if isinstance(value, datetime) else None  # asyncpg's, aware in UTC
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        if parsed is not None:
+            zone = timezone.get_default_timezone()
+            if parsed.tzinfo is None:
+                return timezone.make_aware(parsed)
+            if parsed.tzinfo is UTC and getattr(zone, "key", None) == "UTC":
+                return parsed.replace(tzinfo=zone)  # what astimezone gives, in a third of the time
+            return parsed.astimezone(zone)
+    converted: datetime | None = model._meta.fields_map[field].to_python_value(value)
+    return converted

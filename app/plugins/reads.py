@@ -16,16 +16,15 @@ import json
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any, Generic, TypeVar
 
-from tortoise import timezone
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from app.plugins import secrets
 from app.plugins.models import InstallStatus, Plugin, UserPlugin
-from app.sql import dialect_of
+from app.sql import datetime_value, dialect_of
 from app.sqlite import short_read
 
 T = TypeVar("T")
@@ -139,30 +138,6 @@ def json_value(value: Any) -> Any:
             return json.loads(value)  # raises as tortoise would, or takes leading whitespace
         return decoded if end == len(value) else json.loads(value)
     return json.loads(value) if isinstance(value, bytes) else value
-
-
-def datetime_value(value: Any, field: str, model: type[Plugin] | type[UserPlugin]) -> datetime | None:
-    """A datetime column as tortoise's DatetimeField gives it (use_tz: aware, in the default zone).
-    SQLite's ISO text is parsed by `fromisoformat`, asyncpg's datetimes are taken as they come; anything
-    else is left to the field itself."""
-    if value is None:
-        return None
-    if timezone.get_use_tz():
-        parsed = value if isinstance(value, datetime) else None  # asyncpg's, aware in UTC
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                pass
-        if parsed is not None:
-            zone = timezone.get_default_timezone()
-            if parsed.tzinfo is None:
-                return timezone.make_aware(parsed)
-            if parsed.tzinfo is UTC and getattr(zone, "key", None) == "UTC":
-                return parsed.replace(tzinfo=zone)  # what astimezone gives, in a third of the time
-            return parsed.astimezone(zone)
-    converted: datetime | None = model._meta.fields_map[field].to_python_value(value)
-    return converted
 
 
 def plugin_of(values: Sequence[Any]) -> PluginRead:

@@ -236,3 +236,24 @@ async def test_revoking_an_id_we_never_hand_out_is_not_found_without_a_query(db,
         with pytest.raises(NotFound):
             await tokens.revoke_token(token_id, via="cli")
     assert statements == []
+
+
+async def test_still_valid_tells_the_tokens_that_work_now_and_records_their_use(db, tokens):
+    """The check before each shared summary is sent (app/accounts/token_checks.py): a short read of
+    the rows, judged as `authenticate` judges them."""
+    user_id, _ = await new_user()
+    lasting, _ = await tokens.create_token(user_id, "lasting", None, via="test")
+    tomorrow, _ = await tokens.create_token(user_id, "until tomorrow", 1, via="test")
+    revoked, _ = await tokens.create_token(user_id, "revoked", None, via="test")
+    expired, _ = await tokens.create_token(user_id, "expired", 1, via="test")
+    await tokens.revoke_token(revoked.id, via="test")
+    await ApiToken.filter(id=expired.id).update(expires_at=utcnow() - timedelta(seconds=1))
+    asked = [lasting.id, tomorrow.id, revoked.id, expired.id, "0123456789abcdef0123456789abcdef"]
+
+    assert await tokens.still_valid(asked) == {lasting.id, tomorrow.id}
+    used = {row.id: row.last_used_at for row in await ApiToken.filter(id__in=asked)}
+    assert used[lasting.id] is not None and used[tomorrow.id] is not None
+    assert used[revoked.id] is None and used[expired.id] is None
+    with counting_queries() as statements:
+        assert await tokens.still_valid(asked) == {lasting.id, tomorrow.id}
+    assert updates(statements) == []  # used under a minute ago: not written again
