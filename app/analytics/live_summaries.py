@@ -14,7 +14,8 @@ next summary is in the new zone.
 
 Member counts change far less often than the messages: a stream reads them again only when a
 reading was written (the plugin's `members` notice), days were pruned, or its window or zone
-moved, and otherwise shows the ones it read last.
+moved, and otherwise shows the ones it read last. The streams that one notice wakes (a chat's first
+message marks it for a reading: every stream of its user) read theirs together too.
 
 A stream is its install's alone (the key holds the install, which only its owner's reader names),
 so a user never sees another's figures. Whether a follower may still see them (its token) is the
@@ -25,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import date
 
 from app import live
-from app.analytics.member_reader import MemberFigures, read_members
+from app.analytics.buckets import zone_named
+from app.analytics.member_reader import MemberFigures, member_figures_of
 from app.analytics.member_rules import MEMBERS_TOPIC
 from app.analytics.reader import Window
 from app.analytics.service import SLUG, AnalyticsService, InstallReader, Summary
@@ -39,6 +41,9 @@ from app.batched_loads import BatchedLoads
 
 # At most this many pushes a second per subscriber; the state after the last change always follows.
 MIN_PUSH_INTERVAL_SECONDS = 0.25
+
+# Whose member figures a stream shows: (install, chat filter, zone, window start, window end).
+MembersKey = tuple[str, int | None, str, date, date]
 
 
 def live_channels(user_id: str, chat_id: int | None) -> tuple[str, ...]:
@@ -65,10 +70,24 @@ class LiveSummaries:
         self.gate = gate
         self.min_interval = min_interval
         self.snapshots: BatchedLoads[SummaryKey, Snapshot] = BatchedLoads(self._read)
+        self.members: BatchedLoads[MembersKey, MemberFigures] = BatchedLoads(self._read_members)
         self.streams = live.SharedStates()  # this process's summary streams, by key
 
     async def _read(self, keys: Sequence[SummaryKey]) -> dict[SummaryKey, Snapshot]:
         return await read_snapshots(keys, self.gate)
+
+    async def _read_members(self, keys: Sequence[MembersKey]) -> dict[MembersKey, MemberFigures]:
+        """The member figures of many streams: the same three statements for the installs of each
+        chat filter, zone and window."""
+        groups: dict[tuple[int | None, str, date, date], list[str]] = {}
+        for install_id, chat_id, zone, start, end in keys:
+            groups.setdefault((chat_id, zone, start, end), []).append(install_id)
+        figures: dict[MembersKey, MemberFigures] = {}
+        for (chat_id, zone, start, end), installs in groups.items():
+            async with self.gate:
+                read = await member_figures_of(installs, chat_id, start, end, zone_named(zone))
+            figures.update({(install, chat_id, zone, start, end): read[install] for install in installs})
+        return figures
 
     @contextlib.asynccontextmanager
     async def follow(
@@ -93,7 +112,7 @@ class LiveSummaries:
         """A failure is the stream's last state: each follower raises it."""
         settings = live.channel(user_id, SLUG, live.CONFIG_TOPIC)
         members_read = (live.channel(user_id, SLUG, MEMBERS_TOPIC), live.channel(user_id, SLUG, "pruned"))
-        members = KnownMembers()
+        members = KnownMembers(self.members.load)
         try:
             async with self.updates.watch(*live_channels(user_id, reader.chat_id), settings, *members_read) as changes:
                 yield await self._summary(reader, self.service.key_for(reader, days, start, end), members)
@@ -116,10 +135,11 @@ class LiveSummaries:
 
 class KnownMembers:
     """The member figures a stream read last, for the install, chat filter, zone and window it
-    read them for; read again when any of those moves or after `forget`."""
+    read them for; read again (by `load`) when any of those moves or after `forget`."""
 
-    def __init__(self) -> None:
-        self._read_for: tuple[object, ...] | None = None
+    def __init__(self, load: Callable[[MembersKey], Awaitable[MemberFigures]]) -> None:
+        self._load = load
+        self._read_for: MembersKey | None = None
         self._figures: MemberFigures | None = None
 
     def forget(self) -> None:
@@ -128,7 +148,7 @@ class KnownMembers:
     async def of(self, reader: InstallReader, window: Window) -> MemberFigures:
         wanted = (reader.install_id, reader.chat_id, reader.zone_name, window.start, window.end)
         if self._figures is None or self._read_for != wanted:
-            self._figures = await read_members(reader, window)
+            self._figures = await self._load(wanted)
             self._read_for = wanted
         return self._figures
 

@@ -1,9 +1,11 @@
 """Member counts as a summary shows them: the series of a window of local days in any zone, from
-the readings' instants (three statements, O(chats + readings in the window))."""
+the readings' instants (three statements, O(chats + readings in the window)), for one install or
+for many in the same three."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import cast
@@ -39,30 +41,45 @@ async def read_members(reader: AnalyticsReader, window: Window) -> MemberFigures
 
 async def member_figures(install_id: str, chat_id: int | None, start: date, end: date, zone: ZoneInfo) -> MemberFigures:
     """The member counts of the local days `start` to `end` in `zone` (one chat, or all)."""
+    return (await member_figures_of([install_id], chat_id, start, end, zone))[install_id]
+
+
+async def member_figures_of(
+    install_ids: Sequence[str], chat_id: int | None, start: date, end: date, zone: ZoneInfo
+) -> dict[str, MemberFigures]:
+    """`member_figures` of each of these installs (distinct), in the same three statements."""
     begins = local_midnight(start, zone)
     days = [
         (start + timedelta(days=n), local_midnight(start + timedelta(days=n + 1), zone))
         for n in range((end - start).days + 1)
     ]
     ends = days[-1][1]
-    chats = AnalyticsMemberChat.filter(install_id=install_id)
-    counts = AnalyticsMemberCount.filter(install_id=install_id, read_at__gte=begins, read_at__lt=ends)
+    installs = list(install_ids)
+    chats = AnalyticsMemberChat.filter(install_id__in=installs)
+    counts = AnalyticsMemberCount.filter(install_id__in=installs, read_at__gte=begins, read_at__lt=ends)
     if chat_id is not None:
         chats, counts = chats.filter(chat_id=chat_id), counts.filter(chat_id=chat_id)
-    readings: dict[int, list[tuple[datetime, int | None]]] = {}
-    for chat, read_at, count in await counts.order_by("read_at", "id").values_list("chat_id", "read_at", "count"):
-        readings.setdefault(chat, []).append((read_at, count))
-    gone: dict[int, datetime] = {}
-    unavailable = []
-    for chat, title, reason, since in (
+    readings: dict[str, dict[int, list[tuple[datetime, int | None]]]] = {install: {} for install in installs}
+    for install, chat, read_at, count in await counts.order_by("read_at", "id").values_list(
+        "install_id", "chat_id", "read_at", "count"
+    ):
+        readings[install].setdefault(chat, []).append((read_at, count))
+    gone: dict[str, dict[int, datetime]] = {install: {} for install in installs}
+    unavailable: dict[str, list[UnavailableChat]] = {install: [] for install in installs}
+    for install, chat, title, reason, since in (
         await chats.filter(unavailable_since__isnull=False)
         .order_by("-unavailable_since", "chat_id")
-        .values_list("chat_id", "title", "unavailable_reason", "unavailable_since")
+        .values_list("install_id", "chat_id", "title", "unavailable_reason", "unavailable_since")
     ):
-        gone[chat] = since
-        unavailable.append(UnavailableChat(chat, title, reason or "", since))
-    before = await _counts_before(install_id, chat_id, begins)
-    return MemberFigures(member_series(readings, before, gone, days), unavailable)
+        gone[install][chat] = since
+        unavailable[install].append(UnavailableChat(chat, title, reason or "", since))
+    before = await _counts_before(installs, chat_id, begins)
+    return {
+        install: MemberFigures(
+            member_series(readings[install], before[install], gone[install], days), unavailable[install]
+        )
+        for install in installs
+    }
 
 
 async def last_counts(install_id: str, chat_ids: list[int]) -> dict[int, int]:
@@ -71,17 +88,20 @@ async def last_counts(install_id: str, chat_ids: list[int]) -> dict[int, int]:
         return {}
     query = AnalyticsMemberChat.filter(install_id=install_id, chat_id__in=chat_ids, unavailable_since__isnull=False)
     gone = set(cast("list[int]", await query.values_list("chat_id", flat=True)))
-    found = await _counts_before(install_id, None, None, chat_ids)
+    found = (await _counts_before([install_id], None, None, chat_ids))[install_id]
     return {chat: count for chat, count in found.items() if chat not in gone and count is not None}
 
 
 async def _counts_before(
-    install_id: str, chat_id: int | None, moment: datetime | None, chat_ids: list[int] | None = None
-) -> dict[int, int | None]:
-    """Each chat's last count read before `moment` (None: ever), of one chat, of `chat_ids`, or of all."""
+    install_ids: list[str], chat_id: int | None, moment: datetime | None, chat_ids: list[int] | None = None
+) -> dict[str, dict[int, int | None]]:
+    """Each install's chats' last count read before `moment` (None: ever), of one chat, of
+    `chat_ids`, or of all."""
     conn = AnalyticsMemberCount._meta.db
     table = AnalyticsMemberCount._meta.db_table
-    conditions: list[tuple[str, list[object]]] = [("install_id = {}", [install_id])]
+    conditions: list[tuple[str, list[object]]] = [
+        ("install_id IN (" + ", ".join(["{}"] * len(install_ids)) + ")", list(install_ids))
+    ]
     if moment is not None:
         conditions.append(("read_at < {}", [moment if is_postgres(conn) else sqlite_value(moment)]))
     if chat_id is not None:
@@ -92,8 +112,11 @@ async def _counts_before(
     marks = placeholders(conn, len(params))
     where = " AND ".join(text for text, _ in conditions).format(*marks)
     sql = (
-        f"SELECT chat_id, count FROM (SELECT chat_id, count, ROW_NUMBER() OVER "
-        f"(PARTITION BY chat_id ORDER BY read_at DESC, id DESC) AS n FROM {table} "
+        f"SELECT install_id, chat_id, count FROM (SELECT install_id, chat_id, count, ROW_NUMBER() OVER "
+        f"(PARTITION BY install_id, chat_id ORDER BY read_at DESC, id DESC) AS n FROM {table} "
         f"WHERE {where}) AS last WHERE n = 1"
     )
-    return {row["chat_id"]: row["count"] for row in await conn.execute_query_dict(sql, params)}
+    found: dict[str, dict[int, int | None]] = {install: {} for install in install_ids}
+    for row in await conn.execute_query_dict(sql, params):
+        found[row["install_id"]][row["chat_id"]] = row["count"]
+    return found

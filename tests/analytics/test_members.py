@@ -5,8 +5,11 @@ longer read; `analytics { members }` over a window."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from app.analytics.member_reader import member_figures, member_figures_of
 from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
 from app.plugins.models import RunRecord
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
@@ -462,3 +465,60 @@ async def test_an_open_subscription_reads_member_counts_again_only_when_a_readin
         await owner.read_soon()  # a reading written by the plugin: the summaries read the counts again
         data, _ = await live.until(lambda d: d["analyticsUpdated"]["members"]["current"] == 90)
     assert data["analyticsUpdated"]["messagesReceived"] == 2
+
+
+async def test_many_installs_figures_read_together_are_each_their_own(app, telegram):
+    """What the streams one notice wakes read in one go (member_figures_of) is, install by install,
+    what each would have read alone: its own readings, chats and counts before the window."""
+    owners = [await an_owner(app, telegram, f"m{n}@example.com") for n in range(3)]
+    installs = [owner.install_id for owner in owners]
+    start, end, zone = (NOW - 6 * DAY).date(), NOW.date(), ZoneInfo("UTC")
+    with app.db():
+        for n, install_id in enumerate(installs[:2]):
+            for chat_id, read_at, count in (
+                (-1001, NOW - 10 * DAY, 100 + n),  # before the window
+                (-1001, NOW - 2 * DAY, 110 + n),
+                (-1002 - n, NOW - DAY, 40 + n),
+            ):
+                await AnalyticsMemberCount.create(install_id=install_id, chat_id=chat_id, read_at=read_at, count=count)
+            await AnalyticsMemberChat.create(install_id=install_id, chat_id=-1001, last_read_at=NOW)
+        await AnalyticsMemberChat.create(
+            install_id=installs[1], chat_id=-1009, unavailable_reason=KICKED, unavailable_since=NOW - HOUR
+        )
+        together = {chat: await member_figures_of(installs, chat, start, end, zone) for chat in (None, -1001)}
+        alone = {
+            chat: {install: await member_figures(install, chat, start, end, zone) for install in installs}
+            for chat in (None, -1001)
+        }
+
+    assert together == alone
+    first, second, third = (together[None][install] for install in installs)
+    assert first.series != second.series  # each its own counts
+    assert [chat.chat_id for chat in second.unavailable] == [-1009]
+    assert first.unavailable == [] and together[-1001][installs[1]].unavailable == []
+    assert third == await _no_figures(app, installs[2], start, end, zone)
+
+
+async def _no_figures(app, install_id: str, start, end, zone):
+    with app.db():
+        return await member_figures(install_id, None, start, end, zone)
+
+
+async def test_streams_asking_at_once_read_member_counts_in_one_batch(app, telegram):
+    owners = [await an_owner(app, telegram, f"live{n}@example.com") for n in range(3)]
+    with app.db():
+        for n, owner in enumerate(owners):
+            await AnalyticsMemberCount.create(install_id=owner.install_id, chat_id=-1001, read_at=NOW, count=10 + n)
+            await AnalyticsMemberChat.create(install_id=owner.install_id, chat_id=-1001, last_read_at=NOW)
+    members = app.platform.live_summaries.members
+    keys = [(owner.install_id, None, "UTC", NOW.date() - 6 * DAY, NOW.date()) for owner in owners]
+    batches = members.batches
+    with app.db():
+        figures = await asyncio.gather(*(members.load(key) for key in keys))
+    assert members.batches == batches + 1
+    assert [f.series.current for f in figures] == [10, 11, 12]
+
+    live_members = "subscription { analyticsUpdated { members { current } } }"
+    async with subscribe(app.url, live_members, token=owners[0].user.token) as live:
+        assert (await live.next())["analyticsUpdated"]["members"] == {"current": 10}
+    assert members.batches == batches + 2  # the stream read its own through the same loads
