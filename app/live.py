@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -128,6 +129,7 @@ class SharedState(Generic[T]):
         self.state: T | None = None
         self.finished = False
         self.followers = 0
+        self.tags: Counter[Hashable] = Counter()  # what the followers said of themselves, with how many said it
         self.task: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
@@ -166,22 +168,34 @@ class SharedStates:
     def __len__(self) -> int:
         return len(self._states)
 
+    def tags(self, key: Hashable) -> list[Hashable]:
+        """The tags of `key`'s followers now (each once), for its producer to act on."""
+        shared = self._states.get(key)
+        return list(shared.tags) if shared is not None else []
+
     @contextlib.asynccontextmanager
     async def follow(
-        self, key: Hashable, produce: Callable[[], AsyncGenerator[T, None]]
+        self, key: Hashable, produce: Callable[[], AsyncGenerator[T, None]], tag: Hashable | None = None
     ) -> AsyncIterator[AsyncIterator[T]]:
-        """The states of `key`'s producer, started with `produce` unless one is running."""
+        """The states of `key`'s producer, started with `produce` unless one is running. `tag`:
+        what the producer may know of this follower while it follows (`tags`)."""
         shared = self._states.get(key)
         if shared is None:
             shared = self._states[key] = SharedState()
             shared.task = asyncio.create_task(self._run(key, shared, produce), name="live-shared-state")
         shared.followers += 1
+        if tag is not None:
+            shared.tags[tag] += 1
         states = shared.follow()
         try:
             yield states  # type: ignore[misc]
         finally:
             await states.aclose()  # type: ignore[attr-defined]
             shared.followers -= 1
+            if tag is not None:
+                shared.tags[tag] -= 1
+                if shared.tags[tag] <= 0:
+                    del shared.tags[tag]
             if shared.followers == 0:
                 self._forget(key, shared)
                 if shared.task is not None:

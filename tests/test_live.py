@@ -109,3 +109,16 @@ async def test_a_failing_producer_ends_its_followers_and_is_logged(caplog: pytes
         await producer.give("a", RuntimeError("boom"))
         assert await rest(one) == ["a"]
     assert "shared live stream failed" in caplog.text
+
+
+async def test_the_producer_knows_the_tags_of_its_followers_while_they_follow():
+    shared, producer = SharedStates(), Producer()
+    assert shared.tags("k") == []
+    async with shared.follow("k", producer, tag="token-1"), shared.follow("k", producer, tag="token-2"):
+        async with shared.follow("k", producer, tag="token-1"), shared.follow("k", producer):
+            assert sorted(shared.tags("k")) == ["token-1", "token-2"]  # each once, however many said it
+        assert sorted(shared.tags("k")) == ["token-1", "token-2"]  # one follower of token-1 is left
+        async with shared.follow("other", Producer(), tag="token-3"):
+            assert sorted(shared.tags("k")) == ["token-1", "token-2"]
+        assert shared.tags("other") == []
+    assert shared.tags("k") == []

@@ -34,7 +34,8 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncGenerator, Hashable
+from collections.abc import AsyncGenerator, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
@@ -64,9 +65,20 @@ CUT_OFF_CLOSE_WAIT_SECONDS = 1.0
 # execution serves them all, and a `next` still waiting to be sent is replaced by the newer one.
 SHARED_FIELDS = frozenset({"analyticsUpdated"})
 
-# What a shared execution gives its followers: the JSON text of a `next` message's payload, or
-# None when the operation fails before it runs (each follower then runs it alone, to get its error).
-Rendered = str | bytes | None
+
+@dataclass(frozen=True)
+class SharedPush:
+    """A shared execution's result, for each of its followers: the JSON text of a `next` message's
+    payload, and whether each of the followers' tokens worked once it was made (checked together:
+    one query for every execution that asks at the same moment)."""
+
+    payload: str
+    tokens: Mapping[str, bool]
+
+
+# What a shared execution gives its followers, or None when the operation fails before it runs
+# (each follower then runs it alone, to get its error).
+Rendered = SharedPush | None
 
 
 class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
@@ -231,13 +243,15 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         if key is None:
             await super().run_operation(operation)
             return
+        assert self._session is not None  # _share_key shares only a signed-in socket's operation
+        shared = self.platform.live.shared
         try:
-            async with self.platform.live.shared.follow(key, lambda: self._rendered(operation)) as payloads:
-                async for payload in payloads:
-                    if payload is None or not await self._still_signed_in():
+            async with shared.follow(key, lambda: self._rendered(operation, key), self._session.token_id) as pushes:
+                async for push in pushes:
+                    if push is None or not await self._still_signed_in(push.tokens):
                         break  # it runs alone: its own error (a token that stopped working: UNAUTHENTICATED)
                     await self.websocket.send_latest(  # type: ignore[attr-defined]
-                        operation.id, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{payload}}}'
+                        operation.id, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{push.payload}}}'
                     )
                 else:
                     await operation.send_operation_message({"id": operation.id, "type": "complete"})
@@ -246,12 +260,15 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return
         await super().run_operation(operation)  # it failed before it ran: this subscriber's own error
 
-    async def _still_signed_in(self) -> bool:
-        """Whether this socket's token still works, checked before each summary it is sent (one
-        query for the sockets that ask at the same moment)."""
+    async def _still_signed_in(self, checked: Mapping[str, bool]) -> bool:
+        """Whether this socket's token still works, checked before each summary it is sent: by the
+        shared execution with its followers' (`checked`), or else now (a socket that joined since)."""
         session = self._session
         if session is None or session.ended:
             return False
+        known = checked.get(session.token_id)
+        if known is not None:
+            return known
         return bool(await self.platform.token_checks.valid(session.token_id))
 
     async def handle_task_exception(self, error: Exception) -> None:
@@ -274,8 +291,9 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         variables = json.dumps(operation.variables, sort_keys=True) if operation.variables else ""
         return (service.user_id, operation.query, operation.operation_name, variables)
 
-    async def _rendered(self, operation: Operation[Any, None]) -> AsyncGenerator[Rendered, None]:
-        """The operation's results, run with this socket's context, as `next` payloads."""
+    async def _rendered(self, operation: Operation[Any, None], key: Hashable) -> AsyncGenerator[Rendered, None]:
+        """The operation's results, run with this socket's context, as `next` payloads with the
+        state of the tokens of the sockets that follow it (`key`'s)."""
         stream = await self.schema.stream(
             operation.query,
             variable_values=operation.variables,
@@ -293,7 +311,18 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
                     payload["errors"] = [error.formatted for error in result.errors]
                 if result.extensions:
                     payload["extensions"] = result.extensions
-                yield self.view.encode_json(payload)
+                encoded = self.view.encode_json(payload)
+                text = encoded.decode() if isinstance(encoded, bytes) else encoded
+                yield SharedPush(text, await self._tokens_now(key))
+
+    async def _tokens_now(self, key: Hashable) -> dict[str, bool]:
+        """Whether each token of `key`'s followers works now; nothing when that cannot be told (the
+        database is away: each follower then checks its own, and fails as it would have)."""
+        tokens = [token for token in self.platform.live.shared.tags(key) if isinstance(token, str)]
+        try:
+            return await self.platform.token_checks.valid_each(tokens)
+        except Exception:  # noqa: BLE001 - each follower's own check raises it
+            return {}
 
 
 def operation_of(query: str, operation_name: str | None, max_tokens: int) -> OperationDefinitionNode | None:

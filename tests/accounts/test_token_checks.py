@@ -88,3 +88,32 @@ async def test_a_token_revoked_behind_the_servers_back_is_sent_nothing_more(app,
     errors = [m["payload"] if m["type"] == "error" else m["payload"].get("errors") for m in seen if "payload" in m]
     codes = [e[0]["extensions"]["code"] for e in errors if e]
     assert codes == ["UNAUTHENTICATED"], seen
+
+
+async def test_the_tokens_of_every_socket_sharing_an_execution_are_checked_together_before_each_push(app, telegram):
+    owner, bot = await analytics_owner(app, telegram)
+    phone = await new_token(app, owner, "phone")
+    tokens = app.platform.tokens
+    asked: list[list[str]] = []
+    still_valid = tokens.still_valid
+
+    async def recorded(token_ids):
+        asked.append(sorted(token_ids))
+        return await still_valid(token_ids)
+
+    tokens.still_valid = recorded
+    async with (
+        subscribe(app.url, LIVE, token=owner.token) as first,
+        subscribe(app.url, LIVE, token=phone["token"]) as second,
+        subscribe(app.url, LIVE, token=phone["token"]) as third,
+    ):
+        for live in (first, second, third):
+            assert total(await live.next()) == 0
+        asked.clear()
+        await deliver(app, bot, message_update(1, chat_id=-1))
+        for live in (first, second, third):
+            await live.until(lambda d: total(d) == 1)
+    with app.db():
+        ids = sorted(await ApiToken.filter(user_id=owner.id).values_list("id", flat=True))
+    # One query a push, with both tokens, each once (a second push of the same figures is not sent).
+    assert asked and all(tokens_asked == ids for tokens_asked in asked), asked
