@@ -484,6 +484,11 @@ def main() -> None:
         "SCHEDULER_ENABLED": "false",
         "ACCESS_LOG": "false",
         "LOG_LEVEL": "WARNING",
+        # A webhook deployment, as its bots' updates come by webhook here: with no public URL the
+        # server would also long-poll Telegram for each of the 100 bots (their leases renewed every
+        # few seconds, their failures backed off), and that work would land in the rounds.
+        "PUBLIC_URL": "https://plugboard.example",
+        "TELEGRAM_API_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: refused at once
     }
     if args.separate_worker or args.two_servers:
         env |= {"BROADCAST_URL": args.redis_url}
