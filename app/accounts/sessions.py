@@ -24,9 +24,8 @@ from urllib.parse import urlsplit
 from broadcaster import Broadcast
 
 from app.accounts.context import ServiceContext
-from app.accounts.models import ApiToken
 from app.accounts.token_cache import TokenCache
-from app.accounts.tokens import valid_at
+from app.accounts.tokens import working_tokens
 from app.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -96,6 +95,8 @@ class OpenSockets:
         self.recheck_seconds = recheck_seconds
         self.rechecks = 0  # re-checks done: tests wait for one
         self._sockets: set[OpenSocket] = set()
+        self._by_token: dict[str, set[OpenSocket]] = {}
+        self._by_user: dict[str, set[OpenSocket]] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
@@ -107,6 +108,8 @@ class OpenSockets:
             return None
         socket = OpenSocket(service.token_id, service.user_id, close)
         self._sockets.add(socket)
+        self._by_token.setdefault(socket.token_id, set()).add(socket)
+        self._by_user.setdefault(socket.user_id, set()).add(socket)
         if service.expires_at is not None:
             delay = max(0.0, (service.expires_at - utcnow()).total_seconds())
             socket.timer = asyncio.get_running_loop().call_later(delay, self._end, socket)
@@ -116,13 +119,18 @@ class OpenSockets:
         if socket is None:
             return
         self._sockets.discard(socket)
+        _discard(self._by_token, socket.token_id, socket)
+        _discard(self._by_user, socket.user_id, socket)
         if socket.timer is not None:
             socket.timer.cancel()
 
     def end(self, token_ids: Iterable[str] = (), user_ids: Iterable[str] = ()) -> int:
         """Closes this process's sockets of these tokens and users; how many."""
-        tokens, users = set(token_ids), set(user_ids)
-        ending = [s for s in self._sockets if s.token_id in tokens or s.user_id in users]
+        ending: set[OpenSocket] = set()
+        for token_id in token_ids:
+            ending.update(self._by_token.get(token_id, ()))
+        for user_id in user_ids:
+            ending.update(self._by_user.get(user_id, ()))
         for socket in ending:
             self._end(socket)
         return len(ending)
@@ -151,15 +159,18 @@ class OpenSockets:
 
     async def recheck(self) -> int:
         """Closes the sockets whose token no longer works (revoked, expired, deleted); how many."""
-        token_ids = sorted({s.token_id for s in self._sockets})
+        token_ids = sorted(self._by_token)
         if not token_ids:
             return 0
         now = utcnow()
         valid: set[str] = set()
         for start in range(0, len(token_ids), RECHECK_BATCH):
-            batch = token_ids[start : start + RECHECK_BATCH]
-            valid.update(await ApiToken.filter(valid_at(now), id__in=batch).values_list("id", flat=True))  # type: ignore[arg-type]
+            valid.update(
+                token_id for token_id, _ in await working_tokens(token_ids[start : start + RECHECK_BATCH], now)
+            )
         gone = set(token_ids) - valid
+        if not gone:
+            return 0
         if gone and self.token_cache is not None:
             self.token_cache.forget(gone)  # what the database says now, the cache says too
         return self.end(gone)
@@ -192,6 +203,14 @@ class OpenSockets:
                     if self.token_cache is not None:
                         self.token_cache.noticed(*parsed)
                     self.end(*parsed)
+
+
+def _discard(index: dict[str, set[OpenSocket]], key: str, socket: OpenSocket) -> None:
+    held = index.get(key)
+    if held is not None:
+        held.discard(socket)
+        if not held:
+            del index[key]
 
 
 def _parsed(message: Any) -> tuple[list[str], list[str]] | None:

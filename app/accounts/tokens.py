@@ -57,6 +57,19 @@ def valid_at(now: datetime) -> Q:
     return Q(revoked_at=None) & (Q(expires_at=None) | Q(expires_at__gt=now))
 
 
+async def working_tokens(token_ids: Sequence[str], now: datetime) -> list[tuple[str, datetime | None]]:
+    """Which of these tokens (a few hundred at most) work at `now`, with their last use: a short
+    read by primary key, judged as `valid_at` judges."""
+    conn = ApiToken._meta.db
+    rows = await short_read(conn, _tokens_by_id_sql(conn, len(token_ids)), list(token_ids))
+    working = []
+    for token_id, expires_at, revoked_at, last_used_at in rows:
+        expires = datetime_value(expires_at, "expires_at", ApiToken)
+        if revoked_at is None and (expires is None or expires > now):
+            working.append((token_id, datetime_value(last_used_at, "last_used_at", ApiToken)))
+    return working
+
+
 def _tokens_by_id_sql(conn: BaseDBAsyncClient, count: int) -> str:
     return (
         'SELECT "id", "expires_at", "revoked_at", "last_used_at" FROM "api_tokens" '
@@ -138,16 +151,10 @@ class TokenService:
         """Which of these tokens still authenticate, read from the database (one query, no cache);
         their use is recorded as `authenticate` records it, and the cache forgets the others."""
         now = self.clock()
-        conn = ApiToken._meta.db
-        # A short read: a few hundred rows at most, by primary key.
-        rows = await short_read(conn, _tokens_by_id_sql(conn, len(token_ids)), list(token_ids))
         valid = set()
-        for token_id, expires_at, revoked_at, last_used_at in rows:
-            expires = datetime_value(expires_at, "expires_at", ApiToken)
-            if revoked_at is not None or (expires is not None and expires <= now):
-                continue
+        for token_id, last_used_at in await working_tokens(token_ids, now):
             valid.add(token_id)
-            if _stale(datetime_value(last_used_at, "last_used_at", ApiToken), now):
+            if _stale(last_used_at, now):
                 await self._mark_used(token_id, now)
         if gone := set(token_ids) - valid:
             self.cache.forget(gone)  # what the database says now, the cache says too
