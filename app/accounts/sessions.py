@@ -171,7 +171,7 @@ class OpenSockets:
         gone = set(token_ids) - valid
         if not gone:
             return 0
-        if gone and self.token_cache is not None:
+        if self.token_cache is not None:
             self.token_cache.forget(gone)  # what the database says now, the cache says too
         return self.end(gone)
 

@@ -246,13 +246,17 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         assert self._session is not None  # _share_key shares only a signed-in socket's operation
         shared = self.platform.live.shared
         try:
+            sent: str | None = None
             async with shared.follow(key, lambda: self._rendered(operation, key), self._session.token_id) as pushes:
                 async for push in pushes:
                     if push is None or not await self._still_signed_in(push.tokens):
                         break  # it runs alone: its own error (a token that stopped working: UNAUTHENTICATED)
+                    if push.payload == sent:
+                        continue  # another follower's token changed, not the state: no news for this one
                     await self.websocket.send_latest(  # type: ignore[attr-defined]
                         operation.id, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{push.payload}}}'
                     )
+                    sent = push.payload
                 else:
                     await operation.send_operation_message({"id": operation.id, "type": "complete"})
                     return
