@@ -3,11 +3,13 @@ in the plugin run's transaction; which chats are due a reading; pruning by reten
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
 from app.analytics.models import AnalyticsChat, AnalyticsMemberChat, AnalyticsMemberCount
+from app.batched_loads import BatchedLoads
 from app.db_errors import said_as_database_failure
 from app.sql import insert_rows
 
@@ -39,12 +41,14 @@ class DueChat:
 class KnownChats:
     """Chats an analytics handler knows a member-chat row exists for (or was written for): a
     chat's first message reads its count, and later messages cost no query. One per handler, so
-    per platform; bounded, and a lost entry costs one query."""
+    per platform; bounded, and a lost entry costs one query. The chats asked about at the same
+    moment (a burst of first messages, one per lane) are looked up in one query."""
 
     MAX = 100_000
 
     def __init__(self) -> None:
         self._known: set[tuple[str, int]] = set()
+        self._rows: BatchedLoads[tuple[str, int], bool] = BatchedLoads(_have_rows)
 
     def __contains__(self, key: tuple[str, int]) -> bool:
         return key in self._known
@@ -61,10 +65,19 @@ class KnownChats:
         if (install_id, chat_id) in self._known:
             return True
         async with said_as_database_failure("member chats unreadable"):
-            found = await AnalyticsMemberChat.filter(install_id=install_id, chat_id=chat_id).exists()
+            found = await self._rows.load((install_id, chat_id))
         if found:
             self.add(install_id, chat_id)
         return found
+
+
+async def _have_rows(keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], bool]:
+    """Which of these (install, chat) pairs have a member-chat row."""
+    rows = await AnalyticsMemberChat.filter(
+        install_id__in=list({install for install, _ in keys}), chat_id__in=list({chat for _, chat in keys})
+    ).values_list("install_id", "chat_id")
+    found = set(cast("list[tuple[str, int]]", rows))
+    return {key: key in found for key in keys}
 
 
 _COLUMNS = (

@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from app.analytics.member_reader import member_figures, member_figures_of
+from app.analytics.member_store import KnownChats
 from app.analytics.models import AnalyticsMemberChat, AnalyticsMemberCount
 from app.plugins.models import RunRecord
+from tests.support.queries import counting_queries
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
 from tests.support.subscriptions import subscribe
 from tests.support.telegram_updates import (
@@ -522,3 +524,26 @@ async def test_streams_asking_at_once_read_member_counts_in_one_batch(app, teleg
     async with subscribe(app.url, live_members, token=owners[0].user.token) as live:
         assert (await live.next())["analyticsUpdated"]["members"] == {"current": 10}
     assert members.batches == batches + 2  # the stream read its own through the same loads
+
+
+async def test_chats_first_seen_at_the_same_moment_are_looked_up_in_one_query(app, telegram):
+    first = await an_owner(app, telegram, "k1@example.com")
+    second = await an_owner(app, telegram, "k2@example.com")
+    with app.db():
+        await AnalyticsMemberChat.create(install_id=first.install_id, chat_id=-1001, last_read_at=NOW)
+        await AnalyticsMemberChat.create(install_id=second.install_id, chat_id=-1002, last_read_at=NOW)
+    known = KnownChats()
+    asked = [
+        (first.install_id, -1001),
+        (first.install_id, -1002),  # another install's chat: not this one's
+        (second.install_id, -1002),
+        (second.install_id, -1003),
+    ]
+    with app.db(), counting_queries() as statements:
+        found = await asyncio.gather(*(known.check(install_id, chat_id) for install_id, chat_id in asked))
+    assert found == [True, False, True, False]
+    assert len(statements) == 1
+    with app.db(), counting_queries() as statements:
+        assert await known.check(first.install_id, -1001) is True  # known: no query
+        assert await known.check(first.install_id, -1002) is False  # not known yet: asked again
+    assert len(statements) == 1
