@@ -94,20 +94,18 @@ class OpenSockets:
         self.token_cache = token_cache  # told of every notice too: the tokens it names stop working
         self.recheck_seconds = recheck_seconds
         self.rechecks = 0  # re-checks done: tests wait for one
-        self._sockets: set[OpenSocket] = set()
         self._by_token: dict[str, set[OpenSocket]] = {}
         self._by_user: dict[str, set[OpenSocket]] = {}
         self._closing: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
-        return len(self._sockets)
+        return sum(len(held) for held in self._by_token.values())
 
     def add(self, service: ServiceContext, close: Callable[[], Awaitable[None]]) -> OpenSocket | None:
         """Holds a signed-in socket until `remove`; None for one not signed in with a token."""
         if service.token_id is None:
             return None
         socket = OpenSocket(service.token_id, service.user_id, close)
-        self._sockets.add(socket)
         self._by_token.setdefault(socket.token_id, set()).add(socket)
         self._by_user.setdefault(socket.user_id, set()).add(socket)
         if service.expires_at is not None:
@@ -118,7 +116,6 @@ class OpenSockets:
     def remove(self, socket: OpenSocket | None) -> None:
         if socket is None:
             return
-        self._sockets.discard(socket)
         _discard(self._by_token, socket.token_id, socket)
         _discard(self._by_user, socket.user_id, socket)
         if socket.timer is not None:

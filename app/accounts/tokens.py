@@ -64,8 +64,7 @@ async def working_tokens(token_ids: Sequence[str], now: datetime) -> list[tuple[
     rows = await short_read(conn, _tokens_by_id_sql(conn, len(token_ids)), list(token_ids))
     working = []
     for token_id, expires_at, revoked_at, last_used_at in rows:
-        expires = datetime_value(expires_at, "expires_at", ApiToken)
-        if revoked_at is None and (expires is None or expires > now):
+        if works_at(revoked_at, datetime_value(expires_at, "expires_at", ApiToken), now):
             working.append((token_id, datetime_value(last_used_at, "last_used_at", ApiToken)))
     return working
 
@@ -77,8 +76,13 @@ def _tokens_by_id_sql(conn: BaseDBAsyncClient, count: int) -> str:
     )
 
 
+def works_at(revoked_at: object, expires_at: datetime | None, now: datetime) -> bool:
+    """`valid_at`'s test, on a row already read: not revoked, not expired."""
+    return revoked_at is None and (expires_at is None or expires_at > now)
+
+
 def is_valid(token: ApiToken, now: datetime) -> bool:
-    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
+    return works_at(token.revoked_at, token.expires_at, now)
 
 
 def token_name(name: str, path: str = "/name") -> str:

@@ -113,11 +113,9 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
     async def send_json(self, message: Any) -> None:
-        encoded = self.view.encode_json(message)
         operation_id = message.get("id") if isinstance(message, dict) else None
         await self.send_text(
-            encoded.decode() if isinstance(encoded, bytes) else encoded,
-            operation_id if isinstance(operation_id, str) else None,
+            _text(self.view.encode_json(message)), operation_id if isinstance(operation_id, str) else None
         )
 
     async def close(self, code: int, reason: str) -> None:
@@ -315,9 +313,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
                     payload["errors"] = [error.formatted for error in result.errors]
                 if result.extensions:
                     payload["extensions"] = result.extensions
-                encoded = self.view.encode_json(payload)
-                text = encoded.decode() if isinstance(encoded, bytes) else encoded
-                yield SharedPush(text, await self._tokens_now(key))
+                yield SharedPush(_text(self.view.encode_json(payload)), await self._tokens_now(key))
 
     async def _tokens_now(self, key: Hashable) -> dict[str, bool]:
         """Whether each token of `key`'s followers works now; nothing when that cannot be told (the
@@ -327,6 +323,11 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return await self.platform.token_checks.valid_each(tokens)
         except Exception:  # noqa: BLE001 - each follower's own check raises it
             return {}
+
+
+def _text(encoded: str | bytes) -> str:
+    """The view's JSON as text (strawberry lets a view's encode_json give bytes)."""
+    return encoded.decode() if isinstance(encoded, bytes) else encoded
 
 
 def operation_of(query: str, operation_name: str | None, max_tokens: int) -> OperationDefinitionNode | None:
