@@ -15,6 +15,11 @@ summary per subscription, the other messages (`put`: results, `complete`, `error
 dropped), and the message being handed over. A burst larger than `max_bytes` (20 summaries of
 200 KB at once) waits and goes out as the client reads.
 
+A message put while nothing waits and nothing is being handed over is handed over at once, in the
+putter's task: the server takes it without suspending unless the transport is full, and then the
+writer task finishes handing it over before anything queued after it. So a live summary reaches
+its clients' transports as soon as it is rendered, without a task wake-up for each client.
+
 The connection is cut off (the queue is dropped, `reason` says why, `cut_off` is set and its reader
 closes it with 1008) when:
 - the client takes nothing while summaries of one subscription worth more than `max_bytes` are
@@ -34,6 +39,8 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
+
+from app import inline
 
 HARD_FACTOR = 8
 
@@ -74,6 +81,8 @@ class Outgoing:
         self._latest: dict[str, _Message] = {}  # the summary still queued for each operation id
         self._ready = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._busy = False  # a message is being handed over
+        self._in_hand: tuple[inline.Started[None], int] | None = None  # begun at once, suspended: the writer's
         self._gone = False
 
     def put(self, text: str, operation_id: str | None = None) -> None:
@@ -85,6 +94,9 @@ class Outgoing:
         if operation_id is not None:
             self._latest.pop(operation_id, None)
         self._grow(len(text))
+        if self._free:
+            self._hand_over_now(text)
+            return
         self.fixed_bytes += len(text)
         if self.fixed_bytes > self.max_bytes:
             self._cut(f"Too slow: more than {self.max_bytes} bytes waiting to be sent")
@@ -98,6 +110,9 @@ class Outgoing:
         queued = self._latest.get(operation_id)
         if queued is None:
             self._grow(len(text))
+            if self._free:
+                self._hand_over_now(text)
+                return
             self._latest[operation_id] = message = _Message(text, operation_id, self.taken)
             self._queue.append(message)
             self._wake()
@@ -134,6 +149,31 @@ class Outgoing:
             self._wake()
             await self.finished.wait()
 
+    @property
+    def _free(self) -> bool:
+        """Nothing waits and nothing is being handed over: a message may go at once."""
+        return not self._busy and not self._queue
+
+    def _hand_over_now(self, text: str) -> None:
+        """Hands `text` over in this task, until the server takes it or suspends (its transport is
+        full: the writer then finishes it, before anything queued after it)."""
+        self._busy = True
+        try:
+            started = inline.start(self._send_text(text))
+        except Exception:  # the client is gone
+            self._end()
+            return
+        if not started.done:
+            self._in_hand = (started, len(text))
+            self._wake()
+            return
+        self._busy = False
+        self._handed(len(text))
+
+    def _handed(self, size: int) -> None:
+        self.waiting_bytes -= size
+        self.taken += 1
+
     def _wake(self) -> None:
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write(), name="websocket-writer")
@@ -142,6 +182,12 @@ class Outgoing:
     async def _write(self) -> None:
         try:
             while True:
+                if self._in_hand is not None:
+                    (started, size), self._in_hand = self._in_hand, None
+                    await started.rest()
+                    self._busy = False
+                    self._handed(size)
+                    continue
                 while not self._queue:
                     self._ready.clear()
                     await self._ready.wait()
@@ -154,9 +200,10 @@ class Outgoing:
                     self.fixed_bytes -= len(item.text)
                 elif self._latest.get(item.latest_of) is item:
                     del self._latest[item.latest_of]  # handed over: a newer summary queues anew
+                self._busy = True
                 await self._send_text(item.text)
-                self.waiting_bytes -= len(item.text)
-                self.taken += 1
+                self._busy = False
+                self._handed(len(item.text))
         except Exception:  # the client is gone: what it did not take goes nowhere
             pass
         finally:

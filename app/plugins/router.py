@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from tortoise import timezone
 
-from app.plugins import inline
+from app import inline
 from app.plugins.contract import ExecutionMetrics, PluginEvent, PluginHandler
 from app.plugins.events import schedule_event
 from app.plugins.executor import Executor
@@ -96,7 +96,7 @@ class EventRouter:
     ) -> list[Run]:
         """Installs' runs, each bounded by one timeout from now: one that is not done by then is
         cut and recorded as timed out; the others keep their outcomes. They run in this task, one
-        after another, while none suspends (app/plugins/inline.py); one that does goes on here, and
+        after another, while none suspends (app/inline.py); one that does goes on here, and
         the installs after it in a task of their own, and so on. A run that never suspends costs
         no task and no timer."""
         loop = asyncio.get_running_loop()

@@ -1,7 +1,9 @@
 """Running a coroutine in the caller's task until it first suspends: most plugin runs never do (a
-counter's increment is buffered), and a task each costs more than the run. One that suspends goes on
-in the task it started in, to its end: asyncio.current_task() stays the same for it, so whatever
-it captured before suspending (an `asyncio.timeout`, a cancel scope) still holds.
+counter's increment is buffered), nor do most websocket sends (the transport takes the frame), and a
+task each costs more than the work. One that suspends goes on in the task it started in, to its
+end (a plugin run; app/plugins/router.py), or is awaited to its end by another task (a send; app/graphql/outgoing.py).
+For the first, asyncio.current_task() stays the same, so whatever it captured before suspending
+(an `asyncio.timeout`, a cancel scope) still holds.
 
 Each run's steps run in a copy of the caller's context, as a task of its own would: a context
 variable one plugin sets is never seen by another, nor by the caller.

@@ -1,4 +1,4 @@
-"""Coroutines run in the caller's task until they suspend (app/plugins/inline.py)."""
+"""Coroutines run in the caller's task until they suspend (app/inline.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextvars
 
 import pytest
 
-from app.plugins import inline
+from app import inline
 
 SEEN: contextvars.ContextVar[str] = contextvars.ContextVar("SEEN", default="unset")
 
