@@ -38,7 +38,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from app import inline
 
@@ -62,7 +63,7 @@ class _Message:
 class Outgoing:
     def __init__(
         self,
-        send_text: Callable[[str], Awaitable[None]],
+        send_text: Callable[[str], Coroutine[Any, Any, None]],
         close: Callable[[int, str], Awaitable[None]],
         max_bytes: int,
     ) -> None:
