@@ -119,10 +119,25 @@ class LiveUpdates:
             changes.mark(channel)
 
 
+class _Follower(Generic[T]):
+    __slots__ = ("seen", "take", "waiting", "woken")
+
+    def __init__(self, take: Callable[[T], bool] | None) -> None:
+        self.seen = 0  # the version it has had
+        self.take = take
+        self.waiting = False  # idle, waiting for a newer state
+        self.woken = asyncio.Event()
+
+
 class SharedState(Generic[T]):
     """The latest state of one producer, read by many followers. A follower gets the newest state
     it has not had yet, so a slow one skips states and never falls behind; one that joins late
-    starts with the latest state."""
+    starts with the latest state.
+
+    A follower may `take` states as they are published, in the producer's task: while it is idle,
+    each new state is offered to `take` first, and the follower's own task wakes only for one that
+    `take` leaves (False). A follower busy with a state is never offered the next: it has it from
+    its own task, in order, once done."""
 
     def __init__(self) -> None:
         self.version = 0
@@ -131,31 +146,41 @@ class SharedState(Generic[T]):
         self.followers = 0
         self.tags: Counter[Hashable] = Counter()  # what the followers said of themselves, with how many said it
         self.task: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
+        self._following: set[_Follower[T]] = set()
 
     def publish(self, state: T) -> None:
         self.version += 1
         self.state = state
-        self._wake()
+        for follower in list(self._following):
+            if follower.waiting and follower.take is not None and follower.take(state):
+                follower.seen = self.version
+            else:
+                follower.woken.set()
 
     def finish(self) -> None:
         self.finished = True
-        self._wake()
+        for follower in self._following:
+            follower.woken.set()
 
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    async def follow(self) -> AsyncIterator[T]:
-        seen = 0
-        while True:
-            if self.version > seen:
-                seen = self.version
-                yield self.state  # type: ignore[misc]
-            elif self.finished:
-                return
-            else:
-                await self._changed.wait()
+    async def follow(self, take: Callable[[T], bool] | None = None) -> AsyncIterator[T]:
+        follower: _Follower[T] = _Follower(take)
+        self._following.add(follower)
+        try:
+            while True:
+                if self.version > follower.seen:
+                    follower.seen = self.version
+                    yield self.state  # type: ignore[misc]
+                elif self.finished:
+                    return
+                else:
+                    follower.woken.clear()
+                    follower.waiting = True
+                    try:
+                        await follower.woken.wait()
+                    finally:
+                        follower.waiting = False
+        finally:
+            self._following.discard(follower)
 
 
 class SharedStates:
@@ -175,10 +200,15 @@ class SharedStates:
 
     @contextlib.asynccontextmanager
     async def follow(
-        self, key: Hashable, produce: Callable[[], AsyncGenerator[T, None]], tag: Hashable | None = None
+        self,
+        key: Hashable,
+        produce: Callable[[], AsyncGenerator[T, None]],
+        tag: Hashable | None = None,
+        take: Callable[[T], bool] | None = None,
     ) -> AsyncIterator[AsyncIterator[T]]:
         """The states of `key`'s producer, started with `produce` unless one is running. `tag`:
-        what the producer may know of this follower while it follows (`tags`)."""
+        what the producer may know of this follower while it follows (`tags`); `take`: handles a
+        state in the producer's task while this follower is idle (SharedState)."""
         shared = self._states.get(key)
         if shared is None:
             shared = self._states[key] = SharedState()
@@ -186,7 +216,7 @@ class SharedStates:
         shared.followers += 1
         if tag is not None:
             shared.tags[tag] += 1
-        states = shared.follow()
+        states = shared.follow(take)  # type: ignore[arg-type]
         try:
             yield states  # type: ignore[misc]
         finally:

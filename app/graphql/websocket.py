@@ -243,18 +243,15 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return
         assert self._session is not None  # _share_key shares only a signed-in socket's operation
         shared = self.platform.live.shared
+        delivery = _Delivery(self, operation.id, self._session)
         try:
-            sent: str | None = None
-            async with shared.follow(key, lambda: self._rendered(operation, key), self._session.token_id) as pushes:
+            async with shared.follow(
+                key, lambda: self._rendered(operation, key), self._session.token_id, delivery.take
+            ) as pushes:
                 async for push in pushes:
                     if push is None or not await self._still_signed_in(push.tokens):
                         break  # it runs alone: its own error (a token that stopped working: UNAUTHENTICATED)
-                    if push.payload == sent:
-                        continue  # another follower's token changed, not the state: no news for this one
-                    await self.websocket.send_latest(  # type: ignore[attr-defined]
-                        operation.id, f'{{"id":{json.dumps(operation.id)},"type":"next","payload":{push.payload}}}'
-                    )
-                    sent = push.payload
+                    await delivery.send(push)
                 else:
                     await operation.send_operation_message({"id": operation.id, "type": "complete"})
                     return
@@ -323,6 +320,44 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return await self.platform.token_checks.valid_each(tokens)
         except Exception:  # noqa: BLE001 - each follower's own check raises it
             return {}
+
+
+class _Delivery:
+    """One socket's `next` messages of a shared execution. A push whose tokens say this socket's
+    still works is taken in the shared execution's task (`take`), while the socket's own task waits:
+    no wake-up for each socket of each push. Any other push (the token unknown, one that stopped
+    working, the stream's end) is left to the socket's task, which checks it on its own."""
+
+    __slots__ = ("_handler", "_operation_id", "_session", "_sent")
+
+    def __init__(self, handler: LimitedTransportWSHandler, operation_id: str, session: OpenSocket) -> None:
+        self._handler = handler
+        self._operation_id = operation_id
+        self._session = session
+        self._sent: str | None = None  # the payload last sent
+
+    def take(self, push: Rendered) -> bool:
+        if push is None or self._session.ended or push.tokens.get(self._session.token_id) is not True:
+            return False
+        try:
+            self._put(push.payload)
+        except WebSocketDisconnected:
+            return False  # the socket's task meets it too, and ends
+        return True
+
+    async def send(self, push: SharedPush) -> None:
+        self._put(push.payload)
+
+    def _put(self, payload: str) -> None:
+        if payload == self._sent:
+            return  # another follower's token changed, not the state: no news for this one
+        outgoing = self._handler.websocket.outgoing  # type: ignore[attr-defined]
+        text = f'{{"id":{json.dumps(self._operation_id)},"type":"next","payload":{payload}}}'
+        try:
+            outgoing.put_latest(self._operation_id, text)
+        except Gone as exc:
+            raise WebSocketDisconnected from exc
+        self._sent = payload
 
 
 def _text(encoded: str | bytes) -> str:
