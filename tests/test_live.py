@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import pytest
@@ -122,3 +123,53 @@ async def test_the_producer_knows_the_tags_of_its_followers_while_they_follow():
             assert sorted(shared.tags("k")) == ["token-1", "token-2"]
         assert shared.tags("other") == []
     assert shared.tags("k") == []
+
+
+async def test_an_idle_follower_takes_each_state_in_the_producers_task_and_its_own_task_sleeps_on():
+    shared, producer = SharedStates(), Producer()
+    taken: list[tuple[str, str]] = []
+
+    def take(state: str) -> bool:
+        task = asyncio.current_task()
+        taken.append((state, task.get_name() if task else ""))
+        return True
+
+    async with shared.follow("k", producer, take=take) as states:
+        waiting = asyncio.ensure_future(anext(states))  # the follower's own task
+        await producer.give()  # both start: the follower waits, idle
+        await producer.give("a", "b")
+        assert taken == [("a", "live-shared-state"), ("b", "live-shared-state")]
+        assert not waiting.done()  # it was never woken: what it would have had was taken
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+
+
+async def test_a_state_the_follower_does_not_take_wakes_its_own_task_with_it():
+    shared, producer = SharedStates(), Producer()
+    async with shared.follow("k", producer, take=lambda state: state != "for the task") as states:
+        waiting = asyncio.ensure_future(anext(states))
+        await producer.give()
+        await producer.give("taken")
+        assert not waiting.done()
+        await producer.give("for the task")
+        async with asyncio.timeout(5):
+            assert await waiting == "for the task"
+
+
+async def test_a_follower_busy_with_a_state_is_offered_no_other_and_then_gets_the_newest():
+    shared, producer = SharedStates(), Producer()
+    offered: list[str] = []
+
+    def take(state: str) -> bool:
+        offered.append(state)
+        return False  # each one for the follower's task
+
+    async with shared.follow("k", producer, take=take) as states:
+        waiting = asyncio.ensure_future(anext(states))
+        await producer.give()
+        await producer.give("a")
+        assert await waiting == "a"  # the follower's task has it, and is busy with it
+        await producer.give("b", "c")
+        assert offered == ["a"]  # never offered while busy: it could overtake "a"
+        assert await first(states) == "c"

@@ -10,6 +10,7 @@ summary, the same summary has been queued for the client under test."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from app.graphql.outgoing import Outgoing
 from tests.graphql.test_subscription_limits import CREATE_TOKEN, REVOKE_TOKEN, analytics_owner, held
 from tests.support.eventually import eventually
 from tests.support.runtime import deliver, wait_until_processed
@@ -229,3 +231,48 @@ async def test_results_that_nothing_replaces_cut_the_client_off_past_the_bound(m
         assert cut_off_reasons(caplog) == [f"Too slow: more than {bound} bytes waiting to be sent"]
         async with open_socket(app.url, owner.token) as other:
             await still_served(other, "results@example.com")
+
+
+class Wire:
+    """The server's side of a connection: a send waits while the transport is full (`room` clear)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.senders: list[asyncio.Task[Any] | None] = []
+        self.room = asyncio.Event()
+        self.room.set()
+        self.closed: tuple[int, str] | None = None
+
+    async def send_text(self, text: str) -> None:
+        await self.room.wait()
+        self.sent.append(text)
+        self.senders.append(asyncio.current_task())
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+async def test_a_message_put_while_nothing_waits_is_handed_over_at_once_in_the_putters_task():
+    wire = Wire()
+    outgoing = Outgoing(wire.send_text, wire.close, 1_000)
+    outgoing.put_latest("live", "summary")
+    outgoing.put("result")
+    assert wire.sent == ["summary", "result"]
+    assert wire.senders == [asyncio.current_task()] * 2  # no writer task woken for them
+    assert (outgoing.taken, outgoing.waiting_bytes) == (2, 0)
+
+
+async def test_a_message_handed_over_at_once_that_waits_for_room_goes_before_all_put_after_it():
+    wire = Wire()
+    outgoing = Outgoing(wire.send_text, wire.close, 1_000)
+    wire.room.clear()  # the transport is full
+    outgoing.put_latest("live", "first")  # begun at once; it waits for room
+    outgoing.put("result")
+    outgoing.put_latest("live", "second")  # "first" was handed over: this one queues anew, not in its place
+    outgoing.put_latest("live", "third")  # replaces "second", still waiting
+    assert wire.sent == []
+    wire.room.set()
+    async with asyncio.timeout(5):
+        await outgoing.close(1000, "done")
+    assert wire.sent == ["first", "result", "third"]
+    assert wire.closed == (1000, "done")
