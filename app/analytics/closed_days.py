@@ -261,7 +261,7 @@ def _scoped(rows: list[_Row], chat_id: int | None) -> ClosedDays:
 
 
 def _row(row: dict[str, Any]) -> _Row:
-    hours = tuple(int(n) for n in str(row["hours"]).split(","))
+    hours = tuple(map(int, str(row["hours"]).split(",")))
     day = local_date_of(int(row["day"]))
     return _Row(int(row["chat_id"]), day, counts_of(row), int(row["users"] or 0), hours, int(row["version"]))
 
