@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from tortoise import timezone
 from tortoise.transactions import in_transaction
 
 from app import live
@@ -175,7 +174,7 @@ class Executor:
         except SecretUnreadable as exc:
             log.error("install %s not run: %s", install.id, exc)
             reason = f"A secret setting cannot be decrypted: {exc}"
-            return Run(install, origin, RunOutcome.FAILED, 0.0, reason, created_at=timezone.now())
+            return Run(install, origin, RunOutcome.FAILED, 0.0, reason, created_at=utcnow())
         ctx = RunContext(
             install.user_id,
             install.id,
@@ -201,7 +200,7 @@ class Executor:
         secrets = [ctx.config[key] for key in keys if isinstance(ctx.config.get(key), str)] if keys else []
         if input_secrets:
             secrets += input_secrets
-        run = Run.of(install, origin, result, ctx, secrets, timezone.now())
+        run = Run.of(install, origin, result, ctx, secrets, utcnow())
         if not result.success:
             ctx.log.warning("plugin run failed: %s", run.error)  # redacted, secret settings too
         return run
@@ -238,7 +237,7 @@ class Executor:
         plugin_logger(slug, install.user_id).warning("plugin run failed: %s", error)
         metrics.duration_ms = self.timeout_seconds * 1000
         result = ExecutionResult(False, None, error, metrics)
-        return Run.of(install, origin, result, None, (), timezone.now())
+        return Run.of(install, origin, result, None, (), utcnow())
 
     async def _call(
         self, call: Callable[..., Awaitable[Any]], *args: Any, timed: bool = True, timeout: float | None = None

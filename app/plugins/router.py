@@ -10,9 +10,8 @@ from collections.abc import Callable, Collection, Coroutine, Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from tortoise import timezone
-
 from app import inline
+from app.clock import utcnow
 from app.plugins.contract import ExecutionMetrics, PluginEvent, PluginHandler
 from app.plugins.events import schedule_event
 from app.plugins.executor import Executor
@@ -73,7 +72,7 @@ class EventRouter:
         if origin.replay and targets:
             ran = await _recorded([install.id for install, _ in targets], origin.key)
             targets = [(install, handler) for install, handler in targets if install.id not in ran]
-        now = timezone.now()
+        now = utcnow()
         skipped = [install for install, _ in targets if install.open_at(now)]
         running = [(install, handler) for install, handler in targets if not install.open_at(now)]
         done = [skipped_run(install, origin) for install in skipped]
@@ -184,4 +183,4 @@ async def _recorded(install_ids: Iterable[str], key: str) -> set[str]:
 
 def skipped_run(install: InstallRoute, origin: Origin) -> Run:
     """The run of an install whose circuit breaker is open: not run, and recorded so."""
-    return Run(install, origin, RunOutcome.SKIPPED, error=SKIPPED_ERROR, created_at=timezone.now())
+    return Run(install, origin, RunOutcome.SKIPPED, error=SKIPPED_ERROR, created_at=utcnow())

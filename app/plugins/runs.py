@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tortoise import timezone
 from tortoise.transactions import in_transaction
 
+from app.clock import utcnow
 from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
 from app.ids import new_id
@@ -158,13 +158,13 @@ class RunRecorder:
         """Records `run` as RUNNING before it runs, so that it runs once however many callers ask
         at the same time (a retry); False when its key was taken. `record(claimed=True)` finishes it."""
         claimed = Run(run.install, run.origin, RunOutcome.RUNNING, id=run.id)
-        return bool(await self._insert(UserPlugin._meta.db, [claimed], timezone.now()))
+        return bool(await self._insert(UserPlugin._meta.db, [claimed], utcnow()))
 
     async def record(self, runs: Sequence[Run], done: Sequence[ClaimedEvent] = (), claimed: bool = False) -> list[Run]:
         """Records `runs` and marks `done` events finished, in one transaction; returns the runs
         recorded now (not those recorded before). `claimed`: the runs were claimed (`claim`), and
         their RUNNING records are completed."""
-        now = timezone.now()
+        now = utcnow()
         async with in_transaction() as conn:
             recorded = await (self._complete(runs, now) if claimed else self._insert(conn, runs, now))
             succeeded = [run for run in recorded if run.outcome == RunOutcome.SUCCEEDED and run.ctx is not None]
