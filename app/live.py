@@ -152,7 +152,7 @@ class SharedState(Generic[T]):
         self.version += 1
         self.state = state
         for follower in list(self._following):
-            if follower.waiting and follower.take is not None and follower.take(state):
+            if follower.waiting and follower.take is not None and _took(follower.take, state):
                 follower.seen = self.version
             else:
                 follower.woken.set()
@@ -181,6 +181,16 @@ class SharedState(Generic[T]):
                         follower.waiting = False
         finally:
             self._following.discard(follower)
+
+
+def _took(take: Callable[[T], bool], state: T) -> bool:
+    """`take(state)`; a take that fails leaves the state to its follower's own task (a bug of one
+    follower must not end the producer that every follower shares)."""
+    try:
+        return take(state)
+    except Exception:
+        log.exception("a live follower failed to take a state; its own task takes it")
+        return False
 
 
 class SharedStates:

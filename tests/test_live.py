@@ -173,3 +173,23 @@ async def test_a_follower_busy_with_a_state_is_offered_no_other_and_then_gets_th
         await producer.give("b", "c")
         assert offered == ["a"]  # never offered while busy: it could overtake "a"
         assert await first(states) == "c"
+
+
+async def test_a_take_that_fails_leaves_the_state_to_its_follower_and_the_producer_goes_on(
+    caplog: pytest.LogCaptureFixture,
+):
+    shared, producer = SharedStates(), Producer()
+
+    def take(state: str) -> bool:
+        raise RuntimeError("a bug in one follower")
+
+    async with shared.follow("k", producer, take=take) as failing, shared.follow("k", producer) as other:
+        waiting = asyncio.ensure_future(anext(failing))
+        await producer.give()
+        await producer.give("a")
+        async with asyncio.timeout(5):
+            assert await waiting == "a"
+        assert await first(other) == "a"
+        await producer.give("b")
+        assert (await first(failing), await first(other)) == ("b", "b")  # the producer still runs
+    assert "failed to take a state" in caplog.text

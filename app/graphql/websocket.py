@@ -105,8 +105,9 @@ class LimitedWebSocketAdapter(ASGIWebSocketAdapter):
         except Gone as exc:
             raise WebSocketDisconnected from exc
 
-    async def send_latest(self, operation_id: str, text: str) -> None:
-        """Queues a `next` message of a whole state, in place of the operation's one still waiting."""
+    def put_latest(self, operation_id: str, text: str) -> None:
+        """Queues a `next` message of a whole state, in place of the operation's one still waiting
+        (or hands it over at once when nothing waits)."""
         try:
             self.outgoing.put_latest(operation_id, text)
         except Gone as exc:
@@ -351,12 +352,8 @@ class _Delivery:
     def _put(self, payload: str) -> None:
         if payload == self._sent:
             return  # another follower's token changed, not the state: no news for this one
-        outgoing = self._handler.websocket.outgoing  # type: ignore[attr-defined]
         text = f'{{"id":{json.dumps(self._operation_id)},"type":"next","payload":{payload}}}'
-        try:
-            outgoing.put_latest(self._operation_id, text)
-        except Gone as exc:
-            raise WebSocketDisconnected from exc
+        self._handler.websocket.put_latest(self._operation_id, text)  # type: ignore[attr-defined]
         self._sent = payload
 
 
