@@ -183,15 +183,15 @@ class Outgoing:
     async def _write(self) -> None:
         try:
             while True:
-                if self._in_hand is not None:
+                while not self._queue and self._in_hand is None:
+                    self._ready.clear()
+                    await self._ready.wait()
+                if self._in_hand is not None:  # begun at once, suspended: it goes before the queue
                     (started, size), self._in_hand = self._in_hand, None
                     await started.rest()
                     self._busy = False
                     self._handed(size)
                     continue
-                while not self._queue:
-                    self._ready.clear()
-                    await self._ready.wait()
                 item = self._queue.popleft()
                 if isinstance(item, tuple):
                     self._gone = True

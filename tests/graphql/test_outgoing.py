@@ -276,3 +276,21 @@ async def test_a_message_handed_over_at_once_that_waits_for_room_goes_before_all
         await outgoing.close(1000, "done")
     assert wire.sent == ["first", "result", "third"]
     assert wire.closed == (1000, "done")
+
+
+async def test_a_waiting_writer_finishes_a_message_begun_at_once_that_waits_for_room():
+    wire = Wire()
+    outgoing = Outgoing(wire.send_text, wire.close, 1_000)
+    wire.room.clear()
+    outgoing.put_latest("live", "first")  # begun at once, waits: the writer task is made for it
+    wire.room.set()
+    async with asyncio.timeout(5):
+        while outgoing.taken < 1:
+            await asyncio.sleep(0)  # the writer finishes it, then waits for more
+    wire.room.clear()
+    outgoing.put_latest("live", "second")  # begun at once again, waits; the writer is waiting already
+    outgoing.put("after")
+    wire.room.set()
+    async with asyncio.timeout(5):
+        await outgoing.close(1000, "done")
+    assert wire.sent == ["first", "second", "after"]
