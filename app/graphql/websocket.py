@@ -244,7 +244,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
             return
         assert self._session is not None  # _share_key shares only a signed-in socket's operation
         shared = self.platform.live.shared
-        delivery = _Delivery(self, operation.id, self._session)
+        delivery = _Delivery(self.websocket, operation.id, self._session)  # type: ignore[arg-type]
         try:
             async with shared.follow(
                 key, lambda: self._rendered(operation, key), self._session.token_id, delivery.take
@@ -252,7 +252,7 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
                 async for push in pushes:
                     if push is None or not await self._still_signed_in(push.tokens):
                         break  # it runs alone: its own error (a token that stopped working: UNAUTHENTICATED)
-                    await delivery.send(push)
+                    delivery.send(push.payload)
                 else:
                     await operation.send_operation_message({"id": operation.id, "type": "complete"})
                     return
@@ -264,9 +264,9 @@ class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
         """Whether this socket's token still works, checked before each summary it is sent: by the
         shared execution with its followers' (`checked`), or else now (a socket that joined since)."""
         session = self._session
-        if session is None or session.ended:
+        if session is None:
             return False
-        known = checked.get(session.token_id)
+        known = _checked_signed_in(session, checked)
         if known is not None:
             return known
         return bool(await self.platform.token_checks.valid(session.token_id))
@@ -329,32 +329,37 @@ class _Delivery:
     no wake-up for each socket of each push. Any other push (the token unknown, one that stopped
     working, the stream's end) is left to the socket's task, which checks it on its own."""
 
-    __slots__ = ("_handler", "_operation_id", "_session", "_sent")
+    __slots__ = ("_websocket", "_operation_id", "_session", "_sent")
 
-    def __init__(self, handler: LimitedTransportWSHandler, operation_id: str, session: OpenSocket) -> None:
-        self._handler = handler
+    def __init__(self, websocket: LimitedWebSocketAdapter, operation_id: str, session: OpenSocket) -> None:
+        self._websocket = websocket
         self._operation_id = operation_id
         self._session = session
         self._sent: str | None = None  # the payload last sent
 
     def take(self, push: Rendered) -> bool:
-        if push is None or self._session.ended or push.tokens.get(self._session.token_id) is not True:
+        if push is None or _checked_signed_in(self._session, push.tokens) is not True:
             return False
         try:
-            self._put(push.payload)
+            self.send(push.payload)
         except WebSocketDisconnected:
             return False  # the socket's task meets it too, and ends
         return True
 
-    async def send(self, push: SharedPush) -> None:
-        self._put(push.payload)
-
-    def _put(self, payload: str) -> None:
+    def send(self, payload: str) -> None:
+        """Queues the `next` of `payload` (raises WebSocketDisconnected when the socket is gone)."""
         if payload == self._sent:
             return  # another follower's token changed, not the state: no news for this one
         text = f'{{"id":{json.dumps(self._operation_id)},"type":"next","payload":{payload}}}'
-        self._handler.websocket.put_latest(self._operation_id, text)  # type: ignore[attr-defined]
+        self._websocket.put_latest(self._operation_id, text)
         self._sent = payload
+
+
+def _checked_signed_in(session: OpenSocket, checked: Mapping[str, bool]) -> bool | None:
+    """Whether the socket's token works by `checked` (a push's checks); None when they do not say."""
+    if session.ended:
+        return False
+    return checked.get(session.token_id)
 
 
 def _text(encoded: str | bytes) -> str:
