@@ -7,8 +7,9 @@ When the database goes away, nothing is lost and nothing runs twice. A lane that
 event or record the outcome waits, holding no slot, until the database answers again, then goes
 on where it stopped (a rerun is a replay, so a run already recorded is not repeated). If the
 event's lease runs out first, the lane lets go: that event is claimable again, and the events
-queued behind it, never started, are given back before this dispatcher claims anything again,
-so the chat's events are claimed again in order. Every event taken into memory leaves it exactly
+queued behind it, never started, are given back before this dispatcher claims anything again
+(and so are the chat's events that a claim under way meanwhile took), so the chat's events are
+claimed again in order. Every event taken into memory leaves it exactly
 once, so the capacity count never drifts.
 """
 
@@ -112,6 +113,7 @@ class Dispatcher:
         self._claim_failures = 0
         self._claim_failure_logged = float("-inf")
         self._let_go: list[ClaimedEvent] = []  # never started, to be given back before the next claim
+        self._let_go_chats: set[LaneKey] = set()  # lanes that let go since the last claim began
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -176,22 +178,37 @@ class Dispatcher:
                 await asyncio.sleep(self.poll_seconds)
                 continue
             self._claim_worked()
-            for event in claimed:
-                self._enqueue(event)
+            self._enqueue_behind_let_go(claimed)
+            if self._let_go:  # a lane let go meanwhile: give back and claim again at once
+                continue
             if len(claimed) == asked:  # there may be more: claim again once there is room
                 self._room_wanted = True
                 if self.capacity > 0:
                     continue
             await self._wait_for_news()
 
+    def _enqueue_behind_let_go(self, claimed: list[ClaimedEvent]) -> None:
+        """Enqueues what a claim took, except the events of a chat whose lane let go while the
+        claim was under way (the claim may have begun before the lane's lease ran out, and so
+        missed its events): those are given back, so that the chat's events are claimed again, and
+        run, in order."""
+        for event in claimed:
+            if (event.gateway_id, event.chat_id) in self._let_go_chats:
+                self._let_go.append(event)
+            else:
+                self._enqueue(event)
+
     async def _give_back_let_go(self) -> None:
-        """Gives back, in order, what lanes let go of during an outage; raises if the database fails."""
+        """Gives back, in order, what lanes let go of during an outage; raises if the database fails.
+        The claim that follows begins after the let-go lanes' leases ran out: it sees their events."""
         if not self._let_go:
+            self._let_go_chats.clear()
             return
         count = len(self._let_go)
         while self._let_go:
             await inbox.give_back(self._let_go[0])
             self._let_go.pop(0)
+        self._let_go_chats.clear()
         log.warning("gave back %d events that waited too long for the database; they are claimed again now", count)
 
     async def _wait_for_news(self) -> None:
@@ -280,6 +297,7 @@ class Dispatcher:
                     self._left(len(batch))
                 if not finished:
                     log.debug("lane %s let go of %d events", lane.key, len(lane.events) + len(batch))
+                    self._let_go_chats.add(lane.key)
                     self._let_go.extend(lane.events)
                     self._left(len(lane.events))
                     lane.events.clear()

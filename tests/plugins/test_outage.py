@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.gateways import inbox
 from app.gateways.models import EventKind, EventStatus, GatewayEvent
 from app.plugins.contract import (
     EventType,
@@ -20,7 +21,7 @@ from app.plugins.contract import (
 )
 from app.plugins.handlers.welcome import WelcomeHandler
 from app.plugins.models import RunRecord
-from tests.support.eventually import eventually
+from tests.support.eventually import DEADLINE_SECONDS, eventually
 from tests.support.outage import (
     HealthWatch,
     allow_connections,
@@ -163,6 +164,89 @@ async def test_after_a_database_outage_every_acknowledged_update_is_processed_ex
     # No background task died on the way.
     messages = [r.getMessage() for r in caplog.records]
     assert not background_failures(messages), messages
+
+
+class ReadingPlugin(PluginHandler):
+    """Holds the first run at `gate`; every run then reads its storage (the database) and notes its
+    update: the order in which updates ran to the end."""
+
+    events = frozenset({EventType.TELEGRAM_MESSAGE})
+
+    def __init__(self) -> None:
+        self.definition = definition("reader")  # type: ignore[misc]
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+        self.finished: list[int] = []
+
+    async def on_event(self, event: PluginEvent, ctx: PluginContext) -> Any:
+        assert isinstance(event, TelegramMessageEvent)
+        if not self.gate.is_set():
+            self.waiting.set()
+            await self.gate.wait()
+        await ctx.storage.get("anything")
+        self.finished.append(event.update_id)
+
+
+class HeldClaim:
+    """The inbox's own claim, whose result can be held back after its statement ran: a claim that
+    is under way (its answer on the wire, its routes being refreshed) while something else happens."""
+
+    def __init__(self) -> None:
+        self._claim = inbox.claim
+        self._hold = False
+        self.holding = asyncio.Event()
+        self._released = asyncio.Event()
+
+    def hold_next(self) -> None:
+        """The next claim that takes events keeps them until `release`."""
+        self._hold = True
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def __call__(self, limit: int, lease_seconds: float) -> list[inbox.ClaimedEvent]:
+        claimed = await self._claim(limit, lease_seconds)
+        if claimed and self._hold:
+            self._hold = False
+            self.holding.set()
+            await self._released.wait()
+        return claimed
+
+
+async def test_a_chats_events_taken_by_a_claim_under_way_while_its_lane_let_go_run_after_the_let_go_ones(
+    outage_database, make_app, telegram, monkeypatch
+):
+    plugin = ReadingPlugin()
+    claim = HeldClaim()
+    monkeypatch.setattr(inbox, "claim", claim)
+    live = await make_app(
+        handlers=[plugin],
+        database_url=outage_database,
+        inbox_lease_seconds=2,
+        inbox_poll_seconds=0.2,
+        heartbeat_grace_seconds=0.5,
+    )
+    owner = await live.create_user("let-go@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    await install(live, owner, "reader")
+    dispatcher = live.platform.dispatcher
+
+    assert (await deliver(live, bot, message_update(1, chat_id=-1))).status_code == 200
+    await asyncio.wait_for(plugin.waiting.wait(), DEADLINE_SECONDS)
+    claim.hold_next()
+    assert (await deliver(live, bot, message_update(2, chat_id=-1))).status_code == 200
+    await asyncio.wait_for(claim.holding.wait(), DEADLINE_SECONDS)  # update 2 claimed, not yet queued
+
+    # Update 1's run meets the outage: its lane waits for the database until the lease runs out,
+    # then lets go of the update (claimable again).
+    await refuse_connections(outage_database)
+    plugin.gate.set()
+    await eventually(lambda: dispatcher.in_flight == 0, "the lane let go of update 1")
+    await allow_connections(outage_database)
+    claim.release()  # the claim under way comes back with update 2, taken before update 1 was claimable
+
+    await wait_until_processed(live)
+    assert plugin.finished == [1, 2]
 
 
 class GatedPlugin(PluginHandler):
