@@ -162,9 +162,7 @@ class OpenSockets:
         now = utcnow()
         valid: set[str] = set()
         for start in range(0, len(token_ids), RECHECK_BATCH):
-            valid.update(
-                token_id for token_id, _ in await working_tokens(token_ids[start : start + RECHECK_BATCH], now)
-            )
+            valid.update(token.id for token in await working_tokens(token_ids[start : start + RECHECK_BATCH], now))
         gone = set(token_ids) - valid
         if not gone:
             return 0

@@ -10,6 +10,10 @@ A cached token stops working in this process:
 - within `seconds` (TOKEN_CACHE_SECONDS) in any case, as each entry expires on its own: a token
   revoked in SQL behind every process's back;
 - at its `expires_at`, which is checked at each use.
+
+Besides tokens by their hash (a request's), it keeps which token ids were verified working (by a
+request, or by a batch check of the sockets that share a live execution, app/accounts/token_checks.py):
+a shared push asks for ids, never for tokens. They are forgotten, and expire, alike.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ class CachedToken:
     until: float  # by the cache's clock
 
 
+@dataclass(slots=True)
+class VerifiedToken:
+    user_id: str
+    expires_at: datetime | None
+    until: float  # by the cache's clock
+
+
 class TokenCache:
     """Verified tokens by their hash; `seconds` 0 keeps none."""
 
@@ -49,6 +60,7 @@ class TokenCache:
         self.clock = clock  # tests move it on
         self._read_version = read_version
         self._entries: dict[str, CachedToken] = {}
+        self._working: dict[str, VerifiedToken] = {}  # by token id
         self._generation = 0  # raised by every forgetting: an answer read before one is not kept
         self._version: int | None = None
         self._version_due = 0.0
@@ -63,15 +75,36 @@ class TokenCache:
         due (raises what the database raises, as a token's own read would)."""
         if self.seconds <= 0:
             return None
-        now = self.clock()
-        if now >= self._version_due:
-            await self._check_version()
-            now = self.clock()
+        now = await self._checked_now()
         entry = self._entries.get(token_hash)
         if entry is not None and now >= entry.until:
             del self._entries[token_hash]
             return None
         return entry
+
+    async def working(self, token_ids: Iterable[str], at: datetime) -> set[str]:
+        """Those of `token_ids` verified working within the bound and not expired `at`. Reads the
+        auth version first when a check is due, as `get` does."""
+        if self.seconds <= 0 or not self._working:
+            return set()
+        now = await self._checked_now()
+        found = set()
+        for token_id in token_ids:
+            known = self._working.get(token_id)
+            if known is None:
+                continue
+            if now >= known.until:
+                del self._working[token_id]
+            elif known.expires_at is None or known.expires_at > at:
+                found.add(token_id)
+        return found
+
+    async def _checked_now(self) -> float:
+        now = self.clock()
+        if now >= self._version_due:
+            await self._check_version()
+            now = self.clock()
+        return now
 
     def generation(self) -> int:
         """Taken before reading a token from the database, and handed back to `put`."""
@@ -84,7 +117,19 @@ class TokenCache:
             return
         if token_hash not in self._entries and len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]  # the oldest
-        self._entries[token_hash] = entry_of(self.clock() + self.seconds)
+        entry = self._entries[token_hash] = entry_of(self.clock() + self.seconds)
+        self._keep_working(entry.token_id, VerifiedToken(entry.service.user_id, entry.service.expires_at, entry.until))
+
+    def put_working(self, token_id: str, user_id: str, expires_at: datetime | None, generation: int) -> None:
+        """Keeps that a token read at `generation` works (unless something was forgotten since)."""
+        if self.seconds <= 0 or generation != self._generation or self._version is None:
+            return
+        self._keep_working(token_id, VerifiedToken(user_id, expires_at, self.clock() + self.seconds))
+
+    def _keep_working(self, token_id: str, working: VerifiedToken) -> None:
+        if token_id not in self._working and len(self._working) >= self.max_entries:
+            del self._working[next(iter(self._working))]  # the oldest
+        self._working[token_id] = working
 
     def forget(self, token_ids: Iterable[str] = (), user_ids: Iterable[str] = ()) -> None:
         tokens, users = set(token_ids), set(user_ids)
@@ -92,10 +137,14 @@ class TokenCache:
         for key, entry in list(self._entries.items()):
             if entry.token_id in tokens or entry.service.user_id in users:
                 del self._entries[key]
+        for token_id, working in list(self._working.items()):
+            if token_id in tokens or working.user_id in users:
+                del self._working[token_id]
 
     def clear(self) -> None:
         self._generation += 1
         self._entries.clear()
+        self._working.clear()
 
     def noticed(self, token_ids: Iterable[str], user_ids: Iterable[str]) -> None:
         """A sessions-ended notice (from this process or another)."""

@@ -1,5 +1,7 @@
-"""Whether API tokens still work, asked by many sockets at once: one query for the tokens asked
-about together (app/batched_loads.py), each answer read after it was asked for.
+"""Whether API tokens still work, asked by many sockets at once: what the process's token cache
+verified within its bound (app/accounts/token_cache.py: a revocation reaches it at once, and no
+later than that bound), else one query for the tokens asked about together (app/batched_loads.py),
+each answer read after it was asked for.
 
 A shared live summary (app/graphql/websocket.py) goes to sockets of several tokens: each socket
 asks for its own token before it sends, as an execution of its own would have before each push.
@@ -23,12 +25,19 @@ class TokenChecks:
 
     async def valid(self, token_id: str) -> bool:
         """Whether the token authenticates now (not revoked, not expired, its user not deleted)."""
-        return await self._checks.load(token_id)
+        return (await self.valid_each([token_id]))[token_id]
 
     async def valid_each(self, token_ids: Collection[str]) -> dict[str, bool]:
-        """`valid` of each of these tokens, in the same batch as the checks asked for meanwhile."""
-        answers = await asyncio.gather(*(self._checks.load(token_id) for token_id in token_ids))
-        return dict(zip(token_ids, answers, strict=True))
+        """`valid` of each of these tokens; those the cache does not vouch for are read in the same
+        batch as the checks asked for meanwhile."""
+        asked = list(token_ids)
+        vouched = await self.tokens.vouched(asked)
+        unknown = [token_id for token_id in asked if token_id not in vouched]
+        answers = dict.fromkeys(vouched, True)
+        if unknown:
+            read = await asyncio.gather(*(self._checks.load(token_id) for token_id in unknown))
+            answers.update(zip(unknown, read, strict=True))
+        return {token_id: answers[token_id] for token_id in asked}
 
     async def _check(self, token_ids: Sequence[str]) -> dict[str, bool]:
         valid = await self.tokens.still_valid(token_ids)

@@ -57,21 +57,32 @@ def valid_at(now: datetime) -> Q:
     return Q(revoked_at=None) & (Q(expires_at=None) | Q(expires_at__gt=now))
 
 
-async def working_tokens(token_ids: Sequence[str], now: datetime) -> list[tuple[str, datetime | None]]:
-    """Which of these tokens (a few hundred at most) work at `now`, with their last use: a short
-    read by primary key, judged as `valid_at` judges."""
+@dataclass(frozen=True, slots=True)
+class WorkingToken:
+    id: str
+    user_id: str
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+async def working_tokens(token_ids: Sequence[str], now: datetime) -> list[WorkingToken]:
+    """Which of these tokens (a few hundred at most) work at `now`: a short read by primary key,
+    judged as `valid_at` judges."""
     conn = ApiToken._meta.db
     rows = await short_read(conn, _tokens_by_id_sql(conn, len(token_ids)), list(token_ids))
     working = []
-    for token_id, expires_at, revoked_at, last_used_at in rows:
-        if works_at(revoked_at, datetime_value(expires_at, "expires_at", ApiToken), now):
-            working.append((token_id, datetime_value(last_used_at, "last_used_at", ApiToken)))
+    for token_id, user_id, expires_at, revoked_at, last_used_at in rows:
+        expires = datetime_value(expires_at, "expires_at", ApiToken)
+        if works_at(revoked_at, expires, now):
+            working.append(
+                WorkingToken(token_id, user_id, expires, datetime_value(last_used_at, "last_used_at", ApiToken))
+            )
     return working
 
 
 def _tokens_by_id_sql(conn: BaseDBAsyncClient, count: int) -> str:
     return (
-        'SELECT "id", "expires_at", "revoked_at", "last_used_at" FROM "api_tokens" '
+        'SELECT "id", "user_id", "expires_at", "revoked_at", "last_used_at" FROM "api_tokens" '
         f'WHERE "id" IN ({", ".join(placeholders(conn, count))})'
     )
 
@@ -151,15 +162,22 @@ class TokenService:
         self.cache.put(token_hash, lambda until: CachedToken(service, row["id"], last_used_at, until), generation)
         return service
 
+    async def vouched(self, token_ids: Sequence[str]) -> set[str]:
+        """Those of these tokens the cache has verified working within its bound (no query but the
+        auth version's, when its check is due)."""
+        return await self.cache.working(token_ids, self.clock())
+
     async def still_valid(self, token_ids: Sequence[str]) -> set[str]:
-        """Which of these tokens still authenticate, read from the database (one query, no cache);
-        their use is recorded as `authenticate` records it, and the cache forgets the others."""
+        """Which of these tokens still authenticate, read from the database (one query): the cache
+        keeps the answer, their use is recorded as `authenticate` records it."""
         now = self.clock()
+        generation = self.cache.generation()
         valid = set()
-        for token_id, last_used_at in await working_tokens(token_ids, now):
-            valid.add(token_id)
-            if _stale(last_used_at, now):
-                await self._mark_used(token_id, now)
+        for token in await working_tokens(token_ids, now):
+            valid.add(token.id)
+            if _stale(token.last_used_at, now):
+                await self._mark_used(token.id, now)
+            self.cache.put_working(token.id, token.user_id, token.expires_at, generation)
         if gone := set(token_ids) - valid:
             self.cache.forget(gone)  # what the database says now, the cache says too
         return valid

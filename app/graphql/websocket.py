@@ -22,8 +22,8 @@ share one execution in this process, whichever of the user's API tokens each soc
 each change is read, resolved and encoded once, then sent to every socket that asked for it. The
 state depends on the user and the arguments alone (the summary is the user's own install's), so
 what one socket gets is exactly what its own execution would have given. Each socket's token is
-checked when it joins and again before each state it is sent (`platform.token_checks`: one query
-for the sockets that ask together); a socket whose token stopped working gets its own error, and its
+checked when it joins and again before each state it is sent (`platform.token_checks`: what the
+token cache verified within its bound, else one query for the sockets that ask together); a socket whose token stopped working gets its own error, and its
 connection closes (app/accounts/sessions.py).
 """
 

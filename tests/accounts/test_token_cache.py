@@ -224,6 +224,44 @@ async def test_the_cache_holds_at_most_max_entries_dropping_the_oldest(clock):
     assert [await cache.get(f"h{n}") is not None for n in range(5)] == [False, False, True, True, True]
 
 
+async def test_verified_token_ids_are_kept_and_forgotten_as_the_tokens_are(clock):
+    """A shared push asks for token ids: the ids a request or a batch check verified are vouched for
+    within the bound and before their expiry, and a notice or a version move forgets them too."""
+    cache = await ready_cache(clock)
+    now = utcnow()
+    cache.put("h1", entry("t1", "u1"), cache.generation())  # a request's
+    cache.put_working("t2", "u2", None, cache.generation())  # a batch check's
+    cache.put_working("t3", "u3", now + timedelta(minutes=1), cache.generation())
+    assert await cache.working(["t1", "t2", "t3", "t4"], now) == {"t1", "t2", "t3"}
+    assert await cache.working(["t3"], now + timedelta(minutes=1)) == set()  # expired then
+
+    cache.noticed(["t1"], ["u2"])
+    assert await cache.working(["t1", "t2", "t3"], now) == {"t3"}
+
+    generation = cache.generation()  # a batch check starts reading...
+    cache.noticed(["t2"], [])  # ...a revocation's notice arrives meanwhile
+    cache.put_working("t2", "u2", None, generation)
+    assert await cache.working(["t2"], now) == set()
+
+    clock.move(SECONDS)
+    assert await cache.working(["t3"], now) == set()  # past the bound
+
+
+async def test_a_version_move_forgets_the_verified_token_ids(clock):
+    versions = iter([0, 1])
+
+    async def version() -> int:
+        return next(versions)
+
+    cache = TokenCache(SECONDS, version, clock=clock)
+    assert await cache.working(["t"], utcnow()) == set()
+    assert await cache.get("nothing") is None  # the first version check
+    cache.put_working("t", "u", None, cache.generation())
+    assert await cache.working(["t"], utcnow()) == {"t"}
+    clock.move(VERSION_SECONDS)
+    assert await cache.working(["t"], utcnow()) == set()
+
+
 async def test_a_cache_of_zero_seconds_keeps_nothing(clock):
     async def version() -> int:
         raise AssertionError("never read")
