@@ -23,8 +23,8 @@ each change is read, resolved and encoded once, then sent to every socket that a
 state depends on the user and the arguments alone (the summary is the user's own install's), so
 what one socket gets is exactly what its own execution would have given. Each socket's token is
 checked when it joins and again before each state it is sent (`platform.token_checks`: what the
-token cache verified within its bound, else one query for the sockets that ask together); a socket whose token stopped working gets its own error, and its
-connection closes (app/accounts/sessions.py).
+token cache verified within its bound, else one query for the sockets that ask together); a socket
+whose token stopped working gets its own error, and its connection closes (app/accounts/sessions.py).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ SHARED_FIELDS = frozenset({"analyticsUpdated"})
 @dataclass(frozen=True)
 class SharedPush:
     """A shared execution's result, for each of its followers: the JSON text of a `next` message's
-    payload, and whether each of the followers' tokens worked once it was made (checked together:
-    one query for every execution that asks at the same moment)."""
+    payload, and whether each of the followers' tokens worked once it was made (by the token cache,
+    else checked together: one query for every execution that asks at the same moment)."""
 
     payload: str
     tokens: Mapping[str, bool]
