@@ -9,8 +9,8 @@ on where it stopped (a rerun is a replay, so a run already recorded is not repea
 event's lease runs out first, the lane lets go: that event is claimable again, and the events
 queued behind it, never started, are given back before this dispatcher claims anything again
 (and so are the chat's events that a claim under way meanwhile took), so the chat's events are
-claimed again in order. Every event taken into memory leaves it exactly
-once, so the capacity count never drifts.
+claimed again in order. Every event taken into memory leaves it exactly once, so the capacity
+count never drifts.
 """
 
 from __future__ import annotations
