@@ -23,9 +23,11 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from app.accounts.context import ServiceContext
 
+E = TypeVar("E")
 VERSION_SECONDS = 1.0
 MAX_ENTRIES = 10_000
 
@@ -113,23 +115,21 @@ class TokenCache:
     def put(self, token_hash: str, entry_of: Callable[[float], CachedToken], generation: int) -> None:
         """Keeps a token read at `generation`, unless something was forgotten since (its answer
         may predate a revocation)."""
-        if self.seconds <= 0 or generation != self._generation or self._version is None:
+        if not self._keeps(generation):
             return
-        if token_hash not in self._entries and len(self._entries) >= self.max_entries:
-            del self._entries[next(iter(self._entries))]  # the oldest
-        entry = self._entries[token_hash] = entry_of(self.clock() + self.seconds)
-        self._keep_working(entry.token_id, VerifiedToken(entry.service.user_id, entry.service.expires_at, entry.until))
+        entry = _bounded_put(self._entries, token_hash, entry_of(self.clock() + self.seconds), self.max_entries)
+        working = VerifiedToken(entry.service.user_id, entry.service.expires_at, entry.until)
+        _bounded_put(self._working, entry.token_id, working, self.max_entries)
 
     def put_working(self, token_id: str, user_id: str, expires_at: datetime | None, generation: int) -> None:
         """Keeps that a token read at `generation` works (unless something was forgotten since)."""
-        if self.seconds <= 0 or generation != self._generation or self._version is None:
-            return
-        self._keep_working(token_id, VerifiedToken(user_id, expires_at, self.clock() + self.seconds))
+        if self._keeps(generation):
+            working = VerifiedToken(user_id, expires_at, self.clock() + self.seconds)
+            _bounded_put(self._working, token_id, working, self.max_entries)
 
-    def _keep_working(self, token_id: str, working: VerifiedToken) -> None:
-        if token_id not in self._working and len(self._working) >= self.max_entries:
-            del self._working[next(iter(self._working))]  # the oldest
-        self._working[token_id] = working
+    def _keeps(self, generation: int) -> bool:
+        """Whether an answer read at `generation` may be kept."""
+        return self.seconds > 0 and generation == self._generation and self._version is not None
 
     def forget(self, token_ids: Iterable[str] = (), user_ids: Iterable[str] = ()) -> None:
         tokens, users = set(token_ids), set(user_ids)
@@ -167,3 +167,11 @@ class TokenCache:
             self.clear()
             self._version = version
         self._version_due = self.clock() + VERSION_SECONDS
+
+
+def _bounded_put(entries: dict[str, E], key: str, value: E, max_entries: int) -> E:
+    """Sets `entries[key]`, first dropping the oldest entry when a new key would pass `max_entries`."""
+    if key not in entries and len(entries) >= max_entries:
+        del entries[next(iter(entries))]
+    entries[key] = value
+    return value

@@ -201,15 +201,13 @@ class Dispatcher:
     async def _give_back_let_go(self) -> None:
         """Gives back, in order, what lanes let go of during an outage; raises if the database fails.
         The claim that follows begins after the let-go lanes' leases ran out: it sees their events."""
-        if not self._let_go:
-            self._let_go_chats.clear()
-            return
         count = len(self._let_go)
         while self._let_go:
             await inbox.give_back(self._let_go[0])
             self._let_go.pop(0)
         self._let_go_chats.clear()
-        log.warning("gave back %d events that waited too long for the database; they are claimed again now", count)
+        if count:
+            log.warning("gave back %d events that waited too long for the database; they are claimed again now", count)
 
     async def _wait_for_news(self) -> None:
         """Until an event may be claimable: this process wrote one, room freed up after a full
