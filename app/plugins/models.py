@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from tortoise import fields
 from tortoise.models import Model
 
-from app.ids import new_id
+from app.ids import new_id, new_ordered_id
 
 if TYPE_CHECKING:
     from app.accounts.models import User
@@ -138,7 +138,7 @@ class RunRecord(Model):
     # The record of one run of an install for one event: the run history. The unique key keeps a
     # replayed event from running twice; a retry has a key of its own (`retry:<run id>`).
 
-    id = fields.CharField(primary_key=True, max_length=32, default=new_id)
+    id = fields.CharField(primary_key=True, max_length=32, default=new_ordered_id)
     install: fields.ForeignKeyRelation[UserPlugin] = fields.ForeignKeyField(
         "plugboard.UserPlugin", related_name="runs", on_delete=fields.CASCADE
     )

@@ -20,7 +20,7 @@ from tortoise.transactions import in_transaction
 from app.clock import utcnow
 from app.gateways import inbox
 from app.gateways.inbox import ClaimedEvent
-from app.ids import new_id
+from app.ids import new_ordered_id
 from app.plugins.breaker import Breaker
 from app.plugins.contract import BatchedWrite, ExecutionResult, PluginContext, RunTrigger
 from app.plugins.models import RunOutcome, RunRecord, UserPlugin
@@ -64,7 +64,7 @@ class Run:
     error: str | None = None
     output: str | None = None  # as JSON text, bounded and redacted (app/plugins/run_output.py)
     ctx: PluginContext | None = None  # its buffered writes; applied only if it succeeded
-    id: str = field(default_factory=new_id)
+    id: str = field(default_factory=new_ordered_id)
     # When it finished: the run history's order (runs recorded in one commit keep their own order).
     created_at: datetime | None = None
     api_calls: int = 0

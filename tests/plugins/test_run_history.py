@@ -88,6 +88,26 @@ async def test_an_update_telegram_sends_twice_is_run_and_recorded_once(make_app,
     assert len(await runs_of(live, owner, "flaky")) == 1
 
 
+async def test_a_run_records_id_begins_with_the_millisecond_its_run_was_made_in(make_app, telegram):
+    # So the records are added at the end of their primary key's index (app/ids.py: new_ordered_id).
+    live = await make_app(handlers=[RecordingPlugin()])
+    owner = await live.create_user("ordered@example.com", "pro")
+    bot = await connect_bot(live, owner, telegram)
+    await install_via_api(live, owner, "recorder")
+    before = datetime.now(UTC)
+
+    for update_id in (1, 2):
+        assert (await deliver(live, bot, message_update(update_id, text="hi"))).status_code == 200
+    await wait_until_processed(live)
+
+    with live.db():
+        records = await RunRecord.all().order_by("id")
+    assert len(records) == 2
+    for record in records:
+        made = datetime.fromtimestamp(int(record.id[:12], 16) / 1000, UTC)
+        assert before - timedelta(milliseconds=1) <= made <= record.created_at
+
+
 async def test_a_schedule_run_is_kept_with_its_schedule_and_when_it_fired(make_app, telegram):
     flaky = FlakyPlugin(schedules=(Schedule("digest", every_seconds=60),))
     live = await make_app(handlers=[flaky])
