@@ -68,16 +68,28 @@ async def insert_rows(
         params: list[object] = [list(array) for n, array in enumerate(arrays) if n not in hoisted]
         params += fixed.values()
         params += (arrays[n][0] for n in hoisted)
-    else:
+    elif is_postgres(conn):
         names = (*columns, *fixed)
         jsonb_at = tuple(n for n, name in enumerate(names) if name in jsonb) if jsonb else ()
-        sql = values_insert(table, names, len(rows), on_conflict, is_postgres(conn), jsonb_at)
-        if fixed:
-            extra = tuple(fixed.values())
-            rows = [(*row, *extra) for row in rows]
-        if is_postgres(conn):
-            params = [value for row in rows for value in row]
-        else:  # one pass: on the hot path of the runs' records
+        sql = values_insert(table, names, len(rows), on_conflict, True, jsonb_at)
+        extra = tuple(fixed.values())
+        params = [value for row in rows for value in (*row, *extra)]
+    else:
+        names = (*columns, *fixed)
+        hoisted = _hoisted(columns, list(zip(*rows, strict=True)), uniform) if uniform and rows else ()
+        if hoisted or fixed:
+            # The values every row shares travel once: for the runs' records SQLite then parses
+            # and binds a third of the parameters (4.7 against 7.5 µs a row on the bench's database).
+            sql = values_select_insert(
+                table, names, (*hoisted, *range(len(columns), len(names))), len(rows), on_conflict
+            )
+            params = [_sqlite(rows[0][n]) for n in hoisted]
+            params += (_sqlite(value) for value in fixed.values())
+            kept = [n for n in range(len(columns)) if n not in hoisted]
+            params += [str(row[n]) if isinstance(row[n], datetime) else row[n] for row in rows for n in kept]
+        else:
+            sql = values_insert(table, names, len(rows), on_conflict, False)
+            # one pass: on the hot path of the runs' records
             params = [str(value) if isinstance(value, datetime) else value for row in rows for value in row]
     if not returning:
         await conn.execute_query(sql, params)
@@ -111,6 +123,31 @@ def values_insert(
     else:
         values = ", ".join(["(" + ", ".join("?" * width) + ")"] * rows)
     return f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES {values} {on_conflict}'
+
+
+def _sqlite(value: object) -> object:
+    return str(value) if isinstance(value, datetime) else value
+
+
+@functools.lru_cache(maxsize=256)
+def values_select_insert(
+    table: str, columns: tuple[str, ...], hoisted: tuple[int, ...], rows: int, on_conflict: str
+) -> str:
+    """SQLite's `INSERT INTO table (columns) SELECT … FROM (VALUES (…) × rows) WHERE true
+    <on_conflict>`: first one `?` per hoisted column (its value for every row), then the rows'
+    other columns. (`WHERE true` tells SQLite's parser that ON CONFLICT is the upsert's.)"""
+    selected, width = [], 0
+    for n in range(len(columns)):
+        if n in hoisted:
+            selected.append("?")
+        else:
+            width += 1
+            selected.append(f"column{width}")
+    values = ", ".join(["(" + ", ".join("?" * width) + ")"] * rows)
+    return (
+        f'INSERT INTO "{table}" ({", ".join(columns)}) SELECT {", ".join(selected)} '
+        f"FROM (VALUES {values}) WHERE true {on_conflict}"
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -99,3 +99,22 @@ async def test_rows_that_share_every_column_are_all_stored(conn: BaseDBAsyncClie
     await insert(conn, [row(1)], uniform=COLUMNS)
 
     assert await stored(conn) == [("r1", "a", 1, True, None)]
+
+
+async def test_constants_are_stored_in_every_row_beside_shared_and_varying_columns(conn: BaseDBAsyncClient) -> None:
+    inserted = await insert_rows(
+        conn,
+        "probe",
+        ("id", "n", "flag"),
+        [["r1", 1, True], ["r2", 2, True]],
+        UPSERT,
+        returning="id",
+        types=("text", "bigint", "boolean"),
+        constants={"owner": "c", "note": "k", "at": AT},
+        uniform=("flag",),
+    )
+
+    assert sorted(r["id"] for r in inserted) == ["r1", "r2"]
+    assert await stored(conn) == [("r1", "c", 1, True, "k"), ("r2", "c", 2, True, "k")]
+    moments = await conn.execute_query_dict("SELECT at FROM probe ORDER BY id")
+    assert [str(m["at"]) for m in moments] == [str(AT), str(AT)]
