@@ -33,7 +33,7 @@ from tortoise.backends.sqlite.client import (
 from tortoise.connection import get_connections
 from tortoise.exceptions import OperationalError
 
-from app.sql import sqlite_value, values_insert
+from app.sql import sqlite_value, values_insert, values_select_insert
 
 
 class ImmediateTransactionContext(SqliteTransactionContext):
@@ -182,14 +182,18 @@ def insert_all(
     and on a thread beside a busy event loop each time back costs a wait."""
     fixed = dict(constants or {})
     names = (*columns, *fixed)
-    extra = tuple(fixed.values())
-    per_statement = max(1, connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names))
+    shared = [sqlite_value(value) for value in fixed.values()]  # sent once a statement
+    per_statement = max(1, (connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)) // len(columns))
     connection.execute("BEGIN IMMEDIATE")
     try:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            sql = values_insert(table, names, len(chunk), on_conflict, numbered=False)
-            connection.execute(sql, [sqlite_value(value) for row in chunk for value in (*row, *extra)])
+            if fixed:
+                at = tuple(range(len(columns), len(names)))
+                sql = values_select_insert(table, names, at, len(chunk), on_conflict)
+            else:
+                sql = values_insert(table, names, len(chunk), on_conflict, numbered=False)
+            connection.execute(sql, [*shared, *(sqlite_value(value) for row in chunk for value in row)])
         connection.execute("COMMIT")
     except BaseException:
         if connection.in_transaction:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from tortoise.transactions import in_transaction
 
 from app.db import Database
-from app.sqlite import ImmediateSqliteClient, short_read
+from app.sqlite import ImmediateSqliteClient, insert_all, short_read
 
 SELECT = "SELECT id, name FROM notes WHERE id >= ? ORDER BY id"
 
@@ -71,3 +72,22 @@ async def test_the_loops_reader_never_waits_for_a_lock(client):
     assert reader.execute("PRAGMA busy_timeout").fetchone() == (0,)
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         reader.execute("INSERT INTO notes (id, name) VALUES (9, 'nine')")
+
+
+def test_insert_all_writes_its_constants_into_every_row_of_every_statement(tmp_path: Path):
+    connection = sqlite3.connect(tmp_path / "rows.sqlite3", isolation_level=None)
+    try:
+        connection.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT, at TEXT)")
+        connection.execute("INSERT INTO notes (id, name) VALUES (2, 'kept')")
+        # Room for two constants and three rows a statement: seven rows take three statements.
+        connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 2 + 3 * 2)
+        rows = [(n, f"n{n}") for n in range(1, 8)]
+        moment = datetime(2026, 12, 7, 21, 30, tzinfo=UTC)
+
+        insert_all(connection, "notes", ("id", "name"), rows, "ON CONFLICT DO NOTHING", {"kind": "k", "at": moment})
+
+        stored = connection.execute("SELECT id, name, kind, at FROM notes ORDER BY id").fetchall()
+        assert stored[1] == (2, "kept", None, None)  # a row already there is left as it was
+        assert [row for row in stored if row[0] != 2] == [(n, f"n{n}", "k", str(moment)) for n in range(1, 8) if n != 2]
+    finally:
+        connection.close()
