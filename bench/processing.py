@@ -368,7 +368,11 @@ async def batch(
         await asyncio.sleep(POLL_SECONDS if seen_at is None else BUSY_POLL_SECONDS)
     assert seen_at is not None
     seconds = now - seen_at
-    rate = (count - seen) / seconds if seconds > 0 else float("inf")
+    if seconds <= 0:  # never a rate of "infinity", which would meet any target
+        raise RuntimeError(
+            f"the batch of {count} events was done within one poll: too short to measure (more --seconds)"
+        )
+    rate = (count - seen) / seconds
     cpu = (cpu_seconds(workers) - cpu_before) / count, (database_cpu_seconds() - database_before) / count
     return rate, seconds, now - filled_at, before, cpu
 
