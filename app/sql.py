@@ -83,8 +83,8 @@ async def insert_rows(
             sql = values_select_insert(
                 table, names, (*hoisted, *range(len(columns), len(names))), len(rows), on_conflict
             )
-            params = [_sqlite(rows[0][n]) for n in hoisted]
-            params += (_sqlite(value) for value in fixed.values())
+            params = [sqlite_value(rows[0][n]) for n in hoisted]
+            params += (sqlite_value(value) for value in fixed.values())
             kept = [n for n in range(len(columns)) if n not in hoisted]
             params += [str(row[n]) if isinstance(row[n], datetime) else row[n] for row in rows for n in kept]
         else:
@@ -123,10 +123,6 @@ def values_insert(
     else:
         values = ", ".join(["(" + ", ".join("?" * width) + ")"] * rows)
     return f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES {values} {on_conflict}'
-
-
-def _sqlite(value: object) -> object:
-    return str(value) if isinstance(value, datetime) else value
 
 
 @functools.lru_cache(maxsize=256)
