@@ -141,11 +141,11 @@ _RUN_TYPES = (
 # when a run of the chunk has one, so that the event path's insert carries no column of NULLs.
 _RESULT_COLUMNS = ("output", "api_calls", "tokens_used", "workflow_run_id", "step_index")
 _RESULT_TYPES = ("jsonb", "integer", "integer", "text", "integer")
-# What the runs of one commit mostly share (one owner's install, how they ran and why, the commit's
-# time): sent once when every run of the chunk has the same value (`insert_rows`' uniform).
+# What the runs of one commit mostly share (one owner's install, how they ran and why): sent once
+# when every run of the chunk has the same value (`insert_rows`' uniform).
 _SHARED_COLUMNS = frozenset(
     ("install_id", "success", "outcome", "trigger", "event_type", "schedule", "fired_at", "retry_of", "error")
-    + ("created_at", *_RESULT_COLUMNS)
+    + _RESULT_COLUMNS
 )
 
 
