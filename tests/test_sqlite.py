@@ -1,6 +1,6 @@
 """SQLite's client (app/sqlite.py): short reads on the event loop's thread read what has been
 committed, never what a transaction has not; their connection never waits for a lock, and a read it
-cannot make goes the usual way."""
+cannot make goes the usual way. And `insert_all`, the inbox writer's rows on a connection of its own."""
 
 from __future__ import annotations
 
