@@ -33,7 +33,7 @@ from tortoise.backends.sqlite.client import (
 from tortoise.connection import get_connections
 from tortoise.exceptions import OperationalError
 
-from app.sql import sqlite_value, values_insert, values_select_insert
+from app.sql import sqlite_value, values_select_insert
 
 
 class ImmediateTransactionContext(SqliteTransactionContext):
@@ -184,15 +184,12 @@ def insert_all(
     names = (*columns, *fixed)
     shared = [sqlite_value(value) for value in fixed.values()]  # sent once a statement
     per_statement = max(1, (connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - len(shared)) // len(columns))
+    at = tuple(range(len(columns), len(names)))  # the constants' places
     connection.execute("BEGIN IMMEDIATE")
     try:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
-            if fixed:
-                at = tuple(range(len(columns), len(names)))
-                sql = values_select_insert(table, names, at, len(chunk), on_conflict)
-            else:
-                sql = values_insert(table, names, len(chunk), on_conflict, numbered=False)
+            sql = values_select_insert(table, names, at, len(chunk), on_conflict)
             connection.execute(sql, [*shared, *(sqlite_value(value) for row in chunk for value in row)])
         connection.execute("COMMIT")
     except BaseException:
