@@ -169,77 +169,70 @@ class MemberStats:
         )
 
 
+def _daily(root: AnalyticsSummary, days: int | None = None) -> list[DailyStat] | Awaitable[list[DailyStat]]:
+    """From what was read when it holds the window (the whole execution then stays synchronous),
+    else read now."""
+    window = root.summary.window
+    if days is not None:
+        window = Window.ending(window.end, analytics.check_days(days))
+    held = root.summary.reader.held_daily(window)
+    return _daily_stats(held) if held is not None else _read_daily(root.summary.reader, window)
+
+
+async def _read_daily(reader: analytics.SnapshotReader, window: Window) -> list[DailyStat]:
+    return _daily_stats(await reader.daily(window))
+
+
 @strawberry.type(description="The caller's analytics; dates and hours are in the install's time zone (`timezone`).")
 class AnalyticsSummary:
-    """One summary's figures, read before it resolves (app/analytics/snapshots.py): its fields
-    only pick them out, and a `daily(days)` longer than what was read reads the rest."""
+    """One summary's figures, read before it resolves (app/analytics/snapshots.py). The fields
+    without arguments are plain attributes, set once from the summary (`of`), so the executor
+    completes them in one step (app/graphql/execution.py); those with arguments pick from it, and a
+    `daily(days)` longer than what was read reads the rest."""
 
     summary: strawberry.Private[analytics.Summary]
-
-    @strawberry.field(description="Messages received and sent since the plugin was installed.")
-    def total_messages(self) -> int:
-        return self.summary.lifetime.messages
-
-    @strawberry.field
-    def messages_received(self) -> int:
-        return self.summary.lifetime.received
-
-    @strawberry.field
-    def messages_sent(self) -> int:
-        return self.summary.lifetime.sent
-
-    @strawberry.field(description="Distinct users within the retention window.")
-    def unique_users(self) -> int:
-        return self.summary.unique_users
-
-    @strawberry.field(description="The IANA time zone every date and hour here is in (the install's `timezone`).")
-    def timezone(self) -> str:
-        return self.summary.timezone
-
-    @strawberry.field(description="Messages today, in the install's time zone.")
-    def messages_today(self) -> int:
-        return self.summary.messages_today
-
-    @strawberry.field(description="Messages in the last 7 days, today included.")
-    def messages_this_week(self) -> int:
-        return self.summary.messages_this_week
-
-    @strawberry.field(
+    total_messages: int = strawberry.field(description="Messages received and sent since the plugin was installed.")
+    messages_received: int
+    messages_sent: int
+    unique_users: int = strawberry.field(description="Distinct users within the retention window.")
+    timezone: str = strawberry.field(
+        description="The IANA time zone every date and hour here is in (the install's `timezone`)."
+    )
+    messages_today: int = strawberry.field(description="Messages today, in the install's time zone.")
+    messages_this_week: int = strawberry.field(description="Messages in the last 7 days, today included.")
+    daily: list[DailyStat] = strawberry.field(  # type: ignore[assignment]  # a resolver, kept in its place
         description="One entry per day, oldest first, zero-filled: the summary's days (`from` to `to`, "
         "or the last `days`) when `days` is left out, else exactly `days` entries ending on the summary's last day.",
+        resolver=_daily,
         graphql_type=list[DailyStat],
     )
-    def daily(self, days: int | None = None) -> list[DailyStat] | Awaitable[list[DailyStat]]:
-        """From what was read when it holds the window (the whole execution then stays synchronous),
-        else read now."""
-        window = self.summary.window
-        if days is not None:
-            window = Window.ending(window.end, analytics.check_days(days))
-        held = self.summary.reader.held_daily(window)
-        return _daily_stats(held) if held is not None else self._read_daily(window)
-
-    async def _read_daily(self, window: Window) -> list[DailyStat]:
-        return _daily_stats(await self.summary.reader.daily(window))
-
-    @strawberry.field
-    def active_users(self) -> ActiveUsers:
-        figures = self.summary.active_users
-        return ActiveUsers(day=figures.day, week=figures.week, month=figures.month)
-
-    @strawberry.field(description="24 message counts by hour of day, in the install's time zone, over the window.")
-    def hourly(self) -> list[int]:
-        return list(self.summary.snapshot.hourly)
-
-    @strawberry.field(description="The counters over the window.")
-    def period(self) -> AnalyticsPeriod:
-        return AnalyticsPeriod.of(self.summary.period)
-
-    @strawberry.field(
+    active_users: ActiveUsers
+    hourly: list[int] = strawberry.field(
+        description="24 message counts by hour of day, in the install's time zone, over the window."
+    )
+    period: AnalyticsPeriod = strawberry.field(description="The counters over the window.")
+    previous_period: AnalyticsPeriod = strawberry.field(
         description="The same counters for the window before: yesterday for messagesToday, the 7 days "
         "before for messagesThisWeek, as many days just before the window for the rest."
     )
-    def previous_period(self) -> AnalyticsPeriod:
-        return AnalyticsPeriod.of(self.summary.previous_period)
+
+    @classmethod
+    def of(cls, summary: analytics.Summary) -> AnalyticsSummary:
+        figures = summary.active_users
+        return cls(
+            summary=summary,
+            total_messages=summary.lifetime.messages,
+            messages_received=summary.lifetime.received,
+            messages_sent=summary.lifetime.sent,
+            unique_users=summary.unique_users,
+            timezone=summary.timezone,
+            messages_today=summary.messages_today,
+            messages_this_week=summary.messages_this_week,
+            active_users=ActiveUsers(day=figures.day, week=figures.week, month=figures.month),
+            hourly=list(summary.snapshot.hourly),
+            period=AnalyticsPeriod.of(summary.period),
+            previous_period=AnalyticsPeriod.of(summary.previous_period),
+        )
 
     @strawberry.field(description="Member counts over the window, from Telegram's own figure.")
     async def members(self) -> MemberStats:
@@ -319,7 +312,7 @@ class AnalyticsQuery:
         reader = await service.reader_for(ctx, analytics.parse_chat_id(chat_id))
         if reader is None:
             return None
-        return AnalyticsSummary(summary=await service.summary(reader, _key(info, reader, days, from_, to)))
+        return AnalyticsSummary.of(await service.summary(reader, _key(info, reader, days, from_, to)))
 
 
 @strawberry.type
@@ -355,4 +348,4 @@ class Subscription:
                     if not signed_in:  # revoked or expired meanwhile
                         raise Unauthenticated("The API token is not valid")
                 first = False
-                yield AnalyticsSummary(summary=summary)
+                yield AnalyticsSummary.of(summary)

@@ -4,7 +4,8 @@ result that only read attributes.
 graphql-core executes every field alike: a path, a resolve info, the resolver, then completion
 through each wrapper of the field's type, about 4.7 µs a field here. Most fields of a read are
 Strawberry's "basic" fields: no resolver of ours, no argument, no field extension, only
-`getattr(source, name)` and, for a scalar or an enum, the type's `coerce_output_value`.
+`getattr(source, name)` and, for a scalar or an enum, the type's `coerce_output_value` (an Int's
+is skipped for an int within 32 bits, which it gives back as it is).
 
 `PlainFieldsExecutor` plans how such a value is completed: a leaf by its type, a list item by
 item, an object field by field (when every field of its selection is plain, or `__typename`). A
@@ -47,7 +48,14 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.pyutils import Path, Undefined
-from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
+from graphql.type.scalars import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    serialize_boolean,
+    serialize_id,
+    serialize_int,
+    serialize_string,
+)
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -276,6 +284,12 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         coerce = leaf.coerce_output_value
         is_awaitable = self.is_awaitable
 
+        def complete_int(value: Any) -> Any:
+            """What `serialize_int` gives an int within 32 bits: the int itself."""
+            if type(value) is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
+                return value
+            return complete(value)
+
         def complete(value: Any) -> Any:
             if value is None:
                 return NOT_PLAIN if non_null else None
@@ -287,7 +301,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
                 return NOT_PLAIN
             return NOT_PLAIN if coerced is None or coerced is Undefined else coerced
 
-        return complete
+        return complete_int if coerce is serialize_int else complete
 
     def fields_plan(self, parent_type: GraphQLObjectType, grouped_field_set: Mapping[str, Any]) -> list[PlainField]:
         """The plain fields of a selection that is not plain as a whole."""

@@ -1,5 +1,6 @@
 """Plain values completed in one step (app/graphql/execution.py): the same answers and errors as
-graphql-core's own execution, over HTTP on SQLite and PostgreSQL and, for the values a read never
+graphql-core's own execution, over HTTP on SQLite and PostgreSQL (the catalog's and installs' reads,
+and a summary of Channel Analytics) and, for the values a read never
 gives (nulls in non-null fields, awaitables, exceptions, refused values), on a schema of their own;
 and plans made once for an operation without variables."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from enum import Enum
+from enum import Enum, IntFlag
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ from app.plugins.models import UserPlugin
 from tests.support.installs_api import install_via_api
 from tests.support.live import LiveApp, TestUser
 from tests.support.plugins import RecordingPlugin, StepPlugin
+from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
+from tests.support.telegram_updates import message_update
 
 SECRET_SCHEMA = {"type": "object", "properties": {"token": {"type": "string", "writeOnly": True}}}
 INSTALL = "id isEnabled status statusReason consecutiveFailures config executionCount lastExecutedAt lastError"
@@ -46,6 +49,14 @@ DOCUMENTS = {
     "catalog": "{ plugins { __typename id slug requiredGateways isBuiltin createdAt installed } me { id email plan } }",
 }
 VARIABLES = {"directives": {"yes": True, "no": False}}
+# Every field of a summary, and a daily list longer than the summary's (read when it is asked for).
+ANALYTICS = """query Widget($days: Int!) { analytics(days: $days) {
+  totalMessages messagesReceived messagesSent uniqueUsers timezone messagesToday messagesThisWeek
+  daily(days: $days) { date messages users joins leaves } longer: daily(days: 30) { date messages }
+  activeUsers { day week month } hourly
+  period { start end totalMessages messagesReceived messagesSent uniqueUsers joins leaves messagesToday messagesThisWeek }
+  previousPeriod { start end totalMessages uniqueUsers messagesToday messagesThisWeek }
+  chats(limit: 2) { chatId title type messages users totalMessages } } }"""
 
 
 async def answer_of_graphql_core(live: LiveApp, user: TestUser, query: str, variables: dict | None) -> dict:
@@ -78,6 +89,22 @@ async def test_answers_are_graphql_cores(make_app):
     assert len((await live.graphql(DOCUMENTS["bench"], user=user))["myPlugins"]) == 3
 
 
+async def test_analytics_answers_are_graphql_cores(app, telegram):
+    owner = await app.create_user("ada@example.com")
+    bot = await connect_bot(app, owner, telegram)
+    await install(app, owner, "analytics")
+    for n in range(1, 13):
+        await deliver(app, bot, message_update(n, chat_id=-(n % 3 + 1), sender_id=n % 5 + 1))
+    await wait_until_processed(app)
+
+    for days in (7, 1):
+        variables = {"days": days}
+        expected = await answer_of_graphql_core(app, owner, ANALYTICS, variables)
+        assert expected["data"]["analytics"]["totalMessages"] == 12
+        for _ in range(2):
+            assert await app.graphql_response(ANALYTICS, variables, user=owner) == expected, days
+
+
 async def test_an_operation_without_variables_is_planned_once(make_app, monkeypatch):
     live = await make_app(handlers=[RecordingPlugin("plugin-0")], inbox_concurrency=0)
     user = await live.create_user("ada@example.com", "business")
@@ -108,6 +135,11 @@ async def test_an_operation_without_variables_is_planned_once(make_app, monkeypa
 
 class Color(Enum):
     RED = "red"
+
+
+class Flags(IntFlag):
+    A = 1
+    B = 2
 
 
 @strawberry.type
@@ -173,6 +205,14 @@ CASES = {  # each made anew for each execution (a generator is used up)
     "null in an object's non-null field": lambda: item(leaves=[Leaf(name=None)]),  # type: ignore[arg-type]
     "unknown enum value": lambda: item(color="blue"),
     "an int out of range": lambda: item(leaf=Leaf(name="big", count=2**40)),
+    "the largest Int": lambda: item(leaf=Leaf(name="max", count=2**31 - 1), leaves=[Leaf(name="min", count=-(2**31))]),
+    "just past the largest Int": lambda: item(leaf=Leaf(name="past", count=2**31)),
+    "just past the smallest Int": lambda: item(leaves=[Leaf(name="past", count=-(2**31) - 1)]),
+    "a bool as an Int": lambda: item(leaf=Leaf(name="yes", count=True)),
+    "a whole float as an Int": lambda: item(leaf=Leaf(name="float", count=3.0)),  # type: ignore[arg-type]
+    "a fraction as an Int": lambda: item(leaf=Leaf(name="fraction", count=2.5)),  # type: ignore[arg-type]
+    "an int subclass as an Int": lambda: item(leaf=Leaf(name="flag", count=Flags.B)),
+    "digits as an Int": lambda: item(leaf=Leaf(name="digits", count="7")),  # type: ignore[arg-type]
     "a number as a string": lambda: item(name=42),
     "an exception as a value": lambda: item(maybe=ValueError("a value")),
     "an attribute that raises": lambda: item(leaf=Raises()),

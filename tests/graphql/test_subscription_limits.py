@@ -51,16 +51,21 @@ async def analytics_owner(app, telegram, email: str, plan: str = "free"):
 
 
 class HealthWatch:
-    """GET /healthz over and over while it is open; `statuses` are the answers."""
+    """GET /healthz over and over while it is open; `statuses` are the answers, `failures` the
+    bodies of those that were not 200 (what /healthz said was wrong)."""
 
     def __init__(self, app) -> None:
         self.app = app
         self.statuses: list[int] = []
+        self.failures: list[str] = []
 
     async def _poll(self) -> None:
         async with httpx.AsyncClient(base_url=self.app.url, timeout=30) as client:
             while True:
-                self.statuses.append((await client.get("/healthz")).status_code)
+                response = await client.get("/healthz")
+                self.statuses.append(response.status_code)
+                if response.status_code != 200:
+                    self.failures.append(response.text)
                 await asyncio.sleep(0.05)  # a sampling interval, not a wait for anything
 
     async def __aenter__(self) -> HealthWatch:
@@ -101,7 +106,7 @@ async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_a
             await deliver(app, other_bot, message_update(1, chat_id=-7))
             await others.until(lambda d: total(d) == 1, timeout=60)
         growth = memory.growth()
-    assert health.statuses and set(health.statuses) == {200}
+    assert health.statuses and set(health.statuses) == {200}, health.failures
     assert growth < 150 * MIB, f"RSS grew by {growth / MIB:.0f} MiB"
 
 
