@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp
-from tests.support.memory import MIB, PeakMemory
+from tests.support.memory import MIB, PeakMemory, heap_as_served
 from tests.support.queries import counting_queries
 from tests.support.redis_server import shared_redis_url
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
@@ -89,22 +89,23 @@ async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_a
     async with subscribe(app.url, LIVE, token=other.token) as others:
         assert total(await others.next()) == 0
         memory.start()
-        async with HealthWatch(app) as health, contextlib.AsyncExitStack() as stack:
-            sockets = [await stack.enter_async_context(open_socket(app.url, abuser.token)) for _ in range(5)]
-            ids = [str(n) for n in range(100)]
-            for s, socket in enumerate(sockets):
-                for n in ids:
-                    await socket.subscribe(n, HEAVY, {"chatId": str(-(s * 100 + int(n) + 1))})
-            firsts = [m for socket in sockets for m in (await socket.first_messages(ids)).values()]
-            served = [m for m in firsts if m["type"] == "next"]
-            assert len(served) == limit
-            assert all(not m["payload"].get("errors") for m in served)
-            assert [code(m) for m in firsts if m["type"] != "next"] == [TOO_MANY] * (500 - limit)
-            # Changes in the chats the abuser watches, and one for another user, whose update arrives.
-            for n in range(41, 81):
-                await deliver(app, abuser_bot, message_update(n, chat_id=-(n % 20 + 1), sender_id=n))
-            await deliver(app, other_bot, message_update(1, chat_id=-7))
-            await others.until(lambda d: total(d) == 1, timeout=60)
+        with heap_as_served():  # the served process's pauses are watched, not the test process's (see there)
+            async with HealthWatch(app) as health, contextlib.AsyncExitStack() as stack:
+                sockets = [await stack.enter_async_context(open_socket(app.url, abuser.token)) for _ in range(5)]
+                ids = [str(n) for n in range(100)]
+                for s, socket in enumerate(sockets):
+                    for n in ids:
+                        await socket.subscribe(n, HEAVY, {"chatId": str(-(s * 100 + int(n) + 1))})
+                firsts = [m for socket in sockets for m in (await socket.first_messages(ids)).values()]
+                served = [m for m in firsts if m["type"] == "next"]
+                assert len(served) == limit
+                assert all(not m["payload"].get("errors") for m in served)
+                assert [code(m) for m in firsts if m["type"] != "next"] == [TOO_MANY] * (500 - limit)
+                # Changes in the chats the abuser watches, and one for another user, whose update arrives.
+                for n in range(41, 81):
+                    await deliver(app, abuser_bot, message_update(n, chat_id=-(n % 20 + 1), sender_id=n))
+                await deliver(app, other_bot, message_update(1, chat_id=-7))
+                await others.until(lambda d: total(d) == 1, timeout=60)
         growth = memory.growth()
     assert health.statuses and set(health.statuses) == {200}, health.failures
     assert growth < 150 * MIB, f"RSS grew by {growth / MIB:.0f} MiB"
