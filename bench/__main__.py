@@ -33,6 +33,7 @@ JOBS: list[tuple[str, list[str], bool]] = [
     ("event_path", [], True),  # the router and executor in-process: CPU per event, 1 and 10 installs
     ("graphql_reads", [], True),
     ("fanout", [], True),
+    ("render", [], True),  # a push's render: the app's executor against Strawberry's own, CPU
     ("memory", [], True),
     ("analytics_read", [], True),
     ("event_loop", [], True),
