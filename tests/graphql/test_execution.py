@@ -1,8 +1,8 @@
 """Plain values completed in one step (app/graphql/execution.py): the same answers and errors as
-graphql-core's own execution, over HTTP on SQLite and PostgreSQL (the catalog's and installs' reads,
-and a summary of Channel Analytics) and, for the values a read never
-gives (nulls in non-null fields, awaitables, exceptions, refused values), on a schema of their own;
-and plans made once for an operation without variables."""
+graphql-core's own execution, over HTTP on SQLite and PostgreSQL (the catalog's and the installs'
+reads, and a summary of Channel Analytics) and, for the values a read never gives (nulls in
+non-null fields, awaitables, exceptions, refused values, Ints out of range), on a schema of their
+own; and plans made once for an operation without variables."""
 
 from __future__ import annotations
 
