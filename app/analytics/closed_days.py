@@ -73,7 +73,9 @@ class _Row:
     day: date
     counts: Counts
     users: int
-    hours: tuple[int, ...]
+    # By hour; a row read back keeps its stored text ("0,3,…") until a summary uses its hours
+    # (`hours_of`): most rows read are other chats', whose hours no summary of this scope shows.
+    hours: tuple[int, ...] | str
     version: int = 0
 
 
@@ -209,7 +211,7 @@ async def store_rows(install_id: str, zone_name: str, rows: list[_Row]) -> None:
             row.counts.joins,
             row.counts.leaves,
             row.users,
-            ",".join(str(n) for n in row.hours or (0,) * HOURS),
+            row.hours if isinstance(row.hours, str) else ",".join(str(n) for n in row.hours or (0,) * HOURS),
         ]
         for row in rows
     ]
@@ -254,16 +256,21 @@ def _scoped(rows: list[_Row], chat_id: int | None) -> ClosedDays:
     for row in rows:
         if row.chat_id == scope and (row.counts.messages or row.counts.joins or row.counts.leaves or row.users):
             closed.days[row.day] = DayStat(row.day, row.counts, row.users)
-            closed.hours[row.day] = row.hours
+            closed.hours[row.day] = hours_of(row)
         if row.chat_id != ALL_CHATS and (chat_id is None or row.chat_id == chat_id) and row.counts != Counts():
             closed.chat_counts.setdefault(row.day, {})[row.chat_id] = row.counts
     return closed
 
 
+def hours_of(row: _Row) -> tuple[int, ...]:
+    return row.hours if isinstance(row.hours, tuple) else tuple(map(int, row.hours.split(",")))
+
+
 def _row(row: dict[str, Any]) -> _Row:
-    hours = tuple(map(int, str(row["hours"]).split(",")))
     day = local_date_of(int(row["day"]))
-    return _Row(int(row["chat_id"]), day, counts_of(row), int(row["users"] or 0), hours, int(row["version"]))
+    return _Row(
+        int(row["chat_id"]), day, counts_of(row), int(row["users"] or 0), str(row["hours"]), int(row["version"])
+    )
 
 
 def _ordinal(day: date) -> int:

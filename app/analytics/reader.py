@@ -80,7 +80,8 @@ class ChatStat:
 
 
 def counts_of(row: dict[str, Any]) -> Counts:
-    return Counts(*(int(row.get(c) or 0) for c in COUNTERS))
+    get = row.get
+    return Counts(int(get("received") or 0), int(get("sent") or 0), int(get("joins") or 0), int(get("leaves") or 0))
 
 
 def as_date(value: Any) -> date:

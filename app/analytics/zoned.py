@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,12 +26,13 @@ from app.analytics.buckets import BUCKET_SECONDS, Span, bucket_start
 QUARTERS = 96
 HALF = 48
 EPOCH = date(1970, 1, 1)
+_EPOCH_ORDINAL = EPOCH.toordinal()
 LOW_BITS = (1 << HALF) - 1
 
 
 def local_date_of(ordinal: int) -> date:
     """The date `ordinal` days after 1970-01-01 (what the SQL's local day numbers mean)."""
-    return EPOCH + timedelta(days=ordinal)
+    return date.fromordinal(_EPOCH_ORDINAL + ordinal)
 
 
 def quarter_bits(quarter: int) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from app.analytics.member_reader import MemberFigures, last_counts, read_members
 from app.analytics.ranges import check_shape
 from app.analytics.reader import DayStat, Window
 from app.analytics.service import InstallReader
-from app.analytics.snapshots import SummaryKey
+from app.analytics.snapshots import SnapshotReader, SummaryKey
 from app.errors import BadUserInput, FieldError, NotInstalled, Unauthenticated
 from app.graphql.analytics_posting import ContentCount, TopPoster, content_of, top_posters_of
 from app.graphql.context import GraphQLContext
@@ -179,7 +179,7 @@ def _daily(root: AnalyticsSummary, days: int | None = None) -> list[DailyStat] |
     return _daily_stats(held) if held is not None else _read_daily(root.summary.reader, window)
 
 
-async def _read_daily(reader: analytics.SnapshotReader, window: Window) -> list[DailyStat]:
+async def _read_daily(reader: SnapshotReader, window: Window) -> list[DailyStat]:
     return _daily_stats(await reader.daily(window))
 
 
