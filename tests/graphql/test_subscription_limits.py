@@ -9,13 +9,13 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.eventually import eventually
 from tests.support.live import LiveApp
 from tests.support.memory import MIB, PeakMemory, heap_as_served
+from tests.support.outage import HealthWatch
 from tests.support.queries import counting_queries
 from tests.support.redis_server import shared_redis_url
 from tests.support.runtime import connect_bot, deliver, install, wait_until_processed
@@ -50,34 +50,6 @@ async def analytics_owner(app, telegram, email: str, plan: str = "free"):
     return owner, bot
 
 
-class HealthWatch:
-    """GET /healthz over and over while it is open; `statuses` are the answers, `failures` the
-    bodies of those that were not 200 (what /healthz said was wrong)."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.statuses: list[int] = []
-        self.failures: list[str] = []
-
-    async def _poll(self) -> None:
-        async with httpx.AsyncClient(base_url=self.app.url, timeout=30) as client:
-            while True:
-                response = await client.get("/healthz")
-                self.statuses.append(response.status_code)
-                if response.status_code != 200:
-                    self.failures.append(response.text)
-                await asyncio.sleep(0.05)  # a sampling interval, not a wait for anything
-
-    async def __aenter__(self) -> HealthWatch:
-        self._task = asyncio.create_task(self._poll())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
 async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_and_no_more(app, telegram):
     limit = app.settings.max_subscriptions_per_user
     abuser, abuser_bot = await analytics_owner(app, telegram, "abuser@example.com")
@@ -90,7 +62,7 @@ async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_a
         assert total(await others.next()) == 0
         memory.start()
         with heap_as_served():  # the served process's pauses are watched, not the test process's (see there)
-            async with HealthWatch(app) as health, contextlib.AsyncExitStack() as stack:
+            async with HealthWatch(app.http, interval=0.05) as health, contextlib.AsyncExitStack() as stack:
                 sockets = [await stack.enter_async_context(open_socket(app.url, abuser.token)) for _ in range(5)]
                 ids = [str(n) for n in range(100)]
                 for s, socket in enumerate(sockets):
@@ -107,7 +79,7 @@ async def test_one_users_five_sockets_of_a_hundred_subscriptions_get_the_bound_a
                 await deliver(app, other_bot, message_update(1, chat_id=-7))
                 await others.until(lambda d: total(d) == 1, timeout=60)
         growth = memory.growth()
-    assert health.statuses and set(health.statuses) == {200}, health.failures
+    assert health.answers and health.statuses() == {200}, health.failures()
     assert growth < 150 * MIB, f"RSS grew by {growth / MIB:.0f} MiB"
 
 

@@ -139,8 +139,18 @@ class HealthWatch:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def __aenter__(self) -> HealthWatch:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     def statuses(self) -> set[int]:
         return {status for status, _ in self.answers}
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The bodies of the answers that were not 200 (what /healthz said was wrong)."""
+        return [body for status, body in self.answers if status != 200]
 
 
 async def wait_for_health(
