@@ -82,6 +82,13 @@ async def populate(install_id: str, messages: int, now: datetime, seed: int) -> 
     )
 
 
+async def new_install(label: str) -> str:
+    """A new user's Channel Analytics install (the catalog's row made first if it is missing); its id."""
+    plugin, _ = await Plugin.get_or_create(slug="analytics", defaults={"name": "Channel Analytics"})
+    user, _ = await AccountService().create_user(f"bench-{label}-{time.time_ns()}@example.com")
+    return (await UserPlugin.create(user_id=user.id, plugin=plugin, config={})).id
+
+
 async def read_summary(service: AnalyticsService, reader: InstallReader, key: SummaryKey) -> None:
     """What `Query.analytics(from, to)` reads, and its `daily` (held by the snapshot)."""
     summary = await service.summary(reader, key)
@@ -115,19 +122,13 @@ async def main(database_url: str, reads: int) -> None:
     results: dict[tuple[str, int], tuple[float, float, float]] = {}
     try:
         with db.bound():
-            plugin = (
-                await Plugin.get(slug="analytics")
-                if await Plugin.exists(slug="analytics")
-                else await Plugin.create(slug="analytics", name="Channel Analytics")
-            )
             installs = {}
             for size in (1_000, 1_000_000):
-                user, _ = await AccountService().create_user(f"bench-{size}-{time.time_ns()}@example.com")
-                install = await UserPlugin.create(user_id=user.id, plugin=plugin, config={})
+                install_id = await new_install(str(size))
                 started = time.perf_counter()
-                await populate(install.id, size, now, seed=size)
+                await populate(install_id, size, now, seed=size)
                 print(f"{size:>9,} messages: aggregates written in {time.perf_counter() - started:.1f} s")
-                installs[size] = install.id
+                installs[size] = install_id
             for zone in ZONES:
                 for size, install_id in installs.items():
                     reader = InstallReader(install_id, None, None, zone, DAYS)

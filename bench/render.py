@@ -32,15 +32,13 @@ from graphql import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app.accounts.service import AccountService
 from app.analytics.service import AnalyticsService, InstallReader, Summary
 from app.db import Database
 from app.graphql.analytics import AnalyticsSummary
 from app.graphql.execution import PlainFieldsExecutor
 from app.graphql.schema import build_schema
-from app.plugins.models import Plugin, UserPlugin
 from app.settings import Settings
-from bench.analytics_read import DAYS, populate
+from bench.analytics_read import DAYS, new_install, populate
 from bench.fanout import QUERIES
 
 VARIABLES = {"days": 7}
@@ -106,11 +104,9 @@ async def read_summary(database_url: str) -> Summary:
     service = AnalyticsService(clock=lambda: now)
     try:
         with db.bound():
-            plugin, _ = await Plugin.get_or_create(slug="analytics", defaults={"name": "Channel Analytics"})
-            user, _ = await AccountService().create_user(f"bench-render-{time.time_ns()}@example.com")
-            install = await UserPlugin.create(user_id=user.id, plugin=plugin, config={})
-            await populate(install.id, 1_000, now, seed=1)
-            reader = InstallReader(install.id, None, None, "UTC", DAYS)
+            install_id = await new_install("render")
+            await populate(install_id, 1_000, now, seed=1)
+            reader = InstallReader(install_id, None, None, "UTC", DAYS)
             key = service.key_for(reader, VARIABLES["days"])
             await service.summary(reader, key)  # the first read rolls up the closed days
             return await service.summary(reader, key)

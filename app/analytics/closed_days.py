@@ -211,7 +211,7 @@ async def store_rows(install_id: str, zone_name: str, rows: list[_Row]) -> None:
             row.counts.joins,
             row.counts.leaves,
             row.users,
-            row.hours if isinstance(row.hours, str) else ",".join(str(n) for n in row.hours or (0,) * HOURS),
+            ",".join(str(n) for n in hours_of(row) or (0,) * HOURS),
         ]
         for row in rows
     ]
